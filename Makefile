@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+FLASK  := $(VENV)/bin/flask --app app
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: install run serve test check-content verify-evidence clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate the database, load content, create the demo organisation once, serve
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) content load
+	$(FLASK) demo seed
+	@echo "Serving Rounds on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(VENV)/bin/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - app:app
+
+## make test: the whole suite (against PostgreSQL too when TEST_DATABASE_URL is set)
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check-content: install
+	$(FLASK) content check
+
+verify-evidence: install
+	$(FLASK) evidence verify
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

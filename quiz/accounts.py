@@ -1,0 +1,150 @@
+"""Accounts: creating people, hashing passwords (Argon2id), signing in with lockout."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .content import JOB_ROLES, SPECIALTIES
+from .models import ACCOUNT_ROLES, User
+
+MIN_PASSWORD_LENGTH = 12
+_hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 defaults
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Verified against when the email is unknown, so a miss costs the same time as a hit.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class AccountError(ValueError):
+    """A bad field; ``field`` names it so a form or CLI can show the message beside it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    role: str = "learner",
+    job_role: str,
+    specialty: str | None = None,
+    department: str | None = None,
+    supervisor_email: str | None = None,
+) -> User:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise AccountError("email", f"'{email}' is not an email address")
+    if find_by_email(session, email):
+        raise AccountError("email", f"{email} already has an account")
+    if not name.strip():
+        raise AccountError("name", "a full name is required")
+    if role not in ACCOUNT_ROLES:
+        raise AccountError("role", f"role must be one of {', '.join(ACCOUNT_ROLES)}")
+    if job_role not in JOB_ROLES:
+        raise AccountError("job_role", f"job role must be one of {', '.join(JOB_ROLES)}")
+    if specialty and specialty not in SPECIALTIES:
+        raise AccountError("specialty", f"specialty must be one of {', '.join(SPECIALTIES)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError("password", f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    supervisor = None
+    if supervisor_email:
+        supervisor = find_by_email(session, supervisor_email)
+        if supervisor is None:
+            raise AccountError("supervisor", f"no account for supervisor {supervisor_email}")
+    user = User(
+        email=email,
+        name=" ".join(name.split()),
+        password_hash=hash_password(password),
+        role=role,
+        job_role=job_role,
+        specialty=specialty or None,
+        department=department or None,
+        supervisor=supervisor,
+        active=True,
+        session_version=1,
+        failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    failures: int = 10
+    minutes: int = 15
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive datetimes
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def authenticate(
+    session: Session, email: str, password: str, policy: LockoutPolicy = LockoutPolicy()
+) -> User | None:
+    """The user if the password is right and the account usable; None otherwise, whatever the
+    reason (the caller must not tell an attacker which part was wrong)."""
+    now = datetime.now(timezone.utc)
+    user = find_by_email(session, email)
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        return None
+    locked_until = _aware(user.locked_until)
+    if locked_until and locked_until > now:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not _verify(user.password_hash, password) or not user.active:
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= policy.failures:
+            user.locked_until = now + timedelta(minutes=policy.minutes)
+            user.failed_logins = 0
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def end_all_sessions(user: User) -> None:
+    """Every cookie issued before now stops working (logout, password change)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError("password", f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(password)
+    end_all_sessions(user)

@@ -1,0 +1,164 @@
+"""Command line: `flask --app app content|evidence|users|demo ...` (and `db` from Flask-Migrate)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from flask_migrate import Migrate
+
+from . import accounts, evidence, versions
+from .config import PROJECT_ROOT
+from .content import JOB_ROLES, SPECIALTIES, load_library, summary_line
+from .db import db
+from .models import ACCOUNT_ROLES, User
+
+migrate = Migrate()
+
+
+def init_app(app: Flask) -> None:
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    for group in (content_cli, evidence_cli, users_cli, demo_cli):
+        app.cli.add_command(group)
+
+
+# --- content -------------------------------------------------------------------------------
+
+content_cli = AppGroup("content", help="Check and load training content.")
+
+
+@content_cli.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def content_check(paths: tuple[Path, ...]) -> None:
+    """Validate content. With PATHs, report on those files (checked together with CONTENT_DIR)."""
+    root = Path(current_app.config["CONTENT_DIR"])
+    library = load_library(root, list(paths))
+    errors = library.errors
+    if paths:
+        wanted = [p.resolve() for p in paths]
+
+        def mine(err) -> bool:
+            where = Path(err.path).resolve()
+            return any(where == p or p in where.parents for p in wanted)
+
+        errors = [e for e in errors if mine(e)]
+    for err in errors:
+        click.echo(str(err), err=True)
+    if errors:
+        click.echo(f"{len(errors)} error(s)", err=True)
+        sys.exit(1)
+    click.echo(summary_line(library))
+
+
+@content_cli.command("load")
+def content_load() -> None:
+    """Store the exact source of every current content version in the database."""
+    library = load_library(Path(current_app.config["CONTENT_DIR"]))
+    for err in library.errors:
+        click.echo(f"skipped: {err}", err=True)
+    stored = versions.remember_library(db.session, library)
+    db.session.commit()
+    click.echo(
+        f"content loaded: {len(library.modules)} modules, {len(library.all_scenarios())} "
+        f"scenarios ({stored} new versions stored, {len(library.errors)} errors)"
+    )
+
+
+# --- evidence ------------------------------------------------------------------------------
+
+evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
+
+
+@evidence_cli.command("verify")
+def evidence_verify() -> None:
+    """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
+    result = evidence.verify(db.session)
+    if result.ok:
+        click.echo(str(result))
+        return
+    click.echo(str(result), err=True)
+    sys.exit(1)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+users_cli = AppGroup("users", help="Manage accounts.")
+
+
+@users_cli.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name, as the learner will sign it.")
+@click.option("--role", type=click.Choice(ACCOUNT_ROLES), default="learner", show_default=True)
+@click.option("--job-role", type=click.Choice(JOB_ROLES), required=True)
+@click.option("--specialty", type=click.Choice(SPECIALTIES))
+@click.option("--department")
+@click.option("--supervisor", "supervisor_email", help="The supervisor's email (an existing account).")
+def users_add(email, name, role, job_role, specialty, department, supervisor_email) -> None:
+    """Add an account. The password is read from standard input (first line)."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = accounts.create_user(
+            db.session,
+            email=email,
+            name=name,
+            password=password,
+            role=role,
+            job_role=job_role,
+            specialty=specialty,
+            department=department,
+            supervisor_email=supervisor_email,
+        )
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.field}: {exc}") from None
+    db.session.commit()
+    click.echo(f"added {user.email} ({user.role}, {user.job_role})")
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+demo_cli = AppGroup("demo", help="A demonstration organisation.")
+
+DEMO_PEOPLE = [
+    # email, name, account role, job role, specialty, department, supervisor
+    ("admin@demo.rounds", "Avery Admin", "admin", "leadership", None, "Compliance", None),
+    ("manager@demo.rounds", "Morgan Manager", "manager", "leadership", None, "Patient Access", None),
+    ("frontdesk@demo.rounds", "Dana Whitfield", "learner", "front-desk", "medical", "Patient Access", "manager@demo.rounds"),
+    ("dental@demo.rounds", "Luis Ortega", "learner", "front-desk", "dental", "Dental Clinic", "manager@demo.rounds"),
+    ("casemanager@demo.rounds", "Priya Raman", "learner", "case-manager", None, "Care Coordination", "manager@demo.rounds"),
+    ("pharmacy@demo.rounds", "Sam Okafor", "learner", "pharmacy", "pharmacy", "Outpatient Pharmacy", "manager@demo.rounds"),
+    ("vendor@demo.rounds", "Jordan Lee", "learner", "business-associate", None, "Billing Vendor", "manager@demo.rounds"),
+]
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Create the demo organisation if the database has no users; print passwords once."""
+    if db.session.query(User.id).first() is not None:
+        click.echo("users exist already: demo organisation not created")
+        return
+    lines = []
+    for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
+        password = accounts.generate_password()
+        accounts.create_user(
+            db.session,
+            email=email,
+            name=name,
+            password=password,
+            role=role,
+            job_role=job_role,
+            specialty=specialty,
+            department=department,
+            supervisor_email=supervisor,
+        )
+        lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
+    db.session.commit()
+    click.echo("Demo organisation created. These passwords are shown once; keep them now:")
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,41 @@
+"""Training content: Markdown files in, validated frozen objects out (no web code here).
+
+The web layer and engine import from this package only; see ``docs/authoring.md`` for the file
+format and ``model.py`` for the objects.
+"""
+
+from __future__ import annotations
+
+from .library import ContentStore, StoredContentError, load_library, parse_stored, summary_line
+from .model import (
+    JOB_ROLES,
+    SPECIALTIES,
+    Choice,
+    ContentError,
+    Library,
+    Module,
+    Node,
+    Scenario,
+    ScoreRange,
+    Screen,
+)
+from .render import render_markdown
+
+__all__ = [
+    "JOB_ROLES",
+    "SPECIALTIES",
+    "Choice",
+    "ContentError",
+    "ContentStore",
+    "Library",
+    "Module",
+    "Node",
+    "Scenario",
+    "ScoreRange",
+    "Screen",
+    "StoredContentError",
+    "load_library",
+    "parse_stored",
+    "render_markdown",
+    "summary_line",
+]

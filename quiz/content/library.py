@@ -1,0 +1,295 @@
+"""Loading content from disk, caching parses, and keeping a live library for the server.
+
+Which kind a file is: a file under a directory named ``modules`` is a module and one under
+``scenarios`` is a scenario (the nearest such directory wins). A file elsewhere (only possible
+through ``extra_paths``) is a module if its front matter has a ``pass_score:`` or ``scenarios:``
+line, and a scenario otherwise. Those two fields exist only in modules, and the rule needs no
+YAML, so even a broken file gets the right kind of error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Union
+
+from .frontmatter import has_top_level_key, sniff_value
+from .model import ContentError, Library, Module, Scenario
+from .parse import parse_module, parse_scenario, version_of
+from .validate import analyse_scenario, build_library
+
+log = logging.getLogger("quiz.content")
+
+Content = Union[Module, Scenario]
+KINDS = ("module", "scenario")
+
+
+class StoredContentError(ValueError):
+    """A stored version no longer parses; ``errors`` says why."""
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+# ------------------------------------------------------------------------------ parse cache
+
+@dataclass
+class _Parsed:
+    """One parse of one text, plus copies of it that name other paths (same text, other file)."""
+
+    path: str
+    content: Content | None
+    errors: tuple[ContentError, ...]
+    elsewhere: dict[str, tuple[Content | None, tuple[ContentError, ...]]] = field(default_factory=dict)
+
+    def at(self, path: str) -> tuple[Content | None, list[ContentError]]:
+        if path == self.path:
+            return self.content, list(self.errors)
+        moved = self.elsewhere.get(path)
+        if moved is None:
+            content = replace(self.content, path=path) if self.content is not None else None
+            moved = self.elsewhere.setdefault(path, (content, tuple(replace(e, path=path) for e in self.errors)))
+        return moved[0], list(moved[1])
+
+
+_cache: dict[tuple[str, str], _Parsed] = {}
+_cache_lock = threading.Lock()
+
+
+def parse_cached(kind: str, path: str, text: str) -> tuple[Content | None, list[ContentError]]:
+    """Parse ``text`` as ``kind``, at most once per process for the same text.
+
+    Scenarios come back with their score range filled in when their own graph is sound (it
+    depends on the text alone). The cache only grows by one entry per distinct text seen, which
+    is bounded by how often trainers edit files. The same text under another path gets a copy
+    that names that path; the parse itself is still shared.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown content kind {kind!r}; expected one of {KINDS}")
+    key = (kind, version_of(text))
+    with _cache_lock:
+        entry = _cache.get(key)
+    if entry is None:
+        if kind == "module":
+            content, errors = parse_module(path, text)
+        else:
+            content, errors = parse_scenario(path, text)
+            if isinstance(content, Scenario):
+                content = analyse_scenario(content)[0] or content
+        with _cache_lock:
+            entry = _cache.setdefault(key, _Parsed(path, content, tuple(errors)))
+    with _cache_lock:
+        return entry.at(path)
+
+
+def parse_stored(kind: str, path: str, source: str) -> Content:
+    """Re-materialise a stored version ("module" or "scenario") for an attempt started on it.
+
+    Raises StoredContentError (a ValueError) if it does not parse. A scenario's ``scores`` are
+    filled in when its own graph checks pass, and left None otherwise.
+    """
+    content, errors = parse_cached(kind, path, source)
+    if content is None:
+        raise StoredContentError(errors)
+    return content
+
+
+# ---------------------------------------------------------------------------------- loading
+
+def display_path(path: Path) -> str:
+    """The path as errors show it: relative to the working directory when it is under it."""
+    try:
+        return path.absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _read_file(path: Path) -> str:
+    """The file's exact text (no newline translation, so the version hash matches the bytes)."""
+    return path.read_bytes().decode("utf-8")
+
+
+def _kind_by_location(path: Path) -> str | None:
+    for part in reversed(path.absolute().parent.parts):
+        if part == "modules":
+            return "module"
+        if part == "scenarios":
+            return "scenario"
+    return None
+
+
+def _kind_by_content(text: str) -> str:
+    return "module" if has_top_level_key(text, "pass_score", "scenarios") else "scenario"
+
+
+def _markdown_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.md") if p.is_file()) if directory.is_dir() else []
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One file's text (or why it could not be read) and its kind."""
+
+    kind: str | None
+    path: str
+    text: str | None
+    error: ContentError | None = None
+
+
+def _read_source(path: Path, kind: str | None) -> _Source:
+    shown = display_path(path)
+    try:
+        text = _read_file(path)
+    except OSError as exc:
+        return _Source(kind, shown, None, ContentError(shown, 0, f"cannot read file: {exc.strerror or exc}"))
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        return _Source(kind, shown, None, ContentError(shown, line, "the file is not UTF-8 text"))
+    return _Source(kind or _kind_by_location(path) or _kind_by_content(text), shown, text)
+
+
+def _root_files(root: Path) -> dict[Path, str]:
+    files = {p: "module" for p in _markdown_files(root / "modules")}
+    files.update({p: "scenario" for p in _markdown_files(root / "scenarios")})
+    return files
+
+
+def _assemble(sources: Iterable[_Source], errors: Iterable[ContentError] = ()) -> Library:
+    modules: list[Module] = []
+    scenarios: list[Scenario] = []
+    found = list(errors)
+    broken: set[str] = set()
+    for source in sources:
+        if source.text is None:
+            assert source.error is not None
+            found.append(source.error)
+            continue
+        assert source.kind is not None
+        content, problems = parse_cached(source.kind, source.path, source.text)
+        found.extend(problems)
+        if content is None and source.kind == "scenario":
+            broken.add(sniff_value(source.text, "id") or "")
+        if isinstance(content, Module):
+            modules.append(content)
+        elif isinstance(content, Scenario):
+            scenarios.append(content)
+    return build_library(modules, scenarios, found, broken)
+
+
+def _root_errors(root: Path) -> list[ContentError]:
+    if root.is_dir():
+        return []
+    return [ContentError(display_path(root), 0, "content directory not found")]
+
+
+def load_library(root: Path, extra_paths: Iterable[Path] = ()) -> Library:
+    """Load every module and scenario under ``root`` plus ``extra_paths`` (files or directories).
+
+    Files with errors are left out and their errors listed; so is a module whose scenario is
+    missing or broken. Everything else loads.
+    """
+    root = Path(root)
+    chosen: dict[Path, tuple[Path, str | None]] = {
+        p.resolve(): (p, kind) for p, kind in _root_files(root).items()
+    }
+    for extra in map(Path, extra_paths):
+        paths = _markdown_files(extra) if extra.is_dir() else [extra]
+        for path in paths:
+            chosen.setdefault(path.resolve(), (path, None))
+    sources = [_read_source(path, kind) for path, kind in sorted(chosen.values(), key=lambda v: str(v[0]))]
+    return _assemble(sources, _root_errors(root))
+
+
+def summary_line(library: Library) -> str:
+    """One line for ``content check`` and the server log: counts and each scenario's range."""
+    scenarios = sorted(library.all_scenarios(), key=lambda s: (s.id, s.specialty or ""))
+    ranges = ", ".join(f"{_label(s)} {_range(s)}" for s in scenarios)
+    status = "content ok" if not library.errors else f"content has {_count(len(library.errors), 'error')}"
+    line = f"{status}: {_count(len(library.modules), 'module')}, {_count(len(scenarios), 'scenario')}"
+    return f"{line} ({ranges})" if ranges else line
+
+
+def _label(scenario: Scenario) -> str:
+    return f"{scenario.id}[{scenario.specialty}]" if scenario.specialty else scenario.id
+
+
+def _range(scenario: Scenario) -> str:
+    scores = scenario.scores
+    return f"{scores.lowest}..{scores.highest}" if scores else "?"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# ------------------------------------------------------------------------------ live store
+
+class ContentStore:
+    """The library a running server reads, refreshed from disk at most every ``min_interval``.
+
+    A refresh lists files with (mtime_ns, size) only; a file is re-read only when those change,
+    and unchanged text is never re-parsed (parse cache), so checking is cheap enough to do on
+    requests. A broken file is logged once and skipped; the rest keeps serving.
+    """
+
+    def __init__(self, root: Path, min_interval: float = 2.0) -> None:
+        self.root = Path(root)
+        self.min_interval = min_interval
+        self._lock = threading.Lock()
+        self._stats: dict[Path, tuple[int, int]] = {}
+        self._sources: dict[Path, _Source] = {}
+        self._checked_at = float("-inf")
+        self._logged: set[str] = set()
+        self._library = Library()
+        self._loaded = False
+        self.refresh(force=True)
+
+    @property
+    def library(self) -> Library:
+        """The current library, after a refresh if ``min_interval`` has passed."""
+        if time.monotonic() - self._checked_at >= self.min_interval:
+            self.refresh()
+        return self._library
+
+    def refresh(self, force: bool = False) -> Library:
+        """Re-scan now (``force``) or if ``min_interval`` has passed; rebuild only on changes."""
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._checked_at < self.min_interval:
+                return self._library
+            self._checked_at = now
+            files = _root_files(self.root)
+            stats = {path: _stat(path) for path in files}
+            if self._loaded and stats == self._stats:
+                return self._library
+            for path, kind in files.items():
+                if stats[path] != self._stats.get(path) or path not in self._sources:
+                    self._sources[path] = _read_source(path, kind)
+            for path in set(self._sources) - set(files):
+                del self._sources[path]
+            self._stats = stats
+            self._loaded = True
+            ordered = [self._sources[p] for p in sorted(self._sources, key=str)]
+            self._library = _assemble(ordered, _root_errors(self.root))
+            self._log_new_errors(self._library.errors)
+            return self._library
+
+    def _log_new_errors(self, errors: list[ContentError]) -> None:
+        current = {str(e) for e in errors}
+        for text in sorted(current - self._logged):
+            log.error(text)
+        self._logged = current
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return st.st_mtime_ns, st.st_size

@@ -1,0 +1,162 @@
+"""The parsed shape of training content: what the rest of Rounds may rely on.
+
+Parsing (``parse.py``) and validation (``validate.py``) produce these objects; the engine and
+the web layer only ever read them. They are frozen so a cached object can be shared by every
+request without anyone changing it underneath another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Job roles a module may be written for. Users carry one of these as their ``job_role``.
+JOB_ROLES: tuple[str, ...] = (
+    "case-manager",
+    "front-desk",
+    "pharmacy",
+    "business-associate",
+    "clinical",
+    "billing",
+    "it",
+    "leadership",
+)
+
+#: Practice settings a module or scenario variant may be written for.
+SPECIALTIES: tuple[str, ...] = ("medical", "behavioral-health", "dental", "pharmacy")
+
+
+@dataclass(frozen=True)
+class ContentError:
+    """One problem in one file, at one line (1-based; 0 when the whole file is at fault)."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option at a decision point. ``number`` is 1-based, in the order written."""
+
+    number: int
+    label: str
+    target: str
+    points: int
+    correct: bool
+    critical: bool
+    feedback_html: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Node:
+    """A decision point (has choices and an objective) or an ending (has an outcome)."""
+
+    id: str
+    title: str
+    body_html: str
+    objective: str | None
+    outcome: str | None
+    choices: tuple[Choice, ...]
+    line: int
+
+    @property
+    def is_ending(self) -> bool:
+        return self.outcome is not None
+
+    def choice(self, number: int) -> Choice | None:
+        for c in self.choices:
+            if c.number == number:
+                return c
+        return None
+
+
+@dataclass(frozen=True)
+class ScoreRange:
+    """Lowest and highest score any walk can reach, and the highest without a critical choice."""
+
+    lowest: int
+    highest: int
+    highest_safe: int | None  # None: every walk to an ending passes a critical choice
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A branching knowledge check; ``specialty`` None is the general variant."""
+
+    id: str
+    title: str
+    specialty: str | None
+    start: str
+    nodes: dict[str, Node]
+    cites: tuple[str, ...]
+    path: str
+    version: str  # sha256 hex of the exact source text
+    source: str
+    scores: ScoreRange | None = None  # filled in by validation
+
+    @property
+    def start_node(self) -> Node:
+        return self.nodes[self.start]
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One lesson screen: a level-2 heading and the text under it, rendered and sanitised."""
+
+    title: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Module:
+    id: str
+    title: str
+    roles: tuple[str, ...]
+    specialties: tuple[str, ...]
+    minutes: int
+    objectives: dict[str, str]
+    cites: tuple[str, ...]
+    policy_name: str
+    policy_version: str
+    pass_score: int
+    scenario_ids: tuple[str, ...]
+    acknowledgement: str
+    screens: tuple[Screen, ...]
+    manager_notes_html: str
+    path: str
+    version: str  # sha256 hex of the exact source text
+    source: str
+
+    def is_for(self, job_role: str, specialty: str | None) -> bool:
+        """A module is for a learner whose job role it lists, in a specialty it lists (or any)."""
+        if job_role not in self.roles:
+            return False
+        return not self.specialties or (specialty in self.specialties)
+
+
+@dataclass
+class Library:
+    """Everything that loaded cleanly, plus every error found on the way."""
+
+    modules: dict[str, Module] = field(default_factory=dict)
+    #: scenario id -> specialty (None for general) -> Scenario
+    scenarios: dict[str, dict[str | None, Scenario]] = field(default_factory=dict)
+    errors: list[ContentError] = field(default_factory=list)
+
+    def scenario_for(self, scenario_id: str, specialty: str | None) -> Scenario | None:
+        """The learner's specialty variant if there is one, else the general one."""
+        variants = self.scenarios.get(scenario_id, {})
+        return variants.get(specialty) or variants.get(None)
+
+    def modules_for(self, job_role: str, specialty: str | None) -> list[Module]:
+        return sorted(
+            (m for m in self.modules.values() if m.is_for(job_role, specialty)),
+            key=lambda m: (m.title.lower(), m.id),
+        )
+
+    def all_scenarios(self) -> list[Scenario]:
+        return [s for variants in self.scenarios.values() for s in variants.values()]

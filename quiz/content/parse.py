@@ -1,0 +1,407 @@
+"""Turn one module or scenario file into model objects, or into errors with file lines.
+
+Only what a single file can tell is checked here (syntax, field types, setting values). Graph
+and cross-file rules live in ``validate.py``. A file with any error yields no object at all, so a
+half-understood file can never reach learners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
+from .model import JOB_ROLES, SPECIALTIES, Choice, ContentError, Module, Node, Scenario, Screen
+from .render import render_markdown
+
+MODULE_FIELDS = (
+    "id", "title", "roles", "specialties", "minutes", "objectives", "cites", "policy",
+    "pass_score", "scenarios", "acknowledgement",
+)
+SCENARIO_FIELDS = ("id", "title", "specialty", "start", "cites")
+
+_HEADING = re.compile(r"^(#{1,6})(?!#)[ \t]*(.*?)(?:[ \t]+#+)?[ \t]*$")
+# Mirrors Python-Markdown's fenced_code opening line: the fence, then an optional language/attrs.
+_FENCE_OPEN = re.compile(r"^(`{3,}|~{3,})[ ]*(?:\{[^\n]*\}|\.?[\w#.+-]*)[ ]*(?:hl_lines=.*)?$")
+_NODE_ID = re.compile(r"^(.*?)[ \t]*\{#([^}]*)\}$")
+_SETTING = re.compile(r"^[ \t]*([A-Za-z]+)[ \t]*:[ \t]*(.*?)[ \t]*$")
+_ARROW = re.compile(r"->|→")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_YES = {"yes", "true"}
+_NO = {"no", "false"}
+_NODE_SETTINGS = ("objective", "ending")
+_CHOICE_SETTINGS = ("points", "correct", "critical")
+_MANAGER_NOTES = "manager notes"
+
+
+def version_of(text: str) -> str:
+    """The version id evidence records: sha256 of the exact file text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def slugify(title: str) -> str:
+    """Node id from a title: lowercase, spaces to hyphens, other punctuation dropped."""
+    slug = re.sub(r"[^a-z0-9 \t-]", "", title.lower())
+    slug = re.sub(r"[\s-]+", "-", slug)
+    return slug.strip("-")
+
+
+@dataclass(frozen=True)
+class _Heading:
+    index: int  # 0-based index into the file's lines
+    level: int
+    text: str
+
+    @property
+    def line(self) -> int:
+        return self.index + 1
+
+
+def _headings(lines: list[str], start: int) -> list[_Heading]:
+    """ATX headings from ``start`` on, skipping fenced code blocks (a ``##`` there is code)."""
+    found: list[_Heading] = []
+    i = start
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE_OPEN.match(line)
+        if fence:
+            close = _fence_close(lines, i + 1, fence.group(1))
+            if close is not None:
+                i = close + 1
+                continue
+        heading = _HEADING.match(line)
+        if heading:
+            found.append(_Heading(i, len(heading.group(1)), heading.group(2)))
+        i += 1
+    return found
+
+
+def _fence_close(lines: list[str], start: int, fence: str) -> int | None:
+    for j in range(start, len(lines)):
+        if lines[j].startswith(fence) and not lines[j][len(fence):].strip(" "):
+            return j
+    return None
+
+
+def _split_settings(
+    path: str, lines: list[str], start: int, end: int, own: tuple[str, ...], other: tuple[str, ...],
+    errors: list[ContentError],
+) -> tuple[dict[str, tuple[str, int]], int]:
+    """Read ``Name: value`` lines at the top of a section; return them and where the text starts."""
+    settings: dict[str, tuple[str, int]] = {}
+    i = start
+    while i < end:
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        match = _SETTING.match(line)
+        name = match.group(1).lower() if match else ""
+        if name in own:
+            if name in settings:
+                errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` is given twice"))
+            settings[name] = (match.group(2), i + 1)
+        elif name in other:
+            where = "a choice (### heading)" if name in _CHOICE_SETTINGS else "a node (## heading)"
+            errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` belongs right under {where}"))
+        else:
+            break
+        i += 1
+    return settings, i
+
+
+def _markdown(lines: list[str], start: int, end: int) -> str:
+    return render_markdown("\n".join(lines[start:end]))
+
+
+def _yes_no(path: str, setting: tuple[str, int] | None, default: bool, errors: list[ContentError]) -> bool:
+    if setting is None:
+        return default
+    value, line = setting
+    if value.lower() in _YES:
+        return True
+    if value.lower() in _NO:
+        return False
+    errors.append(ContentError(path, line, f"expected yes or no, got `{value}`"))
+    return default
+
+
+# ---------------------------------------------------------------------------------- modules
+
+
+def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError]]:
+    """Parse a module file; (None, errors) if anything is wrong."""
+    lines = split_lines(text)
+    fm, errors = read_front_matter(path, lines)
+    if fm is None:
+        return None, errors
+    f = Fields(path, fm)
+    f.unknown(MODULE_FIELDS)
+    module_id = f.ident("id")
+    title = f.text("title")
+    roles = f.choice_list("roles", JOB_ROLES, "job role", required=True)
+    specialties = f.choice_list("specialties", SPECIALTIES, "specialty", required=False)
+    minutes = f.whole_number("minutes", 1, 60)
+    objectives = _objectives(f)
+    cites = f.text_list("cites")
+    policy = _policy(f)
+    pass_score = f.whole_number("pass_score", 0)
+    scenario_ids = _scenario_ids(f)
+    acknowledgement = f.text("acknowledgement")
+    errors = f.errors
+
+    screens, notes = _screens(path, lines, fm.end, errors)
+    if errors:
+        return None, sorted(errors, key=lambda e: e.line)
+    assert module_id and title and roles is not None and specialties is not None and minutes
+    assert objectives and cites and policy and pass_score is not None and scenario_ids
+    assert acknowledgement
+    return Module(
+        id=module_id, title=title, roles=roles, specialties=specialties, minutes=minutes,
+        objectives=objectives, cites=cites, policy_name=policy[0], policy_version=policy[1],
+        pass_score=pass_score, scenario_ids=scenario_ids, acknowledgement=acknowledgement,
+        screens=screens, manager_notes_html=notes, path=path, version=version_of(text),
+        source=text,
+    ), []
+
+
+def _objectives(f: Fields) -> dict[str, str] | None:
+    value = f.fm.data.get("objectives")
+    if value is None:
+        f.raw("objectives", True)
+        return None
+    if not isinstance(value, dict) or not value:
+        f.error("`objectives` must map objective ids to text, e.g. `verify-identity: Check who...`", "objectives")
+        return None
+    result: dict[str, str] = {}
+    for key, text in value.items():
+        if not isinstance(key, str) or not ID_RE.match(key):
+            f.error(f"objective id `{key}` must be {ID_HINT}", "objectives", key)
+        elif not isinstance(text, str) or not text.strip():
+            f.error(f"objective `{key}` needs a description", "objectives", key)
+        else:
+            result[key] = text.strip()
+    return result if len(result) == len(value) else None
+
+
+def _policy(f: Fields) -> tuple[str, str] | None:
+    value = f.fm.data.get("policy")
+    if value is None:
+        f.raw("policy", True)
+        return None
+    if not isinstance(value, dict):
+        f.error("`policy` must have `name:` and `version:` lines under it", "policy")
+        return None
+    ok = True
+    for key in value:
+        if key not in ("name", "version"):
+            f.error(f"unknown field `policy.{key}`; a policy has only `name` and `version`", "policy", key)
+            ok = False
+    parts: list[str] = []
+    for key in ("name", "version"):
+        item = value.get(key)
+        if item is None:
+            f.error(f"`policy` needs a `{key}`", "policy", key)
+            ok = False
+        elif not isinstance(item, str) or not item.strip():
+            hint = ' (quote it, e.g. `version: "2.1"`, so YAML keeps it text)' if key == "version" else ""
+            f.error(f"`policy.{key}` must be text{hint}", "policy", key)
+            ok = False
+        else:
+            parts.append(item.strip())
+    return (parts[0], parts[1]) if ok else None
+
+
+def _scenario_ids(f: Fields) -> tuple[str, ...] | None:
+    items = f.text_list("scenarios")
+    if items is None:
+        return None
+    ok = True
+    for i, item in enumerate(items):
+        if not ID_RE.match(item):
+            f.error(f"scenario id `{item}` must be {ID_HINT}", "scenarios", i)
+            ok = False
+        elif item in items[:i]:
+            f.error(f"scenario `{item}` is listed twice", "scenarios", i)
+            ok = False
+    return items if ok else None
+
+
+def _screens(
+    path: str, lines: list[str], body: int, errors: list[ContentError]
+) -> tuple[tuple[Screen, ...], str]:
+    """Lesson screens (one per ``##``) and the manager notes, rendered."""
+    sections = [h for h in _headings(lines, body) if h.level == 2]
+    screens: list[Screen] = []
+    notes: list[str] = []
+    first = sections[0].index if sections else len(lines)
+    intro = _drop_title(lines, body, first)
+    if intro is not None and any(line.strip() for line in lines[intro:first]):
+        screens.append(Screen("", _markdown(lines, intro, first)))
+    for n, heading in enumerate(sections):
+        end = sections[n + 1].index if n + 1 < len(sections) else len(lines)
+        html = _markdown(lines, heading.index + 1, end)
+        if heading.text.lower() == _MANAGER_NOTES:
+            notes.append(html)
+        elif not heading.text:
+            errors.append(ContentError(path, heading.line, "a screen heading (`## ...`) needs a title"))
+        else:
+            screens.append(Screen(heading.text, html))
+    if not screens:
+        errors.append(ContentError(path, body, "the module has no lesson text: add `## ` screens"))
+    return tuple(screens), "\n".join(notes)
+
+
+def _drop_title(lines: list[str], start: int, end: int) -> int | None:
+    """Index after an optional leading ``# Title`` line (it is for people reading the file)."""
+    for i in range(start, end):
+        if lines[i].strip():
+            match = _HEADING.match(lines[i])
+            return i + 1 if match and len(match.group(1)) == 1 else i
+    return None
+
+
+# -------------------------------------------------------------------------------- scenarios
+
+
+def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentError]]:
+    """Parse a scenario file; (None, errors) if anything is wrong."""
+    lines = split_lines(text)
+    fm, errors = read_front_matter(path, lines)
+    if fm is None:
+        return None, errors
+    f = Fields(path, fm)
+    f.unknown(SCENARIO_FIELDS)
+    scenario_id = f.ident("id")
+    title = f.text("title")
+    specialty = f.text("specialty", required=False)
+    if specialty is not None and specialty not in SPECIALTIES:
+        f.error(f"unknown specialty `{specialty}`; use one of: {', '.join(SPECIALTIES)}", "specialty")
+    start = f.ident("start", required=False)
+    cites = f.text_list("cites", required=False)
+    errors = f.errors
+
+    nodes = _nodes(path, lines, fm.end, errors)
+    if errors:
+        return None, sorted(errors, key=lambda e: e.line)
+    assert scenario_id and title and cites is not None
+    return Scenario(
+        id=scenario_id, title=title, specialty=specialty, start=start or next(iter(nodes)),
+        nodes=nodes, cites=cites, path=path, version=version_of(text), source=text,
+    ), []
+
+
+def _nodes(path: str, lines: list[str], body: int, errors: list[ContentError]) -> dict[str, Node]:
+    headings = _headings(lines, body)
+    node_heads = [h for h in headings if h.level == 2]
+    first = node_heads[0].index if node_heads else len(lines)
+    _check_preamble(path, lines, body, first, headings, errors)
+    nodes: dict[str, Node] = {}
+    for n, heading in enumerate(node_heads):
+        end = node_heads[n + 1].index if n + 1 < len(node_heads) else len(lines)
+        choice_heads = [h for h in headings if h.level == 3 and heading.index < h.index < end]
+        node = _node(path, lines, heading, end, choice_heads, errors)
+        if node is None:
+            continue
+        if node.id in nodes:
+            errors.append(ContentError(
+                path, heading.line, f"node id `{node.id}` is already used at line {nodes[node.id].line}"
+            ))
+        else:
+            nodes[node.id] = node
+    if not node_heads:
+        errors.append(ContentError(path, body, "the scenario has no nodes: add `## Title {#node-id}` sections"))
+    return nodes
+
+
+def _check_preamble(
+    path: str, lines: list[str], body: int, first: int, headings: list[_Heading],
+    errors: list[ContentError],
+) -> None:
+    """Only a ``# Title`` may come before the first node; anything else would never be shown."""
+    for h in headings:
+        if h.index < first and h.level == 3:
+            errors.append(ContentError(path, h.line, "a choice (`###`) must come under a node (`##`)"))
+            return
+    start = _drop_title(lines, body, first)
+    for i in range(start if start is not None else first, first):
+        if lines[i].strip():
+            errors.append(ContentError(
+                path, i + 1, "text before the first node is never shown; put it in a node (`## ...`)"
+            ))
+            return
+
+
+def _node(
+    path: str, lines: list[str], heading: _Heading, end: int, choice_heads: list[_Heading],
+    errors: list[ContentError],
+) -> Node | None:
+    title, node_id = heading.text, None
+    explicit = _NODE_ID.match(heading.text)
+    if explicit:
+        title, node_id = explicit.group(1).strip(), explicit.group(2).strip()
+        if not ID_RE.match(node_id):
+            errors.append(ContentError(path, heading.line, f"node id `{node_id}` must be {ID_HINT}"))
+            return None
+    if not title:
+        errors.append(ContentError(path, heading.line, "a node heading needs a title"))
+        return None
+    if node_id is None:
+        node_id = slugify(title)
+        if not node_id:
+            errors.append(ContentError(path, heading.line, "cannot make an id from this title; add `{#node-id}`"))
+            return None
+    text_end = choice_heads[0].index if choice_heads else end
+    settings, text_start = _split_settings(
+        path, lines, heading.index + 1, text_end, _NODE_SETTINGS, _CHOICE_SETTINGS, errors
+    )
+    objective = outcome = None
+    if "objective" in settings:
+        objective, line = settings["objective"]
+        if not ID_RE.match(objective):
+            errors.append(ContentError(path, line, f"objective `{objective}` must be {ID_HINT}"))
+    if "ending" in settings:
+        outcome, line = settings["ending"]
+        if not outcome:
+            errors.append(ContentError(path, line, "`Ending:` needs an outcome, e.g. `Ending: Records protected`"))
+    choices = tuple(
+        _choice(path, lines, n + 1, h, choice_heads[n + 1].index if n + 1 < len(choice_heads) else end, errors)
+        for n, h in enumerate(choice_heads)
+    )
+    return Node(
+        id=node_id, title=title, body_html=_markdown(lines, text_start, text_end),
+        objective=objective or None, outcome=outcome, choices=choices, line=heading.line,
+    )
+
+
+def _choice(
+    path: str, lines: list[str], number: int, heading: _Heading, end: int, errors: list[ContentError]
+) -> Choice:
+    arrows = list(_ARROW.finditer(heading.text))
+    label, target = heading.text, ""
+    if not arrows:
+        errors.append(ContentError(path, heading.line, "a choice needs `-> node-id` after what the learner does"))
+    else:
+        last = arrows[-1]
+        label, target = heading.text[: last.start()].strip(), heading.text[last.end():].strip()
+        if not label:
+            errors.append(ContentError(path, heading.line, "a choice needs text before the arrow"))
+        if not ID_RE.match(target):
+            errors.append(ContentError(path, heading.line, f"choice target `{target}` must be a node id: {ID_HINT}"))
+    settings, text_start = _split_settings(
+        path, lines, heading.index + 1, end, _CHOICE_SETTINGS, _NODE_SETTINGS, errors
+    )
+    points = 0
+    if "points" in settings:
+        value, line = settings["points"]
+        if _INTEGER.match(value):
+            points = int(value)
+        else:
+            errors.append(ContentError(path, line, f"`Points:` must be a whole number, got `{value}`"))
+    correct = _yes_no(path, settings.get("correct"), points > 0, errors)
+    critical = _yes_no(path, settings.get("critical"), False, errors)
+    return Choice(
+        number=number, label=label, target=target, points=points, correct=correct,
+        critical=critical, feedback_html=_markdown(lines, text_start, end), line=heading.line,
+    )

@@ -1,0 +1,38 @@
+"""Markdown to safe HTML.
+
+Trainers write Markdown, but Markdown lets raw HTML through, and lesson text is shown inside the
+app's pages. So everything is rendered and then cleaned against a short allow-list: content can
+format text and link out, never run script, restyle the page or frame another site.
+"""
+
+from __future__ import annotations
+
+import markdown
+import nh3
+
+#: fenced_code is on because the content format treats ``` blocks as code (a ``##`` inside one
+#: is not a heading), so the renderer must agree with the parser.
+_EXTENSIONS = ("tables", "sane_lists", "fenced_code")
+
+_TAGS = {
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "a", "code",
+    "pre", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "br", "hr",
+}
+_ATTRIBUTES = {"a": {"href", "title"}}
+_URL_SCHEMES = {"http", "https", "mailto"}
+#: Removed together with their content (the text inside a <script> is not lesson text).
+_DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template"}
+
+
+def render_markdown(text: str) -> str:
+    """Render trainer Markdown and sanitise the result; safe to insert into a page unescaped."""
+    html = markdown.markdown(text, extensions=list(_EXTENSIONS), output_format="html")
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        clean_content_tags=_DROP_WITH_CONTENT,
+        strip_comments=True,
+    ).strip()

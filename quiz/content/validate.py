@@ -1,0 +1,215 @@
+"""Checks that need the whole scenario graph or more than one file.
+
+``analyse_scenario`` covers one scenario on its own (so a stored old version can be scored
+without the rest of the library); ``build_library`` adds the cross-file rules and decides what
+is left out. Whatever fails is dropped with its errors; everything else keeps serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterable
+
+from .frontmatter import field_line
+from .model import ContentError, Library, Module, Scenario
+from . import scores as scoring
+
+
+def _label(scenario: Scenario) -> str:
+    return f"{scenario.id}[{scenario.specialty}]" if scenario.specialty else scenario.id
+
+
+def check_scenario(scenario: Scenario) -> list[ContentError]:
+    """Graph rules for one scenario: targets, start, reachability, ways out, node shapes."""
+    errors: list[ContentError] = []
+    nodes = scenario.nodes
+
+    def error(line: int, message: str) -> None:
+        errors.append(ContentError(scenario.path, line, message))
+
+    for node in nodes.values():
+        if node.is_ending and node.choices:
+            error(node.line, "an ending cannot have choices: remove the `Ending:` line or the `###` choices")
+        elif not node.is_ending:
+            if not node.choices:
+                error(node.line, "this node has no choices and is not an ending: add `###` choices or an `Ending:` line")
+            elif len(node.choices) < 2:
+                error(node.line, "a decision point needs at least two choices")
+            if node.objective is None and node.choices:
+                error(node.line, "a decision point needs an `Objective:` line")
+        for choice in node.choices:
+            if choice.target not in nodes:
+                error(choice.line, f"this choice leads to node `{choice.target}`, which does not exist")
+            if choice.critical and choice.correct:
+                why = "" if not choice.points > 0 else " (it has Points above 0, so add `Correct: no`)"
+                error(choice.line, f"a critical choice cannot also be correct{why}")
+    if scenario.start not in nodes:
+        error(field_line(scenario.source, "start"), f"start node `{scenario.start}` does not exist")
+        return sorted(errors, key=lambda e: e.line)
+
+    reachable = _closure([scenario.start], lambda n: (c.target for c in nodes[n].choices if c.target in nodes))
+    for node in nodes.values():
+        if node.id not in reachable:
+            error(node.line, "no walk from the start reaches this node")
+    incoming: dict[str, list[str]] = {n: [] for n in nodes}
+    for node in nodes.values():
+        for choice in node.choices:
+            if choice.target in nodes:
+                incoming[choice.target].append(node.id)
+    can_end = _closure([n.id for n in nodes.values() if n.is_ending], lambda n: incoming[n])
+    for node_id in reachable - can_end:
+        node = nodes[node_id]
+        if node.choices:  # a node without choices already has its own error
+            error(node.line, "no way out to an ending from here: every path loops back")
+    return sorted(errors, key=lambda e: e.line)
+
+
+def _closure(start: Iterable[str], step) -> set[str]:  # type: ignore[no-untyped-def]
+    seen = set(start)
+    queue = deque(seen)
+    while queue:
+        for nxt in step(queue.popleft()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def analyse_scenario(scenario: Scenario) -> tuple[Scenario | None, list[ContentError]]:
+    """Check one scenario and fill in its score range; (None, errors) if it is unusable."""
+    if scenario.scores is not None:
+        return scenario, []
+    errors = check_scenario(scenario)
+    if errors:
+        return None, errors
+    try:
+        scores = scoring.score_range(scenario)
+    except scoring.TooComplex:
+        line = scenario.start_node.line
+        return None, [ContentError(
+            scenario.path, line,
+            "too many different walks to work out the score range; simplify the loops "
+            "(fewer choices leading back to earlier nodes)",
+        )]
+    assert scores is not None  # check_scenario guarantees an ending is reachable
+    return dataclasses.replace(scenario, scores=scores), []
+
+
+def build_library(
+    modules: Iterable[Module],
+    scenarios: Iterable[Scenario],
+    errors: Iterable[ContentError] = (),
+    broken_scenario_ids: Iterable[str] = (),
+) -> Library:
+    """Apply every cross-file rule and assemble what passes.
+
+    ``errors`` are earlier (parse) errors to keep; ``broken_scenario_ids`` are ids of scenario
+    files that did not parse, so a module naming one is told it "has errors", not "does not exist".
+    """
+    library = Library(errors=list(errors))
+    parsed_ids = _add_scenarios(library, sorted(scenarios, key=lambda s: s.path))
+    parsed_ids.update(broken_scenario_ids)
+    for module in sorted(modules, key=lambda m: m.path):
+        _add_module(library, module, parsed_ids)
+    library.errors.sort(key=lambda e: (e.path, e.line, e.message))
+    return library
+
+
+def _add_scenarios(library: Library, scenarios: list[Scenario]) -> set[str]:
+    """Add the scenarios that pass; return every id seen, to tell "has errors" from "missing"."""
+    seen: dict[tuple[str, str | None], Scenario] = {}
+    good: list[Scenario] = []
+    for scenario in scenarios:
+        key = (scenario.id, scenario.specialty)
+        if key in seen:
+            library.errors.append(ContentError(
+                scenario.path, field_line(scenario.source, "id"),
+                f"scenario `{_label(scenario)}` is already defined in {seen[key].path}",
+            ))
+            continue
+        seen[key] = scenario
+        analysed, problems = analyse_scenario(scenario)
+        library.errors.extend(problems)
+        if analysed is not None:
+            good.append(analysed)
+    general = {s.id for s in good if s.specialty is None}
+    for scenario in good:
+        if scenario.specialty is not None and scenario.id not in general:
+            state = "has errors" if (scenario.id, None) in seen else "does not exist"
+            library.errors.append(ContentError(
+                scenario.path, field_line(scenario.source, "specialty"),
+                f"variant of `{scenario.id}` has no general version: the file with this id and no "
+                f"`specialty` {state}",
+            ))
+            continue
+        library.scenarios.setdefault(scenario.id, {})[scenario.specialty] = scenario
+    return {s.id for s in scenarios}
+
+
+def _add_module(library: Library, module: Module, parsed_ids: set[str]) -> None:
+    if module.id in library.modules:
+        other = library.modules[module.id]
+        library.errors.append(ContentError(
+            module.path, field_line(module.source, "id"), f"module `{module.id}` is already defined in {other.path}"
+        ))
+        return
+    problems: list[ContentError] = []
+    for i, scenario_id in enumerate(module.scenario_ids):
+        if scenario_id not in library.scenarios:
+            state = "has errors" if scenario_id in parsed_ids else "does not exist"
+            problems.append(ContentError(
+                module.path, field_line(module.source, "scenarios", i),
+                f"scenario `{scenario_id}` {state}, so this module cannot be served",
+            ))
+    if not problems:
+        problems = _objective_errors(library, module) + _pass_score_errors(library, module)
+    if problems:
+        library.errors.extend(problems)
+        return
+    library.modules[module.id] = module
+
+
+def _objective_errors(library: Library, module: Module) -> list[ContentError]:
+    """Every decision point of every variant must name an objective this module declares."""
+    errors: list[ContentError] = []
+    for scenario_id in module.scenario_ids:
+        for scenario in library.scenarios[scenario_id].values():
+            for node in scenario.nodes.values():
+                if not node.is_ending and node.objective not in module.objectives:
+                    errors.append(ContentError(
+                        scenario.path, node.line,
+                        f"objective `{node.objective}` is not declared by module `{module.id}` "
+                        f"({module.path}), which uses this scenario",
+                    ))
+    return errors
+
+
+def _pass_score_errors(library: Library, module: Module) -> list[ContentError]:
+    """The pass mark must be reachable without a critical choice, in the hardest variant."""
+    best = 0
+    parts: list[str] = []
+    for scenario_id in module.scenario_ids:
+        variants = library.scenarios[scenario_id].values()
+        hardest = min(variants, key=lambda s: _safe_or_floor(s))
+        safe = hardest.scores.highest_safe if hardest.scores else None
+        if safe is None:
+            return [ContentError(
+                module.path, field_line(module.source, "pass_score"),
+                f"`pass_score` cannot be reached: every walk through scenario `{_label(hardest)}` "
+                "takes a critical choice",
+            )]
+        best += safe
+        parts.append(f"{_label(hardest)} {safe}")
+    if best < module.pass_score:
+        return [ContentError(
+            module.path, field_line(module.source, "pass_score"),
+            f"`pass_score` {module.pass_score} cannot be reached without a critical choice: the best "
+            f"safe total is {best} ({', '.join(parts)})",
+        )]
+    return []
+
+
+def _safe_or_floor(scenario: Scenario) -> float:
+    scores = scenario.scores
+    return float("-inf") if scores is None or scores.highest_safe is None else scores.highest_safe

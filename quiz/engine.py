@@ -1,0 +1,385 @@
+"""The learning walk: lesson screens, scenario choices, scoring, pass/fail, acknowledgement.
+
+Plain Python over a SQLAlchemy session and parsed content; no request objects. Every state
+change checks the attempt's ``step`` token first (a stale token changes nothing) and writes
+its evidence in the same transaction, so the record and the state can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import evidence, versions
+from .content import Library, Module, Node, Scenario
+from .models import Answer, Attempt, User, utcnow
+
+
+@dataclass(frozen=True)
+class AttemptContent:
+    """The exact module and scenario versions one attempt walks."""
+
+    module: Module
+    scenarios: tuple[Scenario, ...]
+
+    def scenario(self, index: int) -> Scenario:
+        return self.scenarios[index]
+
+
+def content_for(session: Session, library: Library, attempt: Attempt) -> AttemptContent:
+    module = versions.resolve(session, library, attempt.module_version)
+    scenarios = tuple(
+        versions.resolve(session, library, v) for v in json.loads(attempt.scenario_versions)
+    )
+    return AttemptContent(module, scenarios)  # type: ignore[arg-type]
+
+
+def content_to_start(library: Library, module: Module, user: User) -> AttemptContent | None:
+    """The current versions, with the learner's specialty variants; None if one is missing."""
+    chosen = [library.scenario_for(sid, user.specialty) for sid in module.scenario_ids]
+    if any(s is None for s in chosen):
+        return None
+    return AttemptContent(module, tuple(chosen))  # type: ignore[arg-type]
+
+
+def _log(session: Session, attempt: Attempt, content: AttemptContent, event: str, **details):
+    details.setdefault("attempt", attempt.number)
+    return evidence.append(
+        session,
+        event,
+        user=attempt.user,
+        module_id=attempt.module_id,
+        content_version=attempt.module_version,
+        policy_version=attempt.policy_version,
+        details=details,
+    )
+
+
+# --- finding attempts -------------------------------------------------------------------
+
+
+def open_attempt(session: Session, user_id: int, module_id: str, lock: bool = False):
+    query = select(Attempt).where(
+        Attempt.user_id == user_id, Attempt.module_id == module_id, Attempt.stage != "finished"
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).first()
+
+
+def lock(session: Session, attempt: Attempt) -> Attempt:
+    """Re-read an attempt holding its row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    serialises writers) so two racing requests act on it one after the other."""
+    query = (
+        select(Attempt)
+        .where(Attempt.id == attempt.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(query).one()
+
+
+def attempts_of(session: Session, user_id: int, module_id: str | None = None) -> list[Attempt]:
+    query = select(Attempt).where(Attempt.user_id == user_id)
+    if module_id is not None:
+        query = query.where(Attempt.module_id == module_id)
+    return list(session.scalars(query.order_by(Attempt.module_id, Attempt.number)))
+
+
+def awaiting_acknowledgement(attempts: list[Attempt]) -> Attempt | None:
+    """A passed attempt whose acknowledgement is not signed yet (only the newest counts)."""
+    finished = [a for a in attempts if a.stage == "finished"]
+    if finished and finished[-1].passed and finished[-1].acknowledged_at is None:
+        return finished[-1]
+    return None
+
+
+@dataclass(frozen=True)
+class ModuleStatus:
+    state: str  # not-started | in-progress | passed | failed
+    label: str
+    passed_on: datetime | None = None
+
+
+def status_of(attempts: list[Attempt]) -> ModuleStatus:
+    done = [a for a in attempts if a.acknowledged_at is not None]
+    if done:
+        last = max(done, key=lambda a: a.acknowledged_at)
+        return ModuleStatus("passed", "Passed", last.acknowledged_at)
+    if any(a.stage != "finished" for a in attempts):
+        return ModuleStatus("in-progress", "In progress")
+    if awaiting_acknowledgement(attempts):
+        return ModuleStatus("in-progress", "Passed: sign to finish")
+    if attempts:
+        return ModuleStatus("failed", "Not passed yet")
+    return ModuleStatus("not-started", "Not started")
+
+
+# --- the walk ---------------------------------------------------------------------------
+
+
+def start_attempt(session: Session, user: User, content: AttemptContent) -> Attempt:
+    """Begin a new attempt, or return the open one (a double-tapped Start makes one attempt)."""
+    module = content.module
+    existing = open_attempt(session, user.id, module.id, lock=True)
+    if existing is not None:
+        return existing
+    for item in (module, *content.scenarios):
+        versions.remember(session, item)
+    number = (
+        session.scalar(
+            select(func.max(Attempt.number)).where(
+                Attempt.user_id == user.id, Attempt.module_id == module.id
+            )
+        )
+        or 0
+    ) + 1
+    attempt = Attempt(
+        user=user,
+        module_id=module.id,
+        number=number,
+        module_version=module.version,
+        policy_version=module.policy_version,
+        scenario_versions=json.dumps([s.version for s in content.scenarios]),
+        stage="lesson",
+        screen=0,
+        scenario_index=0,
+        step=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(attempt)
+            session.flush()
+    except IntegrityError:  # another request started it a moment ago
+        return open_attempt(session, user.id, module.id)
+    _log(
+        session,
+        attempt,
+        content,
+        "attempt.started",
+        scenarios=[{"id": s.id, "version": s.version, "specialty": s.specialty} for s in content.scenarios],
+        policy=module.policy_name,
+    )
+    return attempt
+
+
+def _fresh(attempt: Attempt, step: int, stage: str) -> bool:
+    return attempt.step == step and attempt.stage == stage
+
+
+def next_screen(session: Session, attempt: Attempt, content: AttemptContent, step: int) -> bool:
+    """The learner has read the current lesson screen: record it and move on."""
+    if not _fresh(attempt, step, "lesson"):
+        return False
+    screens = content.module.screens
+    _log(
+        session,
+        attempt,
+        content,
+        "lesson.viewed",
+        screen=attempt.screen + 1,
+        of=len(screens),
+        title=screens[attempt.screen].title,
+    )
+    attempt.screen += 1
+    attempt.step += 1
+    if attempt.screen >= len(screens):
+        attempt.stage = "scenario"
+        attempt.scenario_index = 0
+        attempt.node_id = content.scenario(0).start
+    return True
+
+
+def previous_screen(session: Session, attempt: Attempt, step: int) -> bool:
+    if not _fresh(attempt, step, "lesson") or attempt.screen == 0:
+        return False
+    attempt.screen -= 1
+    attempt.step += 1
+    return True
+
+
+def current_node(attempt: Attempt, content: AttemptContent) -> Node:
+    return content.scenario(attempt.scenario_index).nodes[attempt.node_id]
+
+
+def last_answer(attempt: Attempt) -> Answer | None:
+    """The answer that led to the node on screen now (its feedback is shown above it)."""
+    if not attempt.answers:
+        return None
+    last = attempt.answers[-1]
+    if last.scenario_index == attempt.scenario_index and last.to_node == attempt.node_id:
+        return last
+    return None
+
+
+def choose(
+    session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int
+) -> bool:
+    """Record one choice, graded here on the server, and move to where it leads."""
+    if not _fresh(attempt, step, "scenario"):
+        return False
+    scenario = content.scenario(attempt.scenario_index)
+    node = scenario.nodes[attempt.node_id]
+    choice = node.choice(choice_number)
+    if choice is None:
+        raise ValueError(f"no choice {choice_number} at {node.id}")
+    first_visit = not any(
+        a.scenario_index == attempt.scenario_index and a.node_id == node.id
+        for a in attempt.answers
+    )
+    points = choice.points if first_visit else 0
+    answer = Answer(
+        step=attempt.step,
+        scenario_index=attempt.scenario_index,
+        scenario_id=scenario.id,
+        scenario_version=scenario.version,
+        node_id=node.id,
+        objective=node.objective,
+        choice_number=choice.number,
+        to_node=choice.target,
+        first_visit=first_visit,
+        points=points,
+        correct=choice.correct,
+        critical=choice.critical,
+    )
+    attempt.answers.append(answer)
+    _log(
+        session,
+        attempt,
+        content,
+        "choice.made",
+        scenario=scenario.id,
+        scenario_version=scenario.version,
+        node=node.id,
+        objective=node.objective,
+        choice=choice.number,
+        choice_text=choice.label,
+        to_node=choice.target,
+        points=points,
+        correct=choice.correct,
+        critical=choice.critical,
+        first_visit=first_visit,
+        step=attempt.step,
+    )
+    attempt.node_id = choice.target
+    attempt.step += 1
+    target = scenario.nodes[choice.target]
+    if target.is_ending:
+        attempt.stage = "ending"
+        _log(
+            session,
+            attempt,
+            content,
+            "scenario.finished",
+            scenario=scenario.id,
+            scenario_version=scenario.version,
+            ending=target.id,
+            outcome=target.outcome,
+            score=scenario_score(attempt, attempt.scenario_index),
+        )
+    session.flush()
+    return True
+
+
+def scenario_score(attempt: Attempt, index: int) -> int:
+    return sum(a.points for a in attempt.answers if a.scenario_index == index)
+
+
+def continue_after_ending(
+    session: Session, attempt: Attempt, content: AttemptContent, step: int
+) -> bool:
+    """Leave an ending: on to the next scenario, or finish and grade the module."""
+    if not _fresh(attempt, step, "ending"):
+        return False
+    attempt.step += 1
+    if attempt.scenario_index + 1 < len(content.scenarios):
+        attempt.scenario_index += 1
+        attempt.node_id = content.scenario(attempt.scenario_index).start
+        attempt.stage = "scenario"
+        return True
+    _finish(session, attempt, content)
+    return True
+
+
+def _finish(session: Session, attempt: Attempt, content: AttemptContent) -> None:
+    module = content.module
+    total = sum(a.points for a in attempt.answers)
+    criticals = [a for a in attempt.answers if a.critical]
+    attempt.score = total
+    attempt.passed = total >= module.pass_score and not criticals
+    attempt.stage = "finished"
+    attempt.finished_at = utcnow()
+    _log(
+        session,
+        attempt,
+        content,
+        "module.passed" if attempt.passed else "module.failed",
+        score=total,
+        pass_score=module.pass_score,
+        critical_choices=[
+            {"scenario": a.scenario_id, "node": a.node_id, "choice": a.choice_number}
+            for a in criticals
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Miss:
+    """Something to review after an attempt: a decision not answered right the first time."""
+
+    objective: str
+    objective_text: str
+    node_title: str
+    critical: bool
+
+
+def review(attempt: Attempt, content: AttemptContent) -> list[Miss]:
+    misses = []
+    for a in attempt.answers:
+        if not a.first_visit or (a.correct and not a.critical):
+            continue
+        node = content.scenario(a.scenario_index).nodes[a.node_id]
+        objective = a.objective or ""
+        misses.append(
+            Miss(objective, content.module.objectives.get(objective, ""), node.title, a.critical)
+        )
+    return misses
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"\s+", " ", name).strip().casefold()
+
+
+def name_matches(user: User, typed: str) -> bool:
+    """The typed signature must be the learner's full name as the account has it."""
+    return _normalise_name(typed) == _normalise_name(user.name)
+
+
+def acknowledge(
+    session: Session, attempt: Attempt, content: AttemptContent, typed_name: str
+) -> bool:
+    """Sign the acknowledgement of a passed attempt. Signing twice records once."""
+    if attempt.stage != "finished" or not attempt.passed or attempt.acknowledged_at:
+        return False
+    if not name_matches(attempt.user, typed_name):
+        raise ValueError("typed name does not match the learner's name")
+    module = content.module
+    attempt.acknowledged_at = utcnow()
+    attempt.acknowledged_name = typed_name.strip()
+    _log(
+        session,
+        attempt,
+        content,
+        "acknowledgement.signed",
+        statement=module.acknowledgement,
+        typed_name=attempt.acknowledged_name,
+        policy=module.policy_name,
+        score=attempt.score,
+    )
+    return True

@@ -1,0 +1,174 @@
+"""The evidence chain: append-only, hash-linked records of everything a learner did.
+
+Each record's hash covers its canonical form (every field but the hash, as sorted compact JSON)
+including the previous record's hash, so editing, removing or inserting any record breaks the
+chain from that point on. Appends are serialised (BEGIN IMMEDIATE on SQLite, an advisory
+transaction lock on PostgreSQL) so concurrent requests can never fork it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from .db import is_postgresql
+from .models import Evidence, User
+
+GENESIS_HASH = "0" * 64
+#: Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
+_PG_APPEND_LOCK = 0x52_6F_75_6E  # "Roun"
+
+HASHED_FIELDS = (
+    "seq",
+    "recorded_at",
+    "user_id",
+    "learner_email",
+    "learner_name",
+    "job_role",
+    "department",
+    "supervisor",
+    "module_id",
+    "content_version",
+    "policy_version",
+    "event",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(fields: dict[str, Any]) -> str:
+    payload = canonical_json({name: fields[name] for name in HASHED_FIELDS})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def learner_snapshot(user: User | None) -> dict[str, Any]:
+    """Who the learner was at the time: later edits to the account never rewrite history."""
+    if user is None:
+        return {
+            "user_id": None,
+            "learner_email": None,
+            "learner_name": None,
+            "job_role": None,
+            "department": None,
+            "supervisor": None,
+        }
+    sup = user.supervisor
+    return {
+        "user_id": user.id,
+        "learner_email": user.email,
+        "learner_name": user.name,
+        "job_role": user.job_role,
+        "department": user.department,
+        "supervisor": f"{sup.name} <{sup.email}>" if sup else None,
+    }
+
+
+def _lock_chain(session: Session) -> None:
+    if is_postgresql(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_APPEND_LOCK})
+    # SQLite: the writing transaction began with BEGIN IMMEDIATE and already holds the lock.
+
+
+def append(
+    session: Session,
+    event: str,
+    *,
+    user: User | None = None,
+    module_id: str | None = None,
+    content_version: str | None = None,
+    policy_version: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Evidence:
+    """Add one record at the head of the chain, in the caller's transaction.
+
+    The record only exists if the caller commits, so evidence and the state change it
+    describes land together or not at all.
+    """
+    _lock_chain(session)
+    head = session.execute(
+        select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "recorded_at": utc_timestamp(at),
+        **learner_snapshot(user),
+        "module_id": module_id,
+        "content_version": content_version,
+        "policy_version": policy_version,
+        "event": event,
+        "details": canonical_json(details or {}),
+        "prev_hash": prev_hash,
+    }
+    record = Evidence(**fields, hash=record_hash(fields))
+    session.add(record)
+    session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    count: int
+    head_hash: str
+    problem: str | None = None
+    seq: int | None = None  # the first record at fault
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"evidence ok: {self.count} records, head {self.head_hash}"
+        return f"evidence BROKEN at record {self.seq}: {self.problem}"
+
+
+def _fields(row: Evidence) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in HASHED_FIELDS}
+
+
+def verify_records(rows: Iterable[Evidence]) -> Verification:
+    """Recompute the chain over records in sequence order; name the first one at fault."""
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    for row in rows:
+        if row.seq != expected_seq:
+            if row.seq > expected_seq:
+                problem = f"records {expected_seq}..{row.seq - 1} are missing (removed)"
+                return Verification(False, count, prev_hash, problem, expected_seq)
+            problem = f"sequence number {row.seq} is out of order"
+            return Verification(False, count, prev_hash, problem, row.seq)
+        if row.prev_hash != prev_hash:
+            problem = (
+                f"it does not link to record {row.seq - 1}: that record was altered and its "
+                "hash rewritten, or a record was removed or inserted here"
+            )
+            return Verification(False, count, prev_hash, problem, row.seq)
+        if record_hash(_fields(row)) != row.hash:
+            problem = "its contents do not match its hash: the record was edited"
+            return Verification(False, count, prev_hash, problem, row.seq)
+        prev_hash, expected_seq, count = row.hash, expected_seq + 1, count + 1
+    return Verification(True, count, prev_hash)
+
+
+def verify(session: Session, batch: int = 1000) -> Verification:
+    rows = session.scalars(select(Evidence).order_by(Evidence.seq)).yield_per(batch)
+    return verify_records(rows)
+
+
+def for_user(session: Session, user_id: int) -> list[Evidence]:
+    return list(
+        session.scalars(select(Evidence).where(Evidence.user_id == user_id).order_by(Evidence.seq))
+    )

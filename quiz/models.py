@@ -1,0 +1,169 @@
+"""Tables. Behaviour lives in the core modules (engine, evidence, accounts), not here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import db
+
+ACCOUNT_ROLES = ("learner", "manager", "trainer", "admin")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="learner")
+    job_role: Mapped[str] = mapped_column(String(40))
+    specialty: Mapped[str | None] = mapped_column(String(40))
+    department: Mapped[str | None] = mapped_column(String(120))
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Part of the session cookie's user id: bumping it ends every session of this user.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    supervisor: Mapped[User | None] = relationship(remote_side=[id])
+
+    def get_id(self) -> str:  # Flask-Login: the cookie carries id and session version
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return bool(self.active)
+
+
+class ContentVersion(db.Model):
+    """The exact source of every content version that evidence refers to (append-only)."""
+
+    __tablename__ = "content_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of source
+    kind: Mapped[str] = mapped_column(String(10))  # module | scenario
+    content_id: Mapped[str] = mapped_column(String(120))
+    specialty: Mapped[str | None] = mapped_column(String(40))
+    path: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Attempt(db.Model):
+    """One learner's walk through one version of a module.
+
+    ``step`` is the attempt's state token: every state change bumps it, and every form carries
+    the value it was rendered with, so a replayed, double-tapped or back-button submission is
+    recognised as stale and changes nothing.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "module_id", "number", name="uq_attempt_number"),
+        # At most one unfinished attempt per learner and module, even under racing requests.
+        Index(
+            "uq_attempt_open",
+            "user_id",
+            "module_id",
+            unique=True,
+            sqlite_where=text("stage != 'finished'"),
+            postgresql_where=text("stage != 'finished'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    module_id: Mapped[str] = mapped_column(String(120))
+    number: Mapped[int] = mapped_column(Integer)
+    module_version: Mapped[str] = mapped_column(ForeignKey("content_versions.version"))
+    policy_version: Mapped[str] = mapped_column(String(40))
+    #: JSON list of the scenario versions this attempt walks, in order (variants fixed at start)
+    scenario_versions: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(12), default="lesson")  # lesson|scenario|ending|finished
+    screen: Mapped[int] = mapped_column(Integer, default=0)
+    scenario_index: Mapped[int] = mapped_column(Integer, default=0)
+    node_id: Mapped[str | None] = mapped_column(String(120))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_name: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="attempt", order_by="Answer.step", cascade="all, delete-orphan"
+    )
+
+
+class Answer(db.Model):
+    """One choice made. Unique per (attempt, step): a second submission of a step cannot land."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("attempt_id", "step", name="uq_answer_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    scenario_index: Mapped[int] = mapped_column(Integer)
+    scenario_id: Mapped[str] = mapped_column(String(120))
+    scenario_version: Mapped[str] = mapped_column(String(64))
+    node_id: Mapped[str] = mapped_column(String(120))
+    objective: Mapped[str | None] = mapped_column(String(120))
+    choice_number: Mapped[int] = mapped_column(Integer)
+    to_node: Mapped[str] = mapped_column(String(120))
+    first_visit: Mapped[bool] = mapped_column(Boolean)
+    points: Mapped[int] = mapped_column(Integer)  # points awarded (0 on a revisit)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    critical: Mapped[bool] = mapped_column(Boolean)
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    attempt: Mapped[Attempt] = relationship(back_populates="answers")
+
+
+class Evidence(db.Model):
+    """The evidence log: append-only, hash-chained. Database triggers refuse UPDATE and DELETE.
+
+    Times and details are stored as text exactly as hashed, so what is read back is byte for
+    byte what was hashed, on any database.
+    """
+
+    __tablename__ = "evidence"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[str] = mapped_column(String(32))  # UTC, ISO 8601 with microseconds
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    learner_email: Mapped[str | None] = mapped_column(String(254))
+    learner_name: Mapped[str | None] = mapped_column(String(200))
+    job_role: Mapped[str | None] = mapped_column(String(40))
+    department: Mapped[str | None] = mapped_column(String(120))
+    supervisor: Mapped[str | None] = mapped_column(String(460))
+    module_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    content_version: Mapped[str | None] = mapped_column(String(64))
+    policy_version: Mapped[str | None] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(40))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

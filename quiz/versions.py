@@ -1,0 +1,56 @@
+"""Content versions: keep the exact source of what learners saw, and get it back by hash.
+
+An attempt is pinned to the versions it started on. If a trainer edits a file mid-attempt the
+learner still finishes on the text they began with, and evidence names that text's hash.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from .content import Library, Module, Scenario, parse_stored
+from .models import ContentVersion
+
+
+def remember(session: Session, item: Module | Scenario) -> bool:
+    """Store this version's source if the database does not have it yet. True if stored now."""
+    if session.get(ContentVersion, item.version) is not None:
+        return False
+    kind = "module" if isinstance(item, Module) else "scenario"
+    session.add(
+        ContentVersion(
+            version=item.version,
+            kind=kind,
+            content_id=item.id,
+            specialty=getattr(item, "specialty", None),
+            path=item.path,
+            source=item.source,
+        )
+    )
+    session.flush()
+    return True
+
+
+def remember_library(session: Session, library: Library) -> int:
+    items: list[Module | Scenario] = [*library.modules.values(), *library.all_scenarios()]
+    return sum(remember(session, item) for item in items)
+
+
+def _index(library: Library) -> dict[str, Module | Scenario]:
+    index = getattr(library, "_by_version", None)
+    if index is None:
+        index = {m.version: m for m in library.modules.values()}
+        index.update({s.version: s for s in library.all_scenarios()})
+        library._by_version = index  # type: ignore[attr-defined]
+    return index
+
+
+def resolve(session: Session, library: Library, version: str) -> Module | Scenario:
+    """The parsed content for a version: from the live library, else from the stored source."""
+    found = _index(library).get(version)
+    if found is not None:
+        return found
+    stored = session.get(ContentVersion, version)
+    if stored is None:
+        raise LookupError(f"content version {version} is not stored")
+    return parse_stored(stored.kind, stored.path, stored.source)

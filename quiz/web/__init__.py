@@ -1,0 +1,142 @@
+"""Wiring of the web layer: extensions, security headers, sessions, blueprints.
+
+One blueprint per audience: ``auth`` (sign in/out), ``learn`` (staff taking training).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask import Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from ..content import ContentStore, Library
+from ..db import db, write_intent
+from ..models import User
+from .htmx import htmx, redirect_anywhere
+from .limits import limiter
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def init_web(app: Flask) -> None:
+    if app.config.get("TRUST_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    htmx.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.session_protection = "basic"
+    app.extensions["content_store"] = ContentStore(
+        Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"]
+    )
+
+    from . import auth, learn
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(learn.bp)
+    app.add_url_rule("/", "index", lambda: redirect(url_for("learn.index")))
+
+    app.before_request(_declare_write_intent)
+    app.before_request(_end_idle_sessions)
+    app.teardown_request(_forget_write_intent)
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    for code in (403, 404, 429):
+        app.register_error_handler(code, _error_page)
+
+
+def library() -> Library:
+    """The current content, refreshed from disk at most every few seconds (parse is cached)."""
+    return current_app.extensions["content_store"].library
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    try:
+        uid, version = (int(part) for part in user_id.split(":"))
+    except ValueError:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or not user.active or user.session_version != version:
+        return None  # logged out elsewhere, password changed, or deactivated
+    return user
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    flash(login_manager.login_message, "info")
+    return redirect_anywhere(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _declare_write_intent() -> None:
+    g.write_intent_token = write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def _forget_write_intent(exc=None) -> None:
+    token = g.pop("write_intent_token", None)
+    if token is not None:
+        write_intent.reset(token)
+
+
+def _end_idle_sessions():
+    """Sign out after SESSION_IDLE_MINUTES without a request, even with a copied cookie."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    last_seen = session.get("seen", now)
+    if now - last_seen > current_app.config["SESSION_IDLE_MINUTES"] * 60:
+        logout_user()
+        session.clear()
+        flash("You were signed out after a period of inactivity. Please sign in again.", "info")
+        return redirect_anywhere(url_for("auth.login"))
+    session["seen"] = now
+    session.permanent = True
+    return None
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static":
+        headers.setdefault("Cache-Control", "no-store")  # pages carry PHI-adjacent records
+    return response
+
+
+def _csrf_error(error: CSRFError):
+    return (
+        render_template(
+            "error.html",
+            title="This form has expired",
+            message="The page was open too long or was sent twice. Go back, reload the page and try again. Nothing was recorded from this submission.",
+        ),
+        400,
+    )
+
+
+def _error_page(error):
+    titles = {
+        403: ("Not allowed", "You do not have access to this page."),
+        404: ("Not found", "There is nothing at this address."),
+        429: ("Too many attempts", "Too many attempts. Wait a minute, then try again."),
+    }
+    title, message = titles.get(error.code, ("Error", str(error)))
+    return render_template("error.html", title=title, message=message), error.code

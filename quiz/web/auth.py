@@ -1,0 +1,80 @@
+"""Sign in and sign out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from .. import accounts
+from ..db import db
+from .limits import limiter
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+SIGN_IN_FAILED = "That email and password do not match an account we can sign you in to."
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=1024)])
+
+
+class SignOutForm(FlaskForm):
+    pass
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: never a full URL or a protocol-relative one."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("learn.index"))
+    form = SignInForm()
+    failed = False
+    if form.validate_on_submit():
+        policy = accounts.LockoutPolicy(
+            current_app.config["LOGIN_LOCKOUT_FAILURES"], current_app.config["LOGIN_LOCKOUT_MINUTES"]
+        )
+        user = accounts.authenticate(db.session, form.email.data, form.password.data, policy)
+        db.session.commit()  # keep the failure count (or its reset) either way
+        if user is not None:
+            next_url = safe_next(request.args.get("next"))
+            session.clear()  # a new session (and CSRF token) at sign-in
+            login_user(user)
+            session.permanent = True
+            return redirect(next_url or url_for("learn.index"), code=303)
+        failed = True
+    return render_template("auth/login.html", form=form, failed=failed, failed_message=SIGN_IN_FAILED), (
+        401 if failed else 200
+    )
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    form = SignOutForm()
+    if form.validate_on_submit():
+        accounts.end_all_sessions(current_user)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"), code=303)

@@ -1,0 +1,32 @@
+"""The one place that imports htmx-flask (see ENGINEERING-NOTES): partial or full page."""
+
+from __future__ import annotations
+
+from flask import Response, redirect, render_template
+from htmx_flask import Htmx, make_response, request
+from jinja2_fragments.flask import render_blocks
+
+htmx = Htmx()
+
+
+def is_partial() -> bool:
+    """An htmx request that wants a fragment (history restores need the full page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def page_or_blocks(template: str, blocks: list[str], **context) -> Response:
+    """The full page, or just the named blocks of the same template for htmx."""
+    context["partial"] = is_partial()
+    if context["partial"]:
+        response = make_response(render_blocks(template, blocks, **context))
+    else:
+        response = make_response(render_template(template, **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+def redirect_anywhere(url: str) -> Response:
+    """A redirect that also works when the request came from htmx (it would swap the page in)."""
+    if request.htmx:
+        return make_response("", 200, redirect=url)
+    return redirect(url, code=303)

@@ -1,0 +1,281 @@
+"""Staff taking training: "My training", the lesson, the scenario, the acknowledgement.
+
+Every step is a plain form POST that redirects (works without JavaScript); with htmx the same
+POST answers with the changed blocks of the same page template. The attempt's ``step`` token in
+every form makes back-button, replayed and double-tapped submissions harmless.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+from .. import engine
+from ..content import Choice, Module
+from ..db import db
+from ..models import Attempt
+from . import library
+from .htmx import is_partial, page_or_blocks
+
+bp = Blueprint("learn", __name__, url_prefix="/learn")
+PAGE = "learn/module.html"
+PARTIAL_BLOCKS = ["step", "announcer"]
+
+
+class StepForm(FlaskForm):
+    step = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
+
+
+class AnswerForm(StepForm):
+    choice = RadioField("Your choice", coerce=int, validators=[InputRequired("Choose one answer.")])
+
+
+class AcknowledgeForm(StepForm):
+    agree = BooleanField(validators=[DataRequired("Tick the box to confirm the statement.")])
+    full_name = StringField(
+        "Type your full name to sign",
+        validators=[DataRequired("Type your full name to sign."), Length(max=200)],
+    )
+
+    def validate_full_name(self, field):
+        if not engine.name_matches(current_user, field.data or ""):
+            raise ValidationError(
+                f"Type your full name as it is on your account: {current_user.name}."
+            )
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    return None
+
+
+@bp.get("/")
+def index():
+    lib = library()
+    rows = []
+    attempts = engine.attempts_of(db.session, current_user.id)
+    for module in lib.modules_for(current_user.job_role, current_user.specialty):
+        mine = [a for a in attempts if a.module_id == module.id]
+        rows.append((module, engine.status_of(mine)))
+    return render_template("learn/index.html", rows=rows)
+
+
+# --- the module page -----------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """Everything the module page template shows, worked out once here."""
+
+    module: Module
+    view: str  # overview | lesson | question | ending | acknowledge
+    status: engine.ModuleStatus
+    attempt: Attempt | None = None
+    content: engine.AttemptContent | None = None
+    forms: dict = field(default_factory=dict)
+    feedback: Choice | None = None
+    feedback_answer: object | None = None
+    misses: list = field(default_factory=list)
+    last_finished: Attempt | None = None
+    announcement: str = ""
+
+    @property
+    def screen(self):
+        return self.content.module.screens[self.attempt.screen]
+
+    @property
+    def node(self):
+        return engine.current_node(self.attempt, self.content)
+
+    def choices(self) -> list[Choice]:
+        """The node's choices in an order fixed per attempt, so position gives nothing away."""
+        node = self.node
+        order = list(node.choices)
+        random.Random(f"{self.attempt.id}:{self.attempt.scenario_index}:{node.id}").shuffle(order)
+        return order
+
+
+def _module_or_404(module_id: str) -> Module:
+    module = library().modules.get(module_id)
+    if module is None or not module.is_for(current_user.job_role, current_user.specialty):
+        # A module the learner already started stays reachable even if it no longer lists them.
+        if module is None or not engine.attempts_of(db.session, current_user.id, module_id):
+            abort(404)
+    return module
+
+
+def _page(module_id: str, forms: dict | None = None) -> Page:
+    module = _module_or_404(module_id)
+    attempts = engine.attempts_of(db.session, current_user.id, module_id)
+    status = engine.status_of(attempts)
+    finished = [a for a in attempts if a.stage == "finished"]
+    page = Page(module=module, view="overview", status=status, forms=forms or {})
+    page.last_finished = finished[-1] if finished else None
+    open_attempt = next((a for a in attempts if a.stage != "finished"), None)
+    to_sign = engine.awaiting_acknowledgement(attempts)
+    lib = library()
+    if open_attempt is not None:
+        page.attempt = open_attempt
+        page.content = engine.content_for(db.session, lib, open_attempt)
+        page.module = page.content.module
+        page.view = {"lesson": "lesson", "scenario": "question", "ending": "ending"}[open_attempt.stage]
+        answer = engine.last_answer(open_attempt)
+        if answer is not None:
+            scenario = page.content.scenario(answer.scenario_index)
+            page.feedback = scenario.nodes[answer.node_id].choice(answer.choice_number)
+            page.feedback_answer = answer
+            page.announcement = f"You chose: {page.feedback.label}. Feedback follows."
+    elif to_sign is not None:
+        page.attempt = to_sign
+        page.content = engine.content_for(db.session, lib, to_sign)
+        page.module = page.content.module
+        page.view = "acknowledge"
+    elif page.last_finished is not None and not page.last_finished.passed:
+        content = engine.content_for(db.session, lib, page.last_finished)
+        page.misses = engine.review(page.last_finished, content)
+    if page.attempt is not None:
+        page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
+        if page.view == "question":
+            answer_form = page.forms.get("answer") or AnswerForm(step=page.attempt.step, formdata=None)
+            answer_form.choice.choices = [(c.number, c.label) for c in page.choices()]
+            page.forms["answer"] = answer_form
+        if page.view == "acknowledge":
+            page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
+    page.forms.setdefault("start", StepForm(step=0, formdata=None))
+    return page
+
+
+def _show(module_id: str, forms: dict | None = None, status: int = 200):
+    page = _page(module_id, forms)
+    response = page_or_blocks(PAGE, PARTIAL_BLOCKS, page=page)
+    response.status_code = status
+    return response
+
+
+def _after_post(module_id: str, anchor: str = "step"):
+    """htmx: the new blocks. Without JavaScript: Post/Redirect/Get back to the page."""
+    if is_partial():
+        return _show(module_id)
+    return redirect(url_for("learn.module", module_id=module_id, _anchor=anchor), code=303)
+
+
+@bp.get("/<module_id>/")
+def module(module_id: str):
+    return _show(module_id)
+
+
+def _locked_open_attempt(module_id: str) -> tuple[Attempt | None, engine.AttemptContent | None]:
+    attempt = engine.open_attempt(db.session, current_user.id, module_id, lock=True)
+    if attempt is None:
+        return None, None
+    return attempt, engine.content_for(db.session, library(), attempt)
+
+
+@bp.post("/<module_id>/start")
+def start(module_id: str):
+    module = _module_or_404(module_id)
+    form = StepForm()
+    if form.validate_on_submit():
+        attempts = engine.attempts_of(db.session, current_user.id, module_id)
+        if engine.awaiting_acknowledgement(attempts) is None:
+            content = engine.content_to_start(library(), module, current_user)
+            if content is None:
+                abort(404)
+            engine.start_attempt(db.session, current_user, content)
+            db.session.commit()
+    return _after_post(module_id)
+
+
+def _stepper(action):
+    """A POST that moves an open attempt on by one step, if the form's step is still current."""
+
+    def view(module_id: str):
+        _module_or_404(module_id)
+        form = StepForm()
+        if form.validate_on_submit():
+            attempt, content = _locked_open_attempt(module_id)
+            if attempt is not None:
+                action(attempt, content, form.step.data)
+            db.session.commit()
+        return _after_post(module_id)
+
+    view.__name__ = action.__name__
+    return view
+
+
+def _next(attempt, content, step):
+    engine.next_screen(db.session, attempt, content, step)
+
+
+def _back(attempt, content, step):
+    engine.previous_screen(db.session, attempt, step)
+
+
+def _continue(attempt, content, step):
+    engine.continue_after_ending(db.session, attempt, content, step)
+
+
+bp.add_url_rule("/<module_id>/next", "next", _stepper(_next), methods=["POST"])
+bp.add_url_rule("/<module_id>/back", "back", _stepper(_back), methods=["POST"])
+bp.add_url_rule("/<module_id>/continue", "continue_", _stepper(_continue), methods=["POST"])
+
+
+@bp.post("/<module_id>/answer")
+def answer(module_id: str):
+    _module_or_404(module_id)
+    attempt, content = _locked_open_attempt(module_id)
+    if attempt is None or attempt.stage != "scenario":
+        db.session.rollback()
+        return _after_post(module_id)  # finished or moved on: show where the learner is
+    form = AnswerForm()
+    form.choice.choices = [(c.number, c.label) for c in engine.current_node(attempt, content).choices]
+    if not form.validate_on_submit():
+        db.session.rollback()
+        if form.step.data is not None and form.step.data != attempt.step:
+            return _after_post(module_id)  # a stale form: nothing to correct
+        return _show(module_id, {"answer": form})
+    engine.choose(db.session, attempt, content, form.step.data, form.choice.data)
+    db.session.commit()
+    return _after_post(module_id, anchor="feedback")
+
+
+@bp.post("/<module_id>/acknowledge")
+def acknowledge(module_id: str):
+    _module_or_404(module_id)
+    attempts = engine.attempts_of(db.session, current_user.id, module_id)
+    attempt = engine.awaiting_acknowledgement(attempts)
+    if attempt is None:
+        return _after_post(module_id)
+    attempt = engine.lock(db.session, attempt)
+    if attempt.acknowledged_at is not None:  # signed a moment ago by a double tap
+        return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        return _show(module_id, {"acknowledge": form})
+    content = engine.content_for(db.session, library(), attempt)
+    engine.acknowledge(db.session, attempt, content, form.full_name.data)
+    db.session.commit()
+    return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
+
+
+@bp.get("/<module_id>/certificate/<int:number>")
+def certificate(module_id: str, number: int):
+    attempt = next(
+        (
+            a
+            for a in engine.attempts_of(db.session, current_user.id, module_id)
+            if a.number == number and a.acknowledged_at is not None
+        ),
+        None,
+    )
+    if attempt is None:
+        abort(404)
+    content = engine.content_for(db.session, library(), attempt)
+    return render_template("learn/certificate.html", attempt=attempt, module=content.module)

@@ -1,0 +1,175 @@
+"""The evidence log: hash chain, append-only triggers, verify, and concurrent appends."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DatabaseError
+
+from quiz import evidence
+from quiz.db import db
+from quiz.models import Evidence, User
+
+from .conftest import add_user
+
+
+def _append(app, count: int, event: str = "test.event", user_id: int | None = None) -> None:
+    with app.app_context():
+        user = db.session.get(User, user_id) if user_id else None
+        for i in range(count):
+            evidence.append(db.session, event, user=user, details={"i": i, "text": "naïve café"})
+        db.session.commit()
+
+
+def _disable_triggers(app) -> None:
+    """What an attacker with database access would do first."""
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            for name in ("evidence_no_update", "evidence_no_delete"):
+                db.session.execute(text(f"DROP TRIGGER {name}"))
+        else:
+            db.session.execute(text("ALTER TABLE evidence DISABLE TRIGGER evidence_no_change"))
+        db.session.commit()
+
+
+def _sql(app, statement: str) -> None:
+    with app.app_context():
+        db.session.execute(text(statement))
+        db.session.commit()
+
+
+def _verify_cli(app):
+    return app.test_cli_runner().invoke(args=["evidence", "verify"])
+
+
+def test_chain_links_each_record_to_the_previous_one(app):
+    uid = add_user(app, department="Patient Access")
+    _append(app, 3, user_id=uid)
+    with app.app_context():
+        rows = list(db.session.scalars(select(Evidence).order_by(Evidence.seq)))
+        assert [r.seq for r in rows] == [1, 2, 3]
+        assert rows[0].prev_hash == evidence.GENESIS_HASH
+        assert rows[1].prev_hash == rows[0].hash and rows[2].prev_hash == rows[1].hash
+        assert rows[0].learner_name == "Dana Whitfield" and rows[0].department == "Patient Access"
+        assert rows[0].recorded_at.endswith("Z")
+        result = evidence.verify(db.session)
+    assert result.ok and result.count == 3 and result.head_hash == rows[2].hash
+
+
+def test_snapshot_keeps_the_name_at_the_time(app):
+    uid = add_user(app)
+    _append(app, 1, user_id=uid)
+    with app.app_context():
+        db.session.get(User, uid).name = "Dana Renamed"
+        db.session.commit()
+        assert db.session.scalar(select(Evidence.learner_name)) == "Dana Whitfield"
+        assert evidence.verify(db.session).ok
+
+
+@pytest.mark.parametrize("statement", ["UPDATE evidence SET event = 'x'", "DELETE FROM evidence"])
+def test_database_refuses_update_and_delete(app, statement):
+    _append(app, 2)
+    with app.app_context():
+        with pytest.raises(DatabaseError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Evidence)) == 2
+
+
+def test_database_refuses_changes_to_stored_content_versions(app):
+    from quiz.models import ContentVersion
+
+    with app.app_context():
+        db.session.add(ContentVersion(version="a" * 64, kind="module", content_id="m", path="p", source="x"))
+        db.session.commit()
+        with pytest.raises(DatabaseError, match="append-only"):
+            db.session.execute(text("UPDATE content_versions SET source = 'y'"))
+        db.session.rollback()
+
+
+def test_verify_cli_passes_with_count_and_head(app):
+    _append(app, 4)
+    result = _verify_cli(app)
+    assert result.exit_code == 0
+    assert "4 records" in result.output
+    with app.app_context():
+        head = db.session.scalar(select(Evidence.hash).where(Evidence.seq == 4))
+    assert head in result.output
+
+
+def test_verify_names_an_edited_record(app):
+    _append(app, 5)
+    _disable_triggers(app)
+    _sql(app, "UPDATE evidence SET learner_name = 'Someone Else' WHERE seq = 3")
+    result = _verify_cli(app)
+    assert result.exit_code == 1
+    assert "record 3" in result.output and "edited" in result.output
+
+
+def test_verify_names_an_edited_record_whose_hash_was_rewritten(app):
+    _append(app, 5)
+    _disable_triggers(app)
+    with app.app_context():
+        row = db.session.get(Evidence, 2)
+        fields = {name: getattr(row, name) for name in evidence.HASHED_FIELDS}
+        fields["event"] = "forged"
+        db.session.execute(
+            text("UPDATE evidence SET event = 'forged', hash = :h WHERE seq = 2"),
+            {"h": evidence.record_hash(fields)},
+        )
+        db.session.commit()
+    result = _verify_cli(app)
+    assert result.exit_code == 1
+    assert "record 3" in result.output and "does not link to record 2" in result.output
+
+
+def test_verify_names_a_removed_record(app):
+    _append(app, 5)
+    _disable_triggers(app)
+    _sql(app, "DELETE FROM evidence WHERE seq = 4")
+    result = _verify_cli(app)
+    assert result.exit_code == 1
+    assert "record 4" in result.output and "missing" in result.output
+
+
+def test_verify_names_an_inserted_record(app):
+    _append(app, 3)
+    _disable_triggers(app)
+    with app.app_context():
+        # make room at seq 2 and slip a record in: renumber 2,3 -> 3,4
+        db.session.execute(text("UPDATE evidence SET seq = seq + 10 WHERE seq >= 2"))
+        db.session.execute(text("UPDATE evidence SET seq = seq - 9 WHERE seq >= 12"))
+        row = db.session.get(Evidence, 1)
+        fake = {name: getattr(row, name) for name in evidence.HASHED_FIELDS}
+        fake.update(seq=2, event="inserted", prev_hash=row.hash)
+        db.session.add(Evidence(**fake, hash=evidence.record_hash(fake)))
+        db.session.commit()
+    result = _verify_cli(app)
+    assert result.exit_code == 1
+    assert "record 3" in result.output
+
+
+def test_concurrent_writers_never_fork_or_break_the_chain(app):
+    writers, each = 8, 15
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            _append(app, each, event="concurrent")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with app.app_context():
+        result = evidence.verify(db.session)
+        seqs = list(db.session.scalars(select(Evidence.seq).order_by(Evidence.seq)))
+    assert result.ok, str(result)
+    assert result.count == writers * each
+    assert seqs == list(range(1, writers * each + 1))

@@ -1,0 +1,229 @@
+"""The learner's path through a module, without JavaScript (plain POST/redirect) and with htmx."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from quiz import evidence
+from quiz.db import db
+from quiz.models import Answer, Attempt, Evidence
+
+from .conftest import add_user, csrf_token, sign_in
+
+MODULE = "/learn/test-callers/"
+
+
+def _step(html: str) -> int:
+    match = re.search(r'id="step" name="step" type="hidden" value="(\d+)"', html)
+    assert match, "no step token on the page"
+    return int(match.group(1))
+
+
+def _post(client, action: str, htmx: bool = False, **data):
+    page = client.get(MODULE)
+    form = {"csrf_token": csrf_token(page.text), "step": _step(page.text), **data}
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(MODULE + action, data=form, headers=headers)
+
+
+def _choice_number(html: str, label: str) -> int:
+    match = re.search(r'value="(\d+)"[^>]*>\s*<label for="[^"]+">' + re.escape(label), html)
+    assert match, f"choice {label!r} not on the page"
+    return int(match.group(1))
+
+
+def _choose(client, label: str, htmx: bool = False):
+    page = client.get(MODULE)
+    number = _choice_number(page.text, label)
+    return _post(client, "answer", htmx=htmx, choice=number)
+
+
+def _through_lesson(client):
+    assert _post(client, "start").status_code == 303
+    assert "First screen" in client.get(MODULE).text
+    _post(client, "next")
+    assert "Second screen" in client.get(MODULE).text
+    _post(client, "next")
+
+
+def _events(app, event=None):
+    with app.app_context():
+        query = select(Evidence).order_by(Evidence.seq)
+        if event:
+            query = query.where(Evidence.event == event)
+        return list(db.session.scalars(query))
+
+
+def test_my_training_lists_the_modules_for_my_role(learner):
+    page = learner.get("/learn/")
+    assert "Test module on callers" in page.text
+    assert "Not started" in page.text
+
+
+def test_a_module_for_another_role_is_not_listed_nor_reachable(app, client):
+    add_user(app, email="it@example.org", job_role="it")
+    sign_in(client, "it@example.org")
+    assert "Test module on callers" not in client.get("/learn/").text
+    assert client.get(MODULE).status_code == 404
+
+
+def test_passing_path_end_to_end_without_javascript(app, learner):
+    _through_lesson(learner)
+    page = learner.get(MODULE)
+    assert "The phone rings" in page.text
+    # the page never says where a choice leads or which is right
+    assert "-&gt; verify" not in page.text and "Points" not in page.text and "good-end" not in page.text
+    response = _choose(learner, "Ask for two identifiers")
+    assert response.status_code == 303 and response.headers["Location"].endswith("#feedback")
+    page = learner.get(MODULE)
+    assert "Good choice" in page.text and "Right: verify first." in page.text
+    assert "Verified" in page.text
+    _choose(learner, "Only the appointment time")
+    page = learner.get(MODULE)
+    assert "Records protected" in page.text
+    _post(learner, "continue")
+    page = learner.get(MODULE)
+    assert "You passed" in page.text and "Test Verification Policy" in page.text
+    form = {"csrf_token": csrf_token(page.text), "step": _step(page.text), "agree": "y", "full_name": "dana  whitfield"}
+    response = learner.post(MODULE + "acknowledge", data=form)
+    assert response.status_code == 303 and "/certificate/1" in response.headers["Location"]
+    certificate = learner.get(response.headers["Location"])
+    assert "Certificate of completion" in certificate.text and "Dana Whitfield" in certificate.text
+    listing = learner.get("/learn/").text
+    assert "Passed" in listing and "on <time" in listing
+    names = [e.event for e in _events(app)]
+    assert names == [
+        "attempt.started",
+        "lesson.viewed",
+        "lesson.viewed",
+        "choice.made",
+        "choice.made",
+        "scenario.finished",
+        "module.passed",
+        "acknowledgement.signed",
+    ]
+    with app.app_context():
+        assert evidence.verify(db.session).ok
+
+
+def test_acknowledgement_errors_are_shown_beside_the_fields(learner):
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    page = learner.get(MODULE)
+    form = {"csrf_token": csrf_token(page.text), "step": _step(page.text), "full_name": "Someone Else"}
+    response = learner.post(MODULE + "acknowledge", data=form)
+    assert "There is a problem" in response.text
+    assert response.text.count("Tick the box to confirm the statement.") == 2  # summary + field
+    assert response.text.count("Type your full name as it is on your account: Dana Whitfield.") == 2
+    assert 'href="#agree"' in response.text and 'href="#full_name"' in response.text
+
+
+def test_critical_choice_fails_whatever_the_score_and_offers_review_and_retry(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Fax the records to the number given")
+    page = learner.get(MODULE)
+    assert "Critical: this choice fails the attempt" in page.text
+    _post(learner, "continue")
+    page = learner.get(MODULE)
+    assert "What to review" in page.text and "critical choice fails" in page.text
+    assert "Verify identity and authority before sharing." in page.text
+    assert "Not passed yet" in learner.get("/learn/").text
+    assert _post(learner, "start").status_code == 303
+    assert "First screen" in learner.get(MODULE).text
+    with app.app_context():
+        attempts = list(db.session.scalars(select(Attempt).order_by(Attempt.number)))
+        assert [(a.number, a.passed) for a in attempts] == [(1, False), (2, None)]
+    assert [e.event for e in _events(app, "module.failed")] == ["module.failed"]
+
+
+def test_a_revisited_decision_scores_nothing_the_second_time(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Read out the appointment time")
+    _choose(learner, "Say nothing and take the next call")  # loops back to the start
+    _choose(learner, "Ask for two identifiers")  # 2 points the first time, 0 now
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    with app.app_context():
+        attempt = db.session.scalar(select(Attempt))
+        assert [a.points for a in attempt.answers] == [0, 0, 0, 2]
+        assert attempt.score == 2 and attempt.passed is False
+
+
+def test_double_submitted_answer_records_one_answer_and_one_event(app, learner):
+    _through_lesson(learner)
+    page = learner.get(MODULE)
+    form = {
+        "csrf_token": csrf_token(page.text),
+        "step": _step(page.text),
+        "choice": _choice_number(page.text, "Ask for two identifiers"),
+    }
+    first = learner.post(MODULE + "answer", data=form)
+    second = learner.post(MODULE + "answer", data=form)  # the double tap / replay
+    assert first.status_code == second.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Answer.id))) == 1
+    assert len(_events(app, "choice.made")) == 1
+
+
+def test_back_button_resubmission_of_an_old_answer_changes_nothing(app, learner):
+    _through_lesson(learner)
+    old = learner.get(MODULE).text  # the page as it was; the learner answers, then goes back
+    _choose(learner, "Ask for two identifiers")
+    stale = {"csrf_token": csrf_token(old), "step": _step(old), "choice": _choice_number(old, "Fax the records to the number given")}
+    learner.post(MODULE + "answer", data=stale)
+    with app.app_context():
+        answers = list(db.session.scalars(select(Answer)))
+        assert [(a.node_id, a.critical) for a in answers] == [("call", False)]
+
+
+def test_missing_choice_is_reported_beside_the_field(learner):
+    _through_lesson(learner)
+    response = _post(learner, "answer")
+    assert response.status_code == 200
+    assert response.text.count("Choose one answer.") == 2
+    assert 'href="#choice"' in response.text
+
+
+def test_htmx_answer_returns_only_the_step_and_announcer_blocks(learner):
+    _through_lesson(learner)
+    response = _choose(learner, "Ask for two identifiers", htmx=True)
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers.get("Vary", "")
+    assert response.text.lstrip().startswith('<div id="step"')
+    assert "<html" not in response.text
+    assert 'id="feedback"' in response.text and "autofocus" in response.text
+    assert 'hx-swap-oob="innerHTML"' in response.text and "You chose: Ask for two identifiers" in response.text
+
+
+def test_resume_on_another_device_at_the_same_place(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    other_device = app.test_client()
+    sign_in(other_device)
+    page = other_device.get(MODULE).text
+    assert "Verified" in page and "Good choice" in page
+
+
+def test_specialty_variant_is_served_to_a_dental_learner(app, client):
+    add_user(app, email="dental@example.org", name="Luis Ortega", specialty="dental")
+    sign_in(client, "dental@example.org")
+    _through_lesson(client)
+    assert "at the dental desk" in client.get(MODULE).text
+
+
+def test_a_learner_cannot_see_another_learners_certificate(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    page = learner.get(MODULE)
+    learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page.text), "step": _step(page.text), "agree": "y", "full_name": "Dana Whitfield"})
+    other = app.test_client()
+    add_user(app, email="other@example.org", name="Other Person")
+    sign_in(other, "other@example.org")
+    assert other.get(MODULE + "certificate/1").status_code == 404
+    assert "Not started" in other.get("/learn/").text

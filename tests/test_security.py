@@ -1,0 +1,139 @@
+"""Accounts and the security baseline: hashing, CSRF, cookies, sign-in, idle timeout, CSP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from quiz.db import db
+from quiz.models import User
+
+from .conftest import PASSWORD, add_user, csrf_token, make_app, sign_in
+
+
+def test_passwords_are_stored_as_argon2id(app):
+    uid = add_user(app)
+    with app.app_context():
+        stored = db.session.get(User, uid).password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(app, client):
+    add_user(app)
+    wrong_password = sign_in(client, password="not the password at all")
+    unknown_email = sign_in(client, email="nobody@example.org")
+    assert wrong_password.status_code == unknown_email.status_code == 401
+    message = "That email and password do not match an account we can sign you in to."
+    assert message in wrong_password.text and message in unknown_email.text
+
+
+def test_session_id_changes_at_sign_in_and_cookie_flags(app, client):
+    add_user(app)
+    client.get("/auth/login")
+    before = client.get_cookie("session").value
+    response = sign_in(client)
+    after = client.get_cookie("session")
+    assert after.value != before
+    cookie_header = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie_header and "SameSite=Lax" in cookie_header
+
+
+def test_secure_cookie_behind_https(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTPS", "1")
+    app = make_app(database_url, tmp_path, monkeypatch)
+    add_user(app)
+    client = app.test_client()
+    response = sign_in(client)
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_forms_without_csrf_token_are_refused(app, client):
+    add_user(app)
+    response = client.post("/auth/login", data={"email": "learner@example.org", "password": PASSWORD})
+    assert response.status_code == 400 and "expired" in response.text
+
+
+def test_pages_carry_a_self_only_content_security_policy(client):
+    headers = client.get("/auth/login").headers
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_learning_pages_need_sign_in(client):
+    response = client.get("/learn/")
+    assert response.status_code == 303 or response.status_code == 302
+    assert "/auth/login" in response.headers["Location"]
+
+
+def test_next_redirect_only_to_same_site_paths(app, client):
+    add_user(app)
+    page = client.get("/auth/login")
+    data = {"email": "learner@example.org", "password": PASSWORD, "csrf_token": csrf_token(page.text)}
+    response = client.post("/auth/login?next=https://evil.example/x", data=data)
+    assert response.headers["Location"] == "/learn/"
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client.get("/learn/").text)})
+    page = client.get("/auth/login")
+    data["csrf_token"] = csrf_token(page.text)
+    response = client.post("/auth/login?next=/learn/test-callers/", data=data)
+    assert response.headers["Location"] == "/learn/test-callers/"
+
+
+def test_logout_ends_a_copied_session_cookie(app, client):
+    add_user(app)
+    sign_in(client)
+    stolen = client.get_cookie("session").value
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client.get("/learn/").text)})
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    response = thief.get("/learn/")
+    assert response.status_code in (302, 303) and "/auth/login" in response.headers["Location"]
+
+
+def test_idle_session_ends_after_the_configured_minutes(app, client, monkeypatch):
+    add_user(app)
+    sign_in(client)
+    assert client.get("/learn/").status_code == 200
+    later = time.time() + 16 * 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    response = client.get("/learn/")
+    assert response.status_code in (302, 303) and "/auth/login" in response.headers["Location"]
+    # the signed cookie itself has aged out: copying it elsewhere does not help either
+    assert "Please sign in" in client.get("/auth/login").text
+
+
+def test_account_locks_after_repeated_failures(app, client):
+    app.config["LOGIN_LOCKOUT_FAILURES"] = 3
+    add_user(app)
+    for _ in range(3):
+        assert sign_in(client, password="wrong password here").status_code == 401
+    # the right password no longer works during the lockout, and the answer looks the same
+    response = sign_in(client)
+    assert response.status_code == 401 and "do not match" in response.text
+    with app.app_context():
+        assert db.session.scalar(select(User.locked_until)) is not None
+
+
+def test_sign_in_attempts_are_rate_limited(database_url, tmp_path, monkeypatch):
+    app = make_app(database_url, tmp_path, monkeypatch, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    codes = [sign_in(client, email=f"x{i}@example.org").status_code for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_a_deactivated_account_cannot_sign_in(app, client):
+    uid = add_user(app)
+    with app.app_context():
+        db.session.get(User, uid).active = False
+        db.session.commit()
+    assert sign_in(client).status_code == 401
+
+
+def test_rendered_markdown_cannot_inject_script(app):
+    from quiz.content import render_markdown
+
+    html = render_markdown('<script>alert(1)</script> [x](javascript:alert(1)) <a onclick="x()">y</a>')
+    assert "<script" not in html and "javascript:" not in html and "onclick" not in html
