@@ -532,7 +532,7 @@ def test_score_range_every_walk_critical() -> None:
     assert score_range(scenario) == ScoreRange(0, 2, None)
 
 
-def test_score_range_budget_caps_work() -> None:
+def test_score_range_budget_caps_work(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every decision point links to every other: the number of answered sets explodes.
     size = 14
     parts = ["---\nid: web\ntitle: Web\n---\n"]
@@ -547,8 +547,10 @@ def test_score_range_budget_caps_work() -> None:
     assert errors == [] and scenario is not None
     with pytest.raises(TooComplex):
         score_range(scenario, budget=2_000)
+    monkeypatch.setattr(content.scores, "WORK_BUDGET", 2_000)
     analysed, problems = content.validate.analyse_scenario(scenario)
-    assert analysed is None and "too many different walks" in one(problems).message
+    assert analysed is None and "too many nodes or loops" in one(problems).message
+    assert problems[0].line == scenario.start_node.line
 
 
 def test_score_range_small_scenarios_are_fast_and_exact() -> None:

@@ -118,8 +118,14 @@ def read_front_matter(path: str, lines: list[str]) -> tuple[FrontMatter | None, 
 
 
 def _record_positions(
-    path: str, node: yaml.Node, prefix: Key, out: dict[Key, int], errors: list[ContentError]
+    path: str, node: yaml.Node, prefix: Key, out: dict[Key, int], errors: list[ContentError],
+    visited: set[int] | None = None,
 ) -> None:
+    """Record field lines; each node is walked once, so YAML aliases cannot make this explode."""
+    visited = set() if visited is None else visited
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[object] = set()
         for key_node, value_node in node.value:
@@ -130,11 +136,11 @@ def _record_positions(
                 errors.append(ContentError(path, line, f"`{name}` is given twice"))
             seen.add(key)
             out[prefix + (key,)] = line
-            _record_positions(path, value_node, prefix + (key,), out, errors)
+            _record_positions(path, value_node, prefix + (key,), out, errors, visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[prefix + (i,)] = item.start_mark.line + 2
-            _record_positions(path, item, prefix + (i,), out, errors)
+            _record_positions(path, item, prefix + (i,), out, errors, visited)
 
 
 def field_line(text: str, *key: object) -> int:
@@ -162,6 +168,7 @@ class Fields:
                 self.error(f"unknown field `{key}`{extra}", key)
 
     def raw(self, key: str, required: bool) -> Any:
+        """The value as YAML gave it; records "missing"/"empty" if ``required`` and absent."""
         value = self.fm.data.get(key)
         if value is None and required:
             if key in self.fm.data:

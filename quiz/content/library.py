@@ -76,16 +76,25 @@ def parse_cached(kind: str, path: str, text: str) -> tuple[Content | None, list[
     with _cache_lock:
         entry = _cache.get(key)
     if entry is None:
-        if kind == "module":
-            content, errors = parse_module(path, text)
-        else:
-            content, errors = parse_scenario(path, text)
-            if isinstance(content, Scenario):
-                content = analyse_scenario(content)[0] or content
+        content, errors = _parse_safely(kind, path, text)
         with _cache_lock:
             entry = _cache.setdefault(key, _Parsed(path, content, tuple(errors)))
     with _cache_lock:
         return entry.at(path)
+
+
+def _parse_safely(kind: str, path: str, text: str) -> tuple[Content | None, list[ContentError]]:
+    """Parse, turning an unexpected crash into a content error so one file cannot stop the rest."""
+    try:
+        if kind == "module":
+            return parse_module(path, text)
+        scenario, errors = parse_scenario(path, text)
+        if scenario is not None:
+            scenario = analyse_scenario(scenario)[0] or scenario
+        return scenario, errors
+    except Exception as exc:  # noqa: BLE001 - deliberately broad; logged with traceback
+        log.exception("unexpected failure parsing %s", path)
+        return None, [ContentError(path, 0, f"could not be read as a {kind} ({type(exc).__name__})")]
 
 
 def parse_stored(kind: str, path: str, source: str) -> Content:

@@ -23,13 +23,14 @@ from .model import Node, Scenario, ScoreRange
 #: (lowest, highest, highest without a critical choice or None); None overall: no ending reachable.
 _Range = tuple[int, int, int | None]
 
-#: Maximum number of choices examined (summed over all states) before giving up on a scenario.
-#: Real scenarios need a few hundred; this bound keeps a pathological file under about a second.
-STATE_BUDGET = 150_000
+#: Maximum work (choices examined, summed over all states) before giving up on a scenario.
+#: Ordinary scenarios need hundreds, a hub with "try again" links on every node tens of
+#: thousands; the cap keeps a pathological file to about a second, once per version (cached).
+WORK_BUDGET = 1_000_000
 
 
 class TooComplex(Exception):
-    """The scenario has too many distinct walks to score within the budget."""
+    """The scenario has too many distinct walks (or is too deep) to score within the budget."""
 
 
 def _combine(a: _Range | None, b: _Range | None) -> _Range | None:
@@ -138,12 +139,12 @@ class _Search:
 def score_range(scenario: Scenario, budget: int | None = None) -> ScoreRange | None:
     """Score range over all walks from the start to an ending; None if no ending is reachable.
 
-    Raises TooComplex if more than ``budget`` (default STATE_BUDGET) units of work are needed.
+    Raises TooComplex if more than ``budget`` (default WORK_BUDGET) units of work are needed.
     """
     if scenario.start not in scenario.nodes:
         return None
     try:
-        found = _Search(scenario, STATE_BUDGET if budget is None else budget).arrive(scenario.start, 0)
+        found = _Search(scenario, WORK_BUDGET if budget is None else budget).arrive(scenario.start, 0)
     except RecursionError as exc:  # depth grows with the number of decision points
         raise TooComplex from exc
     if found is None:

@@ -11,9 +11,9 @@ import dataclasses
 from collections import deque
 from collections.abc import Iterable
 
+from . import scores as scoring
 from .frontmatter import field_line
 from .model import ContentError, Library, Module, Scenario
-from . import scores as scoring
 
 
 def _label(scenario: Scenario) -> str:
@@ -89,8 +89,8 @@ def analyse_scenario(scenario: Scenario) -> tuple[Scenario | None, list[ContentE
         line = scenario.start_node.line
         return None, [ContentError(
             scenario.path, line,
-            "too many different walks to work out the score range; simplify the loops "
-            "(fewer choices leading back to earlier nodes)",
+            "too many nodes or loops to work out the score range; simplify the loops "
+            "(fewer choices leading back to earlier nodes) or split the scenario",
         )]
     assert scores is not None  # check_scenario guarantees an ending is reachable
     return dataclasses.replace(scenario, scores=scores), []
@@ -108,15 +108,14 @@ def build_library(
     files that did not parse, so a module naming one is told it "has errors", not "does not exist".
     """
     library = Library(errors=list(errors))
-    parsed_ids = _add_scenarios(library, sorted(scenarios, key=lambda s: s.path))
-    parsed_ids.update(broken_scenario_ids)
+    parsed_ids = _add_scenarios(library, sorted(scenarios, key=lambda s: s.path), set(broken_scenario_ids))
     for module in sorted(modules, key=lambda m: m.path):
         _add_module(library, module, parsed_ids)
     library.errors.sort(key=lambda e: (e.path, e.line, e.message))
     return library
 
 
-def _add_scenarios(library: Library, scenarios: list[Scenario]) -> set[str]:
+def _add_scenarios(library: Library, scenarios: list[Scenario], broken_ids: set[str]) -> set[str]:
     """Add the scenarios that pass; return every id seen, to tell "has errors" from "missing"."""
     seen: dict[tuple[str, str | None], Scenario] = {}
     good: list[Scenario] = []
@@ -136,7 +135,8 @@ def _add_scenarios(library: Library, scenarios: list[Scenario]) -> set[str]:
     general = {s.id for s in good if s.specialty is None}
     for scenario in good:
         if scenario.specialty is not None and scenario.id not in general:
-            state = "has errors" if (scenario.id, None) in seen else "does not exist"
+            broken = (scenario.id, None) in seen or scenario.id in broken_ids
+            state = "has errors" if broken else "does not exist"
             library.errors.append(ContentError(
                 scenario.path, field_line(scenario.source, "specialty"),
                 f"variant of `{scenario.id}` has no general version: the file with this id and no "
@@ -144,7 +144,7 @@ def _add_scenarios(library: Library, scenarios: list[Scenario]) -> set[str]:
             ))
             continue
         library.scenarios.setdefault(scenario.id, {})[scenario.specialty] = scenario
-    return {s.id for s in scenarios}
+    return {s.id for s in scenarios} | broken_ids
 
 
 def _add_module(library: Library, module: Module, parsed_ids: set[str]) -> None:

@@ -1,0 +1,97 @@
+"""The command line: content check/load, users add, demo seed."""
+
+from __future__ import annotations
+
+import shutil
+
+from sqlalchemy import func, select
+
+from quiz.config import PROJECT_ROOT
+from quiz.db import db
+from quiz.models import ContentVersion, User
+
+from .conftest import DATA_CONTENT
+
+
+def _run(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def test_content_check_passes_with_a_summary_of_score_ranges(app):
+    result = _run(app, "content", "check")
+    assert result.exit_code == 0, result.output
+    assert "1 module" in result.output and "test-check 0..4" in result.output
+
+
+def test_the_shipped_content_passes_the_check(app):
+    app.config["CONTENT_DIR"] = str(PROJECT_ROOT / "content")
+    result = _run(app, "content", "check")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("content ok:")
+
+
+def test_content_check_names_file_and_line_of_a_broken_scenario(app, tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(DATA_CONTENT, content)
+    broken = content / "scenarios" / "test-check.md"
+    text = broken.read_text().replace("### Only the appointment time -> good-end", "### Only the appointment time -> nowhere")
+    broken.write_text(text)
+    line = text.splitlines().index("### Only the appointment time -> nowhere") + 1
+    app.config["CONTENT_DIR"] = str(content)
+    result = _run(app, "content", "check")
+    assert result.exit_code == 1
+    assert f"test-check.md:{line}:" in result.output and "nowhere" in result.output
+
+
+def test_content_check_of_one_path_reports_only_that_file(app, tmp_path):
+    draft = tmp_path / "drafts" / "scenarios"
+    draft.mkdir(parents=True)
+    (draft / "bad.md").write_text("no front matter here\n")
+    result = _run(app, "content", "check", str(draft / "bad.md"))
+    assert result.exit_code == 1
+    assert "bad.md:1:" in result.output
+    assert "test-check" not in result.output
+
+
+def test_content_load_stores_sources_once(app):
+    first = _run(app, "content", "load")
+    second = _run(app, "content", "load")
+    assert "3 new versions stored" in first.output and "0 new versions stored" in second.output
+    with app.app_context():
+        stored = db.session.scalar(select(ContentVersion).where(ContentVersion.content_id == "test-callers"))
+        assert stored.source == (DATA_CONTENT / "modules" / "test-callers.md").read_text()
+
+
+def test_users_add_reads_the_password_from_stdin(app):
+    result = _run(
+        app, "users", "add", "Nurse@Example.org", "--name", "Ana Lima", "--role", "learner",
+        "--job-role", "clinical", "--department", "Ward 4", input="a long enough passphrase\n",
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert (user.email, user.name, user.job_role, user.department) == ("nurse@example.org", "Ana Lima", "clinical", "Ward 4")
+        assert user.password_hash.startswith("$argon2id$")
+
+
+def test_users_add_rejects_a_short_password_and_an_unknown_supervisor(app):
+    short = _run(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it", input="short\n")
+    assert short.exit_code != 0 and "12 characters" in short.output
+    missing = _run(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it",
+                   "--supervisor", "ghost@example.org", input="a long enough passphrase\n")
+    assert missing.exit_code != 0 and "ghost@example.org" in missing.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(User.id))) == 0
+
+
+def test_demo_seed_creates_the_organisation_once(app):
+    first = _run(app, "demo", "seed")
+    assert first.exit_code == 0 and "shown once" in first.output
+    assert first.output.count("@demo.rounds") == 7
+    second = _run(app, "demo", "seed")
+    assert "not created" in second.output
+    with app.app_context():
+        roles = set(db.session.scalars(select(User.job_role)))
+        learner = db.session.scalar(select(User).where(User.email == "frontdesk@demo.rounds"))
+        assert learner.supervisor.email == "manager@demo.rounds"
+    assert {"front-desk", "case-manager", "pharmacy", "business-associate"} <= roles
