@@ -137,3 +137,17 @@ def test_rendered_markdown_cannot_inject_script(app):
 
     html = render_markdown('<script>alert(1)</script> [x](javascript:alert(1)) <a onclick="x()">y</a>')
     assert "<script" not in html and "javascript:" not in html and "onclick" not in html
+
+
+def test_static_files_have_hashed_names_and_long_cache_lifetimes(client):
+    import re
+
+    page = client.get("/auth/login").text
+    css = re.search(r'href="(/assets/style\.[0-9a-f]{12}\.css)"', page)
+    js = re.search(r'src="(/assets/vendor/htmx-2\.0\.11\.min\.[0-9a-f]{12}\.js)"', page)
+    assert css and js
+    response = client.get(css.group(1))
+    assert response.status_code == 200 and "max-age=31536000" in response.headers["Cache-Control"]
+    assert "immutable" in response.headers["Cache-Control"]
+    assert client.get("/assets/style.000000000000.css").status_code == 404
+    assert client.get("/assets/..%2Fquiz%2Fconfig.000000000000.py").status_code == 404

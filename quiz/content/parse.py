@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
+from .blocks import HEADING, Heading, find_headings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, SPECIALTIES, Choice, ContentError, Module, Node, Scenario, Screen
 from .render import render_markdown
@@ -21,11 +21,7 @@ MODULE_FIELDS = (
 )
 SCENARIO_FIELDS = ("id", "title", "specialty", "start", "cites")
 
-_HEADING = re.compile(r"^(#{1,6})(?!#)[ \t]*(.*?)(?:[ \t]+#+)?[ \t]*$")
-# Mirrors Python-Markdown's fenced_code opening line: the fence, then an optional language/attrs.
-_FENCE_OPEN = re.compile(r"^(`{3,}|~{3,})[ ]*(?:\{[^\n]*\}|\.?[\w#.+-]*)[ ]*(?:hl_lines=.*)?$")
 _NODE_ID = re.compile(r"^(.*?)[ \t]*\{#([^}]*)\}$")
-_SETTING = re.compile(r"^[ \t]*([A-Za-z]+)[ \t]*:[ \t]*(.*?)[ \t]*$")
 _ARROW = re.compile(r"->|→")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _YES = {"yes", "true"}
@@ -47,75 +43,13 @@ def slugify(title: str) -> str:
     return slug.strip("-")
 
 
-@dataclass(frozen=True)
-class _Heading:
-    index: int  # 0-based index into the file's lines
-    level: int
-    text: str
-
-    @property
-    def line(self) -> int:
-        return self.index + 1
-
-
-def _headings(lines: list[str], start: int) -> list[_Heading]:
-    """ATX headings from ``start`` on, skipping fenced code blocks (a ``##`` there is code)."""
-    found: list[_Heading] = []
-    i = start
-    while i < len(lines):
-        line = lines[i]
-        fence = _FENCE_OPEN.match(line)
-        if fence:
-            close = _fence_close(lines, i + 1, fence.group(1))
-            if close is not None:
-                i = close + 1
-                continue
-        heading = _HEADING.match(line)
-        if heading:
-            found.append(_Heading(i, len(heading.group(1)), heading.group(2)))
-        i += 1
-    return found
-
-
-def _fence_close(lines: list[str], start: int, fence: str) -> int | None:
-    for j in range(start, len(lines)):
-        if lines[j].startswith(fence) and not lines[j][len(fence):].strip(" "):
-            return j
-    return None
-
-
-def _split_settings(
-    path: str, lines: list[str], start: int, end: int, own: tuple[str, ...], other: tuple[str, ...],
-    errors: list[ContentError],
-) -> tuple[dict[str, tuple[str, int]], int]:
-    """Read ``Name: value`` lines at the top of a section; return them and where the text starts."""
-    settings: dict[str, tuple[str, int]] = {}
-    i = start
-    while i < end:
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        match = _SETTING.match(line)
-        name = match.group(1).lower() if match else ""
-        if name in own:
-            if name in settings:
-                errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` is given twice"))
-            settings[name] = (match.group(2), i + 1)
-        elif name in other:
-            where = "a choice (### heading)" if name in _CHOICE_SETTINGS else "a node (## heading)"
-            errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` belongs right under {where}"))
-        else:
-            break
-        i += 1
-    return settings, i
-
-
 def _markdown(lines: list[str], start: int, end: int) -> str:
     return render_markdown("\n".join(lines[start:end]))
 
 
-def _yes_no(path: str, setting: tuple[str, int] | None, default: bool, errors: list[ContentError]) -> bool:
+def _yes_no(
+    path: str, name: str, setting: tuple[str, int] | None, default: bool, errors: list[ContentError]
+) -> bool:
     if setting is None:
         return default
     value, line = setting
@@ -123,7 +57,7 @@ def _yes_no(path: str, setting: tuple[str, int] | None, default: bool, errors: l
         return True
     if value.lower() in _NO:
         return False
-    errors.append(ContentError(path, line, f"expected yes or no, got `{value}`"))
+    errors.append(ContentError(path, line, f"`{name}:` must be yes or no, got `{value}`"))
     return default
 
 
@@ -232,7 +166,7 @@ def _screens(
     path: str, lines: list[str], body: int, errors: list[ContentError]
 ) -> tuple[tuple[Screen, ...], str]:
     """Lesson screens (one per ``##``) and the manager notes, rendered."""
-    sections = [h for h in _headings(lines, body) if h.level == 2]
+    sections = [h for h in find_headings(lines, body) if h.level == 2]
     screens: list[Screen] = []
     notes: list[str] = []
     first = sections[0].index if sections else len(lines)
@@ -257,7 +191,7 @@ def _drop_title(lines: list[str], start: int, end: int) -> int | None:
     """Index after an optional leading ``# Title`` line (it is for people reading the file)."""
     for i in range(start, end):
         if lines[i].strip():
-            match = _HEADING.match(lines[i])
+            match = HEADING.match(lines[i])
             return i + 1 if match and len(match.group(1)) == 1 else i
     return None
 
@@ -293,7 +227,7 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
 
 
 def _nodes(path: str, lines: list[str], body: int, errors: list[ContentError]) -> dict[str, Node]:
-    headings = _headings(lines, body)
+    headings = find_headings(lines, body)
     node_heads = [h for h in headings if h.level == 2]
     first = node_heads[0].index if node_heads else len(lines)
     _check_preamble(path, lines, body, first, headings, errors)
@@ -316,7 +250,7 @@ def _nodes(path: str, lines: list[str], body: int, errors: list[ContentError]) -
 
 
 def _check_preamble(
-    path: str, lines: list[str], body: int, first: int, headings: list[_Heading],
+    path: str, lines: list[str], body: int, first: int, headings: list[Heading],
     errors: list[ContentError],
 ) -> None:
     """Only a ``# Title`` may come before the first node; anything else would never be shown."""
@@ -334,7 +268,7 @@ def _check_preamble(
 
 
 def _node(
-    path: str, lines: list[str], heading: _Heading, end: int, choice_heads: list[_Heading],
+    path: str, lines: list[str], heading: Heading, end: int, choice_heads: list[Heading],
     errors: list[ContentError],
 ) -> Node | None:
     title, node_id = heading.text, None
@@ -353,10 +287,11 @@ def _node(
             errors.append(ContentError(path, heading.line, "cannot make an id from this title; add `{#node-id}`"))
             return None
     text_end = choice_heads[0].index if choice_heads else end
-    settings, text_start = _split_settings(
+    settings, text_start = split_settings(
         path, lines, heading.index + 1, text_end, _NODE_SETTINGS, _CHOICE_SETTINGS, errors
     )
-    objective = outcome = None
+    objective: str | None = None
+    outcome: str | None = None
     if "objective" in settings:
         objective, line = settings["objective"]
         if not ID_RE.match(objective):
@@ -376,7 +311,7 @@ def _node(
 
 
 def _choice(
-    path: str, lines: list[str], number: int, heading: _Heading, end: int, errors: list[ContentError]
+    path: str, lines: list[str], number: int, heading: Heading, end: int, errors: list[ContentError]
 ) -> Choice:
     arrows = list(_ARROW.finditer(heading.text))
     label, target = heading.text, ""
@@ -389,7 +324,7 @@ def _choice(
             errors.append(ContentError(path, heading.line, "a choice needs text before the arrow"))
         if not ID_RE.match(target):
             errors.append(ContentError(path, heading.line, f"choice target `{target}` must be a node id: {ID_HINT}"))
-    settings, text_start = _split_settings(
+    settings, text_start = split_settings(
         path, lines, heading.index + 1, end, _CHOICE_SETTINGS, _NODE_SETTINGS, errors
     )
     points = 0
@@ -399,8 +334,8 @@ def _choice(
             points = int(value)
         else:
             errors.append(ContentError(path, line, f"`Points:` must be a whole number, got `{value}`"))
-    correct = _yes_no(path, settings.get("correct"), points > 0, errors)
-    critical = _yes_no(path, settings.get("critical"), False, errors)
+    correct = _yes_no(path, "Correct", settings.get("correct"), points > 0, errors)
+    critical = _yes_no(path, "Critical", settings.get("critical"), False, errors)
     return Choice(
         number=number, label=label, target=target, points=points, correct=correct,
         critical=critical, feedback_html=_markdown(lines, text_start, end), line=heading.line,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from . import scores as scoring
 from .frontmatter import field_line
@@ -65,7 +65,8 @@ def check_scenario(scenario: Scenario) -> list[ContentError]:
     return sorted(errors, key=lambda e: e.line)
 
 
-def _closure(start: Iterable[str], step) -> set[str]:  # type: ignore[no-untyped-def]
+def _closure(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every id reachable from ``start`` by repeatedly applying ``step``."""
     seen = set(start)
     queue = deque(seen)
     while queue:

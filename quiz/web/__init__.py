@@ -43,8 +43,10 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"]
     )
 
-    from . import auth, learn
+    from . import assets, auth, learn
 
+    app.register_blueprint(assets.bp)
+    app.jinja_env.globals["asset_url"] = assets.asset_url
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
     app.add_url_rule("/", "index", lambda: redirect(url_for("learn.index")))
@@ -93,7 +95,7 @@ def _forget_write_intent(exc=None) -> None:
 
 def _end_idle_sessions():
     """Sign out after SESSION_IDLE_MINUTES without a request, even with a copied cookie."""
-    if request.endpoint == "static" or not current_user.is_authenticated:
+    if request.endpoint in ("static", "assets.serve") or not current_user.is_authenticated:
         return None
     now = int(time.time())
     last_seen = session.get("seen", now)
@@ -116,7 +118,7 @@ def _security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint != "static":
+    if request.endpoint not in ("static", "assets.serve"):
         headers.setdefault("Cache-Control", "no-store")  # pages carry PHI-adjacent records
     return response
 

@@ -1,0 +1,81 @@
+"""Line structure of a Markdown body: headings outside code fences, and setting lines.
+
+The parser works on lines (to report line numbers) but must agree with the Markdown renderer
+about what is a heading: a ``##`` inside a fenced code block is code, not a new node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .model import ContentError
+
+HEADING = re.compile(r"^(#{1,6})(?!#)[ \t]*(.*?)(?:[ \t]+#+)?[ \t]*$")
+# Mirrors Python-Markdown's fenced_code opening line: the fence, then an optional language/attrs.
+_FENCE_OPEN = re.compile(r"^(`{3,}|~{3,})[ ]*(?:\{[^\n]*\}|\.?[\w#.+-]*)[ ]*(?:hl_lines=.*)?$")
+_SETTING = re.compile(r"^[ \t]*([A-Za-z]+)[ \t]*:[ \t]*(.*?)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class Heading:
+    index: int  # 0-based index into the file's lines
+    level: int
+    text: str
+
+    @property
+    def line(self) -> int:
+        return self.index + 1
+
+
+def find_headings(lines: list[str], start: int) -> list[Heading]:
+    """ATX headings from ``start`` on, skipping fenced code blocks (a ``##`` there is code)."""
+    found: list[Heading] = []
+    i = start
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE_OPEN.match(line)
+        if fence:
+            close = _fence_close(lines, i + 1, fence.group(1))
+            if close is not None:
+                i = close + 1
+                continue
+        heading = HEADING.match(line)
+        if heading:
+            found.append(Heading(i, len(heading.group(1)), heading.group(2)))
+        i += 1
+    return found
+
+
+def _fence_close(lines: list[str], start: int, fence: str) -> int | None:
+    for j in range(start, len(lines)):
+        if lines[j].startswith(fence) and not lines[j][len(fence):].strip(" "):
+            return j
+    return None
+
+
+def split_settings(
+    path: str, lines: list[str], start: int, end: int, own: tuple[str, ...], other: tuple[str, ...],
+    errors: list[ContentError],
+) -> tuple[dict[str, tuple[str, int]], int]:
+    """Read ``Name: value`` lines at the top of a section; return them and where the text starts."""
+    settings: dict[str, tuple[str, int]] = {}
+    i = start
+    while i < end:
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        match = _SETTING.match(line)
+        name = match.group(1).lower() if match else ""
+        if name in own:
+            if name in settings:
+                errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` is given twice"))
+            settings[name] = (match.group(2), i + 1)
+        elif name in other:
+            where = "a node (## heading)" if name in ("objective", "ending") else "a choice (### heading)"
+            errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` belongs right under {where}"))
+        else:
+            break
+        i += 1
+    return settings, i

@@ -1,0 +1,49 @@
+"""Static files under content-hashed names, cached for a year.
+
+``asset_url('style.css')`` gives ``/assets/style.3f2a9c1b.css``; a changed file gets a new name,
+so browsers can keep every version forever and never see a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, send_from_directory, url_for
+
+bp = Blueprint("assets", __name__)
+ONE_YEAR = 365 * 24 * 3600
+
+
+@lru_cache(maxsize=256)
+def _digest(path: Path, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _file(name: str) -> Path:
+    root = Path(current_app.static_folder).resolve()
+    path = (root / name).resolve()
+    if root not in path.parents or not path.is_file():
+        abort(404)
+    return path
+
+
+def asset_url(name: str) -> str:
+    path = _file(name)
+    stem, dot, ext = name.rpartition(".")
+    hashed = f"{stem}.{_digest(path, path.stat().st_mtime_ns)}.{ext}" if dot else name
+    return url_for("assets.serve", hashed=hashed)
+
+
+@bp.get("/assets/<path:hashed>")
+def serve(hashed: str):
+    stem, _, ext = hashed.rpartition(".")
+    name, _, digest = stem.rpartition(".")
+    path = _file(f"{name}.{ext}")
+    if digest != _digest(path, path.stat().st_mtime_ns):
+        abort(404)  # an old name: the page that asked for it is stale
+    response = send_from_directory(current_app.static_folder, f"{name}.{ext}", max_age=ONE_YEAR)
+    response.cache_control.immutable = True
+    response.cache_control.public = True
+    return response
