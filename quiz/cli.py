@@ -50,6 +50,12 @@ def content_check(paths: tuple[Path, ...]) -> None:
     if errors:
         click.echo(f"{len(errors)} error(s)", err=True)
         sys.exit(1)
+    if paths and library.errors:  # the named files are fine; say so without hiding the rest
+        click.echo(
+            f"ok: {', '.join(str(p) for p in paths)} ({len(library.errors)} error(s) elsewhere "
+            f"in {root}; run `content check` without paths to see them)"
+        )
+        return
     click.echo(summary_line(library))
 
 

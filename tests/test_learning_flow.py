@@ -227,3 +227,17 @@ def test_a_learner_cannot_see_another_learners_certificate(app, learner):
     sign_in(other, "other@example.org")
     assert other.get(MODULE + "certificate/1").status_code == 404
     assert "Not started" in other.get("/learn/").text
+
+
+def test_taking_a_passed_module_again_keeps_the_certificate_link(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    page = learner.get(MODULE)
+    learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page.text), "step": _step(page.text), "agree": "y", "full_name": "Dana Whitfield"})
+    _through_lesson(learner)  # a second attempt, failed on purpose
+    _choose(learner, "Fax the records to the number given")
+    _post(learner, "continue")
+    page = learner.get(MODULE).text
+    assert "Passed" in page and 'href="/learn/test-callers/certificate/1"' in page

@@ -84,6 +84,7 @@ class Page:
     feedback_answer: object | None = None
     misses: list = field(default_factory=list)
     last_finished: Attempt | None = None
+    certificate: Attempt | None = None  # the latest signed attempt, if any
     announcement: str = ""
 
     @property
@@ -118,6 +119,8 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
     finished = [a for a in attempts if a.stage == "finished"]
     page = Page(module=module, view="overview", status=status, forms=forms or {})
     page.last_finished = finished[-1] if finished else None
+    signed = [a for a in finished if a.acknowledged_at is not None]
+    page.certificate = signed[-1] if signed else None
     open_attempt = next((a for a in attempts if a.stage != "finished"), None)
     to_sign = engine.awaiting_acknowledgement(attempts)
     lib = library()
