@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 
 from . import accounts, evidence, versions
 from .config import PROJECT_ROOT
-from .content import JOB_ROLES, SPECIALTIES, load_library, summary_line
+from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
 from .db import db
 from .models import ACCOUNT_ROLES, User
 
@@ -57,6 +57,19 @@ def content_check(paths: tuple[Path, ...]) -> None:
         )
         return
     click.echo(summary_line(library))
+
+
+@content_cli.command("matrix")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+def content_matrix(output: Path | None) -> None:
+    """Print the curriculum coverage matrix (docs/curriculum.md is this output)."""
+    library = load_library(Path(current_app.config["CONTENT_DIR"]))
+    text = curriculum.matrix(library)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
 
 
 @content_cli.command("load")

@@ -284,6 +284,24 @@ def test_unknown_specialty_in_module_and_scenario() -> None:
     assert err.line == line_of(text, "podiatry") and "unknown specialty `podiatry`" in err.message
 
 
+def test_kind_topics_and_states_parse_and_default() -> None:
+    module, errors = parse_module("m.md", MODULE)
+    assert errors == [] and (module.kind, module.topics, module.states) == ("onboarding", (), ())
+    text = MODULE.replace("minutes: 3", "minutes: 3\nkind: refresher\ntopics: [phi-basics, sanctions]\nstates: [TX, CA]")
+    module, errors = parse_module("m.md", text)
+    assert errors == [] and module.kind == "refresher"
+    assert module.topics == ("phi-basics", "sanctions") and module.states == ("TX", "CA")
+
+
+def test_unknown_kind_topic_and_state_report_their_lines() -> None:
+    text = MODULE.replace("minutes: 3", "minutes: 3\nkind: annual\ntopics:\n  - phi-basics\n  - gossip\nstates: [XX]")
+    errors = module_errors(text)
+    found = {(e.line, e.message.split(";")[0]) for e in errors}
+    assert (line_of(text, "kind: annual"), "`kind` must be one of: onboarding, refresher") in found
+    assert (line_of(text, "- gossip"), "unknown topic `gossip`") in found
+    assert (line_of(text, "XX"), "unknown state (two-letter code) `XX`") in found
+
+
 # ------------------------------------------------------------------------ body errors
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from .library import ContentStore, StoredContentError, load_library, parse_stored, summary_line
 from .model import (
     JOB_ROLES,
+    MODULE_KINDS,
     SPECIALTIES,
+    TOPICS,
+    US_STATES,
     Choice,
     ContentError,
     Library,
@@ -23,7 +26,10 @@ from .render import render_markdown
 
 __all__ = [
     "JOB_ROLES",
+    "MODULE_KINDS",
     "SPECIALTIES",
+    "TOPICS",
+    "US_STATES",
     "Choice",
     "ContentError",
     "ContentStore",

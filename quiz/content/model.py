@@ -24,6 +24,46 @@ JOB_ROLES: tuple[str, ...] = (
 #: Practice settings a module or scenario variant may be written for.
 SPECIALTIES: tuple[str, ...] = ("medical", "behavioral-health", "dental", "pharmacy")
 
+#: What a module is in its role track: the first training, or a short refresher.
+MODULE_KINDS: tuple[str, ...] = ("onboarding", "refresher")
+
+#: Topics a module may cover (`topics:`); docs/curriculum.md is the topic x role matrix.
+TOPICS: dict[str, str] = {
+    "phi-basics": "What PHI is, and its identifiers",
+    "permitted-uses": "Permitted uses and disclosures",
+    "authorizations": "Authorizations",
+    "family-caregivers": "Family and caregivers",
+    "verify-identity": "Verifying identity and authority",
+    "minimum-necessary": "Minimum necessary and its exceptions",
+    "patient-rights": "Patient rights",
+    "security-reminders": "Security reminders",
+    "malware": "Protection from malicious software",
+    "login-monitoring": "Log-in monitoring",
+    "password-management": "Password management",
+    "approved-channels": "Approved channels and devices, secure messaging",
+    "remote-field-work": "Remote and field work",
+    "telehealth": "Telehealth",
+    "incident-recognition": "Recognising incidents (misdirected messages, lost devices, snooping)",
+    "internal-reporting": "Reporting incidents internally at once",
+    "breach-notification": "Breach notification (risk assessment, 60-day limits, HHS and media)",
+    "part2": "42 CFR Part 2 consent and redisclosure",
+    "community-referrals": "Referrals to community partners, data-sharing agreements",
+    "social-media": "Social media and incidental disclosures",
+    "sanctions": "Sanctions",
+    "governance": "Governance, escalation and accountability",
+    "baa-obligations": "Business associate obligations under the BAA",
+    "ba-reporting": "Business associates reporting to the covered entity",
+    "state-law": "State privacy and training mandates",
+}
+
+#: Two-letter codes of the states a module may be limited to (`states:`).
+US_STATES: tuple[str, ...] = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
+    "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
+    "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
+    "VT", "VA", "WA", "WV", "WI", "WY", "PR",
+)
+
 
 @dataclass(frozen=True)
 class ContentError:
@@ -130,6 +170,9 @@ class Module:
     path: str
     version: str  # sha256 hex of the exact source text
     source: str
+    kind: str = "onboarding"  # onboarding | refresher
+    topics: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()  # empty: every state
 
     def is_for(self, job_role: str, specialty: str | None) -> bool:
         """A module is for a learner whose job role it lists, in a specialty it lists (or any)."""

@@ -12,12 +12,12 @@ import re
 
 from .blocks import HEADING, Heading, find_headings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
-from .model import JOB_ROLES, SPECIALTIES, Choice, ContentError, Module, Node, Scenario, Screen
+from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
 from .render import render_markdown
 
 MODULE_FIELDS = (
     "id", "title", "roles", "specialties", "minutes", "objectives", "cites", "policy",
-    "pass_score", "scenarios", "acknowledgement",
+    "pass_score", "scenarios", "acknowledgement", "kind", "topics", "states",
 )
 SCENARIO_FIELDS = ("id", "title", "specialty", "start", "cites")
 
@@ -83,6 +83,11 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     pass_score = f.whole_number("pass_score", 0)
     scenario_ids = _scenario_ids(f)
     acknowledgement = f.text("acknowledgement")
+    kind = f.text("kind", required=False) or "onboarding"
+    if kind not in MODULE_KINDS:
+        f.error(f"`kind` must be one of: {', '.join(MODULE_KINDS)}", "kind")
+    topics = f.choice_list("topics", tuple(TOPICS), "topic", required=False)
+    states = f.choice_list("states", US_STATES, "state (two-letter code)", required=False)
     errors = f.errors
 
     screens, notes = _screens(path, lines, fm.end, errors)
@@ -96,7 +101,7 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
         objectives=objectives, cites=cites, policy_name=policy[0], policy_version=policy[1],
         pass_score=pass_score, scenario_ids=scenario_ids, acknowledgement=acknowledgement,
         screens=screens, manager_notes_html=notes, path=path, version=version_of(text),
-        source=text,
+        source=text, kind=kind, topics=topics or (), states=states or (),
     ), []
 
 
