@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -21,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .db import db
 
 ACCOUNT_ROLES = ("learner", "manager", "trainer", "admin")
+PERSON_KINDS = ("employee", "contractor", "ba-staff")
+#: A password hash no password matches: people imported from HR sign in once an admin sets one.
+NO_PASSWORD = "!"
 
 
 def utcnow() -> datetime:
@@ -29,6 +33,7 @@ def utcnow() -> datetime:
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = (Index("uq_users_employee_id", "employee_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -45,8 +50,16 @@ class User(UserMixin, db.Model):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # --- roster (HRIS) fields
+    employee_id: Mapped[str | None] = mapped_column(String(64))
+    hire_date: Mapped[date | None] = mapped_column(Date)
+    work_state: Mapped[str | None] = mapped_column(String(2))
+    person_kind: Mapped[str] = mapped_column(String(20), default="employee")
+    vendor: Mapped[str | None] = mapped_column(String(200))
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    supervisor: Mapped[User | None] = relationship(remote_side=[id])
+    supervisor: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[supervisor_id])
 
     def get_id(self) -> str:  # Flask-Login: the cookie carries id and session version
         return f"{self.id}:{self.session_version}"
@@ -167,3 +180,107 @@ class Evidence(db.Model):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+ASSIGNMENT_REASONS = (
+    "onboarding",
+    "annual-refresher",
+    "policy-change",
+    "trigger-event",
+    "manager-choice",
+    "state-mandate",
+)
+ASSIGNMENT_STATES = ("open", "done", "overdue", "waived")
+
+
+class Assignment(db.Model):
+    """A person owes a module by a date, for a recorded reason."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    module_id: Mapped[str] = mapped_column(String(120), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)  # e.g. "policy 1.0 -> 2.0", the objective
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the rules
+    trigger_event_id: Mapped[int | None] = mapped_column(ForeignKey("trigger_events.id"), index=True)
+    state: Mapped[str] = mapped_column(String(10), default="open")
+    waived_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    assigned_by: Mapped[User | None] = relationship(foreign_keys=[assigned_by_id])
+    trigger_event: Mapped[TriggerEvent | None] = relationship(back_populates="assignments")
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in ("open", "overdue")
+
+
+TRIGGER_KINDS = (
+    "incident",
+    "near-miss",
+    "new-system",
+    "policy-update",
+    "audit-finding",
+    "role-change",
+    "new-hire-wave",
+)
+
+
+class TriggerEvent(db.Model):
+    """Something that happened and the refreshers it called for."""
+
+    __tablename__ = "trigger_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    occurred_on: Mapped[date] = mapped_column(Date)
+    scope_kind: Mapped[str] = mapped_column(String(12))  # people | department | job-role
+    scope_value: Mapped[str] = mapped_column(Text)  # JSON list of user ids, or the name
+    module_ids: Mapped[str] = mapped_column(Text)  # JSON list
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    recorded_by: Mapped[User] = relationship()
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="trigger_event")
+
+
+class RosterUpload(db.Model):
+    """An uploaded HRIS export waiting for preview and apply (kept as the record of the import)."""
+
+    __tablename__ = "roster_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(db.Model):
+    """Every email Rounds sends or would send: with no SMTP configured it stays here to be read."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))  # digest | escalation
+    digest_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    transport: Mapped[str] = mapped_column(String(10))  # smtp | outbox
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("to_address", "kind", "digest_day", name="uq_one_digest_a_day"),)
