@@ -10,9 +10,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import Migrate
 
-from . import accounts, evidence, versions
+from datetime import date
+
+from . import accounts, assignments, evidence, versions
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
+from .content.curricula import load_curricula
 from .db import db
 from .models import ACCOUNT_ROLES, User
 
@@ -21,7 +24,7 @@ migrate = Migrate()
 
 def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    for group in (content_cli, evidence_cli, users_cli, demo_cli):
+    for group in (content_cli, evidence_cli, users_cli, demo_cli, assignments_cli):
         app.cli.add_command(group)
 
 
@@ -36,6 +39,8 @@ def content_check(paths: tuple[Path, ...]) -> None:
     """Validate content. With PATHs, report on those files (checked together with CONTENT_DIR)."""
     root = Path(current_app.config["CONTENT_DIR"])
     library = load_library(root, list(paths))
+    _, curricula_errors = load_curricula(root, library)
+    library.errors.extend(curricula_errors)
     errors = library.errors
     if paths:
         wanted = [p.resolve() for p in paths]
@@ -79,10 +84,15 @@ def content_load() -> None:
     for err in library.errors:
         click.echo(f"skipped: {err}", err=True)
     stored = versions.remember_library(db.session, library)
+    curricula, curricula_errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), library)
+    for err in curricula_errors:
+        click.echo(f"curricula: {err}", err=True)
+    retrain = assignments.policy_changes(db.session, curricula, library, date.today())
     db.session.commit()
     click.echo(
         f"content loaded: {len(library.modules)} modules, {len(library.all_scenarios())} "
-        f"scenarios ({stored} new versions stored, {len(library.errors)} errors)"
+        f"scenarios ({stored} new versions stored, {len(library.errors)} errors); "
+        f"{len(retrain)} policy-change retraining assignments"
     )
 
 
@@ -136,8 +146,11 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
     except accounts.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc.field}: {exc}") from None
+    library = load_library(Path(current_app.config["CONTENT_DIR"]))
+    curricula, _ = load_curricula(Path(current_app.config["CONTENT_DIR"]), library)
+    given = assignments.for_person(db.session, user, curricula, library, date.today(), new=True)
     db.session.commit()
-    click.echo(f"added {user.email} ({user.role}, {user.job_role})")
+    click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -181,3 +194,22 @@ def demo_seed() -> None:
     click.echo("Demo organisation created. These passwords are shown once; keep them now:")
     for line in lines:
         click.echo(line)
+
+
+# --- assignments -----------------------------------------------------------------------------
+
+assignments_cli = AppGroup("assignments", help="Training assignments.")
+
+
+@assignments_cli.command("refresh")
+@click.option("--today", "today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Run as if on this date.")
+def assignments_refresh(today) -> None:
+    """Daily (cron): missing onboarding, recurring refreshers, policy changes, overdue marks."""
+    root = Path(current_app.config["CONTENT_DIR"])
+    library = load_library(root)
+    curricula, errors = load_curricula(root, library)
+    for err in errors:
+        click.echo(f"curricula: {err}", err=True)
+    report = assignments.refresh(db.session, curricula, library, today.date() if today else date.today())
+    db.session.commit()
+    click.echo(str(report))

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import evidence, versions
+from . import assignments, evidence, versions
 from .content import Library, Module, Node, Scenario
 from .models import Answer, Attempt, User, utcnow
 
@@ -382,4 +382,5 @@ def acknowledge(
         policy=module.policy_name,
         score=attempt.score,
     )
+    assignments.complete(session, attempt)
     return True

@@ -117,6 +117,17 @@ def read_front_matter(path: str, lines: list[str]) -> tuple[FrontMatter | None, 
     return FrontMatter(data, positions, end + 1), []
 
 
+def read_yaml_document(path: str, text: str) -> tuple[FrontMatter | None, list[ContentError]]:
+    """A whole YAML file (e.g. content/curricula.yml) with the file line of every field."""
+    lines = ["---", *split_lines(text), "---"]
+    fm, errors = read_front_matter(path, lines)
+    shift = lambda e: ContentError(e.path, max(1, e.line - 1), e.message)  # noqa: E731
+    if fm is None:
+        return None, [shift(e) for e in errors]
+    fm.lines = {key: line - 1 for key, line in fm.lines.items()}
+    return fm, []
+
+
 def _record_positions(
     path: str, node: yaml.Node, prefix: Key, out: dict[Key, int], errors: list[ContentError],
     visited: set[int] | None = None,

@@ -1,0 +1,345 @@
+"""Assignment rules: who owes which module by when, and why.
+
+Plain Python over a session, the curricula (content/curricula.yml) and the content library.
+Every rule is idempotent: running it twice creates nothing new, so the daily
+``assignments refresh`` and every roster import can call it freely. Every assignment created,
+completed, waived or gone overdue is written to the evidence log in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import evidence
+from .content import Library, Module
+from .content.curricula import Curricula
+from .models import Assignment, Attempt, TriggerEvent, User, utcnow
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day of the month, ``months`` later (the 31st becomes the month's last day)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month, day=min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover
+
+
+def _log(
+    session: Session, event: str, a: Assignment, library: Library | None, attempt: Attempt | None = None, **details
+) -> None:
+    module = library.modules.get(a.module_id) if library else None
+    version = attempt.module_version if attempt else (module.version if module else None)
+    policy = attempt.policy_version if attempt else (module.policy_version if module else None)
+    evidence.append(
+        session,
+        event,
+        user=a.user,
+        module_id=a.module_id,
+        content_version=version,
+        policy_version=policy,
+        details={
+            "assignment": a.id,
+            "reason": a.reason,
+            "due_on": a.due_on.isoformat(),
+            "detail": a.detail,
+            "assigned_by": a.assigned_by.email if a.assigned_by else "rules",
+            "trigger_event": a.trigger_event_id,
+            **details,
+        },
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def open_assignment(session: Session, user_id: int, module_id: str) -> Assignment | None:
+    return session.scalar(
+        select(Assignment).where(
+            Assignment.user_id == user_id,
+            Assignment.module_id == module_id,
+            Assignment.state.in_(("open", "overdue")),
+        )
+    )
+
+
+def of_user(session: Session, user_id: int) -> list[Assignment]:
+    return list(
+        session.scalars(
+            select(Assignment).where(Assignment.user_id == user_id).order_by(Assignment.due_on, Assignment.id)
+        )
+    )
+
+
+def completions(session: Session, user_id: int, module_id: str) -> list[Attempt]:
+    """Signed (completed) attempts, oldest first."""
+    return list(
+        session.scalars(
+            select(Attempt)
+            .where(
+                Attempt.user_id == user_id,
+                Attempt.module_id == module_id,
+                Attempt.acknowledged_at.is_not(None),
+            )
+            .order_by(Attempt.acknowledged_at)
+        )
+    )
+
+
+def _day(moment: datetime) -> date:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).date()
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def ensure(
+    session: Session,
+    user: User,
+    module_id: str,
+    due_on: date,
+    reason: str,
+    *,
+    library: Library | None = None,
+    detail: str | None = None,
+    by: User | None = None,
+    event: TriggerEvent | None = None,
+) -> Assignment | None:
+    """Assign unless the person already has this module open. Returns the new assignment."""
+    if open_assignment(session, user.id, module_id) is not None:
+        return None
+    a = Assignment(
+        user=user,
+        module_id=module_id,
+        due_on=due_on,
+        reason=reason,
+        detail=detail,
+        assigned_by=by,
+        trigger_event=event,
+        state="open",
+    )
+    session.add(a)
+    session.flush()
+    _log(session, "assignment.created", a, library)
+    return a
+
+
+def complete(session: Session, attempt: Attempt, library: Library | None = None) -> list[Assignment]:
+    """A signed attempt closes every open assignment of that module for that person."""
+    closed = []
+    for a in session.scalars(
+        select(Assignment).where(
+            Assignment.user_id == attempt.user_id,
+            Assignment.module_id == attempt.module_id,
+            Assignment.state.in_(("open", "overdue")),
+        )
+    ):
+        a.state = "done"
+        a.closed_at = utcnow()
+        a.closed_by_attempt_id = attempt.id
+        _log(session, "assignment.completed", a, library, attempt, attempt_number=attempt.number, late=a.due_on < _day(a.closed_at))
+        closed.append(a)
+    return closed
+
+
+def waive(session: Session, a: Assignment, by: User, reason: str, library: Library | None = None) -> None:
+    if not reason.strip():
+        raise ValueError("a waiver needs a reason")
+    if not a.is_open:
+        raise ValueError("only an open assignment can be waived")
+    a.state = "waived"
+    a.waived_reason = reason.strip()
+    a.closed_at = utcnow()
+    _log(session, "assignment.waived", a, library, waived_by=by.email, why=a.waived_reason)
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+
+def for_person(
+    session: Session,
+    person: User,
+    curricula: Curricula,
+    library: Library,
+    today: date,
+    *,
+    new: bool = False,
+) -> list[Assignment]:
+    """Onboarding and state-mandate assignments a person should hold (on add, import, change).
+
+    A new hire's dates count from the hire date; a changed person's (new role, new state) from
+    today. Modules the person has already completed are not assigned again.
+    """
+    if not person.active:
+        return []
+    start = (person.hire_date or today) if new else today
+    created = []
+    plan = curricula.plan(person.job_role)
+    wanted: list[tuple[str, date, str, str | None]] = [
+        (m, start + timedelta(days=plan.onboarding_days), "onboarding", None) for m in plan.onboarding
+    ]
+    rule = curricula.states.get(person.work_state or "")
+    if rule is not None:
+        wanted += [
+            (m, start + timedelta(days=rule.within_days_of_hire), "state-mandate", rule.law)
+            for m in rule.modules
+        ]
+    for module_id, due, reason, detail in wanted:
+        module = library.modules.get(module_id)
+        if module is None or not module.is_for(person.job_role, person.specialty) and reason == "onboarding":
+            continue
+        if completions(session, person.id, module_id):
+            continue
+        a = ensure(session, person, module_id, due, reason, library=library, detail=detail)
+        if a is not None:
+            created.append(a)
+    return created
+
+
+@dataclass
+class RefreshReport:
+    overdue: list[Assignment] = field(default_factory=list)
+    recurring: list[Assignment] = field(default_factory=list)
+    policy_change: list[Assignment] = field(default_factory=list)
+    onboarding: list[Assignment] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"assignments refreshed: {len(self.onboarding)} onboarding/state, "
+            f"{len(self.recurring)} recurring, {len(self.policy_change)} policy-change created; "
+            f"{len(self.overdue)} marked overdue"
+        )
+
+
+def refresh(session: Session, curricula: Curricula, library: Library, today: date) -> RefreshReport:
+    """The daily job: missing onboarding, recurring refreshers, policy changes, overdue marks."""
+    report = RefreshReport()
+    people = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)))
+    for person in people:
+        report.onboarding += for_person(session, person, curricula, library, today)
+        report.recurring += _recurring(session, person, curricula, library, today)
+    report.policy_change += policy_changes(session, curricula, library, today, people)
+    for a in session.scalars(
+        select(Assignment).where(Assignment.state == "open", Assignment.due_on < today)
+    ):
+        a.state = "overdue"
+        _log(session, "assignment.overdue", a, library, days_late=(today - a.due_on).days)
+        report.overdue.append(a)
+    return report
+
+
+def _recurring(
+    session: Session, person: User, curricula: Curricula, library: Library, today: date
+) -> list[Assignment]:
+    """A refresher falls due ``every_months`` after the last completion; it is assigned once it
+    is within the due-soon window, so the learner sees it coming."""
+    created = []
+    for rec in curricula.plan(person.job_role).recurring:
+        if rec.module not in library.modules:
+            continue
+        done = completions(session, person.id, rec.module)
+        if not done:
+            continue  # never trained: onboarding covers it
+        due = add_months(_day(done[-1].acknowledged_at), rec.every_months)
+        if due - timedelta(days=curricula.due_soon_days) > today:
+            continue
+        a = ensure(
+            session, person, rec.module, due, "annual-refresher", library=library,
+            detail=f"every {rec.every_months} months (our policy)",
+        )
+        if a is not None:
+            created.append(a)
+    return created
+
+
+def policy_changes(
+    session: Session,
+    curricula: Curricula,
+    library: Library,
+    today: date,
+    people: list[User] | None = None,
+) -> list[Assignment]:
+    """Material change: whoever completed an earlier policy version of a module, and holds a role
+    it covers, is assigned the module again, with the change recorded as the reason."""
+    created = []
+    people = people if people is not None else list(session.scalars(select(User).where(User.active.is_(True))))
+    for module in library.modules.values():
+        for person in people:
+            if not module.is_for(person.job_role, person.specialty):
+                continue
+            done = completions(session, person.id, module.id)
+            if not done or any(a.policy_version == module.policy_version for a in done):
+                continue
+            due = today + timedelta(days=curricula.policy_change_days)
+            rule = curricula.states.get(person.work_state or "")
+            if rule is not None and module.id in rule.modules and rule.after_law_change_days:
+                due = min(due, today + timedelta(days=rule.after_law_change_days))
+            a = ensure(
+                session, person, module.id, due, "policy-change", library=library,
+                detail=f"{module.policy_name}: version {done[-1].policy_version} -> {module.policy_version}",
+            )
+            if a is not None:
+                created.append(a)
+    return created
+
+
+# --- people's standing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    state: str  # never-trained | overdue | due-soon | current
+    label: str
+
+
+def standing(session: Session, person: User, today: date, due_soon_days: int = 14) -> Standing:
+    mine = of_user(session, person.id)
+    trained = session.scalar(
+        select(Attempt.id).where(Attempt.user_id == person.id, Attempt.acknowledged_at.is_not(None)).limit(1)
+    )
+    open_ = [a for a in mine if a.is_open]
+    if any(a.state == "overdue" or a.due_on < today for a in open_):
+        return Standing("overdue", "Overdue")
+    if trained is None:
+        return Standing("never-trained", "Never trained")
+    if any(a.due_on <= today + timedelta(days=due_soon_days) for a in open_):
+        return Standing("due-soon", "Due soon")
+    return Standing("current", "Current")
+
+
+def onboarding_done(session: Session, person: User) -> bool:
+    """Cleared for PHI access needs every onboarding (and state) assignment done, and at least one."""
+    onboarding = [a for a in of_user(session, person.id) if a.reason in ("onboarding", "state-mandate")]
+    return bool(onboarding) and all(a.state in ("done", "waived") for a in onboarding)
+
+
+def clear_for_phi(session: Session, person: User, by: User) -> None:
+    if not onboarding_done(session, person):
+        raise ValueError(f"{person.name} has onboarding training still open")
+    person.cleared_at = utcnow()
+    person.cleared_by_id = by.id
+    evidence.append(
+        session,
+        "person.cleared-for-phi",
+        user=person,
+        details={"cleared_by": by.email},
+    )
+
+
+def modules_for_objective(library: Library, objective: str, job_role: str | None = None) -> list[Module]:
+    """Refreshers that train an objective (they declare the same objective id), best first."""
+    found = [
+        m
+        for m in library.modules.values()
+        if objective in m.objectives and (job_role is None or job_role in m.roles)
+    ]
+    return sorted(found, key=lambda m: (m.kind != "refresher", m.minutes, m.id))

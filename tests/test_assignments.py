@@ -1,0 +1,188 @@
+"""Assignment rules: onboarding on join, state mandates, recurring refreshers, policy changes,
+overdue marks, completion, waivers, and PHI clearance."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from quiz import accounts, assignments, engine
+from quiz.content import load_library
+from quiz.content.curricula import load_curricula
+from quiz.db import db
+from quiz.models import Assignment, Attempt, Evidence, User
+
+from .conftest import DATA_CONTENT
+
+TODAY = date(2026, 11, 23)
+LIBRARY = load_library(DATA_CONTENT)
+CURRICULA, CURRICULA_ERRORS = load_curricula(DATA_CONTENT, LIBRARY)
+
+
+def test_the_test_curricula_load_cleanly():
+    assert CURRICULA_ERRORS == []
+    assert CURRICULA.plan("front-desk").onboarding == ("test-callers",)
+    assert CURRICULA.states["TX"].within_days_of_hire == 90
+
+
+def test_curricula_errors_name_file_and_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "curricula.yml").write_text(
+        "roles:\n  front-desk:\n    onboarding: [no-such-module]\n  janitor: {}\nstates:\n  TX:\n    modules: []\n"
+    )
+    _, errors = load_curricula(Path("."), LIBRARY)
+    found = {(e.line, e.message.split(";")[0]) for e in errors}
+    assert (3, "unknown module `no-such-module`") in found
+    assert (4, "unknown field `janitor`") in found
+    assert any(e.line == 6 and "needs `law`" in e.message for e in errors)
+
+
+def _person(app, email="p@example.org", job_role="front-desk", hire=TODAY, state=None, **kw) -> int:
+    with app.app_context():
+        user = accounts.create_user(
+            db.session, email=email, name=kw.pop("name", "Pat Doe"), password="x" * 12, job_role=job_role, **kw
+        )
+        user.hire_date, user.work_state = hire, state
+        assignments.for_person(db.session, user, CURRICULA, LIBRARY, TODAY, new=True)
+        db.session.commit()
+        return user.id
+
+
+def _assignments(app, uid):
+    with app.app_context():
+        return [(a.module_id, a.reason, a.due_on, a.state) for a in assignments.of_user(db.session, uid)]
+
+
+def _complete(app, uid, policy_version="1.0", when=TODAY):
+    """A signed attempt, as if the learner had passed and acknowledged on ``when``."""
+    with app.app_context():
+        user = db.session.get(User, uid)
+        content = engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], user)
+        attempt = engine.start_attempt(db.session, user, content)
+        attempt.stage, attempt.passed, attempt.score = "finished", True, 4
+        attempt.policy_version = policy_version
+        attempt.acknowledged_at = datetime(when.year, when.month, when.day, 12, tzinfo=timezone.utc)
+        assignments.complete(db.session, attempt, LIBRARY)
+        db.session.commit()
+
+
+def test_a_new_hire_gets_onboarding_due_after_hire(app):
+    uid = _person(app, hire=TODAY - timedelta(days=5))
+    assert _assignments(app, uid) == [("test-callers", "onboarding", TODAY + timedelta(days=25), "open")]
+
+
+def test_a_texas_hire_also_gets_the_state_mandate_once(app):
+    uid = _person(app, job_role="case-manager", state="TX")
+    # the onboarding assignment already holds the module open; the state rule adds no duplicate
+    assert _assignments(app, uid) == [("test-callers", "onboarding", TODAY + timedelta(days=10), "open")]
+    it = _person(app, email="it@example.org", job_role="it", state="TX")
+    assert _assignments(app, it) == [("test-callers", "state-mandate", TODAY + timedelta(days=90), "open")]
+
+
+def test_rules_are_idempotent(app):
+    uid = _person(app)
+    with app.app_context():
+        user = db.session.get(User, uid)
+        again = assignments.for_person(db.session, user, CURRICULA, LIBRARY, TODAY, new=True)
+        report = assignments.refresh(db.session, CURRICULA, LIBRARY, TODAY)
+        db.session.commit()
+    assert again == [] and report.onboarding == [] and len(_assignments(app, uid)) == 1
+
+
+def test_completing_the_module_closes_the_assignment_with_evidence(app):
+    uid = _person(app)
+    _complete(app, uid)
+    assert _assignments(app, uid)[0][3] == "done"
+    with app.app_context():
+        events = [e.event for e in db.session.scalars(select(Evidence).order_by(Evidence.seq))]
+    assert events[0] == "assignment.created" and events[-1] == "assignment.completed"
+
+
+def test_overdue_is_marked_by_the_daily_refresh(app):
+    uid = _person(app, hire=TODAY - timedelta(days=40))
+    with app.app_context():
+        report = assignments.refresh(db.session, CURRICULA, LIBRARY, TODAY)
+        db.session.commit()
+        assert len(report.overdue) == 1
+        assert db.session.scalar(select(Evidence.event).order_by(Evidence.seq.desc())) == "assignment.overdue"
+    assert _assignments(app, uid)[0][3] == "overdue"
+
+
+def test_the_yearly_refresher_is_assigned_near_its_due_date(app):
+    uid = _person(app)
+    _complete(app, uid, when=date(2025, 12, 1))
+    with app.app_context():
+        early = assignments.refresh(db.session, CURRICULA, LIBRARY, date(2026, 11, 1))
+        later = assignments.refresh(db.session, CURRICULA, LIBRARY, date(2026, 11, 20))
+        db.session.commit()
+    assert early.recurring == [] and len(later.recurring) == 1
+    assert ("test-callers", "annual-refresher", date(2026, 12, 1), "open") in _assignments(app, uid)
+
+
+def test_a_policy_version_change_assigns_retraining_to_those_trained_on_the_old_one(app):
+    trained = _person(app)
+    _complete(app, trained, policy_version="1.0")
+    other_role = _person(app, email="it@example.org", job_role="it")
+    changed = replace(LIBRARY, modules={"test-callers": replace(LIBRARY.modules["test-callers"], policy_version="2.0")})
+    with app.app_context():
+        created = assignments.policy_changes(db.session, CURRICULA, changed, TODAY)
+        again = assignments.policy_changes(db.session, CURRICULA, changed, TODAY)
+        db.session.commit()
+        detail = created[0].detail
+    assert len(created) == 1 and again == []
+    assert "version 1.0 -> 2.0" in detail
+    assert ("test-callers", "policy-change", TODAY + timedelta(days=30), "open") in _assignments(app, trained)
+    assert _assignments(app, other_role) == []
+
+
+def test_waiving_needs_a_reason_and_is_recorded(app):
+    uid = _person(app)
+    with app.app_context():
+        admin = accounts.create_user(db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin")
+        a = assignments.of_user(db.session, uid)[0]
+        with pytest.raises(ValueError):
+            assignments.waive(db.session, a, admin, "  ")
+        assignments.waive(db.session, a, admin, "Trained at previous employer; certificate on file")
+        db.session.commit()
+        last = db.session.scalar(select(Evidence).order_by(Evidence.seq.desc()))
+    assert last.event == "assignment.waived" and "previous employer" in last.details
+    assert _assignments(app, uid)[0][3] == "waived"
+
+
+def test_clearance_for_phi_needs_onboarding_done(app):
+    uid = _person(app)
+    with app.app_context():
+        admin = accounts.create_user(db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin")
+        db.session.commit()
+        person = db.session.get(User, uid)
+        with pytest.raises(ValueError, match="onboarding"):
+            assignments.clear_for_phi(db.session, person, admin)
+        db.session.rollback()
+    _complete(app, uid)
+    with app.app_context():
+        person = db.session.get(User, uid)
+        admin = db.session.scalar(select(User).where(User.email == "a@example.org"))
+        assignments.clear_for_phi(db.session, person, admin)
+        db.session.commit()
+        assert person.cleared_at is not None
+
+
+def test_standing(app):
+    uid = _person(app, hire=TODAY - timedelta(days=40))
+    with app.app_context():
+        person = db.session.get(User, uid)
+        assert assignments.standing(db.session, person, TODAY).state == "overdue"
+    _complete(app, uid)
+    with app.app_context():
+        person = db.session.get(User, uid)
+        assert assignments.standing(db.session, person, TODAY).state == "current"
+
+
+def test_add_months_keeps_month_ends_sane():
+    assert assignments.add_months(date(2025, 1, 31), 1) == date(2025, 2, 28)
+    assert assignments.add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)
+    assert assignments.add_months(date(2025, 12, 1), 12) == date(2026, 12, 1)
