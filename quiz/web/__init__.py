@@ -43,10 +43,12 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"]
     )
 
-    from . import assets, auth, learn
+    from . import admin, assets, auth, learn
 
     app.register_blueprint(assets.bp)
+    app.register_blueprint(admin.bp)
     app.jinja_env.globals["asset_url"] = assets.asset_url
+    app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
     app.add_url_rule("/", "index", lambda: redirect(url_for("learn.index")))
@@ -58,6 +60,10 @@ def init_web(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (403, 404, 429):
         app.register_error_handler(code, _error_page)
+
+
+#: (endpoint, title, description) of each admin page group; page modules append to it.
+ADMIN_SECTIONS: list[tuple[str, str, str]] = []
 
 
 def library() -> Library:
@@ -142,3 +148,19 @@ def _error_page(error):
     }
     title, message = titles.get(error.code, ("Error", str(error)))
     return render_template("error.html", title=title, message=message), error.code
+
+
+def curricula():
+    """The curricula file, re-read only when it changes (cheap: one small YAML file)."""
+    from ..content.curricula import FILENAME, load_curricula
+
+    path = Path(current_app.config["CONTENT_DIR"]) / FILENAME
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    cached = current_app.extensions.get("curricula")
+    if cached is None or cached[0] != stamp:
+        loaded, errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), library())
+        for err in errors:
+            current_app.logger.error("curricula: %s", err)
+        cached = (stamp, loaded)
+        current_app.extensions["curricula"] = cached
+    return cached[1]

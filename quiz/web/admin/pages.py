@@ -1,0 +1,1 @@
+"""Imports each admin page group so its routes register on the admin blueprint."""
