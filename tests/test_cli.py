@@ -20,7 +20,7 @@ def _run(app, *args, input=None):
 def test_content_check_passes_with_a_summary_of_score_ranges(app):
     result = _run(app, "content", "check")
     assert result.exit_code == 0, result.output
-    assert "1 module" in result.output and "test-check 0..4" in result.output
+    assert "2 modules" in result.output and "test-check 0..4" in result.output
 
 
 def test_the_shipped_content_passes_the_check(app):
@@ -56,7 +56,7 @@ def test_content_check_of_one_path_reports_only_that_file(app, tmp_path):
 def test_content_load_stores_sources_once(app):
     first = _run(app, "content", "load")
     second = _run(app, "content", "load")
-    assert "3 new versions stored" in first.output and "0 new versions stored" in second.output
+    assert "4 new versions stored" in first.output and "0 new versions stored" in second.output
     with app.app_context():
         stored = db.session.scalar(select(ContentVersion).where(ContentVersion.content_id == "test-callers"))
         assert stored.source == (DATA_CONTENT / "modules" / "test-callers.md").read_text()

@@ -43,14 +43,16 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"]
     )
 
-    from . import admin, assets, auth, learn
+    from . import admin, assets, auth, learn, manage
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(admin.bp)
     app.jinja_env.globals["asset_url"] = assets.asset_url
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
+    app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
+    app.register_blueprint(manage.bp)
     app.add_url_rule("/", "index", lambda: redirect(url_for("learn.index")))
 
     app.before_request(_declare_write_intent)

@@ -1,0 +1,339 @@
+"""Managers: their team's standing, each person's transcript, where the team is weak, targeted
+refreshers, waivers, and trigger events. A manager sees only their own reports (direct and
+indirect); an admin sees everyone."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from .. import assignments, engine, insights, team, triggers
+from ..db import db
+from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
+from . import curricula, library
+from .access import require_role
+
+bp = Blueprint("manage", __name__, url_prefix="/manage")
+bp.before_request(require_role("manager", "admin"))
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _team() -> list[User]:
+    return team.reports_of(db.session, current_user)
+
+
+def _person_or_404(user_id: int) -> User:
+    person = db.session.get(User, user_id)
+    if person is None or not team.can_see(db.session, current_user, person):
+        abort(404)  # not "forbidden": do not even confirm the person exists
+    return person
+
+
+def _module_choices(job_role: str | None = None) -> list[tuple[str, str]]:
+    modules = sorted(library().modules.values(), key=lambda m: (m.kind, m.title))
+    return [
+        (m.id, f"{m.title} ({m.kind}, {m.minutes} min)")
+        for m in modules
+        if job_role is None or job_role in m.roles
+    ]
+
+
+# --- forms --------------------------------------------------------------------------------------
+
+
+class AssignForm(FlaskForm):
+    module_id = SelectField("Module", validators=[DataRequired("Choose a module.")])
+    due_on = DateField("Due on", validators=[InputRequired("Give a due date (YYYY-MM-DD).")])
+
+    def validate_due_on(self, field):
+        if field.data and field.data < _today():
+            raise ValidationError("The due date cannot be in the past.")
+
+
+class WaiveForm(FlaskForm):
+    reason = StringField(
+        "Reason for the waiver", validators=[DataRequired("Say why this training is waived."), Length(max=500)]
+    )
+
+
+class RemediateForm(FlaskForm):
+    objective = HiddenField(validators=[DataRequired()])
+    module_id = SelectField("Refresher", validators=[DataRequired("Choose a refresher.")])
+    due_in_days = IntegerField(
+        "Due in (days)", default=14, validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")]
+    )
+
+
+class EventForm(FlaskForm):
+    kind = SelectField("What happened", choices=[(k, k.replace("-", " ").capitalize()) for k in TRIGGER_KINDS])
+    title = StringField("Title", validators=[DataRequired("Give the event a short title."), Length(max=200)])
+    description = TextAreaField("Description (no patient details)", validators=[Optional(), Length(max=4000)])
+    occurred_on = DateField("Date it happened", validators=[InputRequired("Give the date (YYYY-MM-DD).")])
+    scope_kind = SelectField(
+        "Who it concerns",
+        choices=[("department", "A department"), ("job-role", "A job role"), ("people", "Named people")],
+    )
+    # No Optional() here: it would stop the scope checks below from running on empty values.
+    department = SelectField("Department", validate_choice=False)
+    job_role = SelectField("Job role", validate_choice=False)
+    people = SelectMultipleField("People", coerce=int)
+    module_ids = SelectMultipleField("Refreshers to assign", validators=[DataRequired("Choose at least one module.")])
+    due_in_days = IntegerField(
+        "Due in (days)", default=14, validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")]
+    )
+
+    def validate_department(self, field):
+        if self.scope_kind.data == "department" and field.data not in [v for v, _ in field.choices if v]:
+            raise ValidationError("Choose the department.")
+
+    def validate_job_role(self, field):
+        if self.scope_kind.data == "job-role" and field.data not in [v for v, _ in field.choices if v]:
+            raise ValidationError("Choose the job role.")
+
+    def validate_people(self, field):
+        if self.scope_kind.data == "people" and not field.data:
+            raise ValidationError("Choose at least one person.")
+
+
+# --- the team -----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    today, soon = _today(), curricula().due_soon_days
+    wanted = request.args.get("standing")
+    rows = []
+    for person in _team():
+        standing = assignments.standing(db.session, person, today, soon)
+        if wanted and standing.state != wanted:
+            continue
+        open_ = [a for a in assignments.of_user(db.session, person.id) if a.is_open]
+        rows.append((person, standing, open_))
+    return render_template("manage/index.html", rows=rows, wanted=wanted, today=today)
+
+
+@bp.get("/people/<int:user_id>")
+def person(user_id: int):
+    person = _person_or_404(user_id)
+    return _person_page(person)
+
+
+def _person_page(person: User, assign_form: AssignForm | None = None, status: int = 200):
+    lib = library()
+    attempts = engine.attempts_of(db.session, person.id)
+    mine = assignments.of_user(db.session, person.id)
+    if assign_form is None:
+        assign_form = AssignForm(formdata=None, due_on=_today() + timedelta(days=14))
+    assign_form.module_id.choices = _module_choices()
+    titles = {m.id: m.title for m in lib.modules.values()}
+    return (
+        render_template(
+            "manage/person.html",
+            person=person,
+            attempts=attempts,
+            assignments=mine,
+            titles=titles,
+            assign_form=assign_form,
+            waive_form=WaiveForm(formdata=None),
+            standing=assignments.standing(db.session, person, _today(), curricula().due_soon_days),
+        ),
+        status,
+    )
+
+
+@bp.post("/people/<int:user_id>/assign")
+def assign(user_id: int):
+    person = _person_or_404(user_id)
+    form = AssignForm()
+    form.module_id.choices = _module_choices()
+    if not form.validate_on_submit():
+        return _person_page(person, form, 422)
+    made = assignments.ensure(
+        db.session, person, form.module_id.data, form.due_on.data, "manager-choice",
+        library=library(), by=current_user, detail=f"assigned by {current_user.name}",
+    )
+    db.session.commit()
+    flash("Assigned." if made else "That module is already open for this person; nothing changed.", "info")
+    return redirect(url_for("manage.person", user_id=person.id), code=303)
+
+
+@bp.post("/assignments/<int:assignment_id>/waive")
+def waive(assignment_id: int):
+    a = db.session.get(Assignment, assignment_id)
+    if a is None:
+        abort(404)
+    person = _person_or_404(a.user_id)
+    form = WaiveForm()
+    if not form.validate_on_submit():
+        flash("A waiver needs a reason: nothing was waived.", "error")
+    elif not a.is_open:
+        flash("That assignment is already closed.", "info")
+    else:
+        assignments.waive(db.session, a, current_user, form.reason.data, library())
+        db.session.commit()
+        flash("Waived, with your reason recorded.", "info")
+    return redirect(url_for("manage.person", user_id=person.id), code=303)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@bp.get("/modules/")
+def modules():
+    members = {p.id for p in _team()}
+    counts = insights.modules_with_results(db.session, members)
+    lib = library()
+    rows = [(m, counts.get(m.id, 0)) for m in sorted(lib.modules.values(), key=lambda m: m.title)]
+    return render_template("manage/modules.html", rows=rows)
+
+
+def _module_page(module_id: str, remediate_forms: dict | None = None, status: int = 200):
+    lib = library()
+    module = lib.modules.get(module_id)
+    if module is None:
+        abort(404)
+    members = {p.id: p for p in _team()}
+    found = insights.module_insights(db.session, lib, module_id, set(members))
+    forms = remediate_forms or {}
+    refreshers = {}
+    for o in found.objectives:
+        if o.objective not in forms:
+            forms[o.objective] = RemediateForm(formdata=None, objective=o.objective)
+        candidates = assignments.modules_for_objective(lib, o.objective)
+        choices = [(m.id, f"{m.title} ({m.kind}, {m.minutes} min)") for m in candidates] or _module_choices()
+        forms[o.objective].module_id.choices = choices
+        refreshers[o.objective] = candidates
+    return (
+        render_template(
+            "manage/module.html",
+            module=module,
+            found=found,
+            members=members,
+            forms=forms,
+            refreshers=refreshers,
+        ),
+        status,
+    )
+
+
+@bp.get("/modules/<module_id>")
+def module(module_id: str):
+    return _module_page(module_id)
+
+
+@bp.post("/modules/<module_id>/remediate")
+def remediate(module_id: str):
+    """One action: assign a refresher on an objective to the team members who missed it."""
+    lib = library()
+    if module_id not in lib.modules:
+        abort(404)
+    members = {p.id: p for p in _team()}
+    found = insights.module_insights(db.session, lib, module_id, set(members))
+    form = RemediateForm()
+    by_objective = {o.objective: o for o in found.objectives}
+    target = by_objective.get(form.objective.data or "")
+    candidates = assignments.modules_for_objective(lib, form.objective.data or "")
+    form.module_id.choices = [(m.id, m.title) for m in candidates] or _module_choices()
+    if target is None or not form.validate_on_submit():
+        return _module_page(module_id, {form.objective.data: form} if target else None, 422)
+    due = _today() + timedelta(days=form.due_in_days.data)
+    made = 0
+    for uid in sorted(target.missed_by):
+        if assignments.ensure(
+            db.session, members[uid], form.module_id.data, due, "manager-choice", library=lib, by=current_user,
+            detail=f"missed objective '{target.objective}' in {module_id}",
+        ):
+            made += 1
+    db.session.commit()
+    skipped = len(target.missed_by) - made
+    flash(
+        f"Assigned to {made} people who missed it"
+        + (f"; {skipped} already had it open" if skipped else "")
+        + ".",
+        "info",
+    )
+    return redirect(url_for("manage.module", module_id=module_id), code=303)
+
+
+# --- trigger events -----------------------------------------------------------------------------
+
+
+@bp.get("/events/")
+def events():
+    rows = list(db.session.scalars(select(TriggerEvent).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())))
+    if current_user.role != "admin":
+        members = {p.id for p in _team()}
+        rows = [e for e in rows if e.recorded_by_id == current_user.id or any(a.user_id in members for a in e.assignments)]
+    return render_template("manage/events.html", rows=[(e, triggers.progress(e)) for e in rows])
+
+
+def _event_form(form: EventForm) -> EventForm:
+    people = _team()
+    form.department.choices = [("", "—")] + [(d, d) for d in sorted({p.department for p in people if p.department})]
+    form.job_role.choices = [("", "—")] + [(r, r) for r in sorted({p.job_role for p in people})]
+    form.people.choices = [(p.id, f"{p.name} ({p.job_role})") for p in people]
+    form.module_ids.choices = _module_choices()
+    return form
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+def new_event():
+    form = _event_form(EventForm(occurred_on=_today()) if request.method == "GET" else EventForm())
+    if form.validate_on_submit():
+        scope_value = {
+            "department": form.department.data,
+            "job-role": form.job_role.data,
+            "people": form.people.data,
+        }[form.scope_kind.data]
+        event = triggers.record(
+            db.session,
+            by=current_user,
+            kind=form.kind.data,
+            title=form.title.data,
+            description=form.description.data,
+            occurred_on=form.occurred_on.data,
+            scope_kind=form.scope_kind.data,
+            scope_value=scope_value,
+            module_ids=form.module_ids.data,
+            due_in_days=form.due_in_days.data,
+            library=library(),
+            today=_today(),
+            within=None if current_user.role == "admin" else _team(),
+        )
+        db.session.commit()
+        flash(f"Recorded; {len(event.assignments)} assignments made.", "info")
+        return redirect(url_for("manage.event", event_id=event.id), code=303)
+    return render_template("manage/event_new.html", form=form), (422 if form.errors else 200)
+
+
+@bp.get("/events/<int:event_id>")
+def event(event_id: int):
+    e = db.session.get(TriggerEvent, event_id)
+    if e is None:
+        abort(404)
+    visible = e.assignments
+    if current_user.role != "admin":
+        members = {p.id for p in _team()}
+        visible = [a for a in e.assignments if a.user_id in members]
+        if e.recorded_by_id != current_user.id and not visible:
+            abort(404)
+    titles = {m.id: m.title for m in library().modules.values()}
+    return render_template(
+        "manage/event.html",
+        event=e,
+        assignments=visible,
+        progress=triggers.progress(e),
+        modules=json.loads(e.module_ids),
+        scope=json.loads(e.scope_value),
+        titles=titles,
+    )

@@ -1,0 +1,158 @@
+"""Managers: team scope, transcripts, team-vs-organisation results, targeted refreshers,
+waivers and trigger events."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from quiz.db import db
+from quiz.models import Assignment, Evidence, User
+
+from .conftest import PASSWORD, add_user, csrf_token, sign_in
+from .test_learning_flow import MODULE, _choose, _post, _through_lesson
+
+
+def _org(app):
+    """manager -> lead -> ana (indirect); manager -> ben (direct); cat reports to no one here."""
+    ids = {}
+    ids["manager"] = add_user(app, email="manager@example.org", name="Mo Manager", role="manager", job_role="leadership")
+    ids["lead"] = add_user(app, email="lead@example.org", name="Lee Lead", job_role="front-desk", department="Desk", supervisor_email="manager@example.org")
+    ids["ana"] = add_user(app, email="ana@example.org", name="Ana Alvarez", job_role="front-desk", department="Desk", supervisor_email="lead@example.org")
+    ids["ben"] = add_user(app, email="ben@example.org", name="Ben Brown", job_role="front-desk", department="Desk", supervisor_email="manager@example.org")
+    ids["cat"] = add_user(app, email="cat@example.org", name="Cat Cole", job_role="front-desk", department="Other")
+    return ids
+
+
+def _take(app, email, first_choice):
+    client = app.test_client()
+    sign_in(client, email)
+    _through_lesson(client)
+    _choose(client, first_choice)
+    return client
+
+
+def _manager(app):
+    client = app.test_client()
+    sign_in(client, "manager@example.org")
+    return client
+
+
+def test_a_manager_sees_direct_and_indirect_reports_only(app):
+    _org(app)
+    page = _manager(app).get("/manage/").text
+    assert "Ana Alvarez" in page and "Ben Brown" in page and "Lee Lead" in page
+    assert "Cat Cole" not in page
+
+
+def test_a_manager_cannot_open_someone_outside_the_team(app):
+    ids = _org(app)
+    client = _manager(app)
+    assert client.get(f"/manage/people/{ids['cat']}").status_code == 404
+    assert client.get(f"/manage/people/{ids['ana']}").status_code == 200
+
+
+def test_learners_cannot_reach_the_manager_area(app):
+    _org(app)
+    client = app.test_client()
+    sign_in(client, "ana@example.org")
+    assert client.get("/manage/").status_code == 403
+
+
+def test_results_compare_team_with_organisation_and_show_wrong_branches(app):
+    _org(app)
+    _take(app, "ana@example.org", "Read out the appointment time")  # wrong at first try
+    _take(app, "ben@example.org", "Ask for two identifiers")
+    _take(app, "cat@example.org", "Ask for two identifiers")  # outside the team
+    page = _manager(app).get("/manage/modules/test-callers").text
+    # team: 1 of 2 right at "The phone rings"; organisation: 2 of 3
+    assert "50% <span class=\"meta\">(1/2)</span>" in page
+    assert "67% <span class=\"meta\">(2/3)</span>" in page
+    assert "“Read out the appointment time”" in page
+    assert "1 missed it: Ana Alvarez" in page
+    assert "Ask the team how they verify callers." in page  # manager notes beside the results
+
+
+def test_one_action_assigns_a_refresher_to_those_who_missed_the_objective(app):
+    ids = _org(app)
+    _take(app, "ana@example.org", "Read out the appointment time")
+    _take(app, "ben@example.org", "Ask for two identifiers")
+    client = _manager(app)
+    page = client.get("/manage/modules/test-callers").text
+    response = client.post(
+        "/manage/modules/test-callers/remediate",
+        data={"csrf_token": csrf_token(page), "objective": "verify-identity", "module_id": "test-refresher", "due_in_days": 7},
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        made = list(db.session.scalars(select(Assignment).where(Assignment.module_id == "test-refresher")))
+        assert [(a.user_id, a.reason, a.due_on) for a in made] == [(ids["ana"], "manager-choice", date.today() + timedelta(days=7))]
+        assert made[0].assigned_by.email == "manager@example.org"
+
+
+def test_assign_with_a_past_date_shows_the_error_beside_the_field(app):
+    ids = _org(app)
+    client = _manager(app)
+    page = client.get(f"/manage/people/{ids['ben']}").text
+    response = client.post(
+        f"/manage/people/{ids['ben']}/assign",
+        data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": "2001-01-01"},
+    )
+    assert response.status_code == 422
+    assert response.text.count("The due date cannot be in the past.") == 2
+
+
+def test_waiving_from_the_transcript_records_the_reason(app):
+    ids = _org(app)
+    client = _manager(app)
+    page = client.get(f"/manage/people/{ids['ben']}").text
+    client.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": (date.today() + timedelta(days=3)).isoformat()})
+    with app.app_context():
+        assignment_id = db.session.scalar(select(Assignment.id).where(Assignment.user_id == ids["ben"]))
+    page = client.get(f"/manage/people/{ids['ben']}").text
+    client.post(f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "On leave until March"})
+    with app.app_context():
+        a = db.session.get(Assignment, assignment_id)
+        assert (a.state, a.waived_reason) == ("waived", "On leave until March")
+        assert db.session.scalar(select(Evidence.event).order_by(Evidence.seq.desc())) == "assignment.waived"
+
+
+def test_a_trigger_event_assigns_its_scope_and_shows_the_share_closed(app):
+    ids = _org(app)
+    client = _manager(app)
+    page = client.get("/manage/events/new").text
+    response = client.post(
+        "/manage/events/new",
+        data={
+            "csrf_token": csrf_token(page), "kind": "incident", "title": "Fax sent to the wrong number",
+            "occurred_on": date.today().isoformat(), "scope_kind": "department", "department": "Desk",
+            "module_ids": ["test-callers"], "due_in_days": 10,
+        },
+    )
+    assert response.status_code == 303, response.text
+    event_url = response.headers["Location"]
+    with app.app_context():
+        people = {a.user_id for a in db.session.scalars(select(Assignment).where(Assignment.reason == "trigger-event"))}
+    assert people == {ids["lead"], ids["ana"], ids["ben"]}  # Cat is in another department and team
+    assert "0 of 3 closed (0%)" in client.get(event_url).text
+    learner = app.test_client()
+    sign_in(learner, "ben@example.org")
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    page = learner.get(MODULE).text
+    from .test_learning_flow import _step
+    learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": "Ben Brown"})
+    assert "1 of 3 closed (33%)" in client.get(event_url).text
+
+
+def test_event_form_errors_are_beside_the_fields(app):
+    _org(app)
+    client = _manager(app)
+    page = client.get("/manage/events/new").text
+    response = client.post("/manage/events/new", data={"csrf_token": csrf_token(page), "kind": "incident", "scope_kind": "department", "occurred_on": ""})
+    assert response.status_code == 422
+    for message in ("Give the event a short title.", "Choose the department.", "Choose at least one module."):
+        assert response.text.count(message) == 2, message
