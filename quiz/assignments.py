@@ -274,7 +274,7 @@ def policy_changes(
     people = people if people is not None else list(session.scalars(select(User).where(User.active.is_(True))))
     for module in library.modules.values():
         for person in people:
-            if not module.is_for(person.job_role, person.specialty):
+            if not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
                 continue
             done = completions(session, person.id, module.id)
             if not done or any(a.policy_version == module.policy_version for a in done):

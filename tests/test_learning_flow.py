@@ -241,3 +241,34 @@ def test_taking_a_passed_module_again_keeps_the_certificate_link(app, learner):
     _post(learner, "continue")
     page = learner.get(MODULE).text
     assert "Passed" in page and 'href="/learn/test-callers/certificate/1"' in page
+
+
+def test_an_assigned_module_outside_my_role_is_listed_with_its_due_date_and_opens(app, client):
+    from datetime import date
+
+    from quiz import assignments
+    from quiz.models import User
+
+    uid = add_user(app, email="it@example.org", name="Ida Tech", job_role="it")
+    with app.app_context():
+        person = db.session.get(User, uid)
+        assignments.ensure(db.session, person, "test-callers", date(2030, 1, 15), "manager-choice")
+        db.session.commit()
+    sign_in(client, "it@example.org")
+    listing = client.get("/learn/").text
+    assert "Test module on callers" in listing and "Due <time datetime=\"2030-01-15\">" in listing
+    assert client.get(MODULE).status_code == 200
+
+
+def test_a_state_law_module_is_only_for_staff_in_its_states(app, client, tmp_path):
+    from quiz.content import load_library
+
+    from .conftest import DATA_CONTENT
+
+    library = load_library(DATA_CONTENT)
+    module = library.modules["test-callers"]
+    from dataclasses import replace
+
+    texas_only = replace(module, states=("TX",))
+    assert texas_only.covers_state("TX") and not texas_only.covers_state("OH") and not texas_only.covers_state(None)
+    assert module.covers_state(None)

@@ -180,6 +180,10 @@ class Module:
             return False
         return not self.specialties or (specialty in self.specialties)
 
+    def covers_state(self, work_state: str | None) -> bool:
+        """A state-law module is for staff who work in one of its states; others are for all."""
+        return not self.states or work_state in self.states
+
 
 @dataclass
 class Library:
@@ -195,9 +199,13 @@ class Library:
         variants = self.scenarios.get(scenario_id, {})
         return variants.get(specialty) or variants.get(None)
 
-    def modules_for(self, job_role: str, specialty: str | None) -> list[Module]:
+    def modules_for(self, job_role: str, specialty: str | None, work_state: str | None = None) -> list[Module]:
         return sorted(
-            (m for m in self.modules.values() if m.is_for(job_role, specialty)),
+            (
+                m
+                for m in self.modules.values()
+                if m.is_for(job_role, specialty) and m.covers_state(work_state)
+            ),
             key=lambda m: (m.title.lower(), m.id),
         )
 

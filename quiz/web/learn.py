@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from .. import engine
+from .. import assignments, engine
 from ..content import Choice, Module
 from ..db import db
 from ..models import Attempt
@@ -58,12 +58,17 @@ def _signed_in():
 
 @bp.get("/")
 def index():
+    """The learner's modules: assigned ones first (soonest due), then the rest of their role's."""
     lib = library()
-    rows = []
     attempts = engine.attempts_of(db.session, current_user.id)
-    for module in lib.modules_for(current_user.job_role, current_user.specialty):
+    open_assignments = {a.module_id: a for a in reversed(assignments.of_user(db.session, current_user.id)) if a.is_open}
+    modules = {m.id: m for m in lib.modules_for(current_user.job_role, current_user.specialty, current_user.work_state)}
+    modules.update({mid: lib.modules[mid] for mid in open_assignments if mid in lib.modules})
+    rows = []
+    for module in modules.values():
         mine = [a for a in attempts if a.module_id == module.id]
-        rows.append((module, engine.status_of(mine)))
+        rows.append((module, engine.status_of(mine), open_assignments.get(module.id)))
+    rows.sort(key=lambda r: (r[2] is None, r[2].due_on if r[2] else None, r[0].title.lower()))
     return render_template("learn/index.html", rows=rows)
 
 
@@ -105,9 +110,12 @@ class Page:
 
 def _module_or_404(module_id: str) -> Module:
     module = library().modules.get(module_id)
-    if module is None or not module.is_for(current_user.job_role, current_user.specialty):
-        # A module the learner already started stays reachable even if it no longer lists them.
-        if module is None or not engine.attempts_of(db.session, current_user.id, module_id):
+    if module is None:
+        abort(404)
+    mine = module.is_for(current_user.job_role, current_user.specialty) and module.covers_state(current_user.work_state)
+    # Also reachable: a module assigned to the learner, or one they already started.
+    if not mine and assignments.open_assignment(db.session, current_user.id, module_id) is None:
+        if not engine.attempts_of(db.session, current_user.id, module_id):
             abort(404)
     return module
 
