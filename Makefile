@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run serve test check-content verify-evidence clean
+.PHONY: install run serve test test-browser check-content verify-evidence clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,19 @@ run: install
 	@echo "Serving Rounds on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(VENV)/bin/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) --access-logfile - app:app
 
-## make test: the whole suite (against PostgreSQL too when TEST_DATABASE_URL is set)
+CHROMIUM := /usr/bin/chromium
+NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests skipped
+
+## make test: the whole suite (against PostgreSQL too when TEST_DATABASE_URL is set), with the
+## real-browser tests in tests/browser/ (they skip, saying so, without /usr/bin/chromium)
 test: install
+	@test -x $(CHROMIUM) || echo "*** $(if $(filter true,$(CI)),Chromium not installed and CI=true: the browser tests will FAIL,$(NO_CHROMIUM)) ***"
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-browser: only the real-browser tests (screenshots go to test-artifacts/screenshots/)
+test-browser: install
+	@test -x $(CHROMIUM) || echo "*** $(if $(filter true,$(CI)),Chromium not installed and CI=true: the browser tests will FAIL,$(NO_CHROMIUM)) ***"
+	$(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 check-content: install
 	$(FLASK) content check

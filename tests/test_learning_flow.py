@@ -185,7 +185,7 @@ def test_missing_choice_is_reported_beside_the_field(learner):
     response = _post(learner, "answer")
     assert response.status_code == 200
     assert response.text.count("Choose one answer.") == 2
-    assert 'href="#choice"' in response.text
+    assert 'href="#choice-0"' in response.text
 
 
 def test_htmx_answer_returns_only_the_step_and_announcer_blocks(learner):

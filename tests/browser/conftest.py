@@ -1,0 +1,124 @@
+"""Browser-test fixtures: the app served for real on 127.0.0.1, and Debian's Chromium driven by
+Playwright (one browser per test session; a fresh context per test).
+
+Without /usr/bin/chromium the browser tests skip (with a reason `make test` prints), except in
+CI (CI=true), where they fail: CI must run them. Never `playwright install`: see
+shared/ENGINEERING-NOTES.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from ..conftest import add_user, make_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SKIP_REASON = "Chromium not installed (apt-get install chromium); browser tests skipped"
+AXE = Path(__file__).resolve().parent.parent / "vendor" / "axe-4.14.1.min.js"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+DEVICES = {
+    "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2),
+    "desktop": dict(viewport={"width": 1280, "height": 800}),
+}
+
+LEARNER_EMAIL = "learner@example.org"
+LEARNER_NAME = "Dana Whitfield"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def chromium_missing() -> bool:
+    return not os.access(CHROMIUM, os.X_OK)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: real-browser test (Chromium via Playwright); needs /usr/bin/chromium")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say it loudly at the end of the run, not only in the -ra list, when Chromium is missing."""
+    ran_browser_tests = any(
+        "browser" in getattr(report, "keywords", {})
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if hasattr(report, "keywords")
+    )
+    if ran_browser_tests and chromium_missing():
+        terminalreporter.write_sep("!", SKIP_REASON if not _in_ci() else "Chromium not installed: browser tests FAILED (CI=true)", red=True, bold=True)
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if chromium_missing():
+        if _in_ci():
+            pytest.fail(f"{CHROMIUM} is missing and CI=true: the browser tests must run in CI (.ci/run installs chromium)", pytrace=False)
+        pytest.skip(SKIP_REASON)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """new_page(device, js, bypass_csp=False): a page in a fresh context (no cookies)."""
+    contexts = []
+
+    def make(device: str, js: bool, bypass_csp: bool = False):
+        context = browser.new_context(**DEVICES[device], java_script_enabled=js, bypass_csp=bypass_csp, locale="en-GB")
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+# --- the app, served for real -------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(tmp_path, monkeypatch):
+    """The app on 127.0.0.1:<free port> with a fresh SQLite database and one learner; its base URL."""
+    from werkzeug.serving import make_server
+
+    from quiz.db import db
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in the output
+    app = make_app(f"sqlite:///{tmp_path / 'browser.sqlite3'}", tmp_path, monkeypatch)
+    add_user(app, email=LEARNER_EMAIL, name=LEARNER_NAME)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
