@@ -229,8 +229,10 @@ def refresh(session: Session, curricula: Curricula, library: Library, today: dat
         report.recurring += _recurring(session, person, curricula, library, today)
     report.policy_change += policy_changes(session, curricula, library, today, people)
     for a in session.scalars(
-        select(Assignment).where(Assignment.state == "open", Assignment.due_on < today)
-    ):
+        select(Assignment)
+        .join(User, Assignment.user_id == User.id)
+        .where(Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
+    ):  # a deactivated person's training is not "overdue": they no longer work here
         a.state = "overdue"
         _log(session, "assignment.overdue", a, library, days_late=(today - a.due_on).days)
         report.overdue.append(a)

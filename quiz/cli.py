@@ -24,7 +24,7 @@ migrate = Migrate()
 
 def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    for group in (content_cli, evidence_cli, users_cli, demo_cli, assignments_cli):
+    for group in (content_cli, evidence_cli, users_cli, demo_cli, assignments_cli, roster_cli, reminders_cli):
         app.cli.add_command(group)
 
 
@@ -176,9 +176,12 @@ def demo_seed() -> None:
         click.echo("users exist already: demo organisation not created")
         return
     lines = []
+    root = Path(current_app.config["CONTENT_DIR"])
+    library = load_library(root)
+    curricula, _ = load_curricula(root, library)
     for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
         password = accounts.generate_password()
-        accounts.create_user(
+        person = accounts.create_user(
             db.session,
             email=email,
             name=name,
@@ -189,6 +192,8 @@ def demo_seed() -> None:
             department=department,
             supervisor_email=supervisor,
         )
+        person.hire_date = date.today()
+        assignments.for_person(db.session, person, curricula, library, date.today(), new=True)
         lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
     db.session.commit()
     click.echo("Demo organisation created. These passwords are shown once; keep them now:")
@@ -213,3 +218,118 @@ def assignments_refresh(today) -> None:
     report = assignments.refresh(db.session, curricula, library, today.date() if today else date.today())
     db.session.commit()
     click.echo(str(report))
+
+
+# --- roster ----------------------------------------------------------------------------------
+
+roster_cli = AppGroup("roster", help="The roster of people, from an HRIS export.")
+
+
+def _echo_preview(result) -> None:
+    """Created, changed, deactivated (with names) and every bad row with its line."""
+    if result.created:
+        click.echo(f"to create ({len(result.created)}):")
+    for plan in result.created:
+        details = ", ".join(v for v in (plan.values.get("job_role"), plan.values.get("department")) if v)
+        click.echo(f"  + line {plan.line}: {plan.employee_id} {plan.name} <{plan.email}> ({details})")
+    if result.changed:
+        click.echo(f"to change ({len(result.changed)}):")
+    for plan in result.changed:
+        changes = "; ".join(f"{k} '{old}' -> '{new}'" for k, (old, new) in plan.changes.items())
+        click.echo(f"  ~ line {plan.line}: {plan.employee_id} {plan.name}: {changes}")
+    if result.deactivated:
+        click.echo(f"to deactivate ({len(result.deactivated)}; their records are kept):")
+    for plan in result.deactivated:
+        where = f"line {plan.line}" if plan.line else "absent"
+        click.echo(f"  - {where}: {plan.employee_id} {plan.name} <{plan.email}> ({plan.reason})")
+    if result.skipped:
+        click.echo(f"not created ({len(result.skipped)}; inactive in the file and not in Rounds):")
+    for plan in result.skipped:
+        click.echo(f"  . line {plan.line}: {plan.employee_id} {plan.name}")
+    if result.errors:
+        click.echo(f"bad rows ({len(result.errors)} problem(s)):", err=True)
+    for err in result.errors:
+        click.echo(str(err), err=True)
+
+
+@roster_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--apply", "do_apply", is_flag=True, help="Make the changes (all or nothing); without it, only preview.")
+def roster_import(file: Path, do_apply: bool) -> None:
+    """Preview (or with --apply, make) the changes an HRIS export FILE.csv brings. Exit 1 on bad rows."""
+    import getpass
+
+    from . import roster
+
+    try:
+        text = roster.decode(file.read_bytes())
+    except roster.RosterFileError as exc:
+        click.echo(f"{file}: {exc}", err=True)
+        sys.exit(1)
+    result = roster.preview(db.session, text)
+    _echo_preview(result)
+    if result.errors:
+        click.echo(f"{file}: {result.summary()}", err=True)
+        db.session.rollback()
+        sys.exit(1)
+    if not do_apply:
+        db.session.rollback()
+        click.echo(f"preview: {result.summary()}")
+        if result.has_changes:
+            click.echo("nothing changed yet: run again with --apply to make these changes")
+        return
+    root = Path(current_app.config["CONTENT_DIR"])
+    library = load_library(root)
+    curricula, errors = load_curricula(root, library)
+    for err in errors:
+        click.echo(f"curricula: {err}", err=True)
+    try:
+        result = roster.apply(
+            db.session, text, curricula, library, date.today(), None,
+            by_label=f"command line ({getpass.getuser()})", filename=file.name,
+        )
+    except roster.RosterError as exc:  # the database changed since the preview above
+        db.session.rollback()
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    db.session.commit()
+    if result.has_changes:
+        click.echo(f"applied: {result.summary()}; {result.assignments} assignment(s) given")
+    else:
+        click.echo("no changes")
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+from . import reminders  # noqa: E402
+
+reminders_cli = AppGroup("reminders", help="Email reminders to learners and escalations to supervisors.")
+
+
+@reminders_cli.command("send")
+@click.option("--today", "today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Run as if on this date.")
+def reminders_send(today) -> None:
+    """Daily (cron): one digest per learner with training due soon or overdue, one escalation per
+    supervisor of people overdue by REMINDER_ESCALATE_AFTER_DAYS. Safe to run again: nothing is
+    sent twice on one day; messages not sent earlier today are retried. Exit 1 if any failed."""
+    root = Path(current_app.config["CONTENT_DIR"])
+    library = load_library(root)
+    curricula, errors = load_curricula(root, library)
+    for err in errors:
+        click.echo(f"curricula: {err}", err=True)
+    try:
+        settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
+        report = reminders.send_all(db.session, today.date() if today else date.today(), library, settings)
+    except (ValueError, reminders.AlreadyRunning) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(report))
+    if settings.smtp is None and report.kept:
+        click.echo("no SMTP_HOST set: messages are kept in the outbox (Admin > Outbox)")
+    if report.failed:
+        click.echo(
+            f"{report.failed} message(s) not accepted by the SMTP server: kept in the outbox with the "
+            "error; the next run today tries them again",
+            err=True,
+        )
+        sys.exit(1)

@@ -67,5 +67,17 @@ def from_environment(instance_path: Path) -> dict:
         "LOGIN_LOCKOUT_FAILURES": int(os.environ.get("LOGIN_LOCKOUT_FAILURES", "10")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
         "CONTENT_REFRESH_SECONDS": float(os.environ.get("CONTENT_REFRESH_SECONDS", "2")),
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # refuse huge uploads before reading them
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
+        # --- email reminders (quiz/reminders.py, quiz/mailer.py). No SMTP_HOST: outbox only.
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "").strip() or None,
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "587")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD") or None,
+        # On unless set to 0: a server that does not offer STARTTLS gets nothing (no cleartext).
+        "SMTP_STARTTLS": _flag("SMTP_STARTTLS", default=True),
+        "SMTP_FROM": os.environ.get("SMTP_FROM") or "Rounds <rounds@localhost>",
+        "SMTP_TIMEOUT_SECONDS": float(os.environ.get("SMTP_TIMEOUT_SECONDS", "30")),
+        "REMINDER_ESCALATE_AFTER_DAYS": int(os.environ.get("REMINDER_ESCALATE_AFTER_DAYS", "7")),
+        "BASE_URL": (os.environ.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
     }

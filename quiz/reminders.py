@@ -1,0 +1,479 @@
+"""Email reminders: a daily digest to each learner with training due soon or overdue, and a
+daily escalation to each supervisor whose reports are overdue by N days or more (no Flask).
+
+``plan`` works out who gets what today. ``send_all`` (the daily ``reminders send`` job) writes
+each message to the outbox table and, when SMTP is configured, hands it to the server.
+
+Never a flood: the outbox holds at most one message of each kind per address per day (a unique
+constraint), so running the job again the same day sends nothing new; it only retries today's
+messages that did not go out. Only one run works at a time (see ``exclusive_run``).
+
+Nothing lost, nothing doubled: each message is committed to the outbox *before* it is handed to
+the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is committed
+right after, with its evidence record, in one transaction. No transaction is held open while
+talking to the server (on SQLite that would block every other writer). A crash before the
+hand-over leaves a queued row that the next run today sends; the only way to send a message
+twice is a crash in the instant between the server's "250 accepted" and that commit, and the
+copy carries the same Message-ID.
+
+Evidence: a message's delivery is recorded when it is settled, in the transaction that records
+it: "reminder.sent" (the learner; the assignments listed) or "reminder.escalated" (one record per
+overdue learner named; the supervisor, assignments and days overdue), with the transport:
+"smtp", or "outbox" when no SMTP server is configured or the server did not take it (then with
+the error). A message kept in the outbox that a later run sends by SMTP gets a second record
+saying so. Emails name module titles and due dates only: no PHI.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import smtplib
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Iterator, Mapping
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import evidence, mailer
+from .content import Library
+from .db import is_postgresql
+from .models import Assignment, OutboxMessage, User, utcnow
+
+#: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
+QUEUED = "queued: not yet handed to the SMTP server"
+#: Arbitrary constant naming the PostgreSQL advisory lock held for the length of a run.
+_PG_RUN_LOCK = 0x52_6D_64_72  # "Rmdr"
+
+
+@dataclass(frozen=True)
+class Settings:
+    smtp: mailer.SmtpSettings | None = None  # None: keep every message in the outbox
+    due_soon_days: int = 14
+    escalate_after_days: int = 7
+    base_url: str = "http://127.0.0.1:5000"
+
+
+def settings_from_config(config: Mapping[str, Any], due_soon_days: int) -> Settings:
+    """Settings from the app config (quiz/config.py); ``due_soon_days`` from the curricula."""
+    escalate = int(config.get("REMINDER_ESCALATE_AFTER_DAYS", 7))
+    if escalate < 1:
+        raise ValueError("REMINDER_ESCALATE_AFTER_DAYS must be 1 or more")
+    return Settings(
+        smtp=mailer.settings_from_config(config),
+        due_soon_days=due_soon_days,
+        escalate_after_days=escalate,
+        base_url=(config.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+    )
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One assignment named in a message."""
+
+    assignment_id: int
+    module_id: str
+    title: str
+    due_on: date
+    days_overdue: int  # 0 or less: due in -days_overdue days
+    learner_id: int
+    learner_name: str
+    learner_email: str
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "assignment": self.assignment_id,
+            "module": self.module_id,
+            "due_on": self.due_on.isoformat(),
+            "days_overdue": max(self.days_overdue, 0),
+        }
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One message: a learner's digest (kind "digest") or a supervisor's ("escalation")."""
+
+    kind: str
+    to_user_id: int
+    to_address: str
+    to_name: str
+    items: tuple[Item, ...]
+    to_role: str = "learner"  # the account role: managers and admins get a link to their team page
+
+
+def plan(
+    session: Session,
+    today: date,
+    due_soon_days: int,
+    escalate_after_days: int,
+    *,
+    library: Library | None = None,
+) -> list[Digest]:
+    """Who gets what today: one digest per active person with open assignments due within
+    ``due_soon_days`` or overdue; one escalation per active supervisor listing their active
+    reports' assignments overdue by ``escalate_after_days`` or more. Learners first."""
+    horizon = today + timedelta(days=due_soon_days)
+    rows = session.execute(
+        select(Assignment, User)
+        .join(User, Assignment.user_id == User.id)
+        .where(
+            Assignment.state.in_(("open", "overdue")),
+            Assignment.due_on <= horizon,
+            User.active.is_(True),
+        )
+        .order_by(User.id, Assignment.due_on, Assignment.id)
+    ).all()
+    learners: dict[int, tuple[User, list[Item]]] = {}
+    escalate: dict[int, list[Item]] = defaultdict(list)
+    for a, person in rows:
+        module = library.modules.get(a.module_id) if library is not None else None
+        item = Item(
+            assignment_id=a.id,
+            module_id=a.module_id,
+            title=module.title if module is not None else a.module_id,
+            due_on=a.due_on,
+            days_overdue=(today - a.due_on).days,
+            learner_id=person.id,
+            learner_name=person.name,
+            learner_email=person.email,
+        )
+        learners.setdefault(person.id, (person, []))[1].append(item)
+        if item.days_overdue >= escalate_after_days and person.supervisor_id is not None:
+            escalate[person.supervisor_id].append(item)
+    digests = [
+        Digest("digest", person.id, person.email, person.name, tuple(items))
+        for person, items in learners.values()
+    ]
+    for supervisor_id in sorted(escalate):
+        supervisor = session.get(User, supervisor_id)
+        if supervisor is None or not supervisor.active:
+            continue
+        items = sorted(escalate[supervisor_id], key=lambda i: (i.learner_name, i.learner_id, i.due_on, i.assignment_id))
+        digests.append(
+            Digest("escalation", supervisor.id, supervisor.email, supervisor.name, tuple(items), supervisor.role)
+        )
+    return digests
+
+
+def unescalated(digests: list[Digest], escalate_after_days: int) -> list[int]:
+    """Learners overdue by N days or more with no active supervisor to tell (for the report)."""
+    told = {i.learner_id for d in digests if d.kind == "escalation" for i in d.items}
+    missing = set()
+    for d in digests:
+        if d.kind == "digest" and any(i.days_overdue >= escalate_after_days for i in d.items):
+            if d.to_user_id not in told:
+                missing.add(d.to_user_id)
+    return sorted(missing)
+
+
+# --- writing the messages --------------------------------------------------------------------
+
+
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b %Y}"
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'s' if n != 1 else ''}"
+
+
+def _when(item: Item) -> str:
+    if item.days_overdue > 0:
+        return f"overdue by {_days(item.days_overdue)} (was due {_day(item.due_on)})"
+    if item.days_overdue == 0:
+        return f"due today, {_day(item.due_on)}"
+    if item.days_overdue == -1:
+        return f"due tomorrow, {_day(item.due_on)}"
+    return f"due {_day(item.due_on)} (in {_days(-item.days_overdue)})"
+
+
+def compose(digest: Digest, settings: Settings) -> tuple[str, str]:
+    """Subject and plain-text body. Names, module titles and due dates only: no PHI."""
+    if digest.kind == "escalation":
+        return _compose_escalation(digest, settings)
+    overdue = sum(1 for i in digest.items if i.days_overdue > 0)
+    soon = len(digest.items) - overdue
+    parts = ([f"{overdue} overdue"] if overdue else []) + ([f"{soon} due soon"] if soon else [])
+    subject = f"Rounds: training {' and '.join(parts)}"
+    lines = [
+        f"Hello {digest.to_name},",
+        "",
+        "This is your reminder from Rounds about training you owe:",
+        "",
+    ]
+    for item in digest.items:
+        when = _when(item)
+        lines += [f"- {item.title}", f"  {when[0].upper()}{when[1:]}", ""]
+    lines += [
+        f"Take it here: {settings.base_url}/learn/",
+        "",
+        "You get at most one of these emails a day, and only while training is due within",
+        f"{_days(settings.due_soon_days)} or overdue. When training is overdue by "
+        f"{_days(settings.escalate_after_days)} or more,",
+        "your supervisor is told too.",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def _compose_escalation(digest: Digest, settings: Settings) -> tuple[str, str]:
+    by_learner: dict[int, list[Item]] = {}
+    for item in digest.items:
+        by_learner.setdefault(item.learner_id, []).append(item)
+    people = len(by_learner)
+    subject = f"Rounds: overdue training for {people} {'person' if people == 1 else 'people'} you supervise"
+    lines = [
+        f"Hello {digest.to_name},",
+        "",
+        f"Training of people who report to you is overdue by {_days(settings.escalate_after_days)} or more:",
+        "",
+    ]
+    for items in by_learner.values():
+        lines.append(f"{items[0].learner_name} ({items[0].learner_email})")
+        for item in items:
+            lines.append(f"- {item.title}: due {_day(item.due_on)}, overdue by {_days(item.days_overdue)}")
+        lines.append("")
+    lines += [
+        "Each of them gets their own reminder every day until it is done.",
+        "Please help them find a few minutes for it.",
+        "",
+        f"Your team in Rounds: {settings.base_url}/manage/"
+        if digest.to_role in ("manager", "admin")
+        else f"Rounds: {settings.base_url}/",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    day: date
+    digests: int = 0  # learner digests planned today
+    escalations: int = 0  # supervisor escalations planned today
+    new: int = 0  # messages added to the outbox by this run
+    retried: int = 0  # today's messages not sent earlier, tried again
+    already: int = 0  # today's messages already sent (or kept, with no SMTP): left alone
+    sent: int = 0  # handed to the SMTP server
+    kept: int = 0  # kept in the outbox (no SMTP configured)
+    failed: int = 0  # the SMTP server did not take them: kept in the outbox with the error
+    unescalated: list[int] = field(default_factory=list)  # overdue learners without a supervisor
+
+    def __str__(self) -> str:
+        text_ = (
+            f"reminders for {self.day.isoformat()}: {self.digests} digest(s), {self.escalations} "
+            f"escalation(s); {self.new} new, {self.retried} retried, {self.already} already done today; "
+            f"{self.sent} sent by SMTP, {self.kept} kept in the outbox, {self.failed} failed"
+        )
+        if self.unescalated:
+            text_ += f"; {len(self.unescalated)} overdue learner(s) have no active supervisor to tell"
+        return text_
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@contextmanager
+def exclusive_run(session: Session) -> Iterator[None]:
+    """Hold the reminders lock for a whole run, or raise AlreadyRunning.
+
+    Two overlapping runs (a slow cron job and a manual one) could otherwise both retry the same
+    unsent message. PostgreSQL: a session-level advisory lock on a connection of its own (freed
+    if the process dies). SQLite: an exclusive flock on a file beside the database.
+    """
+    engine = session.get_bind()
+    if is_postgresql(session):
+        conn = engine.connect()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK}).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            raise AlreadyRunning("another `reminders send` is running; nothing done")
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_RUN_LOCK})
+                conn.commit()
+                conn.close()
+            except Exception:
+                conn.invalidate()  # closes the connection for real, and with it the lock
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield  # one connection, one process: nothing to race with
+        return
+    fd = os.open(f"{database}.reminders.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning("another `reminders send` is running; nothing done") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        message = f"{type(exc).__name__}: {exc.smtp_code} {reply}"
+    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{rcpt}: {code} {reply.decode('utf-8', 'replace') if isinstance(reply, bytes) else reply}"
+            for rcpt, (code, reply) in exc.recipients.items()
+        )
+        message = f"{type(exc).__name__}: {refused}"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return message[:2000]
+
+
+def _record(
+    session: Session, digest: Digest, message_id: int, today: date, transport: str, error: str | None, retry: bool
+) -> None:
+    """The evidence for one settled message, in the caller's transaction."""
+    outcome: dict[str, Any] = {"outbox_message": message_id, "digest_day": today.isoformat(), "transport": transport}
+    if error is not None:
+        outcome["error"] = error
+    if retry:
+        outcome["retry"] = True
+    if digest.kind == "digest":
+        evidence.append(
+            session,
+            "reminder.sent",
+            user=session.get(User, digest.to_user_id),
+            details={"to": digest.to_address, "assignments": [i.evidence() for i in digest.items], **outcome},
+        )
+        return
+    by_learner: dict[int, list[Item]] = {}
+    for item in digest.items:
+        by_learner.setdefault(item.learner_id, []).append(item)
+    for learner_id, items in by_learner.items():
+        evidence.append(
+            session,
+            "reminder.escalated",
+            user=session.get(User, learner_id),
+            details={
+                "supervisor": digest.to_address,
+                "assignments": [i.evidence() for i in items],
+                **outcome,
+            },
+        )
+
+
+Sender = Callable[[Any, mailer.SmtpSettings], None]
+
+
+def send_all(
+    session: Session,
+    today: date,
+    library: Library | None,
+    settings: Settings,
+    *,
+    sender: Sender = mailer.send,
+) -> Report:
+    """The daily job. Commits as it goes (one short transaction per step of each message).
+
+    For each planned message: if today's message for that address and kind was already sent
+    (or, without SMTP, already kept), nothing happens. If it is in the outbox but not sent and
+    SMTP is configured, it is brought up to date and sent again. Otherwise it is added.
+    """
+    report = Report(day=today)
+    with exclusive_run(session):
+        digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)
+        report.digests = sum(1 for d in digests if d.kind == "digest")
+        report.escalations = len(digests) - report.digests
+        report.unescalated = unescalated(digests, settings.escalate_after_days)
+        session.commit()  # end the reading transaction before any SMTP conversation
+        for digest in digests:
+            _deliver(session, digest, today, settings, report, sender)
+    return report
+
+
+def _deliver(
+    session: Session, digest: Digest, today: date, settings: Settings, report: Report, sender: Sender
+) -> None:
+    subject, body = compose(digest, settings)
+    row = session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.to_address == digest.to_address,
+            OutboxMessage.kind == digest.kind,
+            OutboxMessage.digest_day == today,
+        )
+    )
+    if row is not None and (row.sent_at is not None or settings.smtp is None):
+        report.already += 1
+        session.commit()
+        return
+    if row is None:
+        row = OutboxMessage(
+            to_user_id=digest.to_user_id,
+            to_address=digest.to_address,
+            subject=subject,
+            body=body,
+            kind=digest.kind,
+            digest_day=today,
+            transport="outbox",
+            error=QUEUED if settings.smtp is not None else None,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # added meanwhile (the run lock makes this all but impossible)
+            report.already += 1
+            session.commit()
+            return
+        report.new += 1
+        if settings.smtp is None:
+            _record(session, digest, row.id, today, "outbox", None, retry=False)
+            session.commit()
+            report.kept += 1
+            return
+        first = True
+    else:  # in the outbox, not sent: the server refused it, a run stopped, or SMTP is new today
+        first = row.error == QUEUED
+        row.subject, row.body = subject, body  # what goes out is what the outbox shows
+        report.retried += 1
+    message_id = row.id
+    session.commit()
+
+    # No transaction is open from here until the outcome is recorded.
+    smtp = settings.smtp
+    error: str | None = None
+    try:
+        message = mailer.build(
+            sender=smtp.sender,
+            to_address=digest.to_address,
+            to_name=digest.to_name,
+            subject=subject,
+            body=body,
+            message_id=f"<rounds-outbox-{message_id}.{today.isoformat()}@{mailer.sender_domain(smtp.sender)}>",
+        )
+        sender(message, smtp)
+    except (smtplib.SMTPException, OSError, ValueError, UnicodeError) as exc:
+        error = _describe(exc)
+
+    row = session.get(OutboxMessage, message_id)
+    if error is None:
+        row.sent_at, row.transport, row.error = utcnow(), "smtp", None
+        _record(session, digest, message_id, today, "smtp", None, retry=not first)
+        report.sent += 1
+    else:
+        row.transport, row.error = "outbox", error
+        if first:  # settled for now: kept in the outbox; a later success is recorded again
+            _record(session, digest, message_id, today, "outbox", error, retry=False)
+        report.failed += 1
+    session.commit()

@@ -1,0 +1,64 @@
+"""Admin: the outbox, every email Rounds sent or would have sent (read-only, newest first).
+
+With no SMTP server configured this is where reminders are read; with one, it shows what went
+out and what the server refused (with its error; the next ``reminders send`` the same day
+tries again). Plain links and pages: works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import render_template
+from sqlalchemy import select
+
+from ...db import db
+from ...models import OutboxMessage
+from .. import ADMIN_SECTIONS
+from . import bp
+
+ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
+
+PER_PAGE = 50
+KINDS = {"digest": "Reminder", "escalation": "Escalation"}
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Stored UTC; SQLite gives it back without a zone, PostgreSQL in the session's zone."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def when(moment: datetime | None) -> str:
+    moment = _utc(moment)
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def status(m: OutboxMessage) -> tuple[str, str]:
+    """(badge state, words) for a message."""
+    if m.sent_at is not None:
+        return "current", "Sent by SMTP"
+    if m.error:
+        return "overdue", "Not sent"
+    return "due-soon", "Kept in the outbox"
+
+
+@bp.get("/outbox")
+def outbox():
+    page = db.paginate(
+        select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
+        per_page=PER_PAGE,
+        max_per_page=PER_PAGE,
+    )
+    return render_template("admin/outbox.html", page=page, kinds=KINDS, when=when, status=status)
+
+
+@bp.get("/outbox/<int:message_id>")
+def outbox_message(message_id: int):
+    message = db.get_or_404(OutboxMessage, message_id)
+    return render_template(
+        "admin/outbox_message.html", m=message, kinds=KINDS, when=when, status=status
+    )

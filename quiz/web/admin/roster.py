@@ -1,0 +1,183 @@
+"""Admin: the roster (who is cleared for PHI access) and the HRIS import (upload, preview, apply).
+
+Plain forms and redirects: every page works without JavaScript. An upload is stored as a
+RosterUpload, previewed against the database as it is when the page is shown, and applied all
+or nothing by a separate POST.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+from wtforms.validators import ValidationError
+
+from ... import assignments, roster
+from ...db import db
+from ...models import RosterUpload, User, utcnow
+from .. import ADMIN_SECTIONS, curricula, library
+from . import bp
+
+ADMIN_SECTIONS.append(("admin.roster", "Roster", "Import from HR, see who is cleared for PHI access"))
+
+SHOW = {
+    "all": "Everyone",
+    "active": "Active people",
+    "not-cleared": "Active, not cleared for PHI access",
+}
+
+
+class UploadForm(FlaskForm):
+    file = FileField("Roster file (CSV, UTF-8, up to 5 MB)")
+
+    def validate_file(self, field):
+        upload = field.data
+        if upload is None or not getattr(upload, "filename", None):
+            raise ValidationError("Choose the roster CSV file to upload.")
+        data = upload.stream.read(roster.MAX_BYTES + 1)
+        try:
+            self.text = roster.decode(data)
+        except roster.RosterFileError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class ActionForm(FlaskForm):
+    """A one-button POST: only the CSRF token."""
+
+
+@dataclass
+class RosterLine:
+    person: User
+    supervisor: User | None
+    standing: assignments.Standing
+    onboarding_done: bool
+
+
+# --- the roster ------------------------------------------------------------------------------
+
+
+@bp.get("/roster", endpoint="roster")
+def roster_page():
+    show = request.args.get("show", "all")
+    if show not in SHOW:
+        show = "all"
+    boss = aliased(User)
+    query = select(User, boss).outerjoin(boss, User.supervisor_id == boss.id).order_by(User.name, User.id)
+    if show in ("active", "not-cleared"):
+        query = query.where(User.active.is_(True))
+    if show == "not-cleared":
+        query = query.where(User.cleared_at.is_(None))
+    today = date.today()
+    lines = [
+        RosterLine(
+            person=person,
+            supervisor=supervisor,
+            standing=assignments.standing(db.session, person, today),
+            onboarding_done=assignments.onboarding_done(db.session, person),
+        )
+        for person, supervisor in db.session.execute(query)
+    ]
+    not_cleared = sum(1 for line in lines if line.person.active and line.person.cleared_at is None)
+    return render_template("admin/roster.html", lines=lines, show=show, shows=SHOW, not_cleared=not_cleared)
+
+
+@bp.post("/roster/<int:user_id>/clear")
+def roster_clear(user_id: int):
+    person = db.session.get(User, user_id) or abort(404)
+    back = redirect(url_for("admin.roster", show=request.args.get("show", "all"), _anchor=f"p{user_id}"), code=303)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not person.active:
+        flash(f"{person.name} is deactivated: only active people can be cleared for PHI access.", "error")
+        return back
+    if person.cleared_at is not None:
+        flash(f"{person.name} was already cleared for PHI access.", "info")
+        return back
+    try:
+        assignments.clear_for_phi(db.session, person, current_user)
+    except ValueError:
+        db.session.rollback()
+        flash(
+            f"{person.name} cannot be cleared for PHI access yet: their onboarding training is not "
+            "done. Clear them once every onboarding assignment is done or waived.",
+            "error",
+        )
+        return back
+    db.session.commit()
+    flash(f"{person.name} is cleared for PHI access.", "success")
+    return back
+
+
+# --- the import ------------------------------------------------------------------------------
+
+
+def _recent_uploads() -> list[RosterUpload]:
+    return list(db.session.scalars(select(RosterUpload).order_by(RosterUpload.id.desc()).limit(10)))
+
+
+@bp.route("/roster/import", methods=["GET", "POST"])
+def roster_import():
+    form = UploadForm()
+    if form.validate_on_submit():
+        text = form.text
+        upload = RosterUpload(
+            filename=(form.file.data.filename or "roster.csv")[:255],
+            sha256=roster.sha256(text),
+            content=text,
+            uploaded_by_id=current_user.id,
+        )
+        db.session.add(upload)
+        db.session.commit()
+        return redirect(url_for("admin.roster_upload", upload_id=upload.id), code=303)
+    status = 400 if form.is_submitted() else 200
+    return render_template("admin/roster_import.html", form=form, uploads=_recent_uploads()), status
+
+
+@bp.get("/roster/import/<int:upload_id>")
+def roster_upload(upload_id: int):
+    upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    result = roster.preview(db.session, upload.content, by_user=current_user)
+    uploader = db.session.get(User, upload.uploaded_by_id) if upload.uploaded_by_id else None
+    return render_template(
+        "admin/roster_preview.html", upload=upload, uploader=uploader, result=result, form=ActionForm()
+    )
+
+
+@bp.post("/roster/import/<int:upload_id>/apply")
+def roster_apply(upload_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    # Lock the upload row so two clicks cannot both apply it (SQLite: BEGIN IMMEDIATE already).
+    upload = db.session.scalar(
+        select(RosterUpload).where(RosterUpload.id == upload_id).with_for_update()
+    ) or abort(404)
+    back = redirect(url_for("admin.roster_upload", upload_id=upload_id), code=303)
+    if upload.applied_at is not None:
+        flash(f"This file was already applied on {_when(upload.applied_at)}. Upload a new export to import again.", "error")
+        return back
+    try:
+        result = roster.apply(
+            db.session, upload.content, curricula(), library(), date.today(), current_user,
+            filename=upload.filename,
+        )
+    except roster.RosterError as exc:
+        db.session.rollback()
+        flash(f"Nothing was imported: the file has {len(exc.errors)} problem(s). Fix them and upload the file again.", "error")
+        return back
+    upload.applied_at = utcnow()
+    db.session.commit()
+    if result.has_changes:
+        flash(f"Roster imported: {result.summary()}; {result.assignments} assignment(s) given.", "success")
+    else:
+        flash("Roster imported: no changes. Everyone in the file was already up to date.", "info")
+    return redirect(url_for("admin.roster"), code=303)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%d %b %Y %H:%M UTC")
