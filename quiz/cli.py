@@ -28,6 +28,16 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
 
 
+def _library_and_curricula():
+    """The current content and curricula, with any curricula errors reported on stderr."""
+    root = Path(current_app.config["CONTENT_DIR"])
+    library = load_library(root)
+    curricula, errors = load_curricula(root, library)
+    for err in errors:
+        click.echo(f"curricula: {err}", err=True)
+    return library, curricula
+
+
 # --- content -------------------------------------------------------------------------------
 
 content_cli = AppGroup("content", help="Check and load training content.")
@@ -146,8 +156,7 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
     except accounts.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc.field}: {exc}") from None
-    library = load_library(Path(current_app.config["CONTENT_DIR"]))
-    curricula, _ = load_curricula(Path(current_app.config["CONTENT_DIR"]), library)
+    library, curricula = _library_and_curricula()
     given = assignments.for_person(db.session, user, curricula, library, date.today(), new=True)
     db.session.commit()
     click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
@@ -176,9 +185,7 @@ def demo_seed() -> None:
         click.echo("users exist already: demo organisation not created")
         return
     lines = []
-    root = Path(current_app.config["CONTENT_DIR"])
-    library = load_library(root)
-    curricula, _ = load_curricula(root, library)
+    library, curricula = _library_and_curricula()
     for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
         password = accounts.generate_password()
         person = accounts.create_user(
@@ -210,11 +217,7 @@ assignments_cli = AppGroup("assignments", help="Training assignments.")
 @click.option("--today", "today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Run as if on this date.")
 def assignments_refresh(today) -> None:
     """Daily (cron): missing onboarding, recurring refreshers, policy changes, overdue marks."""
-    root = Path(current_app.config["CONTENT_DIR"])
-    library = load_library(root)
-    curricula, errors = load_curricula(root, library)
-    for err in errors:
-        click.echo(f"curricula: {err}", err=True)
+    library, curricula = _library_and_curricula()
     report = assignments.refresh(db.session, curricula, library, today.date() if today else date.today())
     db.session.commit()
     click.echo(str(report))
@@ -278,11 +281,7 @@ def roster_import(file: Path, do_apply: bool) -> None:
         if result.has_changes:
             click.echo("nothing changed yet: run again with --apply to make these changes")
         return
-    root = Path(current_app.config["CONTENT_DIR"])
-    library = load_library(root)
-    curricula, errors = load_curricula(root, library)
-    for err in errors:
-        click.echo(f"curricula: {err}", err=True)
+    library, curricula = _library_and_curricula()
     try:
         result = roster.apply(
             db.session, text, curricula, library, date.today(), None,
@@ -312,11 +311,7 @@ def reminders_send(today) -> None:
     """Daily (cron): one digest per learner with training due soon or overdue, one escalation per
     supervisor of people overdue by REMINDER_ESCALATE_AFTER_DAYS. Safe to run again: nothing is
     sent twice on one day; messages not sent earlier today are retried. Exit 1 if any failed."""
-    root = Path(current_app.config["CONTENT_DIR"])
-    library = load_library(root)
-    curricula, errors = load_curricula(root, library)
-    for err in errors:
-        click.echo(f"curricula: {err}", err=True)
+    library, curricula = _library_and_curricula()
     try:
         settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
         report = reminders.send_all(db.session, today.date() if today else date.today(), library, settings)

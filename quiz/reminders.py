@@ -32,7 +32,7 @@ import smtplib
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
 from sqlalchemy import select, text

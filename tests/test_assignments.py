@@ -14,7 +14,7 @@ from quiz import accounts, assignments, engine
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
 from quiz.db import db
-from quiz.models import Assignment, Attempt, Evidence, User
+from quiz.models import Evidence, User
 
 from .conftest import DATA_CONTENT
 

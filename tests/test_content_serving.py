@@ -14,7 +14,7 @@ from quiz.db import db
 from quiz.models import Answer, ContentVersion, Evidence
 
 from .conftest import DATA_CONTENT, add_user, csrf_token, make_app, sign_in
-from .test_learning_flow import MODULE, _choice_number, _choose, _post, _step, _through_lesson
+from .test_learning_flow import MODULE, _choice_number, _choose, _step, _through_lesson
 
 
 @pytest.fixture

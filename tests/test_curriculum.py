@@ -3,7 +3,6 @@ generated coverage matrix in docs/curriculum.md."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import textstat

@@ -48,6 +48,18 @@ def _through_lesson(client):
     _post(client, "next")
 
 
+def pass_and_sign(client, full_name="Dana Whitfield"):
+    """From the first decision: the right answers, the result, and a signed acknowledgement."""
+    _choose(client, "Ask for two identifiers")
+    _choose(client, "Only the appointment time")
+    _post(client, "continue")
+    page = client.get(MODULE).text
+    return client.post(
+        MODULE + "acknowledge",
+        data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": full_name},
+    )
+
+
 def _events(app, event=None):
     with app.app_context():
         query = select(Evidence).order_by(Evidence.seq)
@@ -217,11 +229,7 @@ def test_specialty_variant_is_served_to_a_dental_learner(app, client):
 
 def test_a_learner_cannot_see_another_learners_certificate(app, learner):
     _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
-    page = learner.get(MODULE)
-    learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page.text), "step": _step(page.text), "agree": "y", "full_name": "Dana Whitfield"})
+    pass_and_sign(learner)
     other = app.test_client()
     add_user(app, email="other@example.org", name="Other Person")
     sign_in(other, "other@example.org")
@@ -231,11 +239,7 @@ def test_a_learner_cannot_see_another_learners_certificate(app, learner):
 
 def test_taking_a_passed_module_again_keeps_the_certificate_link(app, learner):
     _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
-    page = learner.get(MODULE)
-    learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page.text), "step": _step(page.text), "agree": "y", "full_name": "Dana Whitfield"})
+    pass_and_sign(learner)
     _through_lesson(learner)  # a second attempt, failed on purpose
     _choose(learner, "Fax the records to the number given")
     _post(learner, "continue")

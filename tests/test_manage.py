@@ -8,10 +8,10 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from quiz.db import db
-from quiz.models import Assignment, Evidence, User
+from quiz.models import Assignment, Evidence
 
-from .conftest import PASSWORD, add_user, csrf_token, sign_in
-from .test_learning_flow import MODULE, _choose, _post, _through_lesson
+from .conftest import add_user, csrf_token, sign_in
+from .test_learning_flow import _choose, _through_lesson, pass_and_sign
 
 
 def _org(app):
@@ -139,12 +139,7 @@ def test_a_trigger_event_assigns_its_scope_and_shows_the_share_closed(app):
     learner = app.test_client()
     sign_in(learner, "ben@example.org")
     _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
-    page = learner.get(MODULE).text
-    from .test_learning_flow import _step
-    learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": "Ben Brown"})
+    pass_and_sign(learner, "Ben Brown")
     assert "1 of 3 closed (33%)" in client.get(event_url).text
 
 
