@@ -1,0 +1,407 @@
+"""Shared pieces of the on-demand benchmarks: fresh databases, learner accounts, gunicorn on
+loopback, percentiles, and a description of the machine.
+
+Nothing here is imported by the app or by the test suite; `make test` never runs it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = Path(sys.executable).parent  # the venv's bin/ when run as .venv/bin/python
+TEST_CONTENT = ROOT / "tests" / "data" / "content"
+REAL_CONTENT = ROOT / "content"
+LOOPBACK = "127.0.0.1"
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BENCH_DB = "bench"  # the only database these scripts ever drop and re-create
+
+#: One password for every bench learner; its Argon2id hash is computed once per run.
+PASSWORD = "bench learner passphrase 2026"
+
+
+# ----------------------------------------------------------------------------------- output
+
+def say(*parts) -> None:
+    print(*parts, flush=True)
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p in 0..100) of raw values; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, int(-(-p * len(ordered) // 100)))  # ceil(p/100 * n), at least 1
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else (f"{value:.1f}" if value < 100 else f"{value:.0f}")
+
+
+def table(headers: list[str], rows: list[list], align: str | None = None) -> str:
+    """A plain-text table (also valid Markdown)."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    align = align or ("l" + "r" * (len(headers) - 1))
+    def line(row):
+        out = []
+        for i, c in enumerate(row):
+            out.append(c.ljust(widths[i]) if align[i] == "l" else c.rjust(widths[i]))
+        return "| " + " | ".join(out) + " |"
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.splitlines()[1].split()[1]
+    except Exception:  # noqa: BLE001
+        mem = "?"
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "memory": mem,
+        "cpu": cpu,
+        "python": platform.python_version(),
+    }
+
+
+def machine_line() -> str:
+    m = machine()
+    return f"{m['date']}; nproc {m['nproc']}; memory {m['memory']}; CPU {m['cpu']}; Python {m['python']}"
+
+
+# -------------------------------------------------------------------------------- databases
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def reset_postgresql_bench() -> str:
+    """Drop and re-create the `bench` database (and only that one); return its URL."""
+    from sqlalchemy import create_engine, text
+
+    from quiz.config import normalise_database_url
+
+    admin = create_engine(normalise_database_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {PG_BENCH_DB}"))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_BENCH_DB
+
+
+def fresh_database(kind: str, workdir: Path, name: str = "rounds") -> str:
+    """A new empty database: a SQLite file under ``workdir``, or the reset `bench` database."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / (name + '.sqlite3')}"
+    if kind == "postgresql":
+        return reset_postgresql_bench()
+    raise SystemExit(f"unknown database kind {kind!r}")
+
+
+def app_env(database_url: str, content_dir: Path, instance: Path, **extra: str) -> dict:
+    """The environment the app (CLI and gunicorn) runs with for a benchmark."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        INSTANCE_PATH=str(instance),
+        CONTENT_DIR=str(content_dir),
+        SECRET_KEY="bench-secret-key-not-for-production",
+        # 50 virtual learners all sign in from 127.0.0.1: the per-address sign-in limit
+        # (10/minute by default) would turn most of them away. The limit itself is not under test.
+        LOGIN_RATE_LIMIT="100000 per minute",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def flask_cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"flask {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@dataclass
+class Learner:
+    email: str
+    name: str
+    job_role: str
+    specialty: str | None
+    work_state: str | None = None
+
+
+def create_learners(
+    env: dict, count: int, roles: list[tuple[str, str | None]], prefix: str = "bench", work_state: str | None = None,
+) -> list[Learner]:
+    """Insert ``count`` learner accounts directly, all sharing one pre-computed Argon2id hash.
+
+    Runs in a child process so this process never opens a database connection or imports the
+    app's database state (the app's own accounts code makes the hash, so its parameters match).
+    """
+    learners = [
+        Learner(f"{prefix}-{i:04d}@example.org", f"{prefix.title()} Learner {i:04d}", *roles[i % len(roles)], work_state)
+        for i in range(count)
+    ]
+    payload = json.dumps([l.__dict__ for l in learners])
+    script = r"""
+import json, sys
+from datetime import datetime, timezone
+from sqlalchemy import insert
+from quiz import create_app, accounts
+from quiz.db import db
+from quiz.models import User
+learners = json.loads(sys.stdin.read())
+app = create_app()
+with app.app_context():
+    shared = accounts.hash_password(sys.argv[1])
+    now = datetime.now(timezone.utc)
+    rows = [dict(email=l["email"], name=l["name"], password_hash=shared, role="learner",
+                 job_role=l["job_role"], specialty=l["specialty"], department="Bench",
+                 active=True, session_version=1, failed_logins=0, created_at=now,
+                 **({"work_state": l["work_state"]} if l.get("work_state") else {})) for l in learners]
+    db.session.execute(insert(User.__table__), rows)
+    db.session.commit()
+    db.engine.dispose()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, PASSWORD], input=payload, cwd=ROOT, env=env,
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"creating learners failed:\n{result.stderr}")
+    return learners
+
+
+# ----------------------------------------------------------------------------------- content
+
+def content_facts(content_dir: Path, allow_errors: bool = False) -> tuple[dict, list, list, str | None]:
+    """The answer key (what each choice is worth, and whether it can keep a walk looping), the
+    (job role, specialty) pairs that have training, those whose scenarios have a loop (for the
+    answers phase), and the module to take if there is only one."""
+    from quiz.content import load_library
+
+    lib = load_library(content_dir)
+    if lib.errors and not allow_errors:
+        raise SystemExit("content has errors:\n" + "\n".join(map(str, lib.errors)))
+    key: dict[str, dict] = {}
+    for s in lib.all_scenarios():
+        loopable = {nid for nid, n in s.nodes.items() if not n.is_ending}
+        changed = True
+        while changed:  # keep only decisions with a choice that stays among such decisions
+            changed = False
+            for nid in list(loopable):
+                if not any(c.target in loopable for c in s.nodes[nid].choices):
+                    loopable.discard(nid)
+                    changed = True
+        for n in s.nodes.values():
+            for c in n.choices:
+                key[f"{s.title}\x1f{n.title}\x1f{c.label}"] = {
+                    "points": c.points, "critical": c.critical, "loops": c.target in loopable,
+                }
+    roles: list[tuple[str, str | None]] = []
+    for module in sorted(lib.modules.values(), key=lambda m: m.id):
+        specialties = {None} | {
+            spec for sid in module.scenario_ids for spec in lib.scenarios.get(sid, {}) if spec
+        }
+        for role in module.roles:
+            for spec in sorted(specialties, key=lambda x: x or ""):
+                if module.is_for(role, spec) and (role, spec) not in roles:
+                    roles.append((role, spec))
+    def loops(role, spec):
+        for module in lib.modules_for(role, spec):
+            for sid in module.scenario_ids:
+                scenario = lib.scenario_for(sid, spec)
+                if scenario and any(key.get(f"{scenario.title}\x1f{n.title}\x1f{c.label}", {}).get("loops")
+                                    for n in scenario.nodes.values() for c in n.choices):
+                    return True
+        return False
+
+    loop_roles = [r for r in roles if loops(*r)] or roles
+    module = next(iter(lib.modules)) if len(lib.modules) == 1 else None
+    return key, roles, loop_roles, module
+
+
+# ---------------------------------------------------------------------------------- gunicorn
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    log: Path
+    label: str
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        import psutil
+
+        try:
+            master = psutil.Process(self.proc.pid)
+            return [master.pid, *(c.pid for c in master.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: gunicorn's graceful shutdown
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def errors(self) -> dict[str, int]:
+        """Exception lines in the log (the last line of each traceback), with counts."""
+        import re
+        from collections import Counter
+
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return {}
+        found = re.findall(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout)\b.*)$", text, re.M)
+        found += re.findall(r"^.*\[CRITICAL\].*$|^.*WORKER TIMEOUT.*$", text, re.M)
+        return dict(Counter(line[:200] for line in found))
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_gunicorn(
+    app_spec: str, env: dict, logdir: Path, *, workers: int, threads: int, label: str,
+    ready_path: str = "/", chdir: Path = ROOT,
+) -> Server:
+    """gunicorn on loopback with the gthread worker. No --preload: each worker imports the app
+    (and so opens its own database connections) after the fork."""
+    port = free_port()
+    log = logdir / f"gunicorn-{label}.log"
+    cmd = [
+        str(BIN / "gunicorn"),
+        "--bind", f"{LOOPBACK}:{port}",
+        "--workers", str(workers),
+        "--worker-class", "gthread",
+        "--threads", str(threads),
+        "--keep-alive", "30",
+        "--graceful-timeout", "10",
+        "--timeout", "60",
+        "--log-level", "warning",
+        "--chdir", str(chdir),
+        app_spec,
+    ]
+    # gunicorn's own messages and the app's log (tracebacks of 500s) both go to the log file.
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, cwd=chdir, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    server = Server(proc, port, log, label)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn ({label}) exited at start:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(server.url + ready_path, timeout=2) as r:
+                r.read()
+            break
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.2)
+    else:
+        server.stop()
+        raise SystemExit(f"gunicorn ({label}) did not answer within 30 s:\n{server.log_tail()}")
+    # Each worker answers its first request slower (imports, template compile): touch both.
+    for _ in range(workers * 4):
+        try:
+            with urllib.request.urlopen(server.url + ready_path, timeout=5) as r:
+                r.read()
+        except Exception:  # noqa: BLE001
+            pass
+    return server
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU seconds used so far by these processes (0 for ones that are gone)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by the local PostgreSQL server's processes."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+    return total
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy so far (all processes, all cores)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.3, sample: float = 3.0) -> float:
+    """Wait (up to ``max_wait`` s) until the machine's busy CPU is below ``threshold`` cores over
+    a ``sample``-second look: other people's test runs on a 2-core machine skew every figure.
+    Returns the busy cores seen last."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = busy_cpu_seconds()
+        time.sleep(sample)
+        busy = (busy_cpu_seconds() - b0) / sample
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        say(f"  machine busy ({busy:.2f} cores used by other processes); waiting for it to settle ...")
+
+
+def rmtree_quiet(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
