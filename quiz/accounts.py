@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .content import JOB_ROLES, SPECIALTIES
+from .db import read_only
 from .models import ACCOUNT_ROLES, User
 
 MIN_PASSWORD_LENGTH = 12
@@ -108,17 +109,25 @@ def authenticate(
     session: Session, email: str, password: str, policy: LockoutPolicy = LockoutPolicy()
 ) -> User | None:
     """The user if the password is right and the account usable; None otherwise, whatever the
-    reason (the caller must not tell an attacker which part was wrong)."""
+    reason (the caller must not tell an attacker which part was wrong).
+
+    The slow hash check runs in a read transaction; only the short bookkeeping after it
+    (failure count, lockout, re-hash) writes, so sign-ins never queue behind each other's hashing.
+    """
     now = datetime.now(timezone.utc)
-    user = find_by_email(session, email)
-    if user is None:
-        _verify(_DUMMY_HASH, password)
-        return None
-    locked_until = _aware(user.locked_until)
-    if locked_until and locked_until > now:
-        _verify(_DUMMY_HASH, password)
-        return None
-    if not _verify(user.password_hash, password) or not user.active:
+    with read_only(session):
+        user = find_by_email(session, email)
+        if user is None:
+            _verify(_DUMMY_HASH, password)
+            return None
+        user_id, active, stored_hash = user.id, user.active, user.password_hash
+        locked_until = _aware(user.locked_until)
+        if locked_until and locked_until > now:
+            _verify(_DUMMY_HASH, password)
+            return None
+        right = _verify(stored_hash, password)
+    user = session.get(User, user_id)
+    if not right or not active:
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= policy.failures:
             user.locked_until = now + timedelta(minutes=policy.minutes)
@@ -126,7 +135,7 @@ def authenticate(
         return None
     user.failed_logins = 0
     user.locked_until = None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher.check_needs_rehash(stored_hash):
         user.password_hash = hash_password(password)
     return user
 

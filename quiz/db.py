@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import sqlite3
+from contextlib import contextmanager
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
@@ -54,3 +55,20 @@ def _sqlite_on_begin(conn) -> None:
 
 def is_postgresql(session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+@contextmanager
+def read_only(session):
+    """Run a block in a read transaction (plain BEGIN), then end it.
+
+    For slow reads inside a writing request (a password hash check takes ~100 ms): on SQLite a
+    writing transaction holds the database's single write lock from BEGIN IMMEDIATE to commit,
+    so nobody else may write meanwhile.
+    """
+    session.commit()  # end whatever transaction is open (a no-op when none is)
+    token = write_intent.set(False)
+    try:
+        yield
+    finally:
+        session.commit()  # nothing was written: this just ends the read transaction
+        write_intent.reset(token)

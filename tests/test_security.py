@@ -150,3 +150,35 @@ def test_static_files_have_hashed_names_and_long_cache_lifetimes(client):
     assert "immutable" in response.headers["Cache-Control"]
     assert client.get("/assets/style.000000000000.css").status_code == 404
     assert client.get("/assets/..%2Fquiz%2Fconfig.000000000000.py").status_code == 404
+
+
+def test_the_password_check_does_not_hold_sqlite_write_lock(tmp_path, monkeypatch):
+    """100 people signing in at once used to queue on the write lock behind each other's
+    ~100 ms hash checks until one got 'database is locked'. Now the check runs in a read
+    transaction: another writer can take the lock while it runs."""
+    import sqlite3
+
+    from quiz import accounts
+
+    path = tmp_path / "lock.sqlite3"
+    app = make_app(f"sqlite:///{path}", tmp_path, monkeypatch)
+    add_user(app)
+    real_verify = accounts._verify
+    seen = []
+
+    def verify_while_probing(stored, password):
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            seen.append("lock was free")
+        except sqlite3.OperationalError as exc:
+            seen.append(str(exc))
+        finally:
+            probe.close()
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(accounts, "_verify", verify_while_probing)
+    response = sign_in(app.test_client())
+    assert response.status_code == 303
+    assert seen == ["lock was free"]

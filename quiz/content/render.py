@@ -7,6 +7,8 @@ format text and link out, never run script, restyle the page or frame another si
 
 from __future__ import annotations
 
+import threading
+
 import markdown
 import nh3
 
@@ -24,9 +26,25 @@ _URL_SCHEMES = {"http", "https", "mailto"}
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template"}
 
 
+_local = threading.local()
+
+
+def _converter() -> markdown.Markdown:
+    """One Markdown object per thread, reset between uses: building one per call (with its
+    extensions) cost most of the time of loading a large library."""
+    md = getattr(_local, "md", None)
+    if md is None:
+        md = _local.md = markdown.Markdown(extensions=list(_EXTENSIONS), output_format="html")
+    return md
+
+
 def render_markdown(text: str) -> str:
     """Render trainer Markdown and sanitise the result; safe to insert into a page unescaped."""
-    html = markdown.markdown(text, extensions=list(_EXTENSIONS), output_format="html")
+    md = _converter()
+    try:
+        html = md.convert(text)
+    finally:
+        md.reset()
     return nh3.clean(
         html,
         tags=_TAGS,

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, ValidationEr
 
 from .. import assignments, engine
 from ..content import Choice, Module
-from ..db import db
+from ..db import db, write_intent
 from ..models import Attempt
 from . import library
 from .htmx import is_partial, page_or_blocks
@@ -173,6 +173,8 @@ def _show(module_id: str, forms: dict | None = None, status: int = 200):
 def _after_post(module_id: str, anchor: str = "step"):
     """htmx: the new blocks. Without JavaScript: Post/Redirect/Get back to the page."""
     if is_partial():
+        db.session.commit()  # the change is saved: render it from a read transaction, so
+        write_intent.set(False)  # SQLite's write lock is not held while the page renders
         return _show(module_id)
     return redirect(url_for("learn.module", module_id=module_id, _anchor=anchor), code=303)
 
