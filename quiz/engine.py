@@ -50,7 +50,7 @@ def content_to_start(library: Library, module: Module, user: User) -> AttemptCon
 
 def _log(session: Session, attempt: Attempt, content: AttemptContent, event: str, **details):
     details.setdefault("attempt", attempt.number)
-    return evidence.append(
+    evidence.append(
         session,
         event,
         user=attempt.user,

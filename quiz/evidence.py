@@ -2,8 +2,8 @@
 
 Each record's hash covers its canonical form (every field but the hash, as sorted compact JSON)
 including the previous record's hash, so editing, removing or inserting any record breaks the
-chain from that point on. Appends are serialised (BEGIN IMMEDIATE on SQLite, an advisory
-transaction lock on PostgreSQL) so concurrent requests can never fork it.
+chain from that point on. Records are linked at commit, serialised (BEGIN IMMEDIATE on
+SQLite, an advisory transaction lock on PostgreSQL), so concurrent requests can never fork it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session as OrmSession
 
 from .db import is_postgresql
 from .models import Evidence, User
@@ -84,6 +85,13 @@ def _lock_chain(session: Session) -> None:
     # SQLite: the writing transaction began with BEGIN IMMEDIATE and already holds the lock.
 
 
+_PENDING = "rounds_pending_evidence"
+
+
+def _real(session):
+    return session.registry() if hasattr(session, "registry") else session  # scoped_session
+
+
 def append(
     session: Session,
     event: str,
@@ -93,33 +101,52 @@ def append(
     content_version: str | None = None,
     policy_version: str | None = None,
     details: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> Evidence:
-    """Add one record at the head of the chain, in the caller's transaction.
+) -> None:
+    """Add one record to the chain when the caller's transaction commits.
 
-    The record only exists if the caller commits, so evidence and the state change it
-    describes land together or not at all.
+    The record exists only if the caller commits, so evidence and the state change it
+    describes land together or not at all. Records are linked into the chain (sequence number,
+    time, previous hash) at commit, under the chain lock, so the lock is held only for the
+    commit itself and concurrent requests never fork the chain.
     """
-    _lock_chain(session)
-    head = session.execute(
-        select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    real = _real(session)
+    if not real.in_transaction():
+        real.begin()  # so that a rollback, ending this transaction, also discards the record
+    if real.in_nested_transaction():
+        raise RuntimeError("append evidence outside savepoints: a rolled-back savepoint would keep it")
     fields: dict[str, Any] = {
-        "seq": seq,
-        "recorded_at": utc_timestamp(at),
         **learner_snapshot(user),
         "module_id": module_id,
         "content_version": content_version,
         "policy_version": policy_version,
         "event": event,
         "details": canonical_json(details or {}),
-        "prev_hash": prev_hash,
     }
-    record = Evidence(**fields, hash=record_hash(fields))
-    session.add(record)
+    real.info.setdefault(_PENDING, []).append(fields)
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _chain_pending(session: OrmSession) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    _lock_chain(session)
+    head = session.execute(
+        select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    for fields in pending:
+        seq += 1
+        record = {**fields, "seq": seq, "recorded_at": utc_timestamp(), "prev_hash": prev_hash}
+        prev_hash = record_hash(record)
+        session.add(Evidence(**record, hash=prev_hash))
     session.flush()
-    return record
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_pending(session: OrmSession, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: committed or rolled back
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)

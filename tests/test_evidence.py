@@ -173,3 +173,24 @@ def test_concurrent_writers_never_fork_or_break_the_chain(app):
     assert result.ok, str(result)
     assert result.count == writers * each
     assert seqs == list(range(1, writers * each + 1))
+
+
+def test_a_rolled_back_transaction_leaves_no_evidence_and_no_gap(app):
+    _append(app, 2)
+    with app.app_context():
+        evidence.append(db.session, "never.committed")
+        db.session.rollback()
+        evidence.append(db.session, "committed")
+        db.session.commit()
+        rows = list(db.session.scalars(select(Evidence).order_by(Evidence.seq)))
+        assert [(r.seq, r.event) for r in rows][-1] == (3, "committed")
+        assert "never.committed" not in {r.event for r in rows}
+        assert evidence.verify(db.session).ok
+
+
+def test_evidence_cannot_be_appended_inside_a_savepoint(app):
+    with app.app_context():
+        with pytest.raises(RuntimeError, match="savepoint"):
+            with db.session.begin_nested():
+                evidence.append(db.session, "inside")
+        db.session.rollback()
