@@ -137,10 +137,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 @click.option("--supervisor", "supervisor_email", help="The supervisor's email (an existing account).")
 def users_add(email, name, role, job_role, specialty, department, supervisor_email) -> None:
     """Add an account. The password is read from standard input (first line)."""
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password()
     try:
         user = accounts.create_user(
             db.session,
@@ -160,6 +157,30 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
     given = assignments.for_person(db.session, user, curricula, library, date.today(), new=True)
     db.session.commit()
     click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+def users_set_password(email) -> None:
+    """Set (or reset) a password, read from standard input; ends the person's other sessions.
+    People imported from HR have none until this is done."""
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    password = _read_password()
+    try:
+        accounts.set_password(user, password)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.field}: {exc}") from None
+    db.session.commit()
+    click.echo(f"password set for {user.email}")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 # --- demo ----------------------------------------------------------------------------------

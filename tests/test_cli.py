@@ -95,3 +95,23 @@ def test_demo_seed_creates_the_organisation_once(app):
         learner = db.session.scalar(select(User).where(User.email == "frontdesk@demo.rounds"))
         assert learner.supervisor.email == "manager@demo.rounds"
     assert {"front-desk", "case-manager", "pharmacy", "business-associate"} <= roles
+
+
+def test_set_password_lets_an_imported_person_sign_in_and_ends_old_sessions(app):
+    from quiz.models import NO_PASSWORD
+
+    from .conftest import add_user, sign_in
+
+    uid = add_user(app, email="imported@example.org")
+    with app.app_context():
+        person = db.session.get(User, uid)
+        person.password_hash = NO_PASSWORD
+        version = person.session_version
+        db.session.commit()
+    assert sign_in(app.test_client(), "imported@example.org", "a new long passphrase").status_code == 401
+    result = _run(app, "users", "set-password", "imported@example.org", input="a new long passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert sign_in(app.test_client(), "imported@example.org", "a new long passphrase").status_code == 303
+    with app.app_context():
+        assert db.session.get(User, uid).session_version == version + 1
+    assert _run(app, "users", "set-password", "ghost@example.org", input="a new long passphrase\n").exit_code != 0
