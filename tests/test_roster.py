@@ -607,3 +607,28 @@ def test_the_roster_page_shows_standing_and_deactivated_people(app, client):
     assert f'id="p{director}"' in page.text
     active = client.get("/admin/roster?show=active")
     assert f'id="p{director}"' not in active.text and f'id="p{manager}"' in active.text
+
+
+def test_an_admin_sets_a_password_for_an_imported_person(app):
+    from .conftest import add_user, csrf_token, sign_in
+
+    add_user(app, email="admin2@example.org", name="Ada Admin", role="admin", job_role="leadership")
+    uid = add_user(app, email="imported@example.org", name="Ivy Imported")
+    with app.app_context():
+        db.session.get(User, uid).password_hash = NO_PASSWORD
+        db.session.commit()
+    admin = app.test_client()
+    sign_in(admin, "admin2@example.org")
+    url = f"/admin/people/{uid}/password"
+    page = admin.get(url).text
+    assert "has no password yet" in page
+    short = admin.post(url, data={"csrf_token": csrf_token(page), "password": "short", "confirm": "short"})
+    assert short.status_code == 422 and short.text.count("The password needs at least 12 characters.") == 2
+    differ = admin.post(url, data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase two"})
+    assert differ.text.count("The two passwords differ.") == 2
+    done = admin.post(url, data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase one"})
+    assert done.status_code == 303
+    assert sign_in(app.test_client(), "imported@example.org", "a long passphrase one").status_code == 303
+    learner = app.test_client()
+    sign_in(learner, "imported@example.org", "a long passphrase one")
+    assert learner.get(url).status_code == 403
