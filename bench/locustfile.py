@@ -34,6 +34,8 @@ from gevent.event import Event
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
+from common import busy_cpu_seconds, cpu_seconds  # bench/common.py (locust puts this folder on sys.path)
+
 CFG = json.loads(open(os.environ["BENCH_CONFIG"]).read())
 KEY: dict = CFG.get("answer_key", {})
 THINK = CFG.get("think", [0, 0])
@@ -134,24 +136,11 @@ def _on_quitting(environment, **kw):
 
 
 def _server_cpu() -> float:
-    """CPU seconds the server processes (pids from the config) have used so far."""
-    import psutil
-
-    total = 0.0
-    for pid in CFG.get("server_pids", []):
-        try:
-            t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    """CPU seconds the gunicorn processes under test have used so far."""
+    return cpu_seconds(CFG.get("server_pids", []))
 
 
-def _busy_cpu() -> float:
-    import psutil
-
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+_busy_cpu = busy_cpu_seconds
 
 
 def _end_measurement(environment):

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy import text as text_
 from sqlalchemy.orm import Session
 
-from . import assignments, evidence
+from . import accounts, assignments, evidence
 from .content import JOB_ROLES, SPECIALTIES, US_STATES, Library
 from .content.curricula import Curricula
 from .db import is_postgresql
@@ -57,7 +57,7 @@ _SQUEEZED = {c.replace("_", ""): c for c in COLUMNS}
 #: Fields a change to which calls for the person's assignments to be worked out again.
 ASSIGNMENT_FIELDS = ("job_role", "specialty", "work_state", "active")
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = accounts.EMAIL  # the same rule as accounts made one by one
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
