@@ -55,7 +55,8 @@ def from_environment(instance_path: Path) -> dict:
         "CONTENT_DIR": os.environ.get("CONTENT_DIR") or str(PROJECT_ROOT / "content"),
         "SESSION_IDLE_MINUTES": idle_minutes,
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle_minutes),
-        "SESSION_REFRESH_EACH_REQUEST": True,
+        # The cookie is re-sent when the session changes: at most once a minute (web/__init__.py).
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": https,

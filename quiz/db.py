@@ -3,20 +3,26 @@
 SQLite: WAL with a busy timeout, foreign keys on, synchronous=FULL (evidence must survive a
 power cut), and every *writing* transaction starts with BEGIN IMMEDIATE so that a transaction
 that reads first never fails with SQLITE_BUSY when it later writes (see
-shared/ENGINEERING-NOTES.md). Read-only requests (GET/HEAD) use a plain deferred BEGIN so readers
-never queue behind writers.
+shared/ENGINEERING-NOTES.md); writers queue at a write gate rather than in SQLite's busy
+handler. Read-only requests (GET/HEAD) use a plain deferred BEGIN so readers never queue behind
+writers, and their transactions refuse writes on both databases.
 """
 
 from __future__ import annotations
 
 import contextvars
+import fcntl
+import os
 import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 #: Whether the current unit of work may write. True by default (CLI, tests, POST requests);
 #: the web layer sets it False for GET and HEAD requests.
@@ -46,11 +52,119 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+class WriteGate:
+    """Queue SQLite writers here instead of in SQLite's busy handler.
+
+    SQLite has one write lock. A writer that finds it taken sleeps in the busy handler, backing
+    off 1, 2, 5, 10 ... 100 ms, while the lock is usually free again within a millisecond or
+    two: under load the lock sat idle while requests slept (bench/README.md). Here threads queue
+    on a lock that wakes the next one as soon as it is released, and processes on an exclusive
+    flock() of ``<database>-writegate``, which the kernel drops if the holder dies. The gate is
+    taken just before BEGIN IMMEDIATE and given back when the connection returns to the pool,
+    right after COMMIT or ROLLBACK. If it cannot be had within the busy timeout the writer goes
+    ahead anyway and SQLite's own timeout decides, as before.
+    """
+
+    def __init__(self, database: str):
+        self.path = database + "-writegate"
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # never share a lock across fork()
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._thread_lock.acquire(timeout=timeout):
+            return False
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._thread_lock.release()
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+_gates: dict[str, WriteGate] = {}
+_gates_lock = threading.Lock()
+_HELD = "rounds_write_gate"
+
+
+def _gate_for(database: str | None) -> WriteGate | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    with _gates_lock:
+        return _gates.setdefault(database, WriteGate(database))
+
+
 @event.listens_for(Engine, "begin")
-def _sqlite_on_begin(conn) -> None:
+def _on_begin(conn) -> None:
+    """Start each transaction as what it is: a read, or a write.
+
+    A read transaction is read-only on both databases, so a write slipped into a GET fails at
+    once, in tests too, instead of only under load (on SQLite a deferred transaction that
+    writes late gets SQLITE_BUSY while another writer is active). A writing one on SQLite
+    takes the write gate, then the write lock with BEGIN IMMEDIATE.
+    """
+    writes = write_intent.get()
+    if conn.dialect.name == "postgresql":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi.read_only != (not writes):
+            dbapi.read_only = not writes  # psycopg then sends BEGIN READ ONLY: no extra trip
+        return
     if conn.dialect.name != "sqlite":
         return
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+    info = conn.connection.info
+    if info.get("query_only") != (not writes):
+        conn.exec_driver_sql(f"PRAGMA query_only={'OFF' if writes else 'ON'}")
+        info["query_only"] = not writes
+    if not writes:
+        conn.exec_driver_sql("BEGIN")
+        return
+    gate = _gate_for(conn.engine.url.database)
+    if gate is not None and _HELD not in info and gate.acquire(SQLITE_BUSY_TIMEOUT_MS / 1000):
+        info[_HELD] = gate
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release_gate(info)
+        raise
+
+
+def _release_gate(info: dict) -> None:
+    gate = info.pop(_HELD, None)
+    if gate is not None:
+        gate.release()
+
+
+@event.listens_for(Pool, "checkin")
+def _on_checkin(dbapi_connection, connection_record) -> None:
+    _release_gate(connection_record.info)
+
+
+@event.listens_for(Pool, "invalidate")
+def _on_invalidate(dbapi_connection, connection_record, exception) -> None:
+    _release_gate(connection_record.info)
+
+
+def real_session(session):
+    """The Session behind Flask-SQLAlchemy's scoped_session (or the session itself)."""
+    return session.registry() if hasattr(session, "registry") else session
 
 
 def is_postgresql(session) -> bool:
@@ -71,4 +185,29 @@ def read_only(session):
         yield
     finally:
         session.commit()  # nothing was written: this just ends the read transaction
+        write_intent.reset(token)
+
+
+@contextmanager
+def writing(session):
+    """Make the block's changes in a short writing transaction of its own, then commit.
+
+    For views that read first (marked ``reads_first`` in the web layer): SQLite has one write
+    lock, held from BEGIN IMMEDIATE to COMMIT, and a view that checks, validates and renders
+    while holding it makes every other writer wait as long (bench/README.md). This ends the
+    read transaction, keeping the objects read as they are (not expired), and takes the lock
+    for the block only. What was read may have changed meanwhile, so the block must check
+    what matters when it writes: an attempt's ``step`` is a version counter, and updating an
+    attempt that another request moved on raises StaleDataError (nothing is kept).
+    """
+    real_session(session).expire_on_commit = False  # this session's objects stay usable
+    session.commit()  # ends the read transaction (nothing was written in it)
+    token = write_intent.set(True)
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
         write_intent.reset(token)

@@ -208,34 +208,53 @@ def current_node(attempt: Attempt, content: AttemptContent) -> Node:
     return content.scenario(attempt.scenario_index).nodes[attempt.node_id]
 
 
-def last_answer(attempt: Attempt) -> Answer | None:
-    """The answer that led to the node on screen now (its feedback is shown above it)."""
-    if not attempt.answers:
-        return None
-    last = attempt.answers[-1]
-    if last.scenario_index == attempt.scenario_index and last.to_node == attempt.node_id:
+def last_answer(session: Session, attempt: Attempt) -> Answer | None:
+    """The answer that led to the node on screen now (its feedback is shown above it).
+
+    Only the newest answer is read: an attempt that loops can hold many.
+    """
+    last = session.scalars(
+        select(Answer).where(Answer.attempt_id == attempt.id).order_by(Answer.step.desc()).limit(1)
+    ).first()
+    if last is not None and last.scenario_index == attempt.scenario_index and last.to_node == attempt.node_id:
         return last
     return None
 
 
+def _visited(session: Session, attempt: Attempt, node_id: str) -> bool:
+    """Whether this decision was answered before in this attempt (only the first visit scores)."""
+    query = select(Answer.id).where(
+        Answer.attempt_id == attempt.id,
+        Answer.scenario_index == attempt.scenario_index,
+        Answer.node_id == node_id,
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def choose(
     session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int
-) -> bool:
-    """Record one choice, graded here on the server, and move to where it leads."""
+) -> Answer | None:
+    """Record one choice, graded here on the server, and move to where it leads.
+
+    Returns the new answer, or None when the step token is stale (nothing changes).
+    """
     if not _fresh(attempt, step, "scenario"):
-        return False
+        return None
     scenario = content.scenario(attempt.scenario_index)
     node = scenario.nodes[attempt.node_id]
     choice = node.choice(choice_number)
     if choice is None:
         raise ValueError(f"no choice {choice_number} at {node.id}")
-    first_visit = not any(
-        a.scenario_index == attempt.scenario_index and a.node_id == node.id
-        for a in attempt.answers
-    )
+    first_visit = not _visited(session, attempt, node.id)
     points = choice.points if first_visit else 0
+    # Move the attempt on first: if a flush happens below, the attempt's UPDATE (checked
+    # against the step it was read with) goes first, so a request that was overtaken fails
+    # with StaleDataError before anything of it is written.
+    attempt.node_id = choice.target
+    attempt.step += 1
     answer = Answer(
-        step=attempt.step,
+        attempt=attempt,  # joins attempt.answers without loading the whole list
+        step=step,
         scenario_index=attempt.scenario_index,
         scenario_id=scenario.id,
         scenario_version=scenario.version,
@@ -248,7 +267,7 @@ def choose(
         correct=choice.correct,
         critical=choice.critical,
     )
-    attempt.answers.append(answer)
+    session.add(answer)
     _log(
         session,
         attempt,
@@ -265,10 +284,8 @@ def choose(
         correct=choice.correct,
         critical=choice.critical,
         first_visit=first_visit,
-        step=attempt.step,
+        step=step,
     )
-    attempt.node_id = choice.target
-    attempt.step += 1
     target = scenario.nodes[choice.target]
     if target.is_ending:
         attempt.stage = "ending"
@@ -283,8 +300,7 @@ def choose(
             outcome=target.outcome,
             score=scenario_score(attempt, attempt.scenario_index),
         )
-    session.flush()
-    return True
+    return answer
 
 
 def scenario_score(attempt: Attempt, index: int) -> int:

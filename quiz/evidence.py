@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
-from .db import is_postgresql
+from .db import is_postgresql, real_session
 from .models import Evidence, User
 
 GENESIS_HASH = "0" * 64
@@ -88,10 +88,6 @@ def _lock_chain(session: Session) -> None:
 _PENDING = "rounds_pending_evidence"
 
 
-def _real(session):
-    return session.registry() if hasattr(session, "registry") else session  # scoped_session
-
-
 def append(
     session: Session,
     event: str,
@@ -109,7 +105,7 @@ def append(
     time, previous hash) at commit, under the chain lock, so the lock is held only for the
     commit itself and concurrent requests never fork the chain.
     """
-    real = _real(session)
+    real = real_session(session)
     if not real.in_transaction():
         real.begin()  # so that a rollback, ending this transaction, also discards the record
     if real.in_nested_transaction():
@@ -135,12 +131,14 @@ def _chain_pending(session: OrmSession) -> None:
         select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    rows = []
     for fields in pending:
         seq += 1
         record = {**fields, "seq": seq, "recorded_at": utc_timestamp(), "prev_hash": prev_hash}
-        prev_hash = record_hash(record)
-        session.add(Evidence(**record, hash=prev_hash))
-    session.flush()
+        prev_hash = record["hash"] = record_hash(record)
+        rows.append(record)
+    # A plain INSERT, not ORM objects: records are never read back or changed in this session.
+    session.execute(insert(Evidence.__table__), rows)
 
 
 @event.listens_for(OrmSession, "after_transaction_end")

@@ -88,7 +88,9 @@ class Attempt(db.Model):
 
     ``step`` is the attempt's state token: every state change bumps it, and every form carries
     the value it was rendered with, so a replayed, double-tapped or back-button submission is
-    recognised as stale and changes nothing.
+    recognised as stale and changes nothing. It is also the row's version counter: every UPDATE
+    of an attempt says ``WHERE step = <the step it was read with>``, so a change based on a
+    read that another request has overtaken fails (StaleDataError) instead of overwriting it.
     """
 
     __tablename__ = "attempts"
@@ -129,6 +131,9 @@ class Attempt(db.Model):
     answers: Mapped[list[Answer]] = relationship(
         back_populates="attempt", order_by="Answer.step", cascade="all, delete-orphan"
     )
+
+    # The application bumps ``step`` itself; the ORM checks the old value on every UPDATE.
+    __mapper_args__ = {"version_id_col": step, "version_id_generator": False}
 
 
 class Answer(db.Model):

@@ -104,6 +104,37 @@ def test_idle_session_ends_after_the_configured_minutes(app, client, monkeypatch
     assert "Please sign in" in client.get("/auth/login").text
 
 
+def test_an_active_learner_stays_signed_in_and_the_cookie_is_not_resent_on_every_request(
+    app, client, monkeypatch
+):
+    add_user(app)
+    sign_in(client)
+    start = time.time()
+    clock = {"now": start}
+    monkeypatch.setattr(time, "time", lambda: clock["now"])
+    client.get("/learn/")
+    # within the minute: the session is unchanged, so no new cookie is signed and sent
+    clock["now"] = start + 20
+    assert "Set-Cookie" not in client.get("/learn/").headers
+    # a request every 10 minutes keeps the learner signed in well past 15 minutes
+    for minutes in (10, 20, 30):
+        clock["now"] = start + minutes * 60
+        response = client.get("/learn/")
+        assert response.status_code == 200, minutes
+        assert "Set-Cookie" in response.headers  # last seen moved on
+
+
+def test_idle_sign_out_never_comes_later_than_the_limit(app, client, monkeypatch):
+    add_user(app)
+    sign_in(client)
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start)
+    client.get("/learn/")
+    monkeypatch.setattr(time, "time", lambda: start + 14 * 60 + 30)
+    response = client.get("/learn/")
+    assert response.status_code in (302, 303) and "/auth/login" in response.headers["Location"]
+
+
 def test_account_locks_after_repeated_failures(app, client):
     app.config["LOGIN_LOCKOUT_FAILURES"] = 3
     add_user(app)

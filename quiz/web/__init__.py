@@ -91,8 +91,17 @@ def _unauthorized():
     return redirect_anywhere(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
+def reads_first(view):
+    """Mark a POST view that reads in a plain transaction and writes only inside
+    ``db.writing()``, so SQLite's write lock is held for the writes alone."""
+    view.reads_first = True
+    return view
+
+
 def _declare_write_intent() -> None:
-    g.write_intent_token = write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+    view = current_app.view_functions.get(request.endpoint)
+    writes = request.method not in ("GET", "HEAD", "OPTIONS") and not getattr(view, "reads_first", False)
+    g.write_intent_token = write_intent.set(writes)
 
 
 def _forget_write_intent(exc=None) -> None:
@@ -101,19 +110,30 @@ def _forget_write_intent(exc=None) -> None:
         write_intent.reset(token)
 
 
+#: How stale the session's "last seen" time may get before the cookie is written again. The
+#: cookie is re-signed and re-sent only this often, not on every request.
+SEEN_RESOLUTION_SECONDS = 60
+
+
 def _end_idle_sessions():
-    """Sign out after SESSION_IDLE_MINUTES without a request, even with a copied cookie."""
+    """Sign out after SESSION_IDLE_MINUTES without a request, even with a copied cookie.
+
+    The last-seen time is kept to the minute, so the sign-out comes between N-1 and N minutes
+    after the last request: never later than the configured limit.
+    """
     if request.endpoint in ("static", "assets.serve") or not current_user.is_authenticated:
         return None
     now = int(time.time())
     last_seen = session.get("seen", now)
-    if now - last_seen > current_app.config["SESSION_IDLE_MINUTES"] * 60:
+    if now - last_seen > current_app.config["SESSION_IDLE_MINUTES"] * 60 - SEEN_RESOLUTION_SECONDS:
         logout_user()
         session.clear()
         flash("You were signed out after a period of inactivity. Please sign in again.", "info")
         return redirect_anywhere(url_for("auth.login"))
-    session["seen"] = now
-    session.permanent = True
+    if "seen" not in session or now - last_seen >= SEEN_RESOLUTION_SECONDS:
+        session["seen"] = now
+    if not session.permanent:
+        session.permanent = True
     return None
 
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from .. import assignments, engine
 from ..content import Choice, Module
-from ..db import db, write_intent
+from ..db import db, write_intent, writing
 from ..models import Attempt
-from . import library
+from . import library, reads_first
 from .htmx import is_partial, page_or_blocks
 
 bp = Blueprint("learn", __name__, url_prefix="/learn")
@@ -133,16 +134,8 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
     to_sign = engine.awaiting_acknowledgement(attempts)
     lib = library()
     if open_attempt is not None:
-        page.attempt = open_attempt
-        page.content = engine.content_for(db.session, lib, open_attempt)
-        page.module = page.content.module
-        page.view = {"lesson": "lesson", "scenario": "question", "ending": "ending"}[open_attempt.stage]
-        answer = engine.last_answer(open_attempt)
-        if answer is not None:
-            scenario = page.content.scenario(answer.scenario_index)
-            page.feedback = scenario.nodes[answer.node_id].choice(answer.choice_number)
-            page.feedback_answer = answer
-            page.announcement = f"You chose: {page.feedback.label}. Feedback follows."
+        content = engine.content_for(db.session, lib, open_attempt)
+        _show_attempt(page, open_attempt, content, engine.last_answer(db.session, open_attempt))
     elif to_sign is not None:
         page.attempt = to_sign
         page.content = engine.content_for(db.session, lib, to_sign)
@@ -151,6 +144,24 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
     elif page.last_finished is not None and not page.last_finished.passed:
         content = engine.content_for(db.session, lib, page.last_finished)
         page.misses = engine.review(page.last_finished, content)
+    _add_forms(page)
+    return page
+
+
+def _show_attempt(page: Page, attempt: Attempt, content: engine.AttemptContent, answer) -> None:
+    """Point the page at an open attempt, with the feedback of the answer that led here."""
+    page.attempt = attempt
+    page.content = content
+    page.module = content.module
+    page.view = {"lesson": "lesson", "scenario": "question", "ending": "ending"}[attempt.stage]
+    if answer is not None:
+        scenario = content.scenario(answer.scenario_index)
+        page.feedback = scenario.nodes[answer.node_id].choice(answer.choice_number)
+        page.feedback_answer = answer
+        page.announcement = f"You chose: {page.feedback.label}. Feedback follows."
+
+
+def _add_forms(page: Page) -> None:
     if page.attempt is not None:
         page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
         if page.view == "question":
@@ -160,7 +171,6 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
         if page.view == "acknowledge":
             page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
     page.forms.setdefault("start", StepForm(step=0, formdata=None))
-    return page
 
 
 def _show(module_id: str, forms: dict | None = None, status: int = 200):
@@ -170,11 +180,17 @@ def _show(module_id: str, forms: dict | None = None, status: int = 200):
     return response
 
 
+def _commit_then_read() -> None:
+    """Save the change; anything read afterwards comes from a read transaction, so SQLite's
+    write lock is not held while the page renders."""
+    db.session.commit()
+    write_intent.set(False)
+
+
 def _after_post(module_id: str, anchor: str = "step"):
     """htmx: the new blocks. Without JavaScript: Post/Redirect/Get back to the page."""
     if is_partial():
-        db.session.commit()  # the change is saved: render it from a read transaction, so
-        write_intent.set(False)  # SQLite's write lock is not held while the page renders
+        _commit_then_read()
         return _show(module_id)
     return redirect(url_for("learn.module", module_id=module_id, _anchor=anchor), code=303)
 
@@ -184,8 +200,8 @@ def module(module_id: str):
     return _show(module_id)
 
 
-def _locked_open_attempt(module_id: str) -> tuple[Attempt | None, engine.AttemptContent | None]:
-    attempt = engine.open_attempt(db.session, current_user.id, module_id, lock=True)
+def _open_attempt(module_id: str) -> tuple[Attempt | None, engine.AttemptContent | None]:
+    attempt = engine.open_attempt(db.session, current_user.id, module_id)
     if attempt is None:
         return None, None
     return attempt, engine.content_for(db.session, library(), attempt)
@@ -209,14 +225,18 @@ def start(module_id: str):
 def _stepper(action):
     """A POST that moves an open attempt on by one step, if the form's step is still current."""
 
+    @reads_first
     def view(module_id: str):
         _module_or_404(module_id)
         form = StepForm()
         if form.validate_on_submit():
-            attempt, content = _locked_open_attempt(module_id)
+            attempt, content = _open_attempt(module_id)
             if attempt is not None:
-                action(attempt, content, form.step.data)
-            db.session.commit()
+                try:
+                    with writing(db.session):
+                        action(attempt, content, form.step.data)
+                except StaleDataError:
+                    pass  # another request moved the attempt on meanwhile: show where it is
         return _after_post(module_id)
 
     view.__name__ = action.__name__
@@ -241,22 +261,31 @@ bp.add_url_rule("/<module_id>/continue", "continue_", _stepper(_continue), metho
 
 
 @bp.post("/<module_id>/answer")
+@reads_first
 def answer(module_id: str):
-    _module_or_404(module_id)
-    attempt, content = _locked_open_attempt(module_id)
+    module = _module_or_404(module_id)
+    attempt, content = _open_attempt(module_id)
     if attempt is None or attempt.stage != "scenario":
-        db.session.rollback()
         return _after_post(module_id)  # finished or moved on: show where the learner is
     form = AnswerForm()
     form.choice.choices = [(c.number, c.label) for c in engine.current_node(attempt, content).choices]
     if not form.validate_on_submit():
-        db.session.rollback()
         if form.step.data is not None and form.step.data != attempt.step:
             return _after_post(module_id)  # a stale form: nothing to correct
         return _show(module_id, {"answer": form})
-    engine.choose(db.session, attempt, content, form.step.data, form.choice.data)
-    db.session.commit()
-    return _after_post(module_id, anchor="feedback")
+    try:
+        with writing(db.session):
+            recorded = engine.choose(db.session, attempt, content, form.step.data, form.choice.data)
+    except StaleDataError:  # a double tap or another tab answered first: keep theirs
+        recorded = None
+    if recorded is None or not is_partial():
+        return _after_post(module_id, anchor="feedback")
+    # htmx: the new step is the attempt and answer in hand (kept as committed), so show them
+    # without reading back what was just written: this is the busiest request in the app.
+    page = Page(module=module, view="question", status=engine.ModuleStatus("in-progress", "In progress"))
+    _show_attempt(page, attempt, content, recorded)
+    _add_forms(page)
+    return page_or_blocks(PAGE, PARTIAL_BLOCKS, page=page)
 
 
 @bp.post("/<module_id>/acknowledge")

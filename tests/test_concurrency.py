@@ -1,0 +1,181 @@
+"""Writers that overlap: the attempt's version counter, read-only reads, SQLite's write gate."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from quiz import engine
+from quiz.db import _gate_for, db, write_intent, writing
+from quiz.models import Answer, Attempt, Evidence, User
+
+from .conftest import add_user
+
+
+def _attempt_at_first_decision(app) -> int:
+    uid = add_user(app)
+    with app.app_context():
+        lib = app.extensions["content_store"].library
+        user = db.session.get(User, uid)
+        content = engine.content_to_start(lib, lib.modules["test-callers"], user)
+        attempt = engine.start_attempt(db.session, user, content)
+        while attempt.stage == "lesson":
+            engine.next_screen(db.session, attempt, content, attempt.step)
+        db.session.commit()
+        return attempt.id
+
+
+def test_an_answer_based_on_an_overtaken_read_records_nothing(app):
+    """Two requests read the attempt at the same step; the first to write wins, and the
+    second (a double tap on another device, say) keeps nothing: no answer, no evidence."""
+    attempt_id = _attempt_at_first_decision(app)
+    with app.app_context():
+        lib = app.extensions["content_store"].library
+        token = write_intent.set(False)  # as in a reads_first view: read, then write
+        try:
+            mine = db.session.get(Attempt, attempt_id)
+            content = engine.content_for(db.session, lib, mine)
+            step = mine.step
+            write_intent.set(True)
+            with Session(db.engine) as other:  # the other request answers first
+                theirs = other.get(Attempt, attempt_id)
+                assert engine.choose(other, theirs, content, step, 1) is not None
+                other.commit()
+            write_intent.set(False)
+            with pytest.raises(StaleDataError):
+                with writing(db.session):
+                    engine.choose(db.session, mine, content, step, 3)
+        finally:
+            write_intent.reset(token)
+        answers = list(db.session.scalars(select(Answer)))
+        assert [(a.step, a.choice_number) for a in answers] == [(step, 1)]
+        made = db.session.scalar(select(func.count()).select_from(Evidence).where(Evidence.event == "choice.made"))
+        assert made == 1
+        assert db.session.get(Attempt, attempt_id).step == step + 1
+
+
+def test_read_transactions_refuse_writes_and_writing_ones_accept_them(app):
+    with app.app_context():
+        token = write_intent.set(False)
+        try:
+            with pytest.raises(DBAPIError):
+                db.session.execute(text("UPDATE users SET name = 'x'"))
+            db.session.rollback()
+        finally:
+            write_intent.reset(token)
+        db.session.execute(text("UPDATE users SET name = 'x'"))  # a writing transaction
+        db.session.commit()
+
+
+def _sqlite_only(app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the write gate is for SQLite; PostgreSQL has row locks")
+
+
+def test_sqlite_writers_queue_at_the_gate_one_after_the_other(app):
+    with app.app_context():
+        _sqlite_only(app)
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE scratch (who TEXT, at REAL)"))
+        engine_ = db.engine
+    holding, release = threading.Event(), threading.Event()
+    times: dict[str, float] = {}
+
+    def first():
+        with engine_.begin() as conn:
+            conn.execute(text("INSERT INTO scratch VALUES ('first', 0)"))
+            holding.set()
+            release.wait(5)
+            times["first committed"] = time.monotonic()
+
+    def second():
+        holding.wait(5)
+        with engine_.begin() as conn:
+            times["second began"] = time.monotonic()
+            conn.execute(text("INSERT INTO scratch VALUES ('second', 0)"))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    holding.wait(5)
+    time.sleep(0.2)  # the second writer is waiting at the gate meanwhile
+    assert "second began" not in times
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert times["second began"] >= times["first committed"]
+    with app.app_context():
+        assert list(db.session.scalars(text("SELECT who FROM scratch ORDER BY rowid"))) == ["first", "second"]
+
+
+def test_sqlite_write_gate_is_given_back_after_commit_rollback_and_errors(app):
+    with app.app_context():
+        _sqlite_only(app)
+        gate = _gate_for(db.engine.url.database)
+        db.session.execute(text("UPDATE users SET name = name"))
+        db.session.commit()
+        db.session.execute(text("UPDATE users SET name = name"))
+        db.session.rollback()
+        with pytest.raises(DBAPIError):
+            db.session.execute(text("INSERT INTO no_such_table VALUES (1)"))
+        db.session.rollback()
+        with pytest.raises(RuntimeError):
+            with writing(db.session):
+                db.session.execute(text("UPDATE users SET name = name"))
+                raise RuntimeError("the view failed half way")
+        # another thread can take the gate at once: nothing above kept it
+        taken = []
+        thread = threading.Thread(target=lambda: taken.append(gate.acquire(timeout=0.5)))
+        thread.start()
+        thread.join()
+        assert taken == [True]
+        gate.release()
+
+
+def test_racing_taps_that_all_read_before_any_writes_record_one_answer(app, monkeypatch):
+    """Four taps of the same answer, held until all four have read the attempt at the same
+    step: one is recorded, the other three change nothing and still get the normal page."""
+    from quiz.web import learn
+
+    from .conftest import csrf_token, sign_in
+    from .test_learning_flow import MODULE, _choice_number, _step, _through_lesson
+
+    add_user(app)
+    first = app.test_client()
+    sign_in(first)
+    _through_lesson(first)
+    page = first.get(MODULE).text
+    form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
+    cookie = first.get_cookie("session").value
+    everyone_has_read = threading.Barrier(4, timeout=10)
+    real_writing = learn.writing
+
+    def writing_after_everyone_read(session):
+        everyone_has_read.wait()
+        return real_writing(session)
+
+    monkeypatch.setattr(learn, "writing", writing_after_everyone_read)
+    results = []
+
+    def tap(htmx):
+        client = app.test_client()
+        client.set_cookie("session", cookie)
+        headers = {"HX-Request": "true"} if htmx else {}
+        results.append(client.post(MODULE + "answer", data=form, headers=headers).status_code)
+
+    threads = [threading.Thread(target=tap, args=(i % 2 == 0,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(results) == [200, 200, 303, 303]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Answer.id))) == 1
+        made = db.session.scalar(select(func.count()).select_from(Evidence).where(Evidence.event == "choice.made"))
+        assert made == 1
