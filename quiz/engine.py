@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import assignments, evidence, versions
-from .content import Library, Module, Node, Scenario
+from .content import Choice, Library, Module, Node, Scenario
 from .models import Answer, Attempt, User, utcnow
 
 
@@ -231,12 +231,28 @@ def _visited(session: Session, attempt: Attempt, node_id: str) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
-def choose(
-    session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int
-) -> Answer | None:
-    """Record one choice, graded here on the server, and move to where it leads.
+@dataclass(frozen=True)
+class PlannedChoice:
+    """A choice graded against the attempt as read: what ``record_choice`` will write."""
 
-    Returns the new answer, or None when the step token is stale (nothing changes).
+    step: int
+    scenario: Scenario
+    node: Node
+    choice: Choice
+    first_visit: bool
+
+    @property
+    def points(self) -> int:
+        return self.choice.points if self.first_visit else 0
+
+
+def plan_choice(
+    session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int
+) -> PlannedChoice | None:
+    """Grade a choice without writing anything; None when the step token is stale.
+
+    Only reads, so a request can do it before taking the write lock. The plan holds while the
+    attempt's step does: ``record_choice`` updates the attempt checked against that step.
     """
     if not _fresh(attempt, step, "scenario"):
         return None
@@ -245,8 +261,14 @@ def choose(
     choice = node.choice(choice_number)
     if choice is None:
         raise ValueError(f"no choice {choice_number} at {node.id}")
-    first_visit = not _visited(session, attempt, node.id)
-    points = choice.points if first_visit else 0
+    return PlannedChoice(step, scenario, node, choice, first_visit=not _visited(session, attempt, node.id))
+
+
+def record_choice(
+    session: Session, attempt: Attempt, content: AttemptContent, plan: PlannedChoice
+) -> Answer:
+    """Write a planned choice: the answer, its evidence, and the attempt moved on."""
+    scenario, node, choice, step = plan.scenario, plan.node, plan.choice, plan.step
     # Move the attempt on first: if a flush happens below, the attempt's UPDATE (checked
     # against the step it was read with) goes first, so a request that was overtaken fails
     # with StaleDataError before anything of it is written.
@@ -262,8 +284,8 @@ def choose(
         objective=node.objective,
         choice_number=choice.number,
         to_node=choice.target,
-        first_visit=first_visit,
-        points=points,
+        first_visit=plan.first_visit,
+        points=plan.points,
         correct=choice.correct,
         critical=choice.critical,
     )
@@ -280,10 +302,10 @@ def choose(
         choice=choice.number,
         choice_text=choice.label,
         to_node=choice.target,
-        points=points,
+        points=plan.points,
         correct=choice.correct,
         critical=choice.critical,
-        first_visit=first_visit,
+        first_visit=plan.first_visit,
         step=step,
     )
     target = scenario.nodes[choice.target]
@@ -301,6 +323,17 @@ def choose(
             score=scenario_score(attempt, attempt.scenario_index),
         )
     return answer
+
+
+def choose(
+    session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int
+) -> Answer | None:
+    """Record one choice, graded here on the server, and move to where it leads.
+
+    Returns the new answer, or None when the step token is stale (nothing changes).
+    """
+    plan = plan_choice(session, attempt, content, step, choice_number)
+    return None if plan is None else record_choice(session, attempt, content, plan)
 
 
 def scenario_score(attempt: Attempt, index: int) -> int:

@@ -273,11 +273,14 @@ def answer(module_id: str):
         if form.step.data is not None and form.step.data != attempt.step:
             return _after_post(module_id)  # a stale form: nothing to correct
         return _show(module_id, {"answer": form})
-    try:
-        with writing(db.session):
-            recorded = engine.choose(db.session, attempt, content, form.step.data, form.choice.data)
-    except StaleDataError:  # a double tap or another tab answered first: keep theirs
-        recorded = None
+    plan = engine.plan_choice(db.session, attempt, content, form.step.data, form.choice.data)
+    recorded = None
+    if plan is not None:
+        try:
+            with writing(db.session):
+                recorded = engine.record_choice(db.session, attempt, content, plan)
+        except StaleDataError:  # a double tap or another tab answered first: keep theirs
+            pass
     if recorded is None or not is_partial():
         return _after_post(module_id, anchor="feedback")
     # htmx: the new step is the attempt and answer in hand (kept as committed), so show them
