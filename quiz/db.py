@@ -190,18 +190,20 @@ def read_only(session):
 
 @contextmanager
 def writing(session):
-    """Make the block's changes in a short writing transaction of its own, then commit.
+    """Make the block's changes in a short writing transaction, then commit.
 
-    For views that read first (marked ``reads_first`` in the web layer): SQLite has one write
-    lock, held from BEGIN IMMEDIATE to COMMIT, and a view that checks, validates and renders
-    while holding it makes every other writer wait as long (bench/README.md). This ends the
-    read transaction, keeping the objects read as they are (not expired), and takes the lock
-    for the block only. What was read may have changed meanwhile, so the block must check
-    what matters when it writes: an attempt's ``step`` is a version counter, and updating an
-    attempt that another request moved on raises StaleDataError (nothing is kept).
+    For views that read first (marked ``reads_first`` in the web layer). On SQLite, with its
+    one write lock held from BEGIN IMMEDIATE to COMMIT, such a view reads in a plain read
+    transaction: this ends it and takes the lock for the block only. (PostgreSQL locks rows,
+    not the database, so there the request's transaction simply goes on.) Either way the
+    objects read stay as they are after the commits (not expired, not read again). What was read may have changed meanwhile, so the
+    block must check what matters when it writes: an attempt's ``step`` is a version counter,
+    and updating an attempt that another request moved on raises StaleDataError (nothing is
+    kept).
     """
-    real_session(session).expire_on_commit = False  # this session's objects stay usable
-    session.commit()  # ends the read transaction (nothing was written in it)
+    real_session(session).expire_on_commit = False  # objects read stay usable after commits
+    if not write_intent.get():  # in a read transaction: end it and start a writing one
+        session.commit()  # nothing was written in it
     token = write_intent.set(True)
     try:
         yield
@@ -211,3 +213,9 @@ def writing(session):
         raise
     finally:
         write_intent.reset(token)
+
+
+def reads_in_a_read_transaction(session) -> bool:
+    """Whether a read-first view should read in a read-only transaction and write in a second
+    one (SQLite: keeps its single write lock short), or use one transaction (PostgreSQL)."""
+    return not is_postgresql(session)

@@ -126,6 +126,7 @@ def _chain_pending(session: OrmSession) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
+    session.flush()  # the caller's own changes first, so the chain lock is held for the chain only
     _lock_chain(session)
     head = session.execute(
         select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)

@@ -13,7 +13,7 @@ from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ..content import ContentStore, Library
-from ..db import db, write_intent
+from ..db import db, reads_in_a_read_transaction, write_intent
 from ..models import User
 from .htmx import htmx, redirect_anywhere
 from .limits import limiter
@@ -92,15 +92,16 @@ def _unauthorized():
 
 
 def reads_first(view):
-    """Mark a POST view that reads in a plain transaction and writes only inside
-    ``db.writing()``, so SQLite's write lock is held for the writes alone."""
+    """Mark a POST view that reads first and writes only inside ``db.writing()``: on SQLite
+    it reads in a read transaction, so the write lock is held for the writes alone."""
     view.reads_first = True
     return view
 
 
 def _declare_write_intent() -> None:
-    view = current_app.view_functions.get(request.endpoint)
-    writes = request.method not in ("GET", "HEAD", "OPTIONS") and not getattr(view, "reads_first", False)
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    if writes and getattr(current_app.view_functions.get(request.endpoint), "reads_first", False):
+        writes = not reads_in_a_read_transaction(db.session)
     g.write_intent_token = write_intent.set(writes)
 
 
