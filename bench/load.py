@@ -20,8 +20,13 @@ For each database it:
    (per phase), then stops the app and runs `flask --app app evidence verify`;
 6. **baseline** phase: bench/baseline_app.py (one INSERT + one small template) under the same
    gunicorn settings on the same kind of database, N users, no think time;
-7. prints latency per step, throughput, errors, the answer/baseline throughput ratio and the
-   targets: answer submit p95 < 50 ms at N learners (journey), no errors, >= 50% of baseline.
+7. **floor** phase: bench/floor_app.py, the baseline's endpoint built the way every
+   authenticated form POST in Rounds is (signed cookie session, Flask-Login user loaded with the
+   ORM, CSRF, a FlaskForm, the write as an ORM object), same gunicorn settings, N users, no
+   think time: what the stack itself costs before any domain logic;
+8. prints latency per step, throughput, errors, the answer/baseline throughput ratio and the
+   targets: answer submit p95 < 50 ms at N learners (journey), no errors, >= 50% of baseline;
+   and, for information only, floor/baseline and answer/floor.
 
 Traffic only ever goes to 127.0.0.1. Nothing here runs under `make test`.
 """
@@ -75,6 +80,9 @@ STEP_ORDER = [
     "acknowledge",
     "page GET",
     "baseline submit",
+    "floor sign-in",
+    "floor form GET",
+    "floor submit",
 ]
 TARGET_P95_MS = 50.0
 TARGET_RATIO = 0.5
@@ -304,17 +312,44 @@ def run_one(db: str, args, content_dir: Path) -> dict:
             report["baseline"] = res
         finally:
             base.stop()
+
+    if args.floor_duration > 0:
+        # Same kind of database and gunicorn settings as the baseline; N users with ids 1..N.
+        furl = f"sqlite:///{work / 'floor.sqlite3'}" if db == "sqlite" else url
+        fenv = {**env, "DATABASE_URL": furl}
+        subprocess.run([sys.executable, str(BENCH / "floor_app.py"), "init", str(args.users)], env=fenv, check=True)
+        floor = start_gunicorn("floor_app:app", fenv, work, workers=args.workers, threads=args.threads,
+                               label=f"floor-{db}", ready_path="/", chdir=BENCH)
+        try:
+            say(f"{db}: floor phase, {args.users} users, {args.floor_duration} s, no think time ...")
+            res = run_locust(
+                "FloorUser", floor.url, {"think": [0, 0], "seed": args.seed, "floor_users": args.users}, work,
+                f"{db}-floor", users=args.users, duration=args.floor_duration, spawn_rate=args.spawn_rate,
+                server_pids=floor.pids(), measured=True, quiet_wait=args.quiet_wait,
+            )
+            res["rows"] = scalar(furl, "SELECT count(*) FROM floor_answer")
+            report["floor"] = res
+        finally:
+            floor.stop()
+        report["floor_server_errors"] = floor.errors()
     return report
 
 
 HEAD = ["step", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+
+#: Measured phases: (completion times in locust's results, summary key, what the rate counts).
+MEASURED = {
+    "answers": ("answer_times", "answer_rate", "answer-submit throughput (answers recorded)"),
+    "baseline": ("baseline_times", "baseline_rate", "baseline throughput (ok submits)"),
+    "floor": ("floor_times", "floor_rate", "floor throughput (ok submits)"),
+}
 
 
 def print_report(report: dict, args) -> dict:
     db = report["db"]
     summary: dict = {"db": db}
     say(f"\n################ {db} ################")
-    for phase in ("journey", "answers", "baseline"):
+    for phase in ("journey", "answers", "baseline", "floor"):
         res = report.get(phase)
         if not res:
             continue
@@ -357,10 +392,9 @@ def print_report(report: dict, args) -> dict:
             entry["steps"] = stats
             all_rows, all_stats = step_rows(res)
             entry["all_steps"] = all_stats
-            times = res["answer_times"] if phase == "answers" else res["baseline_times"]
-            rate, window = window_rate(times, res)
-            summary["answer_rate" if phase == "answers" else "baseline_rate"] = rate
-            what = "answer-submit throughput (answers recorded)" if phase == "answers" else "baseline throughput (ok submits)"
+            times_key, rate_key, what = MEASURED[phase]
+            rate, window = window_rate(res[times_key], res)
+            summary[rate_key] = rate
             say(f"{what}: {rate:.1f}/s over {window:.0f} s")
             if phase == "answers":
                 fails = sum(1 for r in res["requests"] if not r[2])
@@ -371,6 +405,14 @@ def print_report(report: dict, args) -> dict:
             say("note: locust warned that its own CPU was saturated")
         if phase == "baseline":
             say(f"baseline rows {res['rows']} vs ok responses {res['baseline_ok']}")
+            entry.update(rows=res["rows"], ok=res["baseline_ok"])
+        elif phase == "floor":
+            fails = sum(1 for r in res["requests"] if not r[2])
+            say(f"whole run incl. sign-in: {len(res['requests'])} requests, {fails} errors; "
+                f"sign-in retries {res['floor_signin_failures']}")
+            say(f"floor rows {res['rows']} vs ok responses {res['floor_ok']} -> "
+                + ("MATCH" if res["rows"] == res["floor_ok"] else "MISMATCH"))
+            entry.update(rows=res["rows"], ok=res["floor_ok"], fails=fails, match=res["rows"] == res["floor_ok"])
         else:
             recorded = res["answers"]["htmx"] + res["answers"]["plain"]
             say(f"answers seen recorded: {recorded} (htmx {res['answers']['htmx']}, plain {res['answers']['plain']}); "
@@ -396,6 +438,23 @@ def print_report(report: dict, args) -> dict:
         say("errors in the app's log (gunicorn-app-*.log; --keep keeps it):")
         for line, n in sorted(report["server_errors"].items(), key=lambda kv: -kv[1]):
             say(f"  {n} x {line}")
+    if report.get("floor_server_errors"):
+        say("errors in the floor app's log (gunicorn-floor-*.log; --keep keeps it):")
+        for line, n in sorted(report["floor_server_errors"].items(), key=lambda kv: -kv[1]):
+            say(f"  {n} x {line}")
+
+    # Informational: where the floor sits between the bare baseline and the app.
+    answer_rate, base_rate, floor_rate = (summary.get(k) for k in ("answer_rate", "baseline_rate", "floor_rate"))
+    if floor_rate and (base_rate or answer_rate):
+        say(f"\n--- floor ({db}; informational, not a target)")
+        if base_rate:
+            summary["floor_to_baseline"] = floor_rate / base_rate
+            say(f"floor / baseline throughput: {floor_rate:.1f} / {base_rate:.1f} = {floor_rate / base_rate:.0%} "
+                "(what is left of the bare baseline once the session, Flask-Login, CSRF, the form and the ORM are paid)")
+        if answer_rate:
+            summary["answers_to_floor"] = answer_rate / floor_rate
+            say(f"answer-submit throughput / floor: {answer_rate:.1f} / {floor_rate:.1f} = {answer_rate / floor_rate:.0%} "
+                "(what is left of the floor once Rounds' own logic is paid)")
 
     # targets
     say(f"\n--- targets ({db})")
@@ -438,6 +497,8 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=int, default=60, help="journey phase seconds (default 60)")
     ap.add_argument("--answer-duration", type=int, default=30, help="answer-throughput phase seconds (0 skips)")
     ap.add_argument("--baseline-duration", type=int, default=30, help="baseline phase seconds (0 skips)")
+    ap.add_argument("--floor-duration", type=int, default=30,
+                    help="floor phase seconds (0 skips): the baseline behind session, sign-in, CSRF, form and ORM")
     ap.add_argument("--think", type=parse_think, default=(1.0, 3.0),
                     help="journey think time between clicks, seconds, e.g. 1-3 (default) or 0")
     ap.add_argument("--spawn-rate", type=float, default=10.0, help="learners started per second")

@@ -8,6 +8,10 @@ ones as plain form POSTs that redirect (303) to the page, which they then GET.
 
 ``BaselineUser`` posts to bench/baseline_app.py's one endpoint.
 
+``FloorUser`` signs in to bench/floor_app.py (``GET /sign-in/<id>``: no password, see that
+module), GETs its form page once for the CSRF token, then posts answers back to back, counted
+like the baseline's: an ok submit is a 200 whose page says "recorded".
+
 Configuration comes from the JSON file named by BENCH_CONFIG; results (every request's latency,
 and the answers each learner saw recorded) go to the JSON file named there as ``out``.
 
@@ -39,12 +43,12 @@ from common import busy_cpu_seconds, cpu_seconds  # bench/common.py (locust puts
 CFG = json.loads(open(os.environ["BENCH_CONFIG"]).read())
 KEY: dict = CFG.get("answer_key", {})
 THINK = CFG.get("think", [0, 0])
-PHASE = CFG.get("phase", "journey")  # journey | answers | baseline
+PHASE = CFG.get("phase", "journey")  # journey | answers | baseline | floor
 LOOP_CAP = int(CFG.get("loop_cap", 20))
 P_BEST = float(CFG.get("p_best", 0.85))
 HTMX_SHARE = CFG.get("htmx_every", 2)  # every n-th learner uses htmx for answers
 
-#: Measured phases (answers, baseline): every user first gets ready (signed in, on its page),
+#: Measured phases (answers, baseline, floor): every user first gets ready (signed in, on its page),
 #: then all start together and the run ends MEASURE seconds later, so the sign-in storm is not
 #: part of the throughput figure. The journey phase has no barrier.
 MEASURE = float(CFG.get("measure_seconds") or 0)
@@ -70,6 +74,9 @@ RESULTS: dict = {
     "acknowledged": 0,
     "baseline_ok": 0,
     "baseline_times": [],
+    "floor_ok": 0,
+    "floor_times": [],
+    "floor_signin_failures": 0,
     "t_start": None,
     "t_spawned": None,
     "t_stopping": None,
@@ -367,6 +374,58 @@ class BaselineUser(FastHttpUser):
                 r.success()
                 RESULTS["baseline_ok"] += 1
                 RESULTS["baseline_times"].append(done_at)
+                RESULTS["first_answer_at"].setdefault(str(self.idx), done_at)
+            else:
+                r.failure(f"HTTP {r.status_code}")
+
+
+class FloorUser(FastHttpUser):
+    """bench/floor_app.py: the baseline's INSERT + template behind a signed session cookie,
+    Flask-Login, CSRF, a FlaskForm and the ORM. Users 1..floor_users exist (floor_app init)."""
+
+    wait_time = _think()
+
+    def on_start(self):
+        self.idx = next(_ids)
+        RESULTS["users_started"] += 1
+        self.user_id = 1 + self.idx % int(CFG["floor_users"])
+        self.n = 0
+        self.token = None
+        for attempt in range(5):
+            self.token = self._sign_in_and_get_token()
+            if self.token:
+                break
+            RESULTS["floor_signin_failures"] += 1
+            time.sleep(1 + attempt)
+        else:
+            _error("floor: could not sign in and get a CSRF token")
+            raise StopUser()
+        _wait_for_everyone(self.environment)
+
+    def _sign_in_and_get_token(self) -> str | None:
+        with self.client.get(f"/sign-in/{self.user_id}", name="floor sign-in", catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+                return None
+            r.success()
+        with self.client.get("/form", name="floor form GET", catch_response=True) as r:
+            token = _csrf(r.text or "") if r.status_code == 200 else None
+            if token is None:
+                r.failure(f"HTTP {r.status_code}, no CSRF token")
+                return None
+            r.success()
+            return token
+
+    @task
+    def submit(self):
+        self.n += 1
+        with self.client.post("/answer", data={"csrf_token": self.token, "step": self.n, "choice": 1 + self.n % 3},
+                              name="floor submit", catch_response=True) as r:
+            done_at = time.time()
+            if r.status_code == 200 and "recorded" in (r.text or ""):
+                r.success()
+                RESULTS["floor_ok"] += 1
+                RESULTS["floor_times"].append(done_at)
                 RESULTS["first_answer_at"].setdefault(str(self.idx), done_at)
             else:
                 r.failure(f"HTTP {r.status_code}")
