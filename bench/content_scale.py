@@ -166,6 +166,8 @@ from quiz import create_app, accounts
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
 import quiz.content.parse as parse_mod, quiz.content.render as render_mod, quiz.content.library as library_mod
+import quiz.content.pool as pool_mod
+pool_mod.MIN_JOBS = 10**9  # parse everything in this process, so the counters below see it all
 
 calls = Counter()
 def counting(name, fn):
@@ -176,8 +178,8 @@ def counting(name, fn):
 markdown.Markdown.convert = counting("markdown.Markdown.convert", markdown.Markdown.convert)
 markdown.markdown = counting("markdown.markdown", markdown.markdown)
 nh3.clean = counting("nh3.clean", nh3.clean)
-render_mod.render_markdown = counting("render_markdown", render_mod.render_markdown)
-parse_mod.render_markdown = counting("render_markdown", parse_mod.render_markdown)
+render_mod.render_markdown = counting("render_markdown (one fragment)", render_mod.render_markdown)
+parse_mod.render_many = counting("render_many (one file's fragments)", parse_mod.render_many)
 library_mod.parse_module = counting("parse_module", library_mod.parse_module)
 library_mod.parse_scenario = counting("parse_scenario", library_mod.parse_scenario)
 library_mod._parse_safely = counting("parse (cache miss)", library_mod._parse_safely)

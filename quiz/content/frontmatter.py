@@ -30,7 +30,7 @@ def split_lines(text: str) -> list[str]:
     """The file's lines as an editor numbers them (index 0 is line 1), without line endings."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    return _LINE_BREAK.split(text)
+    return _LINE_BREAK.split(text) if "\r" in text else text.split("\n")  # same, faster
 
 
 def front_matter_bounds(lines: list[str]) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Union
 
+from . import pool
 from .frontmatter import has_top_level_key, sniff_value
 from .model import ContentError, Library, Module, Scenario
 from .parse import parse_module, parse_scenario, version_of
@@ -62,17 +63,20 @@ _cache: dict[tuple[str, str], _Parsed] = {}
 _cache_lock = threading.Lock()
 
 
-def parse_cached(kind: str, path: str, text: str) -> tuple[Content | None, list[ContentError]]:
+def parse_cached(
+    kind: str, path: str, text: str, version: str | None = None
+) -> tuple[Content | None, list[ContentError]]:
     """Parse ``text`` as ``kind``, at most once per process for the same text.
 
     Scenarios come back with their score range filled in when their own graph is sound (it
     depends on the text alone). The cache only grows by one entry per distinct text seen, which
     is bounded by how often trainers edit files. The same text under another path gets a copy
-    that names that path; the parse itself is still shared.
+    that names that path; the parse itself is still shared. ``version`` is the text's
+    ``version_of`` when the caller already has it.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown content kind {kind!r}; expected one of {KINDS}")
-    key = (kind, version_of(text))
+    key = (kind, version or version_of(text))
     with _cache_lock:
         entry = _cache.get(key)
     if entry is None:
@@ -83,18 +87,43 @@ def parse_cached(kind: str, path: str, text: str) -> tuple[Content | None, list[
         return entry.at(path)
 
 
+def _parse(kind: str, path: str, text: str) -> tuple[Content | None, list[ContentError]]:
+    if kind == "module":
+        return parse_module(path, text)
+    scenario, errors = parse_scenario(path, text)
+    if scenario is not None:
+        scenario = analyse_scenario(scenario)[0] or scenario
+    return scenario, errors
+
+
 def _parse_safely(kind: str, path: str, text: str) -> tuple[Content | None, list[ContentError]]:
     """Parse, turning an unexpected crash into a content error so one file cannot stop the rest."""
     try:
-        if kind == "module":
-            return parse_module(path, text)
-        scenario, errors = parse_scenario(path, text)
-        if scenario is not None:
-            scenario = analyse_scenario(scenario)[0] or scenario
-        return scenario, errors
+        return _parse(kind, path, text)
     except Exception as exc:  # noqa: BLE001 - deliberately broad; logged with traceback
         log.exception("unexpected failure parsing %s", path)
         return None, [ContentError(path, 0, f"could not be read as a {kind} ({type(exc).__name__})")]
+
+
+def _parse_new(sources: list[_Source], versions: list[str | None]) -> None:
+    """Fill the cache for texts it has not seen, on several cores when there are many (cold load).
+
+    The results are exactly what ``parse_cached`` would store; a file whose parse crashed is
+    parsed again here, so the crash is logged and reported as usual.
+    """
+    new: dict[tuple[str, str], _Source] = {}
+    with _cache_lock:
+        for source, version in zip(sources, versions):
+            if version is not None and source.kind in KINDS and (source.kind, version) not in _cache:
+                new.setdefault((source.kind, version), source)
+    if len(new) < pool.MIN_JOBS:
+        return  # parse_cached parses them one by one
+    jobs = [(s.kind, s.path, s.text) for s in new.values()]
+    results = pool.parse_many(jobs, _parse)
+    parsed = [result if result is not None else _parse_safely(*job) for job, result in zip(jobs, results)]
+    with _cache_lock:
+        for key, job, (content, errors) in zip(new, jobs, parsed):
+            _cache.setdefault(key, _Parsed(job[1], content, tuple(errors)))
 
 
 def parse_stored(kind: str, path: str, source: str) -> Content:
@@ -170,17 +199,20 @@ def _root_files(root: Path) -> dict[Path, str]:
 
 
 def _assemble(sources: Iterable[_Source], errors: Iterable[ContentError] = ()) -> Library:
+    sources = list(sources)
+    versions = [version_of(s.text) if s.text is not None else None for s in sources]
+    _parse_new(sources, versions)
     modules: list[Module] = []
     scenarios: list[Scenario] = []
     found = list(errors)
     broken: set[str] = set()
-    for source in sources:
+    for source, version in zip(sources, versions):
         if source.text is None:
             assert source.error is not None
             found.append(source.error)
             continue
         assert source.kind is not None
-        content, problems = parse_cached(source.kind, source.path, source.text)
+        content, problems = parse_cached(source.kind, source.path, source.text, version)
         found.extend(problems)
         if content is None and source.kind == "scenario":
             broken.add(sniff_value(source.text, "id") or "")
@@ -204,8 +236,9 @@ def load_library(root: Path, extra_paths: Iterable[Path] = ()) -> Library:
     missing or broken. Everything else loads.
     """
     root = Path(root)
+    directories: dict[Path, Path] = {}
     chosen: dict[Path, tuple[Path, str | None]] = {
-        p.resolve(): (p, kind) for p, kind in _root_files(root).items()
+        _resolve(p, directories): (p, kind) for p, kind in _root_files(root).items()
     }
     for extra in map(Path, extra_paths):
         paths = _markdown_files(extra) if extra.is_dir() else [extra]
@@ -213,6 +246,17 @@ def load_library(root: Path, extra_paths: Iterable[Path] = ()) -> Library:
             chosen.setdefault(path.resolve(), (path, None))
     sources = [_read_source(path, kind) for path, kind in sorted(chosen.values(), key=lambda v: str(v[0]))]
     return _assemble(sources, _root_errors(root))
+
+
+def _resolve(path: Path, directories: dict[Path, Path]) -> Path:
+    """``path.resolve()`` for a listed file, resolving each directory only once (``directories``
+    remembers them): a file that is not a symbolic link resolves to its resolved directory."""
+    if path.is_symlink():
+        return path.resolve()
+    directory = directories.get(path.parent)
+    if directory is None:
+        directory = directories[path.parent] = path.parent.resolve()
+    return directory / path.name
 
 
 def summary_line(library: Library) -> str:

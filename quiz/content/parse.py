@@ -3,17 +3,21 @@
 Only what a single file can tell is checked here (syntax, field types, setting values). Graph
 and cross-file rules live in ``validate.py``. A file with any error yields no object at all, so a
 half-understood file can never reach learners.
+
+The Markdown of a file is rendered once all of it is known to be sound, in one batch (see
+``batch.py``): parsing collects the fragments and returns builders that take the rendered HTML.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 from .blocks import HEADING, Heading, find_headings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
-from .render import render_markdown
+from .batch import render_many
 
 MODULE_FIELDS = (
     "id", "title", "roles", "specialties", "minutes", "objectives", "cites", "policy",
@@ -43,8 +47,24 @@ def slugify(title: str) -> str:
     return slug.strip("-")
 
 
-def _markdown(lines: list[str], start: int, end: int) -> str:
-    return render_markdown("\n".join(lines[start:end]))
+class _Texts:
+    """The Markdown fragments of one file, in order, to be rendered together."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.texts: list[str] = []
+
+    def add(self, start: int, end: int) -> int:
+        """Note lines ``start:end`` as a fragment; its HTML will be ``html[returned index]``."""
+        self.texts.append("\n".join(self.lines[start:end]))
+        return len(self.texts) - 1
+
+    def render(self) -> list[str]:
+        return render_many(self.texts)
+
+
+#: Makes a model object once the file's fragments are rendered (it gets their HTML by index).
+Build = Callable[[list[str]], object]
 
 
 def _yes_no(
@@ -90,17 +110,20 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     states = f.choice_list("states", US_STATES, "state (two-letter code)", required=False)
     errors = f.errors
 
-    screens, notes = _screens(path, lines, fm.end, errors)
+    texts = _Texts(lines)
+    screens, notes = _screens(path, lines, fm.end, errors, texts)
     if errors:
         return None, sorted(errors, key=lambda e: e.line)
     assert module_id and title and roles is not None and specialties is not None and minutes
     assert objectives and cites and policy and pass_score is not None and scenario_ids
     assert acknowledgement
+    html = texts.render()
     return Module(
         id=module_id, title=title, roles=roles, specialties=specialties, minutes=minutes,
         objectives=objectives, cites=cites, policy_name=policy[0], policy_version=policy[1],
         pass_score=pass_score, scenario_ids=scenario_ids, acknowledgement=acknowledgement,
-        screens=screens, manager_notes_html=notes, path=path, version=version_of(text),
+        screens=tuple(Screen(title, html[i]) for title, i in screens),
+        manager_notes_html="\n".join(html[i] for i in notes), path=path, version=version_of(text),
         source=text, kind=kind, topics=topics or (), states=states or (),
     ), []
 
@@ -168,28 +191,27 @@ def _scenario_ids(f: Fields) -> tuple[str, ...] | None:
 
 
 def _screens(
-    path: str, lines: list[str], body: int, errors: list[ContentError]
-) -> tuple[tuple[Screen, ...], str]:
-    """Lesson screens (one per ``##``) and the manager notes, rendered."""
+    path: str, lines: list[str], body: int, errors: list[ContentError], texts: _Texts
+) -> tuple[list[tuple[str, int]], list[int]]:
+    """Lesson screens (one per ``##``) as (title, fragment) and the manager notes' fragments."""
     sections = [h for h in find_headings(lines, body) if h.level == 2]
-    screens: list[Screen] = []
-    notes: list[str] = []
+    screens: list[tuple[str, int]] = []
+    notes: list[int] = []
     first = sections[0].index if sections else len(lines)
     intro = _drop_title(lines, body, first)
     if intro is not None and any(line.strip() for line in lines[intro:first]):
-        screens.append(Screen("", _markdown(lines, intro, first)))
+        screens.append(("", texts.add(intro, first)))
     for n, heading in enumerate(sections):
         end = sections[n + 1].index if n + 1 < len(sections) else len(lines)
-        html = _markdown(lines, heading.index + 1, end)
         if heading.text.lower() == _MANAGER_NOTES:
-            notes.append(html)
+            notes.append(texts.add(heading.index + 1, end))
         elif not heading.text:
             errors.append(ContentError(path, heading.line, "a screen heading (`## ...`) needs a title"))
         else:
-            screens.append(Screen(heading.text, html))
+            screens.append((heading.text, texts.add(heading.index + 1, end)))
     if not screens:
         errors.append(ContentError(path, body, "the module has no lesson text: add `## ` screens"))
-    return tuple(screens), "\n".join(notes)
+    return screens, notes
 
 
 def _drop_title(lines: list[str], start: int, end: int) -> int | None:
@@ -221,34 +243,43 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
     cites = f.text_list("cites", required=False)
     errors = f.errors
 
-    nodes = _nodes(path, lines, fm.end, errors)
+    texts = _Texts(lines)
+    builds = _nodes(path, lines, fm.end, errors, texts)
     if errors:
         return None, sorted(errors, key=lambda e: e.line)
     assert scenario_id and title and cites is not None
+    html = texts.render()
+    nodes: dict[str, Node] = {node_id: build(html) for node_id, build in builds.items()}
     return Scenario(
         id=scenario_id, title=title, specialty=specialty, start=start or next(iter(nodes)),
         nodes=nodes, cites=cites, path=path, version=version_of(text), source=text,
     ), []
 
 
-def _nodes(path: str, lines: list[str], body: int, errors: list[ContentError]) -> dict[str, Node]:
+def _nodes(
+    path: str, lines: list[str], body: int, errors: list[ContentError], texts: _Texts
+) -> dict[str, Build]:
+    """Each node's id and the builder of its Node, in file order."""
     headings = find_headings(lines, body)
     node_heads = [h for h in headings if h.level == 2]
     first = node_heads[0].index if node_heads else len(lines)
     _check_preamble(path, lines, body, first, headings, errors)
-    nodes: dict[str, Node] = {}
+    nodes: dict[str, Build] = {}
+    lines_of: dict[str, int] = {}
     for n, heading in enumerate(node_heads):
         end = node_heads[n + 1].index if n + 1 < len(node_heads) else len(lines)
         choice_heads = [h for h in headings if h.level == 3 and heading.index < h.index < end]
-        node = _node(path, lines, heading, end, choice_heads, errors)
+        node = _node(path, lines, heading, end, choice_heads, errors, texts)
         if node is None:
             continue
-        if node.id in nodes:
+        node_id, build = node
+        if node_id in nodes:
             errors.append(ContentError(
-                path, heading.line, f"node id `{node.id}` is already used at line {nodes[node.id].line}"
+                path, heading.line, f"node id `{node_id}` is already used at line {lines_of[node_id]}"
             ))
         else:
-            nodes[node.id] = node
+            nodes[node_id] = build
+            lines_of[node_id] = heading.line
     if not node_heads:
         errors.append(ContentError(path, body, "the scenario has no nodes: add `## Title {#node-id}` sections"))
     return nodes
@@ -274,8 +305,8 @@ def _check_preamble(
 
 def _node(
     path: str, lines: list[str], heading: Heading, end: int, choice_heads: list[Heading],
-    errors: list[ContentError],
-) -> Node | None:
+    errors: list[ContentError], texts: _Texts,
+) -> tuple[str, Build] | None:
     title, node_id = heading.text, None
     explicit = _NODE_ID.match(heading.text)
     if explicit:
@@ -305,19 +336,21 @@ def _node(
         outcome, line = settings["ending"]
         if not outcome:
             errors.append(ContentError(path, line, "`Ending:` needs an outcome, e.g. `Ending: Records protected`"))
-    choices = tuple(
-        _choice(path, lines, n + 1, h, choice_heads[n + 1].index if n + 1 < len(choice_heads) else end, errors)
+    body = texts.add(text_start, text_end)
+    choices = [
+        _choice(path, lines, n + 1, h, choice_heads[n + 1].index if n + 1 < len(choice_heads) else end, errors, texts)
         for n, h in enumerate(choice_heads)
-    )
-    return Node(
-        id=node_id, title=title, body_html=_markdown(lines, text_start, text_end),
-        objective=objective or None, outcome=outcome, choices=choices, line=heading.line,
+    ]
+    return node_id, lambda html: Node(
+        id=node_id, title=title, body_html=html[body], objective=objective or None, outcome=outcome,
+        choices=tuple(build(html) for build in choices), line=heading.line,
     )
 
 
 def _choice(
-    path: str, lines: list[str], number: int, heading: Heading, end: int, errors: list[ContentError]
-) -> Choice:
+    path: str, lines: list[str], number: int, heading: Heading, end: int, errors: list[ContentError],
+    texts: _Texts,
+) -> Build:
     arrows = list(_ARROW.finditer(heading.text))
     label, target = heading.text, ""
     if not arrows:
@@ -341,7 +374,8 @@ def _choice(
             errors.append(ContentError(path, line, f"`Points:` must be a whole number, got `{value}`"))
     correct = _yes_no(path, "Correct", settings.get("correct"), points > 0, errors)
     critical = _yes_no(path, "Critical", settings.get("critical"), False, errors)
-    return Choice(
+    feedback = texts.add(text_start, end)
+    return lambda html: Choice(
         number=number, label=label, target=target, points=points, correct=correct,
-        critical=critical, feedback_html=_markdown(lines, text_start, end), line=heading.line,
+        critical=critical, feedback_html=html[feedback], line=heading.line,
     )

@@ -12,6 +12,8 @@ import threading
 import markdown
 import nh3
 
+from . import mdfast
+
 #: fenced_code is on because the content format treats ``` blocks as code (a ``##`` inside one
 #: is not a heading), so the renderer must agree with the parser.
 _EXTENSIONS = ("tables", "sane_lists", "fenced_code")
@@ -35,16 +37,21 @@ def _converter() -> markdown.Markdown:
     md = getattr(_local, "md", None)
     if md is None:
         md = _local.md = markdown.Markdown(extensions=list(_EXTENSIONS), output_format="html")
+        mdfast.install(md)
     return md
 
 
-def render_markdown(text: str) -> str:
-    """Render trainer Markdown and sanitise the result; safe to insert into a page unescaped."""
+def convert(text: str) -> str:
+    """Markdown to HTML, not yet sanitised."""
     md = _converter()
     try:
-        html = md.convert(text)
+        return md.convert(text)
     finally:
         md.reset()
+
+
+def clean(html: str) -> str:
+    """Sanitise rendered HTML against the allow-list."""
     return nh3.clean(
         html,
         tags=_TAGS,
@@ -54,3 +61,8 @@ def render_markdown(text: str) -> str:
         clean_content_tags=_DROP_WITH_CONTENT,
         strip_comments=True,
     ).strip()
+
+
+def render_markdown(text: str) -> str:
+    """Render trainer Markdown and sanitise the result; safe to insert into a page unescaped."""
+    return clean(convert(text))
