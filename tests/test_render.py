@@ -344,3 +344,15 @@ def test_a_crash_in_a_helper_is_logged_and_reported_as_before(
     crashed = [e for e in lib.errors if e.path.endswith("m3.md")]
     assert [e.message for e in crashed] == ["could not be read as a module (RuntimeError)"]
     assert [r.getMessage() for r in caplog.records] == ["unexpected failure parsing content/modules/m3.md"]
+
+
+def test_markdown_that_once_looped_forever_renders() -> None:
+    """Python-Markdown 3.10 looped forever on this (upstream #1578, fixed in 3.10.1): one such
+    lesson would have stalled every content load. Pinned 3.10.3 must render it."""
+    import threading
+
+    out: list[str] = []
+    worker = threading.Thread(target=lambda: out.append(render.render_markdown("&#x; <!-- note -->")), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert out == ["<p>&amp;#x; </p>"]
