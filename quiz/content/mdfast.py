@@ -53,7 +53,7 @@ _INLINE_NEEDS: dict[str, tuple[str, Needs]] = {
 _BLOCK_NEEDS: dict[type, tuple[str | None, Needs]] = {
     tables.TableProcessor: (None, ("|",)),
     blockprocessors.HashHeaderProcessor: (r"(?:^|\n)(?P<level>#{1,6})(?P<header>(?:\\.|[^\\])*?)#*(?:\n|$)", ("#",)),
-    blockprocessors.SetextHeaderProcessor: (r"^.*?\n[=-]+[ ]*(\n|$)", ("\n=", "\n-")),
+    blockprocessors.SetextHeaderProcessor: (r"^.*?\n(?:=+|-+)[ ]*(\n|$)", ("\n=", "\n-")),  # 3.10.3
     blockprocessors.HRProcessor: (
         r"^[ ]{0,3}(?=(?P<atomicgroup>(-+[ ]{0,2}){3,}|(_+[ ]{0,2}){3,}|(\*+[ ]{0,2}){3,}))(?P=atomicgroup)[ ]*$",
         ("-", "_", "*"),
