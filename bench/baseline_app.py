@@ -53,21 +53,25 @@ def database_url() -> str:
     return url
 
 
+def sqlite_settings(dbapi_connection, record=None) -> None:
+    """Rounds' SQLite settings (quiz/db.py): WAL, busy timeout, foreign keys, synchronous=FULL,
+    and BEGIN left to the "begin" event."""
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
+
+
 def engine():
     global _engine
     if _engine is None:
         _engine = create_engine(database_url())
         if _engine.dialect.name == "sqlite":
 
-            @event.listens_for(_engine, "connect")
-            def _on_connect(dbapi_connection, record):
-                dbapi_connection.isolation_level = None
-                cur = dbapi_connection.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA busy_timeout=10000")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA synchronous=FULL")
-                cur.close()
+            event.listen(_engine, "connect", sqlite_settings)
 
             @event.listens_for(_engine, "begin")
             def _on_begin(conn):

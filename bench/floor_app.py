@@ -65,7 +65,7 @@ from wtforms.widgets import HiddenInput
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from baseline_app import TEMPLATE, database_url  # noqa: E402  (the same template, the same URL rules)
+from baseline_app import TEMPLATE, database_url, sqlite_settings  # noqa: E402  (the same template, URL rules, SQLite settings)
 
 # ------------------------------------------------------------------------------------ models
 
@@ -161,15 +161,7 @@ with app.app_context():
     if db.engine.dialect.name == "sqlite":
         # The baseline's SQLite settings (baseline_app.engine()).
 
-        @event.listens_for(db.engine, "connect")
-        def _on_connect(dbapi_connection, record):
-            dbapi_connection.isolation_level = None
-            cur = dbapi_connection.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
+        event.listen(db.engine, "connect", sqlite_settings)
 
         @event.listens_for(db.engine, "begin")
         def _on_begin(conn):

@@ -14,8 +14,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from quiz import engine
 from quiz.db import _gate_for, db, write_intent, writing
 from quiz.models import Answer, Attempt, Evidence, User
+from quiz.web import learn
 
-from .conftest import add_user
+from .conftest import add_user, csrf_token, sign_in
+from .test_learning_flow import MODULE, _choice_number, _step, _through_lesson
 
 
 def _attempt_at_first_decision(app) -> int:
@@ -138,14 +140,10 @@ def test_sqlite_write_gate_is_given_back_after_commit_rollback_and_errors(app):
         gate.release()
 
 
-def test_racing_taps_that_all_read_before_any_writes_record_one_answer(app, monkeypatch):
-    """Four taps of the same answer, held until all four have read the attempt at the same
-    step: one is recorded, the other three change nothing and still get the normal page."""
-    from quiz.web import learn
-
-    from .conftest import csrf_token, sign_in
-    from .test_learning_flow import MODULE, _choice_number, _step, _through_lesson
-
+def _taps(app, count: int, htmx_every_other: bool = False, before=lambda: None) -> list[int]:
+    """Sign a learner in, reach the first decision, call ``before``, then post the same answer
+    from ``count`` clients at once (one session: a double tap, or two devices); their status
+    codes."""
     add_user(app)
     first = app.test_client()
     sign_in(first)
@@ -153,6 +151,38 @@ def test_racing_taps_that_all_read_before_any_writes_record_one_answer(app, monk
     page = first.get(MODULE).text
     form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
     cookie = first.get_cookie("session").value
+    results: list[int] = []
+    before()
+
+    def tap(htmx: bool) -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie)
+        headers = {"HX-Request": "true"} if htmx else {}
+        results.append(client.post(MODULE + "answer", data=form, headers=headers).status_code)
+
+    threads = [threading.Thread(target=tap, args=(htmx_every_other and i % 2 == 0,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    return results
+
+
+def _recorded(app) -> tuple[int, int]:
+    with app.app_context():
+        answers = db.session.scalar(select(func.count(Answer.id)))
+        made = db.session.scalar(select(func.count()).select_from(Evidence).where(Evidence.event == "choice.made"))
+        return answers, made
+
+
+def test_racing_double_tap_records_one_answer(app):
+    assert _taps(app, 4) == [303] * 4
+    assert _recorded(app) == (1, 1)
+
+
+def test_racing_taps_that_all_read_before_any_writes_record_one_answer(app, monkeypatch):
+    """The same, with the four held until all have read the attempt at the same step: one is
+    recorded, the other three change nothing and still get the normal page."""
     everyone_has_read = threading.Barrier(4, timeout=10)
     real_writing = learn.writing
 
@@ -160,22 +190,8 @@ def test_racing_taps_that_all_read_before_any_writes_record_one_answer(app, monk
         everyone_has_read.wait()
         return real_writing(session)
 
-    monkeypatch.setattr(learn, "writing", writing_after_everyone_read)
-    results = []
+    def hold_the_writes():
+        monkeypatch.setattr(learn, "writing", writing_after_everyone_read)
 
-    def tap(htmx):
-        client = app.test_client()
-        client.set_cookie("session", cookie)
-        headers = {"HX-Request": "true"} if htmx else {}
-        results.append(client.post(MODULE + "answer", data=form, headers=headers).status_code)
-
-    threads = [threading.Thread(target=tap, args=(i % 2 == 0,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    assert sorted(results) == [200, 200, 303, 303]
-    with app.app_context():
-        assert db.session.scalar(select(func.count(Answer.id))) == 1
-        made = db.session.scalar(select(func.count()).select_from(Evidence).where(Evidence.event == "choice.made"))
-        assert made == 1
+    assert sorted(_taps(app, 4, htmx_every_other=True, before=hold_the_writes)) == [200, 200, 303, 303]
+    assert _recorded(app) == (1, 1)

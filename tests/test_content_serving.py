@@ -81,29 +81,3 @@ def test_requests_never_reparse_unchanged_content(editable_app, monkeypatch):
     _choose(client, "Ask for two identifiers")
     client.get(MODULE)
     assert calls == []
-
-
-def test_racing_double_tap_records_one_answer(app):
-    add_user(app)
-    first = app.test_client()
-    sign_in(first)
-    _through_lesson(first)
-    page = first.get(MODULE).text
-    form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
-    cookie = first.get_cookie("session").value
-    results = []
-
-    def tap():
-        client = app.test_client()
-        client.set_cookie("session", cookie)
-        results.append(client.post(MODULE + "answer", data=form).status_code)
-
-    threads = [threading.Thread(target=tap) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [303] * 4
-    with app.app_context():
-        assert db.session.scalar(select(func.count(Answer.id))) == 1
-        assert db.session.scalar(select(func.count()).select_from(Evidence).where(Evidence.event == "choice.made")) == 1
