@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +35,15 @@ PASSWORD = "bench learner passphrase 2026"
 
 
 # ----------------------------------------------------------------------------------- output
+
+#: What the learner pages look like to the load and page-weight tools (templates/learn/).
+RE_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+RE_STEP = re.compile(r'name="step" type="hidden" value="(\d+)"')
+RE_VIEW = re.compile(r'<div id="step" class="step step-([a-z]+)"')
+RE_CHOICE = re.compile(r'name="choice"[^>]*type="radio" value="(\d+)">\s*<label for="[^"]+">(.*?)</label>', re.S)
+RE_NODE = re.compile(r'<h2 id="node-title">(.*?)</h2>', re.S)
+RE_SCENARIO = re.compile(r'<p class="progress-label">Check \d+ of \d+: (.*?)</p>', re.S)
+
 
 def say(*parts) -> None:
     print(*parts, flush=True)

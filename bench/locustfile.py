@@ -38,7 +38,9 @@ from gevent.event import Event
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
-from common import busy_cpu_seconds, cpu_seconds  # bench/common.py (locust puts this folder on sys.path)
+from common import (  # noqa: E402
+    RE_CHOICE, RE_CSRF, RE_NODE, RE_SCENARIO, RE_STEP, RE_VIEW, busy_cpu_seconds, cpu_seconds,
+)  # bench/common.py (locust puts this folder on sys.path)
 
 CFG = json.loads(open(os.environ["BENCH_CONFIG"]).read())
 KEY: dict = CFG.get("answer_key", {})
@@ -85,12 +87,6 @@ RESULTS: dict = {
     "errors": {},
 }
 
-RE_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-RE_STEP = re.compile(r'name="step" type="hidden" value="(\d+)"')
-RE_VIEW = re.compile(r'<div id="step" class="step step-([a-z]+)"')
-RE_CHOICE = re.compile(r'name="choice"[^>]*type="radio" value="(\d+)">\s*<label for="[^"]+">(.*?)</label>', re.S)
-RE_NODE = re.compile(r'<h2 id="node-title">(.*?)</h2>', re.S)
-RE_SCENARIO = re.compile(r'<p class="progress-label">Check \d+ of \d+: (.*?)</p>', re.S)
 RE_CHOSE = re.compile(r'<p class="you-chose">You chose: (.*?)</p>', re.S)
 RE_MODULE_LINK = re.compile(r'href="/learn/([a-z0-9-]+)/"')
 RE_OUTCOME_PASSED = re.compile(r'id="passed-title"')

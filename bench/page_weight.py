@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    RE_CHOICE, RE_CSRF, RE_NODE, RE_SCENARIO, RE_STEP, RE_VIEW,
     PASSWORD,
     REAL_CONTENT,
     TEST_CONTENT,
@@ -55,12 +56,6 @@ from common import (  # noqa: E402
 
 LIMIT = 30_000
 ONE_YEAR = 31536000
-RE_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-RE_STEP = re.compile(r'name="step" type="hidden" value="(\d+)"')
-RE_VIEW = re.compile(r'<div id="step" class="step step-([a-z]+)"')
-RE_CHOICE = re.compile(r'name="choice"[^>]*type="radio" value="(\d+)">\s*<label for="[^"]+">(.*?)</label>', re.S)
-RE_NODE = re.compile(r'<h2 id="node-title">(.*?)</h2>', re.S)
-RE_SCENARIO = re.compile(r'<p class="progress-label">Check \d+ of \d+: (.*?)</p>', re.S)
 RE_LESSON = re.compile(r"Lesson: screen (\d+) of (\d+)")
 RE_ASSET = re.compile(r'(?:href|src)="(/(?:assets|static)/[^"]+)"')
 RE_HASHED = re.compile(r"^/assets/(?P<name>.+)\.(?P<hash>[0-9a-f]{12})\.(?P<ext>[A-Za-z0-9]+)$")
