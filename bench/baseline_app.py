@@ -7,7 +7,7 @@ durability: on SQLite WAL, synchronous=FULL, busy_timeout and BEGIN IMMEDIATE fo
 PostgreSQL psycopg 3. Served by gunicorn exactly like the app (bench/load.py starts it):
 
     DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/python bench/baseline_app.py init
-    DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/gunicorn --chdir bench -w 2 --threads 4 baseline_app:app
+    DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/gunicorn --chdir bench -w 4 --threads 1 baseline_app:app
 
 The engine is created lazily, so no connection exists before gunicorn forks its workers.
 """

@@ -39,7 +39,7 @@ password. Checking an Argon2id hash costs ~100 ms once per session; the floor me
 every later request pays, so sign-in is only a way to get a signed-in session cookie.
 
     DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/python bench/floor_app.py init 50
-    DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/gunicorn --chdir bench -w 2 --threads 4 floor_app:app
+    DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/gunicorn --chdir bench -w 4 --threads 1 floor_app:app
 
 Flask-SQLAlchemy creates the engine object at import, but no connection is opened before the
 first request, so nothing is shared across gunicorn's fork (and load.py does not --preload).

@@ -503,8 +503,10 @@ def main(argv=None) -> int:
                     help="journey think time between clicks, seconds, e.g. 1-3 (default) or 0")
     ap.add_argument("--spawn-rate", type=float, default=10.0, help="learners started per second")
     ap.add_argument("--content", default="test", help="test (tests/data/content, default), real (content/), or a path")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=4,
+                    help="gunicorn workers (default 4: two per core, as make run and the operations guide)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads per worker (default 1: CPU-bound Python gains nothing from more, see README)")
     ap.add_argument("--loop-cap", type=int, default=20, help="answers per attempt in the answers phase")
     ap.add_argument("--p-best", type=float, default=0.85, help="journey: chance of the best choice at each decision")
     ap.add_argument("--seed", type=int, default=1)
