@@ -183,6 +183,28 @@ def test_static_files_have_hashed_names_and_long_cache_lifetimes(client):
     assert client.get("/assets/..%2Fquiz%2Fconfig.000000000000.py").status_code == 404
 
 
+def test_an_edited_static_file_gets_a_new_name_and_the_old_one_is_gone(app, tmp_path, monkeypatch):
+    """Templates' asset paths are resolved once per process; the file's change time is still
+    checked on every page, so an edit is served under a new name at once."""
+    import os
+    import shutil
+
+    from quiz.web.assets import asset_url
+
+    shutil.copytree(app.static_folder, tmp_path / "static")
+    css = tmp_path / "static" / "style.css"
+    monkeypatch.setattr(app, "static_folder", str(tmp_path / "static"))
+    client = app.test_client()
+    with app.test_request_context("/"):
+        before = asset_url("style.css")
+        css.write_text("body { color: navy }")
+        os.utime(css, ns=(css.stat().st_atime_ns, css.stat().st_mtime_ns + 1_000_000_000))
+        after = asset_url("style.css")
+    assert before != after
+    assert client.get(after).data == b"body { color: navy }"
+    assert client.get(before).status_code == 404
+
+
 def test_the_password_check_does_not_hold_sqlite_write_lock(tmp_path, monkeypatch):
     """100 people signing in at once used to queue on the write lock behind each other's
     ~100 ms hash checks until one got 'database is locked'. Now the check runs in a read

@@ -29,10 +29,21 @@ def _file(name: str) -> Path:
     return path
 
 
+@lru_cache(maxsize=64)
+def _named_in_template(static_folder: str, name: str) -> Path:
+    """A template's asset, resolved once per process: names in templates are fixed, and
+    resolving a path costs a system call per folder on every page."""
+    return _file(name)
+
+
 def asset_url(name: str) -> str:
-    path = _file(name)
+    path = _named_in_template(current_app.static_folder, name)
+    try:
+        mtime_ns = path.stat().st_mtime_ns  # still checked on every page: an edit gets a new name
+    except OSError:
+        abort(404)
     stem, dot, ext = name.rpartition(".")
-    hashed = f"{stem}.{_digest(path, path.stat().st_mtime_ns)}.{ext}" if dot else name
+    hashed = f"{stem}.{_digest(path, mtime_ns)}.{ext}" if dot else name
     return url_for("assets.serve", hashed=hashed)
 
 

@@ -162,15 +162,17 @@ def _show_attempt(page: Page, attempt: Attempt, content: engine.AttemptContent, 
 
 
 def _add_forms(page: Page) -> None:
-    if page.attempt is not None:
+    """The forms the view shows, and only those: each one costs WTForms' set-up on every page."""
+    if page.view == "overview":
+        page.forms.setdefault("start", StepForm(step=0, formdata=None))
+    elif page.view in ("lesson", "ending"):
         page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
-        if page.view == "question":
-            answer_form = page.forms.get("answer") or AnswerForm(step=page.attempt.step, formdata=None)
-            answer_form.choice.choices = [(c.number, c.label) for c in page.choices()]
-            page.forms["answer"] = answer_form
-        if page.view == "acknowledge":
-            page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
-    page.forms.setdefault("start", StepForm(step=0, formdata=None))
+    elif page.view == "question":
+        answer_form = page.forms.get("answer") or AnswerForm(step=page.attempt.step, formdata=None)
+        answer_form.choice.choices = [(c.number, c.label) for c in page.choices()]
+        page.forms["answer"] = answer_form
+    elif page.view == "acknowledge":
+        page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
 
 
 def _show(module_id: str, forms: dict | None = None, status: int = 200):
