@@ -16,6 +16,7 @@ For each database it:
    start again). Half answer with htmx (HX-Request), half with plain POST + redirect;
 4. **answers** phase: N learners with no think time answering back to back (a decision that
    loops back, up to --loop-cap answers per attempt): the app's answer-submit throughput;
+   half with htmx, half with plain forms, or all one way with --answer-mix htmx|plain;
 5. compares the `choice.made` evidence records with the answers the learners saw recorded
    (per phase), then stops the app and runs `flask --app app evidence verify`;
 6. **baseline** phase: bench/baseline_app.py (one INSERT + one small template) under the same
@@ -269,7 +270,8 @@ def run_one(db: str, args, content_dir: Path) -> dict:
             say(f"{db}: {phase} phase, {args.users} learners, {duration} s, think {think[0]}-{think[1]} s ...")
             res = run_locust(
                 "Learner", server.url,
-                {**base_cfg, "phase": phase, "think": list(think), "learners": [l.__dict__ for l in learners[phase]]}, work,
+                {**base_cfg, "phase": phase, "think": list(think), "learners": [l.__dict__ for l in learners[phase]],
+                 "answer_mix": args.answer_mix if phase == "answers" else "mixed"}, work,
                 f"{db}-{phase}", users=args.users, duration=duration, spawn_rate=args.spawn_rate,
                 server_pids=server.pids(), measured=(phase == "answers"), quiet_wait=args.quiet_wait,
             )
@@ -507,6 +509,9 @@ def main(argv=None) -> int:
                     help="gunicorn workers (default 4: two per core, as make run and the operations guide)")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads per worker (default 1: CPU-bound Python gains nothing from more, see README)")
+    ap.add_argument("--answer-mix", choices=["mixed", "htmx", "plain"], default="mixed",
+                    help="answers phase: half the learners with htmx, half with plain forms (default), or all one way; "
+                         "htmx is one request per answer like the baseline's, plain is a POST, a 303 and a page GET")
     ap.add_argument("--loop-cap", type=int, default=20, help="answers per attempt in the answers phase")
     ap.add_argument("--p-best", type=float, default=0.85, help="journey: chance of the best choice at each decision")
     ap.add_argument("--seed", type=int, default=1)
@@ -519,7 +524,7 @@ def main(argv=None) -> int:
     content_dir = resolve_content(args.content)
     say(f"machine: {machine_line()}")
     say(f"content: {content_dir}; gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
-        f"journey think {args.think[0]}-{args.think[1]} s")
+        f"journey think {args.think[0]}-{args.think[1]} s; answers phase: {args.answer_mix} answers")
     summaries = []
     for db in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
         report = run_one(db, args, content_dir)

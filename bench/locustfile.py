@@ -49,6 +49,7 @@ PHASE = CFG.get("phase", "journey")  # journey | answers | baseline | floor
 LOOP_CAP = int(CFG.get("loop_cap", 20))
 P_BEST = float(CFG.get("p_best", 0.85))
 HTMX_SHARE = CFG.get("htmx_every", 2)  # every n-th learner uses htmx for answers
+ANSWER_MIX = CFG.get("answer_mix", "mixed")  # mixed (every HTMX_SHARE-th learner htmx) | htmx | plain
 
 #: Measured phases (answers, baseline, floor): every user first gets ready (signed in, on its page),
 #: then all start together and the run ends MEASURE seconds later, so the sign-in storm is not
@@ -180,7 +181,7 @@ class Learner(FastHttpUser):
         self.idx = next(_ids)
         account = CFG["learners"][self.idx % len(CFG["learners"])]
         self.email, self.name = account["email"], account["name"]
-        self.mode = "htmx" if self.idx % HTMX_SHARE == 0 else "plain"
+        self.mode = ANSWER_MIX if ANSWER_MIX in ("htmx", "plain") else ("htmx" if self.idx % HTMX_SHARE == 0 else "plain")
         self.module = CFG.get("module")
         self.page = ""
         self.answers_in_attempt = 0
