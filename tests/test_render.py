@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -240,11 +241,30 @@ def test_pool_parses_small_loads_here() -> None:
     assert {r[1] for r in results if r} == {os.getpid()}
 
 
+def _parse_in_both(parent: int, flag: Path, in_helper: str = "parse"):  # type: ignore[no-untyped-def]
+    """A parse for which the parent waits, on its first job, until a helper has taken a chunk
+    (touched ``flag``), so a helper's part is certain however fast the jobs are. In the helper:
+    ``parse`` the job, ``die`` or ``hang``."""
+    def parse(kind: str, path: str, text: str) -> tuple[int, int]:
+        if os.getpid() != parent:
+            flag.touch()
+            if in_helper == "die":
+                os._exit(3)
+            if in_helper == "hang":
+                time.sleep(3600)
+        else:
+            deadline = time.monotonic() + 20
+            while not flag.exists() and time.monotonic() < deadline:
+                time.sleep(0.001)
+        return _square(kind, path, text)
+    return parse
+
+
 @pytest.mark.skipif(not _can_fork(), reason="needs Linux and 2+ CPUs")
-def test_pool_results_match_and_helpers_are_reaped(forking: None) -> None:
+def test_pool_results_match_and_helpers_are_reaped(forking: None, tmp_path: Path) -> None:
     jobs = _jobs(pool.MIN_JOBS + 7)
     jobs[100] = ("module", "x.md", "boom")
-    results = pool.parse_many(jobs, _square)
+    results = pool.parse_many(jobs, _parse_in_both(os.getpid(), tmp_path / "flag"))
     assert [r[0] if r else None for r in results] == [
         int(text) ** 2 if text != "boom" else None for _, _, text in jobs
     ]
@@ -252,37 +272,56 @@ def test_pool_results_match_and_helpers_are_reaped(forking: None) -> None:
     assert multiprocessing.active_children() == []
 
 
-def _dies_in_helper(parent: int):  # type: ignore[no-untyped-def]
-    def parse(kind: str, path: str, text: str) -> tuple[int, int]:
-        if os.getpid() != parent:
-            os._exit(3)
-        return _square(kind, path, text)
-    return parse
-
-
 @pytest.mark.skipif(not _can_fork(), reason="needs Linux and 2+ CPUs")
-def test_pool_does_a_dead_helpers_share_itself(forking: None) -> None:
+def test_pool_parses_what_a_dead_helper_took(forking: None, tmp_path: Path) -> None:
     jobs = _jobs(pool.MIN_JOBS)
-    results = pool.parse_many(jobs, _dies_in_helper(os.getpid()))
+    results = pool.parse_many(jobs, _parse_in_both(os.getpid(), tmp_path / "flag", "die"))
+    assert (tmp_path / "flag").exists()  # the helper did take a chunk before it died
     assert [r[0] for r in results] == [i * i for i in range(len(jobs))]
+    assert {r[1] for r in results} == {os.getpid()}
     assert multiprocessing.active_children() == []
 
 
-def _hangs_in_helper(parent: int):  # type: ignore[no-untyped-def]
-    def parse(kind: str, path: str, text: str) -> tuple[int, int]:
-        if os.getpid() != parent:
-            time.sleep(3600)
-        return _square(kind, path, text)
-    return parse
-
-
 @pytest.mark.skipif(not _can_fork(), reason="needs Linux and 2+ CPUs")
-def test_pool_gives_up_on_a_hung_helper_and_does_its_share(forking: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pool_gives_up_on_a_hung_helper_and_parses_what_it_took(
+    forking: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(pool, "HELPER_TIMEOUT_SECONDS", 0.5)
     jobs = _jobs(pool.MIN_JOBS)
-    results = pool.parse_many(jobs, _hangs_in_helper(os.getpid()))
+    results = pool.parse_many(jobs, _parse_in_both(os.getpid(), tmp_path / "flag", "hang"))
     assert [r[0] for r in results] == [i * i for i in range(len(jobs))]
     assert multiprocessing.active_children() == []
+
+
+def test_pool_chunks_cover_every_job_once() -> None:
+    for count, pieces in [(200, 32), (1000, 32), (7, 32), (33, 32), (1, 1)]:
+        chunks = pool._chunks(count, pieces)
+        assert [i for chunk in chunks for i in chunk] == list(range(count))
+        assert len(chunks) <= pieces and all(chunks)
+
+
+def test_a_chunk_lock_held_too_long_stops_the_taking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper killed while holding the counter's lock must not stall the load: the parent
+    stops taking chunks and parses whatever nobody returned."""
+    monkeypatch.setattr(pool, "CLAIM_TIMEOUT_SECONDS", 0.05)
+    counter = multiprocessing.get_context("fork").Value("i", 0)
+    assert list(pool._claim(counter, 3)) == [0, 1, 2]
+    counter.value = 0
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread: the lock is re-entrant for its owner
+        with counter.get_lock():
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        assert list(pool._claim(counter, 3)) == []
+    finally:
+        release.set()
+        holder.join()
 
 
 def test_pool_stays_in_process_when_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,8 +388,6 @@ def test_a_crash_in_a_helper_is_logged_and_reported_as_before(
 def test_markdown_that_once_looped_forever_renders() -> None:
     """Python-Markdown 3.10 looped forever on this (upstream #1578, fixed in 3.10.1): one such
     lesson would have stalled every content load. Pinned 3.10.3 must render it."""
-    import threading
-
     out: list[str] = []
     worker = threading.Thread(target=lambda: out.append(render.render_markdown("&#x; <!-- note -->")), daemon=True)
     worker.start()
