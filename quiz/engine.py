@@ -261,7 +261,9 @@ def plan_choice(
     choice = node.choice(choice_number)
     if choice is None:
         raise ValueError(f"no choice {choice_number} at {node.id}")
-    return PlannedChoice(step, scenario, node, choice, first_visit=not _visited(session, attempt, node.id))
+    # A decision off every loop cannot have been answered before in this walk: no query.
+    first_visit = node.id not in scenario.revisitable or not _visited(session, attempt, node.id)
+    return PlannedChoice(step, scenario, node, choice, first_visit=first_visit)
 
 
 def record_choice(

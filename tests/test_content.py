@@ -818,3 +818,16 @@ def test_score_range_matches_brute_force_on_random_graphs() -> None:
         assert score_range(scenario) == expected, nodes
         compared += expected is not None
     assert compared > 100  # most random graphs do reach an ending
+
+
+def test_revisitable_decisions_are_those_on_a_loop_of_choices() -> None:
+    """Only these can be answered twice in one walk (the engine asks about earlier answers for
+    these alone). In the test call: the phone rings -> read it out -> say nothing -> rings."""
+    lib = load_library(Path(__file__).parent / "data" / "content")
+    scenario = lib.scenario_for("test-check", None)
+    assert scenario.revisitable == {"call", "told"}
+    assert {"verify", "overshare"} <= {n.id for n in scenario.nodes.values() if not n.is_ending}
+    looped = parse_scenario("s.md", "---\nid: s\ntitle: S\nstart: a\n---\n# S\n\n## A {#a}\nObjective: o\n\nText.\n\n"
+                            "### Stay -> a\nPoints: 0\n\nAgain.\n\n### Go -> end\nPoints: 1\n\nOut.\n\n"
+                            "## End {#end}\nEnding: Done\n\nDone.\n")[0]
+    assert looped is not None and looped.revisitable == {"a"}  # a choice back to itself

@@ -165,6 +165,39 @@ def test_a_revisited_decision_scores_nothing_the_second_time(app, learner):
         assert attempt.score == 2 and attempt.passed is False
 
 
+def test_only_a_decision_on_a_loop_reads_earlier_answers_to_grade(app):
+    """Grading asks the database whether a decision was answered before only where a walk can
+    come back (on a loop of choices); elsewhere the answer is a first visit without asking."""
+    from sqlalchemy import event
+
+    from quiz import engine
+    from quiz.models import User
+
+    uid = add_user(app)
+    with app.app_context():
+        lib = app.extensions["content_store"].library
+        user = db.session.get(User, uid)
+        content = engine.content_to_start(lib, lib.modules["test-callers"], user)
+        attempt = engine.start_attempt(db.session, user, content)
+        while attempt.stage == "lesson":
+            engine.next_screen(db.session, attempt, content, attempt.step)
+        db.session.commit()
+        seen: list[str] = []
+        listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert attempt.node_id == "call"  # on the loop: asks
+            plan = engine.plan_choice(db.session, attempt, content, attempt.step, 1)
+            assert plan.first_visit and sum("FROM answers" in s for s in seen) == 1
+            engine.record_choice(db.session, attempt, content, plan)  # -> verify, off every loop
+            db.session.commit()
+            seen.clear()
+            plan = engine.plan_choice(db.session, attempt, content, attempt.step, 1)
+            assert plan.first_visit and not any("FROM answers" in s for s in seen)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+
+
 def test_double_submitted_answer_records_one_answer_and_one_event(app, learner):
     _through_lesson(learner)
     page = learner.get(MODULE)

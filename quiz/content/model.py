@@ -8,6 +8,7 @@ request without anyone changing it underneath another.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 #: Job roles a module may be written for. Users carry one of these as their ``job_role``.
 JOB_ROLES: tuple[str, ...] = (
@@ -141,6 +142,27 @@ class Scenario:
     @property
     def start_node(self) -> Node:
         return self.nodes[self.start]
+
+    @cached_property
+    def revisitable(self) -> frozenset[str]:
+        """The decisions a walk can come back to: those on a loop of choices. Only these can be
+        answered twice in one walk, so only for these must the engine ask whether this is the
+        first visit (it scores); every other decision is always met for the first time."""
+        following = {node_id: {c.target for c in node.choices} for node_id, node in self.nodes.items()}
+
+        def returns_to(start: str) -> bool:
+            seen: set[str] = set()
+            todo = list(following[start])
+            while todo:
+                node_id = todo.pop()
+                if node_id == start:
+                    return True
+                if node_id not in seen:
+                    seen.add(node_id)
+                    todo.extend(following.get(node_id, ()))
+            return False
+
+        return frozenset(node_id for node_id in self.nodes if returns_to(node_id))
 
 
 @dataclass(frozen=True)
