@@ -198,6 +198,31 @@ def test_only_a_decision_on_a_loop_reads_earlier_answers_to_grade(app):
             event.remove(db.engine, "before_cursor_execute", listener)
 
 
+def test_a_supervised_learners_answer_loads_the_supervisor_with_the_learner(app, client):
+    """Evidence names the supervisor; loading them must not add a query inside the writing
+    transaction (under SQLite's write lock): one users query for the whole answer."""
+    from sqlalchemy import event
+
+    add_user(app, email="boss@example.org", name="Robin Boss", job_role="leadership")
+    add_user(app, supervisor_email="boss@example.org")
+    assert sign_in(client).status_code == 303
+    _through_lesson(client)
+    page = client.get(MODULE).text
+    form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
+    seen: list[str] = []
+    listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
+    with app.app_context():
+        engine_ = db.engine
+    event.listen(engine_, "before_cursor_execute", listener)
+    try:
+        assert client.post(MODULE + "answer", data=form).status_code == 303
+    finally:
+        event.remove(engine_, "before_cursor_execute", listener)
+    assert sum("FROM users" in s for s in seen) == 1
+    made = _events(app, "choice.made")
+    assert [e.supervisor for e in made] == ["Robin Boss <boss@example.org>"]
+
+
 def test_double_submitted_answer_records_one_answer_and_one_event(app, learner):
     _through_lesson(learner)
     page = learner.get(MODULE)

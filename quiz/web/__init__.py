@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.orm import joinedload
 
 from ..content import ContentStore, Library
 from ..db import db, reads_in_a_read_transaction, write_intent
@@ -79,7 +80,11 @@ def _load_user(user_id: str) -> User | None:
         uid, version = (int(part) for part in user_id.split(":"))
     except ValueError:
         return None
-    user = db.session.get(User, uid)
+    # A request that writes almost always records evidence, which names the learner's
+    # supervisor: load them in the same query, not in a second one inside the writing
+    # transaction (on SQLite, under the write lock). Pages that only read leave them out.
+    writes = request.method not in ("GET", "HEAD")
+    user = db.session.get(User, uid, options=[joinedload(User.supervisor)] if writes else [])
     if user is None or not user.active or user.session_version != version:
         return None  # logged out elsewhere, password changed, or deactivated
     return user
