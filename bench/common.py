@@ -173,7 +173,9 @@ class Learner:
 def create_learners(
     env: dict, count: int, roles: list[tuple[str, str | None]], prefix: str = "bench", work_state: str | None = None,
 ) -> list[Learner]:
-    """Insert ``count`` learner accounts directly, all sharing one pre-computed Argon2id hash.
+    """Insert ``count`` learner accounts directly, all sharing one pre-computed Argon2id hash,
+    and all reporting to one supervisor account (as staff from a roster do: their evidence
+    names the supervisor, which costs the app a join when it loads the learner to write).
 
     Runs in a child process so this process never opens a database connection or imports the
     app's database state (the app's own accounts code makes the hash, so its parameters match).
@@ -195,16 +197,20 @@ app = create_app()
 with app.app_context():
     shared = accounts.hash_password(sys.argv[1])
     now = datetime.now(timezone.utc)
-    rows = [dict(email=l["email"], name=l["name"], password_hash=shared, role="learner",
-                 job_role=l["job_role"], specialty=l["specialty"], department="Bench",
-                 active=True, session_version=1, failed_logins=0, created_at=now,
+    common = dict(password_hash=shared, department="Bench", active=True, session_version=1,
+                  failed_logins=0, created_at=now)
+    boss = db.session.execute(insert(User.__table__).returning(User.__table__.c.id), dict(
+        email=sys.argv[2] + "-supervisor@example.org", name=sys.argv[2].title() + " Supervisor",
+        role="manager", job_role="leadership", **common)).scalar_one()
+    rows = [dict(email=l["email"], name=l["name"], role="learner", supervisor_id=boss,
+                 job_role=l["job_role"], specialty=l["specialty"], **common,
                  **({"work_state": l["work_state"]} if l.get("work_state") else {})) for l in learners]
     db.session.execute(insert(User.__table__), rows)
     db.session.commit()
     db.engine.dispose()
 """
     result = subprocess.run(
-        [sys.executable, "-c", script, PASSWORD], input=payload, cwd=ROOT, env=env,
+        [sys.executable, "-c", script, PASSWORD, prefix], input=payload, cwd=ROOT, env=env,
         capture_output=True, text=True,
     )
     if result.returncode != 0:
