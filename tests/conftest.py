@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import flask_migrate
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from quiz import create_app
 from quiz.config import PROJECT_ROOT, normalise_database_url
@@ -81,6 +82,40 @@ def add_user(app, email="learner@example.org", name="Dana Whitfield", job_role="
         db.session.commit()
         return user.id
 
+
+
+def attempt_at_first_decision(app, **user) -> int:
+    """A new learner's attempt at test-callers, through the lesson and at its first decision."""
+    from quiz import engine
+    from quiz.models import User
+
+    uid = add_user(app, **user)
+    with app.app_context():
+        lib = app.extensions["content_store"].library
+        learner = db.session.get(User, uid)
+        content = engine.content_to_start(lib, lib.modules["test-callers"], learner)
+        attempt = engine.start_attempt(db.session, learner, content)
+        while attempt.stage == "lesson":
+            engine.next_screen(db.session, attempt, content, attempt.step)
+        db.session.commit()
+        return attempt.id
+
+
+@contextmanager
+def recorded_sql(app):
+    """The SQL statements the app's engine runs inside the block, in order."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *rest) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 

@@ -13,30 +13,17 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from quiz import engine
 from quiz.db import _gate_for, db, write_intent, writing
-from quiz.models import Answer, Attempt, Evidence, User
+from quiz.models import Answer, Attempt, Evidence
 from quiz.web import learn
 
-from .conftest import add_user, csrf_token, sign_in
+from .conftest import add_user, attempt_at_first_decision, csrf_token, sign_in
 from .test_learning_flow import MODULE, _choice_number, _step, _through_lesson
-
-
-def _attempt_at_first_decision(app) -> int:
-    uid = add_user(app)
-    with app.app_context():
-        lib = app.extensions["content_store"].library
-        user = db.session.get(User, uid)
-        content = engine.content_to_start(lib, lib.modules["test-callers"], user)
-        attempt = engine.start_attempt(db.session, user, content)
-        while attempt.stage == "lesson":
-            engine.next_screen(db.session, attempt, content, attempt.step)
-        db.session.commit()
-        return attempt.id
 
 
 def test_an_answer_based_on_an_overtaken_read_records_nothing(app):
     """Two requests read the attempt at the same step; the first to write wins, and the
     second (a double tap on another device, say) keeps nothing: no answer, no evidence."""
-    attempt_id = _attempt_at_first_decision(app)
+    attempt_id = attempt_at_first_decision(app)
     with app.app_context():
         lib = app.extensions["content_store"].library
         token = write_intent.set(False)  # as in a reads_first view: read, then write

@@ -10,7 +10,7 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import Answer, Attempt, Evidence
 
-from .conftest import add_user, csrf_token, sign_in
+from .conftest import add_user, attempt_at_first_decision, csrf_token, recorded_sql, sign_in
 
 MODULE = "/learn/test-callers/"
 
@@ -168,56 +168,34 @@ def test_a_revisited_decision_scores_nothing_the_second_time(app, learner):
 def test_only_a_decision_on_a_loop_reads_earlier_answers_to_grade(app):
     """Grading asks the database whether a decision was answered before only where a walk can
     come back (on a loop of choices); elsewhere the answer is a first visit without asking."""
-    from sqlalchemy import event
-
     from quiz import engine
-    from quiz.models import User
 
-    uid = add_user(app)
+    attempt_id = attempt_at_first_decision(app)
     with app.app_context():
-        lib = app.extensions["content_store"].library
-        user = db.session.get(User, uid)
-        content = engine.content_to_start(lib, lib.modules["test-callers"], user)
-        attempt = engine.start_attempt(db.session, user, content)
-        while attempt.stage == "lesson":
-            engine.next_screen(db.session, attempt, content, attempt.step)
+        attempt = db.session.get(Attempt, attempt_id)
+        content = engine.content_for(db.session, app.extensions["content_store"].library, attempt)
+        assert attempt.node_id == "call"  # on the loop: asks
+        with recorded_sql(app) as seen:
+            plan = engine.plan_choice(db.session, attempt, content, attempt.step, 1)
+        assert plan.first_visit and sum("FROM answers" in s for s in seen) == 1
+        engine.record_choice(db.session, attempt, content, plan)  # -> verify, off every loop
         db.session.commit()
-        seen: list[str] = []
-        listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            assert attempt.node_id == "call"  # on the loop: asks
+        with recorded_sql(app) as seen:
             plan = engine.plan_choice(db.session, attempt, content, attempt.step, 1)
-            assert plan.first_visit and sum("FROM answers" in s for s in seen) == 1
-            engine.record_choice(db.session, attempt, content, plan)  # -> verify, off every loop
-            db.session.commit()
-            seen.clear()
-            plan = engine.plan_choice(db.session, attempt, content, attempt.step, 1)
-            assert plan.first_visit and not any("FROM answers" in s for s in seen)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+        assert plan.first_visit and not any("FROM answers" in s for s in seen)
 
 
 def test_a_supervised_learners_answer_loads_the_supervisor_with_the_learner(app, client):
     """Evidence names the supervisor; loading them must not add a query inside the writing
     transaction (under SQLite's write lock): one users query for the whole answer."""
-    from sqlalchemy import event
-
     add_user(app, email="boss@example.org", name="Robin Boss", job_role="leadership")
     add_user(app, supervisor_email="boss@example.org")
     assert sign_in(client).status_code == 303
     _through_lesson(client)
     page = client.get(MODULE).text
     form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
-    seen: list[str] = []
-    listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
-    with app.app_context():
-        engine_ = db.engine
-    event.listen(engine_, "before_cursor_execute", listener)
-    try:
+    with recorded_sql(app) as seen:
         assert client.post(MODULE + "answer", data=form).status_code == 303
-    finally:
-        event.remove(engine_, "before_cursor_execute", listener)
     assert sum("FROM users" in s for s in seen) == 1
     made = _events(app, "choice.made")
     assert [e.supervisor for e in made] == ["Robin Boss <boss@example.org>"]
