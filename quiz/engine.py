@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import assignments, evidence, versions
 from .content import Choice, Library, Module, Node, Scenario
@@ -62,34 +64,42 @@ def _log(session: Session, attempt: Attempt, content: AttemptContent, event: str
 
 
 # --- finding attempts -------------------------------------------------------------------
+# The learner's busiest queries are built once, with bound parameters: building a SELECT
+# costs about as much CPU as running it on SQLite (bench/README.md, "Prebuilt queries").
+
+_OPEN_ATTEMPT = select(Attempt).where(
+    Attempt.user_id == bindparam("user_id"),
+    Attempt.module_id == bindparam("module_id"),
+    Attempt.stage != "finished",
+)
+_LOCKED_OPEN_ATTEMPT = _OPEN_ATTEMPT.with_for_update().execution_options(populate_existing=True)
+_LOCKED_ATTEMPT = (
+    select(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ATTEMPTS_OF_USER = (
+    select(Attempt).where(Attempt.user_id == bindparam("user_id")).order_by(Attempt.module_id, Attempt.number)
+)
+_ATTEMPTS_OF_USER_AT = _ATTEMPTS_OF_USER.where(Attempt.module_id == bindparam("module_id"))
 
 
 def open_attempt(session: Session, user_id: int, module_id: str, lock: bool = False):
-    query = select(Attempt).where(
-        Attempt.user_id == user_id, Attempt.module_id == module_id, Attempt.stage != "finished"
-    )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return session.scalars(query).first()
+    query = _LOCKED_OPEN_ATTEMPT if lock else _OPEN_ATTEMPT
+    return session.scalars(query, {"user_id": user_id, "module_id": module_id}).first()
 
 
 def lock(session: Session, attempt: Attempt) -> Attempt:
     """Re-read an attempt holding its row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     serialises writers) so two racing requests act on it one after the other."""
-    query = (
-        select(Attempt)
-        .where(Attempt.id == attempt.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.scalars(query).one()
+    return session.scalars(_LOCKED_ATTEMPT, {"attempt_id": attempt.id}).one()
 
 
 def attempts_of(session: Session, user_id: int, module_id: str | None = None) -> list[Attempt]:
-    query = select(Attempt).where(Attempt.user_id == user_id)
-    if module_id is not None:
-        query = query.where(Attempt.module_id == module_id)
-    return list(session.scalars(query.order_by(Attempt.module_id, Attempt.number)))
+    if module_id is None:
+        return list(session.scalars(_ATTEMPTS_OF_USER, {"user_id": user_id}))
+    return list(session.scalars(_ATTEMPTS_OF_USER_AT, {"user_id": user_id, "module_id": module_id}))
 
 
 def awaiting_acknowledgement(attempts: list[Attempt]) -> Attempt | None:
@@ -208,14 +218,26 @@ def current_node(attempt: Attempt, content: AttemptContent) -> Node:
     return content.scenario(attempt.scenario_index).nodes[attempt.node_id]
 
 
+_LAST_ANSWER = (
+    select(Answer).where(Answer.attempt_id == bindparam("attempt_id")).order_by(Answer.step.desc()).limit(1)
+)
+_ANSWERED_AT = (
+    select(Answer.id)
+    .where(
+        Answer.attempt_id == bindparam("attempt_id"),
+        Answer.scenario_index == bindparam("scenario_index"),
+        Answer.node_id == bindparam("node_id"),
+    )
+    .limit(1)
+)
+
+
 def last_answer(session: Session, attempt: Attempt) -> Answer | None:
     """The answer that led to the node on screen now (its feedback is shown above it).
 
     Only the newest answer is read: an attempt that loops can hold many.
     """
-    last = session.scalars(
-        select(Answer).where(Answer.attempt_id == attempt.id).order_by(Answer.step.desc()).limit(1)
-    ).first()
+    last = session.scalars(_LAST_ANSWER, {"attempt_id": attempt.id}).first()
     if last is not None and last.scenario_index == attempt.scenario_index and last.to_node == attempt.node_id:
         return last
     return None
@@ -223,12 +245,8 @@ def last_answer(session: Session, attempt: Attempt) -> Answer | None:
 
 def _visited(session: Session, attempt: Attempt, node_id: str) -> bool:
     """Whether this decision was answered before in this attempt (only the first visit scores)."""
-    query = select(Answer.id).where(
-        Answer.attempt_id == attempt.id,
-        Answer.scenario_index == attempt.scenario_index,
-        Answer.node_id == node_id,
-    )
-    return session.scalar(query.limit(1)) is not None
+    params = {"attempt_id": attempt.id, "scenario_index": attempt.scenario_index, "node_id": node_id}
+    return session.scalar(_ANSWERED_AT, params) is not None
 
 
 @dataclass(frozen=True)
@@ -266,32 +284,56 @@ def plan_choice(
     return PlannedChoice(step, scenario, node, choice, first_visit=first_visit)
 
 
+#: Moving an attempt on after a choice, as a compare-and-set on its step token: the row
+#: changes only if no other request moved the attempt since it was read. Written as plain
+#: statements, not through the ORM's unit of work: this is the busiest write in the app, and
+#: the unit of work cost more CPU than both statements together (bench/README.md).
+_ATTEMPTS = Attempt.__table__
+_MOVE_ON = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.step == bindparam("read_step"))
+    .values(step=bindparam("new_step"), node_id=bindparam("new_node"), stage=bindparam("new_stage"))
+)
+_INSERT_ANSWER = insert(Answer.__table__)
+
+
 def record_choice(
     session: Session, attempt: Attempt, content: AttemptContent, plan: PlannedChoice
 ) -> Answer:
-    """Write a planned choice: the answer, its evidence, and the attempt moved on."""
+    """Write a planned choice: the attempt moved on, the answer, and their evidence.
+
+    The attempt is moved on first, checked against the step it was read with: a request that
+    was overtaken (a double tap, another tab) raises StaleDataError before anything of it is
+    written. The returned answer is not in the session: it is what was written, for showing.
+    """
     scenario, node, choice, step = plan.scenario, plan.node, plan.choice, plan.step
-    # Move the attempt on first: if a flush happens below, the attempt's UPDATE (checked
-    # against the step it was read with) goes first, so a request that was overtaken fails
-    # with StaleDataError before anything of it is written.
-    attempt.node_id = choice.target
-    attempt.step += 1
-    answer = Answer(
-        attempt=attempt,  # joins attempt.answers without loading the whole list
-        step=step,
-        scenario_index=attempt.scenario_index,
-        scenario_id=scenario.id,
-        scenario_version=scenario.version,
-        node_id=node.id,
-        objective=node.objective,
-        choice_number=choice.number,
-        to_node=choice.target,
-        first_visit=plan.first_visit,
-        points=plan.points,
-        correct=choice.correct,
-        critical=choice.critical,
-    )
-    session.add(answer)
+    target = scenario.nodes[choice.target]
+    moved = {"step": step + 1, "node_id": choice.target, "stage": "ending" if target.is_ending else attempt.stage}
+    params = {"attempt_id": attempt.id, "read_step": step, "new_step": moved["step"],
+              "new_node": moved["node_id"], "new_stage": moved["stage"]}
+    if step != attempt.step or session.execute(_MOVE_ON, params).rowcount != 1:
+        raise StaleDataError(f"attempt {attempt.id} moved on from step {step} meanwhile")
+    for name, value in moved.items():
+        set_committed_value(attempt, name, value)  # as written: the ORM has nothing to flush
+    values = {
+        "attempt_id": attempt.id,
+        "step": step,
+        "scenario_index": attempt.scenario_index,
+        "scenario_id": scenario.id,
+        "scenario_version": scenario.version,
+        "node_id": node.id,
+        "objective": node.objective,
+        "choice_number": choice.number,
+        "to_node": choice.target,
+        "first_visit": plan.first_visit,
+        "points": plan.points,
+        "correct": choice.correct,
+        "critical": choice.critical,
+        "answered_at": utcnow(),
+    }
+    answer_id = session.execute(_INSERT_ANSWER, values).inserted_primary_key[0]
+    answer = Answer(id=answer_id, **values)
+    session.expire(attempt, ["answers"])  # read again, with this answer, when next needed
     _log(
         session,
         attempt,
@@ -310,9 +352,7 @@ def record_choice(
         first_visit=plan.first_visit,
         step=step,
     )
-    target = scenario.nodes[choice.target]
     if target.is_ending:
-        attempt.stage = "ending"
         _log(
             session,
             attempt,

@@ -86,6 +86,9 @@ def _lock_chain(session: Session) -> None:
 
 
 _PENDING = "rounds_pending_evidence"
+#: Built once: every writing request reads the head (building a SELECT costs about as much as
+#: running it on SQLite).
+_CHAIN_HEAD = select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
 
 
 def append(
@@ -128,9 +131,7 @@ def _chain_pending(session: OrmSession) -> None:
         return
     session.flush()  # the caller's own changes first, so the chain lock is held for the chain only
     _lock_chain(session)
-    head = session.execute(
-        select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
-    ).first()
+    head = session.execute(_CHAIN_HEAD).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     rows = []
     for fields in pending:

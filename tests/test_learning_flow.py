@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from sqlalchemy import func, select
@@ -183,6 +184,46 @@ def test_only_a_decision_on_a_loop_reads_earlier_answers_to_grade(app):
         with recorded_sql(app) as seen:
             plan = engine.plan_choice(db.session, attempt, content, attempt.step, 1)
         assert plan.first_visit and not any("FROM answers" in s for s in seen)
+
+
+def test_an_answer_moves_the_attempt_on_with_one_update_and_writes_one_answer(app):
+    """The answer's writes are one compare-and-set UPDATE of the attempt, one answer row and
+    its evidence; the attempt in hand shows the new state and is not written a second time."""
+    from quiz import engine
+
+    attempt_id = attempt_at_first_decision(app)
+    with app.app_context():
+        attempt = db.session.get(Attempt, attempt_id)
+        content = engine.content_for(db.session, app.extensions["content_store"].library, attempt)
+        step = attempt.step
+        with recorded_sql(app) as seen:
+            answer = engine.choose(db.session, attempt, content, step, 1)  # ask for two identifiers
+            db.session.commit()
+        writes = [" ".join(s.split()[:3]) for s in seen if s.lstrip().startswith(("INSERT", "UPDATE"))]
+        assert writes == ["UPDATE attempts SET", "INSERT INTO answers", "INSERT INTO evidence"]
+        assert (attempt.step, attempt.node_id, attempt.stage) == (step + 1, "verify", "scenario")
+        stored = db.session.scalars(select(Answer)).one()
+        assert (answer.id, answer.step, answer.to_node, answer.points) == (stored.id, step, "verify", 2)
+        db.session.expire_all()
+        assert db.session.get(Attempt, attempt_id).step == step + 1
+
+
+def test_the_answer_that_ends_a_scenario_counts_in_its_score(app):
+    """The score recorded when a scenario ends includes the ending answer, even when the
+    attempt's answers were read before it was written."""
+    from quiz import engine
+
+    attempt_id = attempt_at_first_decision(app)
+    with app.app_context():
+        attempt = db.session.get(Attempt, attempt_id)
+        content = engine.content_for(db.session, app.extensions["content_store"].library, attempt)
+        assert attempt.answers == []  # read now: must not be stale when the scenario ends
+        engine.choose(db.session, attempt, content, attempt.step, 1)  # -> verify, 2 points
+        engine.choose(db.session, attempt, content, attempt.step, 1)  # -> good-end, 2 points
+        db.session.commit()
+        assert attempt.stage == "ending" and [a.points for a in attempt.answers] == [2, 2]
+    finished = _events(app, "scenario.finished")
+    assert [json.loads(e.details)["score"] for e in finished] == [4]
 
 
 def test_a_supervised_learners_answer_loads_the_supervisor_with_the_learner(app, client):

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..content import ContentStore, Library
@@ -74,17 +75,22 @@ def library() -> Library:
     return current_app.extensions["content_store"].library
 
 
+#: The user loader's queries, built once (it runs on every signed-in request). A request that
+#: writes almost always records evidence, which names the learner's supervisor: it loads them
+#: in the same query, not in a second one inside the writing transaction (on SQLite, under the
+#: write lock). Pages that only read leave them out.
+_USER = select(User).where(User.id == bindparam("user_id"))
+_USER_AND_SUPERVISOR = _USER.options(joinedload(User.supervisor))
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     try:
         uid, version = (int(part) for part in user_id.split(":"))
     except ValueError:
         return None
-    # A request that writes almost always records evidence, which names the learner's
-    # supervisor: load them in the same query, not in a second one inside the writing
-    # transaction (on SQLite, under the write lock). Pages that only read leave them out.
-    writes = request.method not in ("GET", "HEAD")
-    user = db.session.get(User, uid, options=[joinedload(User.supervisor)] if writes else [])
+    query = _USER if request.method in ("GET", "HEAD") else _USER_AND_SUPERVISOR
+    user = db.session.scalars(query, {"user_id": uid}).first()
     if user is None or not user.active or user.session_version != version:
         return None  # logged out elsewhere, password changed, or deactivated
     return user
