@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from quiz.db import db
-from quiz.models import Answer, ContentVersion, Evidence
+from quiz.models import ContentVersion, Evidence
 
-from .conftest import DATA_CONTENT, add_user, csrf_token, make_app, sign_in
-from .test_learning_flow import MODULE, _choice_number, _choose, _step, _through_lesson
+from .conftest import DATA_CONTENT, add_user, make_app, sign_in
+from .test_learning_flow import MODULE, _choose, _through_lesson
 
 
 @pytest.fixture
