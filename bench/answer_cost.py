@@ -32,14 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this checkout's quiz
 
 from common import (  # noqa: E402
-    RE_CSRF,
-    RE_STEP,
     ROOT,
     TEST_CONTENT,
+    csrf_token_in,
     fresh_database,
     machine_line,
     rmtree_quiet,
     say,
+    step_in,
     table,
 )
 
@@ -49,17 +49,17 @@ RE_DECISION = re.compile(r'name="choice"')
 
 
 def _token(page: str) -> str:
-    match = RE_CSRF.search(page)
-    if not match:
+    token = csrf_token_in(page)
+    if token is None:
         raise SystemExit("no CSRF token on the page")
-    return match.group(1) or match.group(2)
+    return token
 
 
-def _step(page: str) -> str:
-    match = RE_STEP.search(page)
-    if not match:
+def _step(page: str) -> int:
+    step = step_in(page)
+    if step is None:
         raise SystemExit("no step on the page")
-    return match.group(1)
+    return step
 
 
 def _app(database_url: str, work: Path):

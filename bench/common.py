@@ -45,6 +45,18 @@ RE_NODE = re.compile(r'<h2 id="node-title">(.*?)</h2>', re.S)
 RE_SCENARIO = re.compile(r'<p class="progress-label">Check \d+ of \d+: (.*?)</p>', re.S)
 
 
+def csrf_token_in(page: str) -> str | None:
+    """The CSRF token a page's forms carry, or None if it has no form."""
+    m = RE_CSRF.search(page)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def step_in(page: str) -> int | None:
+    """The step token of a learner page's step forms, or None if it has none."""
+    m = RE_STEP.search(page)
+    return int(m.group(1)) if m else None
+
+
 def say(*parts) -> None:
     print(*parts, flush=True)
 

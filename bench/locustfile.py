@@ -39,7 +39,7 @@ from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
 
 from common import (  # noqa: E402
-    RE_CHOICE, RE_CSRF, RE_NODE, RE_SCENARIO, RE_STEP, RE_VIEW, busy_cpu_seconds, cpu_seconds,
+    RE_CHOICE, RE_NODE, RE_SCENARIO, RE_VIEW, busy_cpu_seconds, cpu_seconds, csrf_token_in, step_in,
 )  # bench/common.py (locust puts this folder on sys.path)
 
 CFG = json.loads(open(os.environ["BENCH_CONFIG"]).read())
@@ -91,16 +91,6 @@ RESULTS: dict = {
 RE_CHOSE = re.compile(r'<p class="you-chose">You chose: (.*?)</p>', re.S)
 RE_MODULE_LINK = re.compile(r'href="/learn/([a-z0-9-]+)/"')
 RE_OUTCOME_PASSED = re.compile(r'id="passed-title"')
-
-
-def _csrf(page: str) -> str | None:
-    m = RE_CSRF.search(page)
-    return (m.group(1) or m.group(2)) if m else None
-
-
-def _step(page: str) -> int | None:
-    m = RE_STEP.search(page)
-    return int(m.group(1)) if m else None
 
 
 def _text(m) -> str | None:
@@ -214,7 +204,7 @@ class Learner(FastHttpUser):
     def _sign_in(self):
         for attempt in range(5):
             page = self._get("/auth/login")
-            token = _csrf(page)
+            token = csrf_token_in(page)
             if token:
                 ok, location = self._post(
                     "/auth/login", {"email": self.email, "password": CFG["password"], "csrf_token": token},
@@ -272,7 +262,7 @@ class Learner(FastHttpUser):
             self._open_module()
 
     def _step_post(self, action: str, name: str):
-        token, step = _csrf(self.page), _step(self.page)
+        token, step = csrf_token_in(self.page), step_in(self.page)
         if token is None or step is None:
             _error(f"no form on the page before {name}")
             self._open_module()
@@ -281,7 +271,7 @@ class Learner(FastHttpUser):
         self._open_module()
 
     def _acknowledge(self):
-        token, step = _csrf(self.page), _step(self.page)
+        token, step = csrf_token_in(self.page), step_in(self.page)
         ok, location = self._post(
             self.base + "acknowledge",
             {"csrf_token": token, "step": step, "agree": "y", "full_name": self.name},
@@ -309,7 +299,7 @@ class Learner(FastHttpUser):
 
     def _answer(self):
         page = self.page
-        token, step = _csrf(page), _step(page)
+        token, step = csrf_token_in(page), step_in(page)
         choices = [(int(n), html.unescape(label).strip()) for n, label in RE_CHOICE.findall(page)]
         if token is None or step is None or not choices:
             _error("question page without a form")
@@ -330,7 +320,7 @@ class Learner(FastHttpUser):
             done_at = time.time()
             if after is None:  # plain form: follow the redirect; failed htmx: look where we are
                 after = self._get(self.base)
-            recorded = _step(after) == step + 1 and _text(RE_CHOSE.search(after)) == label
+            recorded = step_in(after) == step + 1 and _text(RE_CHOSE.search(after)) == label
             if recorded:
                 RESULTS["answers"][self.mode] += 1
                 RESULTS["answers_by_learner"][self.email] = RESULTS["answers_by_learner"].get(self.email, 0) + 1
@@ -406,7 +396,7 @@ class FloorUser(FastHttpUser):
                 return None
             r.success()
         with self.client.get("/form", name="floor form GET", catch_response=True) as r:
-            token = _csrf(r.text or "") if r.status_code == 200 else None
+            token = csrf_token_in(r.text or "") if r.status_code == 200 else None
             if token is None:
                 r.failure(f"HTTP {r.status_code}, no CSRF token")
                 return None

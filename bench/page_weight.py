@@ -38,11 +38,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    RE_CHOICE, RE_CSRF, RE_NODE, RE_SCENARIO, RE_STEP, RE_VIEW,
+    RE_CHOICE, RE_NODE, RE_SCENARIO, RE_VIEW,
     PASSWORD,
     REAL_CONTENT,
     TEST_CONTENT,
     app_env,
+    csrf_token_in,
+    step_in,
     content_facts,
     create_learners,
     flask_cli,
@@ -87,16 +89,6 @@ class Browser:
                 return r.status, dict(r.headers), r.read(), r.geturl()
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), e.read(), e.geturl()
-
-
-def csrf(page: str) -> str:
-    m = RE_CSRF.search(page)
-    return (m.group(1) or m.group(2)) if m else ""
-
-
-def step(page: str) -> str:
-    m = RE_STEP.search(page)
-    return m.group(1) if m else ""
 
 
 def text(regex, page: str) -> str:
@@ -153,25 +145,25 @@ class Walk:
         base = f"/learn/{module}/"
         page = self.get("", base)
         self.pages[-1]["label"] = self.label_for(module, page)
-        page = self.post("", base + "start", {"csrf_token": csrf(page), "step": step(page)})
+        page = self.post("", base + "start", {"csrf_token": csrf_token_in(page), "step": step_in(page)})
         self.pages[-1]["label"] = self.label_for(module, page)
         for _ in range(80):
             m = RE_VIEW.search(page)
             view = m.group(1) if m else None
             if view == "lesson":
-                page = self.post("", base + "next", {"csrf_token": csrf(page), "step": step(page)})
+                page = self.post("", base + "next", {"csrf_token": csrf_token_in(page), "step": step_in(page)})
             elif view == "question":
                 number = self.choose(page, passing)
-                data = {"csrf_token": csrf(page), "step": step(page), "choice": number}
+                data = {"csrf_token": csrf_token_in(page), "step": step_in(page), "choice": number}
                 fragment = self.post(f"{module}: answer response (htmx fragment)", base + "answer", data, htmx=True)
                 page = self.get("", base)
                 assert fragment
             elif view == "ending":
-                page = self.post("", base + "continue", {"csrf_token": csrf(page), "step": step(page)})
+                page = self.post("", base + "continue", {"csrf_token": csrf_token_in(page), "step": step_in(page)})
             elif view == "acknowledge":
                 self.pages[-1]["label"] = f"{module}: acknowledge"
                 account_name = re.search(r'<span class="who">(.*?)</span>', page)
-                data = {"csrf_token": csrf(page), "step": step(page), "agree": "y",
+                data = {"csrf_token": csrf_token_in(page), "step": step_in(page), "agree": "y",
                         "full_name": htmllib.unescape(account_name.group(1)) if account_name else ""}
                 page = self.post(f"{module}: certificate", base + "acknowledge", data)
                 break
@@ -215,7 +207,7 @@ def main(argv=None) -> int:
             b = Browser(server.url)
             walk = Walk(b, key)
             login = walk.get("sign in", "/auth/login")
-            walk.post("", "/auth/login", {"email": learner.email, "password": PASSWORD, "csrf_token": csrf(login)})
+            walk.post("", "/auth/login", {"email": learner.email, "password": PASSWORD, "csrf_token": csrf_token_in(login)})
             walk.pages[-1]["label"] = "My training"
             walk.module(m.id, passing=False)
             walk.module(m.id, passing=True)
