@@ -65,7 +65,8 @@ def _log(session: Session, attempt: Attempt, content: AttemptContent, event: str
 
 # --- finding attempts -------------------------------------------------------------------
 # The learner's busiest queries are built once, with bound parameters: building a SELECT
-# costs about as much CPU as running it on SQLite (bench/README.md, "Prebuilt queries").
+# costs about as much CPU as running it on SQLite (bench/README.md, "Prebuilt queries and
+# the answer write").
 
 _OPEN_ATTEMPT = select(Attempt).where(
     Attempt.user_id == bindparam("user_id"),
@@ -287,7 +288,7 @@ def plan_choice(
 #: Moving an attempt on after a choice, as a compare-and-set on its step token: the row
 #: changes only if no other request moved the attempt since it was read. Written as plain
 #: statements, not through the ORM's unit of work: this is the busiest write in the app, and
-#: the unit of work cost more CPU than both statements together (bench/README.md).
+#: the unit of work cost more CPU than both statements together (bench/README.md, as above).
 _ATTEMPTS = Attempt.__table__
 _MOVE_ON = (
     update(_ATTEMPTS)
