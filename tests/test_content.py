@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -758,6 +760,86 @@ def test_content_store_logs_each_error_once(
         assert "m1" in store.library.modules  # rebuilt, and the good content still serves
     messages = [r.getMessage() for r in caplog.records if r.name == "quiz.content"]
     assert messages == [f"content/scenarios/s9.md:{line_of(SCENARIO, 'Points: 2')}: `Points:` must be a whole number, got `x`"]
+
+
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_watching_store_checks_on_its_own_thread_never_the_readers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's requests only read the library; the watcher thread finds edits."""
+    load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
+    checked_on: list[str] = []
+    real_root_files = library_module._root_files
+
+    def recording_root_files(root: Path):
+        checked_on.append(threading.current_thread().name)
+        return real_root_files(root)
+
+    monkeypatch.setattr(library_module, "_root_files", recording_root_files)
+    store = ContentStore(Path("content"), min_interval=0.05, watch=True)
+    try:
+        assert checked_on == ["MainThread"]  # the first load, before any request
+        assert store.library.scenario_for("s1", None).title == "Scenario one"
+        _bump(tmp_path / "content" / "scenarios" / "s1.md", SCENARIO.replace("Scenario one", "Edited"))
+        assert _wait_for(lambda: store.library.scenario_for("s1", None).title == "Edited")
+        assert checked_on[0] == "MainThread" and len(checked_on) > 1
+        assert set(checked_on[1:]) == {"content-watcher"}
+    finally:
+        store.close()
+    assert not store._watcher.is_alive()
+
+
+def test_watcher_survives_a_failed_check_and_restarts_when_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A check that raises is logged and the last library keeps serving; a watcher that is not
+    running (a process forked after the app was built has none) is started on the next read."""
+    load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
+    store = ContentStore(Path("content"), min_interval=0.05, watch=True)
+    real_root_files = library_module._root_files
+    failures = []
+
+    def failing_once(root: Path):
+        if not failures:
+            failures.append(root)
+            raise OSError("disk went away")
+        return real_root_files(root)
+
+    monkeypatch.setattr(library_module, "_root_files", failing_once)
+    try:
+        with caplog.at_level(logging.ERROR, logger="quiz.content"):
+            first = store.library
+            assert _wait_for(lambda: failures)
+            assert store.library is first
+            _bump(tmp_path / "content" / "scenarios" / "s1.md", SCENARIO.replace("Scenario one", "Edited"))
+            assert _wait_for(lambda: store.library.scenario_for("s1", None).title == "Edited")
+        assert any("checking content for changed content failed" in r.getMessage() for r in caplog.records)
+
+        watcher = store._watcher
+        store._watcher = threading.Thread(target=lambda: None)  # as after a fork: not alive
+        store.library
+        assert store._watcher is not watcher and store._watcher.is_alive()
+    finally:
+        store.close()
+        watcher.join(timeout=5)
+
+
+def test_app_watches_content_unless_refresh_is_zero(tmp_path: Path) -> None:
+    from quiz import create_app
+
+    settings = {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite3"}
+    served = create_app({**settings, "CONTENT_REFRESH_SECONDS": 2}).extensions["content_store"]
+    on_read = create_app({**settings, "CONTENT_REFRESH_SECONDS": 0}).extensions["content_store"]
+    assert served.watch and not on_read.watch
+    served.close()
 
 
 def _brute_force(scenario: Scenario) -> ScoreRange | None:

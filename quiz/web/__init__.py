@@ -42,7 +42,7 @@ def init_web(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "basic"
     app.extensions["content_store"] = ContentStore(
-        Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"]
+        Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
     from . import admin, assets, auth, learn, manage
@@ -71,7 +71,7 @@ ADMIN_SECTIONS: list[tuple[str, str, str]] = []
 
 
 def library() -> Library:
-    """The current content, refreshed from disk at most every few seconds (parse is cached)."""
+    """The current content, kept up to date with the files on disk (see ContentStore)."""
     return current_app.extensions["content_store"].library
 
 
