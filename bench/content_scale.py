@@ -186,6 +186,18 @@ library_mod._parse_safely = counting("parse (cache miss)", library_mod._parse_sa
 
 app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{work}/render.sqlite3",
                   "CONTENT_DIR": root, "RATELIMIT_ENABLED": False, "CONTENT_REFRESH_SECONDS": 2})
+import gc
+if os.environ.get("BENCH_GC_FREEZE", "1") == "1":
+    gc.freeze()  # as app.py does after create_app()
+collections = []  # (generation, ms) of each cycle-collector pass while pages render
+_started = [0.0]
+def _timing(phase, info):
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    elif measuring:
+        collections.append((info["generation"], (time.perf_counter() - _started[0]) * 1000))
+gc.callbacks.append(_timing)
+measuring = False
 with app.app_context():
     flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
     accounts.create_user(db.session, email="scale@example.org", name="Scale Learner",
@@ -205,6 +217,7 @@ modules = re.findall(r'href="/learn/([a-z0-9-]+)/"', listing)
 timings = {"My training": [], "module page": [], "htmx answer": []}
 pages = 0
 before = dict(calls)
+measuring = True
 for module in modules[:5]:
     base = f"/learn/{module}/"
     t = time.perf_counter(); html = c.get(base).text; timings["module page"].append(time.perf_counter() - t); pages += 1
@@ -227,8 +240,12 @@ for module in modules[:5]:
         if view == "acknowledge":
             break
     t = time.perf_counter(); c.get("/learn/"); timings["My training"].append(time.perf_counter() - t); pages += 1
+measuring = False
 during = {k: calls[k] - before.get(k, 0) for k in calls}
+full = [ms for generation, ms in collections if generation == 2]
 print(json.dumps({"modules_listed": len(modules), "pages_rendered": pages, "calls_during_pages": during,
+                  "gc": {"passes": len(collections), "full_passes": len(full), "longest_full_ms": max(full, default=0),
+                         "longest_ms": max((ms for _, ms in collections), default=0), "frozen": gc.get_freeze_count()},
                   "calls_at_startup": before,
                   "timings_ms": {k: [round(x * 1000, 2) for x in v] for k, v in timings.items()}}))
 """
@@ -293,6 +310,10 @@ def main(argv=None) -> int:
     for name, values in r["timings_ms"].items():
         if values:
             say(f"  {name}: {len(values)} renders, median {statistics.median(values):.1f} ms, max {max(values):.1f} ms")
+    g = r["gc"]
+    say(f"  cycle collector while rendering: {g['passes']} passes, {g['full_passes']} full "
+        f"(longest full {g['longest_full_ms']:.1f} ms), longest of all {g['longest_ms']:.1f} ms; "
+        f"{g['frozen']} objects frozen at start (app.py's gc.freeze(); BENCH_GC_FREEZE=0 leaves them in)")
     ok_md = not during and r["pages_rendered"] > 0
     say(f"target: rendering a learner page parses no Markdown -> {'PASS' if ok_md else 'MISS'}")
     if args.keep:
