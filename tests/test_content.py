@@ -814,6 +814,7 @@ def test_watcher_survives_a_failed_check_and_restarts_when_gone(
         return real_root_files(root)
 
     monkeypatch.setattr(library_module, "_root_files", failing_once)
+    watcher = None
     try:
         with caplog.at_level(logging.ERROR, logger="quiz.content"):
             first = store.library
@@ -829,17 +830,20 @@ def test_watcher_survives_a_failed_check_and_restarts_when_gone(
         assert store._watcher is not watcher and store._watcher.is_alive()
     finally:
         store.close()
-        watcher.join(timeout=5)
+        if watcher is not None:
+            watcher.join(timeout=5)
 
 
-def test_app_watches_content_unless_refresh_is_zero(tmp_path: Path) -> None:
-    from quiz import create_app
+def test_app_watches_content_unless_refresh_is_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .conftest import make_app
 
-    settings = {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite3"}
-    served = create_app({**settings, "CONTENT_REFRESH_SECONDS": 2}).extensions["content_store"]
-    on_read = create_app({**settings, "CONTENT_REFRESH_SECONDS": 0}).extensions["content_store"]
-    assert served.watch and not on_read.watch
-    served.close()
+    url = f"sqlite:///{tmp_path}/w.sqlite3"
+    served = make_app(url, tmp_path, monkeypatch, CONTENT_REFRESH_SECONDS=2).extensions["content_store"]
+    on_read = make_app(url, tmp_path, monkeypatch).extensions["content_store"]  # the tests' 0
+    try:
+        assert served.watch and not on_read.watch
+    finally:
+        served.close()
 
 
 def _brute_force(scenario: Scenario) -> ScoreRange | None:
