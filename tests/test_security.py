@@ -54,6 +54,32 @@ def test_forms_without_csrf_token_are_refused(app, client):
     assert response.status_code == 400 and "expired" in response.text
 
 
+def test_an_expired_form_sent_with_htmx_reloads_the_page_and_says_why(app, client):
+    """htmx does not swap error responses: without this the learner would see nothing happen."""
+    add_user(app)
+    sign_in(client)
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client.get("/learn/").text)})
+    response = client.post("/learn/test-callers/answer", data={"step": "3", "choice": "1", "csrf_token": "stale"},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 400 and response.headers["HX-Refresh"] == "true"
+    assert response.text == ""  # nothing rendered, so the message waits for the reload
+    reloaded = client.get("/learn/test-callers/", follow_redirects=True)
+    assert "/auth/login" in reloaded.request.url
+    assert "That was not recorded: the page had expired" in reloaded.text
+    assert "Please sign in to continue." in reloaded.text
+
+
+def test_error_pages_reload_an_htmx_page_and_stay_pages_without_it(app, client):
+    add_user(app)
+    sign_in(client)
+    page = client.get("/learn/")
+    data = {"csrf_token": csrf_token(page.text), "step": "0"}
+    plain = client.post("/learn/no-such-module/start", data=data)
+    assert plain.status_code == 404 and "HX-Refresh" not in plain.headers and "Not found" in plain.text
+    htmx = client.post("/learn/no-such-module/start", data=data, headers={"HX-Request": "true"})
+    assert htmx.status_code == 404 and htmx.headers["HX-Refresh"] == "true" and htmx.text == ""
+
+
 def test_pages_carry_a_self_only_content_security_policy(client):
     headers = client.get("/auth/login").headers
     csp = headers["Content-Security-Policy"]

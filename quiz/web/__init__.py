@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flask import Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 from ..content import ContentStore, Library
 from ..db import db, reads_in_a_read_transaction, write_intent
 from ..models import User
-from .htmx import htmx, redirect_anywhere
+from .htmx import error_page, htmx, is_htmx, redirect_anywhere
 from .limits import limiter
 
 login_manager = LoginManager()
@@ -164,13 +164,13 @@ def _security_headers(response):
 
 
 def _csrf_error(error: CSRFError):
-    return (
-        render_template(
-            "error.html",
-            title="This form has expired",
-            message="The page was open too long or was sent twice. Go back, reload the page and try again. Nothing was recorded from this submission.",
-        ),
+    if is_htmx():  # the page reloads (error_page); say why there
+        flash("That was not recorded: the page had expired (signed out, or signed in again "
+              "elsewhere). Here it is again.", "info")
+    return error_page(
         400,
+        "This form has expired",
+        "The page was open too long or was sent twice. Go back, reload the page and try again. Nothing was recorded from this submission.",
     )
 
 
@@ -181,7 +181,7 @@ def _error_page(error):
         429: ("Too many attempts", "Too many attempts. Wait a minute, then try again."),
     }
     title, message = titles.get(error.code, ("Error", str(error)))
-    return render_template("error.html", title=title, message=message), error.code
+    return error_page(error.code, title, message)
 
 
 def curricula():

@@ -9,6 +9,11 @@ from jinja2_fragments.flask import render_blocks
 htmx = Htmx()
 
 
+def is_htmx() -> bool:
+    """Any request htmx made (a fragment, a history restore, ...)."""
+    return bool(request.htmx)
+
+
 def is_partial() -> bool:
     """An htmx request that wants a fragment (history restores need the full page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request
@@ -30,3 +35,13 @@ def redirect_anywhere(url: str) -> Response:
     if request.htmx:
         return make_response("", 200, redirect=url)
     return redirect(url, code=303)
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    """The error page; for an htmx request, an order to reload the page instead: htmx does not
+    swap error responses, so the learner would see nothing happen. The reload shows where they
+    are (the page again, the sign-in page, or this error as a full page). Nothing is rendered
+    for htmx, so a message flashed for the reload is still there to show."""
+    if request.htmx:
+        return make_response("", status, refresh=True)
+    return make_response(render_template("error.html", title=title, message=message), status)
