@@ -101,16 +101,25 @@ def new_page(browser):
 
 
 @pytest.fixture
-def live_server(tmp_path, monkeypatch):
-    """The app on 127.0.0.1:<free port> with a fresh SQLite database and one learner; its base URL."""
-    from werkzeug.serving import make_server
-
+def live_app(tmp_path, monkeypatch):
+    """The app live_server serves: a fresh SQLite database with one learner (tests may look into it)."""
     from quiz.db import db
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in the output
     app = make_app(f"sqlite:///{tmp_path / 'browser.sqlite3'}", tmp_path, monkeypatch)
     add_user(app, email=LEARNER_EMAIL, name=LEARNER_NAME)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(live_app):
+    """live_app on 127.0.0.1:<free port>; its base URL."""
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in the output
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -119,6 +128,3 @@ def live_server(tmp_path, monkeypatch):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()

@@ -137,6 +137,14 @@ def _answer(page: Page, label: str, js: bool, feedback_title: str) -> None:
     expect(page.locator("#announcer")).to_contain_text(f"You chose: {label}")
 
 
+def to_the_first_question(page: Page, base: str) -> None:
+    """Sign in, start the test module and page through its lesson to the first decision."""
+    sign_in(page, base)
+    page.get_by_role("link", name=MODULE_TITLE, exact=True).click()
+    _press(page, "Start", "First screen")
+    _through_lesson(page, _nothing, first_time=False)
+
+
 def take_the_module(page: Page, base: str, js: bool, checkpoint: Checkpoint = _nothing) -> None:
     """Sign in, fail on a critical choice, review, try again, pass, sign, certificate."""
     sign_in(page, base, checkpoint)

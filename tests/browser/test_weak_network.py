@@ -1,0 +1,134 @@
+"""Weak hospital Wi-Fi: when an answer's request fails, hangs or meets an error, the learner is
+told, can try again, and the answer is recorded exactly once (JavaScript on: htmx; without
+JavaScript the browser's own error page and a resubmit do the same, see test_learning_flow)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import SCREENSHOTS
+from .paths import ANSWER_PATH, heading, to_the_first_question
+from .test_accessibility import FAIL_ON, axe_violations
+
+pytestmark = pytest.mark.browser
+
+RIGHT = "Ask for two identifiers"
+NOT_REACHED = "Rounds could not be reached, so this may not have been saved."
+SERVER_ERROR = "Something went wrong on our side, so this may not have been saved."
+
+
+def answers_recorded(app) -> int:
+    from sqlalchemy import func, select
+
+    from quiz.db import db
+    from quiz.models import Answer, Evidence
+
+    with app.app_context():
+        answers = db.session.scalar(select(func.count()).select_from(Answer))
+        events = db.session.scalar(select(func.count()).select_from(Evidence).where(Evidence.event == "choice.made"))
+        db.session.remove()
+    assert answers == events, (answers, events)
+    return answers
+
+
+def is_answer(request) -> bool:
+    return request.method == "POST" and request.url.endswith(ANSWER_PATH)
+
+
+def choose(page, label: str = RIGHT) -> None:
+    page.get_by_label(label, exact=True).check()
+    page.get_by_role("button", name="Choose", exact=True).click()
+
+
+def expect_message(page, text: str) -> None:
+    """Shown above the button, announced (role=alert), focused; the button works again."""
+    note = page.locator("#step form .request-error")
+    expect(note).to_have_count(1)
+    expect(note).to_have_attribute("role", "alert")
+    expect(note).to_contain_text(text)
+    expect(note).to_be_focused()
+    expect(page.get_by_role("button", name="Choose", exact=True)).to_be_enabled()
+    assert page.evaluate(
+        "() => { const n = document.querySelector('.request-error');"
+        " return !!(n.compareDocumentPosition(document.querySelector('#step form button')) & Node.DOCUMENT_POSITION_FOLLOWING); }"
+    ), "the message is not above the button"
+
+
+def expect_feedback(page, label: str = RIGHT) -> None:
+    expect(page.locator("#feedback .you-chose")).to_have_text(f"You chose: {label}")
+    expect(heading(page, "Good choice")).to_be_visible()
+    expect(page.locator(".request-error")).to_have_count(0)
+
+
+def test_no_connection_says_so_and_the_retry_records_the_answer_once(live_server, live_app, new_page):
+    page = new_page("phone", True, bypass_csp=True)  # for axe-core, as in test_accessibility
+    to_the_first_question(page, live_server)
+    page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: route.abort("internetdisconnected"))
+    choose(page)
+    expect_message(page, NOT_REACHED)
+    bad = [v for v in axe_violations(page) if v["impact"] in FAIL_ON]
+    assert not bad, bad
+    folder = SCREENSHOTS / "phone-js"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "16-answer-not-sent.png"), full_page=True)
+    assert answers_recorded(live_app) == 0
+
+    page.unroute_all()
+    page.get_by_role("button", name="Choose", exact=True).click()  # the choice is still ticked
+    expect_feedback(page)
+    assert answers_recorded(live_app) == 1
+
+
+def test_a_reply_lost_after_the_server_recorded_it_is_not_recorded_twice(live_server, live_app, new_page):
+    page = new_page("phone", True)
+    to_the_first_question(page, live_server)
+
+    def arrives_but_reply_is_lost(route):
+        route.fetch()  # the server gets it and records the answer ...
+        route.abort("connectionreset")  # ... and the phone never hears back
+
+    page.route(lambda url: url.endswith(ANSWER_PATH), arrives_but_reply_is_lost)
+    choose(page)
+    expect_message(page, NOT_REACHED)
+    assert answers_recorded(live_app) == 1
+
+    page.unroute_all()
+    page.get_by_role("button", name="Choose", exact=True).click()  # the same form, sent again
+    expect_feedback(page)  # the server shows the answer it kept
+    assert answers_recorded(live_app) == 1
+
+
+def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live_app, new_page):
+    page = new_page("phone", True)
+    to_the_first_question(page, live_server)
+    page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: route.fulfill(status=500, body="boom"))
+    choose(page)
+    expect_message(page, SERVER_ERROR)
+    page.unroute_all()
+
+    # A request that never answers: htmx gives up after its timeout (20 s in base.html; made
+    # short here) and says so, instead of leaving the button disabled for good.
+    page.evaluate("htmx.config.timeout = 500")
+    page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: None)  # never fulfilled
+    page.get_by_role("button", name="Choose", exact=True).click()
+    expect_message(page, NOT_REACHED)
+    assert answers_recorded(live_app) == 0
+    page.unroute_all(behavior="ignoreErrors")  # the hung request is still routed
+    page.get_by_role("button", name="Choose", exact=True).click()
+    expect_feedback(page)
+    assert answers_recorded(live_app) == 1
+
+
+def test_signed_out_elsewhere_the_answer_reloads_to_sign_in_and_says_it_was_not_recorded(
+    live_server, live_app, new_page
+):
+    page = new_page("phone", True)
+    to_the_first_question(page, live_server)
+    page.context.clear_cookies()  # signed out in another tab, or the session ended
+    with page.expect_response(lambda r: is_answer(r.request)) as answered:
+        choose(page)
+    assert answered.value.status == 400 and answered.value.headers.get("hx-refresh") == "true"
+    expect(heading(page, "Sign in")).to_be_visible()  # the reload went to the sign-in page
+    expect(page.locator(".flash").first).to_contain_text("That was not recorded: the page had expired")
+    assert answers_recorded(live_app) == 0
