@@ -107,12 +107,19 @@ def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live
     expect_message(page, SERVER_ERROR)
     page.unroute_all()
 
-    # A request that never answers: htmx gives up after its timeout (20 s in base.html; made
-    # short here) and says so, instead of leaving the button disabled for good.
-    page.evaluate("htmx.config.timeout = 500")
+    # A request that never answers: while it waits the learner sees it is being sent (the
+    # button disabled, "Sending…" beside it); htmx gives up after its timeout (20 s in
+    # base.html; made short here) and says so, instead of leaving the button disabled for good.
+    page.evaluate("htmx.config.timeout = 2500")
     page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: None)  # never fulfilled
+    sending = page.locator("#step form .sending")
+    expect(sending).to_be_hidden()
     page.get_by_role("button", name="Choose", exact=True).click()
+    expect(sending).to_be_visible()
+    expect(sending).to_have_text("Sending…")
+    expect(page.get_by_role("button", name="Choose", exact=True)).to_be_disabled()
     expect_message(page, NOT_REACHED)
+    expect(sending).to_be_hidden()
     assert answers_recorded(live_app) == 0
     page.unroute_all(behavior="ignoreErrors")  # the hung request is still routed
     page.get_by_role("button", name="Choose", exact=True).click()
