@@ -762,6 +762,34 @@ def test_content_store_logs_each_error_once(
     assert messages == [f"content/scenarios/s9.md:{line_of(SCENARIO, 'Points: 2')}: `Points:` must be a whole number, got `x`"]
 
 
+def test_which_files_are_content(tmp_path: Path) -> None:
+    """Markdown files at any depth, hidden ones and links to files included; links to
+    directories not followed; anything else left out. The watcher's listing and a full load
+    use this same rule."""
+    modules = tmp_path / "content" / "modules"
+    (modules / "sub").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "deep").mkdir(parents=True)
+    for name in ("a.md", "sub/b.md", ".hidden.md", "upper.MD", "notes.txt"):
+        (modules / name).write_text("x", encoding="utf-8")
+    (tmp_path / "elsewhere" / "c.md").write_text("x", encoding="utf-8")
+    (tmp_path / "elsewhere" / "deep" / "d.md").write_text("x", encoding="utf-8")
+    (modules / "dir.md").mkdir()
+    (modules / "linkdir").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (modules / "linkfile.md").symlink_to(tmp_path / "elsewhere" / "c.md")
+    (modules / "broken.md").symlink_to(tmp_path / "nowhere.md")
+    (tmp_path / "content" / "scenarios").mkdir()
+    (tmp_path / "content" / "scenarios" / "s.md").write_text("xy", encoding="utf-8")
+
+    expected = [".hidden.md", "a.md", "linkfile.md", "sub/b.md"]
+    assert [p.relative_to(modules).as_posix() for p in library_module._markdown_files(modules)] == expected
+    listed = library_module._listing(tmp_path / "content")
+    assert {Path(p).relative_to(tmp_path / "content").as_posix(): (size, kind) for p, (_, size, kind) in listed.items()} == {
+        **{f"modules/{name}": (1, "module") for name in expected},
+        "scenarios/s.md": (2, "scenario"),
+    }
+    assert library_module._listing(tmp_path / "missing") == {}
+
+
 def _wait_for(condition, seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -777,13 +805,13 @@ def test_watching_store_checks_on_its_own_thread_never_the_readers(
     """A server's requests only read the library; the watcher thread finds edits."""
     load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
     checked_on: list[str] = []
-    real_root_files = library_module._root_files
+    real_listing = library_module._listing
 
-    def recording_root_files(root: Path):
+    def recording_listing(root: Path):
         checked_on.append(threading.current_thread().name)
-        return real_root_files(root)
+        return real_listing(root)
 
-    monkeypatch.setattr(library_module, "_root_files", recording_root_files)
+    monkeypatch.setattr(library_module, "_listing", recording_listing)
     store = ContentStore(Path("content"), min_interval=0.05, watch=True)
     try:
         assert checked_on == ["MainThread"]  # the first load, before any request
@@ -804,16 +832,16 @@ def test_watcher_survives_a_failed_check_and_restarts_when_gone(
     running (a process forked after the app was built has none) is started on the next read."""
     load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
     store = ContentStore(Path("content"), min_interval=0.05, watch=True)
-    real_root_files = library_module._root_files
+    real_listing = library_module._listing
     failures = []
 
     def failing_once(root: Path):
         if not failures:
             failures.append(root)
             raise OSError("disk went away")
-        return real_root_files(root)
+        return real_listing(root)
 
-    monkeypatch.setattr(library_module, "_root_files", failing_once)
+    monkeypatch.setattr(library_module, "_listing", failing_once)
     watcher = None
     try:
         with caplog.at_level(logging.ERROR, logger="quiz.content"):
