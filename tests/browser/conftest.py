@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import add_user, make_app
+from ..conftest import DATA_CONTENT, add_user, make_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,6 +33,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 DEVICES = {
     "phone": dict(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2),
+    "small-phone": dict(viewport={"width": 320, "height": 568}, is_mobile=True, has_touch=True, device_scale_factor=2),
     "desktop": dict(viewport={"width": 1280, "height": 800}),
 }
 
@@ -101,11 +102,17 @@ def new_page(browser):
 
 
 @pytest.fixture
-def live_app(tmp_path, monkeypatch):
+def live_content() -> Path:
+    """The content live_app serves; a test module may override this fixture."""
+    return DATA_CONTENT
+
+
+@pytest.fixture
+def live_app(tmp_path, monkeypatch, live_content):
     """The app live_server serves: a fresh SQLite database with one learner (tests may look into it)."""
     from quiz.db import db
 
-    app = make_app(f"sqlite:///{tmp_path / 'browser.sqlite3'}", tmp_path, monkeypatch)
+    app = make_app(f"sqlite:///{tmp_path / 'browser.sqlite3'}", tmp_path, monkeypatch, CONTENT_DIR=str(live_content))
     add_user(app, email=LEARNER_EMAIL, name=LEARNER_NAME)
     yield app
     with app.app_context():

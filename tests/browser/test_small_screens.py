@@ -1,0 +1,58 @@
+"""The narrowest phones (320 CSS pixels, or a bigger one with large text): nothing on any screen
+of the learner's path pushes the page sideways (WCAG 1.4.10, reflow), even when a trainer's
+lesson has a wide table, a long link and a long line of code."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..conftest import DATA_CONTENT
+from .paths import take_the_module
+
+pytestmark = pytest.mark.browser
+
+WIDE_MARKDOWN = """
+| Identifier | Where to find it | Accept it when | Never accept it when |
+|---|---|---|---|
+| Date of birth | The registration screen | It matches exactly | The caller guesses twice |
+| Medical record number | The wristband or the chart header | All eight digits match | It is read from a photo |
+
+See https://www.hhs.gov/hipaa/for-professionals/privacy/guidance/access/index.html#verificationrequirements for more.
+
+```
+CALLBACK-NUMBER-FROM-THE-CHART-NOT-FROM-THE-CALLER-0123456789-0123456789
+```
+"""
+FIRST_SCREEN = "Callers can sound sure and still be wrong.\n"
+
+
+@pytest.fixture
+def live_content(tmp_path: Path) -> Path:
+    """The test content, with the wide things on the lesson's first screen."""
+    content = tmp_path / "wide-content"
+    shutil.copytree(DATA_CONTENT, content)
+    module = content / "modules" / "test-callers.md"
+    text = module.read_text(encoding="utf-8")
+    assert FIRST_SCREEN in text
+    module.write_text(text.replace(FIRST_SCREEN, FIRST_SCREEN + WIDE_MARKDOWN, 1), encoding="utf-8")
+    return content
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_no_screen_scrolls_sideways_on_a_320_pixel_phone(live_server, new_page, js):
+    page = new_page("small-phone", js)
+    screens = []
+
+    def no_sideways_scroll(name: str) -> None:
+        width, viewport = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width <= viewport, f"{name}: the page is {width} px wide on a {viewport} px screen"
+        if name == "lesson-first-screen":  # the premise: the wide things are on this screen
+            assert page.locator("#step table th").count() == 4
+            assert page.locator("#step pre").count() == 1
+        screens.append(name)
+
+    take_the_module(page, live_server, js, no_sideways_scroll)
+    assert "lesson-first-screen" in screens and len(screens) == 15, screens
