@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import SCREENSHOTS
-from .paths import ANSWER_PATH, heading, take_the_module, to_the_first_question
+from .paths import ANSWER_PATH, MODULE_TITLE, heading, sign_in, take_the_module, to_the_first_question
 from .test_accessibility import FAIL_ON, axe_violations
 
 pytestmark = pytest.mark.browser
@@ -18,6 +18,13 @@ RIGHT = "Ask for two identifiers"
 FAST_3G = {"offline": False, "latency": 562.5, "downloadThroughput": 1_474_560 // 8, "uploadThroughput": 675_000 // 8}
 NOT_REACHED = "Rounds could not be reached, so this may not have been saved."
 SERVER_ERROR = "Something went wrong on our side, so this may not have been saved."
+
+
+def screenshot(page, name: str) -> None:
+    """Beside the learner path's phone screenshots (test_learner_path numbers those 01-15)."""
+    folder = SCREENSHOTS / "phone-js"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def answers_recorded(app) -> int:
@@ -71,9 +78,7 @@ def test_no_connection_says_so_and_the_retry_records_the_answer_once(live_server
     expect_message(page, NOT_REACHED)
     bad = [v for v in axe_violations(page) if v["impact"] in FAIL_ON]
     assert not bad, bad
-    folder = SCREENSHOTS / "phone-js"
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / "16-answer-not-sent.png"), full_page=True)
+    screenshot(page, "16-answer-not-sent")
     assert answers_recorded(live_app) == 0
 
     page.unroute_all()
@@ -158,3 +163,23 @@ def test_the_whole_path_works_on_a_slow_connection(live_server, live_app, new_pa
     trip = page.evaluate("(() => { const n = performance.getEntriesByType('navigation')[0];"
                          " return n.responseEnd - n.requestStart; })()")
     assert trip >= 500, f"the connection was not slowed ({trip:.0f} ms)"
+
+
+def test_a_lesson_step_that_fails_says_so_too(live_server, live_app, new_page):
+    """Next, Back, Start and Continue are htmx forms too: the same message, in that form."""
+    page = new_page("phone", True)
+    sign_in(page, live_server)
+    page.get_by_role("link", name=MODULE_TITLE, exact=True).click()
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(heading(page, "First screen")).to_be_visible()
+    page.route(lambda url: url.endswith("/next"), lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Next", exact=True).click()
+    note = page.locator("#step form .request-error")
+    expect(note).to_contain_text(NOT_REACHED)
+    expect(note).to_be_focused()
+    expect(heading(page, "First screen")).to_be_visible()  # still where the learner was
+    screenshot(page, "17-next-not-sent")
+    page.unroute_all()
+    page.get_by_role("button", name="Next", exact=True).click()
+    expect(heading(page, "Second screen")).to_be_visible()
+    expect(page.locator(".request-error")).to_have_count(0)
