@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from .conftest import SCREENSHOTS
 from .paths import ANSWER_PATH, MODULE_TITLE, heading, sign_in, take_the_module, to_the_first_question
-from .test_accessibility import FAIL_ON, axe_violations
+from .axe import FAIL_ON, axe_violations
 
 pytestmark = pytest.mark.browser
 
