@@ -17,7 +17,7 @@ def is_htmx() -> bool:
 
 def is_partial() -> bool:
     """An htmx request that wants a fragment (history restores need the full page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
+    return is_htmx() and not request.htmx.history_restore_request
 
 
 def page_or_blocks(template: str, blocks: list[str], **context) -> Response:
