@@ -476,3 +476,17 @@ def acknowledge(
     )
     assignments.complete(session, attempt)
     return True
+
+
+def signature_record(session: Session, attempt: Attempt):
+    """The evidence record of an attempt's signed acknowledgement, or None if it is not signed.
+
+    A certificate shows the learner as this record has them (name, job role at signing), not as
+    their account is now: a later change of name or role never rewrites what was certified.
+    """
+    if attempt.acknowledged_at is None:
+        return None
+    records = evidence.for_attempt(
+        session, attempt.user_id, attempt.module_id, attempt.number, "acknowledgement.signed"
+    )
+    return records[0] if records else None

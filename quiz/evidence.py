@@ -199,3 +199,13 @@ def for_user(session: Session, user_id: int) -> list[Evidence]:
     return list(
         session.scalars(select(Evidence).where(Evidence.user_id == user_id).order_by(Evidence.seq))
     )
+
+
+def for_attempt(session: Session, user_id: int, module_id: str, number: int, event: str) -> list[Evidence]:
+    """One attempt's records of one kind, oldest first (records name their attempt in details)."""
+    rows = session.scalars(
+        select(Evidence)
+        .where(Evidence.user_id == user_id, Evidence.module_id == module_id, Evidence.event == event)
+        .order_by(Evidence.seq)
+    )
+    return [row for row in rows if json.loads(row.details).get("attempt") == number]

@@ -945,3 +945,12 @@ def test_revisitable_decisions_are_those_on_a_loop_of_choices() -> None:
                             "### Stay -> a\nPoints: 0\n\nAgain.\n\n### Go -> end\nPoints: 1\n\nOut.\n\n"
                             "## End {#end}\nEnding: Done\n\nDone.\n")[0]
     assert looped is not None and looped.revisitable == {"a"}  # a choice back to itself
+
+
+def test_every_job_role_and_specialty_has_a_label_people_read():
+    from quiz.content import JOB_ROLES, LABELS, SPECIALTIES, label
+
+    assert set(JOB_ROLES) | set(SPECIALTIES) <= set(LABELS)
+    assert label("front-desk") == "Front desk" and label("it") == "IT"
+    assert label("behavioral-health") == "Behavioral health"
+    assert label("not-a-code") == "not-a-code" and label(None) == ""

@@ -121,6 +121,22 @@ def test_passing_path_end_to_end_without_javascript(app, learner):
         assert evidence.verify(db.session).ok
 
 
+def test_the_certificate_shows_the_learner_as_signed_even_after_their_account_changes(app, learner):
+    from quiz.models import User
+
+    _through_lesson(learner)
+    location = pass_and_sign(learner).headers["Location"]
+    [signed] = _events(app, "acknowledgement.signed")
+    with app.app_context():  # later: a new surname and a move to billing
+        user = db.session.scalars(select(User).where(User.email == "learner@example.org")).one()
+        user.name, user.job_role = "Dana Reyes", "billing"
+        db.session.commit()
+    page = learner.get(location).text
+    assert '<h1 id="cert-title">Dana Whitfield</h1>' in page and "Dana Reyes" not in page.split("</header>")[-1]
+    assert "<dt>Job role</dt><dd>Front desk</dd>" in page
+    assert f"<dt>Evidence record</dt><dd>No. {signed.seq}, <code>{signed.hash[:16]}</code></dd>" in page
+
+
 def test_acknowledgement_errors_are_shown_beside_the_fields(learner):
     _through_lesson(learner)
     _choose(learner, "Ask for two identifiers")

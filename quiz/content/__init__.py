@@ -9,6 +9,7 @@ from __future__ import annotations
 from .library import ContentStore, StoredContentError, load_library, parse_stored, summary_line
 from .model import (
     JOB_ROLES,
+    LABELS,
     MODULE_KINDS,
     SPECIALTIES,
     TOPICS,
@@ -21,11 +22,13 @@ from .model import (
     Scenario,
     ScoreRange,
     Screen,
+    label,
 )
 from .render import render_markdown
 
 __all__ = [
     "JOB_ROLES",
+    "LABELS",
     "MODULE_KINDS",
     "SPECIALTIES",
     "TOPICS",
@@ -40,6 +43,7 @@ __all__ = [
     "ScoreRange",
     "Screen",
     "StoredContentError",
+    "label",
     "load_library",
     "parse_stored",
     "render_markdown",

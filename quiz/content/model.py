@@ -25,6 +25,26 @@ JOB_ROLES: tuple[str, ...] = (
 #: Practice settings a module or scenario variant may be written for.
 SPECIALTIES: tuple[str, ...] = ("medical", "behavioral-health", "dental", "pharmacy")
 
+#: How people read the codes above (the codes stay in files, rosters and evidence).
+LABELS: dict[str, str] = {
+    "case-manager": "Case manager",
+    "front-desk": "Front desk",
+    "pharmacy": "Pharmacy",
+    "business-associate": "Business associate",
+    "clinical": "Clinical",
+    "billing": "Billing",
+    "it": "IT",
+    "leadership": "Leadership",
+    "medical": "Medical",
+    "behavioral-health": "Behavioral health",
+    "dental": "Dental",
+}
+
+
+def label(code: str | None) -> str:
+    """A role or specialty code as people read it; an unknown code as it is."""
+    return LABELS.get(code, code) if code else ""
+
 #: What a module is in its role track: the first training, or a short refresher.
 MODULE_KINDS: tuple[str, ...] = ("onboarding", "refresher")
 

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from ..content import ContentStore, Library
+from ..content import ContentStore, Library, label
 from ..db import db, reads_in_a_read_transaction, write_intent
 from ..models import User
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
@@ -52,6 +52,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals["asset_url"] = assets.asset_url
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
+    app.jinja_env.filters["label"] = label
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)

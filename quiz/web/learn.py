@@ -325,4 +325,5 @@ def certificate(module_id: str, number: int):
     if attempt is None:
         abort(404)
     content = engine.content_for(db.session, library(), attempt)
-    return render_template("learn/certificate.html", attempt=attempt, module=content.module)
+    signed = engine.signature_record(db.session, attempt)
+    return render_template("learn/certificate.html", attempt=attempt, module=content.module, signed=signed)

@@ -15,6 +15,7 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMul
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from .. import assignments, engine, insights, team, triggers
+from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
 from . import curricula, library
@@ -280,8 +281,8 @@ def events():
 def _event_form(form: EventForm) -> EventForm:
     people = _team()
     form.department.choices = [("", "—")] + [(d, d) for d in sorted({p.department for p in people if p.department})]
-    form.job_role.choices = [("", "—")] + [(r, r) for r in sorted({p.job_role for p in people})]
-    form.people.choices = [(p.id, f"{p.name} ({p.job_role})") for p in people]
+    form.job_role.choices = [("", "—")] + [(r, label(r)) for r in sorted({p.job_role for p in people})]
+    form.people.choices = [(p.id, f"{p.name} ({label(p.job_role)})") for p in people]
     form.module_ids.choices = _module_choices()
     return form
 
