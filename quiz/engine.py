@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import assignments, evidence, versions
 from .content import Choice, Library, Module, Node, Scenario
-from .models import Answer, Attempt, User, utcnow
+from .models import Answer, Attempt, Evidence, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -478,15 +478,26 @@ def acknowledge(
     return True
 
 
-def signature_record(session: Session, attempt: Attempt):
-    """The evidence record of an attempt's signed acknowledgement, or None if it is not signed.
+@dataclass(frozen=True)
+class Certificate:
+    """What a certificate states about the learner: as the evidence record of their signature
+    has them (name, job role at signing), not as their account is now, so a later change of
+    name or role never rewrites what was certified."""
 
-    A certificate shows the learner as this record has them (name, job role at signing), not as
-    their account is now: a later change of name or role never rewrites what was certified.
-    """
+    attempt: Attempt
+    learner_name: str
+    job_role: str
+    record: Evidence | None  # the acknowledgement.signed record the certificate names
+
+
+def certificate(session: Session, attempt: Attempt) -> Certificate | None:
+    """The certificate of a signed attempt; None if the attempt is not signed."""
     if attempt.acknowledged_at is None:
         return None
     records = evidence.for_attempt(
         session, attempt.user_id, attempt.module_id, attempt.number, "acknowledgement.signed"
     )
-    return records[0] if records else None
+    if not records:  # cannot happen (signing and its record commit together); show the account
+        return Certificate(attempt, attempt.user.name, attempt.user.job_role, None)
+    record = records[0]
+    return Certificate(attempt, record.learner_name, record.job_role, record)

@@ -325,5 +325,6 @@ def certificate(module_id: str, number: int):
     if attempt is None:
         abort(404)
     content = engine.content_for(db.session, library(), attempt)
-    signed = engine.signature_record(db.session, attempt)
-    return render_template("learn/certificate.html", attempt=attempt, module=content.module, signed=signed)
+    return render_template(
+        "learn/certificate.html", cert=engine.certificate(db.session, attempt), module=content.module
+    )
