@@ -46,6 +46,16 @@ def test_a_manager_sees_direct_and_indirect_reports_only(app):
     assert "Cat Cole" not in page
 
 
+def test_the_team_page_names_roles_and_settings_in_words(app):
+    _org(app)
+    add_user(app, email="dee@example.org", name="Dee Dental", job_role="front-desk", specialty="dental", supervisor_email="manager@example.org")
+    add_user(app, email="pat@example.org", name="Pat Pharm", job_role="pharmacy", specialty="pharmacy", supervisor_email="manager@example.org")
+    page = _manager(app).get("/manage/").text
+    assert "<td>Front desk (Dental)</td>" in page and "<td>Front desk</td>" in page
+    assert "<td>Pharmacy</td>" in page  # a pharmacy role in a pharmacy: said once
+    assert "front-desk" not in page
+
+
 def test_a_manager_cannot_open_someone_outside_the_team(app):
     ids = _org(app)
     client = _manager(app)
