@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from quiz.db import db
-from quiz.models import User
+from quiz.models import Answer, User
 
 from .conftest import PASSWORD, add_user, csrf_token, make_app, sign_in
 
@@ -159,6 +159,70 @@ def test_idle_sign_out_never_comes_later_than_the_limit(app, client, monkeypatch
     monkeypatch.setattr(time, "time", lambda: start + 14 * 60 + 30)
     response = client.get("/learn/")
     assert response.status_code in (302, 303) and "/auth/login" in response.headers["Location"]
+
+
+def _at_a_question(app, client) -> str:
+    """A signed-in learner's module page at its first question (the page they answer on)."""
+    from .test_learning_flow import _through_lesson
+
+    add_user(app)
+    sign_in(client)
+    _through_lesson(client)
+    return client.get("/learn/test-callers/").text
+
+
+def _sign_out_everywhere(app):
+    from quiz import accounts
+
+    with app.app_context():
+        accounts.end_all_sessions(db.session.scalars(select(User)).one())
+        db.session.commit()
+
+
+def _answer(client, page: str, **headers):
+    data = {"csrf_token": csrf_token(page), "step": "4", "choice": "1"}
+    return client.post("/learn/test-callers/answer", data=data, headers=headers)
+
+
+def test_an_answer_sent_after_being_signed_out_elsewhere_leads_back_to_its_page(app, client):
+    """Not to the answer's address, which a redirect after sign-in cannot POST to (405)."""
+    page = _at_a_question(app, client)
+    _sign_out_everywhere(app)
+    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
+    login = client.get(response.headers["Location"]).text
+    assert "Please sign in to continue. What you just sent was not recorded" in login
+    data = {"email": "learner@example.org", "password": PASSWORD, "csrf_token": csrf_token(login)}
+    back = client.post(response.headers["Location"], data=data)
+    assert back.headers["Location"] == "/learn/test-callers/"
+    assert "The phone rings" in client.get(back.headers["Location"]).text  # the same question
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
+def test_with_htmx_the_page_to_come_back_to_is_the_one_htmx_names(app, client):
+    page = _at_a_question(app, client)
+    _sign_out_everywhere(app)
+    response = _answer(client, page, **{"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"})
+    assert response.headers["HX-Redirect"] == "/auth/login?next=/learn/test-callers/"
+
+
+def test_a_form_from_another_site_names_no_page_to_come_back_to(app, client):
+    page = _at_a_question(app, client)
+    _sign_out_everywhere(app)
+    response = _answer(client, page, Referer="https://evil.example/learn/test-callers/")
+    assert response.headers["Location"] == "/auth/login"
+
+
+def test_idle_sign_out_comes_back_to_the_page_after_sign_in(app, client, monkeypatch):
+    page = _at_a_question(app, client)
+    later = time.time() + 14 * 60 + 30  # idle past the limit, to within the minute; the cookie still valid
+    monkeypatch.setattr(time, "time", lambda: later)
+    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
+    login = client.get(response.headers["Location"]).text
+    assert "signed out after a period of inactivity" in login and "was not recorded" in login
+    assert client.get("/learn/test-callers/").headers["Location"] == "/auth/login?next=/learn/test-callers/"
 
 
 def test_account_locks_after_repeated_failures(app, client):

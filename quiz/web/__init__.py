@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
@@ -97,10 +98,30 @@ def _load_user(user_id: str) -> User | None:
     return user
 
 
+def _back_here() -> str | None:
+    """The page to come back to after signing in again: this one, or for a form sent from a
+    page (a POST cannot be repeated by a redirect), that page: htmx names it in HX-Current-URL,
+    a browser in Referer. Same site only."""
+    if request.method in ("GET", "HEAD"):
+        return request.full_path.rstrip("?")
+    for header in ("HX-Current-URL", "Referer"):
+        parts = urlsplit(request.headers.get(header, ""))
+        if parts.netloc == request.host and parts.path.startswith("/") and not parts.path.startswith("/auth/"):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return None
+
+
+def _to_sign_in(message: str):
+    """To the sign-in page, with why, and back to where the learner was afterwards."""
+    if request.method not in ("GET", "HEAD") and request.blueprint != "auth":
+        message += " What you just sent was not recorded: sign in, then send it again."
+    flash(message, "info")
+    return redirect_anywhere(url_for("auth.login", next=_back_here()))
+
+
 @login_manager.unauthorized_handler
 def _unauthorized():
-    flash(login_manager.login_message, "info")
-    return redirect_anywhere(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return _to_sign_in(login_manager.login_message)
 
 
 def reads_first(view):
@@ -141,8 +162,7 @@ def _end_idle_sessions():
     if now - last_seen > current_app.config["SESSION_IDLE_MINUTES"] * 60 - SEEN_RESOLUTION_SECONDS:
         logout_user()
         session.clear()
-        flash("You were signed out after a period of inactivity. Please sign in again.", "info")
-        return redirect_anywhere(url_for("auth.login"))
+        return _to_sign_in("You were signed out after a period of inactivity. Please sign in again.")
     if "seen" not in session or now - last_seen >= SEEN_RESOLUTION_SECONDS:
         session["seen"] = now
     if not session.permanent:

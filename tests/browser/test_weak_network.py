@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import SCREENSHOTS
+from ..conftest import PASSWORD
+from .conftest import LEARNER_EMAIL, SCREENSHOTS
 from .paths import ANSWER_PATH, MODULE_TITLE, heading, sign_in, take_the_module, to_the_first_question
 from .axe import FAIL_ON, axe_violations
 
@@ -148,6 +149,37 @@ def test_signed_out_elsewhere_the_answer_reloads_to_sign_in_and_says_it_was_not_
     expect(heading(page, "Sign in")).to_be_visible()  # the reload went to the sign-in page
     expect(page.locator(".flash").first).to_contain_text("That was not recorded: the page had expired")
     assert answers_recorded(live_app) == 0
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_signed_out_on_another_device_the_learner_signs_in_and_is_back_at_the_question(
+    live_server, live_app, new_page, js
+):
+    """Signing out on another device ends every session. The answer sent here is not recorded;
+    the learner is told so, signs in, and lands on the same question (before: the sign-in
+    redirected to the answer's address, which only takes POSTs: 405)."""
+    from quiz import accounts
+    from quiz.db import db
+    from quiz.models import User
+
+    page = new_page("phone", js)
+    to_the_first_question(page, live_server)
+    with live_app.app_context():
+        accounts.end_all_sessions(db.session.query(User).filter_by(email=LEARNER_EMAIL).one())
+        db.session.commit()
+        db.session.remove()
+    choose(page)
+    expect(heading(page, "Sign in")).to_be_visible()
+    expect(page.locator(".flash").first).to_contain_text("What you just sent was not recorded")
+    assert answers_recorded(live_app) == 0
+    page.get_by_label("Email").fill(LEARNER_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(heading(page, MODULE_TITLE)).to_be_visible()
+    expect(page.get_by_label(RIGHT, exact=True)).to_be_visible()  # the same question, unanswered
+    choose(page)
+    expect_feedback(page)
+    assert answers_recorded(live_app) == 1
 
 
 def test_the_whole_path_works_on_a_slow_connection(live_server, live_app, new_page):
