@@ -207,6 +207,27 @@ def test_with_htmx_the_page_to_come_back_to_is_the_one_htmx_names(app, client):
     assert response.headers["HX-Redirect"] == "/auth/login?next=/learn/test-callers/"
 
 
+def test_an_answer_sent_after_the_session_expired_leads_to_sign_in_and_back(app, client):
+    """The cookie has expired (the page was left open), so the form's CSRF token no longer
+    matches any session: without JavaScript, straight to sign-in and back, not a dead end."""
+    page = _at_a_question(app, client)
+    client.delete_cookie("session")
+    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
+    login = client.get(response.headers["Location"]).text
+    assert "You were signed out: the page was open too long. What you just sent was not recorded" in login
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
+def test_a_signed_in_learner_sending_a_bad_form_token_gets_the_expired_page(app, client):
+    """Signed in, the token cannot be an ended session's: a page, not a sign-in."""
+    _at_a_question(app, client)
+    response = client.post("/learn/test-callers/answer", data={"csrf_token": "stale", "step": "4", "choice": "1"})
+    assert response.status_code == 400 and "This form has expired" in response.text
+
+
 def test_a_form_from_another_site_names_no_page_to_come_back_to(app, client):
     page = _at_a_question(app, client)
     _sign_out_everywhere(app)

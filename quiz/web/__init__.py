@@ -188,6 +188,10 @@ def _csrf_error(error: CSRFError):
     if is_htmx():  # the page reloads (error_page); say why there
         flash("That was not recorded: the page had expired (signed out, or signed in again "
               "elsewhere). Here it is again.", "info")
+    elif not current_user.is_authenticated and request.blueprint != "auth":
+        # The session ended (most often: the page was left open past the idle limit). Without
+        # JavaScript, go straight to signing in and back, not to a dead-end error page.
+        return _to_sign_in("You were signed out: the page was open too long.")
     return error_page(
         400,
         "This form has expired",

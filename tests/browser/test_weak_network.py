@@ -151,6 +151,27 @@ def test_signed_out_elsewhere_the_answer_reloads_to_sign_in_and_says_it_was_not_
     assert answers_recorded(live_app) == 0
 
 
+def test_without_javascript_an_answer_after_the_session_expired_signs_in_and_comes_back(
+    live_server, live_app, new_page
+):
+    """The phone was put down past the idle limit, so its cookie is gone: the answer is not
+    recorded, the learner is told so on the sign-in page, and signing in leads back to it."""
+    page = new_page("phone", False)
+    to_the_first_question(page, live_server)
+    page.context.clear_cookies()
+    choose(page)
+    expect(heading(page, "Sign in")).to_be_visible()
+    expect(page.locator(".flash").first).to_contain_text("You were signed out: the page was open too long.")
+    assert answers_recorded(live_app) == 0
+    page.get_by_label("Email").fill(LEARNER_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label(RIGHT, exact=True)).to_be_visible()  # the same question
+    choose(page)
+    expect_feedback(page)
+    assert answers_recorded(live_app) == 1
+
+
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
 def test_signed_out_on_another_device_the_learner_signs_in_and_is_back_at_the_question(
     live_server, live_app, new_page, js
