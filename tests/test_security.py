@@ -191,7 +191,7 @@ def test_an_answer_sent_after_being_signed_out_elsewhere_leads_back_to_its_page(
     response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
     assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
     login = client.get(response.headers["Location"]).text
-    assert "Please sign in to continue. What you just sent was not recorded" in login
+    assert "You were signed out. What you just sent was not recorded: send it again once you are back." in login
     data = {"email": "learner@example.org", "password": PASSWORD, "csrf_token": csrf_token(login)}
     back = client.post(response.headers["Location"], data=data)
     assert back.headers["Location"] == "/learn/test-callers/"

@@ -111,17 +111,18 @@ def _back_here() -> str | None:
     return None
 
 
-def _to_sign_in(message: str):
-    """To the sign-in page, with why, and back to where the learner was afterwards."""
+def _to_sign_in(message: str, sent_message: str | None = None):
+    """To the sign-in page, with why, and back to where the learner was afterwards. A form
+    sent while signed out was not acted on: say so (``sent_message`` in place of ``message``)."""
     if request.method not in ("GET", "HEAD") and request.blueprint != "auth":
-        message += " What you just sent was not recorded: sign in, then send it again."
+        message = f"{sent_message or message} What you just sent was not recorded: send it again once you are back."
     flash(message, "info")
     return redirect_anywhere(url_for("auth.login", next=_back_here()))
 
 
 @login_manager.unauthorized_handler
 def _unauthorized():
-    return _to_sign_in(login_manager.login_message)
+    return _to_sign_in(login_manager.login_message, "You were signed out.")
 
 
 def reads_first(view):

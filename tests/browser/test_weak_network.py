@@ -21,9 +21,9 @@ NOT_REACHED = "Rounds could not be reached, so this may not have been saved."
 SERVER_ERROR = "Something went wrong on our side, so this may not have been saved."
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, js: bool = True) -> None:
     """Beside the learner path's phone screenshots (test_learner_path numbers those 01-15)."""
-    folder = SCREENSHOTS / "phone-js"
+    folder = SCREENSHOTS / ("phone-js" if js else "phone-nojs")
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
@@ -162,6 +162,7 @@ def test_without_javascript_an_answer_after_the_session_expired_signs_in_and_com
     choose(page)
     expect(heading(page, "Sign in")).to_be_visible()
     expect(page.locator(".flash").first).to_contain_text("You were signed out: the page was open too long.")
+    screenshot(page, "16-signed-out-after-idle", js=False)
     assert answers_recorded(live_app) == 0
     page.get_by_label("Email").fill(LEARNER_EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
@@ -192,6 +193,7 @@ def test_signed_out_on_another_device_the_learner_signs_in_and_is_back_at_the_qu
     choose(page)
     expect(heading(page, "Sign in")).to_be_visible()
     expect(page.locator(".flash").first).to_contain_text("What you just sent was not recorded")
+    screenshot(page, "18-signed-out-elsewhere" if js else "17-signed-out-elsewhere", js=js)
     assert answers_recorded(live_app) == 0
     page.get_by_label("Email").fill(LEARNER_EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
