@@ -155,8 +155,8 @@ def app_env(database_url: str, content_dir: Path, instance: Path, **extra: str) 
         INSTANCE_PATH=str(instance),
         CONTENT_DIR=str(content_dir),
         SECRET_KEY="bench-secret-key-not-for-production",
-        # 50 virtual learners all sign in from 127.0.0.1: the per-address sign-in limit
-        # (10/minute by default) would turn most of them away. The limit itself is not under test.
+        # Every virtual learner signs in from 127.0.0.1. Only failed sign-ins count against an
+        # address, but the limit is not under test and must never enter the figures.
         LOGIN_RATE_LIMIT="100000 per minute",
         PYTHONUNBUFFERED="1",
     )

@@ -265,6 +265,22 @@ def test_sign_in_attempts_are_rate_limited(database_url, tmp_path, monkeypatch):
     assert codes == [401, 401, 401, 429]
 
 
+def test_only_failed_sign_ins_count_against_an_address(database_url, tmp_path, monkeypatch):
+    """Staff share one address behind a hospital's router: their sign-ins must not add up."""
+    app = make_app(database_url, tmp_path, monkeypatch, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    for i in range(5):
+        add_user(app, email=f"nurse{i}@example.org", name=f"Nurse {i}")
+    codes = []
+    for i in range(5):
+        client = app.test_client()  # five people, one address
+        codes.append(sign_in(client, email=f"nurse{i}@example.org").status_code)
+    assert codes == [303] * 5
+    client = app.test_client()
+    codes = [sign_in(client, email="nurse0@example.org", password="wrong password here").status_code for _ in range(3)]
+    assert codes == [401, 401, 401]
+    assert sign_in(app.test_client(), email="nurse1@example.org").status_code == 429  # now the address waits
+
+
 def test_a_deactivated_account_cannot_sign_in(app, client):
     uid = add_user(app)
     with app.app_context():
