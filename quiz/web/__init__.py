@@ -186,13 +186,13 @@ def _security_headers(response):
 
 
 def _csrf_error(error: CSRFError):
+    if not current_user.is_authenticated and request.blueprint != "auth":
+        # The form's session has ended: signed out in another tab, or the page was left open
+        # past the idle limit (the cookie is gone). Straight to signing in, and back.
+        return _to_sign_in("You were signed out (in another tab, or the page was open too long).")
     if is_htmx():  # the page reloads (error_page); say why there
-        flash("That was not recorded: the page had expired (signed out, or signed in again "
-              "elsewhere). Here it is again.", "info")
-    elif not current_user.is_authenticated and request.blueprint != "auth":
-        # The session ended (most often: the page was left open past the idle limit). Without
-        # JavaScript, go straight to signing in and back, not to a dead-end error page.
-        return _to_sign_in("You were signed out: the page was open too long.")
+        flash("That was not recorded: the page had expired (you signed in again since it "
+              "opened). Here it is again.", "info")
     return error_page(
         400,
         "This form has expired",

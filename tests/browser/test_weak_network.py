@@ -137,7 +137,7 @@ def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live
     assert answers_recorded(live_app) == 1
 
 
-def test_signed_out_elsewhere_the_answer_reloads_to_sign_in_and_says_it_was_not_recorded(
+def test_signed_out_elsewhere_the_answer_goes_to_sign_in_and_says_it_was_not_recorded(
     live_server, live_app, new_page
 ):
     page = new_page("phone", True)
@@ -145,9 +145,10 @@ def test_signed_out_elsewhere_the_answer_reloads_to_sign_in_and_says_it_was_not_
     page.context.clear_cookies()  # signed out in another tab, or the session ended
     with page.expect_response(lambda r: is_answer(r.request)) as answered:
         choose(page)
-    assert answered.value.status == 400 and answered.value.headers.get("hx-refresh") == "true"
-    expect(heading(page, "Sign in")).to_be_visible()  # the reload went to the sign-in page
-    expect(page.locator(".flash").first).to_contain_text("That was not recorded: the page had expired")
+    assert answered.value.headers.get("hx-redirect") == "/auth/login?next=/learn/test-callers/"
+    expect(heading(page, "Sign in")).to_be_visible()
+    expect(page.locator(".flash")).to_have_count(1)
+    expect(page.locator(".flash")).to_contain_text("What you just sent was not recorded")
     assert answers_recorded(live_app) == 0
 
 
@@ -161,7 +162,7 @@ def test_without_javascript_an_answer_after_the_session_expired_signs_in_and_com
     page.context.clear_cookies()
     choose(page)
     expect(heading(page, "Sign in")).to_be_visible()
-    expect(page.locator(".flash").first).to_contain_text("You were signed out: the page was open too long.")
+    expect(page.locator(".flash").first).to_contain_text("You were signed out (in another tab, or the page was open too long).")
     screenshot(page, "16-signed-out-after-idle", js=False)
     assert answers_recorded(live_app) == 0
     page.get_by_label("Email").fill(LEARNER_EMAIL)
