@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -444,7 +445,20 @@ def review(attempt: Attempt, content: AttemptContent) -> list[Miss]:
     return misses
 
 
+#: What phones type in place of the apostrophe and hyphen in a name: iOS and Android keyboards
+#: turn ' into a curly quote and -- into a dash as you type, so "O'Brien" arrives as "O’Brien".
+_TYPED_LOOKALIKES = str.maketrans({
+    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+})
+
+
 def _normalise_name(name: str) -> str:
+    """Compare names as people can type them: with or without accents (a desktop keyboard may
+    have no "á"), phone-typed apostrophes and dashes, any spacing, any case. The signature is
+    kept exactly as typed; this only decides whether it is the learner's name."""
+    name = unicodedata.normalize("NFKD", name.translate(_TYPED_LOOKALIKES))
+    name = "".join(c for c in name if not unicodedata.combining(c))
     return re.sub(r"\s+", " ", name).strip().casefold()
 
 

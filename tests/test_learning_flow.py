@@ -137,6 +137,32 @@ def test_the_certificate_shows_the_learner_as_signed_even_after_their_account_ch
     assert f"<dt>Evidence record</dt><dd>No. {signed.seq}, <code>{signed.hash[:16]}</code></dd>" in page
 
 
+def test_a_typed_signature_matches_despite_curly_apostrophes_dashes_and_accents():
+    """Phone keyboards type O’Brien (curly) and – (dash) for ' and -; an accented letter may
+    arrive as one character, as a letter and a combining accent, or (on a keyboard without
+    it) as the plain letter."""
+    from types import SimpleNamespace
+
+    from quiz.engine import name_matches
+
+    account = SimpleNamespace(name="Siobh\u00e1n O'Brien-Nu\u00f1ez")  # as the roster has it
+    assert name_matches(account, "siobha\u0301n o\u2019brien\u2013nun\u0303ez")  # as an iPhone may send it
+    assert name_matches(account, "  SIOBH\u00c1N   O\u02bcBRIEN\u2011NU\u00d1EZ ")
+    assert name_matches(account, "Siobhan O'Brien-Nunez")
+    assert not name_matches(account, "Siobh\u00e1n O'Brien")  # not the full name
+    assert not name_matches(account, "Siobhan OBrien Nunez")
+
+
+def test_the_signature_field_is_a_name_to_phones_not_a_word_to_correct(learner):
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    field = re.search(r'<input[^>]*id="full_name"[^>]*>', learner.get(MODULE).text).group(0)
+    for attribute in ('autocomplete="name"', 'autocapitalize="words"', 'autocorrect="off"', 'spellcheck="false"'):
+        assert attribute in field
+
+
 def test_acknowledgement_errors_are_shown_beside_the_fields(learner):
     _through_lesson(learner)
     _choose(learner, "Ask for two identifiers")
