@@ -5,6 +5,7 @@ JavaScript the browser's own error page and a resubmit do the same, see test_lea
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD
@@ -121,7 +122,8 @@ def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live
     # button disabled, "Sending…" beside it); htmx gives up after its timeout (20 s in
     # base.html; made short here) and says so, instead of leaving the button disabled for good.
     page.evaluate("htmx.config.timeout = 2500")
-    page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: None)  # never fulfilled
+    held = []
+    page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: held.append(route))  # never fulfilled
     sending = page.locator("#step form .sending")
     expect(sending).to_be_hidden()
     page.get_by_role("button", name="Choose", exact=True).click()
@@ -131,7 +133,12 @@ def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live
     expect_message(page, NOT_REACHED)
     expect(sending).to_be_hidden()
     assert answers_recorded(live_app) == 0
-    page.unroute_all(behavior="ignoreErrors")  # the hung request is still routed
+    for route in held:  # end the hung request's route here, not when it is garbage-collected
+        try:
+            route.abort()
+        except PlaywrightError:
+            pass  # the browser has dropped the request already
+    page.unroute_all(behavior="ignoreErrors")
     page.get_by_role("button", name="Choose", exact=True).click()
     expect_feedback(page)
     assert answers_recorded(live_app) == 1
