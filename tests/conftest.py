@@ -58,13 +58,18 @@ def make_app(database_url: str, tmp_path: Path, monkeypatch, **config):
     return app
 
 
+def close_app(app) -> None:
+    """End a test app's sessions and close its connections (PostgreSQL would keep them open)."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def app(database_url, tmp_path, monkeypatch):
     app = make_app(database_url, tmp_path, monkeypatch)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture

@@ -680,15 +680,20 @@ def test_parse_cache_returns_identical_object() -> None:
     assert moved.path == "elsewhere.md" and moved.nodes is first.nodes  # shared parse
 
 
+def _record_calls(monkeypatch: pytest.MonkeyPatch, name: str, record) -> None:
+    """Wrap ``library_module.<name>`` so each call first passes its arguments to ``record``."""
+    real = getattr(library_module, name)
+
+    def recorded(*args):  # type: ignore[no-untyped-def]
+        record(*args)
+        return real(*args)
+
+    monkeypatch.setattr(library_module, name, recorded)
+
+
 def test_parse_cache_does_not_parse_twice(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = library_module.parse_module
-
-    def counting(path: str, text: str):  # type: ignore[no-untyped-def]
-        calls.append(path)
-        return real(path, text)
-
-    monkeypatch.setattr(library_module, "parse_module", counting)
+    _record_calls(monkeypatch, "parse_module", lambda path, text: calls.append(path))
     text = MODULE.replace("Module one", "Counted module")
     library_module.parse_cached("module", "m.md", text)
     library_module.parse_cached("module", "m.md", text)
@@ -719,13 +724,7 @@ def test_content_store_picks_up_edits_and_skips_unchanged(
 ) -> None:
     load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
     reads: list[str] = []
-    real_read = library_module._read_file
-
-    def counting_read(path: Path) -> str:
-        reads.append(path.name)
-        return real_read(path)
-
-    monkeypatch.setattr(library_module, "_read_file", counting_read)
+    _record_calls(monkeypatch, "_read_file", lambda path: reads.append(path.name))
     store = ContentStore(Path("content"), min_interval=0)
     first = store.library
     assert sorted(reads) == ["m1.md", "s1.md"] and first.errors == []
@@ -805,13 +804,7 @@ def test_watching_store_checks_on_its_own_thread_never_the_readers(
     """A server's requests only read the library; the watcher thread finds edits."""
     load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
     checked_on: list[str] = []
-    real_listing = library_module._listing
-
-    def recording_listing(root: Path):
-        checked_on.append(threading.current_thread().name)
-        return real_listing(root)
-
-    monkeypatch.setattr(library_module, "_listing", recording_listing)
+    _record_calls(monkeypatch, "_listing", lambda root: checked_on.append(threading.current_thread().name))
     store = ContentStore(Path("content"), min_interval=0.05, watch=True)
     try:
         assert checked_on == ["MainThread"]  # the first load, before any request

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence
 
-from .conftest import DATA_CONTENT, add_user, make_app, sign_in
+from .conftest import DATA_CONTENT, add_user, close_app, make_app, sign_in
 from .test_learning_flow import MODULE, _choose, _through_lesson
 
 
@@ -27,9 +27,7 @@ def content_dir(tmp_path):
 def editable_app(database_url, tmp_path, monkeypatch, content_dir):
     app = make_app(database_url, tmp_path, monkeypatch, CONTENT_DIR=str(content_dir))
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def _learner(app):

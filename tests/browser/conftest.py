@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import DATA_CONTENT, add_user, make_app
+from ..conftest import DATA_CONTENT, add_user, close_app, make_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -110,14 +110,10 @@ def live_content() -> Path:
 @pytest.fixture
 def live_app(tmp_path, monkeypatch, live_content):
     """The app live_server serves: a fresh SQLite database with one learner (tests may look into it)."""
-    from quiz.db import db
-
     app = make_app(f"sqlite:///{tmp_path / 'browser.sqlite3'}", tmp_path, monkeypatch, CONTENT_DIR=str(live_content))
     add_user(app, email=LEARNER_EMAIL, name=LEARNER_NAME)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
