@@ -84,11 +84,14 @@ def browser():
 
 @pytest.fixture
 def new_page(browser):
-    """new_page(device, js, bypass_csp=False): a page in a fresh context (no cookies)."""
+    """new_page(device, js, bypass_csp=False, scheme="light"): a page in a fresh context (no
+    cookies), with the phone or computer set to a light or dark colour scheme."""
     contexts = []
 
-    def make(device: str, js: bool, bypass_csp: bool = False):
-        context = browser.new_context(**DEVICES[device], java_script_enabled=js, bypass_csp=bypass_csp, locale="en-GB")
+    def make(device: str, js: bool, bypass_csp: bool = False, scheme: str = "light"):
+        context = browser.new_context(
+            **DEVICES[device], java_script_enabled=js, bypass_csp=bypass_csp, locale="en-GB", color_scheme=scheme
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()

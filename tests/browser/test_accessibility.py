@@ -15,11 +15,21 @@ from .paths import heading, take_the_module
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-@pytest.mark.parametrize("device", ["phone", "desktop"])
-def test_no_serious_or_critical_axe_violations_on_any_screen(live_server, new_page, device, js):
-    page = new_page(device, js, bypass_csp=True)
-    inspector = None if js else new_page(device, True, bypass_csp=True)
+@pytest.mark.parametrize(
+    "device, js, scheme",
+    [
+        ("phone", True, "light"),
+        ("phone", False, "light"),
+        ("desktop", True, "light"),
+        ("desktop", False, "light"),
+        ("phone", True, "dark"),  # the dark colours: contrast is among axe's serious rules
+        ("desktop", False, "dark"),
+    ],
+    ids=["phone-js", "phone-nojs", "desktop-js", "desktop-nojs", "phone-dark-js", "desktop-dark-nojs"],
+)
+def test_no_serious_or_critical_axe_violations_on_any_screen(live_server, new_page, device, js, scheme):
+    page = new_page(device, js, bypass_csp=True, scheme=scheme)
+    inspector = None if js else new_page(device, True, bypass_csp=True, scheme=scheme)
     found: dict[str, list[dict]] = {}
     screens = []
 

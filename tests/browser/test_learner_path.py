@@ -1,5 +1,6 @@
 """The learner's whole path in a real browser, on a phone and a desktop, with and without
-JavaScript: fail on a critical choice, review, try again, pass, sign, certificate."""
+JavaScript, and on a phone set to dark: fail on a critical choice, review, try again, pass,
+sign, certificate. The phone runs leave a screenshot of each screen (README: "Screenshots")."""
 
 from __future__ import annotations
 
@@ -13,12 +14,21 @@ from .paths import take_the_module
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-@pytest.mark.parametrize("device", ["phone", "desktop"])
-def test_fail_review_retry_pass_and_sign(live_server, new_page, device, js):
-    page = new_page(device, js)
+@pytest.mark.parametrize(
+    "device, js, scheme",
+    [
+        ("phone", True, "light"),
+        ("phone", False, "light"),
+        ("desktop", True, "light"),
+        ("desktop", False, "light"),
+        ("phone", True, "dark"),  # a night shift: the phone set to dark
+    ],
+    ids=["phone-js", "phone-nojs", "desktop-js", "desktop-nojs", "phone-dark-js"],
+)
+def test_fail_review_retry_pass_and_sign(live_server, new_page, device, js, scheme):
+    page = new_page(device, js, scheme=scheme)
     shots = []
-    folder = SCREENSHOTS / f"phone-{'js' if js else 'nojs'}"
+    folder = SCREENSHOTS / ("phone-" + ("dark-" if scheme == "dark" else "") + ("js" if js else "nojs"))
     if device == "phone":
         shutil.rmtree(folder, ignore_errors=True)  # no stale shots from an older path
         folder.mkdir(parents=True)
