@@ -104,6 +104,14 @@ def attempts_of(session: Session, user_id: int, module_id: str | None = None) ->
     return list(session.scalars(_ATTEMPTS_OF_USER_AT, {"user_id": user_id, "module_id": module_id}))
 
 
+def by_module(attempts: list[Attempt]) -> dict[str, list[Attempt]]:
+    """A learner's attempts grouped by module, each group in the order given (oldest first)."""
+    groups: dict[str, list[Attempt]] = {}
+    for attempt in attempts:
+        groups.setdefault(attempt.module_id, []).append(attempt)
+    return groups
+
+
 def awaiting_acknowledgement(attempts: list[Attempt]) -> Attempt | None:
     """A passed attempt whose acknowledgement is not signed yet (only the newest counts)."""
     finished = [a for a in attempts if a.stage == "finished"]

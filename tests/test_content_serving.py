@@ -7,7 +7,7 @@ import re
 import shutil
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence
@@ -78,3 +78,68 @@ def test_requests_never_reparse_unchanged_content(editable_app, monkeypatch):
     _choose(client, "Ask for two identifiers")
     client.get(MODULE)
     assert calls == []
+
+
+def test_a_withdrawn_module_stays_in_sight_for_those_who_took_it_and_cannot_be_started(editable_app, content_dir):
+    """Deleting a module file takes it off everyone's list. A learner who took it still sees it,
+    under "Earlier training", as they took it: their certificate is still one tap away, an
+    attempt begun on it can be finished (on the text it began on), and it cannot be started."""
+    from quiz import evidence
+    from quiz.models import Attempt
+
+    from .conftest import csrf_token
+    from .test_learning_flow import _post, pass_and_sign
+
+    client = _learner(editable_app)
+    _through_lesson(client)
+    assert pass_and_sign(client).status_code == 303
+    _through_lesson(client)  # a second attempt, at its first decision when the file goes
+    (content_dir / "modules" / "test-callers.md").unlink()
+
+    listing = client.get("/learn/").text
+    current, earlier = listing.split('<h2 id="earlier">Earlier training</h2>')
+    assert "Test module on callers" not in current
+    assert '<h3><a href="/learn/test-callers/">Test module on callers</a></h3>' in earlier
+    assert re.search(r'class="status status-passed">Passed on <time', earlier)
+
+    assert "The phone rings" in client.get(MODULE).text  # the open attempt, as it began
+    _choose(client, "Fax the records to the number given")  # critical: the attempt fails
+    _post(client, "continue")
+    overview = client.get(MODULE).text
+    assert "no longer on the training list, so it cannot be started again" in overview
+    assert 'href="/learn/test-callers/certificate/1"' in overview
+    assert 'action="/learn/test-callers/start"' not in overview
+    client.post(MODULE + "start", data={"csrf_token": csrf_token(overview), "step": 0})  # an old tab
+    assert client.get("/learn/test-callers/certificate/1").status_code == 200
+    with editable_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Attempt)) == 2
+        assert evidence.verify(db.session).ok
+
+    add_user(editable_app, email="new@example.org", name="New Starter")
+    newcomer = editable_app.test_client()
+    sign_in(newcomer, "new@example.org")
+    assert newcomer.get(MODULE).status_code == 404  # never took it: it is simply gone
+    assert "Earlier training" not in newcomer.get("/learn/").text
+
+
+def test_my_training_still_serves_when_an_earlier_modules_stored_text_no_longer_parses(
+    editable_app, content_dir, caplog, monkeypatch
+):
+    import quiz.versions
+    from quiz.content import StoredContentError
+
+    from .test_learning_flow import pass_and_sign
+
+    client = _learner(editable_app)
+    _through_lesson(client)
+    pass_and_sign(client)
+    (content_dir / "modules" / "test-callers.md").unlink()
+
+    def stricter_parser(kind, path, source):  # e.g. a later parser rejects what an older one took
+        raise StoredContentError(["modules/test-callers.md:3: no longer accepted"])
+
+    monkeypatch.setattr(quiz.versions, "parse_stored", stricter_parser)
+    with caplog.at_level(logging.ERROR, logger="quiz.web.learn"):
+        page = client.get("/learn/")
+    assert page.status_code == 200 and "<h1>My training</h1>" in page.text
+    assert any("module test-callers of user" in r.getMessage() for r in caplog.records)

@@ -395,3 +395,20 @@ def test_a_state_law_module_is_only_for_staff_in_its_states(app, client, tmp_pat
     texas_only = replace(module, states=("TX",))
     assert texas_only.covers_state("TX") and not texas_only.covers_state("OH") and not texas_only.covers_state(None)
     assert module.covers_state(None)
+
+
+def test_after_a_role_change_earlier_training_keeps_the_module_and_its_certificate(app, learner):
+    from quiz.models import User
+
+    _through_lesson(learner)
+    pass_and_sign(learner)
+    with app.app_context():  # moved from the front desk to billing
+        user = db.session.scalars(select(User).where(User.email == "learner@example.org")).one()
+        user.job_role = "billing"
+        db.session.commit()
+    current, earlier = learner.get("/learn/").text.split('<h2 id="earlier">Earlier training</h2>')
+    assert "Test module on callers" not in current
+    assert '<h3><a href="/learn/test-callers/">Test module on callers</a></h3>' in earlier
+    overview = learner.get(MODULE).text
+    assert 'href="/learn/test-callers/certificate/1"' in overview
+    assert "no longer on the training list" not in overview  # still offered: theirs to take again

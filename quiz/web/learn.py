@@ -7,6 +7,7 @@ every form makes back-button, replayed and double-tapped submissions harmless.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from ..models import Attempt
 from . import library, reads_first
 from .htmx import is_partial, page_or_blocks
 
+log = logging.getLogger(__name__)
 bp = Blueprint("learn", __name__, url_prefix="/learn")
 PAGE = "learn/module.html"
 PARTIAL_BLOCKS = ["step", "announcer"]
@@ -59,18 +61,26 @@ def _signed_in():
 
 @bp.get("/")
 def index():
-    """The learner's modules: assigned ones first (soonest due), then the rest of their role's."""
+    """The learner's modules: assigned ones first (soonest due), then the rest of their role's;
+    then "Earlier training": modules they have a record in that are no longer on that list (their
+    role changed, or trainers withdrew the module), so a certificate never drops out of sight."""
     lib = library()
-    attempts = engine.attempts_of(db.session, current_user.id)
+    attempts = engine.by_module(engine.attempts_of(db.session, current_user.id))
     open_assignments = {a.module_id: a for a in reversed(assignments.of_user(db.session, current_user.id)) if a.is_open}
     modules = {m.id: m for m in lib.modules_for(current_user.job_role, current_user.specialty, current_user.work_state)}
     modules.update({mid: lib.modules[mid] for mid in open_assignments if mid in lib.modules})
-    rows = []
-    for module in modules.values():
-        mine = [a for a in attempts if a.module_id == module.id]
-        rows.append((module, engine.status_of(mine), open_assignments.get(module.id)))
+    rows = [(m, engine.status_of(attempts.get(m.id, [])), open_assignments.get(m.id)) for m in modules.values()]
     rows.sort(key=lambda r: (r[2] is None, r[2].due_on if r[2] else None, r[0].title.lower()))
-    return render_template("learn/index.html", rows=rows)
+    earlier = []
+    for module_id, mine in attempts.items():
+        if module_id in modules:
+            continue
+        try:  # as they last took it: its stored text
+            earlier.append((engine.content_for(db.session, lib, mine[-1]).module, engine.status_of(mine)))
+        except (LookupError, ValueError):  # a stored version that no longer parses: the page still serves
+            log.exception("My training: module %s of user %s cannot be shown", module_id, current_user.id)
+    earlier.sort(key=lambda r: r[0].title.lower())
+    return render_template("learn/index.html", rows=rows, earlier=earlier)
 
 
 # --- the module page -----------------------------------------------------------------------
@@ -91,6 +101,7 @@ class Page:
     misses: list = field(default_factory=list)
     last_finished: Attempt | None = None
     certificate: Attempt | None = None  # the latest signed attempt, if any
+    offered: bool = True  # False: no longer in the library, so it cannot be started again
     announcement: str = ""
 
     @property
@@ -112,7 +123,13 @@ class Page:
 def _module_or_404(module_id: str) -> Module:
     module = library().modules.get(module_id)
     if module is None:
-        abort(404)
+        # Not offered now: withdrawn, renamed, or its file has errors. A learner who took it still
+        # sees it as they last had it (their attempts are pinned to that text), can finish an
+        # attempt begun on it, and keeps their certificate; nobody can start it again.
+        attempts = engine.attempts_of(db.session, current_user.id, module_id)
+        if not attempts:
+            abort(404)
+        return engine.content_for(db.session, library(), attempts[-1]).module
     mine = module.is_for(current_user.job_role, current_user.specialty) and module.covers_state(current_user.work_state)
     # Also reachable: a module assigned to the learner, or one they already started.
     if not mine and assignments.open_assignment(db.session, current_user.id, module_id) is None:
@@ -127,6 +144,7 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
     status = engine.status_of(attempts)
     finished = [a for a in attempts if a.stage == "finished"]
     page = Page(module=module, view="overview", status=status, forms=forms or {})
+    page.offered = module_id in library().modules
     page.last_finished = finished[-1] if finished else None
     signed = [a for a in finished if a.acknowledged_at is not None]
     page.certificate = signed[-1] if signed else None
@@ -215,7 +233,7 @@ def start(module_id: str):
     form = StepForm()
     if form.validate_on_submit():
         attempts = engine.attempts_of(db.session, current_user.id, module_id)
-        if engine.awaiting_acknowledgement(attempts) is None:
+        if engine.awaiting_acknowledgement(attempts) is None and module_id in library().modules:
             content = engine.content_to_start(library(), module, current_user)
             if content is None:
                 abort(404)
