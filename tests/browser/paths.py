@@ -237,13 +237,19 @@ def tab_to(page: Page, tag: str, name: str | None = None, type_: str | None = No
     raise AssertionError(f"never reached <{tag}> {name!r} by keyboard; focus went: " + " → ".join(seen))
 
 
+FOCUS_RING = """() => { const s = getComputedStyle(document.activeElement);
+                        return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; }"""
+
+
 def _assert_focus_kept(page: Page, where: str) -> None:
     """After an htmx swap focus must land in the new content (htmx moves it to [autofocus] when
-    the swap settles), not fall back to <body>, where a screen reader would lose its place."""
+    the swap settles), not fall back to <body>, where a screen reader would lose its place; and a
+    keyboard user must see where it went (the focus ring)."""
     try:
         expect(page.locator("#step *:focus, #step:focus")).to_have_count(1, timeout=3_000)
     except AssertionError:
         raise AssertionError(f"focus was lost after {where}: it is on {focused(page)}") from None
+    assert page.evaluate(FOCUS_RING), f"no focus ring after {where} by keyboard, on {focused(page)}"
 
 
 def _key_step(page: Page, button: str, then: str, key: str = "Enter") -> None:
@@ -269,6 +275,7 @@ def _choose_by_keyboard(page: Page, label: str, feedback_title: str) -> None:
     expect(page.locator("#feedback .you-chose")).to_have_text(f"You chose: {label}")
     expect(heading(page, feedback_title)).to_be_visible()
     expect(page.locator("#feedback")).to_be_focused()
+    assert page.evaluate(FOCUS_RING), "no focus ring on the feedback after answering by keyboard"
 
 
 def take_the_module_by_keyboard(page: Page, base: str) -> None:
