@@ -105,6 +105,8 @@ def test_learning_pages_need_sign_in(client):
     response = client.get("/learn/")
     assert response.status_code == 303 or response.status_code == 302
     assert "/auth/login" in response.headers["Location"]
+    # and the sign-in page says where a password comes from: there is no self-service reset
+    assert "Your Rounds administrator sets a new one for you." in client.get(response.headers["Location"]).text
 
 
 def test_next_redirect_only_to_same_site_paths(app, client):
