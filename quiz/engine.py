@@ -141,6 +141,61 @@ def status_of(attempts: list[Attempt]) -> ModuleStatus:
     return ModuleStatus("not-started", "Not started")
 
 
+# --- what a learner sees -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingList:
+    """My training: ``current`` is (module, status, open assignment or None) for each module of
+    the learner's role, specialty and state and each module assigned to them, assigned ones
+    first (soonest due); ``earlier`` is (module as they last took it, status) for modules they
+    have attempts at that are no longer on that list (role changed, module withdrawn), so a
+    certificate never drops out of sight; ``unreadable`` names earlier modules whose stored
+    text no longer parses (left out; the caller logs them)."""
+
+    current: list[tuple[Module, ModuleStatus, object | None]]
+    earlier: list[tuple[Module, ModuleStatus]]
+    unreadable: list[str]
+
+
+def training_list(session: Session, library: Library, user: User) -> TrainingList:
+    attempts = by_module(attempts_of(session, user.id))
+    open_assignments = {a.module_id: a for a in reversed(assignments.of_user(session, user.id)) if a.is_open}
+    modules = {m.id: m for m in library.modules_for(user.job_role, user.specialty, user.work_state)}
+    modules.update({mid: library.modules[mid] for mid in open_assignments if mid in library.modules})
+    current = [(m, status_of(attempts.get(m.id, [])), open_assignments.get(m.id)) for m in modules.values()]
+    current.sort(key=lambda r: (r[2] is None, r[2].due_on if r[2] else None, r[0].title.lower()))
+    earlier, unreadable = [], []
+    for module_id, mine in attempts.items():
+        if module_id in modules:
+            continue
+        try:
+            earlier.append((content_for(session, library, mine[-1]).module, status_of(mine)))
+        except (LookupError, ValueError):  # not stored, or a stricter parser rejects it now
+            unreadable.append(module_id)
+    earlier.sort(key=lambda r: r[0].title.lower())
+    return TrainingList(current, earlier, unreadable)
+
+
+def module_for(session: Session, library: Library, user: User, module_id: str) -> Module | None:
+    """The module as this learner may open it, or None (not found, or not theirs).
+
+    Theirs: for their role, specialty and state, assigned to them, or one they have attempts
+    at. A module no longer in the library (withdrawn, renamed, its file has errors) is shown to
+    those who took it as they last had it: their attempts are pinned to that text, so an
+    attempt begun on it can be finished and its certificate stays; it cannot be started again
+    (``content_to_start`` is only ever given library modules)."""
+    module = library.modules.get(module_id)
+    if module is None:
+        mine = attempts_of(session, user.id, module_id)
+        return content_for(session, library, mine[-1]).module if mine else None
+    if module.is_for(user.job_role, user.specialty) and module.covers_state(user.work_state):
+        return module
+    if assignments.open_assignment(session, user.id, module_id) is not None:
+        return module
+    return module if attempts_of(session, user.id, module_id) else None
+
+
 # --- the walk ---------------------------------------------------------------------------
 
 

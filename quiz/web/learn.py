@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from .. import assignments, engine
+from .. import engine
 from ..content import Choice, Module
 from ..db import db, write_intent, writing
 from ..models import Attempt
@@ -61,26 +61,11 @@ def _signed_in():
 
 @bp.get("/")
 def index():
-    """The learner's modules: assigned ones first (soonest due), then the rest of their role's;
-    then "Earlier training": modules they have a record in that are no longer on that list (their
-    role changed, or trainers withdrew the module), so a certificate never drops out of sight."""
-    lib = library()
-    attempts = engine.by_module(engine.attempts_of(db.session, current_user.id))
-    open_assignments = {a.module_id: a for a in reversed(assignments.of_user(db.session, current_user.id)) if a.is_open}
-    modules = {m.id: m for m in lib.modules_for(current_user.job_role, current_user.specialty, current_user.work_state)}
-    modules.update({mid: lib.modules[mid] for mid in open_assignments if mid in lib.modules})
-    rows = [(m, engine.status_of(attempts.get(m.id, [])), open_assignments.get(m.id)) for m in modules.values()]
-    rows.sort(key=lambda r: (r[2] is None, r[2].due_on if r[2] else None, r[0].title.lower()))
-    earlier = []
-    for module_id, mine in attempts.items():
-        if module_id in modules:
-            continue
-        try:  # as they last took it: its stored text
-            earlier.append((engine.content_for(db.session, lib, mine[-1]).module, engine.status_of(mine)))
-        except (LookupError, ValueError):  # a stored version that no longer parses: the page still serves
-            log.exception("My training: module %s of user %s cannot be shown", module_id, current_user.id)
-    earlier.sort(key=lambda r: r[0].title.lower())
-    return render_template("learn/index.html", rows=rows, earlier=earlier)
+    """My training (see engine.training_list for what is listed, and in what order)."""
+    listing = engine.training_list(db.session, library(), current_user)
+    for module_id in listing.unreadable:  # the page still serves without it
+        log.error("My training: module %s of user %s: its stored text no longer parses", module_id, current_user.id)
+    return render_template("learn/index.html", rows=listing.current, earlier=listing.earlier)
 
 
 # --- the module page -----------------------------------------------------------------------
@@ -121,20 +106,9 @@ class Page:
 
 
 def _module_or_404(module_id: str) -> Module:
-    module = library().modules.get(module_id)
+    module = engine.module_for(db.session, library(), current_user, module_id)
     if module is None:
-        # Not offered now: withdrawn, renamed, or its file has errors. A learner who took it still
-        # sees it as they last had it (their attempts are pinned to that text), can finish an
-        # attempt begun on it, and keeps their certificate; nobody can start it again.
-        attempts = engine.attempts_of(db.session, current_user.id, module_id)
-        if not attempts:
-            abort(404)
-        return engine.content_for(db.session, library(), attempts[-1]).module
-    mine = module.is_for(current_user.job_role, current_user.specialty) and module.covers_state(current_user.work_state)
-    # Also reachable: a module assigned to the learner, or one they already started.
-    if not mine and assignments.open_assignment(db.session, current_user.id, module_id) is None:
-        if not engine.attempts_of(db.session, current_user.id, module_id):
-            abort(404)
+        abort(404)
     return module
 
 
