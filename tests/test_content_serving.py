@@ -143,3 +143,21 @@ def test_my_training_still_serves_when_an_earlier_modules_stored_text_no_longer_
         page = client.get("/learn/")
     assert page.status_code == 200 and "<h1>My training</h1>" in page.text
     assert any("module test-callers of user" in r.getMessage() for r in caplog.records)
+
+
+def test_a_manager_is_told_when_an_open_assignment_is_for_a_withdrawn_module(editable_app, content_dir):
+    from datetime import date, timedelta
+
+    from .conftest import csrf_token
+
+    add_user(editable_app, email="manager@example.org", name="Mo Manager", role="manager", job_role="leadership")
+    ana = add_user(editable_app, email="ana@example.org", name="Ana Alvarez", supervisor_email="manager@example.org")
+    manager = editable_app.test_client()
+    sign_in(manager, "manager@example.org")
+    page = manager.get(f"/manage/people/{ana}").text
+    due = (date.today() + timedelta(days=7)).isoformat()
+    manager.post(f"/manage/people/{ana}/assign", data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": due})
+    hint = "No longer in the library, so it cannot be taken"
+    assert hint not in manager.get(f"/manage/people/{ana}").text
+    (content_dir / "modules" / "test-callers.md").unlink()
+    assert hint in manager.get(f"/manage/people/{ana}").text
