@@ -6,6 +6,7 @@ learner still finishes on the text they began with, and evidence names that text
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .content import Library, Module, Scenario, parse_stored
@@ -54,3 +55,23 @@ def resolve(session: Session, library: Library, version: str) -> Module | Scenar
     if stored is None:
         raise LookupError(f"content version {version} is not stored")
     return parse_stored(stored.kind, stored.path, stored.source)
+
+
+def titles(session: Session, library: Library, module_ids) -> dict[str, str]:
+    """Module titles for reports: the library's, and for a module no longer in it (withdrawn,
+    renamed, its file has errors) the title of its most recently stored version, so a transcript
+    names what was taken rather than a file id. An id never stored is left out."""
+    found = {m.id: m.title for m in library.modules.values()}
+    for module_id in set(module_ids) - found.keys():
+        stored = session.scalar(
+            select(ContentVersion)
+            .where(ContentVersion.kind == "module", ContentVersion.content_id == module_id)
+            .order_by(ContentVersion.stored_at.desc())
+            .limit(1)
+        )
+        try:
+            if stored is not None:
+                found[module_id] = parse_stored(stored.kind, stored.path, stored.source).title
+        except ValueError:  # a stored text a later parser rejects: the id will do
+            pass
+    return found

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, engine, insights, team, triggers
+from .. import assignments, engine, insights, team, triggers, versions
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
@@ -136,7 +136,7 @@ def _person_page(person: User, assign_form: AssignForm | None = None, status: in
     if assign_form is None:
         assign_form = AssignForm(formdata=None, due_on=_today() + timedelta(days=14))
     assign_form.module_id.choices = _module_choices()
-    titles = {m.id: m.title for m in lib.modules.values()}
+    titles = versions.titles(db.session, lib, [a.module_id for a in attempts] + [a.module_id for a in mine])
     return (
         render_template(
             "manage/person.html",
@@ -144,6 +144,7 @@ def _person_page(person: User, assign_form: AssignForm | None = None, status: in
             attempts=attempts,
             assignments=mine,
             titles=titles,
+            offered=lib.modules.keys(),
             assign_form=assign_form,
             waive_form=WaiveForm(formdata=None),
             standing=assignments.standing(db.session, person, _today(), curricula().due_soon_days),
