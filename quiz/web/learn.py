@@ -11,14 +11,14 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from .. import engine
+from .. import certificate_pdf, engine
 from ..content import Choice, Module
 from ..db import db, write_intent, writing
 from ..models import Attempt
@@ -304,8 +304,8 @@ def acknowledge(module_id: str):
     return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
 
 
-@bp.get("/<module_id>/certificate/<int:number>")
-def certificate(module_id: str, number: int):
+def _certificate_or_404(module_id: str, number: int) -> tuple[engine.Certificate, Module]:
+    """The signed-in learner's own certificate of this attempt, and the module as taken."""
     attempt = next(
         (
             a
@@ -317,6 +317,25 @@ def certificate(module_id: str, number: int):
     if attempt is None:
         abort(404)
     content = engine.content_for(db.session, library(), attempt)
+    return engine.certificate(db.session, attempt), content.module
+
+
+@bp.get("/<module_id>/certificate/<int:number>")
+def certificate(module_id: str, number: int):
+    cert, module = _certificate_or_404(module_id, number)
     return render_template(
-        "learn/certificate.html", cert=engine.certificate(db.session, attempt), module=content.module
+        "learn/certificate.html", cert=cert, module=module, pdf=certificate_pdf.printable(cert, module)
     )
+
+
+@bp.get("/<module_id>/certificate/<int:number>.pdf")
+def certificate_download(module_id: str, number: int):
+    """The same certificate as a PDF file to keep (not offered if the font cannot draw it)."""
+    cert, module = _certificate_or_404(module_id, number)
+    if not certificate_pdf.printable(cert, module):
+        abort(404)
+    response = make_response(certificate_pdf.render(cert, module))
+    response.headers["Content-Type"] = "application/pdf"
+    filename = f"certificate-{module_id}-{number}.pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -203,6 +203,10 @@ def take_the_module(page: Page, base: str, js: bool, checkpoint: Checkpoint = _n
     expect(page.get_by_text("Certificate of completion")).to_be_visible()
     expect(heading(page, LEARNER_NAME)).to_be_visible()
     expect(page.locator(".cert-module")).to_have_text(MODULE_TITLE)
+    pdf_link = page.get_by_role("link", name="Download as PDF")
+    expect(pdf_link).to_have_attribute("href", re.compile(r"/learn/test-callers/certificate/\d+\.pdf$"))
+    download = page.request.get(base + pdf_link.get_attribute("href"))  # with this browser's session
+    assert download.ok and download.body().startswith(b"%PDF-"), download.status
     checkpoint("certificate")
     page.get_by_role("link", name="Back to My training").click()
     expect(heading(page, "My training")).to_be_visible()

@@ -1,0 +1,129 @@
+"""A certificate as a PDF file: what the certificate page states, for a learner to keep or send.
+
+On a phone, "print to PDF" is hidden several taps deep, so the certificate page offers this as a
+download. It states exactly what the page does, from the same sources: the learner's name and
+job role as the evidence record of their signature has them, the attempt, the module version
+it was taken on, and that record's number and hash.
+
+Text is set in DejaVu Sans (quiz/fonts/, a subset: Latin with its accents, Vietnamese, Greek,
+Cyrillic and common punctuation; licence beside it), embedded in the file. A certificate whose
+names or texts need a character outside that set is not offered as a PDF (``printable``), so a
+name is never printed with letters missing; the page itself still prints.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from fpdf import FPDF
+from fontTools.ttLib import TTFont
+
+from .content import Module, label
+from .engine import Certificate
+
+FONTS = Path(__file__).resolve().parent / "fonts"
+REGULAR, BOLD = FONTS / "DejaVuSans.ttf", FONTS / "DejaVuSans-Bold.ttf"
+
+INK, MUTED = (27, 31, 36), (87, 96, 106)  # the page's --ink and --muted
+FOOTER = (
+    "Issued by Rounds from its evidence log. The evidence record named above holds this signature; "
+    "the log is hash-chained, so a later change to any record can be detected."
+)
+
+
+@lru_cache(maxsize=1)
+def _covered() -> frozenset[int]:
+    """The code points both faces can draw."""
+    regular = set(TTFont(REGULAR).getBestCmap())
+    bold = set(TTFont(BOLD).getBestCmap())
+    return frozenset(regular & bold)
+
+
+def _details(cert: Certificate, module: Module) -> list[tuple[str, str]]:
+    attempt = cert.attempt
+    rows = [
+        ("Completed", attempt.acknowledged_at.strftime("%d %B %Y, %H:%M UTC")),
+        ("Score", f"{attempt.score} (pass mark {module.pass_score})"),
+        ("Policy", f"{module.policy_name}, version {module.policy_version}"),
+        ("Job role", label(cert.job_role)),
+        ("Signed as", attempt.acknowledged_name or ""),
+        ("Content version", attempt.module_version[:16]),
+        ("Regulations", "; ".join(module.cites)),
+    ]
+    if cert.record is not None:
+        rows.append(("Evidence record", f"No. {cert.record.seq}, {cert.record.hash[:16]}"))
+    return rows
+
+
+def _texts(cert: Certificate, module: Module) -> list[str]:
+    return [cert.learner_name, module.title, module.acknowledgement, *(v for _, v in _details(cert, module))]
+
+
+def printable(cert: Certificate, module: Module) -> bool:
+    """True if every character the certificate states can be drawn in the embedded font."""
+    covered = _covered()
+    return all(ord(ch) in covered for text in _texts(cert, module) for ch in text if not ch.isspace())
+
+
+def render(cert: Certificate, module: Module) -> bytes:
+    """The certificate as a one-page US Letter landscape PDF. Check ``printable`` first."""
+    pdf = FPDF(orientation="landscape", unit="mm", format="Letter")
+    pdf.set_title(f"Certificate: {module.title}")
+    pdf.set_author(cert.learner_name)
+    pdf.set_creator("Rounds")
+    pdf.set_margins(30, 24, 30)
+    pdf.add_font("DejaVu", "", str(REGULAR))
+    pdf.add_font("DejaVu", "B", str(BOLD))
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    # The frame (double, as on the page) and the footer first, at fixed places; the text then
+    # flows above the footer, and would start a second page rather than run into it.
+    pdf.set_draw_color(*INK)
+    pdf.set_line_width(0.8)
+    pdf.rect(12, 12, pdf.w - 24, pdf.h - 24)
+    pdf.set_line_width(0.3)
+    pdf.rect(14.5, 14.5, pdf.w - 29, pdf.h - 29)
+    pdf.set_y(pdf.h - 32)
+    pdf.set_font("DejaVu", "", 8.5)
+    pdf.set_text_color(*MUTED)
+    pdf.multi_cell(width, 4.5, FOOTER, align="C")
+    pdf.set_auto_page_break(True, margin=36)
+
+    pdf.set_y(26)
+    _line(pdf, "CERTIFICATE OF COMPLETION", 11, color=MUTED, spacing=1.2)
+    pdf.ln(4)
+    _line(pdf, cert.learner_name, 26, bold=True)
+    pdf.ln(1)
+    _line(pdf, "completed the training module", 12)
+    pdf.ln(2)
+    _line(pdf, module.title, 17, bold=True)
+    pdf.ln(6)
+
+    # The details: labels right-aligned against their values, in one centred block.
+    label_w, value_w = 48, 132
+    left = pdf.l_margin + (width - label_w - value_w - 4) / 2
+    for name, value in _details(cert, module):
+        y = pdf.get_y()
+        pdf.set_xy(left, y)
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_text_color(*INK)
+        pdf.cell(label_w, 6, name, align="R")
+        pdf.set_xy(left + label_w + 4, y)
+        pdf.set_font("DejaVu", "", 10)
+        pdf.multi_cell(value_w, 6, value, align="L")
+        pdf.set_y(max(pdf.get_y(), y + 6))
+    pdf.ln(6)
+    pdf.set_font("DejaVu", "", 11)
+    pdf.set_text_color(*INK)
+    pdf.multi_cell(width, 6, module.acknowledgement, align="C")
+    return bytes(pdf.output())
+
+
+def _line(pdf: FPDF, text: str, size: float, bold: bool = False, color=INK, spacing: float = 0) -> None:
+    pdf.set_font("DejaVu", "B" if bold else "", size)
+    pdf.set_text_color(*color)
+    pdf.set_char_spacing(spacing)
+    pdf.multi_cell(pdf.w - pdf.l_margin - pdf.r_margin, size * 0.5, text, align="C")
+    pdf.set_char_spacing(0)
