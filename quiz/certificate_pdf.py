@@ -13,6 +13,7 @@ name is never printed with letters missing; the page itself still prints.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def _covered() -> frozenset[int]:
     return frozenset(regular & bold)
 
 
+def _nfc(text: str) -> str:
+    """Letters with their accents as one character each ("e" + "^" + "~" as "ễ"): the PDF has
+    no text shaping to stack separate accents over a letter."""
+    return unicodedata.normalize("NFC", text)
+
+
 def _details(cert: Certificate, module: Module) -> list[tuple[str, str]]:
     attempt = cert.attempt
     rows = [
@@ -53,11 +60,12 @@ def _details(cert: Certificate, module: Module) -> list[tuple[str, str]]:
     ]
     if cert.record is not None:
         rows.append(("Evidence record", f"No. {cert.record.seq}, {cert.record.hash[:16]}"))
-    return rows
+    return [(name, _nfc(value)) for name, value in rows]
 
 
 def _texts(cert: Certificate, module: Module) -> list[str]:
-    return [cert.learner_name, module.title, module.acknowledgement, *(v for _, v in _details(cert, module))]
+    texts = [cert.learner_name, module.title, module.acknowledgement]
+    return [_nfc(t) for t in texts] + [v for _, v in _details(cert, module)]
 
 
 def printable(cert: Certificate, module: Module) -> bool:
@@ -117,7 +125,7 @@ def render(cert: Certificate, module: Module) -> bytes:
     pdf.ln(6)
     pdf.set_font("DejaVu", "", 11)
     pdf.set_text_color(*INK)
-    pdf.multi_cell(width, 6, module.acknowledgement, align="C")
+    pdf.multi_cell(width, 6, _nfc(module.acknowledgement), align="C")
     return bytes(pdf.output())
 
 
@@ -125,5 +133,5 @@ def _line(pdf: FPDF, text: str, size: float, bold: bool = False, color=INK, spac
     pdf.set_font("DejaVu", "B" if bold else "", size)
     pdf.set_text_color(*color)
     pdf.set_char_spacing(spacing)
-    pdf.multi_cell(pdf.w - pdf.l_margin - pdf.r_margin, size * 0.5, text, align="C")
+    pdf.multi_cell(pdf.w - pdf.l_margin - pdf.r_margin, size * 0.5, _nfc(text), align="C")
     pdf.set_char_spacing(0)

@@ -65,6 +65,15 @@ def test_names_with_accents_and_other_alphabets_come_out_whole(app):
     assert name in _text(client.get(PDF))
 
 
+def test_a_name_stored_with_separate_accents_prints_as_whole_letters(app):
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "Trần Thị Nguyễn")  # as some keyboards send it
+    assert decomposed != "Trần Thị Nguyễn"
+    client = _signed(app, decomposed)
+    assert "Trần Thị Nguyễn" in _text(client.get(PDF))
+
+
 def test_a_name_the_font_cannot_draw_is_not_offered_as_pdf_and_the_page_still_prints(app):
     client = _signed(app, "Li 王小明")
     page = client.get(MODULE + "certificate/1")
