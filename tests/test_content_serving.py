@@ -143,6 +143,7 @@ def test_my_training_still_serves_when_an_earlier_modules_stored_text_no_longer_
         page = client.get("/learn/")
     assert page.status_code == 200 and "<h1>My training</h1>" in page.text
     assert any("module test-callers of user" in r.getMessage() for r in caplog.records)
+    assert client.get(MODULE).status_code == 404  # not a server error
 
 
 def test_a_manager_is_told_when_an_open_assignment_is_for_a_withdrawn_module(editable_app, content_dir):
