@@ -1,6 +1,7 @@
 """The narrowest phones (320 CSS pixels, or a bigger one with large text): nothing on any screen
 of the learner's path pushes the page sideways (WCAG 1.4.10, reflow), even when a trainer's
-lesson has a wide table, a long link and a long line of code."""
+lesson has a wide table, a long link and a long line of code; and nothing is cut off when the
+reader widens the spacing of text (WCAG 1.4.12)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,39 @@ def live_content(tmp_path: Path) -> Path:
     return content
 
 
-@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_no_screen_scrolls_sideways_on_a_320_pixel_phone(live_server, new_page, js):
-    page = new_page("small-phone", js)
+# WCAG 1.4.12's test values, as a reader's own style sheet (or a bookmarklet) would set them.
+TEXT_SPACING = """* { line-height: 1.5 !important; letter-spacing: 0.12em !important;
+                     word-spacing: 0.16em !important; }
+                 p { margin-bottom: 2em !important; }"""
+
+# Anything whose content is taller or wider than its box while the box hides the overflow.
+CLIPPED = """() => [...document.querySelectorAll('body *')].filter(e => {
+  const s = getComputedStyle(e);
+  if (e.closest('.visually-hidden, .skip')) return false;
+  const hides = v => v === 'hidden' || v === 'clip';
+  return (hides(s.overflowY) && e.scrollHeight > e.clientHeight + 1) ||
+         (hides(s.overflowX) && e.scrollWidth > e.clientWidth + 1);
+}).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''))"""
+
+
+@pytest.mark.parametrize(
+    "js, spacing", [(True, False), (False, False), (True, True)], ids=["js", "nojs", "js-text-spacing"]
+)
+def test_no_screen_scrolls_sideways_on_a_320_pixel_phone(live_server, new_page, js, spacing):
+    # A reader's own style sheet is not the page's, so the page's CSP does not apply to it:
+    # bypass_csp lets the injected <style> stand in for one.
+    page = new_page("small-phone", js, bypass_csp=spacing)
+    if spacing:  # on every page the browser loads, as a reader's own style sheet would be
+        page.context.add_init_script(
+            "document.addEventListener('DOMContentLoaded', () => { const s = document.createElement('style');"
+            f" s.textContent = {TEXT_SPACING!r}; document.head.appendChild(s); }});"
+        )
     screens = []
 
     def no_sideways_scroll(name: str) -> None:
+        if spacing:
+            assert page.evaluate("getComputedStyle(document.body).letterSpacing") != "normal", "spacing not applied"
+            assert not page.evaluate(CLIPPED), f"{name}: cut off with wider text spacing: {page.evaluate(CLIPPED)}"
         width, viewport = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert width <= viewport, f"{name}: the page is {width} px wide on a {viewport} px screen"
         if name == "lesson-first-screen":  # the premise: the wide things are on this screen
