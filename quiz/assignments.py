@@ -8,6 +8,7 @@ completed, waived or gone overdue is written to the evidence log in the same tra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -76,6 +77,27 @@ def of_user(session: Session, user_id: int) -> list[Assignment]:
             select(Assignment).where(Assignment.user_id == user_id).order_by(Assignment.due_on, Assignment.id)
         )
     )
+
+
+def why(a: Assignment) -> str:
+    """Why a learner owes this module, in their words (shown on My training). Never a trigger
+    event's title or a manager's note: those are written for managers and can name people."""
+    if a.reason == "onboarding":
+        return "Part of your onboarding."
+    if a.reason == "state-mandate":
+        return f"Required by state law: {a.detail}." if a.detail else "Required by state law."
+    if a.reason == "annual-refresher":
+        return "Your regular refresher."
+    if a.reason == "policy-change":
+        change = re.search(r"version (\S+) -> (\S+)$", a.detail or "")
+        if change:
+            return f"The policy changed (version {change[1]} to {change[2]}) since you last took it."
+        return "The policy changed since you last took it."
+    if a.reason == "trigger-event":
+        return "Assigned after something that happened at work."
+    if a.reason == "manager-choice":
+        return "Assigned by your manager."
+    return ""
 
 
 def completions(session: Session, user_id: int, module_id: str) -> list[Attempt]:

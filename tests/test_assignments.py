@@ -186,3 +186,22 @@ def test_add_months_keeps_month_ends_sane():
     assert assignments.add_months(date(2025, 1, 31), 1) == date(2025, 2, 28)
     assert assignments.add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)
     assert assignments.add_months(date(2025, 12, 1), 12) == date(2026, 12, 1)
+
+
+def test_learners_are_told_why_they_owe_a_module_without_managers_notes():
+    from quiz.models import Assignment
+
+    def why(reason, detail=None):
+        return assignments.why(Assignment(reason=reason, detail=detail))
+
+    assert why("onboarding") == "Part of your onboarding."
+    assert why("state-mandate", "Texas HB 300") == "Required by state law: Texas HB 300."
+    assert why("annual-refresher", "every 12 months (our policy)") == "Your regular refresher."
+    assert why("policy-change", "Verification Policy: version 1.0 -> 2.1") == (
+        "The policy changed (version 1.0 to 2.1) since you last took it."
+    )
+    # an event's title and a manager's note are for managers: they can name people
+    assert why("trigger-event", "incident: fax to the wrong clinic by Ben Brown") == (
+        "Assigned after something that happened at work."
+    )
+    assert why("manager-choice", "missed objective 'verify' in test-callers") == "Assigned by your manager."

@@ -380,6 +380,7 @@ def test_an_assigned_module_outside_my_role_is_listed_with_its_due_date_and_open
     sign_in(client, "it@example.org")
     listing = client.get("/learn/").text
     assert "Test module on callers" in listing and "Due <time datetime=\"2030-01-15\">" in listing
+    assert '<p class="meta">Assigned by your manager.</p>' in listing  # and why
     assert client.get(MODULE).status_code == 200
 
 

@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
+from .. import assignments
 from ..content import ContentStore, Library, label
 from ..db import db, reads_in_a_read_transaction, write_intent
 from ..models import User
@@ -54,6 +55,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["why"] = assignments.why
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)
