@@ -177,6 +177,15 @@ def training_list(session: Session, library: Library, user: User) -> TrainingLis
     return TrainingList(current, earlier, unreadable)
 
 
+def next_up(listing: TrainingList, after: str) -> tuple[Module, ModuleStatus, object | None] | None:
+    """What to take after finishing ``after``: the first module on My training, in its order
+    (assigned ones by due date first), that is not passed and not ``after`` itself."""
+    for row in listing.current:
+        if row[0].id != after and row[1].state != "passed":
+            return row
+    return None
+
+
 def module_for(session: Session, library: Library, user: User, module_id: str) -> Module | None:
     """The module as this learner may open it, or None (not found, or not theirs).
 

@@ -413,3 +413,23 @@ def test_after_a_role_change_earlier_training_keeps_the_module_and_its_certifica
     overview = learner.get(MODULE).text
     assert 'href="/learn/test-callers/certificate/1"' in overview
     assert "no longer on the training list" not in overview  # still offered: theirs to take again
+
+
+def test_the_certificate_points_to_the_next_module_on_my_list(app, learner):
+    _through_lesson(learner)
+    location = pass_and_sign(learner).headers["Location"]
+    page = learner.get(location).text
+    assert 'Next on your list: <a href="/learn/test-refresher/">Test refresher on verifying callers</a> (' in page
+
+
+def test_next_up_is_the_first_unpassed_module_on_the_list_other_than_the_one_just_done():
+    from types import SimpleNamespace
+
+    from quiz import engine
+
+    passed, todo = engine.ModuleStatus("passed", "Passed"), engine.ModuleStatus("not-started", "Not started")
+    a, b, c = (SimpleNamespace(id=x) for x in "abc")
+    listing = engine.TrainingList(current=[(a, todo, None), (b, passed, None), (c, todo, None)], earlier=[], unreadable=[])
+    assert engine.next_up(listing, "a")[0] is c  # b is passed
+    assert engine.next_up(listing, "c")[0] is a
+    assert engine.next_up(engine.TrainingList([(a, passed, None)], [], []), "b") is None

@@ -323,8 +323,9 @@ def _certificate_or_404(module_id: str, number: int) -> tuple[engine.Certificate
 @bp.get("/<module_id>/certificate/<int:number>")
 def certificate(module_id: str, number: int):
     cert, module = _certificate_or_404(module_id, number)
+    upcoming = engine.next_up(engine.training_list(db.session, library(), current_user), module_id)
     return render_template(
-        "learn/certificate.html", cert=cert, module=module, pdf=certificate_pdf.printable(cert, module)
+        "learn/certificate.html", cert=cert, module=module, pdf=certificate_pdf.printable(cert, module), upcoming=upcoming
     )
 
 
