@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from . import assignments, evidence, versions
 from .content import Choice, Library, Module, Node, Scenario
-from .models import Answer, Attempt, Evidence, User, utcnow
+from .models import Answer, Assignment, Attempt, Evidence, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class TrainingList:
     certificate never drops out of sight; ``unreadable`` names earlier modules whose stored
     text no longer parses (left out; the caller logs them)."""
 
-    current: list[tuple[Module, ModuleStatus, object | None]]
+    current: list[tuple[Module, ModuleStatus, Assignment | None]]
     earlier: list[tuple[Module, ModuleStatus]]
     unreadable: list[str]
 
@@ -177,7 +177,7 @@ def training_list(session: Session, library: Library, user: User) -> TrainingLis
     return TrainingList(current, earlier, unreadable)
 
 
-def next_up(listing: TrainingList, after: str) -> tuple[Module, ModuleStatus, object | None] | None:
+def next_up(listing: TrainingList, after: str) -> tuple[Module, ModuleStatus, Assignment | None] | None:
     """What to take after finishing ``after``: the first module on My training, in its order
     (assigned ones by due date first), that is not passed and not ``after`` itself."""
     for row in listing.current:

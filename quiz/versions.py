@@ -6,6 +6,8 @@ learner still finishes on the text they began with, and evidence names that text
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,7 +59,7 @@ def resolve(session: Session, library: Library, version: str) -> Module | Scenar
     return parse_stored(stored.kind, stored.path, stored.source)
 
 
-def titles(session: Session, library: Library, module_ids) -> dict[str, str]:
+def titles(session: Session, library: Library, module_ids: Iterable[str]) -> dict[str, str]:
     """Module titles for reports: the library's, and for a module no longer in it (withdrawn,
     renamed, its file has errors) the title of its most recently stored version, so a transcript
     names what was taken rather than a file id. An id never stored is left out."""
