@@ -579,6 +579,14 @@ class Certificate:
     record: Evidence | None  # the acknowledgement.signed record the certificate names
 
 
+def signed_attempt(session: Session, user_id: int, module_id: str, number: int) -> Attempt | None:
+    """This person's attempt ``number`` at the module, if they signed it (it has a certificate)."""
+    return next(
+        (a for a in attempts_of(session, user_id, module_id) if a.number == number and a.acknowledged_at is not None),
+        None,
+    )
+
+
 def certificate(session: Session, attempt: Attempt) -> Certificate | None:
     """The certificate of a signed attempt; None if the attempt is not signed."""
     if attempt.acknowledged_at is None:

@@ -161,3 +161,34 @@ def test_event_form_errors_are_beside_the_fields(app):
     assert response.status_code == 422
     for message in ("Give the event a short title.", "Choose the department.", "Choose at least one module."):
         assert response.text.count(message) == 2, message
+
+
+def test_a_manager_opens_a_reports_certificate_from_the_transcript(app):
+    ids = _org(app)
+    for email in ("ana@example.org", "cat@example.org"):  # ana reports (indirectly); cat does not
+        client = app.test_client()
+        sign_in(client, email)
+        _through_lesson(client)
+        name = "Ana Alvarez" if email.startswith("ana") else "Cat Cole"
+        assert pass_and_sign(client, full_name=name).status_code == 303
+    manager = _manager(app)
+    link = f"/manage/people/{ids['ana']}/certificates/test-callers/1"
+    assert f'href="{link}"' in manager.get(f"/manage/people/{ids['ana']}").text
+    page = manager.get(link).text
+    with app.app_context():
+        signed = db.session.scalars(
+            select(Evidence).where(Evidence.event == "acknowledgement.signed").order_by(Evidence.seq)
+        ).first()
+    assert '<h1 id="cert-title">Ana Alvarez</h1>' in page
+    assert f"<dt>Evidence record</dt><dd>No. {signed.seq}, <code>{signed.hash[:16]}</code></dd>" in page
+    pdf = manager.get(link + ".pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+    assert pdf.headers["Content-Disposition"] == f'attachment; filename="certificate-test-callers-1-person-{ids["ana"]}.pdf"'
+    # outside the team, or no such certificate: nothing, not even whether it exists
+    assert manager.get(f"/manage/people/{ids['cat']}/certificates/test-callers/1").status_code == 404
+    assert manager.get(f"/manage/people/{ids['cat']}/certificates/test-callers/1.pdf").status_code == 404
+    assert manager.get(f"/manage/people/{ids['ana']}/certificates/test-callers/2").status_code == 404
+    # and a learner cannot use the manager's address for a colleague's certificate
+    ben = app.test_client()
+    sign_in(ben, "ben@example.org")
+    assert ben.get(link).status_code == 403

@@ -11,7 +11,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from flask import Blueprint, abort, make_response, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm.exc import StaleDataError
@@ -23,6 +23,7 @@ from ..content import Choice, Module
 from ..db import db, write_intent, writing
 from ..models import Attempt
 from . import library, reads_first
+from .certificates import pdf_response
 from .htmx import is_partial, page_or_blocks
 
 log = logging.getLogger(__name__)
@@ -306,14 +307,7 @@ def acknowledge(module_id: str):
 
 def _certificate_or_404(module_id: str, number: int) -> tuple[engine.Certificate, Module]:
     """The signed-in learner's own certificate of this attempt, and the module as taken."""
-    attempt = next(
-        (
-            a
-            for a in engine.attempts_of(db.session, current_user.id, module_id)
-            if a.number == number and a.acknowledged_at is not None
-        ),
-        None,
-    )
+    attempt = engine.signed_attempt(db.session, current_user.id, module_id, number)
     if attempt is None:
         abort(404)
     content = engine.content_for(db.session, library(), attempt)
@@ -333,10 +327,4 @@ def certificate(module_id: str, number: int):
 def certificate_download(module_id: str, number: int):
     """The same certificate as a PDF file to keep (not offered if the font cannot draw it)."""
     cert, module = _certificate_or_404(module_id, number)
-    if not certificate_pdf.printable(cert, module):
-        abort(404)
-    response = make_response(certificate_pdf.render(cert, module))
-    response.headers["Content-Type"] = "application/pdf"
-    filename = f"certificate-{module_id}-{number}.pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return pdf_response(cert, module, f"certificate-{module_id}-{number}.pdf")

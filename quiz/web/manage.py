@@ -14,12 +14,13 @@ from sqlalchemy import select
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, engine, insights, team, triggers, versions
+from .. import assignments, certificate_pdf, engine, insights, team, triggers, versions
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
 from . import curricula, library
 from .access import require_role
+from .certificates import pdf_response
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 bp.before_request(require_role("manager", "admin"))
@@ -151,6 +152,30 @@ def _person_page(person: User, assign_form: AssignForm | None = None, status: in
         ),
         status,
     )
+
+
+def _certificate_or_404(person: User, module_id: str, number: int):
+    attempt = engine.signed_attempt(db.session, person.id, module_id, number)
+    if attempt is None:
+        abort(404)
+    return engine.certificate(db.session, attempt), engine.content_for(db.session, library(), attempt).module
+
+
+@bp.get("/people/<int:user_id>/certificates/<module_id>/<int:number>")
+def certificate(user_id: int, module_id: str, number: int):
+    """A report's certificate, as they see it: what a manager shows an auditor or HR."""
+    person = _person_or_404(user_id)
+    cert, module = _certificate_or_404(person, module_id, number)
+    return render_template(
+        "manage/certificate.html", person=person, cert=cert, module=module, pdf=certificate_pdf.printable(cert, module)
+    )
+
+
+@bp.get("/people/<int:user_id>/certificates/<module_id>/<int:number>.pdf")
+def certificate_download(user_id: int, module_id: str, number: int):
+    person = _person_or_404(user_id)
+    cert, module = _certificate_or_404(person, module_id, number)
+    return pdf_response(cert, module, f"certificate-{module_id}-{number}-person-{person.id}.pdf")
 
 
 @bp.post("/people/<int:user_id>/assign")
