@@ -37,6 +37,17 @@ DEVICES = {
     "desktop": dict(viewport={"width": 1280, "height": 800}),
 }
 
+#: The ways the learner's whole path is taken (device, JavaScript, colour scheme), for
+#: ``@pytest.mark.parametrize("device, js, scheme", PATH_RUNS)``: phone and desktop, with and
+#: without JavaScript, and a phone set to dark (a night shift).
+PATH_RUNS = [
+    pytest.param("phone", True, "light", id="phone-js"),
+    pytest.param("phone", False, "light", id="phone-nojs"),
+    pytest.param("desktop", True, "light", id="desktop-js"),
+    pytest.param("desktop", False, "light", id="desktop-nojs"),
+    pytest.param("phone", True, "dark", id="phone-dark-js"),
+]
+
 LEARNER_EMAIL = "learner@example.org"
 LEARNER_NAME = "Dana Whitfield"
 

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .axe import FAIL_ON, axe_violations, axe_violations_without_js
+from .conftest import PATH_RUNS
 from .paths import heading, take_the_module
 
 pytestmark = pytest.mark.browser
@@ -17,15 +18,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.parametrize(
     "device, js, scheme",
-    [
-        ("phone", True, "light"),
-        ("phone", False, "light"),
-        ("desktop", True, "light"),
-        ("desktop", False, "light"),
-        ("phone", True, "dark"),  # the dark colours: contrast is among axe's serious rules
-        ("desktop", False, "dark"),
-    ],
-    ids=["phone-js", "phone-nojs", "desktop-js", "desktop-nojs", "phone-dark-js", "desktop-dark-nojs"],
+    # the path's runs, and the dark colours without JavaScript too: contrast is a serious rule
+    [*PATH_RUNS, pytest.param("desktop", False, "dark", id="desktop-dark-nojs")],
 )
 def test_no_serious_or_critical_axe_violations_on_any_screen(live_server, new_page, device, js, scheme):
     page = new_page(device, js, bypass_csp=True, scheme=scheme)

@@ -8,23 +8,13 @@ import shutil
 
 import pytest
 
-from .conftest import SCREENSHOTS
+from .conftest import PATH_RUNS, SCREENSHOTS
 from .paths import take_the_module
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.parametrize(
-    "device, js, scheme",
-    [
-        ("phone", True, "light"),
-        ("phone", False, "light"),
-        ("desktop", True, "light"),
-        ("desktop", False, "light"),
-        ("phone", True, "dark"),  # a night shift: the phone set to dark
-    ],
-    ids=["phone-js", "phone-nojs", "desktop-js", "desktop-nojs", "phone-dark-js"],
-)
+@pytest.mark.parametrize("device, js, scheme", PATH_RUNS)
 def test_fail_review_retry_pass_and_sign(live_server, new_page, device, js, scheme):
     page = new_page(device, js, scheme=scheme)
     shots = []
