@@ -323,7 +323,7 @@ def last_answer(session: Session, attempt: Attempt) -> Answer | None:
 def _visited(session: Session, attempt: Attempt, node_id: str) -> bool:
     """Whether this decision was answered before in this attempt (only the first visit scores)."""
     params = {"attempt_id": attempt.id, "scenario_index": attempt.scenario_index, "node_id": node_id}
-    return session.scalar(_ANSWERED_AT, params) is not None
+    return session.connection().scalar(_ANSWERED_AT, params) is not None
 
 
 @dataclass(frozen=True)
@@ -365,6 +365,9 @@ def plan_choice(
 #: changes only if no other request moved the attempt since it was read. Written as plain
 #: statements, not through the ORM's unit of work: this is the busiest write in the app, and
 #: the unit of work cost more CPU than both statements together (bench/README.md, as above).
+#: Plain statements on this path run on the session's connection, in its transaction:
+#: ``session.execute`` adds the ORM's execution layer, which cost about as much again as
+#: running the statement (bench/README.md, "Plain statements on the connection").
 _ATTEMPTS = Attempt.__table__
 _MOVE_ON = (
     update(_ATTEMPTS)
@@ -388,7 +391,8 @@ def record_choice(
     moved = {"step": step + 1, "node_id": choice.target, "stage": "ending" if target.is_ending else attempt.stage}
     params = {"attempt_id": attempt.id, "read_step": step, "new_step": moved["step"],
               "new_node": moved["node_id"], "new_stage": moved["stage"]}
-    if step != attempt.step or session.execute(_MOVE_ON, params).rowcount != 1:
+    connection = session.connection()
+    if step != attempt.step or connection.execute(_MOVE_ON, params).rowcount != 1:
         raise StaleDataError(f"attempt {attempt.id} moved on from step {step} meanwhile")
     for name, value in moved.items():
         set_committed_value(attempt, name, value)  # as written: the ORM has nothing to flush
@@ -408,7 +412,7 @@ def record_choice(
         "critical": choice.critical,
         "answered_at": utcnow(),
     }
-    answer_id = session.execute(_INSERT_ANSWER, values).inserted_primary_key[0]
+    answer_id = connection.execute(_INSERT_ANSWER, values).inserted_primary_key[0]
     answer = Answer(id=answer_id, **values)
     session.expire(attempt, ["answers"])  # read again, with this answer, when next needed
     _log(

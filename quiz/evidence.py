@@ -79,16 +79,22 @@ def learner_snapshot(user: User | None) -> dict[str, Any]:
     }
 
 
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def _lock_chain(session: Session) -> None:
     if is_postgresql(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_APPEND_LOCK})
+        session.connection().execute(_PG_LOCK, {"k": _PG_APPEND_LOCK})
     # SQLite: the writing transaction began with BEGIN IMMEDIATE and already holds the lock.
 
 
 _PENDING = "rounds_pending_evidence"
 #: Built once: every writing request reads the head (building a SELECT costs about as much as
-#: running it on SQLite).
+#: running it on SQLite). Both run on the session's connection, not through ``session.execute``
+#: (the ORM's execution layer, and for a list of rows its bulk-insert path, cost more than the
+#: statements themselves).
 _CHAIN_HEAD = select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
+_INSERT_RECORDS = insert(Evidence.__table__)
 
 
 def append(
@@ -131,7 +137,8 @@ def _chain_pending(session: OrmSession) -> None:
         return
     session.flush()  # the caller's own changes first, so the chain lock is held for the chain only
     _lock_chain(session)
-    head = session.execute(_CHAIN_HEAD).first()
+    connection = session.connection()
+    head = connection.execute(_CHAIN_HEAD).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     rows = []
     for fields in pending:
@@ -140,7 +147,7 @@ def _chain_pending(session: OrmSession) -> None:
         prev_hash = record["hash"] = record_hash(record)
         rows.append(record)
     # A plain INSERT, not ORM objects: records are never read back or changed in this session.
-    session.execute(insert(Evidence.__table__), rows)
+    connection.execute(_INSERT_RECORDS, rows[0] if len(rows) == 1 else rows)
 
 
 @event.listens_for(OrmSession, "after_transaction_end")
