@@ -7,6 +7,7 @@ Nothing here is imported by the app or by the test suite; `make test` never runs
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -88,6 +89,24 @@ def table(headers: list[str], rows: list[list], align: str | None = None) -> str
     return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
 
 
+@functools.cache
+def python_speed(steps: int = 2_000_000, repeats: int = 3) -> float:
+    """Nanoseconds per step of a fixed pure-Python loop, the best of ``repeats``.
+
+    The VMs these figures come from differ in speed by up to three times with the same model
+    name and core count (bench/README.md), and every time figure here moves with it. This
+    gauge, printed beside each one, says how fast the machine ran Python at the time, so
+    figures from two machines can be compared. Measured once per run, when first asked.
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        started, total = time.perf_counter(), 0
+        for i in range(steps):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best / steps * 1e9
+
+
 def machine() -> dict:
     """What the figures were measured on."""
     cpu = "?"
@@ -108,12 +127,14 @@ def machine() -> dict:
         "memory": mem,
         "cpu": cpu,
         "python": platform.python_version(),
+        "python_ns_per_step": round(python_speed(), 1),
     }
 
 
 def machine_line() -> str:
     m = machine()
-    return f"{m['date']}; nproc {m['nproc']}; memory {m['memory']}; CPU {m['cpu']}; Python {m['python']}"
+    return (f"{m['date']}; nproc {m['nproc']}; memory {m['memory']}; CPU {m['cpu']}; Python {m['python']}; "
+            f"Python speed {m['python_ns_per_step']} ns per loop step (python_speed(): lower is faster)")
 
 
 # -------------------------------------------------------------------------------- databases
