@@ -431,11 +431,22 @@ def postgres_cpu_seconds() -> float:
 
 
 def busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine has been busy so far (all processes, all cores)."""
+    """CPU seconds the whole machine has been busy so far (all processes, all cores).
+
+    Not counting time the hypervisor gave to other machines (steal): that is not this
+    machine's processes at work, see ``stolen_cpu_seconds``."""
     import psutil
 
     t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0)
+
+
+def stolen_cpu_seconds() -> float:
+    """CPU seconds so far that this VM's cores were ready to run but the hypervisor ran another
+    machine instead (``steal`` in /proc/stat). A shared VM's figures are slowed by it."""
+    import psutil
+
+    return getattr(psutil.cpu_times(), "steal", 0.0)
 
 
 def wait_for_quiet(max_wait: float, threshold: float = 0.3, sample: float = 3.0) -> float:

@@ -54,6 +54,7 @@ from common import (  # noqa: E402
     TEST_CONTENT,
     app_env,
     busy_cpu_seconds,
+    stolen_cpu_seconds,
     content_facts,
     cpu_seconds,
     create_learners,
@@ -126,7 +127,7 @@ def run_locust(
         wait_for_quiet(quiet_wait)
     cpu_pg_0 = postgres_cpu_seconds()
     cpu_server_0 = cpu_seconds(server_pids)
-    busy_0 = busy_cpu_seconds()
+    busy_0, stolen_0 = busy_cpu_seconds(), stolen_cpu_seconds()
     t0 = time.monotonic()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
@@ -143,7 +144,7 @@ def run_locust(
             time.sleep(0.5)
     wall = time.monotonic() - t0
     cpu_server = cpu_seconds(server_pids) - cpu_server_0
-    busy = busy_cpu_seconds() - busy_0
+    busy, stolen = busy_cpu_seconds() - busy_0, stolen_cpu_seconds() - stolen_0
     if proc.returncode != 0 or not out.exists():
         raise SystemExit(f"locust ({label}) failed with {proc.returncode}:\n{log.read_text()[-3000:]}")
     results = json.loads(out.read_text())
@@ -152,6 +153,7 @@ def run_locust(
     results["cpu_locust"] = locust_cpu
     results["cpu_postgres"] = postgres_cpu_seconds() - cpu_pg_0
     results["cpu_other"] = max(0.0, busy - cpu_server - locust_cpu - results["cpu_postgres"])
+    results["cpu_stolen"] = stolen
     results["log"] = log.read_text()
     return results
 
@@ -359,12 +361,18 @@ def print_report(report: dict, args) -> dict:
         cores = res["cpu_server"] / max(res["wall"], 1)
         other = res.get("cpu_other", 0) / max(res["wall"], 1)
         pgc = res.get("cpu_postgres", 0) / max(res["wall"], 1)
+        stolen = res.get("cpu_stolen", 0) / max(res["wall"], 1)
         say(f"\n--- {phase}: {res['users_started']} users; whole run {span:.0f} s; "
             f"CPU over the whole run: server {cores:.2f} cores, locust {res['cpu_locust'] / max(res['wall'], 1):.2f}, "
-            + (f"PostgreSQL {pgc:.2f}, " if pgc >= 0.005 else "") + f"other processes {other:.2f}")
+            + (f"PostgreSQL {pgc:.2f}, " if pgc >= 0.005 else "") + f"other processes {other:.2f}, "
+            f"stolen by the hypervisor {stolen:.2f}")
         if other > 0.3:
             say(f"WARNING: other processes used {other:.2f} of {os.cpu_count()} cores during this phase: figures are skewed")
+        if stolen > 0.2:
+            say(f"WARNING: the hypervisor took {stolen:.2f} of {os.cpu_count()} cores from this VM during this phase "
+                "(steal): figures are skewed")
         entry: dict = {"span": span, "server_cores": cores, "other_cores": other, "postgres_cores": pgc,
+                       "stolen_cores": stolen,
                        "locust_cores": res["cpu_locust"] / max(res["wall"], 1)}
         if phase == "journey":
             rows, stats = step_rows(res)
