@@ -54,7 +54,6 @@ from common import (  # noqa: E402
     TEST_CONTENT,
     app_env,
     busy_cpu_seconds,
-    stolen_cpu_seconds,
     content_facts,
     cpu_seconds,
     create_learners,
@@ -67,6 +66,7 @@ from common import (  # noqa: E402
     rmtree_quiet,
     say,
     start_gunicorn,
+    stolen_cpu_seconds,
     table,
     wait_for_quiet,
 )

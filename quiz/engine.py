@@ -367,7 +367,7 @@ def plan_choice(
 #: the unit of work cost more CPU than both statements together (bench/README.md, as above).
 #: Plain statements on this path run on the session's connection, in its transaction:
 #: ``session.execute`` adds the ORM's execution layer, which cost about as much again as
-#: running the statement (bench/README.md, "Plain statements on the connection").
+#: running the statement (bench/README.md, "A much slower machine").
 _ATTEMPTS = Attempt.__table__
 _MOVE_ON = (
     update(_ATTEMPTS)
