@@ -23,7 +23,7 @@ run: install
 	$(FLASK) content load
 	$(FLASK) demo seed
 	@echo "Serving Rounds on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	$(VENV)/bin/gunicorn --workers 4 --worker-class gthread --threads 1 --bind $(HOST):$(PORT) --access-logfile - app:app
+	$(VENV)/bin/gunicorn --preload --workers 4 --worker-class gthread --threads 1 --bind $(HOST):$(PORT) --access-logfile - app:app
 
 CHROMIUM := /usr/bin/chromium
 NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests skipped

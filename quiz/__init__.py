@@ -27,11 +27,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from .db import db
+    from .db import db, fresh_connections_after_fork
     from .web import init_web
     from . import cli
 
     db.init_app(app)
+    fresh_connections_after_fork(app)
     init_web(app)
     cli.init_app(app)
     return app

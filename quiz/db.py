@@ -16,8 +16,10 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -219,3 +221,33 @@ def reads_in_a_read_transaction(session) -> bool:
     """Whether a read-first view should read in a read-only transaction and write in a second
     one (SQLite: keeps its single write lock short), or use one transaction (PostgreSQL)."""
     return not is_postgresql(session)
+
+
+#: Every app's engines, so that a forked child can let go of its parent's pooled connections.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: The pools a child inherited, kept so their connections are never closed (nor garbage
+#: collected, which closes them) in the child: they belong to the parent.
+_inherited_pools: list[Pool] = []
+
+
+def _forget_parent_connections() -> None:
+    for engine in list(_engines):
+        _inherited_pools.append(engine.pool)
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+def fresh_connections_after_fork(app: Flask) -> None:
+    """Give every process forked after this app was built its own connections.
+
+    gunicorn ``--preload`` (docs/operations.md) builds the app once and forks the workers from
+    it. A pooled connection the parent had opened would then be shared by several processes,
+    each talking over the same socket or file handle. After a fork the child's pools start
+    empty: ``dispose(close=False)`` drops the inherited connections without closing them, so
+    the parent's stay intact (SQLAlchemy, "Using Connection Pools with Multiprocessing or
+    os.fork()").
+    """
+    with app.app_context():
+        _engines.update(db.engines.values())
