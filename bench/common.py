@@ -357,8 +357,10 @@ def start_gunicorn(
     app_spec: str, env: dict, logdir: Path, *, workers: int, threads: int, label: str,
     ready_path: str = "/", chdir: Path = ROOT,
 ) -> Server:
-    """gunicorn on loopback with the gthread worker. No --preload: each worker imports the app
-    (and so opens its own database connections) after the fork."""
+    """gunicorn on loopback with the gthread worker and ``--preload``, as `make run` and the
+    operations guide serve Rounds: the app is built once and the workers forked from it (each
+    opens its own database connections after the fork). The baseline and the floor are served
+    the same way."""
     port = free_port()
     log = logdir / f"gunicorn-{label}.log"
     cmd = [
@@ -367,6 +369,7 @@ def start_gunicorn(
         "--workers", str(workers),
         "--worker-class", "gthread",
         "--threads", str(threads),
+        "--preload",
         "--keep-alive", "30",
         "--graceful-timeout", "10",
         "--timeout", "60",

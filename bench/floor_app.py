@@ -42,7 +42,8 @@ every later request pays, so sign-in is only a way to get a signed-in session co
     DATABASE_URL=sqlite:////tmp/x.sqlite3 .venv/bin/gunicorn --chdir bench -w 4 --threads 1 floor_app:app
 
 Flask-SQLAlchemy creates the engine object at import, but no connection is opened before the
-first request, so nothing is shared across gunicorn's fork (and load.py does not --preload).
+first request, so nothing is shared across gunicorn's fork (load.py serves it with --preload,
+as it serves Rounds).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ For each database it:
 1. makes a fresh database (a SQLite file in a temp dir, or drops and re-creates the PostgreSQL
    database `bench` on 127.0.0.1 - never `test`), runs `flask --app app db upgrade` and
    `content load`, and inserts N learner accounts sharing one pre-computed Argon2id hash;
-2. serves the app with gunicorn on 127.0.0.1 (gthread workers, no --preload, so every worker
-   opens its own connections after the fork);
+2. serves the app with gunicorn on 127.0.0.1 as `make run` does (gthread workers, --preload:
+   the app is built once, and every worker opens its own connections after the fork);
 3. **journey** phase: locust, N learners with think time, who sign in and take modules end to
    end (start, lesson next per screen, answer per decision, continue, acknowledge when passed,
    start again). Half answer with htmx (HX-Request), half with plain POST + redirect;
