@@ -27,7 +27,7 @@ from sqlalchemy import text
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
 
-from .conftest import DATA_CONTENT, PASSWORD, reset_postgresql
+from .conftest import DATA_CONTENT, PASSWORD
 
 BIN = Path(sys.executable).parent
 OLD_TITLE = "Test module on callers"
@@ -70,9 +70,8 @@ class Browser:
 
 @pytest.fixture
 def served(database_url, tmp_path):
-    """`make run`'s gunicorn command, with two workers, on a copy of the test content."""
-    if database_url.startswith("postgresql"):
-        reset_postgresql(database_url)
+    """`make run`'s gunicorn command, with two workers, on a copy of the test content (and an
+    empty database: the ``database_url`` fixture resets PostgreSQL's)."""
     content = tmp_path / "content"
     shutil.copytree(DATA_CONTENT, content)
     env = dict(os.environ, DATABASE_URL=database_url, INSTANCE_PATH=str(tmp_path / "instance"),
