@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -26,8 +27,9 @@ from sqlalchemy import text
 
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
+from quiz.web import library
 
-from .conftest import DATA_CONTENT, PASSWORD
+from .conftest import DATA_CONTENT, PASSWORD, close_app, make_app
 
 BIN = Path(sys.executable).parent
 OLD_TITLE = "Test module on callers"
@@ -155,3 +157,20 @@ def test_a_forked_process_opens_its_own_connections(app):
         assert db.engine.pool.checkedin() == 1
         assert db.session.execute(text("SELECT 1")).scalar() == 1
         db.session.remove()
+
+
+def test_building_the_app_starts_no_thread(database_url, tmp_path, monkeypatch):
+    """gunicorn --preload forks the workers right after the app is built. A thread running in
+    the master then (the content watcher, say) would not be in the workers, and a lock it held
+    at that moment would stay held in them for good."""
+    before = set(threading.enumerate())
+    app = make_app(database_url, tmp_path, monkeypatch, CONTENT_REFRESH_SECONDS=2)
+    try:
+        time.sleep(0.1)  # Flask-Limiter's in-memory storage runs a 10 ms timer once at start
+        assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
+        with app.app_context():
+            library()  # a worker's first request: its own watcher starts now
+        assert "content-watcher" in [t.name for t in set(threading.enumerate()) - before]
+    finally:
+        app.extensions["content_store"].close()
+        close_app(app)
