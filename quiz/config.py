@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,11 +21,27 @@ def _secret_key(instance_path: Path) -> str:
         return env
     key_file = instance_path / "secret_key"
     if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_secret_key(key_file)
+    return key_file.read_text().strip()
+
+
+def _create_secret_key(key_file: Path) -> None:
+    """Write a new key whole under a temporary name, then link it into place: of several
+    processes starting at once (gunicorn workers without ``--preload``) exactly one key wins,
+    the others use it, and none ever reads a half-written file."""
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=key_file.parent, prefix=".secret_key-")  # mode 0600
+    try:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-    return key_file.read_text().strip()
+            fh.flush()
+            os.fsync(fh.fileno())  # an empty key after a power cut would stop every sign-in
+        try:
+            os.link(temp, key_file)
+        except FileExistsError:
+            pass  # another process made one first
+    finally:
+        os.unlink(temp)
 
 
 def _flag(name: str, default: bool = False) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 from sqlalchemy import func, select
 
+from quiz import config
 from quiz.db import db
 from quiz.models import Answer, User
 
@@ -377,3 +380,31 @@ def test_the_password_check_does_not_hold_sqlite_write_lock(tmp_path, monkeypatc
     response = sign_in(app.test_client())
     assert response.status_code == 303
     assert seen == ["lock was free"]
+
+
+def test_the_generated_secret_key_is_made_once_and_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = config.from_environment(tmp_path)["SECRET_KEY"]
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    assert config.from_environment(tmp_path)["SECRET_KEY"] == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no temporary file left
+
+
+def test_a_secret_key_another_process_made_first_is_the_one_used(tmp_path, monkeypatch):
+    """Workers starting at once: another one writes the key just after this one looked."""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    key_file = tmp_path / "secret_key"
+    theirs = "a" * 64
+    real_exists = Path.exists
+
+    def exists_then_raced(path: Path) -> bool:
+        if path == key_file and not real_exists(path):
+            key_file.write_text(theirs)  # the other worker, right after this one's check
+            return False
+        return real_exists(path)
+
+    monkeypatch.setattr(Path, "exists", exists_then_raced)
+    assert config.from_environment(tmp_path)["SECRET_KEY"] == theirs
+    assert key_file.read_text() == theirs
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
