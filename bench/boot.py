@@ -6,14 +6,14 @@
 Every worker needs the parsed library. Served the way `make run` and the operations guide
 serve Rounds (``--preload``), the app and its library are built once in gunicorn's master and
 the workers are forked from it; without it, each worker builds its own while it boots, all at
-once on the same cores, and gunicorn kills a worker that takes longer than ``--timeout`` (30 s
-by default) to boot. This starts gunicorn both ways on N generated modules with their scenarios
-(bench/content_scale.py's generator) and prints, per run: seconds from starting gunicorn to the
-first page served, seconds until every worker has finished starting (its CPU time stops
-growing), the CPU the master and the workers used meanwhile (not counting the helper processes
-a content load forks: bench/README.md, "Content scale"), and memory: PSS of the master and workers
-together (shared pages counted once, split between the processes sharing them) and each
-worker's RSS. SQLite, in a temp dir; nothing here runs under `make test`.
+once on the same cores, each keeping its own copy. This starts gunicorn both ways on N
+generated modules with their scenarios (bench/content_scale.py's generator) and prints, per
+run: seconds from starting gunicorn to the first page served, seconds until every worker has
+finished starting (its CPU time stops growing), the CPU the master and the workers used
+meanwhile (not counting the helper processes a content load forks: bench/README.md, "Content
+scale"), and memory: PSS of the master and workers together (shared pages counted once, split
+between the processes sharing them) and each worker's RSS. SQLite, in a temp dir; nothing here
+runs under `make test`.
 """
 
 from __future__ import annotations
