@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     BIN,
     LOOPBACK,
     ROOT,
+    add_quiet_wait,
     app_env,
     flask_cli,
     free_port,
@@ -43,7 +44,7 @@ from common import (  # noqa: E402
     table,
     wait_for_quiet,
 )
-from content_scale import generate  # noqa: E402
+from content_scale import add_generator_options, generate  # noqa: E402
 
 MiB = 2**20
 
@@ -112,13 +113,11 @@ def boot_once(env: dict, workers: int, preload: bool, log: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--modules", type=int, default=1000)
+    add_generator_options(ap)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3, help="starts of each kind, alternating")
-    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (content, database, gunicorn log)")
-    ap.add_argument("--quiet-wait", type=float, default=120,
-                    help="before each start wait up to this many seconds for other processes to go quiet")
+    add_quiet_wait(ap, 120, "each start")
     args = ap.parse_args(argv)
 
     say(f"machine: {machine_line()}")

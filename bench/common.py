@@ -466,5 +466,11 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.3, sample: float = 3.0)
         say(f"  machine busy ({busy:.2f} cores used by other processes); waiting for it to settle ...")
 
 
+def add_quiet_wait(ap, default: float, before: str) -> None:
+    """``--quiet-wait``: how long to wait for the machine to go quiet (``wait_for_quiet``)."""
+    ap.add_argument("--quiet-wait", type=float, default=default,
+                    help=f"before {before} wait up to this many seconds for other processes to go quiet (0: don't)")
+
+
 def rmtree_quiet(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, machine_line, rmtree_quiet, say, table, wait_for_quiet  # noqa: E402
+from common import ROOT, add_quiet_wait, machine_line, rmtree_quiet, say, table, wait_for_quiet  # noqa: E402
 
 TARGET_S = 2.0
 ROLES = ("case-manager", "front-desk", "pharmacy", "business-associate", "clinical", "billing", "it", "leadership")
@@ -122,6 +122,12 @@ def module_text(n: int, rng: random.Random, best: int) -> str:
         lines += [f"## Screen {i + 1} of module {n}", "", _screen_body(rng, i), ""]
     lines += ["## Manager notes", "", _paragraph(rng), ""]
     return "\n".join(lines)
+
+
+def add_generator_options(ap: argparse.ArgumentParser) -> None:
+    """``--modules`` and ``--seed``: how much content ``generate`` makes, and which."""
+    ap.add_argument("--modules", type=int, default=1000, help="modules to generate, each with its scenario")
+    ap.add_argument("--seed", type=int, default=7, help="random seed of the generated content")
 
 
 def generate(root: Path, count: int, seed: int) -> dict:
@@ -253,12 +259,10 @@ print(json.dumps({"modules_listed": len(modules), "pages_rendered": pages, "call
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--modules", type=int, default=1000)
+    add_generator_options(ap)
     ap.add_argument("--runs", type=int, default=3, help="cold load runs (each a fresh process)")
-    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the generated content")
-    ap.add_argument("--quiet-wait", type=float, default=120,
-                    help="before each timed run wait up to this many seconds for other processes to go quiet")
+    add_quiet_wait(ap, 120, "each timed run")
     args = ap.parse_args(argv)
 
     say(f"machine: {machine_line()}")

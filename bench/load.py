@@ -52,6 +52,7 @@ from common import (  # noqa: E402
     REAL_CONTENT,
     ROOT,
     TEST_CONTENT,
+    add_quiet_wait,
     app_env,
     busy_cpu_seconds,
     content_facts,
@@ -525,8 +526,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the summary here")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
-    ap.add_argument("--quiet-wait", type=float, default=300,
-                    help="before each phase wait up to this many seconds for other processes to go quiet (0: don't)")
+    add_quiet_wait(ap, 300, "each phase")
     args = ap.parse_args(argv)
 
     content_dir = resolve_content(args.content)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
-import re
 import shutil
 import signal
 import socket
@@ -29,7 +28,7 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.web import library
 
-from .conftest import DATA_CONTENT, PASSWORD, close_app, make_app
+from .conftest import DATA_CONTENT, PASSWORD, close_app, csrf_token, make_app
 
 BIN = Path(sys.executable).parent
 OLD_TITLE = "Test module on callers"
@@ -66,8 +65,7 @@ class Browser:
 
     def sign_in(self, email: str, password: str) -> None:
         page = self.get("/auth/login")
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-        self.post("/auth/login", {"email": email, "password": password, "csrf_token": token})
+        self.post("/auth/login", {"email": email, "password": password, "csrf_token": csrf_token(page)})
 
 
 @pytest.fixture
