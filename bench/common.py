@@ -433,6 +433,39 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds so far, by pid: compared before and after a phase, it
+    names what else kept the machine busy (``busiest_others``)."""
+    import psutil
+
+    seen: dict[int, tuple[str, float]] = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        cmd = proc.info["cmdline"] or []
+        # "python -m pytest ..." says more than "python"; kernel threads have no command line.
+        label = " ".join(Path(cmd[0]).name if i == 0 else a for i, a in enumerate(cmd[:3])) if cmd \
+            else f"[{proc.info['name']}]"
+        seen[proc.pid] = (" ".join(label.split())[:60], t.user + t.system)
+    return seen
+
+
+def busiest_others(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                   exclude: set[int], seconds: float, n: int = 3) -> list[tuple[str, float]]:
+    """The ``n`` processes outside ``exclude`` that used the most CPU between two ``process_cpu``
+    snapshots, in cores, grouped by label. A process that both started and ended in between is
+    not seen."""
+    used: dict[str, float] = {}
+    for pid, (label, cpu) in after.items():
+        if pid in exclude or label.startswith("postgres"):
+            continue
+        used[label] = used.get(label, 0.0) + cpu - before.get(pid, (label, 0.0))[1]
+    top = sorted(used.items(), key=lambda kv: -kv[1])[:n]
+    return [(label, cpu / max(seconds, 1e-9)) for label, cpu in top if cpu > 0]
+
+
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine has been busy so far (all processes, all cores).
 

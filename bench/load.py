@@ -54,6 +54,7 @@ from common import (  # noqa: E402
     TEST_CONTENT,
     add_quiet_wait,
     app_env,
+    busiest_others,
     busy_cpu_seconds,
     content_facts,
     cpu_seconds,
@@ -64,6 +65,7 @@ from common import (  # noqa: E402
     machine_line,
     percentile,
     postgres_cpu_seconds,
+    process_cpu,
     rmtree_quiet,
     say,
     start_gunicorn,
@@ -128,6 +130,7 @@ def run_locust(
         wait_for_quiet(quiet_wait)
     cpu_pg_0 = postgres_cpu_seconds()
     cpu_server_0 = cpu_seconds(server_pids)
+    procs_0 = process_cpu()
     busy_0, stolen_0 = busy_cpu_seconds(), stolen_cpu_seconds()
     t0 = time.monotonic()
     with open(log, "w") as fh:
@@ -146,6 +149,7 @@ def run_locust(
     wall = time.monotonic() - t0
     cpu_server = cpu_seconds(server_pids) - cpu_server_0
     busy, stolen = busy_cpu_seconds() - busy_0, stolen_cpu_seconds() - stolen_0
+    others = busiest_others(procs_0, process_cpu(), {*server_pids, proc.pid}, wall)
     if proc.returncode != 0 or not out.exists():
         raise SystemExit(f"locust ({label}) failed with {proc.returncode}:\n{log.read_text()[-3000:]}")
     results = json.loads(out.read_text())
@@ -155,6 +159,7 @@ def run_locust(
     results["cpu_postgres"] = postgres_cpu_seconds() - cpu_pg_0
     results["cpu_other"] = max(0.0, busy - cpu_server - locust_cpu - results["cpu_postgres"])
     results["cpu_stolen"] = stolen
+    results["other_top"] = others
     results["log"] = log.read_text()
     return results
 
@@ -369,11 +374,15 @@ def print_report(report: dict, args) -> dict:
             f"stolen by the hypervisor {stolen:.2f}")
         if other > 0.3:
             say(f"WARNING: other processes used {other:.2f} of {os.cpu_count()} cores during this phase: figures are skewed")
+            if res.get("other_top"):
+                say("  busiest of them: " + "; ".join(f"{label} {c:.2f}" for label, c in res["other_top"])
+                    + " (cores; the rest is the kernel's own work or processes that came and went)")
         if stolen > 0.2:
             say(f"WARNING: the hypervisor took {stolen:.2f} of {os.cpu_count()} cores from this VM during this phase "
                 "(steal): figures are skewed")
         entry: dict = {"span": span, "server_cores": cores, "other_cores": other, "postgres_cores": pgc,
                        "stolen_cores": stolen,
+                       "other_top": res.get("other_top", []),
                        "locust_cores": res["cpu_locust"] / max(res["wall"], 1)}
         if phase == "journey":
             rows, stats = step_rows(res)
