@@ -394,6 +394,15 @@ def start_gunicorn(
     else:
         server.stop()
         raise SystemExit(f"gunicorn ({label}) did not answer within 30 s:\n{server.log_tail()}")
+    # With --preload the first worker answers at once, while the master forks the others up to
+    # 0.1 s apart: wait for all of them, or a phase's CPU figures would miss the late ones (their
+    # CPU was reported as "other processes" until this wait was added).
+    while len(server.pids()) < workers + 1:
+        if time.monotonic() >= deadline:
+            server.stop()
+            raise SystemExit(f"gunicorn ({label}) started {len(server.pids()) - 1} of {workers} workers "
+                             f"within 30 s:\n{server.log_tail()}")
+        time.sleep(0.05)
     # Each worker answers its first request slower (imports, template compile): touch both.
     for _ in range(workers * 4):
         try:
