@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -89,22 +90,40 @@ def table(headers: list[str], rows: list[list], align: str | None = None) -> str
     return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
 
 
-@functools.cache
-def python_speed(steps: int = 2_000_000, repeats: int = 3) -> float:
-    """Nanoseconds per step of a fixed pure-Python loop, the best of ``repeats``.
-
-    The VMs these figures come from differ in speed by up to three times with the same model
-    name and core count (bench/README.md), and every time figure here moves with it. This
-    gauge, printed beside each one, says how fast the machine ran Python at the time, so
-    figures from two machines can be compared. Measured once per run, when first asked.
-    """
+#: Run in a function: at module level the loop's names would be globals, a slower loop.
+_GAUGE_LOOP = """
+import time
+def gauge():
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range({rounds}):
         started, total = time.perf_counter(), 0
-        for i in range(steps):
+        for i in range({steps}):
             total += i
         best = min(best, time.perf_counter() - started)
-    return best / steps * 1e9
+    return best / {steps} * 1e9
+print(gauge())
+"""
+
+
+@functools.cache
+def python_speed(steps: int = 2_000_000, processes: int = 5, rounds: int = 2) -> float:
+    """Nanoseconds per step of a fixed pure-Python loop: the median over ``processes`` fresh
+    interpreters of each one's best of ``rounds``.
+
+    The VMs these figures come from differ in speed by up to five times with the same model
+    name and core count (bench/README.md), and every time figure here moves with it. This
+    gauge, printed beside each one, says how fast the machine ran Python at the time, so
+    figures from two machines can be compared. Fresh interpreters, because on these VMs the
+    loop's speed is fixed for a process's life (and its forks') but differs between processes
+    started seconds apart, by up to 1.9 times (34-68 ns on one machine): one process's reading
+    is a draw, not the machine's speed. Measured once per run, when first asked.
+    """
+    code = _GAUGE_LOOP.format(steps=steps, rounds=rounds)
+    readings = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        for _ in range(processes)
+    ]
+    return statistics.median(readings)
 
 
 def machine() -> dict:
