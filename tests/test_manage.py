@@ -3,6 +3,7 @@ waivers and trigger events."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -54,6 +55,23 @@ def test_the_team_page_names_roles_and_settings_in_words(app):
     assert "<td>Front desk (Dental)</td>" in page and "<td>Front desk</td>" in page
     assert "<td>Pharmacy</td>" in page  # a pharmacy role in a pharmacy: said once
     assert "front-desk" not in page
+
+
+def test_the_team_page_puts_standing_and_next_due_beside_the_name(app):
+    # On a phone only the first columns fit beside the name; the rest is a swipe of the table away.
+    ids = _org(app)
+    client = _manager(app)
+    due = (date.today() + timedelta(days=3)).isoformat()
+    form = client.get(f"/manage/people/{ids['ben']}").text
+    client.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(form), "module_id": "test-callers", "due_on": due})
+    page = client.get("/manage/").text
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', page)
+    assert headers[:3] == ["Person", "Standing", "Next due"], headers
+    row = page[page.index("Ben Brown"):]
+    row = row[: row.index("</tr>")]
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert "badge" in cells[0]  # the standing
+    assert cells[1] == f'<time datetime="{due}">{due}</time>'
 
 
 def test_a_manager_cannot_open_someone_outside_the_team(app):
