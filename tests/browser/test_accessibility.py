@@ -1,4 +1,5 @@
-"""axe-core on every screen of the learner's path: no serious or critical violation.
+"""axe-core on every screen of the learner's path, and on every manager and admin page: no
+serious or critical violation.
 
 These pages are opened with Playwright's bypass_csp, so the injected axe script can run (see
 axe.py). A JavaScript-off page cannot run axe at all, so its document is re-shown in a
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 from .axe import FAIL_ON, axe_violations, axe_violations_without_js
 from .conftest import PATH_RUNS
 from .paths import heading, take_the_module
+from .staff import sign_in_as_admin
 
 pytestmark = pytest.mark.browser
 
@@ -47,5 +49,24 @@ def test_no_serious_or_critical_axe_violations_on_any_screen(live_server, new_pa
     assert not found, "axe-core found serious/critical violations:\n" + "\n".join(
         f"  {screen}: [{v['impact']}] {v['id']} ({v['help']}) at {', '.join(v['targets'])}"
         for screen, violations in found.items()
+        for v in violations
+    )
+
+
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_no_serious_or_critical_axe_violations_on_manager_and_admin_pages(live_app, live_server, new_page, device):
+    page = new_page(device, True, bypass_csp=True)
+    found = {}
+    for path in sign_in_as_admin(live_app, page, live_server):
+        assert page.goto(live_server + path).status == 200, path
+        bad = [v for v in axe_violations(page) if v["impact"] in FAIL_ON]
+        if bad:
+            found[path] = bad
+        if path.startswith("/manage/people/"):  # the premise: a history to show, failed and passed
+            expect(page.get_by_text("not passed")).to_have_count(1)
+            expect(page.locator("a[href*='/certificates/']")).to_have_count(1)
+    assert not found, "axe-core found serious/critical violations:\n" + "\n".join(
+        f"  {path}: [{v['impact']}] {v['id']} ({v['help']}) at {', '.join(v['targets'])}"
+        for path, violations in found.items()
         for v in violations
     )

@@ -1,0 +1,41 @@
+"""Managers' and admins' pages, for the browser tests that check every one of them."""
+
+from __future__ import annotations
+
+from ..conftest import PASSWORD, add_user, sign_in
+from ..test_learning_flow import _choose, _post, _through_lesson, pass_and_sign
+
+#: Every page a manager or admin opens with a GET ({learner}: the live app's learner's id).
+STAFF_PAGES = [
+    "/manage/", "/manage/people/{learner}", "/manage/modules/", "/manage/modules/test-callers",
+    "/manage/events/", "/manage/events/new", "/admin/", "/admin/roster", "/admin/roster/import",
+    "/admin/outbox", "/admin/people/{learner}/password",
+]
+
+
+def sign_in_as_admin(live_app, page, base: str) -> list[str]:
+    """Add an admin (who sees everyone), and the first time give the learner a history to show
+    (a failed attempt, then a passed and signed one); sign in as the admin. Returns STAFF_PAGES
+    with the learner's id in."""
+    from quiz.db import db
+    from quiz.models import User
+
+    with live_app.app_context():
+        known = db.session.query(User).filter_by(email="admin@example.org").one_or_none() is not None
+    if not known:
+        add_user(live_app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership")
+        learner = live_app.test_client()
+        sign_in(learner, "learner@example.org")
+        _through_lesson(learner)
+        _choose(learner, "Fax the records to the number given")  # critical: the attempt fails
+        _post(learner, "continue")
+        _through_lesson(learner)  # the second attempt
+        assert pass_and_sign(learner).status_code == 303
+    with live_app.app_context():
+        learner = db.session.query(User).filter_by(email="learner@example.org").one().id
+    page.goto(base + "/auth/login")
+    page.get_by_label("Email").fill("admin@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/learn/")
+    return [path.format(learner=learner) for path in STAFF_PAGES]
