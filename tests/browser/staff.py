@@ -24,13 +24,13 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
         known = db.session.query(User).filter_by(email="admin@example.org").one_or_none() is not None
     if not known:
         add_user(live_app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership")
-        learner = live_app.test_client()
-        sign_in(learner, "learner@example.org")
-        _through_lesson(learner)
-        _choose(learner, "Fax the records to the number given")  # critical: the attempt fails
-        _post(learner, "continue")
-        _through_lesson(learner)  # the second attempt
-        assert pass_and_sign(learner).status_code == 303
+        client = live_app.test_client()
+        sign_in(client, "learner@example.org")
+        _through_lesson(client)
+        _choose(client, "Fax the records to the number given")  # critical: the attempt fails
+        _post(client, "continue")
+        _through_lesson(client)  # the second attempt
+        assert pass_and_sign(client).status_code == 303
     with live_app.app_context():
         learner = db.session.query(User).filter_by(email="learner@example.org").one().id
     page.goto(base + "/auth/login")
