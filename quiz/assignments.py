@@ -79,6 +79,28 @@ def of_user(session: Session, user_id: int) -> list[Assignment]:
     )
 
 
+#: Reasons and states as a manager reads them; the codes stay in the database and the evidence.
+REASON_LABELS = {
+    "onboarding": "Onboarding",
+    "annual-refresher": "Annual refresher",
+    "policy-change": "Policy change",
+    "trigger-event": "Trigger event",
+    "manager-choice": "Manager's choice",
+    "state-mandate": "State mandate",
+}
+STATE_LABELS = {"open": "Open", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
+
+
+def reason_label(code: str) -> str:
+    """An assignment's reason in words; an unknown code as it is."""
+    return REASON_LABELS.get(code, code)
+
+
+def state_label(code: str) -> str:
+    """An assignment's state in words; an unknown code as it is."""
+    return STATE_LABELS.get(code, code)
+
+
 def why(a: Assignment) -> str:
     """Why a learner owes this module, in their words (shown on My training). Never a trigger
     event's title or a manager's note: those are written for managers and can name people."""

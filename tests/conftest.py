@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -129,6 +130,12 @@ def csrf_token(html: str) -> str:
     match = CSRF.search(html)
     assert match, "no CSRF token on the page"
     return match.group(1) or match.group(2)
+
+
+def repeated_ids(html: str) -> dict[str, int]:
+    """ids a page uses more than once: a label, a link or an htmx target would find the first."""
+    counts = Counter(re.findall(r'\sid="([^"]+)"', html))
+    return {name: n for name, n in counts.items() if n > 1}
 
 
 def sign_in(client, email="learner@example.org", password=PASSWORD):

@@ -11,13 +11,13 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import Answer, Attempt, Evidence
 
-from .conftest import add_user, attempt_at_first_decision, csrf_token, recorded_sql, sign_in
+from .conftest import add_user, attempt_at_first_decision, csrf_token, recorded_sql, repeated_ids, sign_in
 
 MODULE = "/learn/test-callers/"
 
 
 def _step(html: str) -> int:
-    match = re.search(r'id="step" name="step" type="hidden" value="(\d+)"', html)
+    match = re.search(r'name="step" type="hidden" value="(\d+)"', html)
     assert match, "no step token on the page"
     return int(match.group(1))
 
@@ -433,3 +433,38 @@ def test_next_up_is_the_first_unpassed_module_on_the_list_other_than_the_one_jus
     assert engine.next_up(listing, "a")[0] is c  # b is passed
     assert engine.next_up(listing, "c")[0] is a
     assert engine.next_up(engine.TrainingList([(a, passed, None)], [], []), "b") is None
+
+
+def test_no_screen_of_the_path_uses_an_id_twice(app, learner):
+    # Several forms on one screen each carry the CSRF and step tokens: as hidden inputs they need
+    # no id, and must not repeat one (the step's container is #step, htmx's target).
+    pages = {"my training": learner.get("/learn/").text, "overview": learner.get(MODULE).text}
+
+    def look(name: str, response=None) -> None:
+        pages[name] = response.text if response is not None else learner.get(MODULE).text
+
+    _post(learner, "start")
+    look("lesson 1")
+    _post(learner, "next")
+    look("lesson 2")
+    _post(learner, "next")
+    look("question")
+    look("htmx feedback", _choose(learner, "Read out the appointment time", htmx=True))
+    look("feedback and next question")
+    _choose(learner, "Say nothing and take the next call")  # back to the first decision
+    _choose(learner, "Fax the records to the number given")  # critical: the attempt fails
+    _post(learner, "continue")
+    look("result: what to review")
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    look("acknowledgement")
+    look("acknowledgement errors", learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(pages["acknowledgement"]), "step": _step(pages["acknowledgement"])}))
+    assert "There is a problem" in pages["acknowledgement errors"]
+    page = pages["acknowledgement"]
+    signed = learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": "Dana Whitfield"})
+    look("certificate", learner.get(signed.headers["Location"]))
+    assert "Certificate of completion" in pages["certificate"]
+    repeated = {name: ids for name, html in pages.items() if (ids := repeated_ids(html))}
+    assert not repeated, repeated

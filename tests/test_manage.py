@@ -11,7 +11,7 @@ from sqlalchemy import select
 from quiz.db import db
 from quiz.models import Assignment, Evidence
 
-from .conftest import add_user, csrf_token, sign_in
+from .conftest import add_user, csrf_token, repeated_ids, sign_in
 from .test_learning_flow import _choose, _through_lesson, pass_and_sign
 
 
@@ -144,6 +144,10 @@ def test_waiving_from_the_transcript_records_the_reason(app):
         a = db.session.get(Assignment, assignment_id)
         assert (a.state, a.waived_reason) == ("waived", "On leave until March")
         assert db.session.scalar(select(Evidence.event).order_by(Evidence.seq.desc())) == "assignment.waived"
+    # the transcript says it in words; the codes stay in the database and the evidence
+    page = client.get(f"/manage/people/{ids['ben']}").text
+    assert "<td>Manager&#39;s choice<br>" in page and "<td>Waived<br>" in page
+    assert "manager-choice" not in page and "<td>waived" not in page
 
 
 def test_a_trigger_event_assigns_its_scope_and_shows_the_share_closed(app):
@@ -210,3 +214,22 @@ def test_a_manager_opens_a_reports_certificate_from_the_transcript(app):
     ben = app.test_client()
     sign_in(ben, "ben@example.org")
     assert ben.get(link).status_code == 403
+
+
+def test_manager_pages_use_no_id_twice(app):
+    # A row per assignment and a form per missed objective, each with its hidden tokens.
+    ids = _org(app)
+    _take(app, "ana@example.org", "Read out the appointment time")  # wrong at first try
+    _take(app, "ben@example.org", "Ask for two identifiers")
+    manager = _manager(app)
+    for module_id in ("test-callers", "test-refresher"):
+        form = manager.get(f"/manage/people/{ids['ben']}").text
+        due = (date.today() + timedelta(days=5)).isoformat()
+        manager.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(form), "module_id": module_id, "due_on": due})
+    pages = {path: manager.get(path).text for path in (
+        "/manage/", f"/manage/people/{ids['ben']}", "/manage/modules/test-callers", "/manage/events/new",
+    )}
+    assert pages[f"/manage/people/{ids['ben']}"].count('action="/manage/assignments/') == 2  # the premise
+    assert "1 missed it: Ana Alvarez" in pages["/manage/modules/test-callers"]
+    repeated = {path: found for path, html in pages.items() if (found := repeated_ids(html))}
+    assert not repeated, repeated

@@ -56,6 +56,8 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["why"] = assignments.why
+    app.jinja_env.filters["reason_label"] = assignments.reason_label
+    app.jinja_env.filters["state_label"] = assignments.state_label
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)
