@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from quiz.db import db
 from quiz.models import Assignment, Evidence
@@ -148,6 +148,28 @@ def test_waiving_from_the_transcript_records_the_reason(app):
     page = client.get(f"/manage/people/{ids['ben']}").text
     assert "<td>Manager&#39;s choice<br>" in page and "<td>Waived<br>" in page
     assert "manager-choice" not in page and "<td>waived" not in page
+
+
+def test_a_waiver_without_a_reason_is_refused_beside_the_field(app):
+    ids = _org(app)
+    client = _manager(app)
+    page = client.get(f"/manage/people/{ids['ben']}").text
+    client.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": (date.today() + timedelta(days=3)).isoformat()})
+    with app.app_context():
+        assignment_id = db.session.scalar(select(Assignment.id).where(Assignment.user_id == ids["ben"]))
+        events = db.session.scalar(select(func.count()).select_from(Evidence))
+    page = client.get(f"/manage/people/{ids['ben']}").text
+    response = client.post(f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "   "})
+    assert response.status_code == 422
+    # the error-summary pattern: a summary linking to the row's field, the same words beside it
+    assert f'<a href="#reason-{assignment_id}">Say why this training is waived.</a>' in response.text
+    assert f'<p class="field-error" id="reason-{assignment_id}-error">' in response.text
+    assert f'aria-describedby="reason-{assignment_id}-error"' in response.text
+    assert response.text.count("Say why this training is waived.") == 2
+    with app.app_context():
+        a = db.session.get(Assignment, assignment_id)
+        assert (a.state, a.waived_reason) == ("open", None)
+        assert db.session.scalar(select(func.count()).select_from(Evidence)) == events
 
 
 def test_a_trigger_event_assigns_its_scope_and_shows_the_share_closed(app):

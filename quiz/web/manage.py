@@ -130,7 +130,12 @@ def person(user_id: int):
     return _person_page(person)
 
 
-def _person_page(person: User, assign_form: AssignForm | None = None, status: int = 200):
+def _person_page(
+    person: User, assign_form: AssignForm | None = None, status: int = 200,
+    waive_failed: tuple[int, WaiveForm] | None = None,
+):
+    """The person's page; ``waive_failed``: the assignment whose waiver was refused, and its form
+    (its errors shown beside that row's reason and in a summary above the table)."""
     lib = library()
     attempts = engine.attempts_of(db.session, person.id)
     mine = assignments.of_user(db.session, person.id)
@@ -148,6 +153,7 @@ def _person_page(person: User, assign_form: AssignForm | None = None, status: in
             offered=lib.modules.keys(),
             assign_form=assign_form,
             waive_form=WaiveForm(formdata=None),
+            waive_failed=waive_failed,
             standing=assignments.standing(db.session, person, _today(), curricula().due_soon_days),
         ),
         status,
@@ -201,10 +207,11 @@ def waive(assignment_id: int):
         abort(404)
     person = _person_or_404(a.user_id)
     form = WaiveForm()
-    if not form.validate_on_submit():
-        flash("A waiver needs a reason: nothing was waived.", "error")
-    elif not a.is_open:
+    if not a.is_open:
         flash("That assignment is already closed.", "info")
+    elif not form.validate_on_submit():
+        form.reason.id = f"reason-{a.id}"  # the row's own field, which the summary links to
+        return _person_page(person, status=422, waive_failed=(a.id, form))
     else:
         assignments.waive(db.session, a, current_user, form.reason.data, library())
         db.session.commit()
