@@ -40,6 +40,18 @@ def _manager(app):
     return client
 
 
+def _assign(app, client, user_id: int, module_id: str = "test-callers", days: int = 3) -> int:
+    """The manager assigns a module due in ``days`` from the person's page; the assignment's id."""
+    page = client.get(f"/manage/people/{user_id}").text
+    due = (date.today() + timedelta(days=days)).isoformat()
+    response = client.post(f"/manage/people/{user_id}/assign", data={"csrf_token": csrf_token(page), "module_id": module_id, "due_on": due})
+    assert response.status_code == 303
+    with app.app_context():
+        return db.session.scalar(
+            select(Assignment.id).where(Assignment.user_id == user_id, Assignment.module_id == module_id)
+        )
+
+
 def test_a_manager_sees_direct_and_indirect_reports_only(app):
     _org(app)
     page = _manager(app).get("/manage/").text
@@ -61,9 +73,8 @@ def test_the_team_page_puts_standing_and_next_due_beside_the_name(app):
     # On a phone only the first columns fit beside the name; the rest is a swipe of the table away.
     ids = _org(app)
     client = _manager(app)
+    _assign(app, client, ids["ben"])
     due = (date.today() + timedelta(days=3)).isoformat()
-    form = client.get(f"/manage/people/{ids['ben']}").text
-    client.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(form), "module_id": "test-callers", "due_on": due})
     page = client.get("/manage/").text
     headers = re.findall(r'<th scope="col">([^<]+)</th>', page)
     assert headers[:3] == ["Person", "Standing", "Next due"], headers
@@ -134,10 +145,7 @@ def test_assign_with_a_past_date_shows_the_error_beside_the_field(app):
 def test_waiving_from_the_transcript_records_the_reason(app):
     ids = _org(app)
     client = _manager(app)
-    page = client.get(f"/manage/people/{ids['ben']}").text
-    client.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": (date.today() + timedelta(days=3)).isoformat()})
-    with app.app_context():
-        assignment_id = db.session.scalar(select(Assignment.id).where(Assignment.user_id == ids["ben"]))
+    assignment_id = _assign(app, client, ids["ben"])
     page = client.get(f"/manage/people/{ids['ben']}").text
     client.post(f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "On leave until March"})
     with app.app_context():
@@ -153,10 +161,8 @@ def test_waiving_from_the_transcript_records_the_reason(app):
 def test_a_waiver_without_a_reason_is_refused_beside_the_field(app):
     ids = _org(app)
     client = _manager(app)
-    page = client.get(f"/manage/people/{ids['ben']}").text
-    client.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": (date.today() + timedelta(days=3)).isoformat()})
+    assignment_id = _assign(app, client, ids["ben"])
     with app.app_context():
-        assignment_id = db.session.scalar(select(Assignment.id).where(Assignment.user_id == ids["ben"]))
         events = db.session.scalar(select(func.count()).select_from(Evidence))
     page = client.get(f"/manage/people/{ids['ben']}").text
     response = client.post(f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "   "})
@@ -245,9 +251,7 @@ def test_manager_pages_use_no_id_twice(app):
     _take(app, "ben@example.org", "Ask for two identifiers")
     manager = _manager(app)
     for module_id in ("test-callers", "test-refresher"):
-        form = manager.get(f"/manage/people/{ids['ben']}").text
-        due = (date.today() + timedelta(days=5)).isoformat()
-        manager.post(f"/manage/people/{ids['ben']}/assign", data={"csrf_token": csrf_token(form), "module_id": module_id, "due_on": due})
+        _assign(app, manager, ids["ben"], module_id)
     pages = {path: manager.get(path).text for path in (
         "/manage/", f"/manage/people/{ids['ben']}", "/manage/modules/test-callers", "/manage/events/new",
     )}
