@@ -88,7 +88,6 @@ def test_no_screen_scrolls_sideways_on_a_320_pixel_phone(live_server, new_page, 
     assert "lesson-first-screen" in screens and len(screens) == 15, screens
 
 
-
 def test_manager_and_admin_pages_do_not_scroll_sideways_on_a_320_pixel_phone(live_app, live_server, new_page):
     # Their tables may be wider than a phone: each scrolls in its own box, and nothing in it (a
     # visually hidden label, say) may push the page itself wide.
