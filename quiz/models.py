@@ -23,6 +23,8 @@ from .db import db
 
 ACCOUNT_ROLES = ("learner", "manager", "trainer", "admin")
 PERSON_KINDS = ("employee", "contractor", "ba-staff")
+#: How the roster shows each kind of person.
+PERSON_KIND_LABELS = {"employee": "Employee", "contractor": "Contractor", "ba-staff": "Business associate staff"}
 #: A password hash no password matches: people imported from HR sign in once an admin sets one.
 NO_PASSWORD = "!"
 

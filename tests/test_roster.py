@@ -602,6 +602,9 @@ def test_the_roster_page_shows_standing_and_deactivated_people(app, client):
     assert page.status_code == 200
     assert 'class="badge badge-overdue"' in page.text or 'class="badge badge-never-trained"' in page.text
     assert "No: deactivated" in page.text
+    # roles and kinds in words, as on every other page; the codes are the CSV's
+    assert "<td>Front desk</td>" in page.text and "<td>front-desk" not in page.text
+    assert "<td>Employee</td>" in page.text and "<td>employee" not in page.text
     with app.app_context():
         director, manager = _user(GOOD[-1]["email"]).id, _user(GOOD[0]["email"]).id
     assert f'id="p{director}"' in page.text

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import DATA_CONTENT
+from .axe import FAIL_ON, axe_violations
 from .paths import take_the_module
 from .staff import sign_in_as_admin
 
@@ -103,3 +104,43 @@ def test_manager_and_admin_pages_do_not_scroll_sideways_on_a_320_pixel_phone(liv
             assert page.locator(".table-wrap .visually-hidden").count() > 0
             assert page.evaluate("document.querySelector('.table-wrap').scrollWidth") > viewport
     assert not wide, f"pages wider than the {viewport} px screen: {wide}"
+
+
+def _in_view(page, locator) -> bool:
+    """Whether the element is wholly inside the screen, without scrolling anything sideways."""
+    box = locator.bounding_box()
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_the_actions_a_manager_or_admin_takes_on_a_row_are_in_view_on_a_phone(live_app, live_server, new_page, js):
+    # A table wider than the phone scrolls in its own box; what a manager does to a row (waive
+    # an assignment) and what an admin decides (clear for PHI access) sit in the columns seen first.
+    page = new_page("phone", js, bypass_csp=js)  # bypass_csp: room for axe-core
+    pages = sign_in_as_admin(live_app, page, live_server)
+
+    def axe_finds_nothing_serious() -> None:
+        if js:
+            assert not [v for v in axe_violations(page) if v["impact"] in FAIL_ON]
+
+    page.goto(live_server + pages[1])  # the learner's person page
+    page.get_by_role("button", name="Assign").click()
+    waive = page.locator("summary", has_text="Waive")
+    assert _in_view(page, waive)
+    waive.click()
+    reason = page.get_by_label("Reason to waive")
+    assert _in_view(page, reason) and _in_view(page, page.get_by_role("button", name="Confirm waiver"))
+    reason.fill("   ")  # passes the browser's own check; the server refuses it
+    page.get_by_role("button", name="Confirm waiver").click()
+    error = page.locator(".row-form .field-error")
+    assert error.inner_text().endswith("Say why this training is waived.")
+    assert _in_view(page, error) and _in_view(page, page.get_by_label("Reason to waive"))
+    axe_finds_nothing_serious()
+
+    page.goto(live_server + "/admin/roster")
+    assert page.evaluate("document.querySelector('.table-wrap').scrollWidth") > page.viewport_size["width"]  # premise
+    buttons = page.get_by_role("button", name="Mark cleared")
+    assert buttons.count() == 2
+    assert all(_in_view(page, buttons.nth(i)) for i in range(2))
+    assert _in_view(page, page.locator("tbody .badge").first)
+    axe_finds_nothing_serious()

@@ -20,7 +20,7 @@ from wtforms.validators import ValidationError
 
 from ... import assignments, roster
 from ...db import db
-from ...models import RosterUpload, User, utcnow
+from ...models import PERSON_KIND_LABELS, RosterUpload, User, utcnow
 from .. import ADMIN_SECTIONS, curricula, library
 from . import bp
 
@@ -84,7 +84,9 @@ def roster_page():
         for person, supervisor in db.session.execute(query)
     ]
     not_cleared = sum(1 for line in lines if line.person.active and line.person.cleared_at is None)
-    return render_template("admin/roster.html", lines=lines, show=show, shows=SHOW, not_cleared=not_cleared)
+    return render_template(
+        "admin/roster.html", lines=lines, show=show, shows=SHOW, not_cleared=not_cleared, kinds=PERSON_KIND_LABELS
+    )
 
 
 @bp.post("/roster/<int:user_id>/clear")
