@@ -476,6 +476,17 @@ def print_report(report: dict, args) -> dict:
             say(f"answer-submit throughput / floor: {answer_rate:.1f} / {floor_rate:.1f} = {answer_rate / floor_rate:.0%} "
                 "(what is left of the floor once Rounds' own logic is paid)")
 
+    # Informational: the answers the server can take against the answers the journey's learners
+    # send while they work (1-3 s of thought between clicks): the headroom a restated target
+    # would be about (bench/README.md, "Recommendations").
+    busy = summary.get("journey_settled", {}).get("steps", {}).get("answer submit (all)")
+    if answer_rate and busy and busy["per_s"] > 0:
+        summary["answers_to_journey_rate"] = answer_rate / busy["per_s"]
+        say(f"\n--- headroom ({db}; informational, not a target)")
+        say(f"answer-submit throughput / the answer rate of {args.users} learners at work: "
+            f"{answer_rate:.1f} / {busy['per_s']:.1f} = {answer_rate / busy['per_s']:.0f}x "
+            f"(the journey phase's answers per second after the sign-in ramp)")
+
     # targets
     say(f"\n--- targets ({db})")
     checks = []
