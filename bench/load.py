@@ -404,10 +404,15 @@ def print_report(report: dict, args) -> dict:
                 rows, stats = step_rows(res, t0, t1)
                 wcores = (res.get("cpu_window") or 0) / (t1 - t0)
                 wbusy = (res.get("busy_window") or 0) / (t1 - t0)
+                # CPU per request compares runs of one phase: the same code has cost a third more
+                # in one hour than in the one before on these VMs (bench/README.md).
+                per_request = (res.get("cpu_window") or 0) / max(stats["total"]["count"], 1) * 1000
                 say(f"measured window: {t1 - t0:.0f} s after all {args.users} users were ready, no think time; "
-                    f"in the window the server used {wcores:.2f} cores and the machine as a whole {wbusy:.2f} of {os.cpu_count()}")
+                    f"in the window the server used {wcores:.2f} cores and the machine as a whole {wbusy:.2f} of {os.cpu_count()}; "
+                    f"{per_request:.2f} ms of server CPU per request")
                 entry["window_server_cores"] = wcores
                 entry["window_busy_cores"] = wbusy
+                entry["server_cpu_ms_per_request"] = per_request
             say(table(HEAD, rows))
             entry["steps"] = stats
             all_rows, all_stats = step_rows(res)
