@@ -947,3 +947,12 @@ def test_every_job_role_and_specialty_has_a_label_people_read():
     assert label("front-desk") == "Front desk" and label("it") == "IT"
     assert label("behavioral-health") == "Behavioral health"
     assert label("not-a-code") == "not-a-code" and label(None) == ""
+
+
+def test_a_role_reads_with_its_specialty_only_when_that_adds_something():
+    from quiz.content import role_label
+
+    assert role_label("front-desk", "dental") == "Front desk (Dental)"
+    assert role_label("front-desk", None) == "Front desk"
+    assert role_label("pharmacy", "pharmacy") == "Pharmacy"
+    assert role_label("clinical", "behavioral-health", "{role}, {specialty}") == "Clinical, Behavioral health"

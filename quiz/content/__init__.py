@@ -23,6 +23,7 @@ from .model import (
     ScoreRange,
     Screen,
     label,
+    role_label,
 )
 from .render import render_markdown
 
@@ -44,6 +45,7 @@ __all__ = [
     "Screen",
     "StoredContentError",
     "label",
+    "role_label",
     "load_library",
     "parse_stored",
     "render_markdown",

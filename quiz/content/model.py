@@ -45,6 +45,15 @@ def label(code: str | None) -> str:
     """A role or specialty code as people read it; an unknown code as it is."""
     return LABELS.get(code, code) if code else ""
 
+
+def role_label(job_role: str | None, specialty: str | None, form: str = "{role} ({specialty})") -> str:
+    """A person's job role in words, with their specialty only when it adds something (a
+    pharmacist's "pharmacy" specialty does not): "Front desk (Dental)", "Pharmacy"."""
+    role = label(job_role)
+    if not specialty or specialty == job_role:
+        return role
+    return form.format(role=role, specialty=label(specialty))
+
 #: What a module is in its role track: the first training, or a short refresher.
 MODULE_KINDS: tuple[str, ...] = ("onboarding", "refresher")
 

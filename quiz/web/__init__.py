@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import assignments
-from ..content import ContentStore, Library, label
+from ..content import ContentStore, Library, label, role_label
 from ..db import db, reads_in_a_read_transaction, write_intent
 from ..models import User
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
@@ -55,6 +55,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
+    app.jinja_env.globals["role_label"] = role_label
     app.jinja_env.filters["why"] = assignments.why
     app.jinja_env.filters["reason_label"] = assignments.reason_label
     app.jinja_env.filters["state_label"] = assignments.state_label
