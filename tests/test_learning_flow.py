@@ -317,6 +317,19 @@ def test_missing_choice_is_reported_beside_the_field(learner):
     assert response.status_code == 200
     assert response.text.count("Choose one answer.") == 2
     assert 'href="#choice-0"' in response.text
+    # the error-summary pattern: the title says so first, for a screen reader
+    assert "<title>Error: Test module on callers · Rounds</title>" in response.text
+
+
+def test_the_title_says_error_while_an_htmx_answer_is_refused_and_not_after(learner):
+    _through_lesson(learner)
+    refused = _post(learner, "answer", htmx=True)
+    assert "Choose one answer." in refused.text
+    assert refused.text.lstrip().startswith("<title>Error: Test module on callers · Rounds</title>")
+    answered = _choose(learner, "Ask for two identifiers", htmx=True)
+    assert "Good choice" in answered.text
+    assert answered.text.lstrip().startswith("<title>Test module on callers · Rounds</title>")
+    assert "<title>Test module on callers · Rounds</title>" in learner.get(MODULE).text
 
 
 def test_htmx_answer_returns_only_the_step_and_announcer_blocks(learner):
@@ -324,7 +337,8 @@ def test_htmx_answer_returns_only_the_step_and_announcer_blocks(learner):
     response = _choose(learner, "Ask for two identifiers", htmx=True)
     assert response.status_code == 200
     assert "HX-Request" in response.headers.get("Vary", "")
-    assert response.text.lstrip().startswith('<div id="step"')
+    # the fragment's own <title> first (htmx makes it the page's title), then the step
+    assert response.text.lstrip().startswith('<title>Test module on callers · Rounds</title>\n<div id="step"')
     assert "<html" not in response.text
     assert 'id="feedback"' in response.text and "autofocus" in response.text
     assert 'hx-swap-oob="innerHTML"' in response.text and "You chose: Ask for two identifiers" in response.text

@@ -264,6 +264,16 @@ def test_idle_sign_out_comes_back_to_the_page_after_sign_in(app, client, monkeyp
     assert client.get("/learn/test-callers/").headers["Location"] == "/auth/login?next=/learn/test-callers/"
 
 
+def test_a_refused_sign_in_says_error_first_in_the_title(app, client):
+    add_user(app)
+    assert "<title>Sign in · Rounds</title>" in client.get("/auth/login").text
+    refused = sign_in(client, password="wrong password here")
+    assert refused.status_code == 401 and "do not match" in refused.text
+    assert "<title>Error: Sign in · Rounds</title>" in refused.text
+    empty = client.post("/auth/login", data={"csrf_token": csrf_token(client.get("/auth/login").text)})
+    assert "<title>Error: Sign in · Rounds</title>" in empty.text
+
+
 def test_account_locks_after_repeated_failures(app, client):
     app.config["LOGIN_LOCKOUT_FAILURES"] = 3
     add_user(app)

@@ -56,6 +56,7 @@ def assert_error_summary(page: Page, expected: list[str], invalid_marked: bool =
     summary = page.locator(".error-summary")
     expect(summary).to_be_visible()
     expect(summary).to_be_focused()
+    expect(page).to_have_title(re.compile(r"^Error: "))  # read first by a screen reader
     expect(summary.get_by_role("heading", name="There is a problem")).to_be_visible()
     links = summary.get_by_role("link")
     expect(links).to_have_text(expected)
@@ -185,6 +186,7 @@ def take_the_module(page: Page, base: str, js: bool, checkpoint: Checkpoint = _n
     checkpoint("question-error")
     _answer(page, "Only the appointment time", js, "Good choice")
     expect(heading(page, "Protected")).to_be_visible()
+    expect(page).to_have_title(f"{MODULE_TITLE} · Rounds")  # the error is gone, and so is "Error: "
     expect(page.get_by_text("Outcome: Records protected")).to_be_visible()
     checkpoint("feedback-and-ending-passed")
     _press(page, "See your result", "You passed")
