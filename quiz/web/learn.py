@@ -98,6 +98,11 @@ class Page:
     def node(self):
         return engine.current_node(self.attempt, self.content)
 
+    @property
+    def has_errors(self) -> bool:
+        """Whether a form on the page was refused (its title then starts with "Error: ")."""
+        return any(form.errors for form in self.forms.values())
+
     def choices(self) -> list[Choice]:
         """The node's choices in an order fixed per attempt, so position gives nothing away."""
         node = self.node
