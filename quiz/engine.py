@@ -8,6 +8,7 @@ its evidence in the same transaction, so the record and the state can never disa
 from __future__ import annotations
 
 import json
+import random
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -293,6 +294,16 @@ def previous_screen(session: Session, attempt: Attempt, step: int) -> bool:
 
 def current_node(attempt: Attempt, content: AttemptContent) -> Node:
     return content.scenario(attempt.scenario_index).nodes[attempt.node_id]
+
+
+def choices_in_order(attempt: Attempt, content: AttemptContent) -> list[Choice]:
+    """The current node's choices as the learner sees them: shuffled so that position gives
+    nothing away (the right answer is not always first), and in the same order every time the
+    same attempt comes back to the node, so a reload or a resumed session does not reshuffle."""
+    node = current_node(attempt, content)
+    order = list(node.choices)
+    random.Random(f"{attempt.id}:{attempt.scenario_index}:{node.id}").shuffle(order)
+    return order
 
 
 _LAST_ANSWER = (

@@ -482,3 +482,30 @@ def test_no_screen_of_the_path_uses_an_id_twice(app, learner):
     assert "Certificate of completion" in pages["certificate"]
     repeated = {name: ids for name, html in pages.items() if (ids := repeated_ids(html))}
     assert not repeated, repeated
+
+
+def test_choices_are_shuffled_per_attempt_and_stay_put_within_one():
+    from types import SimpleNamespace
+
+    from quiz import engine
+    from quiz.content import load_library
+
+    from .conftest import DATA_CONTENT
+
+    library = load_library(DATA_CONTENT)
+    module = library.modules["test-callers"]
+    content = engine.AttemptContent(module, tuple(library.scenario_for(s, None) for s in module.scenario_ids))
+    start = content.scenario(0).start_node
+    as_written = [c.number for c in start.choices]
+    assert len(as_written) >= 3  # the premise: enough choices for the order to tell something
+
+    def order(attempt_id: int) -> list[int]:
+        attempt = SimpleNamespace(id=attempt_id, scenario_index=0, node_id=start.id)
+        return [c.number for c in engine.choices_in_order(attempt, content)]
+
+    orders = {attempt_id: order(attempt_id) for attempt_id in range(1, 41)}
+    assert all(sorted(o) == sorted(as_written) for o in orders.values())  # every choice, once
+    assert all(order(attempt_id) == o for attempt_id, o in orders.items())  # the same on every visit
+    assert len({tuple(o) for o in orders.values()}) > 1  # but not the same for every attempt
+    firsts = {o[0] for o in orders.values()}
+    assert firsts == set(as_written)  # and no choice is always, or never, first

@@ -8,7 +8,6 @@ every form makes back-button, replayed and double-tapped submissions harmless.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, redirect, render_template, url_for
@@ -104,11 +103,7 @@ class Page:
         return any(form.errors for form in self.forms.values())
 
     def choices(self) -> list[Choice]:
-        """The node's choices in an order fixed per attempt, so position gives nothing away."""
-        node = self.node
-        order = list(node.choices)
-        random.Random(f"{self.attempt.id}:{self.attempt.scenario_index}:{node.id}").shuffle(order)
-        return order
+        return engine.choices_in_order(self.attempt, self.content)
 
 
 def _module_or_404(module_id: str) -> Module:
