@@ -172,6 +172,7 @@ def test_a_waiver_without_a_reason_is_refused_beside_the_field(app):
     assert f'<p class="field-error" id="reason-{assignment_id}-error">' in response.text
     assert f'aria-describedby="reason-{assignment_id}-error"' in response.text
     assert response.text.count("Say why this training is waived.") == 2
+    assert "<title>Error: Ben Brown · Rounds</title>" in response.text and "<title>Ben Brown · Rounds</title>" in page
     assert '<details class="row-action" open>' in response.text  # the field the summary links to is shown
     assert '<details class="row-action">' in page  # closed until the manager opens it
     with app.app_context():
