@@ -10,7 +10,7 @@ once on the same cores, each keeping its own copy. This starts gunicorn both way
 generated modules with their scenarios (bench/content_scale.py's generator) and prints, per
 run: seconds from starting gunicorn to the first page served, seconds until every worker has
 finished starting (its CPU time stops growing), the CPU the master and the workers used
-meanwhile (not counting the helper processes a content load forks: bench/README.md, "Content
+meanwhile (not counting the helper processes a content load forks: bench/HISTORY.md, "Content
 scale"), and memory: PSS of the master and workers together (shared pages counted once, split
 between the processes sharing them) and each worker's RSS. SQLite, in a temp dir; nothing here
 runs under `make test`.

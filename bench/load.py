@@ -405,7 +405,7 @@ def print_report(report: dict, args) -> dict:
                 wcores = (res.get("cpu_window") or 0) / (t1 - t0)
                 wbusy = (res.get("busy_window") or 0) / (t1 - t0)
                 # CPU per request compares runs of one phase: the same code has cost a third more
-                # in one hour than in the one before on these VMs (bench/README.md).
+                # in one hour than in the one before on these VMs (bench/HISTORY.md).
                 per_request = (res.get("cpu_window") or 0) / max(stats["total"]["count"], 1) * 1000
                 say(f"measured window: {t1 - t0:.0f} s after all {args.users} users were ready, no think time; "
                     f"in the window the server used {wcores:.2f} cores and the machine as a whole {wbusy:.2f} of {os.cpu_count()}; "
@@ -483,7 +483,7 @@ def print_report(report: dict, args) -> dict:
 
     # Informational: the answers the server can take against the answers the journey's learners
     # send while they work (1-3 s of thought between clicks): the headroom a restated target
-    # would be about (bench/README.md, "Recommendations").
+    # would be about (bench/HISTORY.md, "Recommendations").
     busy = summary.get("journey_settled", {}).get("steps", {}).get("answer submit (all)")
     if answer_rate and busy and busy["per_s"] > 0:
         summary["answers_to_journey_rate"] = answer_rate / busy["per_s"]

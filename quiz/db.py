@@ -59,7 +59,7 @@ class WriteGate:
 
     SQLite has one write lock. A writer that finds it taken sleeps in the busy handler, backing
     off 1, 2, 5, 10 ... 100 ms, while the lock is usually free again within a millisecond or
-    two: under load the lock sat idle while requests slept (bench/README.md). Here threads queue
+    two: under load the lock sat idle while requests slept (bench/HISTORY.md). Here threads queue
     on a lock that wakes the next one as soon as it is released, and processes on an exclusive
     flock() of ``<database>-writegate``, which the kernel drops if the holder dies. The gate is
     taken just before BEGIN IMMEDIATE and given back when the connection returns to the pool,

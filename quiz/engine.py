@@ -67,7 +67,7 @@ def _log(session: Session, attempt: Attempt, content: AttemptContent, event: str
 
 # --- finding attempts -------------------------------------------------------------------
 # The learner's busiest queries are built once, with bound parameters: building a SELECT
-# costs about as much CPU as running it on SQLite (bench/README.md, "Prebuilt queries and
+# costs about as much CPU as running it on SQLite (bench/HISTORY.md, "Prebuilt queries and
 # the answer write").
 
 _OPEN_ATTEMPT = select(Attempt).where(
@@ -375,10 +375,10 @@ def plan_choice(
 #: Moving an attempt on after a choice, as a compare-and-set on its step token: the row
 #: changes only if no other request moved the attempt since it was read. Written as plain
 #: statements, not through the ORM's unit of work: this is the busiest write in the app, and
-#: the unit of work cost more CPU than both statements together (bench/README.md, as above).
+#: the unit of work cost more CPU than both statements together (bench/HISTORY.md, as above).
 #: Plain statements on this path run on the session's connection, in its transaction:
 #: ``session.execute`` adds the ORM's execution layer, which cost about as much again as
-#: running the statement (bench/README.md, "A much slower machine").
+#: running the statement (bench/HISTORY.md, "A much slower machine").
 _ATTEMPTS = Attempt.__table__
 _MOVE_ON = (
     update(_ATTEMPTS)

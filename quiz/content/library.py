@@ -325,7 +325,7 @@ class ContentStore:
 
     With ``watch`` (a server), each process checks every ``min_interval`` seconds on a
     background thread, so no request pays for the check or for parsing an edited file: at
-    1,000 modules the check alone costs ~10 ms of CPU (bench/README.md, "Garbage collector
+    1,000 modules the check alone costs ~10 ms of CPU (bench/HISTORY.md, "Garbage collector
     pauses and the content watcher").
     Without it, a check runs when the library is read and ``min_interval`` has passed
     (0: on every read, as the tests want).
