@@ -602,6 +602,46 @@ def test_markdown_tables_render() -> None:
     assert "<table>" in html and "<td>1</td>" in html and "style" not in html
 
 
+# ------------------------------------------------- what would not reach learners as written
+
+
+@pytest.mark.parametrize("line, message", [
+    ("A diagram: ![the callback flow](callback.png)", "images are not shown"),
+    ("A diagram: ![the callback flow][flow]", "images are not shown"),
+    ("See [](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
+    ("See [ ](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
+    ("Call <u>this</u> number.", "HTML <u> is not shown"),
+    ('<div class="box">Boxed text</div>', "HTML <div> is not shown"),
+    ("Hi <script>alert(1)</script>", "HTML <script> is not shown"),
+])
+def test_markdown_that_would_vanish_or_not_be_read_out_is_an_error_at_its_line(line: str, message: str) -> None:
+    text = MODULE.replace("Text.\n", f"Text.\n\n{line}\n")
+    err = one(module_errors(text))  # one error for <u>...</u>, not one per tag
+    assert err.line == line_of(text, line) and message in err.message, str(err)
+
+
+def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback() -> None:
+    text = SCENARIO.replace("Situation.", "Situation. ![a fax machine](fax.jpg)").replace("Fine.", "Fine, see [](#).")
+    errors = scenario_errors(text)
+    assert [(e.line, e.message.split(":")[0].split(" (")[0]) for e in errors] == [
+        (line_of(text, "Situation."), "images are not shown to learners"),
+        (line_of(text, "Fine, see"), "a link needs words that say where it goes"),
+    ]
+
+
+def test_code_autolinks_and_allowed_html_are_fine() -> None:
+    body = (
+        "Text with `<div>` and `![x](y.png)` in code, a <br> break, <https://www.hhs.gov/> and\n"
+        "<privacy@example.org> autolinks, a < b, [a link](https://example.org) and [x][ref].\n\n"
+        "```html\n<div>![x](y.png)</div>\n[](z)\n```\n\n"
+        "| a | b |\n|---|---|\n| <strong>1</strong> | 2 |\n"
+    )
+    module, errors = parse_module("m.md", MODULE.replace("Text.\n", body))
+    assert errors == [] and module is not None
+    html = module.screens[0].html
+    assert "&lt;div&gt;" in html and "<br>" in html and "<strong>1</strong>" in html
+
+
 # --------------------------------------------------------------------- library loading
 
 

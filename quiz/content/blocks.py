@@ -45,8 +45,8 @@ def find_headings(lines: list[str], start: int) -> list[Heading]:
             if heading:
                 found.append(Heading(i, *heading))
             continue
-        fence = _FENCE_OPEN.match(line)
-        close = _fence_close(lines, i + 1, fence.group(1)) if fence else None
+        fence = fence_open(line)
+        close = fence_close(lines, i + 1, fence) if fence else None
         if close is not None:
             skip_to = close + 1
     return found
@@ -66,7 +66,14 @@ def _heading(line: str) -> tuple[int, str] | None:
     return len(match.group(1)), text
 
 
-def _fence_close(lines: list[str], start: int, fence: str) -> int | None:
+def fence_open(line: str) -> str | None:
+    """The fence (``` or ~~~, as long as written) if this line opens a fenced code block."""
+    match = _FENCE_OPEN.match(line) if line.startswith(("`", "~")) else None
+    return match.group(1) if match else None
+
+
+def fence_close(lines: list[str], start: int, fence: str) -> int | None:
+    """The index of the line closing a block opened with ``fence``, or None if none does."""
     for j in range(start, len(lines)):
         if lines[j].startswith(fence) and not lines[j][len(fence):].strip(" "):
             return j

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from .blocks import HEADING, Heading, find_headings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
+from . import lint
 from .batch import render_many
 
 MODULE_FIELDS = (
@@ -50,12 +51,16 @@ def slugify(title: str) -> str:
 class _Texts:
     """The Markdown fragments of one file, in order, to be rendered together."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, path: str, lines: list[str], errors: list[ContentError]) -> None:
+        self.path = path
         self.lines = lines
+        self.errors = errors
         self.texts: list[str] = []
 
     def add(self, start: int, end: int) -> int:
-        """Note lines ``start:end`` as a fragment; its HTML will be ``html[returned index]``."""
+        """Note lines ``start:end`` as a fragment; its HTML will be ``html[returned index]``.
+        What of it would not reach learners as written is an error (see lint.py)."""
+        self.errors.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
         self.texts.append("\n".join(self.lines[start:end]))
         return len(self.texts) - 1
 
@@ -110,7 +115,7 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     states = f.choice_list("states", US_STATES, "state (two-letter code)", required=False)
     errors = f.errors
 
-    texts = _Texts(lines)
+    texts = _Texts(path, lines, errors)
     screens, notes = _screens(path, lines, fm.end, errors, texts)
     if errors:
         return None, sorted(errors, key=lambda e: e.line)
@@ -243,7 +248,7 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
     cites = f.text_list("cites", required=False)
     errors = f.errors
 
-    texts = _Texts(lines)
+    texts = _Texts(path, lines, errors)
     builds = _nodes(path, lines, fm.end, errors, texts)
     if errors:
         return None, sorted(errors, key=lambda e: e.line)

@@ -18,7 +18,8 @@ from . import mdfast
 #: is not a heading), so the renderer must agree with the parser.
 _EXTENSIONS = ("tables", "sane_lists", "fenced_code")
 
-_TAGS = {
+#: What lesson HTML may hold (anything else is stripped; ``lint.py`` tells the trainer).
+ALLOWED_TAGS = {
     "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "a", "code",
     "pre", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "br", "hr",
 }
@@ -54,7 +55,7 @@ def clean(html: str) -> str:
     """Sanitise rendered HTML against the allow-list."""
     return nh3.clean(
         html,
-        tags=_TAGS,
+        tags=ALLOWED_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
