@@ -614,19 +614,35 @@ def test_markdown_tables_render() -> None:
     ('<div class="box">Boxed text</div>', "HTML <div> is not shown"),
     ("Hi <script>alert(1)</script>", "HTML <script> is not shown"),
 ])
-def test_markdown_that_would_vanish_or_not_be_read_out_is_an_error_at_its_line(line: str, message: str) -> None:
+def test_markdown_that_would_vanish_or_not_be_read_out_is_an_error_at_its_line(
+    line: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = MODULE.replace("Text.\n", f"Text.\n\n{line}\n")
-    err = one(module_errors(text))  # one error for <u>...</u>, not one per tag
+    _, errors = parse_module("m.md", text)
+    err = one(errors)  # one error for <u>...</u>, not one per tag
     assert err.line == line_of(text, line) and message in err.message, str(err)
+    lib = load(tmp_path, monkeypatch, {"modules/m1.md": text, "scenarios/s1.md": SCENARIO})
+    assert_error(lib, "content/modules/m1.md", err.line, message)
+    assert lib.modules == {}  # not served until fixed
 
 
-def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback() -> None:
+def test_a_stored_version_with_such_text_still_opens_for_those_who_took_it() -> None:
+    """It was served under the rules of its day, and evidence names it."""
+    text = MODULE.replace("Text.\n", "Text.\n\nCall <u>this</u> number.\n")
+    module = parse_stored("module", "content/modules/m1.md", text)
+    assert "Call this number." in module.screens[0].html
+
+
+def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = SCENARIO.replace("Situation.", "Situation. ![a fax machine](fax.jpg)").replace("Fine.", "Fine, see [](#).")
-    errors = scenario_errors(text)
+    _, errors = parse_scenario("s.md", text)
     assert [(e.line, e.message.split(":")[0].split(" (")[0]) for e in errors] == [
         (line_of(text, "Situation."), "images are not shown to learners"),
         (line_of(text, "Fine, see"), "a link needs words that say where it goes"),
     ]
+    lib = load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": text})
+    assert lib.scenarios == {} and lib.modules == {}  # the module's check is not served either
+    assert [e.path for e in lib.errors].count("content/modules/m1.md") == 1
 
 
 def test_code_autolinks_and_allowed_html_are_fine() -> None:

@@ -130,7 +130,9 @@ def parse_stored(kind: str, path: str, source: str) -> Content:
     """Re-materialise a stored version ("module" or "scenario") for an attempt started on it.
 
     Raises StoredContentError (a ValueError) if it does not parse. A scenario's ``scores`` are
-    filled in when its own graph checks pass, and left None otherwise.
+    filled in when its own graph checks pass, and left None otherwise. Text that would be an
+    authoring error today (an image, stripped HTML: parse.py) does not stop a version a learner
+    already took from opening: it was served as it is, and evidence refers to it.
     """
     content, errors = parse_cached(kind, path, source)
     if content is None:
@@ -247,6 +249,8 @@ def _assemble(sources: Iterable[_Source], errors: Iterable[ContentError] = ()) -
         assert source.kind is not None
         content, problems = parse_cached(source.kind, source.path, source.text, version)
         found.extend(problems)
+        if problems:  # not served until fixed, even if only its text is at fault (parse.py)
+            content = None
         if content is None and source.kind == "scenario":
             broken.add(sniff_value(source.text, "id") or "")
         if isinstance(content, Module):

@@ -2,7 +2,10 @@
 
 Only what a single file can tell is checked here (syntax, field types, setting values). Graph
 and cross-file rules live in ``validate.py``. A file with any error yields no object at all, so a
-half-understood file can never reach learners.
+half-understood file can never reach learners. The one exception is text that would not reach
+learners as written (``lint.py``: an image, a link with no words, stripped HTML): the object is
+built and returned beside those errors, because a stored version learners already took must
+still open (``parse_stored``); the library leaves such a file out of what it serves.
 
 The Markdown of a file is rendered once all of it is known to be sound, in one batch (see
 ``batch.py``): parsing collects the fragments and returns builders that take the rendered HTML.
@@ -51,16 +54,16 @@ def slugify(title: str) -> str:
 class _Texts:
     """The Markdown fragments of one file, in order, to be rendered together."""
 
-    def __init__(self, path: str, lines: list[str], errors: list[ContentError]) -> None:
+    def __init__(self, path: str, lines: list[str]) -> None:
         self.path = path
         self.lines = lines
-        self.errors = errors
         self.texts: list[str] = []
+        #: What of the text would not reach learners as written (lint.py): authoring errors.
+        self.problems: list[ContentError] = []
 
     def add(self, start: int, end: int) -> int:
-        """Note lines ``start:end`` as a fragment; its HTML will be ``html[returned index]``.
-        What of it would not reach learners as written is an error (see lint.py)."""
-        self.errors.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
+        """Note lines ``start:end`` as a fragment; its HTML will be ``html[returned index]``."""
+        self.problems.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
         self.texts.append("\n".join(self.lines[start:end]))
         return len(self.texts) - 1
 
@@ -90,7 +93,8 @@ def _yes_no(
 
 
 def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError]]:
-    """Parse a module file; (None, errors) if anything is wrong."""
+    """Parse a module file; (None, errors) if anything is wrong; (module, authoring errors) if
+    only its text would not reach learners as written (see the module docstring)."""
     lines = split_lines(text)
     fm, errors = read_front_matter(path, lines)
     if fm is None:
@@ -115,10 +119,10 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     states = f.choice_list("states", US_STATES, "state (two-letter code)", required=False)
     errors = f.errors
 
-    texts = _Texts(path, lines, errors)
+    texts = _Texts(path, lines)
     screens, notes = _screens(path, lines, fm.end, errors, texts)
     if errors:
-        return None, sorted(errors, key=lambda e: e.line)
+        return None, sorted(errors + texts.problems, key=lambda e: e.line)
     assert module_id and title and roles is not None and specialties is not None and minutes
     assert objectives and cites and policy and pass_score is not None and scenario_ids
     assert acknowledgement
@@ -130,7 +134,7 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
         screens=tuple(Screen(title, html[i]) for title, i in screens),
         manager_notes_html="\n".join(html[i] for i in notes), path=path, version=version_of(text),
         source=text, kind=kind, topics=topics or (), states=states or (),
-    ), []
+    ), texts.problems
 
 
 def _objectives(f: Fields) -> dict[str, str] | None:
@@ -232,7 +236,8 @@ def _drop_title(lines: list[str], start: int, end: int) -> int | None:
 
 
 def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentError]]:
-    """Parse a scenario file; (None, errors) if anything is wrong."""
+    """Parse a scenario file; (None, errors) if anything is wrong; (scenario, authoring errors) if
+    only its text would not reach learners as written (see the module docstring)."""
     lines = split_lines(text)
     fm, errors = read_front_matter(path, lines)
     if fm is None:
@@ -248,17 +253,17 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
     cites = f.text_list("cites", required=False)
     errors = f.errors
 
-    texts = _Texts(path, lines, errors)
+    texts = _Texts(path, lines)
     builds = _nodes(path, lines, fm.end, errors, texts)
     if errors:
-        return None, sorted(errors, key=lambda e: e.line)
+        return None, sorted(errors + texts.problems, key=lambda e: e.line)
     assert scenario_id and title and cites is not None
     html = texts.render()
     nodes: dict[str, Node] = {node_id: build(html) for node_id, build in builds.items()}
     return Scenario(
         id=scenario_id, title=title, specialty=specialty, start=start or next(iter(nodes)),
         nodes=nodes, cites=cites, path=path, version=version_of(text), source=text,
-    ), []
+    ), texts.problems
 
 
 def _nodes(
