@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -130,13 +131,13 @@ def live_app(tmp_path, monkeypatch, live_content):
     close_app(app)
 
 
-@pytest.fixture
-def live_server(live_app):
-    """live_app on 127.0.0.1:<free port>; its base URL."""
+@contextmanager
+def served(app):
+    """Serve ``app`` on 127.0.0.1:<free port> in a thread while the block runs; its base URL."""
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in the output
-    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -145,3 +146,10 @@ def live_server(live_app):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(live_app):
+    """live_app on 127.0.0.1:<free port>; its base URL."""
+    with served(live_app) as base:
+        yield base

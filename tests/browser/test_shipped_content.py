@@ -24,7 +24,7 @@ from quiz.models import User
 
 from ..conftest import add_user, close_app, make_app, sign_in
 from .axe import FAIL_ON, axe_violations
-from .conftest import SCREENSHOTS
+from .conftest import SCREENSHOTS, served
 from .paths import heading
 
 pytestmark = pytest.mark.browser
@@ -39,25 +39,14 @@ LEARNER_NAME = "Sam Rivera"
 def shipped_server(tmp_path_factory):
     """The app on the shipped content, served on 127.0.0.1 for the whole module (one database:
     each module's walk has a learner of its own)."""
-    import logging
-    import threading
-
-    from werkzeug.serving import make_server
-
     monkeypatch = pytest.MonkeyPatch()
     tmp = tmp_path_factory.mktemp("shipped")
     app = make_app(f"sqlite:///{tmp / 'shipped.sqlite3'}", tmp, monkeypatch, CONTENT_DIR=str(CONTENT))
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="shipped-server", daemon=True)
-    thread.start()
     shutil.rmtree(SHOTS, ignore_errors=True)  # this run's screenshots only
     try:
-        yield app, f"http://127.0.0.1:{server.server_port}"
+        with served(app) as base:
+            yield app, base
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         close_app(app)
         monkeypatch.undo()
 
