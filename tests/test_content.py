@@ -608,6 +608,7 @@ def test_markdown_tables_render() -> None:
 @pytest.mark.parametrize("line, message", [
     ("A diagram: ![the callback flow](callback.png)", "images are not shown"),
     ("A diagram: ![the callback flow][flow]", "images are not shown"),
+    ("A diagram: ![the callback flow] [flow]", "images are not shown"),
     ("See [](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
     ("See [ ](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
     ("Call <u>this</u> number.", "HTML <u> is not shown"),
@@ -648,7 +649,7 @@ def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback(tmp_path: Path, 
 def test_code_autolinks_and_allowed_html_are_fine() -> None:
     body = (
         "Text with `<div>` and `![x](y.png)` in code, a <br> break, <https://www.hhs.gov/> and\n"
-        "<privacy@example.org> autolinks, a < b, [a link](https://example.org) and [x][ref].\n\n"
+        "<privacy@example.org> autolinks, a < b, [a link](https://example.org), [x][ref] and [ ] (a box).\n\n"
         "```html\n<div>![x](y.png)</div>\n[](z)\n```\n\n"
         "| a | b |\n|---|---|\n| <strong>1</strong> | 2 |\n"
     )

@@ -15,8 +15,10 @@ from .blocks import fence_close, fence_open
 from .render import ALLOWED_TAGS
 
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
-_IMAGE = re.compile(r"!\[[^\]]*\][ \t]*[(\[]")
-_EMPTY_LINK = re.compile(r"(?<!!)\[[ \t]*\][ \t]*\(")
+#: As Python-Markdown reads them: ``![alt](src)``, or ``![alt][ref]`` with or without a space
+#: between; a link's ``](`` has none (``[ ] (optional)`` is text).
+_IMAGE = re.compile(r"!\[[^\]]*\](?:\(|[ \t]*\[)")
+_EMPTY_LINK = re.compile(r"(?<!!)\[[ \t]*\]\(")
 #: An HTML tag: a name followed by a space, / or > (so the autolinks <https://...> and
 #: <name@example.org> are not tags).
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?=[\s/>])[^>]*>")
