@@ -638,7 +638,7 @@ def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback(tmp_path: Path, 
     text = SCENARIO.replace("Situation.", "Situation. ![a fax machine](fax.jpg)").replace("Fine.", "Fine, see [](#).")
     _, errors = parse_scenario("s.md", text)
     assert [(e.line, e.message.split(":")[0].split(" (")[0]) for e in errors] == [
-        (line_of(text, "Situation."), "images are not shown to learners"),
+        (line_of(text, "Situation."), "images are not shown on the page"),
         (line_of(text, "Fine, see"), "a link needs words that say where it goes"),
     ]
     lib = load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": text})

@@ -23,12 +23,12 @@ _EMPTY_LINK = re.compile(r"(?<!!)\[[ \t]*\]\(")
 #: <name@example.org> are not tags).
 _TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?=[\s/>])[^>]*>")
 
-IMAGE = "images are not shown to learners: say in words what it shows, or link to it"
+IMAGE = "images are not shown on the page: say in words what it shows, or link to it"
 EMPTY_LINK = "a link needs words that say where it goes (a screen reader reads them out)"
 
 
 def html_tag(name: str) -> str:
-    return f"HTML <{name}> is not shown to learners: write it in Markdown (in a code block to show it as code)"
+    return f"HTML <{name}> is not shown on the page: write it in Markdown (in a code block to show it as code)"
 
 
 def problems(lines: list[str], start: int, end: int) -> list[tuple[int, str]]:
