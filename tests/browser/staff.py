@@ -1,4 +1,4 @@
-"""Managers' and admins' pages, for the browser tests that check every one of them."""
+"""Managers', trainers' and admins' pages, for the browser tests that check every one of them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..test_learning_flow import _choose, _post, _through_lesson, pass_and_sign
 STAFF_PAGES = [
     "/manage/", "/manage/people/{learner}", "/manage/modules/", "/manage/modules/test-callers",
     "/manage/events/", "/manage/events/new", "/admin/", "/admin/roster", "/admin/roster/import",
-    "/admin/outbox", "/admin/people/{learner}/password",
+    "/admin/outbox", "/admin/people/{learner}/password", "/author/", "/author/modules/test-callers",
 ]
 
 
