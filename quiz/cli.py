@@ -228,6 +228,7 @@ DEMO_PEOPLE = [
     # email, name, account role, job role, specialty, department, supervisor
     ("admin@demo.rounds", "Avery Admin", "admin", "leadership", None, "Compliance", None),
     ("manager@demo.rounds", "Morgan Manager", "manager", "leadership", None, "Patient Access", None),
+    ("trainer@demo.rounds", "Riley Chen", "trainer", "leadership", None, "Privacy Office", None),
     ("frontdesk@demo.rounds", "Dana Whitfield", "learner", "front-desk", "medical", "Patient Access", "manager@demo.rounds"),
     ("dental@demo.rounds", "Luis Ortega", "learner", "front-desk", "dental", "Dental Clinic", "manager@demo.rounds"),
     ("casemanager@demo.rounds", "Priya Raman", "learner", "case-manager", None, "Care Coordination", "manager@demo.rounds"),
