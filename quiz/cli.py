@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import Migrate
-from sqlalchemy import select
 
 from datetime import date
 
@@ -124,6 +124,7 @@ def evidence_verify() -> None:
 
 
 def _day(ctx, param, value: str | None) -> str | None:
+    """A UTC day as YYYY-MM-DD (click.DateTime would hand back a datetime, and a vaguer message)."""
     if value is None:
         return None
     try:
@@ -141,11 +142,9 @@ def _day(ctx, param, value: str | None) -> str | None:
               help="The CSV file to write (default: standard output).")
 def evidence_export(email, module_id, since, until, output) -> None:
     """Evidence records as CSV for an auditor: every field the hash covers, and the hash."""
-    import csv
-
     user_id = None
     if email:
-        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        user = accounts.find_by_email(db.session, email)
         if user is None:
             raise click.BadParameter(f"no account with email {email}", param_hint="--email")
         user_id = user.id

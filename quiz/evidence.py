@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
@@ -215,7 +215,7 @@ def export_rows(
     since: str | None = None,
     until: str | None = None,
     batch: int = 1000,
-) -> Iterable[tuple]:
+) -> Iterator[tuple]:
     """Records in sequence order as tuples of EXPORT_COLUMNS, for an auditor. ``since`` and
     ``until`` are UTC days (YYYY-MM-DD), both included; records are read in batches, so six
     years of them never sit in memory at once."""

@@ -662,6 +662,15 @@ def test_code_autolinks_and_allowed_html_are_fine() -> None:
 # --------------------------------------------------------------------- library loading
 
 
+def test_a_checks_versions_come_general_first_then_by_specialty() -> None:
+    lib = load_library(FIXTURES)
+    sid = next(sid for sid, variants in lib.scenarios.items() if len(variants) > 1)
+    versions = lib.versions_of(sid)
+    assert versions[0].specialty is None
+    assert [v.specialty for v in versions[1:]] == sorted(v for v in lib.scenarios[sid] if v)
+    assert lib.versions_of("no-such-check") == []
+
+
 def test_variant_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     variant = SCENARIO.replace("title: Scenario one", "specialty: dental\ntitle: Dental one")
     lib = load(tmp_path, monkeypatch, {

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from quiz.config import PROJECT_ROOT
-from quiz.content import SPECIALTIES, Scenario, load_library
+from quiz.content import SPECIALTIES, Choice, Scenario, load_library
 
 from .conftest import add_user, csrf_token, make_app, sign_in
 
@@ -22,10 +22,11 @@ CASES = [
 ]
 
 
-def _best_choice(scenario: Scenario, node_id: str, visited: set[str]) -> int:
+def best_choice(scenario: Scenario, node_id: str, visited: set[str]) -> Choice:
+    """The best safe choice: most points, and a way not yet taken before one that loops back."""
     node = scenario.nodes[node_id]
     safe = [c for c in node.choices if not c.critical]
-    return max(safe, key=lambda c: (c.points, c.target not in visited)).number
+    return max(safe, key=lambda c: (c.points, c.target not in visited))
 
 
 def _step(html: str) -> int:
@@ -68,7 +69,7 @@ def test_the_best_answers_pass_every_module(real_app, module_id, specialty):
         while not scenario.nodes[node_id].is_ending:
             page = client.get(url).text
             assert scenario.nodes[node_id].title in page.replace("&#39;", "'").replace("&amp;", "&").replace("&#34;", '"').replace("&quot;", '"')
-            number = _best_choice(scenario, node_id, visited)
+            number = best_choice(scenario, node_id, visited).number
             visited.add(node_id)
             client.post(url + "answer", data={"csrf_token": csrf_token(page), "step": _step(page), "choice": number})
             node_id = scenario.nodes[node_id].choice(number).target

@@ -250,6 +250,11 @@ class Library:
         variants = self.scenarios.get(scenario_id, {})
         return variants.get(specialty) or variants.get(None)
 
+    def versions_of(self, scenario_id: str) -> list[Scenario]:
+        """Every version of one check: the general one first, then each specialty's by name."""
+        variants = self.scenarios.get(scenario_id, {})
+        return sorted(variants.values(), key=lambda s: (s.specialty is not None, s.specialty or ""))
+
     def modules_for(self, job_role: str, specialty: str | None, work_state: str | None = None) -> list[Module]:
         return sorted(
             (

@@ -17,11 +17,11 @@ import hashlib
 import re
 from collections.abc import Callable
 
+from . import lint
+from .batch import render_many
 from .blocks import HEADING, Heading, find_headings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
-from . import lint
-from .batch import render_many
 
 MODULE_FIELDS = (
     "id", "title", "roles", "specialties", "minutes", "objectives", "cites", "policy",

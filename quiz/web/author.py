@@ -32,9 +32,5 @@ def module(module_id: str):
     module = lib.modules.get(module_id)
     if module is None:
         abort(404)
-    # Each check with its versions: the general one first, then each specialty's.
-    checks = [
-        sorted(lib.scenarios.get(sid, {}).values(), key=lambda s: (s.specialty is not None, s.specialty or ""))
-        for sid in module.scenario_ids
-    ]
+    checks = [lib.versions_of(sid) for sid in module.scenario_ids]
     return render_template("author/module.html", module=module, checks=checks)

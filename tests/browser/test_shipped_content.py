@@ -18,11 +18,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from quiz.config import PROJECT_ROOT
-from quiz.content import Scenario, load_library
 from quiz.db import db
 from quiz.models import User
 
 from ..conftest import add_user, close_app, make_app, sign_in
+from ..test_real_content import LIBRARY, best_choice  # the shipped library, and the walk that passes it
 from .axe import FAIL_ON, axe_violations
 from .conftest import SCREENSHOTS, served
 from .paths import heading
@@ -30,7 +30,6 @@ from .paths import heading
 pytestmark = pytest.mark.browser
 
 CONTENT = PROJECT_ROOT / "content"
-LIBRARY = load_library(CONTENT)
 SHOTS = SCREENSHOTS / "shipped-phone"
 LEARNER_NAME = "Sam Rivera"
 
@@ -49,13 +48,6 @@ def shipped_server(tmp_path_factory):
     finally:
         close_app(app)
         monkeypatch.undo()
-
-
-def _best_choice(scenario: Scenario, node_id: str, visited: set[str]):
-    """The best safe choice (as tests/test_real_content.py takes it): most points, and a way
-    not yet taken before one that loops back."""
-    safe = [c for c in scenario.nodes[node_id].choices if not c.critical]
-    return max(safe, key=lambda c: (c.points, c.target not in visited))
 
 
 def _step_token(page: Page) -> int:
@@ -129,7 +121,7 @@ def test_every_shipped_module_reads_well_on_a_320_pixel_phone(shipped_server, ne
         expect(page.locator("#node-title")).to_have_text(_text(scenario.nodes[node_id].title))
         checkpoint(f"check-{index + 1}-question")
         while not scenario.nodes[node_id].is_ending:
-            choice = _best_choice(scenario, node_id, visited)
+            choice = best_choice(scenario, node_id, visited)
             visited.add(node_id)
             page.get_by_label(choice.label, exact=True).check()
             _press(page, "Choose")
