@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -136,11 +135,12 @@ def _day(ctx, param, value: str | None) -> str | None:
 @evidence_cli.command("export")
 @click.option("--email", help="Only this person's records (by their account's email).")
 @click.option("--module", "module_id", help="Only this module's records (its id).")
+@click.option("--event", "event_name", type=click.Choice(tuple(evidence.EVENTS)), help="Only records of this kind.")
 @click.option("--since", callback=_day, help="From this UTC day on (YYYY-MM-DD).")
 @click.option("--until", callback=_day, help="Up to and including this UTC day (YYYY-MM-DD).")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=False), default="-",
               help="The CSV file to write (default: standard output).")
-def evidence_export(email, module_id, since, until, output) -> None:
+def evidence_export(email, module_id, event_name, since, until, output) -> None:
     """Evidence records as CSV for an auditor: every field the hash covers, and the hash."""
     user_id = None
     if email:
@@ -148,11 +148,10 @@ def evidence_export(email, module_id, since, until, output) -> None:
         if user is None:
             raise click.BadParameter(f"no account with email {email}", param_hint="--email")
         user_id = user.id
-    writer = csv.writer(output, lineterminator="\n")
-    writer.writerow(evidence.EXPORT_COLUMNS)
-    count = 0
-    for row in evidence.export_rows(db.session, user_id=user_id, module_id=module_id, since=since, until=until):
-        writer.writerow("" if value is None else value for value in row)
+    filters = evidence.Filters(user_id=user_id, module_id=module_id, event=event_name, since=since, until=until)
+    count = -1  # the header is not a record
+    for line in evidence.export_csv(db.session, filters):
+        output.write(line)
         count += 1
     click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported; "
                "`flask --app app evidence verify` checks the whole chain they belong to", err=True)
@@ -228,6 +227,7 @@ DEMO_PEOPLE = [
     ("admin@demo.rounds", "Avery Admin", "admin", "leadership", None, "Compliance", None),
     ("manager@demo.rounds", "Morgan Manager", "manager", "leadership", None, "Patient Access", None),
     ("trainer@demo.rounds", "Riley Chen", "trainer", "leadership", None, "Privacy Office", None),
+    ("compliance@demo.rounds", "Jamie Brooks", "compliance", "leadership", None, "Privacy Office", None),
     ("frontdesk@demo.rounds", "Dana Whitfield", "learner", "front-desk", "medical", "Patient Access", "manager@demo.rounds"),
     ("dental@demo.rounds", "Luis Ortega", "learner", "front-desk", "dental", "Dental Clinic", "manager@demo.rounds"),
     ("casemanager@demo.rounds", "Priya Raman", "learner", "case-manager", None, "Care Coordination", "manager@demo.rounds"),

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import db
 
-ACCOUNT_ROLES = ("learner", "manager", "trainer", "admin")
+ACCOUNT_ROLES = ("learner", "manager", "trainer", "compliance", "admin")
 PERSON_KINDS = ("employee", "contractor", "ba-staff")
 #: How the roster shows each kind of person.
 PERSON_KIND_LABELS = {"employee": "Employee", "contractor": "Contractor", "ba-staff": "Business associate staff"}

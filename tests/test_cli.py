@@ -87,7 +87,7 @@ def test_users_add_rejects_a_short_password_and_an_unknown_supervisor(app):
 def test_demo_seed_creates_the_organisation_once(app):
     first = _run(app, "demo", "seed")
     assert first.exit_code == 0 and "shown once" in first.output
-    assert first.output.count("@demo.rounds") == 8
+    assert first.output.count("@demo.rounds") == 9
     second = _run(app, "demo", "seed")
     assert "not created" in second.output
     with app.app_context():

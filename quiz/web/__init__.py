@@ -1,7 +1,8 @@
 """Wiring of the web layer: extensions, security headers, sessions, blueprints.
 
 One blueprint per audience: ``auth`` (sign in/out), ``learn`` (staff taking training),
-``manage`` (managers), ``author`` (trainers: the content as served), ``admin``.
+``manage`` (managers), ``author`` (trainers: the content as served), ``audit`` (compliance
+officers: the evidence), ``admin``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, auth, author, learn, manage
+    from . import admin, assets, audit, auth, author, learn, manage
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(admin.bp)
@@ -64,6 +65,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(author.bp)
+    app.register_blueprint(audit.bp)
     app.add_url_rule("/", "index", lambda: redirect(url_for("learn.index")))
 
     app.before_request(_declare_write_intent)

@@ -1,0 +1,178 @@
+"""Compliance officers: the evidence log, for an audit, in the browser.
+
+Find records (by person, module, kind and UTC days), page through them newest first, download
+exactly those as CSV (the same file as ``flask evidence export``), open one record to see it
+checked against its hash and its link to the one before, and check the whole chain (as
+``flask evidence verify``). Read-only: evidence is never changed, here or anywhere. Plain links
+and GET forms, so every page works without JavaScript; the filters live in the address, so a
+search can be bookmarked or sent to a colleague.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import Optional, ValidationError
+
+from .. import accounts, evidence
+from ..db import db
+from . import library
+from .access import require_role
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+bp.before_request(require_role("compliance", "admin"))
+
+PER_PAGE = 50
+
+
+class DayField(DateField):
+    """A UTC day; a value that is not one says how to write it."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Give the day as YYYY-MM-DD, for example 2026-01-31.") from None
+
+
+class FilterForm(FlaskForm):
+    """Which records to show. A GET form: it changes nothing, so it carries no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    email = StringField("Person (their email)", validators=[Optional()])
+    module = SelectField("Module", validate_choice=False)
+    event = SelectField("Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False)
+    since = DayField("From (UTC day)", validators=[Optional()])
+    until = DayField("To (UTC day, included)", validators=[Optional()])
+
+    def validate_email(self, field):
+        self.person = accounts.find_by_email(db.session, field.data) if field.data else None
+        if field.data and self.person is None:
+            raise ValidationError("No account has this email.")
+
+    def validate_event(self, field):
+        if field.data and field.data not in evidence.EVENTS:
+            raise ValidationError("Choose a kind of record from the list.")
+
+    def validate_until(self, field):
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError("The last day is before the first day.")
+
+
+def _filter_form() -> FilterForm:
+    form = FilterForm(formdata=request.args)
+    modules = sorted(library().modules.values(), key=lambda m: m.title.lower())
+    form.module.choices = [("", "Any module"), *((m.id, m.title) for m in modules)]
+    form.person = None
+    return form
+
+
+def _filters(form: FilterForm) -> evidence.Filters:
+    def day(value: date | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return evidence.Filters(
+        user_id=form.person.id if form.person else None,
+        module_id=form.module.data or None,
+        event=form.event.data or None,
+        since=day(form.since.data),
+        until=day(form.until.data),
+    )
+
+
+def _query_args(form: FilterForm) -> dict[str, str]:
+    """The filters as they are in the address, for links that keep them (paging, download)."""
+    return {name: request.args[name] for name in ("email", "module", "event", "since", "until") if request.args.get(name)}
+
+
+def when(recorded_at: str) -> str:
+    """'2026-12-04T20:15:00.123456Z' as '2026-12-04 20:15:00 UTC'."""
+    return f"{recorded_at[:10]} {recorded_at[11:19]} UTC"
+
+
+def details_of(record) -> list[tuple[str, str]]:
+    """A record's details in words for the table: yes/no for true/false, nested values as
+    compact JSON, and without the versions' hashes (the record's own page has every byte)."""
+
+    def words(value) -> str:
+        if value is None or value == []:
+            return "none"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, (list, dict)):
+            return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return str(value)
+
+    return [
+        (key.replace("_", " "), words(value))
+        for key, value in json.loads(record.details).items()
+        if not key.endswith("_version") and key != "scenarios"
+    ]
+
+
+@bp.get("/")
+def index():
+    form = _filter_form()
+    if not form.validate():
+        return render_template("audit/index.html", form=form, rows=[], more=False, total=None), 400
+    filters = _filters(form)
+    before = request.args.get("before", type=int)
+    rows, more = evidence.newest(db.session, filters, before=before, limit=PER_PAGE)
+    return render_template(
+        "audit/index.html",
+        form=form,
+        rows=rows,
+        more=more,
+        before=before,
+        total=evidence.count(db.session, filters),
+        args=_query_args(form),
+        titles={m.id: m.title for m in library().modules.values()},
+        events=evidence.EVENTS,
+        when=when,
+        details_of=details_of,
+    )
+
+
+@bp.get("/evidence.csv")
+def export():
+    form = _filter_form()
+    if not form.validate():
+        return index()
+    lines = evidence.export_csv(db.session, _filters(form))
+    name = f"rounds-evidence-{date.today().isoformat()}.csv"
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/records/<int:seq>")
+def record(seq: int):
+    check = evidence.check_record(db.session, seq)
+    if check is None:
+        abort(404)
+    return render_template(
+        "audit/record.html",
+        check=check,
+        r=check.record,
+        fields=evidence.HASHED_FIELDS,
+        events=evidence.EVENTS,
+        when=when,
+        details=json.dumps(json.loads(check.record.details), indent=2, ensure_ascii=False, sort_keys=True),
+    )
+
+
+@bp.get("/chain")
+def chain():
+    started = time.perf_counter()
+    result = evidence.verify(db.session)
+    return render_template("audit/chain.html", result=result, seconds=time.perf_counter() - started)
+

@@ -1,0 +1,225 @@
+"""The compliance officers' evidence pages: find records, page through them, download them as
+CSV, see one checked against its hash, check the whole chain. Read-only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from quiz import evidence
+from quiz.db import db
+from quiz.models import Evidence, User
+
+from .conftest import add_user, sign_in
+from .test_evidence import _disable_triggers
+from .test_learning_flow import _through_lesson, pass_and_sign
+
+
+def _signed_in(app, role: str = "compliance"):
+    email = f"{role}@example.org"
+    add_user(app, email=email, name=f"Casey {role.title()}", role=role, job_role="leadership")
+    client = app.test_client()
+    assert sign_in(client, email).status_code == 303
+    return client
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def _seqs(html: str) -> list[int]:
+    """The record numbers a results table lists, top to bottom."""
+    return [int(n) for n in re.findall(r'<th scope="row"><a href="/audit/records/(\d+)"', html)]
+
+
+def _a_passed_module(app, email="learner@example.org", name="Dana Whitfield") -> None:
+    add_user(app, email=email, name=name)
+    client = app.test_client()
+    assert sign_in(client, email).status_code == 303
+    _through_lesson(client)
+    assert pass_and_sign(client, name).status_code == 303
+
+
+def _records(app, count: int, event: str = "lesson.viewed", email: str | None = None) -> None:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email)) if email else None
+        for i in range(count):
+            evidence.append(db.session, event, user=user, module_id="test-callers", details={"i": i})
+        db.session.commit()
+
+
+@pytest.mark.parametrize(
+    "role, allowed", [("learner", False), ("manager", False), ("trainer", False), ("compliance", True), ("admin", True)]
+)
+def test_only_compliance_officers_and_admins_open_the_evidence_and_see_it_in_the_menu(app, role, allowed):
+    _records(app, 1)
+    client = _signed_in(app, role)
+    for url in ("/audit/", "/audit/records/1", "/audit/chain", "/audit/evidence.csv"):
+        assert client.get(url).status_code == (200 if allowed else 403), url
+    assert ('href="/audit/"' in client.get("/learn/").text) is allowed
+
+
+def test_the_page_lists_every_record_newest_first_with_who_what_and_the_content_version(app):
+    _a_passed_module(app)
+    page = _signed_in(app).get("/audit/").text
+    with app.app_context():
+        stored = list(db.session.scalars(select(Evidence).order_by(Evidence.seq.desc())))
+    assert _seqs(page) == [r.seq for r in stored] and len(stored) >= 8
+    text_ = _text(page)
+    assert f"{len(stored)} records" in text_
+    for label in ("Attempt started", "Lesson screen viewed", "Answer given", "Module passed", "Acknowledgement signed"):
+        assert label in text_
+    answer = next(r for r in stored if r.event == "choice.made")
+    assert "Dana Whitfield" in text_ and "learner@example.org" in text_
+    assert f"version {answer.content_version[:12]}" in text_
+    assert "choice text: Ask for two identifiers" in text_ and "correct: yes" in text_
+    assert "Test module on callers" in text_  # the module by its title
+
+
+def test_records_can_be_found_by_person_module_kind_and_days(app):
+    _a_passed_module(app)
+    _a_passed_module(app, "ben@example.org", "Ben Brook")
+    client = _signed_in(app)
+    with app.app_context():
+        stored = list(db.session.scalars(select(Evidence).order_by(Evidence.seq.desc())))
+    today = stored[0].recorded_at[:10]
+
+    def found(**args):
+        query = "&".join(f"{k}={v}" for k, v in args.items())
+        return _seqs(client.get(f"/audit/?{query}").text)
+
+    assert found(email="BEN@example.org") == [r.seq for r in stored if r.learner_email == "ben@example.org"]
+    assert found(email="ben@example.org", event="choice.made") == [
+        r.seq for r in stored if r.learner_email == "ben@example.org" and r.event == "choice.made"
+    ]
+    assert len(found(event="choice.made")) == 4
+    assert found(module="test-refresher") == []
+    assert found(module="test-callers", since=today, until=today) == [r.seq for r in stored if r.module_id]
+    assert found(until="2000-01-01") == [] and found(since="2999-01-01") == []
+    assert "0 records found" in _text(client.get("/audit/?since=2999-01-01").text)
+
+
+def test_a_bad_filter_is_named_beside_its_field_and_in_the_summary(app):
+    _records(app, 3)
+    client = _signed_in(app)
+    response = client.get("/audit/?email=nobody@example.org&since=31/01/2026&event=made.up&until=2026-01-01")
+    assert response.status_code == 400
+    page = response.text
+    assert 'class="error-summary"' in page and "<title>Error: Evidence" in page
+    for field, message in [
+        ("email", "No account has this email."),
+        ("since", "Give the day as YYYY-MM-DD, for example 2026-01-31."),
+        ("event", "Choose a kind of record from the list."),
+    ]:
+        assert f'<a href="#{field}">{message}</a>' in page  # in the summary, linking to the field
+        assert re.search(rf'id="{field}-error">.*?{re.escape(message)}</p>', page)  # and beside it
+        assert f'aria-describedby="{field}-error" aria-invalid="true"' in page  # the field says so too
+    assert "nobody@example.org" in page  # what was typed is kept
+    assert _seqs(page) == []  # and nothing is listed as if the filter had worked
+    reversed_days = client.get("/audit/?since=2026-02-01&until=2026-01-01")
+    assert reversed_days.status_code == 400 and "The last day is before the first day." in reversed_days.text
+    assert client.get("/audit/evidence.csv?since=yesterday").status_code == 400  # no file of the wrong records
+
+
+def test_pages_go_back_through_older_records_by_number_and_keep_the_filters(app, monkeypatch):
+    monkeypatch.setattr("quiz.web.audit.PER_PAGE", 4)
+    _records(app, 10)
+    _records(app, 2, event="attempt.started")
+    client = _signed_in(app)
+    first = client.get("/audit/?event=lesson.viewed").text
+    assert _seqs(first) == [10, 9, 8, 7] and "10 records found" in _text(first)
+    older = re.search(r'href="([^"]+)" rel="next">Older records', first).group(1)
+    assert "event=lesson.viewed" in unescape(older) and "before=7" in older
+    _records(app, 1)  # a new record meanwhile shifts nothing on the older pages
+    second = client.get(unescape(older)).text
+    assert _seqs(second) == [6, 5, 4, 3] and "older than record 7" in second
+    third = client.get(unescape(re.search(r'href="([^"]+)" rel="next">Older records', second).group(1))).text
+    assert _seqs(third) == [2, 1] and "Older records" not in third and "Newest records" in third
+
+
+def test_the_download_is_exactly_the_records_found_and_each_row_checks_against_its_hash(app):
+    _a_passed_module(app)
+    _a_passed_module(app, "ben@example.org", "Ben Brook")
+    client = _signed_in(app)
+    page = client.get("/audit/?email=ben@example.org").text
+    link = unescape(re.search(r'href="(/audit/evidence\.csv[^"]*)" download', page).group(1))
+    response = client.get(link)
+    assert response.mimetype == "text/csv"
+    assert re.match(r'attachment; filename="rounds-evidence-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"])
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    header, body = rows[0], rows[1:]
+    assert tuple(header) == evidence.EXPORT_COLUMNS
+    assert sorted(int(r[0]) for r in body) == sorted(_seqs(page))
+    for row in body:
+        fields = {name: value or None for name, value in zip(header, row)}
+        fields.update(seq=int(fields["seq"]), user_id=int(fields["user_id"]))
+        assert fields["learner_email"] == "ben@example.org"
+        assert evidence.record_hash(fields) == fields["hash"]
+    # The same bytes as the command line's export of the same records.
+    cli = app.test_cli_runner().invoke(args=["evidence", "export", "--email", "ben@example.org"])
+    assert cli.stdout == response.get_data(as_text=True)
+
+
+def test_a_record_shows_every_field_its_hash_and_its_link_to_the_one_before(app):
+    _records(app, 3)
+    page = _signed_in(app).get("/audit/records/2").text
+    with app.app_context():
+        record = db.session.get(Evidence, 2)
+        before = db.session.get(Evidence, 1)
+    assert "This record matches its hash, and it links to record 1." in _text(page)
+    assert page.count(record.hash) == 2  # stored, and worked out now
+    assert record.prev_hash == before.hash and before.hash in page
+    assert 'href="/audit/records/1" rel="prev"' in page and 'href="/audit/records/3" rel="next"' in page
+    assert _signed_in(app, "admin").get("/audit/records/99").status_code == 404
+
+
+def test_an_edited_record_and_the_broken_chain_are_shown_for_what_they_are(app):
+    _records(app, 4)
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 3"), {"d": '{"i":99}'})
+        db.session.commit()
+    client = _signed_in(app)
+    record = _text(client.get("/audit/records/3").text)
+    assert "Its contents do not match its hash: this record was edited after it was written." in record
+    assert "different" in record
+    assert "This record matches its hash" not in record
+    chain = client.get("/audit/chain").text
+    assert "The chain is broken at" in chain and 'href="/audit/records/3">record 3</a>' in chain
+    assert "The 2 records before it are intact." in _text(chain)
+    assert "Every record is intact" not in chain
+
+
+def test_a_removed_record_breaks_the_next_ones_link(app):
+    _records(app, 4)
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 2"))
+        db.session.commit()
+    page = _text(_signed_in(app).get("/audit/records/3").text)
+    assert "It does not link to record 2: that record is missing (removed)." in page
+
+
+def test_the_chain_check_gives_the_count_and_head_hash_verify_gives(app):
+    _a_passed_module(app)
+    page = _text(_signed_in(app).get("/audit/chain").text)
+    with app.app_context():
+        result = evidence.verify(db.session)
+    assert result.ok
+    assert f"Every record is intact: {result.count} records" in page and result.head_hash in page
+
+
+def test_every_kind_of_record_written_has_words_on_the_page():
+    """EVENTS is what the page offers to filter by: it must name every event quiz/ writes, and
+    nothing it does not."""
+    source = "\n".join(p.read_text(encoding="utf-8") for p in Path(evidence.__file__).parent.rglob("*.py"))
+    prefixes = "|".join(sorted({name.split(".")[0] for name in evidence.EVENTS}))
+    written = set(re.findall(rf'"((?:{prefixes})\.[a-z-]+)"', source)) - {"roster.csv"}  # a file name
+    assert written == set(evidence.EVENTS)
+
