@@ -1,20 +1,22 @@
-"""The compliance officers' evidence pages: find records, page through them, download them as
-CSV, see one checked against its hash, check the whole chain. Read-only."""
+"""The compliance officers' pages: the evidence (find records, page through them, download them
+as CSV, see one checked against its hash, check the whole chain) and the training report (every
+assignment and how it ended, filtered, paged, as CSV). Read-only."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
+from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
-from quiz import evidence
+from quiz import assignments, evidence, training_report
 from quiz.db import db
-from quiz.models import Evidence, User
+from quiz.models import Attempt, Evidence, User
 
 from .conftest import add_user, sign_in
 from .test_evidence import _disable_triggers
@@ -57,12 +59,12 @@ def _records(app, count: int, event: str = "lesson.viewed", email: str | None = 
 @pytest.mark.parametrize(
     "role, allowed", [("learner", False), ("manager", False), ("trainer", False), ("compliance", True), ("admin", True)]
 )
-def test_only_compliance_officers_and_admins_open_the_evidence_and_see_it_in_the_menu(app, role, allowed):
+def test_only_compliance_officers_and_admins_open_the_audit_pages_and_see_them_in_the_menu(app, role, allowed):
     _records(app, 1)
     client = _signed_in(app, role)
-    for url in ("/audit/", "/audit/records/1", "/audit/chain", "/audit/evidence.csv"):
+    for url in ("/audit/", "/audit/records/1", "/audit/chain", "/audit/evidence.csv", "/audit/training", "/audit/training.csv"):
         assert client.get(url).status_code == (200 if allowed else 403), url
-    assert ('href="/audit/"' in client.get("/learn/").text) is allowed
+    assert ('href="/audit/training"' in client.get("/learn/").text) is allowed
 
 
 def test_the_page_lists_every_record_newest_first_with_who_what_and_the_content_version(app):
@@ -223,3 +225,127 @@ def test_every_kind_of_record_written_has_words_on_the_page():
     written = set(re.findall(rf'"((?:{prefixes})\.[a-z-]+)"', source)) - {"roster.csv"}  # a file name
     assert written == set(evidence.EVENTS)
 
+
+# --- the training report ------------------------------------------------------------------------
+
+
+def _assign(app, email: str, module_id: str, due_on: date, *, waive: str | None = None) -> None:
+    with app.app_context():
+        person = db.session.scalar(select(User).where(User.email == email))
+        a = assignments.ensure(db.session, person, module_id, due_on, "onboarding")
+        if waive:
+            assignments.waive(db.session, a, person, waive)
+        db.session.commit()
+
+
+def _workforce(app) -> None:
+    """Dana: test-callers assigned and then done (signed); Ben: test-callers overdue (past due,
+    not yet marked by the daily job) and test-refresher waived; Cy (Dental Clinic): test-callers
+    open and not yet due."""
+    today = date.today()
+    add_user(app, email="dana@example.org", name="Dana Whitfield", department="Patient Access")
+    _assign(app, "dana@example.org", "test-callers", today + timedelta(days=10))
+    client = app.test_client()
+    assert sign_in(client, "dana@example.org").status_code == 303
+    _through_lesson(client)
+    assert pass_and_sign(client).status_code == 303
+    add_user(app, email="ben@example.org", name="Ben Brook", department="Patient Access")
+    _assign(app, "ben@example.org", "test-callers", today - timedelta(days=3))
+    _assign(app, "ben@example.org", "test-refresher", today + timedelta(days=30), waive="Trained at his last employer")
+    add_user(app, email="cy@example.org", name="Cy Dent", department="Dental Clinic", job_role="front-desk")
+    _assign(app, "cy@example.org", "test-callers", today + timedelta(days=20))
+
+
+def _report_rows(html: str) -> list[tuple[str, str, str]]:
+    """(person, module, state) per row of the report's table."""
+    found = []
+    for row in re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", html, re.S):
+        cells = [_text(c).strip() for c in re.split(r"</t[hd]>", row)]
+        found.append((cells[0].split(" ")[0], cells[1], cells[3]))
+    return found
+
+
+def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
+    _workforce(app)
+    client = _signed_in(app)
+    page = client.get("/audit/training").text
+    assert _report_rows(page) == [
+        ("Ben", "Test module on callers Onboarding", "Overdue"),
+        ("Ben", "Test refresher on verifying callers Onboarding", "Waived Trained at his last employer"),
+        ("Cy", "Test module on callers Onboarding", "Open (not yet due)"),
+        ("Dana", "Test module on callers Onboarding", "Done"),
+    ]
+    text_ = _text(page)
+    assert "4 assignments" in text_
+    assert "Done 1 (25%)" in text_ and "Open (not yet due) 1" in text_ and "Overdue 1" in text_ and "Waived 1" in text_
+    with app.app_context():
+        attempt = db.session.scalar(select(Attempt).where(Attempt.acknowledged_at.is_not(None)))
+    assert f'attempt {attempt.number}, score {attempt.score}, signed “Dana Whitfield”' in text_
+    assert f"version {attempt.module_version[:12]}" in text_
+
+
+@pytest.mark.parametrize(
+    "query, people",
+    [
+        ("state=overdue", ["Ben"]),
+        ("state=open", ["Cy"]),
+        ("state=done", ["Dana"]),
+        ("state=waived", ["Ben"]),
+        ("module=test-refresher", ["Ben"]),
+        ("department=Dental+Clinic", ["Cy"]),
+        ("department=Patient+Access&module=test-callers", ["Ben", "Dana"]),
+        ("job_role=pharmacy", []),
+        ("due_until={past}", ["Ben"]),
+        ("due_since={soon}&due_until={soon}", ["Cy"]),
+    ],
+)
+def test_the_training_report_filters(app, query, people):
+    _workforce(app)
+    today = date.today()
+    query = query.format(past=today - timedelta(days=1), soon=today + timedelta(days=20))
+    page = _signed_in(app).get(f"/audit/training?{query}").text
+    assert [person for person, _, _ in _report_rows(page)] == people
+
+
+def test_the_training_report_refuses_a_bad_filter_beside_its_field(app):
+    client = _signed_in(app)
+    response = client.get("/audit/training?due_since=2026-02-01&due_until=2026-01-01&state=late")
+    assert response.status_code == 400
+    assert '<a href="#due_until">The last day is before the first day.</a>' in response.text
+    assert '<a href="#state">Choose a state from the list.</a>' in response.text
+    assert client.get("/audit/training.csv?due_since=soon").status_code == 400
+
+
+def test_the_training_report_downloads_as_csv(app):
+    _workforce(app)
+    client = _signed_in(app)
+    response = client.get("/audit/training.csv?department=Patient+Access")
+    assert response.mimetype == "text/csv"
+    assert re.match(r'attachment; filename="rounds-training-report-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"])
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert tuple(rows[0]) == training_report.COLUMNS
+    assert [(r["email"], r["module_id"], r["state"]) for r in rows] == [
+        ("ben@example.org", "test-callers", "overdue"),
+        ("ben@example.org", "test-refresher", "waived"),
+        ("dana@example.org", "test-callers", "done"),
+    ]
+    done = rows[2]
+    with app.app_context():
+        attempt = db.session.scalar(select(Attempt).where(Attempt.acknowledged_at.is_not(None)))
+    assert done["late"] == "no" and done["completed_on"] == date.today().isoformat()
+    assert done["signed_name"] == "Dana Whitfield" and done["score"] == str(attempt.score)
+    assert done["content_version"] == attempt.module_version and done["attempt"] == str(attempt.number)
+    assert rows[1]["waived_reason"] == "Trained at his last employer" and rows[1]["completed_on"] == ""
+    assert rows[0]["late"] == "" and rows[0]["due_on"] == (date.today() - timedelta(days=3)).isoformat()
+
+
+def test_the_training_report_pages(app, monkeypatch):
+    monkeypatch.setattr("quiz.web.audit.REPORT_PER_PAGE", 2)
+    _workforce(app)
+    client = _signed_in(app)
+    first = client.get("/audit/training").text
+    assert [p for p, _, _ in _report_rows(first)] == ["Ben", "Ben"] and "page 1 of 2" in first
+    second = client.get(unescape(re.search(r'href="([^"]+)" rel="next">Next page', first).group(1))).text
+    assert [p for p, _, _ in _report_rows(second)] == ["Cy", "Dana"] and 'rel="prev"' in second
+    # The CSV is every row, not one page.
+    assert len(client.get("/audit/training.csv").get_data(as_text=True).splitlines()) == 5

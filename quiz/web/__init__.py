@@ -2,7 +2,7 @@
 
 One blueprint per audience: ``auth`` (sign in/out), ``learn`` (staff taking training),
 ``manage`` (managers), ``author`` (trainers: the content as served), ``audit`` (compliance
-officers: the evidence), ``admin``.
+officers: the training report and the evidence), ``admin``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
-"""Compliance officers: the evidence log, for an audit, in the browser.
+"""Compliance officers: the training report and the evidence log, for an audit, in the browser.
 
-Find records (by person, module, kind and UTC days), page through them newest first, download
+The training report: every assignment across the workforce and how it ended (done and when,
+signed under which name, with which content version; open; overdue; waived and why), found by
+state, module, department, job role and due date, and downloadable as CSV.
+
+The evidence: find records (by person, module, kind and UTC days), page through them newest first, download
 exactly those as CSV (the same file as ``flask evidence export``), open one record to see it
 checked against its hash and its link to the one before, and check the whole chain (as
 ``flask evidence verify``). Read-only: evidence is never changed, here or anywhere. Plain links
@@ -19,7 +23,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from .. import accounts, evidence
+from .. import accounts, evidence, training_report
+from ..content import JOB_ROLES, label
 from ..db import db
 from . import library
 from .access import require_role
@@ -28,6 +33,7 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 bp.before_request(require_role("compliance", "admin"))
 
 PER_PAGE = 50
+REPORT_PER_PAGE = 100
 
 
 class DayField(DateField):
@@ -68,8 +74,7 @@ class FilterForm(FlaskForm):
 
 def _filter_form() -> FilterForm:
     form = FilterForm(formdata=request.args)
-    modules = sorted(library().modules.values(), key=lambda m: m.title.lower())
-    form.module.choices = [("", "Any module"), *((m.id, m.title) for m in modules)]
+    form.module.choices = [("", "Any module"), *_module_choices()]
     form.person = None
     return form
 
@@ -176,3 +181,98 @@ def chain():
     result = evidence.verify(db.session)
     return render_template("audit/chain.html", result=result, seconds=time.perf_counter() - started)
 
+
+# --- the training report ------------------------------------------------------------------------
+
+STATE_WORDS = {"open": "Open (not yet due)", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
+
+
+class ReportForm(FlaskForm):
+    """Which assignments to show. A GET form, like the evidence filters."""
+
+    class Meta:
+        csrf = False
+
+    state = SelectField("State", choices=[("", "Any state"), *STATE_WORDS.items()], default="", validate_choice=False)
+    module = SelectField("Module", validate_choice=False)
+    department = SelectField("Department", validate_choice=False)
+    job_role = SelectField("Job role", choices=[("", "Any job role"), *((r, label(r)) for r in JOB_ROLES)],
+                           default="", validate_choice=False)
+    due_since = DayField("Due from", validators=[Optional()])
+    due_until = DayField("Due until (included)", validators=[Optional()])
+
+    def validate_state(self, field):
+        if field.data and field.data not in STATE_WORDS:
+            raise ValidationError("Choose a state from the list.")
+
+    def validate_job_role(self, field):
+        if field.data and field.data not in JOB_ROLES:
+            raise ValidationError("Choose a job role from the list.")
+
+    def validate_due_until(self, field):
+        if field.data and self.due_since.data and field.data < self.due_since.data:
+            raise ValidationError("The last day is before the first day.")
+
+
+def _report_form() -> ReportForm:
+    form = ReportForm(formdata=request.args)
+    form.module.choices = [("", "Any module"), *_module_choices()]
+    form.department.choices = [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
+    return form
+
+
+def _module_choices() -> list[tuple[str, str]]:
+    return [(m.id, m.title) for m in sorted(library().modules.values(), key=lambda m: m.title.lower())]
+
+
+def _report_filters(form: ReportForm) -> training_report.Filters:
+    return training_report.Filters(
+        state=form.state.data or None,
+        module_id=form.module.data or None,
+        department=form.department.data or None,
+        job_role=form.job_role.data or None,
+        due_since=form.due_since.data,
+        due_until=form.due_until.data,
+    )
+
+
+REPORT_ARGS = ("state", "module", "department", "job_role", "due_since", "due_until")
+
+
+@bp.get("/training")
+def training():
+    form = _report_form()
+    today = date.today()
+    if not form.validate():
+        return render_template("audit/training.html", form=form, rows=[], counts=None, today=today), 400
+    filters = _report_filters(form)
+    counts = training_report.counts(db.session, filters, today)
+    pages = max(1, -(-counts["all"] // REPORT_PER_PAGE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    rows = training_report.rows(db.session, filters, today, offset=(page - 1) * REPORT_PER_PAGE, limit=REPORT_PER_PAGE)
+    return render_template(
+        "audit/training.html",
+        form=form,
+        rows=rows,
+        counts=counts,
+        page=page,
+        pages=pages,
+        today=today,
+        args={name: request.args[name] for name in REPORT_ARGS if request.args.get(name)},
+        titles={m.id: m.title for m in library().modules.values()},
+        state_words=STATE_WORDS,
+    )
+
+
+@bp.get("/training.csv")
+def training_csv():
+    form = _report_form()
+    if not form.validate():
+        return training()
+    today = date.today()
+    lines = training_report.csv_lines(db.session, _report_filters(form), today)
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="rounds-training-report-{today.isoformat()}.csv"'},
+    )

@@ -10,14 +10,18 @@ STAFF_PAGES = [
     "/manage/", "/manage/people/{learner}", "/manage/modules/", "/manage/modules/test-callers",
     "/manage/events/", "/manage/events/new", "/admin/", "/admin/roster", "/admin/roster/import",
     "/admin/outbox", "/admin/people/{learner}/password", "/author/", "/author/modules/test-callers",
-    "/audit/", "/audit/?event=choice.made&since=2000-01-01", "/audit/records/1", "/audit/chain",
+    "/audit/training", "/audit/training?state=done", "/audit/", "/audit/?event=choice.made&since=2000-01-01",
+    "/audit/records/1", "/audit/chain",
 ]
 
 
 def sign_in_as_admin(live_app, page, base: str) -> list[str]:
     """Add an admin (who sees everyone), and the first time give the learner a history to show
-    (a failed attempt, then a passed and signed one); sign in as the admin. Returns STAFF_PAGES
-    with the learner's id in."""
+    (an assignment, a failed attempt, then a passed and signed one that completes it); sign in
+    as the admin. Returns STAFF_PAGES with the learner's id in."""
+    from datetime import date, timedelta
+
+    from quiz import assignments
     from quiz.db import db
     from quiz.models import User
 
@@ -25,6 +29,10 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
         known = db.session.query(User).filter_by(email="admin@example.org").one_or_none() is not None
     if not known:
         add_user(live_app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership")
+        with live_app.app_context():
+            learner = db.session.query(User).filter_by(email="learner@example.org").one()
+            assignments.ensure(db.session, learner, "test-callers", date.today() + timedelta(days=7), "onboarding")
+            db.session.commit()
         client = live_app.test_client()
         sign_in(client, "learner@example.org")
         _through_lesson(client)
