@@ -3,13 +3,14 @@ module laid bare (every branch, its points, where it leads). Read-only."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from html import unescape
 
 import pytest
 
-from .conftest import DATA_CONTENT, add_user, close_app, make_app, repeated_ids, sign_in
+from .conftest import DATA_CONTENT, add_user, close_app, csrf_token, make_app, repeated_ids, sign_in
 
 
 def _signed_in(app, role: str):
@@ -83,3 +84,76 @@ def test_a_module_is_laid_bare_with_every_branch_of_every_version(app):
     assert module.acknowledgement in text
     assert not repeated_ids(page)
     assert "<form" not in page.split("</header>", 1)[1]  # read-only (the only form is Sign out)
+
+
+# --- trying a file before it is saved -----------------------------------------------------------
+
+
+def _try(client, *, text: str | None = None, file: tuple[bytes, str] | None = None):
+    token = csrf_token(client.get("/author/try").text)
+    data = {"csrf_token": token, "text": text or ""}
+    if file is not None:
+        data["file"] = (io.BytesIO(file[0]), file[1])
+    return client.post("/author/try", data=data, content_type="multipart/form-data")
+
+
+def test_trying_a_good_file_shows_the_module_as_it_would_be_and_saves_nothing(app):
+    client = _signed_in(app, "trainer")
+    source = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
+    edited = source.replace("title: Test module on callers", "title: Callers, rewritten", 1)
+    assert edited != source  # the premise
+    response = _try(client, file=(edited.encode("utf-8"), "test-callers.md"))
+    assert response.status_code == 200
+    text = _text(response.text)
+    assert "This module loads without errors: it is laid bare below the form." in text
+    assert "it would take the place of tests/data/content/modules/test-callers.md" in text
+    assert "Callers, rewritten" in text and "First screen" in text  # laid bare, lesson and all
+    assert 'id="test-check-general-call"' in response.text  # its check, every node
+    assert (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8") == source
+    assert "Test module on callers" in client.get("/author/modules/test-callers").text  # served as before
+
+
+def test_trying_a_broken_file_names_each_error_by_line_and_what_it_would_break(app):
+    client = _signed_in(app, "trainer")
+    source = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
+    broken = source.replace("Points: 2", "Points: two", 1)
+    line = broken.split("\n").index("Points: two") + 1
+    response = _try(client, text=broken.replace("\n", "\r\n"))  # as a browser sends a textarea
+    assert response.status_code == 200
+    text = _text(response.text)
+    assert "1 error: this scenario would not be served until fixed." in text
+    assert f"line {line} `Points:` must be a whole number, got `two`" in text
+    assert "It would also stop these from being served" in text
+    assert "modules/test-callers.md:16 scenario `test-check` has errors, so this module cannot be served" in text
+    assert 'id="test-check-general-call"' not in response.text  # nothing laid bare that would not load
+
+
+def test_trying_a_new_scenario_shows_its_check_and_says_no_module_uses_it(app):
+    client = _signed_in(app, "trainer")
+    source = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
+    new = source.replace("id: test-check", "id: brand-new-check", 1)
+    text = _text(_try(client, file=(new.encode("utf-8"), "brand-new-check.md")).text)
+    assert "This scenario loads without errors: it is laid bare below the form." in text and "Saved, it would be a new scenario." in text
+    assert "No module uses this check yet." in text and "The phone rings" in text
+
+
+@pytest.mark.parametrize(
+    "text, file, field, message",
+    [
+        ("", None, "text", "Choose a file, or paste its text."),
+        ("some text", (b"---\nid: x\n---\n", "x.md"), "file", "Choose a file or paste its text, not both."),
+        ("", (b"hello", "notes.txt"), "file", "Choose a Markdown file: its name ends in .md."),
+        ("", (b"---\nid: caf\xe9\n---\n", "cafe.md"), "file", "This file is not UTF-8 text (line 2): save it as UTF-8."),
+        ("", (b"x" * (512 * 1024 + 1), "huge.md"), "file", "This file is larger than 512 KB: no lesson or check is that long."),
+    ],
+)
+def test_a_bad_try_is_refused_beside_its_field(app, text, file, field, message):
+    response = _try(_signed_in(app, "trainer"), text=text, file=file)
+    assert response.status_code == 400
+    assert f'<a href="#{field}">{message}</a>' in response.text
+    assert f'id="{field}-error"' in response.text
+
+
+def test_only_trainers_and_admins_may_try_a_file(app):
+    assert _signed_in(app, "manager").get("/author/try").status_code == 403
+    assert 'href="/author/try"' in _signed_in(app, "admin").get("/author/").text

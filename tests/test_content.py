@@ -1022,3 +1022,26 @@ def test_a_role_reads_with_its_specialty_only_when_that_adds_something():
     assert role_label("front-desk", None) == "Front desk"
     assert role_label("pharmacy", "pharmacy") == "Pharmacy"
     assert role_label("clinical", "behavioral-health", "{role}, {specialty}") == "Clinical, Behavioral health"
+
+
+def test_trying_a_file_replaces_the_one_with_its_id_and_specialty_and_writes_nothing() -> None:
+    from quiz.content import try_file
+
+    root = Path(__file__).parent / "data" / "content"
+    before = {p: p.read_bytes() for p in root.rglob("*.md")}
+    dental = (root / "scenarios" / "test-check.dental.md").read_text(encoding="utf-8")
+    trial = try_file(root, "mine.md", dental)
+    assert trial.kind == "scenario" and trial.replaces.endswith("scenarios/test-check.dental.md")
+    assert not trial.errors and not trial.caused
+    assert trial.content is not None and trial.content.specialty == "dental" and trial.content.path == "mine.md (not saved)"
+    assert {s.specialty for s in trial.library.versions_of("test-check")} == {None, "dental"}  # the general one kept
+    # The same check with no specialty takes the general version's place instead.
+    general = try_file(root, "g.md", (root / "scenarios" / "test-check.md").read_text(encoding="utf-8"))
+    assert general.replaces.endswith("scenarios/test-check.md")
+    # A module with a new id is a new module, beside the others.
+    module = (root / "modules" / "test-callers.md").read_text(encoding="utf-8").replace("id: test-callers", "id: another", 1)
+    new = try_file(root, "another.md", module)
+    assert new.replaces is None and set(new.library.modules) == {"test-callers", "test-refresher", "another"}
+    assert {p: p.read_bytes() for p in root.rglob("*.md")} == before
+    cache = library_module._cache
+    assert not any(entry.path.endswith("(not saved)") for entry in cache.values())  # trials stay out of the cache

@@ -6,7 +6,7 @@ format and ``model.py`` for the objects.
 
 from __future__ import annotations
 
-from .library import ContentStore, StoredContentError, load_library, parse_stored, summary_line
+from .library import ContentStore, StoredContentError, Trial, load_library, parse_stored, summary_line, try_file
 from .model import (
     JOB_ROLES,
     LABELS,
@@ -44,10 +44,12 @@ __all__ = [
     "ScoreRange",
     "Screen",
     "StoredContentError",
+    "Trial",
     "label",
     "role_label",
     "load_library",
     "parse_stored",
     "render_markdown",
     "summary_line",
+    "try_file",
 ]

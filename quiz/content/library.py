@@ -233,10 +233,17 @@ def _root_files(root: Path) -> dict[Path, str]:
     return {Path(path): kind for path, (_, _, kind) in sorted(_listing(root).items())}
 
 
-def _assemble(sources: Iterable[_Source], errors: Iterable[ContentError] = ()) -> Library:
+def _assemble(
+    sources: Iterable[_Source],
+    errors: Iterable[ContentError] = (),
+    parsed: dict[str, tuple[Content | None, list[ContentError]]] | None = None,
+) -> Library:
+    """The library of these sources. ``parsed``: sources (by path) already parsed, kept out of
+    the parse cache (a trial file, see ``try_file``)."""
     sources = list(sources)
+    parsed = parsed or {}
     versions = [version_of(s.text) if s.text is not None else None for s in sources]
-    _parse_new(sources, versions)
+    _parse_new([s for s in sources if s.path not in parsed], [v for s, v in zip(sources, versions) if s.path not in parsed])
     modules: list[Module] = []
     scenarios: list[Scenario] = []
     found = list(errors)
@@ -247,7 +254,10 @@ def _assemble(sources: Iterable[_Source], errors: Iterable[ContentError] = ()) -
             found.append(source.error)
             continue
         assert source.kind is not None
-        content, problems = parse_cached(source.kind, source.path, source.text, version)
+        if source.path in parsed:
+            content, problems = parsed[source.path]
+        else:
+            content, problems = parse_cached(source.kind, source.path, source.text, version)
         found.extend(problems)
         if problems:  # not served until fixed, even if only its text is at fault (parse.py)
             content = None
@@ -283,6 +293,62 @@ def load_library(root: Path, extra_paths: Iterable[Path] = ()) -> Library:
             chosen.setdefault(path.resolve(), (path, None))
     sources = [_read_source(path, kind) for path, kind in sorted(chosen.values(), key=lambda v: str(v[0]))]
     return _assemble(sources, _root_errors(root))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What one file would do if it were saved into the content directory, before it is."""
+
+    kind: str  # "module" or "scenario"
+    path: str  # as its errors name it
+    replaces: str | None  # the file it would take the place of (same id; for a scenario, same specialty)
+    errors: list[ContentError]  # in the file itself
+    caused: list[ContentError]  # errors it would bring to other files (a module whose check it breaks)
+    library: Library  # the content as it would be
+
+    @property
+    def content(self) -> Content | None:
+        """The module or scenario as learners would get it; None if it would not load."""
+        if self.errors:
+            return None
+        for module in self.library.modules.values():
+            if module.path == self.path:
+                return module
+        return next((s for s in self.library.all_scenarios() if s.path == self.path), None)
+
+
+def try_file(root: Path, name: str, text: str) -> Trial:
+    """Check ``text`` as if it were saved under ``root`` as a file called ``name``, in place of
+    the file with the same id (a scenario: the same id and specialty), or as a new file.
+
+    Nothing is written, and the text never enters the parse cache (trials are not bounded by
+    trainers' edits as files are). The rest of the content is read as it is on disk now.
+    """
+    root = Path(root)
+    kind = _kind_by_content(text)
+    shown = f"{name} (not saved)"
+    key = (sniff_value(text, "id"), sniff_value(text, "specialty") if kind == "scenario" else None)
+    sources: list[_Source] = []
+    replaced: _Source | None = None
+    for path, listed_kind in _root_files(root).items():
+        source = _read_source(path, listed_kind)
+        same = (
+            key[0] is not None
+            and source.kind == kind
+            and source.text is not None
+            and (sniff_value(source.text, "id"), sniff_value(source.text, "specialty") if kind == "scenario" else None) == key
+        )
+        if same and replaced is None:
+            replaced = source
+            continue
+        sources.append(source)
+    before = _assemble(sources + ([replaced] if replaced else []), _root_errors(root))
+    trial = _Source(kind, shown, text)
+    library = _assemble([*sources, trial], _root_errors(root), parsed={shown: _parse_safely(kind, shown, text)})
+    known = {(e.path, e.line, e.message) for e in before.errors}
+    own = [e for e in library.errors if e.path == shown]
+    caused = [e for e in library.errors if e.path != shown and (e.path, e.line, e.message) not in known]
+    return Trial(kind, shown, replaced.path if replaced else None, own, caused, library)
 
 
 def _resolve(path: Path, directories: dict[Path, Path]) -> Path:

@@ -4,16 +4,27 @@ Content is written as Markdown files (docs/authoring.md) and checked by ``flask 
 this is the same check in the browser, for trainers who do not run the command line: what the
 server failed to load and why (file and line), and each module as its learners get it, with
 what learners never see: every branch of every check, its points, and where it leads.
-Read-only: content changes only through its files.
+Read-only: content changes only through its files. "Try a file" checks a file before it is
+saved: its errors by line, what it would break elsewhere, and the module as it would be, without
+writing anything.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from pathlib import Path
 
-from ..content import summary_line
+from flask import Blueprint, abort, current_app, render_template
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import TextAreaField
+from wtforms.validators import ValidationError
+
+from ..content import Module, summary_line, try_file
 from . import library
 from .access import require_role
+
+#: A lesson or a check is a few kilobytes; this is far more than any needs.
+MAX_TRY_BYTES = 512 * 1024
 
 bp = Blueprint("author", __name__, url_prefix="/author")
 bp.before_request(require_role("trainer", "admin"))
@@ -34,3 +45,55 @@ def module(module_id: str):
         abort(404)
     checks = [lib.versions_of(sid) for sid in module.scenario_ids]
     return render_template("author/module.html", module=module, checks=checks)
+
+
+class TryForm(FlaskForm):
+    """One content file, chosen or pasted, to check before it is saved."""
+
+    file = FileField("A module or scenario file (.md)")
+    text = TextAreaField("Or paste the file's text")
+
+    def validate_file(self, field):
+        upload = field.data
+        self.name, self.source = "pasted text", None
+        if upload is None or not getattr(upload, "filename", None):
+            return
+        if (self.text.data or "").strip():
+            raise ValidationError("Choose a file or paste its text, not both.")
+        if not upload.filename.lower().endswith(".md"):
+            raise ValidationError("Choose a Markdown file: its name ends in .md.")
+        data = upload.stream.read(MAX_TRY_BYTES + 1)
+        if len(data) > MAX_TRY_BYTES:
+            raise ValidationError("This file is larger than 512 KB: no lesson or check is that long.")
+        try:
+            self.source = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ValidationError(f"This file is not UTF-8 text (line {line}): save it as UTF-8.") from None
+        self.name = Path(upload.filename).name
+
+    def validate_text(self, field):
+        if self.source is None and not (field.data or "").strip() and not self.file.errors:
+            raise ValidationError("Choose a file, or paste its text.")
+        if self.source is None and field.data and len(field.data.encode("utf-8")) > MAX_TRY_BYTES:
+            raise ValidationError("This text is longer than 512 KB: no lesson or check is that long.")
+
+
+@bp.route("/try", methods=["GET", "POST"])
+def try_a_file():
+    form = TryForm()
+    trial = None
+    if form.validate_on_submit():
+        # A browser sends a textarea's line ends as CRLF; the file on disk would have LF.
+        text = form.source if form.source is not None else form.text.data.replace("\r\n", "\n")
+        trial = try_file(Path(current_app.config["CONTENT_DIR"]), form.name, text)
+    status = 400 if form.is_submitted() and form.errors else 200
+    checks, module = [], None
+    if trial is not None and trial.content is not None:
+        if isinstance(trial.content, Module):
+            module = trial.content
+            checks = [trial.library.versions_of(sid) for sid in module.scenario_ids]
+        else:
+            checks = [trial.library.versions_of(trial.content.id)]
+            module = next((m for m in trial.library.modules.values() if trial.content.id in m.scenario_ids), None)
+    return render_template("author/try.html", form=form, trial=trial, module=module, checks=checks), status

@@ -72,3 +72,28 @@ def test_no_serious_or_critical_axe_violations_on_manager_and_admin_pages(live_a
         for path, violations in found.items()
         for v in violations
     )
+
+
+def test_no_serious_or_critical_axe_violations_when_a_trainer_tries_a_file(live_app, live_server, new_page):
+    """The answers of "Try a file" (a POST, so not among the pages above): a file with an error
+    and what it would break, and a good module laid bare."""
+    from ..conftest import DATA_CONTENT
+
+    page = new_page("phone", True, bypass_csp=True)
+    sign_in_as_admin(live_app, page, live_server)
+    scenario = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
+    module = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
+    found = {}
+    for name, text, expected in (
+        ("broken scenario", scenario.replace("Points: 2", "Points: two", 1), "It would also stop these from being served"),
+        ("good module", module, "Test module on callers, as it would be"),
+        ("nothing given", "", "There is a problem"),
+    ):
+        page.goto(live_server + "/author/try")
+        page.get_by_label("Or paste the file's text").fill(text)
+        page.get_by_role("button", name="Check it").click()
+        expect(page.get_by_role("heading", name=expected)).to_be_visible()
+        bad = [v for v in axe_violations(page) if v["impact"] in FAIL_ON]
+        if bad:
+            found[name] = bad
+    assert not found, found
