@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this 
 
 from common import (  # noqa: E402
     ROOT,
-    TEST_CONTENT,
     csrf_token_in,
     fresh_database,
+    in_process_app,
     machine_line,
     rmtree_quiet,
     say,
@@ -63,22 +63,12 @@ def _step(page: str) -> int:
 
 
 def _app(database_url: str, work: Path):
-    """The app as `make run` builds it, on a fresh database with the test content loaded."""
-    os.environ["INSTANCE_PATH"] = str(work / "instance")
-    import flask_migrate
-
-    from quiz import accounts, create_app
-    from quiz.config import PROJECT_ROOT
+    """The app on a fresh database with the test content, a learner and their supervisor."""
+    from quiz import accounts
     from quiz.db import db
 
-    app = create_app({
-        "SECRET_KEY": "bench-secret-key-not-for-production",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "CONTENT_DIR": str(TEST_CONTENT),
-        "RATELIMIT_ENABLED": False,
-    })
+    app = in_process_app(database_url, work)
     with app.app_context():
-        flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
         for email, name, job_role, boss in (
             ("boss@example.org", "Robin Boss", "leadership", None),
             ("learner@example.org", "Dana Whitfield", "front-desk", "boss@example.org"),

@@ -187,6 +187,26 @@ def fresh_database(kind: str, workdir: Path, name: str = "rounds") -> str:
     raise SystemExit(f"unknown database kind {kind!r}")
 
 
+def in_process_app(database_url: str, work: Path, content_dir: Path = TEST_CONTENT):
+    """The app as `make run` builds it, in this process (for Flask's test client), on a fresh,
+    migrated database: the in-process benchmarks add their own accounts."""
+    os.environ["INSTANCE_PATH"] = str(work / "instance")
+    import flask_migrate
+
+    from quiz import create_app
+    from quiz.config import PROJECT_ROOT
+
+    app = create_app({
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "CONTENT_DIR": str(content_dir),
+        "RATELIMIT_ENABLED": False,
+    })
+    with app.app_context():
+        flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
+    return app
+
+
 def app_env(database_url: str, content_dir: Path, instance: Path, **extra: str) -> dict:
     """The environment the app (CLI and gunicorn) runs with for a benchmark."""
     env = dict(os.environ)

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this checkout's quiz
 
-from common import ROOT, TEST_CONTENT, csrf_token_in, fresh_database, machine_line, rmtree_quiet, say, table  # noqa: E402
+from common import ROOT, csrf_token_in, fresh_database, in_process_app, machine_line, rmtree_quiet, say, table  # noqa: E402
 
 #: The share of each kind of record, roughly as a year of learners writes them.
 MIX = {
@@ -46,25 +46,16 @@ PASSWORD = "bench passphrase 2026"
 
 
 def _app(database_url: str, work: Path):
-    os.environ["INSTANCE_PATH"] = str(work / "instance")
-    import flask_migrate
-
-    from quiz import accounts, create_app
-    from quiz.config import PROJECT_ROOT
+    """The app on a fresh database with the test content, a compliance officer, and the one
+    person the filters look for (found by email, as on the page); the others' records name
+    people who are not in this database, which changes nothing."""
+    from quiz import accounts
     from quiz.db import db
 
-    app = create_app({
-        "SECRET_KEY": "bench-secret-key-not-for-production",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "CONTENT_DIR": str(TEST_CONTENT),
-        "RATELIMIT_ENABLED": False,
-    })
+    app = in_process_app(database_url, work)
     with app.app_context():
-        flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
         accounts.create_user(db.session, email="officer@example.org", name="Casey Officer", password=PASSWORD,
                              role="compliance", job_role="leadership")
-        # The one person the filters look for has an account (found by email, as on the page);
-        # the others' records name people who are not in this database, which changes nothing.
         person = accounts.create_user(db.session, email="person7@example.org", name="Person 7", password=PASSWORD,
                                       job_role="front-desk")
         db.session.commit()
@@ -120,6 +111,46 @@ def fill(app, records: int, people: int, batch: int = 5000) -> None:
             db.session.commit()
 
 
+def fill_assignments(app, people: int, per_person: int, batch: int = 5000) -> int:
+    """``people`` accounts (a twentieth of them gone) with ``per_person`` assignments each, due
+    across the six years: past ones done a few days before they were due (a fiftieth waived, a
+    thirtieth left open: overdue), the rest open. Written straight into the tables."""
+    from sqlalchemy import insert, select
+
+    from quiz.db import db
+    from quiz.models import NO_PASSWORD, Assignment, User
+
+    rng = random.Random(2027)
+    today = datetime.now(timezone.utc).date()
+    first = today - timedelta(days=365 * YEARS)
+    with app.app_context():
+        db.session.execute(insert(User.__table__), [
+            {"email": f"staff{n}@example.org", "name": f"Staff {n:05d}", "password_hash": NO_PASSWORD,
+             "role": "learner", "job_role": "front-desk", "department": f"Ward {n % 40}", "active": n % 20 != 0,
+             "session_version": 1, "failed_logins": 0, "person_kind": "employee"}
+            for n in range(1, people + 1)
+        ])
+        ids = list(db.session.scalars(select(User.id).where(User.email.like("staff%"))))
+        rows, count = [], 0
+        for uid in ids:
+            for k in range(per_person):
+                due = first + timedelta(days=rng.randrange(0, 365 * YEARS + 60))
+                past, roll = due < today, rng.random()
+                state = ("waived" if roll < 0.02 else "open" if roll < 0.053 else "done") if past else "open"
+                closed = datetime.combine(due - timedelta(days=rng.randrange(0, 20)), datetime.min.time(), timezone.utc)
+                rows.append({"user_id": uid, "module_id": rng.choice(["test-callers", "test-refresher"]), "due_on": due,
+                             "reason": "annual-refresher", "state": state, "waived_reason": "Bench" if state == "waived" else None,
+                             "closed_at": closed if state in ("done", "waived") else None})
+                if len(rows) == batch:
+                    db.session.execute(insert(Assignment.__table__), rows)
+                    count, rows = count + len(rows), []
+        if rows:
+            db.session.execute(insert(Assignment.__table__), rows)
+            count += len(rows)
+        db.session.commit()
+    return count
+
+
 def _timed(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -129,13 +160,15 @@ def _timed(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def measure(kind: str, records: int, people: int, repeat: int) -> list[list]:
+def measure(kind: str, records: int, people: int, per_person: int, repeat: int) -> list[list]:
     work = Path(tempfile.mkdtemp(prefix=f"rounds-evidence-scale-{kind}-"))
     try:
         app = _app(fresh_database(kind, work), work)
         t0 = time.perf_counter()
         fill(app, records, people)
         say(f"{kind}: {records:,} records for {people:,} people written in {time.perf_counter() - t0:.0f} s")
+        assigned = fill_assignments(app, people, per_person)
+        say(f"{kind}: {assigned:,} assignments for {people:,} people written")
         client = app.test_client()
         page = client.get("/auth/login").text
         client.post("/auth/login", data={"email": "officer@example.org", "password": PASSWORD,
@@ -160,9 +193,18 @@ def measure(kind: str, records: int, people: int, repeat: int) -> list[list]:
         row("filtered by one person", "/audit/?email=person7@example.org", "records found")
         row("filtered by a rare kind (module failed, ~1%)", "/audit/?event=module.failed", "records found")
         row(f"filtered by one month ({month:%Y-%m})", f"/audit/?since={month}&until={month_end}", "records found")
-        row("1,000 pages deep (older than record N - 50,000)", f"/audit/?before={records - 50_000}", "Older records")
+        deep = max(records - 50_000, records // 2)
+        row(f"{(records - deep) // 50:,} pages deep (older than record {deep:,})", f"/audit/?before={deep}", "Older records")
         row("one record, checked against its hash", f"/audit/records/{records // 2}", "matches its hash")
         row("CSV of one person's records", "/audit/evidence.csv?email=person7@example.org")
+
+        row(f"Training report, as it opens (first 100 of {assigned:,}, counts)", "/audit/training", "assignments")
+        row("training report, overdue only", "/audit/training?state=overdue", "assignments found")
+        row("training report, one department", "/audit/training?department=Ward+7", "assignments found")
+        t0 = time.perf_counter()
+        size = get("/audit/training.csv")
+        seconds = time.perf_counter() - t0
+        rows.append([kind, f"training report CSV, every assignment ({size / 1e6:,.1f} MB)", f"{seconds:,.1f} s"])
 
         t0 = time.perf_counter()
         size = get("/audit/evidence.csv")
@@ -193,13 +235,14 @@ def main(argv=None) -> int:
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--people", type=int, default=1_000)
+    ap.add_argument("--assignments", type=int, default=30, help="assignments per person (six years)")
     ap.add_argument("--repeat", type=int, default=5, help="timings per page (the median is shown)")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     say(f"machine: {machine_line()}")
     rows = []
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
-        rows += measure(kind, args.records, args.people, args.repeat)
+        rows += measure(kind, args.records, args.people, args.assignments, args.repeat)
     say("")
     say(table(["database", "what", "wall time (median)"], rows))
     return 0

@@ -256,8 +256,8 @@ def _filtered(query, filters: Filters):
     # recorded_at is ISO 8601 text in UTC ("2026-12-04T20:15:00.000000Z"), so it sorts as time.
     if filters.since:
         query = query.where(Evidence.recorded_at >= filters.since)
-    if filters.until:
-        query = query.where(Evidence.recorded_at < (date.fromisoformat(filters.until) + timedelta(days=1)).isoformat())
+    if filters.until and (last := date.fromisoformat(filters.until)) < date.max:
+        query = query.where(Evidence.recorded_at < (last + timedelta(days=1)).isoformat())
     return query
 
 
@@ -319,7 +319,20 @@ class RecordCheck:
         return self.previous is not None and self.previous.hash == self.record.prev_hash
 
 
+#: No sequence number is larger (``seq`` is an INTEGER: 32 bits on PostgreSQL, which refuses a
+#: larger number outright); asked for one that is, the pages answer as for any record that does
+#: not exist. Two billion records is a thousand years of a large hospital's training.
+MAX_SEQ = 2**31 - 1
+
+
+def first_at_or_after(session: Session, seq: int) -> int | None:
+    """The first record numbered ``seq`` or later that exists (after a gap: the one past it)."""
+    return session.scalar(select(func.min(Evidence.seq)).where(Evidence.seq >= min(seq, MAX_SEQ)))
+
+
 def check_record(session: Session, seq: int) -> RecordCheck | None:
+    if not 0 < seq <= MAX_SEQ:
+        return None
     record = session.get(Evidence, seq)
     if record is None:
         return None

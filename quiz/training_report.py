@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, aliased
 from .models import Assignment, Attempt, User
 
 #: The states a report row can be in. "overdue" includes an open assignment past its due date
-#: that the daily job has not marked yet, so the report never shows less than the truth.
+#: that the daily job has not marked yet, so the report never shows less than the truth; as in
+#: that job, a person who has left (deactivated) is never overdue.
 STATES = ("open", "overdue", "done", "waived")
 
 
@@ -44,9 +45,14 @@ class Row:
     state: str  # as of today: open | overdue | done | waived
 
     @property
-    def late(self) -> bool:
+    def completed_on(self) -> date | None:
+        """The UTC day it was done (as the evidence and the CSV have it), for a done one."""
         closed = self.assignment.closed_at
-        return self.state == "done" and closed is not None and _utc_day(closed) > self.assignment.due_on
+        return _utc_day(closed) if self.state == "done" and closed is not None else None
+
+    @property
+    def late(self) -> bool:
+        return self.completed_on is not None and self.completed_on > self.assignment.due_on
 
 
 def _utc_day(moment: datetime) -> date:
@@ -55,10 +61,15 @@ def _utc_day(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date()
 
 
-def state_of(a: Assignment, today: date) -> str:
-    if a.state == "open" and a.due_on < today:
+def state_of(a: Assignment, person: User, today: date) -> str:
+    if a.state == "open" and a.due_on < today and person.active:
         return "overdue"
     return a.state
+
+
+def _past_due(today: date):
+    """Open, past its due date, and the person still works here: overdue in all but the mark."""
+    return (Assignment.state == "open") & (Assignment.due_on < today) & User.active.is_(True)
 
 
 def _query(filters: Filters, today: date):
@@ -69,11 +80,9 @@ def _query(filters: Filters, today: date):
         .outerjoin(closing, Assignment.closed_by_attempt_id == closing.id)
     )
     if filters.state == "open":
-        query = query.where(Assignment.state == "open", Assignment.due_on >= today)
+        query = query.where(Assignment.state == "open", ~_past_due(today))
     elif filters.state == "overdue":
-        query = query.where(
-            (Assignment.state == "overdue") | ((Assignment.state == "open") & (Assignment.due_on < today))
-        )
+        query = query.where((Assignment.state == "overdue") | _past_due(today))
     elif filters.state:
         query = query.where(Assignment.state == filters.state)
     if filters.module_id:
@@ -96,15 +105,15 @@ def _ordered(filters: Filters, today: date):
 def rows(session: Session, filters: Filters, today: date, *, offset: int = 0, limit: int | None = None) -> list[Row]:
     """Report rows, by person (name, then email) and then due date."""
     query = _ordered(filters, today).offset(offset).limit(limit)
-    return [Row(user, a, attempt, state_of(a, today)) for a, user, attempt in session.execute(query)]
+    return [Row(user, a, attempt, state_of(a, user, today)) for a, user, attempt in session.execute(query)]
 
 
 def counts(session: Session, filters: Filters, today: date) -> dict[str, int]:
     """How many assignments the filters find in each state (and "all")."""
     found = {state: 0 for state in STATES}
-    base = _query(filters, today).with_only_columns(Assignment.state, Assignment.due_on)
-    for state, due_on in session.execute(base):
-        found["overdue" if state == "open" and due_on < today else state] += 1
+    base = _query(filters, today).with_only_columns(Assignment.state, Assignment.due_on, User.active)
+    for state, due_on, active in session.execute(base):
+        found["overdue" if state == "open" and due_on < today and active else state] += 1
     found["all"] = sum(found.values())
     return found
 
@@ -126,12 +135,23 @@ def _cells(row: Row) -> tuple:
     return (
         p.name, p.email, p.employee_id, p.job_role, p.department, "yes" if p.active else "no",
         a.module_id, a.reason, a.detail, _utc_day(a.created_at).isoformat(), a.due_on.isoformat(), row.state,
-        _utc_day(a.closed_at).isoformat() if row.state == "done" and a.closed_at else None,
+        row.completed_on.isoformat() if row.completed_on else None,
         ("yes" if row.late else "no") if row.state == "done" else None,
         t.number if t else None, t.score if t else None,
         _utc_stamp(t.acknowledged_at) if t and t.acknowledged_at else None,
         t.acknowledged_name if t else None, t.module_version if t else None, a.waived_reason,
     )
+
+
+def _safe(cell) -> object:
+    """A cell as a spreadsheet should read it: text that starts like a formula (``=``, ``+``,
+    ``-``, ``@``; a name, a department, a waiver's reason typed by a person) gets a leading
+    apostrophe, so opening the file never runs it. Empty for no value."""
+    if cell is None:
+        return ""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
 
 
 def _utc_stamp(moment: datetime) -> str:
@@ -148,7 +168,7 @@ def csv_lines(session: Session, filters: Filters, today: date, batch: int = 500)
     writer.writerow(COLUMNS)
     result = session.execute(_ordered(filters, today).execution_options(yield_per=batch))
     for n, (a, user, attempt) in enumerate(result, 1):
-        writer.writerow("" if cell is None else cell for cell in _cells(Row(user, a, attempt, state_of(a, today))))
+        writer.writerow(_safe(cell) for cell in _cells(Row(user, a, attempt, state_of(a, user, today))))
         if n % batch == 0:
             yield out.getvalue()
             out.seek(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from html import unescape
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,6 +144,20 @@ def sign_in(client, email="learner@example.org", password=PASSWORD):
     return client.post(
         "/auth/login", data={"email": email, "password": password, "csrf_token": csrf_token(page.text)}
     )
+
+
+def signed_in_as(app, role: str):
+    """A client signed in as a new account with this account role (email ``<role>@example.org``)."""
+    email = f"{role}@example.org"
+    add_user(app, email=email, name=f"Alex {role.title()}", role=role, job_role="leadership")
+    client = app.test_client()
+    assert sign_in(client, email).status_code == 303
+    return client
+
+
+def page_text(html: str) -> str:
+    """A page's words, tags dropped and spaces collapsed, to look for a sentence in."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 @pytest.fixture

@@ -16,23 +16,11 @@ from sqlalchemy import select, text
 
 from quiz import assignments, evidence, training_report
 from quiz.db import db
-from quiz.models import Attempt, Evidence, User
+from quiz.models import Assignment, Attempt, Evidence, User
 
-from .conftest import add_user, sign_in
+from .conftest import add_user, page_text, sign_in, signed_in_as
 from .test_evidence import _disable_triggers
 from .test_learning_flow import _through_lesson, pass_and_sign
-
-
-def _signed_in(app, role: str = "compliance"):
-    email = f"{role}@example.org"
-    add_user(app, email=email, name=f"Casey {role.title()}", role=role, job_role="leadership")
-    client = app.test_client()
-    assert sign_in(client, email).status_code == 303
-    return client
-
-
-def _text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def _seqs(html: str) -> list[int]:
@@ -61,7 +49,7 @@ def _records(app, count: int, event: str = "lesson.viewed", email: str | None = 
 )
 def test_only_compliance_officers_and_admins_open_the_audit_pages_and_see_them_in_the_menu(app, role, allowed):
     _records(app, 1)
-    client = _signed_in(app, role)
+    client = signed_in_as(app, role)
     for url in ("/audit/", "/audit/records/1", "/audit/chain", "/audit/evidence.csv", "/audit/training", "/audit/training.csv"):
         assert client.get(url).status_code == (200 if allowed else 403), url
     assert ('href="/audit/training"' in client.get("/learn/").text) is allowed
@@ -69,11 +57,11 @@ def test_only_compliance_officers_and_admins_open_the_audit_pages_and_see_them_i
 
 def test_the_page_lists_every_record_newest_first_with_who_what_and_the_content_version(app):
     _a_passed_module(app)
-    page = _signed_in(app).get("/audit/").text
+    page = signed_in_as(app, "compliance").get("/audit/").text
     with app.app_context():
         stored = list(db.session.scalars(select(Evidence).order_by(Evidence.seq.desc())))
     assert _seqs(page) == [r.seq for r in stored] and len(stored) >= 8
-    text_ = _text(page)
+    text_ = page_text(page)
     assert f"{len(stored)} records" in text_
     for label in ("Attempt started", "Lesson screen viewed", "Answer given", "Module passed", "Acknowledgement signed"):
         assert label in text_
@@ -87,7 +75,7 @@ def test_the_page_lists_every_record_newest_first_with_who_what_and_the_content_
 def test_records_can_be_found_by_person_module_kind_and_days(app):
     _a_passed_module(app)
     _a_passed_module(app, "ben@example.org", "Ben Brook")
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     with app.app_context():
         stored = list(db.session.scalars(select(Evidence).order_by(Evidence.seq.desc())))
     today = stored[0].recorded_at[:10]
@@ -104,12 +92,12 @@ def test_records_can_be_found_by_person_module_kind_and_days(app):
     assert found(module="test-refresher") == []
     assert found(module="test-callers", since=today, until=today) == [r.seq for r in stored if r.module_id]
     assert found(until="2000-01-01") == [] and found(since="2999-01-01") == []
-    assert "0 records found" in _text(client.get("/audit/?since=2999-01-01").text)
+    assert "0 records found" in page_text(client.get("/audit/?since=2999-01-01").text)
 
 
 def test_a_bad_filter_is_named_beside_its_field_and_in_the_summary(app):
     _records(app, 3)
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     response = client.get("/audit/?email=nobody@example.org&since=31/01/2026&event=made.up&until=2026-01-01")
     assert response.status_code == 400
     page = response.text
@@ -133,9 +121,9 @@ def test_pages_go_back_through_older_records_by_number_and_keep_the_filters(app,
     monkeypatch.setattr("quiz.web.audit.PER_PAGE", 4)
     _records(app, 10)
     _records(app, 2, event="attempt.started")
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     first = client.get("/audit/?event=lesson.viewed").text
-    assert _seqs(first) == [10, 9, 8, 7] and "10 records found" in _text(first)
+    assert _seqs(first) == [10, 9, 8, 7] and "10 records found" in page_text(first)
     older = re.search(r'href="([^"]+)" rel="next">Older records', first).group(1)
     assert "event=lesson.viewed" in unescape(older) and "before=7" in older
     _records(app, 1)  # a new record meanwhile shifts nothing on the older pages
@@ -148,7 +136,7 @@ def test_pages_go_back_through_older_records_by_number_and_keep_the_filters(app,
 def test_the_download_is_exactly_the_records_found_and_each_row_checks_against_its_hash(app):
     _a_passed_module(app)
     _a_passed_module(app, "ben@example.org", "Ben Brook")
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     page = client.get("/audit/?email=ben@example.org").text
     link = unescape(re.search(r'href="(/audit/evidence\.csv[^"]*)" download', page).group(1))
     response = client.get(link)
@@ -170,15 +158,15 @@ def test_the_download_is_exactly_the_records_found_and_each_row_checks_against_i
 
 def test_a_record_shows_every_field_its_hash_and_its_link_to_the_one_before(app):
     _records(app, 3)
-    page = _signed_in(app).get("/audit/records/2").text
+    page = signed_in_as(app, "compliance").get("/audit/records/2").text
     with app.app_context():
         record = db.session.get(Evidence, 2)
         before = db.session.get(Evidence, 1)
-    assert "This record matches its hash, and it links to record 1." in _text(page)
+    assert "This record matches its hash, and it links to record 1." in page_text(page)
     assert page.count(record.hash) == 2  # stored, and worked out now
     assert record.prev_hash == before.hash and before.hash in page
     assert 'href="/audit/records/1" rel="prev"' in page and 'href="/audit/records/3" rel="next"' in page
-    assert _signed_in(app, "admin").get("/audit/records/99").status_code == 404
+    assert signed_in_as(app, "admin").get("/audit/records/99").status_code == 404
 
 
 def test_an_edited_record_and_the_broken_chain_are_shown_for_what_they_are(app):
@@ -187,14 +175,14 @@ def test_an_edited_record_and_the_broken_chain_are_shown_for_what_they_are(app):
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 3"), {"d": '{"i":99}'})
         db.session.commit()
-    client = _signed_in(app)
-    record = _text(client.get("/audit/records/3").text)
+    client = signed_in_as(app, "compliance")
+    record = page_text(client.get("/audit/records/3").text)
     assert "Its contents do not match its hash: this record was edited after it was written." in record
     assert "different" in record
     assert "This record matches its hash" not in record
     chain = client.get("/audit/chain").text
     assert "The chain is broken at" in chain and 'href="/audit/records/3">record 3</a>' in chain
-    assert "The 2 records before it are intact." in _text(chain)
+    assert "The 2 records before it are intact." in page_text(chain)
     assert "Every record is intact" not in chain
 
 
@@ -204,13 +192,13 @@ def test_a_removed_record_breaks_the_next_ones_link(app):
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 2"))
         db.session.commit()
-    page = _text(_signed_in(app).get("/audit/records/3").text)
+    page = page_text(signed_in_as(app, "compliance").get("/audit/records/3").text)
     assert "It does not link to record 2: that record is missing (removed)." in page
 
 
 def test_the_chain_check_gives_the_count_and_head_hash_verify_gives(app):
     _a_passed_module(app)
-    page = _text(_signed_in(app).get("/audit/chain").text)
+    page = page_text(signed_in_as(app, "compliance").get("/audit/chain").text)
     with app.app_context():
         result = evidence.verify(db.session)
     assert result.ok
@@ -260,14 +248,14 @@ def _report_rows(html: str) -> list[tuple[str, str, str]]:
     """(person, module, state) per row of the report's table."""
     found = []
     for row in re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", html, re.S):
-        cells = [_text(c).strip() for c in re.split(r"</t[hd]>", row)]
+        cells = [page_text(c).strip() for c in re.split(r"</t[hd]>", row)]
         found.append((cells[0].split(" ")[0], cells[1], cells[3]))
     return found
 
 
 def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
     _workforce(app)
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     page = client.get("/audit/training").text
     assert _report_rows(page) == [
         ("Ben", "Test module on callers Onboarding", "Overdue"),
@@ -275,7 +263,7 @@ def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
         ("Cy", "Test module on callers Onboarding", "Open (not yet due)"),
         ("Dana", "Test module on callers Onboarding", "Done"),
     ]
-    text_ = _text(page)
+    text_ = page_text(page)
     assert "4 assignments" in text_
     assert "Done 1 (25%)" in text_ and "Open (not yet due) 1" in text_ and "Overdue 1" in text_ and "Waived 1" in text_
     with app.app_context():
@@ -303,12 +291,12 @@ def test_the_training_report_filters(app, query, people):
     _workforce(app)
     today = date.today()
     query = query.format(past=today - timedelta(days=1), soon=today + timedelta(days=20))
-    page = _signed_in(app).get(f"/audit/training?{query}").text
+    page = signed_in_as(app, "compliance").get(f"/audit/training?{query}").text
     assert [person for person, _, _ in _report_rows(page)] == people
 
 
 def test_the_training_report_refuses_a_bad_filter_beside_its_field(app):
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     response = client.get("/audit/training?due_since=2026-02-01&due_until=2026-01-01&state=late")
     assert response.status_code == 400
     assert '<a href="#due_until">The last day is before the first day.</a>' in response.text
@@ -318,7 +306,7 @@ def test_the_training_report_refuses_a_bad_filter_beside_its_field(app):
 
 def test_the_training_report_downloads_as_csv(app):
     _workforce(app)
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     response = client.get("/audit/training.csv?department=Patient+Access")
     assert response.mimetype == "text/csv"
     assert re.match(r'attachment; filename="rounds-training-report-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"])
@@ -342,10 +330,85 @@ def test_the_training_report_downloads_as_csv(app):
 def test_the_training_report_pages(app, monkeypatch):
     monkeypatch.setattr("quiz.web.audit.REPORT_PER_PAGE", 2)
     _workforce(app)
-    client = _signed_in(app)
+    client = signed_in_as(app, "compliance")
     first = client.get("/audit/training").text
     assert [p for p, _, _ in _report_rows(first)] == ["Ben", "Ben"] and "page 1 of 2" in first
     second = client.get(unescape(re.search(r'href="([^"]+)" rel="next">Next page', first).group(1))).text
     assert [p for p, _, _ in _report_rows(second)] == ["Cy", "Dana"] and 'rel="prev"' in second
     # The CSV is every row, not one page.
     assert len(client.get("/audit/training.csv").get_data(as_text=True).splitlines()) == 5
+
+
+# --- odd and hostile input ----------------------------------------------------------------------
+
+
+def test_a_record_whose_details_were_altered_into_nonsense_still_shows(app):
+    _records(app, 3)
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE evidence SET details = 'x' WHERE seq = 2"))
+        db.session.commit()
+    client = signed_in_as(app, "compliance")
+    listing = client.get("/audit/")
+    assert listing.status_code == 200 and "not valid details: x" in page_text(listing.text)
+    record = client.get("/audit/records/2")
+    assert record.status_code == 200
+    assert "Its contents do not match its hash" in page_text(record.text)
+
+
+def test_extreme_numbers_and_days_are_answered_not_crashed_on(app):
+    _records(app, 3)
+    client = signed_in_as(app, "compliance")
+    assert _seqs(client.get("/audit/?until=9999-12-31").text) == [3, 2, 1]
+    assert _seqs(client.get("/audit/?before=99999999999999999999999").text) == [3, 2, 1]
+    assert client.get("/audit/records/99999999999999999999999").status_code == 404
+    assert client.get("/audit/records/0").status_code == 404
+    past_the_start = client.get("/audit/?before=1").text
+    assert _seqs(past_the_start) == [] and "Newest records" in past_the_start  # a way back
+
+
+def test_a_removed_record_is_named_and_the_chain_page_links_past_the_gap(app):
+    _records(app, 4)
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 2"))
+        db.session.commit()
+    client = signed_in_as(app, "compliance")
+    chain = client.get("/audit/chain").text
+    assert "record 2: records 2..2 are missing (removed)" in page_text(chain)
+    assert 'href="/audit/records/2"' not in chain and 'href="/audit/records/3">record 3</a>' in chain
+    assert 'rel="prev"' not in client.get("/audit/records/3").text  # no link to the missing one
+
+
+def test_a_module_no_longer_served_can_still_be_filtered_by(app):
+    with app.app_context():
+        evidence.append(db.session, "lesson.viewed", module_id="retired-module", details={})
+        db.session.commit()
+    _records(app, 2)
+    page = signed_in_as(app, "compliance").get("/audit/?module=retired-module").text
+    assert _seqs(page) == [1]
+    assert re.search(r'<option selected value="retired-module">retired-module \(no longer served\)</option>', page)
+
+
+def test_someone_who_has_left_is_not_overdue_as_in_the_daily_job(app):
+    _workforce(app)
+    with app.app_context():
+        ben = db.session.scalar(select(User).where(User.email == "ben@example.org"))
+        ben.active = False
+        db.session.commit()
+    client = signed_in_as(app, "compliance")
+    page = client.get("/audit/training").text
+    assert ("Ben", "Test module on callers Onboarding", "Open (not yet due)") in _report_rows(page)
+    assert "(left)" in page
+    assert [p for p, _, _ in _report_rows(client.get("/audit/training?state=overdue").text)] == []
+    assert "Ben" in [p for p, _, _ in _report_rows(client.get("/audit/training?state=open").text)]
+
+
+def test_the_report_csv_never_hands_a_spreadsheet_a_formula(app):
+    _workforce(app)
+    with app.app_context():
+        waived = db.session.scalar(select(Assignment).where(Assignment.state == "waived"))
+        waived.waived_reason = '=HYPERLINK("http://x.example","click")'
+        db.session.commit()
+    rows = list(csv.DictReader(io.StringIO(signed_in_as(app, "compliance").get("/audit/training.csv").get_data(as_text=True))))
+    assert [r["waived_reason"] for r in rows if r["state"] == "waived"] == ['\'=HYPERLINK("http://x.example","click")']

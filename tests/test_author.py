@@ -4,37 +4,32 @@ module laid bare (every branch, its points, where it leads). Read-only."""
 from __future__ import annotations
 
 import io
-import re
 import shutil
-from html import unescape
 
 import pytest
 
-from .conftest import DATA_CONTENT, add_user, close_app, csrf_token, make_app, repeated_ids, sign_in
-
-
-def _signed_in(app, role: str):
-    email = f"{role}@example.org"
-    add_user(app, email=email, name=f"Alex {role.title()}", role=role, job_role="leadership")
-    client = app.test_client()
-    assert sign_in(client, email).status_code == 303
-    return client
-
-
-def _text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+from .conftest import (
+    DATA_CONTENT,
+    close_app,
+    csrf_token,
+    make_app,
+    page_text,
+    recorded_sql,
+    repeated_ids,
+    signed_in_as,
+)
 
 
 @pytest.mark.parametrize("role, allowed", [("learner", False), ("manager", False), ("trainer", True), ("admin", True)])
 def test_only_trainers_and_admins_open_the_content_area_and_see_it_in_the_menu(app, role, allowed):
-    client = _signed_in(app, role)
+    client = signed_in_as(app, role)
     assert client.get("/author/").status_code == (200 if allowed else 403)
     assert client.get("/author/modules/test-callers").status_code == (200 if allowed else 403)
     assert ('href="/author/"' in client.get("/learn/").text) is allowed
 
 
 def test_the_content_page_lists_every_module_and_says_all_is_well(app):
-    page = _signed_in(app, "trainer").get("/author/").text
+    page = signed_in_as(app, "trainer").get("/author/").text
     assert "Every content file loads without errors." in page
     assert 'href="/author/modules/test-callers"' in page and 'href="/author/modules/test-refresher"' in page
     assert "Modules (2)" in page
@@ -52,8 +47,8 @@ def test_a_broken_file_is_named_with_its_line_and_left_out(tmp_path, monkeypatch
     module.write_text("\n".join(lines), encoding="utf-8")
     app = make_app(f"sqlite:///{tmp_path / 'a.sqlite3'}", tmp_path, monkeypatch, CONTENT_DIR=str(content))
     try:
-        client = _signed_in(app, "trainer")
-        page = _text(client.get("/author/").text)
+        client = signed_in_as(app, "trainer")
+        page = page_text(client.get("/author/").text)
         assert "1 error: these files are not served until fixed" in page
         assert f"modules/test-refresher.md:{body + 1} images are not shown on the page" in page
         assert "Modules (1)" in page
@@ -63,8 +58,8 @@ def test_a_broken_file_is_named_with_its_line_and_left_out(tmp_path, monkeypatch
 
 
 def test_a_module_is_laid_bare_with_every_branch_of_every_version(app):
-    page = _signed_in(app, "trainer").get("/author/modules/test-callers").text
-    text = _text(page)
+    page = signed_in_as(app, "trainer").get("/author/modules/test-callers").text
+    text = page_text(page)
     lib = app.extensions["content_store"].library
     module = lib.modules["test-callers"]
     for screen in module.screens:
@@ -98,13 +93,13 @@ def _try(client, *, text: str | None = None, file: tuple[bytes, str] | None = No
 
 
 def test_trying_a_good_file_shows_the_module_as_it_would_be_and_saves_nothing(app):
-    client = _signed_in(app, "trainer")
+    client = signed_in_as(app, "trainer")
     source = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
     edited = source.replace("title: Test module on callers", "title: Callers, rewritten", 1)
     assert edited != source  # the premise
     response = _try(client, file=(edited.encode("utf-8"), "test-callers.md"))
     assert response.status_code == 200
-    text = _text(response.text)
+    text = page_text(response.text)
     assert "This module loads without errors: it is laid bare below the form." in text
     assert "it would take the place of tests/data/content/modules/test-callers.md" in text
     assert "Callers, rewritten" in text and "First screen" in text  # laid bare, lesson and all
@@ -114,13 +109,13 @@ def test_trying_a_good_file_shows_the_module_as_it_would_be_and_saves_nothing(ap
 
 
 def test_trying_a_broken_file_names_each_error_by_line_and_what_it_would_break(app):
-    client = _signed_in(app, "trainer")
+    client = signed_in_as(app, "trainer")
     source = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
     broken = source.replace("Points: 2", "Points: two", 1)
     line = broken.split("\n").index("Points: two") + 1
     response = _try(client, text=broken.replace("\n", "\r\n"))  # as a browser sends a textarea
     assert response.status_code == 200
-    text = _text(response.text)
+    text = page_text(response.text)
     assert "1 error: this scenario would not be served until fixed." in text
     assert f"line {line} `Points:` must be a whole number, got `two`" in text
     assert "It would also stop these from being served" in text
@@ -129,10 +124,10 @@ def test_trying_a_broken_file_names_each_error_by_line_and_what_it_would_break(a
 
 
 def test_trying_a_new_scenario_shows_its_check_and_says_no_module_uses_it(app):
-    client = _signed_in(app, "trainer")
+    client = signed_in_as(app, "trainer")
     source = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
     new = source.replace("id: test-check", "id: brand-new-check", 1)
-    text = _text(_try(client, file=(new.encode("utf-8"), "brand-new-check.md")).text)
+    text = page_text(_try(client, file=(new.encode("utf-8"), "brand-new-check.md")).text)
     assert "This scenario loads without errors: it is laid bare below the form." in text and "Saved, it would be a new scenario." in text
     assert "No module uses this check yet." in text and "The phone rings" in text
 
@@ -144,16 +139,44 @@ def test_trying_a_new_scenario_shows_its_check_and_says_no_module_uses_it(app):
         ("some text", (b"---\nid: x\n---\n", "x.md"), "file", "Choose a file or paste its text, not both."),
         ("", (b"hello", "notes.txt"), "file", "Choose a Markdown file: its name ends in .md."),
         ("", (b"---\nid: caf\xe9\n---\n", "cafe.md"), "file", "This file is not UTF-8 text (line 2): save it as UTF-8."),
-        ("", (b"x" * (512 * 1024 + 1), "huge.md"), "file", "This file is larger than 512 KB: no lesson or check is that long."),
+        ("", (b"x" * (400 * 1024 + 1), "huge.md"), "file", "This file is larger than 400 KB: no lesson or check is that long."),
     ],
 )
 def test_a_bad_try_is_refused_beside_its_field(app, text, file, field, message):
-    response = _try(_signed_in(app, "trainer"), text=text, file=file)
+    response = _try(signed_in_as(app, "trainer"), text=text, file=file)
     assert response.status_code == 400
     assert f'<a href="#{field}">{message}</a>' in response.text
     assert f'id="{field}-error"' in response.text
 
 
 def test_only_trainers_and_admins_may_try_a_file(app):
-    assert _signed_in(app, "manager").get("/author/try").status_code == 403
-    assert 'href="/author/try"' in _signed_in(app, "admin").get("/author/").text
+    assert signed_in_as(app, "manager").get("/author/try").status_code == 403
+    assert 'href="/author/try"' in signed_in_as(app, "admin").get("/author/").text
+
+
+def test_a_module_draft_named_as_a_module_is_checked_as_one(app):
+    """The content rule would take a file with neither pass_score nor scenarios for a scenario;
+    named as a file in modules/, it is checked as the module it would replace."""
+    source = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
+    draft = "\n".join(line for line in source.split("\n") if not line.startswith(("pass_score:", "scenarios:")))
+    assert draft != source  # the premise
+    text = page_text(_try(signed_in_as(app, "trainer"), file=(draft.encode("utf-8"), "test-callers.md")).text)
+    assert "this module would not be served until fixed" in text
+    assert "it would take the place of tests/data/content/modules/test-callers.md" in text
+
+
+def test_text_too_large_for_any_form_gets_a_page_that_says_so(app):
+    client = signed_in_as(app, "trainer")
+    token = csrf_token(client.get("/author/try").text)
+    response = client.post("/author/try", data={"csrf_token": token, "text": "x" * 600_000},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "What was sent is too large for this form." in response.text and "Rounds" in response.text
+
+
+def test_trying_a_file_takes_no_write_lock(app):
+    client = signed_in_as(app, "trainer")
+    source = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
+    with recorded_sql(app) as seen:
+        assert "loads without errors" in _try(client, text=source).text
+    assert not [s for s in seen if s.startswith(("BEGIN IMMEDIATE", "INSERT", "UPDATE", "DELETE"))]

@@ -325,12 +325,15 @@ def try_file(root: Path, name: str, text: str) -> Trial:
     trainers' edits as files are). The rest of the content is read as it is on disk now.
     """
     root = Path(root)
-    kind = _kind_by_content(text)
+    listed = _root_files(root)
+    # A file named as one in modules/ or scenarios/ is of that kind, as it would be when saved
+    # over it (a module draft that lacks both fields the content rule looks for stays a module).
+    kind = next((k for path, k in listed.items() if path.name == name), None) or _kind_by_content(text)
     shown = f"{name} (not saved)"
     key = (sniff_value(text, "id"), sniff_value(text, "specialty") if kind == "scenario" else None)
     sources: list[_Source] = []
     replaced: _Source | None = None
-    for path, listed_kind in _root_files(root).items():
+    for path, listed_kind in listed.items():
         source = _read_source(path, listed_kind)
         same = (
             key[0] is not None

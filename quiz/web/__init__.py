@@ -73,7 +73,7 @@ def init_web(app: Flask) -> None:
     app.teardown_request(_forget_write_intent)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
-    for code in (403, 404, 429):
+    for code in (403, 404, 413, 429):
         app.register_error_handler(code, _error_page)
 
 
@@ -213,6 +213,7 @@ def _error_page(error):
     titles = {
         403: ("Not allowed", "You do not have access to this page."),
         404: ("Not found", "There is nothing at this address."),
+        413: ("Too large", "What was sent is too large for this form. Go back and send something smaller."),
         429: ("Too many attempts", "Too many attempts. Wait a minute, then try again."),
     }
     title, message = titles.get(error.code, ("Error", str(error)))

@@ -115,11 +115,23 @@ def details_of(record) -> list[tuple[str, str]]:
             return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
         return str(value)
 
+    parsed = _parsed_details(record)
+    if not isinstance(parsed, dict):  # only a record altered outside Rounds: show what is there
+        return [("not valid details", record.details)]
     return [
         (key.replace("_", " "), words(value))
-        for key, value in json.loads(record.details).items()
+        for key, value in parsed.items()
         if not key.endswith("_version") and key != "scenarios"
     ]
+
+
+def _parsed_details(record):
+    """The details as JSON, or None when they are not JSON (a record altered outside Rounds: the
+    pages that show such a record must still open)."""
+    try:
+        return json.loads(record.details)
+    except (TypeError, ValueError):
+        return None
 
 
 @bp.get("/")
@@ -129,6 +141,8 @@ def index():
         return render_template("audit/index.html", form=form, rows=[], more=False, total=None), 400
     filters = _filters(form)
     before = request.args.get("before", type=int)
+    if before is not None:
+        before = max(0, min(before, evidence.MAX_SEQ))
     rows, more = evidence.newest(db.session, filters, before=before, limit=PER_PAGE)
     return render_template(
         "audit/index.html",
@@ -171,7 +185,11 @@ def record(seq: int):
         fields=evidence.HASHED_FIELDS,
         events=evidence.EVENTS,
         when=when,
-        details=json.dumps(json.loads(check.record.details), indent=2, ensure_ascii=False, sort_keys=True),
+        details=(
+            json.dumps(parsed, indent=2, ensure_ascii=False, sort_keys=True)
+            if (parsed := _parsed_details(check.record)) is not None
+            else check.record.details
+        ),
     )
 
 
@@ -179,7 +197,10 @@ def record(seq: int):
 def chain():
     started = time.perf_counter()
     result = evidence.verify(db.session)
-    return render_template("audit/chain.html", result=result, seconds=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    # The record to open: the one at fault, or if it was removed, the first one after the gap.
+    at_fault = evidence.first_at_or_after(db.session, result.seq) if result.seq is not None else None
+    return render_template("audit/chain.html", result=result, seconds=seconds, at_fault=at_fault)
 
 
 # --- the training report ------------------------------------------------------------------------
@@ -222,7 +243,13 @@ def _report_form() -> ReportForm:
 
 
 def _module_choices() -> list[tuple[str, str]]:
-    return [(m.id, m.title) for m in sorted(library().modules.values(), key=lambda m: m.title.lower())]
+    """The modules served now, by title; a module asked for in the address that is no longer
+    served (its records and assignments remain) is kept, under its id, so the filter holds."""
+    choices = [(m.id, m.title) for m in sorted(library().modules.values(), key=lambda m: m.title.lower())]
+    wanted = request.args.get("module")
+    if wanted and wanted not in {mid for mid, _ in choices}:
+        choices.append((wanted, f"{wanted} (no longer served)"))
+    return choices
 
 
 def _report_filters(form: ReportForm) -> training_report.Filters:

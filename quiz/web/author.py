@@ -20,11 +20,12 @@ from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
 from ..content import Module, summary_line, try_file
-from . import library
+from . import library, reads_first
 from .access import require_role
 
-#: A lesson or a check is a few kilobytes; this is far more than any needs.
-MAX_TRY_BYTES = 512 * 1024
+#: A lesson or a check is a few kilobytes; this is far more than any needs, and under what Flask
+#: accepts in a form field (MAX_FORM_MEMORY_SIZE, 500,000 bytes), so pasted text meets it too.
+MAX_TRY_BYTES = 400 * 1024
 
 bp = Blueprint("author", __name__, url_prefix="/author")
 bp.before_request(require_role("trainer", "admin"))
@@ -64,7 +65,7 @@ class TryForm(FlaskForm):
             raise ValidationError("Choose a Markdown file: its name ends in .md.")
         data = upload.stream.read(MAX_TRY_BYTES + 1)
         if len(data) > MAX_TRY_BYTES:
-            raise ValidationError("This file is larger than 512 KB: no lesson or check is that long.")
+            raise ValidationError("This file is larger than 400 KB: no lesson or check is that long.")
         try:
             self.source = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -76,10 +77,11 @@ class TryForm(FlaskForm):
         if self.source is None and not (field.data or "").strip() and not self.file.errors:
             raise ValidationError("Choose a file, or paste its text.")
         if self.source is None and field.data and len(field.data.encode("utf-8")) > MAX_TRY_BYTES:
-            raise ValidationError("This text is longer than 512 KB: no lesson or check is that long.")
+            raise ValidationError("This text is longer than 400 KB: no lesson or check is that long.")
 
 
 @bp.route("/try", methods=["GET", "POST"])
+@reads_first  # it writes nothing: on SQLite, no write lock held while the content is read
 def try_a_file():
     form = TryForm()
     trial = None
