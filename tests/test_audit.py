@@ -249,7 +249,7 @@ def _report_rows(html: str) -> list[tuple[str, str, str]]:
     found = []
     for row in re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", html, re.S):
         cells = [page_text(c).strip() for c in re.split(r"</t[hd]>", row)]
-        found.append((cells[0].split(" ")[0], cells[1], cells[3]))
+        found.append((cells[0].split(" ")[0], cells[1].split(" · ")[0], cells[3]))  # without the evidence link
     return found
 
 
@@ -270,6 +270,11 @@ def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
         attempt = db.session.scalar(select(Attempt).where(Attempt.acknowledged_at.is_not(None)))
     assert f'attempt {attempt.number}, score {attempt.score}, signed “Dana Whitfield”' in text_
     assert f"version {attempt.module_version[:12]}" in text_
+    # Each row links to its proof: that person's records of that module on the Evidence page.
+    link = unescape(re.search(r'href="([^"]+)">evidence<span class="visually-hidden"> of Dana Whitfield', page).group(1))
+    assert link == "/audit/?email=dana@example.org&module=test-callers"
+    records = client.get(link).text
+    assert _seqs(records) and "Acknowledgement signed" in page_text(records) and "Ben Brook" not in records
 
 
 @pytest.mark.parametrize(
