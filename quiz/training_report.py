@@ -108,14 +108,29 @@ def rows(session: Session, filters: Filters, today: date, *, offset: int = 0, li
     return [Row(user, a, attempt, state_of(a, user, today)) for a, user, attempt in session.execute(query)]
 
 
+def _empty() -> dict[str, int]:
+    return {state: 0 for state in (*STATES, "all")}
+
+
 def counts(session: Session, filters: Filters, today: date) -> dict[str, int]:
     """How many assignments the filters find in each state (and "all")."""
-    found = {state: 0 for state in STATES}
-    base = _query(filters, today).with_only_columns(Assignment.state, Assignment.due_on, User.active)
-    for state, due_on, active in session.execute(base):
-        found["overdue" if state == "open" and due_on < today and active else state] += 1
-    found["all"] = sum(found.values())
-    return found
+    return by_department(session, filters, today)[1]
+
+
+def by_department(session: Session, filters: Filters, today: date) -> tuple[list[tuple[str | None, dict[str, int]]], dict[str, int]]:
+    """The same counts for each department (by name; people with none last), and in total: one
+    read of the rows the filters find, so the parts always add up to the whole."""
+    departments: dict[str | None, dict[str, int]] = {}
+    total = _empty()
+    base = _query(filters, today).with_only_columns(User.department, Assignment.state, Assignment.due_on, User.active)
+    for department, state, due_on, active in session.execute(base):
+        state = "overdue" if state == "open" and due_on < today and active else state
+        tally = departments.setdefault(department, _empty())
+        for found in (tally, total):
+            found[state] += 1
+            found["all"] += 1
+    ordered = sorted(departments.items(), key=lambda item: (item[0] is None, (item[0] or "").lower()))
+    return ordered, total
 
 
 def departments(session: Session) -> list[str]:

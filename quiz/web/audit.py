@@ -273,7 +273,7 @@ def training():
     if not form.validate():
         return render_template("audit/training.html", form=form, rows=[], counts=None, today=today), 400
     filters = _report_filters(form)
-    counts = training_report.counts(db.session, filters, today)
+    per_department, counts = training_report.by_department(db.session, filters, today)
     pages = max(1, -(-counts["all"] // REPORT_PER_PAGE))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     rows = training_report.rows(db.session, filters, today, offset=(page - 1) * REPORT_PER_PAGE, limit=REPORT_PER_PAGE)
@@ -282,6 +282,7 @@ def training():
         form=form,
         rows=rows,
         counts=counts,
+        per_department=per_department,
         page=page,
         pages=pages,
         today=today,

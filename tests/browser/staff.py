@@ -18,8 +18,9 @@ STAFF_PAGES = [
 
 def sign_in_as_admin(live_app, page, base: str) -> list[str]:
     """Add an admin (who sees everyone), and the first time give the learner a history to show
-    (an assignment, a failed attempt, then a passed and signed one that completes it); sign in
-    as the admin. Returns STAFF_PAGES with the learner's id in."""
+    (an assignment, a failed attempt, then a passed and signed one that completes it) and the
+    admin, in another department, an assignment of their own; sign in as the admin. Returns
+    STAFF_PAGES with the learner's id in."""
     from datetime import date, timedelta
 
     from quiz import assignments
@@ -29,10 +30,13 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
     with live_app.app_context():
         known = db.session.query(User).filter_by(email="admin@example.org").one_or_none() is not None
     if not known:
-        add_user(live_app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership")
+        add_user(live_app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership",
+                 department="Compliance")
         with live_app.app_context():
             learner = db.session.query(User).filter_by(email="learner@example.org").one()
             assignments.ensure(db.session, learner, "test-callers", date.today() + timedelta(days=7), "onboarding")
+            admin = db.session.query(User).filter_by(email="admin@example.org").one()
+            assignments.ensure(db.session, admin, "test-refresher", date.today() + timedelta(days=30), "annual-refresher")
             db.session.commit()
         client = live_app.test_client()
         sign_in(client, "learner@example.org")

@@ -65,8 +65,9 @@ def test_no_serious_or_critical_axe_violations_on_manager_and_admin_pages(live_a
         if path.startswith("/manage/people/"):  # the premise: a history to show, failed and passed
             expect(page.get_by_text("not passed")).to_have_count(1)
             expect(page.locator("a[href*='/certificates/']")).to_have_count(1)
-        if path == "/audit/training":  # the premise: a report row, its state in its colour
+        if path == "/audit/training":  # the premise: report rows, a state in its colour, departments
             expect(page.locator("td .badge-current")).to_have_count(1)
+            expect(page.locator(".by-department tbody tr")).to_have_count(2)
     assert not found, "axe-core found serious/critical violations:\n" + "\n".join(
         f"  {path}: [{v['impact']}] {v['id']} ({v['help']}) at {', '.join(v['targets'])}"
         for path, violations in found.items()
