@@ -23,7 +23,8 @@ from .models import Assignment, Attempt, User
 
 #: The states a report row can be in. "overdue" includes an open assignment past its due date
 #: that the daily job has not marked yet, so the report never shows less than the truth; as in
-#: that job, a person who has left (deactivated) is never overdue.
+#: that job, a person who has left (deactivated) does not become overdue (one marked before they
+#: left stays so).
 STATES = ("open", "overdue", "done", "waived")
 
 

@@ -1042,6 +1042,10 @@ def test_trying_a_file_replaces_the_one_with_its_id_and_specialty_and_writes_not
     module = (root / "modules" / "test-callers.md").read_text(encoding="utf-8").replace("id: test-callers", "id: another", 1)
     new = try_file(root, "another.md", module)
     assert new.replaces is None and set(new.library.modules) == {"test-callers", "test-refresher", "another"}
+    # A new scenario that happens to share a module's file name is still a scenario.
+    check = (root / "scenarios" / "test-check.md").read_text(encoding="utf-8").replace("id: test-check", "id: new-check", 1)
+    clash = try_file(root, "test-callers.md", check)
+    assert clash.kind == "scenario" and clash.replaces is None and not clash.errors
     assert {p: p.read_bytes() for p in root.rglob("*.md")} == before
     cache = library_module._cache
     assert not any(entry.path.endswith("(not saved)") for entry in cache.values())  # trials stay out of the cache

@@ -326,9 +326,13 @@ def try_file(root: Path, name: str, text: str) -> Trial:
     """
     root = Path(root)
     listed = _root_files(root)
-    # A file named as one in modules/ or scenarios/ is of that kind, as it would be when saved
-    # over it (a module draft that lacks both fields the content rule looks for stays a module).
-    kind = next((k for path, k in listed.items() if path.name == name), None) or _kind_by_content(text)
+    # A draft of a file that is there (same name, same id) is of that file's kind, as it would be
+    # saved over it: a module draft that lacks both fields the content rule looks for stays a
+    # module. Anything else, the content rule decides.
+    draft_id = sniff_value(text, "id")
+    kind = next(
+        (k for path, k in listed.items() if path.name == name and draft_id and _id_of(path) == draft_id), None
+    ) or _kind_by_content(text)
     shown = f"{name} (not saved)"
     key = (sniff_value(text, "id"), sniff_value(text, "specialty") if kind == "scenario" else None)
     sources: list[_Source] = []
@@ -352,6 +356,11 @@ def try_file(root: Path, name: str, text: str) -> Trial:
     own = [e for e in library.errors if e.path == shown]
     caused = [e for e in library.errors if e.path != shown and (e.path, e.line, e.message) not in known]
     return Trial(kind, shown, replaced.path if replaced else None, own, caused, library)
+
+
+def _id_of(path: Path) -> str | None:
+    source = _read_source(path, None)
+    return sniff_value(source.text, "id") if source.text is not None else None
 
 
 def _resolve(path: Path, directories: dict[Path, Path]) -> Path:

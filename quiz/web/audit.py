@@ -125,12 +125,23 @@ def details_of(record) -> list[tuple[str, str]]:
     ]
 
 
+def _pretty_details(record) -> str:
+    """The details laid out to read; as stored when they cannot be (altered outside Rounds)."""
+    parsed = _parsed_details(record)
+    if parsed is None:
+        return record.details
+    try:
+        return json.dumps(parsed, indent=2, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return record.details
+
+
 def _parsed_details(record):
     """The details as JSON, or None when they are not JSON (a record altered outside Rounds: the
     pages that show such a record must still open)."""
     try:
         return json.loads(record.details)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested past Python's limit
         return None
 
 
@@ -185,11 +196,7 @@ def record(seq: int):
         fields=evidence.HASHED_FIELDS,
         events=evidence.EVENTS,
         when=when,
-        details=(
-            json.dumps(parsed, indent=2, ensure_ascii=False, sort_keys=True)
-            if (parsed := _parsed_details(check.record)) is not None
-            else check.record.details
-        ),
+        details=_pretty_details(check.record),
     )
 
 
