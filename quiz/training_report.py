@@ -30,6 +30,7 @@ STATES = ("open", "overdue", "done", "waived")
 
 @dataclass(frozen=True)
 class Filters:
+    user_id: int | None = None
     state: str | None = None
     module_id: str | None = None
     department: str | None = None
@@ -86,6 +87,8 @@ def _query(filters: Filters, today: date):
         query = query.where((Assignment.state == "overdue") | _past_due(today))
     elif filters.state:
         query = query.where(Assignment.state == filters.state)
+    if filters.user_id is not None:
+        query = query.where(Assignment.user_id == filters.user_id)
     if filters.module_id:
         query = query.where(Assignment.module_id == filters.module_id)
     if filters.department:

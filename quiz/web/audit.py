@@ -46,22 +46,27 @@ class DayField(DateField):
             raise ValueError("Give the day as YYYY-MM-DD, for example 2026-01-31.") from None
 
 
-class FilterForm(FlaskForm):
-    """Which records to show. A GET form: it changes nothing, so it carries no CSRF token."""
-
-    class Meta:
-        csrf = False
+class PersonFilter:
+    """A person, by the email of their account (both pages' forms have it)."""
 
     email = StringField("Person (their email)", validators=[Optional()])
-    module = SelectField("Module", validate_choice=False)
-    event = SelectField("Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False)
-    since = DayField("From (UTC day)", validators=[Optional()])
-    until = DayField("To (UTC day, included)", validators=[Optional()])
 
     def validate_email(self, field):
         self.person = accounts.find_by_email(db.session, field.data) if field.data else None
         if field.data and self.person is None:
             raise ValidationError("No account has this email.")
+
+
+class FilterForm(PersonFilter, FlaskForm):
+    """Which records to show. A GET form: it changes nothing, so it carries no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    module = SelectField("Module", validate_choice=False)
+    event = SelectField("Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False)
+    since = DayField("From (UTC day)", validators=[Optional()])
+    until = DayField("To (UTC day, included)", validators=[Optional()])
 
     def validate_event(self, field):
         if field.data and field.data not in evidence.EVENTS:
@@ -215,7 +220,7 @@ def chain():
 STATE_WORDS = {"open": "Open (not yet due)", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
 
 
-class ReportForm(FlaskForm):
+class ReportForm(PersonFilter, FlaskForm):
     """Which assignments to show. A GET form, like the evidence filters."""
 
     class Meta:
@@ -246,6 +251,7 @@ def _report_form() -> ReportForm:
     form = ReportForm(formdata=request.args)
     form.module.choices = [("", "Any module"), *_module_choices()]
     form.department.choices = [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
+    form.person = None
     return form
 
 
@@ -261,6 +267,7 @@ def _module_choices() -> list[tuple[str, str]]:
 
 def _report_filters(form: ReportForm) -> training_report.Filters:
     return training_report.Filters(
+        user_id=form.person.id if form.person else None,
         state=form.state.data or None,
         module_id=form.module.data or None,
         department=form.department.data or None,
@@ -270,7 +277,7 @@ def _report_filters(form: ReportForm) -> training_report.Filters:
     )
 
 
-REPORT_ARGS = ("state", "module", "department", "job_role", "due_since", "due_until")
+REPORT_ARGS = ("email", "state", "module", "department", "job_role", "due_since", "due_until")
 
 
 @bp.get("/training")
