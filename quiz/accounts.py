@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import evidence
 from .content import JOB_ROLES, SPECIALTIES
 from .db import read_only
 from .models import ACCOUNT_ROLES, User
@@ -150,6 +151,32 @@ def _verify(password_hash: str, password: str) -> bool:
 def end_all_sessions(user: User) -> None:
     """Every cookie issued before now stops working (logout, password change)."""
     user.session_version = (user.session_version or 0) + 1
+
+
+#: What each account role opens, as an admin chooses between them. Everyone has My training.
+ROLE_DESCRIPTIONS = {
+    "learner": "My training only.",
+    "manager": "My team too: their reports' training, assignments, waivers and trigger events.",
+    "trainer": "Content too: what the server loaded from the content files, every branch of each module, trying a file.",
+    "compliance": "Compliance too: the training report and the evidence, read-only.",
+    "admin": "Everything: My team for everyone, Content, Compliance, and Admin (roster, passwords, outbox, account roles).",
+}
+
+
+def set_role(session: Session, user: User, role: str, by: User) -> bool:
+    """Give ``user`` the account role ``role``, recorded as evidence (from, to, and by whom).
+    It takes effect on their next request (the role is read with the account on every one).
+    Returns whether anything changed. Nobody changes their own: an admin cannot lock the last
+    admin out by mistake, nor raise themselves."""
+    if role not in ACCOUNT_ROLES:
+        raise AccountError("role", f"role must be one of {', '.join(ACCOUNT_ROLES)}")
+    if user.id == by.id:
+        raise AccountError("role", "You cannot change your own account role: ask another admin.")
+    if user.role == role:
+        return False
+    evidence.append(session, "person.role-changed", user=user, details={"from": user.role, "to": role, "by": by.email})
+    user.role = role
+    return True
 
 
 def set_password(user: User, password: str) -> None:

@@ -230,6 +230,7 @@ EVENTS = {
     "person.created": "Person added",
     "person.changed": "Person changed",
     "person.deactivated": "Person deactivated",
+    "person.role-changed": "Account role changed",
     "person.cleared-for-phi": "Person cleared for PHI",
 }
 

@@ -9,7 +9,8 @@ from ..test_learning_flow import _choose, _post, _through_lesson, pass_and_sign
 STAFF_PAGES = [
     "/manage/", "/manage/people/{learner}", "/manage/modules/", "/manage/modules/test-callers",
     "/manage/events/", "/manage/events/new", "/admin/", "/admin/roster", "/admin/roster/import",
-    "/admin/outbox", "/admin/people/{learner}/password", "/author/", "/author/modules/test-callers",
+    "/admin/outbox", "/admin/people/{learner}/password", "/admin/people/{learner}/role", "/author/",
+    "/author/modules/test-callers",
     "/author/try",
     "/audit/training", "/audit/training?state=done", "/audit/", "/audit/?event=choice.made&since=2000-01-01",
     "/audit/records/1", "/audit/chain",
