@@ -153,7 +153,9 @@ def end_all_sessions(user: User) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
-#: What each account role opens, as an admin chooses between them. Everyone has My training.
+#: Account roles by name, and what each opens, as an admin chooses between them. Everyone has
+#: My training.
+ROLE_NAMES = {"learner": "Learner", "manager": "Manager", "trainer": "Trainer", "compliance": "Compliance officer", "admin": "Admin"}
 ROLE_DESCRIPTIONS = {
     "learner": "My training only.",
     "manager": "My team too: their reports' training, assignments, waivers and trigger events.",

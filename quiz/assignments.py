@@ -137,7 +137,8 @@ def completions(session: Session, user_id: int, module_id: str) -> list[Attempt]
     )
 
 
-def _day(moment: datetime) -> date:
+def utc_day(moment: datetime) -> date:
+    """The UTC day of a stored moment (SQLite gives stored UTC back without a zone)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).date()
@@ -190,7 +191,7 @@ def complete(session: Session, attempt: Attempt, library: Library | None = None)
         a.state = "done"
         a.closed_at = utcnow()
         a.closed_by_attempt_id = attempt.id
-        _log(session, "assignment.completed", a, library, attempt, attempt_number=attempt.number, late=a.due_on < _day(a.closed_at))
+        _log(session, "assignment.completed", a, library, attempt, attempt_number=attempt.number, late=a.due_on < utc_day(a.closed_at))
         closed.append(a)
     return closed
 
@@ -295,7 +296,7 @@ def _recurring(
         done = completions(session, person.id, rec.module)
         if not done:
             continue  # never trained: onboarding covers it
-        due = add_months(_day(done[-1].acknowledged_at), rec.every_months)
+        due = add_months(utc_day(done[-1].acknowledged_at), rec.every_months)
         if due - timedelta(days=curricula.due_soon_days) > today:
             continue
         a = ensure(

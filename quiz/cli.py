@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, assignments, evidence, versions
+from . import accounts, assignments, csvtext, evidence, versions
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
 from .content.curricula import load_curricula
@@ -149,10 +149,15 @@ def evidence_export(email, module_id, event_name, since, until, output) -> None:
             raise click.BadParameter(f"no account with email {email}", param_hint="--email")
         user_id = user.id
     filters = evidence.Filters(user_id=user_id, module_id=module_id, event=event_name, since=since, until=until)
-    count = -1  # the header is not a record
-    for line in evidence.export_csv(db.session, filters):
-        output.write(line)
-        count += 1
+    count = 0
+
+    def counted(rows):
+        nonlocal count
+        for count, row in enumerate(rows, 1):  # noqa: B007 - count is what is reported after
+            yield row
+
+    for chunk in csvtext.lines(evidence.EXPORT_COLUMNS, counted(evidence.export_rows(db.session, filters))):
+        output.write(chunk)
     click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported; "
                "`flask --app app evidence verify` checks the whole chain they belong to", err=True)
 

@@ -8,9 +8,7 @@ SQLite, an advisory transaction lock on PostgreSQL), so concurrent requests can 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -20,6 +18,7 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
+from . import csvtext
 from .db import is_postgresql, real_session
 from .models import Evidence, User
 
@@ -271,17 +270,9 @@ def export_rows(session: Session, filters: Filters = Filters(), batch: int = 100
 
 
 def export_csv(session: Session, filters: Filters = Filters()) -> Iterator[str]:
-    """The export as CSV text, a line at a time (the header first): what the command line writes
-    and the audit page downloads. An empty cell is no value."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for row in export_rows(session, filters):
-        yield out.getvalue()
-        out.seek(0)
-        out.truncate()
-        writer.writerow("" if value is None else value for value in row)
-    yield out.getvalue()
+    """The export as CSV text (the header first): what the command line writes and the audit
+    page downloads. An empty cell is no value."""
+    yield from csvtext.lines(EXPORT_COLUMNS, export_rows(session, filters))
 
 
 def count(session: Session, filters: Filters = Filters()) -> int:

@@ -10,8 +10,6 @@ evidence log stays the record of what happened, this is its summary by assignmen
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterator
@@ -19,6 +17,8 @@ from typing import Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from . import csvtext
+from .assignments import utc_day
 from .models import Assignment, Attempt, User
 
 #: The states a report row can be in. "overdue" includes an open assignment past its due date
@@ -26,6 +26,8 @@ from .models import Assignment, Attempt, User
 #: that job, a person who has left (deactivated) does not become overdue (one marked before they
 #: left stays so).
 STATES = ("open", "overdue", "done", "waived")
+#: The states in words, as the report shows and filters by them.
+STATE_LABELS = {"open": "Open (not yet due)", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
 
 
 @dataclass(frozen=True)
@@ -50,27 +52,31 @@ class Row:
     def completed_on(self) -> date | None:
         """The UTC day it was done (as the evidence and the CSV have it), for a done one."""
         closed = self.assignment.closed_at
-        return _utc_day(closed) if self.state == "done" and closed is not None else None
+        return utc_day(closed) if self.state == "done" and closed is not None else None
 
     @property
     def late(self) -> bool:
         return self.completed_on is not None and self.completed_on > self.assignment.due_on
 
+    def label(self, today: date) -> str:
+        """The state in words; a departed person's open training past its date says so."""
+        if self.state == "open" and self.assignment.due_on < today:
+            return "Open, past due"
+        return STATE_LABELS[self.state]
 
-def _utc_day(moment: datetime) -> date:
-    if moment.tzinfo is None:  # SQLite gives stored UTC back without a zone
-        return moment.date()
-    return moment.astimezone(timezone.utc).date()
+
+def _state_as_of(state: str, due_on: date, active: bool, today: date) -> str:
+    """An assignment's state as of today: open and past due for someone still here is overdue,
+    whether or not the daily job has marked it yet (assignments.refresh, the same rule)."""
+    return "overdue" if state == "open" and due_on < today and active else state
 
 
 def state_of(a: Assignment, person: User, today: date) -> str:
-    if a.state == "open" and a.due_on < today and person.active:
-        return "overdue"
-    return a.state
+    return _state_as_of(a.state, a.due_on, person.active, today)
 
 
 def _past_due(today: date):
-    """Open, past its due date, and the person still works here: overdue in all but the mark."""
+    """``_state_as_of``'s rule in SQL: open, past its due date, the person still works here."""
     return (Assignment.state == "open") & (Assignment.due_on < today) & User.active.is_(True)
 
 
@@ -128,7 +134,7 @@ def by_department(session: Session, filters: Filters, today: date) -> tuple[list
     total = _empty()
     base = _query(filters, today).with_only_columns(User.department, Assignment.state, Assignment.due_on, User.active)
     for department, state, due_on, active in session.execute(base):
-        state = "overdue" if state == "open" and due_on < today and active else state
+        state = _state_as_of(state, due_on, active, today)
         tally = departments.setdefault(department, _empty())
         for found in (tally, total):
             found[state] += 1
@@ -153,7 +159,7 @@ def _cells(row: Row) -> tuple:
     a, p, t = row.assignment, row.person, row.attempt
     return (
         p.name, p.email, p.employee_id, p.job_role, p.department, "yes" if p.active else "no",
-        a.module_id, a.reason, a.detail, _utc_day(a.created_at).isoformat(), a.due_on.isoformat(), row.state,
+        a.module_id, a.reason, a.detail, utc_day(a.created_at).isoformat(), a.due_on.isoformat(), row.state,
         row.completed_on.isoformat() if row.completed_on else None,
         ("yes" if row.late else "no") if row.state == "done" else None,
         t.number if t else None, t.score if t else None,
@@ -165,9 +171,7 @@ def _cells(row: Row) -> tuple:
 def _safe(cell) -> object:
     """A cell as a spreadsheet should read it: text that starts like a formula (``=``, ``+``,
     ``-``, ``@``; a name, a department, a waiver's reason typed by a person) gets a leading
-    apostrophe, so opening the file never runs it. Empty for no value."""
-    if cell is None:
-        return ""
+    apostrophe, so opening the file never runs it."""
     if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + cell
     return cell
@@ -180,16 +184,12 @@ def _utc_stamp(moment: datetime) -> str:
 
 
 def csv_lines(session: Session, filters: Filters, today: date, batch: int = 500) -> Iterator[str]:
-    """The report as CSV text, the header first, then a batch of rows at a time: one query,
-    read in batches, so a large workforce never sits in memory at once."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    """The report as CSV text, the header first: one query, read in batches, so a large
+    workforce never sits in memory at once. Nothing is read until the first line is asked for
+    (a download reads as it sends)."""
     result = session.execute(_ordered(filters, today).execution_options(yield_per=batch))
-    for n, (a, user, attempt) in enumerate(result, 1):
-        writer.writerow(_safe(cell) for cell in _cells(Row(user, a, attempt, state_of(a, user, today))))
-        if n % batch == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    rows = (
+        [_safe(cell) for cell in _cells(Row(user, a, attempt, state_of(a, user, today)))]
+        for a, user, attempt in result
+    )
+    yield from csvtext.lines(COLUMNS, rows, batch)

@@ -255,6 +255,14 @@ class Library:
         variants = self.scenarios.get(scenario_id, {})
         return sorted(variants.values(), key=lambda s: (s.specialty is not None, s.specialty or ""))
 
+    def checks_of(self, module: Module) -> list[list[Scenario]]:
+        """Each of a module's checks, in order, with every version of it (``versions_of``)."""
+        return [self.versions_of(sid) for sid in module.scenario_ids]
+
+    def modules_using(self, scenario_id: str) -> list[Module]:
+        """The modules whose checks include this scenario, by title."""
+        return sorted((m for m in self.modules.values() if scenario_id in m.scenario_ids), key=lambda m: m.title.lower())
+
     def modules_for(self, job_role: str, specialty: str | None, work_state: str | None = None) -> list[Module]:
         return sorted(
             (

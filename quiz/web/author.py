@@ -44,8 +44,7 @@ def module(module_id: str):
     module = lib.modules.get(module_id)
     if module is None:
         abort(404)
-    checks = [lib.versions_of(sid) for sid in module.scenario_ids]
-    return render_template("author/module.html", module=module, checks=checks)
+    return render_template("author/module.html", module=module, checks=lib.checks_of(module))
 
 
 class TryForm(FlaskForm):
@@ -94,8 +93,8 @@ def try_a_file():
     if trial is not None and trial.content is not None:
         if isinstance(trial.content, Module):
             module = trial.content
-            checks = [trial.library.versions_of(sid) for sid in module.scenario_ids]
-        else:
+            checks = trial.library.checks_of(module)
+        else:  # a scenario: its check, and the first module that uses it (for its objectives)
             checks = [trial.library.versions_of(trial.content.id)]
-            module = next((m for m in trial.library.modules.values() if trial.content.id in m.scenario_ids), None)
+            module = next(iter(trial.library.modules_using(trial.content.id)), None)
     return render_template("author/try.html", form=form, trial=trial, module=module, checks=checks), status

@@ -14,13 +14,11 @@ from ...db import db
 from ...models import ACCOUNT_ROLES, User
 from . import bp
 
-ROLE_NAMES = {"learner": "Learner", "manager": "Manager", "trainer": "Trainer", "compliance": "Compliance officer", "admin": "Admin"}
-
 
 class RoleForm(FlaskForm):
     role = RadioField(
         "Account role",
-        choices=[(role, ROLE_NAMES[role]) for role in ACCOUNT_ROLES],
+        choices=[(role, accounts.ROLE_NAMES[role]) for role in ACCOUNT_ROLES],
         validators=[InputRequired("Choose an account role.")],
     )
 
@@ -38,11 +36,11 @@ def role(user_id: int):
             form.role.errors.append(str(exc))
         else:
             db.session.commit()
-            name = ROLE_NAMES[person.role]
+            name = accounts.ROLE_NAMES[person.role]
             flash(f"{person.name} is now: {name}." if changed else f"{person.name} was already: {name}.", "info")
             return redirect(url_for("admin.roster", _anchor=f"p{person.id}"), code=303)
     return (
-        render_template("admin/role.html", person=person, form=form, names=ROLE_NAMES,
+        render_template("admin/role.html", person=person, form=form, names=accounts.ROLE_NAMES,
                         descriptions=accounts.ROLE_DESCRIPTIONS, yourself=person.id == current_user.id),
         422 if form.errors else 200,
     )
