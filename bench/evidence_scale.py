@@ -11,8 +11,9 @@ the proportions learners write them (lesson views and answers most, module failu
 then times, in-process (Flask's test client, a compliance officer signed in, wall time):
 the Evidence page as it first opens, filtered by one person, by a rare kind of record, by one
 month, and 1,000 pages deep; one record's page; downloading one person's records and every
-record as CSV; and the whole-chain check (the page, and ``evidence.verify``), in records per
-second. There are no targets: the figures say what a compliance officer waits for.
+record as CSV; the whole-chain check (the page, and ``evidence.verify``), in records per
+second; and an audit package of one department's last year and of everything. There are no
+targets: the figures say what a compliance officer waits for.
 
 Nothing here runs under `make test`. PostgreSQL: the `bench` database is dropped and
 re-created (bench/common.py), never `test`.
@@ -225,6 +226,21 @@ def measure(kind: str, records: int, people: int, per_person: int, repeat: int) 
             db.session.remove()
             db.engine.dispose()
         rows.append([kind, "evidence.verify (as `flask evidence verify`)", f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)"])
+
+        def package(what: str, **scope: str) -> None:
+            token = csrf_token_in(client.get("/audit/package").get_data(as_text=True))
+            t0 = time.perf_counter()
+            response = client.post("/audit/package", data={"csrf_token": token, **scope})
+            seconds = time.perf_counter() - t0
+            if response.status_code != 200 or response.mimetype != "application/zip":
+                raise SystemExit(f"audit package {scope}: {response.status_code}")
+            size = len(response.get_data())
+            shown = f"{size / 1e6:,.1f} MB" if size >= 1e6 else f"{size / 1e3:,.0f} KB"
+            rows.append([kind, f"Audit package, {what} ({shown} zipped)", f"{seconds:,.1f} s"])
+
+        year_ago = (datetime.now(timezone.utc) - timedelta(days=365)).date()
+        package("one department, the last year", department="Ward 7", since=str(year_ago))
+        package("everything (six years, everyone)")
         return rows
     finally:
         rmtree_quiet(work)

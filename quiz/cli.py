@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, assignments, csvtext, evidence, versions
+from . import accounts, assignments, audit_package, csvtext, evidence, versions
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
 from .content.curricula import load_curricula
@@ -160,6 +161,52 @@ def evidence_export(email, module_id, event_name, since, until, output) -> None:
         output.write(chunk)
     click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported; "
                "`flask --app app evidence verify` checks the whole chain they belong to", err=True)
+
+
+@evidence_cli.command("package")
+@click.option("--since", callback=_day, help="Evidence recorded, and assignments due, from this UTC day on (YYYY-MM-DD).")
+@click.option("--until", callback=_day, help="... up to and including this UTC day (YYYY-MM-DD).")
+@click.option("--email", help="Only this person (by their account's email).")
+@click.option("--department", help="Only the people in this department now, and records made while someone was in it.")
+@click.option("--module", "module_id", help="Only this module (its id).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="The ZIP file to write.")
+def evidence_package(since, until, email, department, module_id, output) -> None:
+    """An audit package: people, training report, evidence and the content it names, as one ZIP
+    with README.txt and SHA256SUMS; making it is itself an evidence record."""
+    person = None
+    if email:
+        person = accounts.find_by_email(db.session, email)
+        if person is None:
+            raise click.BadParameter(f"no account with email {email}", param_hint="--email")
+    if email and department:
+        raise click.UsageError("give --email or --department, not both")
+    scope = audit_package.Scope(
+        since=date.fromisoformat(since) if since else None,
+        until=date.fromisoformat(until) if until else None,
+        person=person,
+        department=department,
+        module_id=module_id,
+    )
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this process's user (a bare container)
+        who = "an unnamed user"
+    made_by = f"the command line (flask evidence package, as {who})"
+    partial = Path(f"{output}.part")  # the file appears under its name only with its record made
+    try:
+        with partial.open("wb") as out:
+            package = audit_package.write(db.session, scope, out, made_by=made_by)
+        audit_package.record(db.session, package, None)
+        db.session.commit()
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    click.echo(f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
+               f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}")
+    if not package.chain.ok:
+        click.echo(f"WARNING: {package.chain}", err=True)
+        sys.exit(1)
 
 
 # --- users ---------------------------------------------------------------------------------

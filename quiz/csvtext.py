@@ -21,3 +21,13 @@ def lines(header: Iterable[str], rows: Iterable[Iterable[object]], batch: int = 
             out.seek(0)
             out.truncate()
     yield out.getvalue()
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A cell as a spreadsheet should read it: text that starts like a formula (``=``, ``+``,
+    ``-``, ``@``; a name, a department, a waiver's reason typed by a person) gets a leading
+    apostrophe, so opening the file never runs it. (Not for the evidence export: its cells
+    must be the hashed bytes.)"""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell

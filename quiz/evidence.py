@@ -231,6 +231,7 @@ EVENTS = {
     "person.deactivated": "Person deactivated",
     "person.role-changed": "Account role changed",
     "person.cleared-for-phi": "Person cleared for PHI",
+    "evidence.packaged": "Audit package made",
 }
 
 
@@ -244,11 +245,21 @@ class Filters:
     event: str | None = None
     since: str | None = None
     until: str | None = None
+    #: The records of the people in this department now, and every record made while someone
+    #: was in it (the record's own snapshot), so a person who moved on is not lost to it.
+    department: str | None = None
+    #: Records up to this sequence number only (the head of a chain just verified).
+    through_seq: int | None = None
 
 
 def _filtered(query, filters: Filters):
     if filters.user_id is not None:
         query = query.where(Evidence.user_id == filters.user_id)
+    if filters.department:
+        now_in = select(User.id).where(User.department == filters.department)
+        query = query.where(Evidence.user_id.in_(now_in) | (Evidence.department == filters.department))
+    if filters.through_seq is not None:
+        query = query.where(Evidence.seq <= filters.through_seq)
     if filters.module_id:
         query = query.where(Evidence.module_id == filters.module_id)
     if filters.event:

@@ -163,21 +163,13 @@ def _cells(row: Row) -> tuple:
         row.completed_on.isoformat() if row.completed_on else None,
         ("yes" if row.late else "no") if row.state == "done" else None,
         t.number if t else None, t.score if t else None,
-        _utc_stamp(t.acknowledged_at) if t and t.acknowledged_at else None,
+        utc_stamp(t.acknowledged_at) if t and t.acknowledged_at else None,
         t.acknowledged_name if t else None, t.module_version if t else None, a.waived_reason,
     )
 
 
-def _safe(cell) -> object:
-    """A cell as a spreadsheet should read it: text that starts like a formula (``=``, ``+``,
-    ``-``, ``@``; a name, a department, a waiver's reason typed by a person) gets a leading
-    apostrophe, so opening the file never runs it."""
-    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + cell
-    return cell
-
-
-def _utc_stamp(moment: datetime) -> str:
+def utc_stamp(moment: datetime) -> str:
+    """A stored time as the CSVs write it: 2026-12-04T20:15:00Z."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -189,7 +181,7 @@ def csv_lines(session: Session, filters: Filters, today: date, batch: int = 500)
     (a download reads as it sends)."""
     result = session.execute(_ordered(filters, today).execution_options(yield_per=batch))
     rows = (
-        [_safe(cell) for cell in _cells(Row(user, a, attempt, state_of(a, user, today)))]
+        [csvtext.spreadsheet_safe(cell) for cell in _cells(Row(user, a, attempt, state_of(a, user, today)))]
         for a, user, attempt in result
     )
     yield from csvtext.lines(COLUMNS, rows, batch)

@@ -2,8 +2,10 @@
 
 One blueprint (compliance officers and admins only); each page group lives in its own module
 here and registers on ``bp``: ``report`` (every assignment and how it ended) and ``records``
-(the evidence: find, download, check a record, check the chain). Read-only: every page is a GET,
-evidence is never changed, here or anywhere. Plain links and GET forms, so every page works
+(the evidence: find, download, check a record, check the chain) and ``package`` (the audit
+package: all of it for a scope, in one checked ZIP). Read-only but for one thing: making an audit
+package is a POST, because it adds the record that it was made; evidence is never changed, here
+or anywhere. Plain links and GET forms, so every page works
 without JavaScript; the filters live in the address, so a search can be bookmarked or sent.
 This module has what both groups' filters share.
 """
@@ -16,7 +18,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from ... import accounts
+from ... import accounts, training_report
 from ...db import db
 from .. import library
 from ..access import require_role
@@ -65,6 +67,17 @@ def module_choices() -> list[tuple[str, str]]:
     return [("", "Any module"), *choices]
 
 
+def department_choices() -> list[tuple[str, str]]:
+    """"Any department", then every department someone is in now."""
+    return [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
+
+
+def department_in_list(form, field) -> None:
+    """A form's department must be one of its choices (a validator, ``validate_department``)."""
+    if field.data and field.data not in {value for value, _ in field.choices}:
+        raise ValidationError("Choose a department from the list.")
+
+
 def module_titles() -> dict[str, str]:
     return {m.id: m.title for m in library().modules.values()}
 
@@ -84,4 +97,4 @@ def csv_download(lines, name: str) -> Response:
     )
 
 
-from . import records, report  # noqa: E402,F401  (register their pages on bp)
+from . import package, records, report  # noqa: E402,F401  (register their pages on bp)

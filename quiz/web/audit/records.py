@@ -1,4 +1,4 @@
-"""Compliance: the evidence log. Find records (by person, module, kind and UTC days), page
+"""Compliance: the evidence log. Find records (by person, department, module, kind and UTC days), page
 through them newest first, download exactly those as CSV (the same file as ``flask evidence
 export``), open one record to see it checked against its hash and its link to the one before,
 and check the whole chain (as ``flask evidence verify``)."""
@@ -16,7 +16,8 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import evidence
 from ...db import db
-from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices, module_titles
+from . import (DayField, PersonFilter, bp, csv_download, days_in_order, department_choices, department_in_list, kept_args,
+               module_choices, module_titles)
 
 PER_PAGE = 50
 
@@ -27,6 +28,7 @@ class FilterForm(PersonFilter, FlaskForm):
     class Meta:
         csrf = False
 
+    department = SelectField("Department", validate_choice=False)
     module = SelectField("Module", validate_choice=False)
     event = SelectField("Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False)
     since = DayField("From (UTC day)", validators=[Optional()])
@@ -39,10 +41,13 @@ class FilterForm(PersonFilter, FlaskForm):
     def validate_until(self, field):
         days_in_order(self.since.data, field.data)
 
+    validate_department = department_in_list
+
 
 def _filter_form() -> FilterForm:
     form = FilterForm(formdata=request.args)
     form.module.choices = module_choices()
+    form.department.choices = department_choices()
     return form
 
 
@@ -52,6 +57,7 @@ def _filters(form: FilterForm) -> evidence.Filters:
 
     return evidence.Filters(
         user_id=form.person.id if form.person else None,
+        department=form.department.data or None,
         module_id=form.module.data or None,
         event=form.event.data or None,
         since=day(form.since.data),
@@ -59,7 +65,7 @@ def _filters(form: FilterForm) -> evidence.Filters:
     )
 
 
-ARGS = ("email", "module", "event", "since", "until")
+ARGS = ("email", "department", "module", "event", "since", "until")
 
 
 def when(recorded_at: str) -> str:

@@ -15,7 +15,8 @@ from wtforms.validators import Optional, ValidationError
 from ... import training_report
 from ...content import JOB_ROLES, label
 from ...db import db
-from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices, module_titles
+from . import (DayField, PersonFilter, bp, csv_download, days_in_order, department_choices, department_in_list, kept_args,
+               module_choices, module_titles)
 
 PER_PAGE = 100
 
@@ -45,11 +46,13 @@ class ReportForm(PersonFilter, FlaskForm):
     def validate_due_until(self, field):
         days_in_order(self.due_since.data, field.data)
 
+    validate_department = department_in_list
+
 
 def _report_form() -> ReportForm:
     form = ReportForm(formdata=request.args)
     form.module.choices = module_choices()
-    form.department.choices = [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
+    form.department.choices = department_choices()
     return form
 
 

@@ -1,0 +1,379 @@
+"""The audit package: what an auditor asks for about a span of training, in one ZIP file.
+
+45 CFR 164.530(j) asks for training records kept six years and produced on request, and an
+OCR inquiry asks for the whole picture at once: who had to be trained, who was and when, on
+what content, and proof that nothing was changed since. A package holds:
+
+    README.txt           what it is, its scope, who made it and when, the chain's state, how to check it
+    people.csv           the people in scope, as their accounts are now
+    training-report.csv  their assignments and how each ended (the training report's CSV)
+    evidence.csv         their evidence records (the ``evidence export`` CSV: each row checks on its own)
+    content/...          the exact source of every content version those records name
+    content/index.csv    which file is which version
+    SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS``)
+
+The whole chain is verified first, and the evidence in the package stops at the head that was
+verified. Making a package is itself evidence (``evidence.packaged``, see ``record``): the
+record keeps the scope and the SHA-256 of SHA256SUMS, so a package handed over can be proved
+later to be the one Rounds made, unchanged. Reads only; plain Python, no Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import textwrap
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from . import csvtext, evidence, training_report
+from .assignments import utc_day
+from .models import ContentVersion, User
+
+#: The files every package has, in the order README.txt lists them.
+README, PEOPLE, REPORT, EVIDENCE, CONTENT_INDEX, SUMS = (
+    "README.txt", "people.csv", "training-report.csv", "evidence.csv", "content/index.csv", "SHA256SUMS",
+)
+
+PEOPLE_COLUMNS = (
+    "person_name", "email", "employee_id", "person_kind", "vendor", "job_role", "specialty",
+    "department", "work_state", "supervisor_email", "hire_date", "active", "account_created_on",
+)
+CONTENT_COLUMNS = ("version", "kind", "content_id", "specialty", "path", "stored_at", "file")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a package covers. Days are UTC and both included; None is no limit.
+
+    ``person`` or ``department`` narrows the people (everyone when neither); ``module_id`` the
+    assignments and records to one module; ``since``/``until`` the evidence to the records made
+    in those days and the assignments to those due in them."""
+
+    since: date | None = None
+    until: date | None = None
+    person: User | None = None
+    department: str | None = None
+    module_id: str | None = None
+
+    def evidence_filters(self, through_seq: int | None) -> evidence.Filters:
+        return evidence.Filters(
+            user_id=self.person.id if self.person else None,
+            module_id=self.module_id,
+            since=self.since.isoformat() if self.since else None,
+            until=self.until.isoformat() if self.until else None,
+            department=self.department,
+            through_seq=through_seq,
+        )
+
+    def report_filters(self) -> training_report.Filters:
+        return training_report.Filters(
+            user_id=self.person.id if self.person else None,
+            module_id=self.module_id,
+            department=self.department,
+            due_since=self.since,
+            due_until=self.until,
+        )
+
+    def as_details(self) -> dict[str, str | None]:
+        """The scope as the evidence record keeps it."""
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "person": self.person.email if self.person else None,
+            "department": self.department,
+            "module": self.module_id,
+        }
+
+    def in_words(self) -> list[str]:
+        if self.person:
+            people = f"{self.person.name} <{self.person.email}>"
+        elif self.department:
+            people = (f"everyone in the department {self.department!r} now, and every record made "
+                      "while someone was in it")
+        else:
+            people = "everyone, present and past"
+        days = f"{_day(self.since, 'the first record')} to {_day(self.until, 'the day it was made')}"
+        return [
+            f"People: {people}.",
+            f"Days (UTC, both included): {days}; evidence recorded in those days, assignments due in them.",
+            f"Module: {self.module_id or 'every module'}.",
+        ]
+
+
+def _day(value: date | None, otherwise: str) -> str:
+    return value.isoformat() if value else otherwise
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class Package:
+    """What was written: the scope, the chain as verified, each file with its size and SHA-256,
+    and the counts README.txt gives."""
+
+    scope: Scope
+    made_at: datetime
+    made_by: str
+    chain: evidence.Verification
+    people: int = 0
+    assignments: int = 0
+    records: int = 0
+    versions: int = 0
+    missing_versions: list[str] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def sums_sha256(self) -> str:
+        """The SHA-256 of SHA256SUMS: one hash that stands for the whole package."""
+        return next(m.sha256 for m in self.members if m.name == SUMS)
+
+
+class _Writer:
+    """Adds files to the ZIP as text arrives, keeping each one's size and SHA-256."""
+
+    def __init__(self, archive: zipfile.ZipFile, made_at: datetime):
+        self.archive, self.members = archive, []
+        self.stamp = made_at.astimezone(timezone.utc).timetuple()[:6]
+
+    def add(self, name: str, chunks: Iterable[str]) -> Member:
+        info = zipfile.ZipInfo(name, date_time=self.stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        digest, size = hashlib.sha256(), 0
+        with self.archive.open(info, "w", force_zip64=True) as out:
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                digest.update(data)
+                size += len(data)
+                out.write(data)
+        member = Member(name, size, digest.hexdigest())
+        self.members.append(member)
+        return member
+
+
+def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, made_at: datetime | None = None,
+          today: date | None = None) -> Package:
+    """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
+    writing bytes). ``made_by`` names who asked, as README.txt says it. Writes nothing to the
+    database: ``record`` does, once the package is complete."""
+    made_at = made_at or datetime.now(timezone.utc)
+    today = today or made_at.astimezone(timezone.utc).date()
+    chain = evidence.verify(session)
+    package = Package(scope, made_at, made_by, chain)
+    with zipfile.ZipFile(out, "w") as archive:
+        writer = _Writer(archive, made_at)
+        # Evidence first: reading it finds the people and content versions the others need.
+        found = _Found()
+        through = chain.count if chain.ok else None  # a broken chain: every record, as stored
+        writer.add(EVIDENCE, _evidence_csv(session, scope.evidence_filters(through), found))
+        package.records = found.records
+        writer.add(REPORT, training_report.csv_lines(session, scope.report_filters(), today))
+        package.assignments = training_report.counts(session, scope.report_filters(), today)["all"]
+        writer.add(PEOPLE, _people_csv(session, scope, found.user_ids, package))
+        _add_content(session, writer, found.versions, package)
+        writer.add(README, _readme(package))
+        writer.add(SUMS, [_sums(writer.members)])
+    package.members = writer.members
+    return package
+
+
+def record(session: Session, package: Package, made_by: User | None) -> None:
+    """The evidence that this package was made (committed with the caller's transaction)."""
+    evidence.append(
+        session,
+        "evidence.packaged",
+        user=made_by,
+        details={
+            "scope": package.scope.as_details(),
+            "by": made_by.email if made_by else package.made_by,
+            "sha256sums": package.sums_sha256,
+            "records": package.records,
+            "assignments": package.assignments,
+            "people": package.people,
+            "content_versions": package.versions,
+            "chain_ok": package.chain.ok,
+            "chain_head": package.chain.head_hash,
+        },
+    )
+
+
+# --- the files -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    records: int = 0
+    user_ids: set[int] = field(default_factory=set)
+    versions: set[str] = field(default_factory=set)
+
+
+_USER_ID = evidence.EXPORT_COLUMNS.index("user_id")
+_CONTENT_VERSION = evidence.EXPORT_COLUMNS.index("content_version")
+_DETAILS = evidence.EXPORT_COLUMNS.index("details")
+
+
+def _evidence_csv(session: Session, filters: evidence.Filters, found: _Found) -> Iterator[str]:
+    def noted(rows):
+        for row in rows:
+            found.records += 1
+            if row[_USER_ID] is not None:
+                found.user_ids.add(row[_USER_ID])
+            if row[_CONTENT_VERSION]:
+                found.versions.add(row[_CONTENT_VERSION])
+            found.versions.update(_versions_in(row[_DETAILS]))
+            yield row
+
+    return csvtext.lines(evidence.EXPORT_COLUMNS, noted(evidence.export_rows(session, filters)))
+
+
+def _versions_in(details: str) -> list[str]:
+    """The scenario versions a record's details name (a choice: its scenario; a start: all)."""
+    try:
+        parsed = json.loads(details)
+    except (TypeError, ValueError, RecursionError):  # altered outside Rounds: nothing to follow
+        return []
+    if not isinstance(parsed, dict):
+        return []
+    named = [parsed.get("scenario_version")]
+    scenarios = parsed.get("scenarios")
+    if isinstance(scenarios, list):
+        named += [s.get("version") for s in scenarios if isinstance(s, dict)]
+    return [v for v in named if isinstance(v, str) and v]
+
+
+def _people_csv(session: Session, scope: Scope, named: set[int], package: Package) -> Iterator[str]:
+    """The people in scope (the person; everyone in the department now; everyone), and anyone
+    else the evidence names, by name."""
+    supervisor = aliased(User)
+    query = select(User, supervisor.email).outerjoin(supervisor, User.supervisor_id == supervisor.id)
+    if scope.person:
+        wanted = User.id == scope.person.id
+    elif scope.department:
+        wanted = User.department == scope.department
+    else:
+        wanted = None
+    if wanted is not None:
+        query = query.where(wanted | User.id.in_(named) if named else wanted)
+    query = query.order_by(User.name, User.email)
+
+    def rows():
+        for person, supervisor_email in session.execute(query):
+            package.people += 1
+            yield [csvtext.spreadsheet_safe(cell) for cell in (
+                person.name, person.email, person.employee_id, person.person_kind, person.vendor,
+                person.job_role, person.specialty, person.department, person.work_state, supervisor_email,
+                person.hire_date.isoformat() if person.hire_date else None, "yes" if person.active else "no",
+                utc_day(person.created_at).isoformat(),
+            )]
+
+    return csvtext.lines(PEOPLE_COLUMNS, rows())
+
+
+def _content_file(stored: ContentVersion) -> str:
+    """content/modules/<id>@<version>.md, content/scenarios/<id>.<specialty>@<version>.md."""
+    name = stored.content_id + (f".{stored.specialty}" if stored.specialty else "")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return f"content/{stored.kind}s/{name}@{stored.version[:12]}.md"
+
+
+def _add_content(session: Session, writer: _Writer, versions: set[str], package: Package) -> None:
+    """Each content version's exact source, as stored when learners first saw it (a file's
+    SHA-256 is its version), and an index of them; a version that was never stored is listed as
+    such."""
+    index = []
+    wanted = sorted(versions)
+    for start in range(0, len(wanted), 500):
+        query = select(ContentVersion).where(ContentVersion.version.in_(wanted[start:start + 500]))
+        for stored in session.scalars(query):
+            name = _content_file(stored)
+            writer.add(name, [stored.source])
+            index.append((stored.version, stored.kind, stored.content_id, stored.specialty, stored.path,
+                          training_report.utc_stamp(stored.stored_at), name))
+    package.versions = len(index)
+    package.missing_versions = sorted(versions - {row[0] for row in index})
+    index += [(version, None, None, None, None, None, "(not stored)") for version in package.missing_versions]
+    index.sort(key=lambda row: (row[6], row[0]))
+    writer.add(CONTENT_INDEX, csvtext.lines(CONTENT_COLUMNS, index))
+
+
+def _sums(members: list[Member]) -> str:
+    """``sha256sum``'s own format, so ``sha256sum -c SHA256SUMS`` checks every file."""
+    return "".join(f"{m.sha256}  {m.name}\n" for m in members)
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(text, width=78, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _readme(package: Package) -> list[str]:
+    chain = package.chain
+    if chain.ok:
+        state = (f"The whole evidence chain was verified when this package was made: {chain.count:,} "
+                 f"records, intact. The newest record's hash (the head) was {chain.head_hash}. The "
+                 "evidence below stops at that record.")
+    else:
+        state = (f"WARNING: the evidence chain did NOT verify when this package was made: record "
+                 f"{chain.seq}: {chain.problem}. The records are included as they are stored; tell "
+                 "the compliance officer and the database administrator.")
+    missing = ""
+    if package.missing_versions:
+        missing = (f" {len(package.missing_versions)} version(s) named by the records were never "
+                   "stored; content/index.csv lists them as \"(not stored)\".")
+    files = [
+        (README, "this file"),
+        (PEOPLE, _count(package.people, "person", "people") + ", as their accounts are now"),
+        (REPORT, _count(package.assignments, "assignment and how it ended", "assignments and how each ended")),
+        (EVIDENCE, _count(package.records, "evidence record", "evidence records, in sequence order")),
+        ("content/", "the exact source of " + _count(package.versions, "content version", "content versions")),
+        (CONTENT_INDEX, "which content file is which version"),
+        (SUMS, "the SHA-256 of every file above"),
+    ]
+    made_at = package.made_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    parts = [
+        "Rounds audit package\n====================\n\n",
+        _wrap(f"Training records of a HIPAA workforce training programme (45 CFR 164.530(b) and "
+              f"(j)), made by Rounds on {made_at} for {package.made_by}.") + "\n\n",
+        "Scope\n-----\n",
+        "".join(_wrap(line, "  ") + "\n" for line in package.scope.in_words()),
+        "\nFiles\n-----\n",
+        "".join(f"  {name:<21}{what}\n" for name, what in files),
+        "\nThe evidence chain\n------------------\n",
+        _wrap(state + missing) + "\n\n",
+        "How to check this package\n-------------------------\n",
+        "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS),
+    ]
+    return parts
+
+
+_CHECKS = (
+    "1. Nothing in it was changed: `sha256sum -c SHA256SUMS` in this folder checks every file. "
+    "The SHA-256 of SHA256SUMS itself is kept in Rounds' evidence log, in the record of kind "
+    "\"Audit package made\" (evidence.packaged) written when this package was made, under "
+    "\"sha256sums\": ask for that record, or find it on Rounds' Evidence page, and compare.",
+    "2. Each evidence record is unchanged: a row's hash is the SHA-256 (hex) of the UTF-8 JSON "
+    "object of its other columns, keys sorted, no spaces, non-ASCII as is, seq and user_id as "
+    "numbers and empty cells as null. Records of one person or one module are not consecutive, "
+    "so their prev_hash links to records outside the package; Rounds' `evidence verify` checks "
+    "the whole chain.",
+    "3. The content is what learners saw: each file in content/ has as its SHA-256 the version "
+    "the records name (content_version; a scenario's in the details).",
+    "4. The training report and the people are summaries, as of the day the package was made; "
+    "the evidence records are the proof behind them. Cells of those two that a person typed and "
+    "that start like a spreadsheet formula (= + - @) begin with an apostrophe.",
+)
