@@ -160,23 +160,25 @@ ROLE_DESCRIPTIONS = {
     "learner": "My training only.",
     "manager": "My team too: their reports' training, assignments, waivers and trigger events.",
     "trainer": "Content too: what the server loaded from the content files, every branch of each module, trying a file.",
-    "compliance": "Compliance too: the training report and the evidence, read-only.",
+    "compliance": "Compliance too: the training report, the evidence and audit packages (read-only: only making a package is recorded).",
     "admin": "Everything: My team for everyone, Content, Compliance, and Admin (roster, passwords, outbox, account roles).",
 }
 
 
-def set_role(session: Session, user: User, role: str, by: User) -> bool:
-    """Give ``user`` the account role ``role``, recorded as evidence (from, to, and by whom).
-    It takes effect on their next request (the role is read with the account on every one).
-    Returns whether anything changed. Nobody changes their own: an admin cannot lock the last
-    admin out by mistake, nor raise themselves."""
+def set_role(session: Session, user: User, role: str, by: User | str) -> bool:
+    """Give ``user`` the account role ``role``, recorded as evidence (from, to, and by whom:
+    an admin's account, or words for the command line). It takes effect on their next request
+    (the role is read with the account on every one). Returns whether anything changed. Nobody
+    changes their own in the browser: an admin cannot lock the last admin out by mistake, nor
+    raise themselves."""
     if role not in ACCOUNT_ROLES:
         raise AccountError("role", f"role must be one of {', '.join(ACCOUNT_ROLES)}")
-    if user.id == by.id:
+    if isinstance(by, User) and user.id == by.id:
         raise AccountError("role", "You cannot change your own account role: ask another admin.")
     if user.role == role:
         return False
-    evidence.append(session, "person.role-changed", user=user, details={"from": user.role, "to": role, "by": by.email})
+    who = by.email if isinstance(by, User) else by
+    evidence.append(session, "person.role-changed", user=user, details={"from": user.role, "to": role, "by": who})
     user.role = role
     return True
 

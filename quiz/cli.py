@@ -107,6 +107,15 @@ def content_load() -> None:
     )
 
 
+def _command_line(command: str) -> str:
+    """Who did it, for evidence made on the command line: the command and the system user."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this process's user (a bare container)
+        who = "an unnamed user"
+    return f"the command line ({command}, as {who})"
+
+
 # --- evidence ------------------------------------------------------------------------------
 
 evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
@@ -188,11 +197,7 @@ def evidence_package(since, until, email, department, module_id, output) -> None
         department=department,
         module_id=module_id,
     )
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no name for this process's user (a bare container)
-        who = "an unnamed user"
-    made_by = f"the command line (flask evidence package, as {who})"
+    made_by = _command_line("flask evidence package")
     partial = Path(f"{output}.part")  # the file appears under its name only with its record made
     try:
         with partial.open("wb") as out:
@@ -244,6 +249,21 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
     given = assignments.for_person(db.session, user, curricula, library, date.today(), new=True)
     db.session.commit()
     click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
+
+
+@users_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ACCOUNT_ROLES))
+def users_set_role(email, role) -> None:
+    """Give an account a role (what it opens), e.g. a compliance officer imported from HR. The
+    change is an evidence record (from, to, by the command line); it applies on their next page."""
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    was = user.role
+    changed = accounts.set_role(db.session, user, role, _command_line("flask users set-role"))
+    db.session.commit()
+    click.echo(f"{email}: {was} -> {role}" if changed else f"{email} is already {role}: nothing changed")
 
 
 @users_cli.command("set-password")

@@ -30,7 +30,7 @@ def test_an_admin_makes_a_learner_a_compliance_officer_and_it_is_evidence(app):
     assert f'href="{url}"' in admin.get("/admin/roster").text
     page = admin.get(url).text
     assert "now: Learner" in page_text(page)
-    assert "Compliance too: the training report and the evidence, read-only." in page_text(page)
+    assert "Compliance too: the training report, the evidence and audit packages" in page_text(page)
     done = admin.post(url, data={"csrf_token": csrf_token(page), "role": "compliance"})
     assert done.status_code == 303
     assert "Dana Whitfield is now: Compliance officer." in page_text(admin.get("/admin/roster").text)
@@ -81,3 +81,27 @@ def test_set_role_refuses_an_unknown_role(app):
         person = db.session.get(User, uid)
         with pytest.raises(accounts.AccountError):
             accounts.set_role(db.session, person, "owner", by=person)
+
+
+def test_the_command_line_sets_a_role_as_evidence_and_says_when_nothing_changed(app):
+    uid = add_user(app)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "set-role", "learner@example.org", "compliance"])
+    assert result.exit_code == 0, result.output
+    assert "learner -> compliance" in result.output
+    assert _role_of(app, "learner@example.org") == "compliance"
+    with app.app_context():
+        record = db.session.scalars(select(Evidence).where(Evidence.event == "person.role-changed")).one()
+        details = json.loads(record.details)
+    assert record.user_id == uid
+    assert details["from"] == "learner" and details["to"] == "compliance"
+    assert details["by"].startswith("the command line (flask users set-role, as ")
+    again = runner.invoke(args=["users", "set-role", "learner@example.org", "compliance"])
+    assert again.exit_code == 0 and "already compliance: nothing changed" in again.output
+    for args, message in ((["nobody@example.org", "admin"], "no account for nobody@example.org"),
+                          (["learner@example.org", "owner"], "'owner' is not one of")):
+        bad = runner.invoke(args=["users", "set-role", *args])
+        assert bad.exit_code != 0 and message in bad.output
+    with app.app_context():
+        assert db.session.scalar(select(Evidence.seq).where(Evidence.event == "person.role-changed")
+                                 .order_by(Evidence.seq.desc()).limit(1)) == record.seq  # one record
