@@ -35,6 +35,8 @@ from sqlalchemy.orm import Session, aliased
 
 from . import csvtext, evidence, training_report
 from .assignments import utc_day
+from .content import Library
+from .versions import as_row
 from .models import ContentVersion, User
 
 #: The files every package has, in the order README.txt lists them.
@@ -164,25 +166,25 @@ class _Writer:
 
 
 def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, made_at: datetime | None = None,
-          today: date | None = None) -> Package:
+          library: Library | None = None) -> Package:
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
-    writing bytes). ``made_by`` names who asked, as README.txt says it. Writes nothing to the
-    database: ``record`` does, once the package is complete."""
+    writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
+    being served, gives the source of a version the database never stored. Writes nothing to
+    the database (``record`` does, once the package is complete); run it in
+    ``db.read_only(session, snapshot=True)`` so that its parts agree and no writer waits on it."""
     made_at = made_at or datetime.now(timezone.utc)
-    today = today or made_at.astimezone(timezone.utc).date()
+    today = made_at.astimezone(timezone.utc).date()
     chain = evidence.verify(session)
     package = Package(scope, made_at, made_by, chain)
+    through = chain.count if chain.ok else None  # a broken chain: every record, as stored
+    records = scope.evidence_filters(through)
     with zipfile.ZipFile(out, "w") as archive:
         writer = _Writer(archive, made_at)
-        # Evidence first: reading it finds the people and content versions the others need.
-        found = _Found()
-        through = chain.count if chain.ok else None  # a broken chain: every record, as stored
-        writer.add(EVIDENCE, _evidence_csv(session, scope.evidence_filters(through), found))
-        package.records = found.records
-        writer.add(REPORT, training_report.csv_lines(session, scope.report_filters(), today))
-        package.assignments = training_report.counts(session, scope.report_filters(), today)["all"]
-        writer.add(PEOPLE, _people_csv(session, scope, found.user_ids, package))
-        _add_content(session, writer, found.versions, package)
+        versions: set[str] = set()  # every content version the evidence or the report names
+        writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
+        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, versions, package))
+        writer.add(PEOPLE, _people_csv(session, scope, records, package))
+        _add_content(session, library, writer, versions, package)
         writer.add(README, _readme(package))
         writer.add(SUMS, [_sums(writer.members)])
     package.members = writer.members
@@ -212,30 +214,43 @@ def record(session: Session, package: Package, made_by: User | None) -> None:
 # --- the files -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Found:
-    records: int = 0
-    user_ids: set[int] = field(default_factory=set)
-    versions: set[str] = field(default_factory=set)
-
-
-_USER_ID = evidence.EXPORT_COLUMNS.index("user_id")
 _CONTENT_VERSION = evidence.EXPORT_COLUMNS.index("content_version")
 _DETAILS = evidence.EXPORT_COLUMNS.index("details")
 
 
-def _evidence_csv(session: Session, filters: evidence.Filters, found: _Found) -> Iterator[str]:
+def _evidence_csv(session: Session, filters: evidence.Filters, versions: set[str], package: Package) -> Iterator[str]:
     def noted(rows):
         for row in rows:
-            found.records += 1
-            if row[_USER_ID] is not None:
-                found.user_ids.add(row[_USER_ID])
+            package.records += 1
             if row[_CONTENT_VERSION]:
-                found.versions.add(row[_CONTENT_VERSION])
-            found.versions.update(_versions_in(row[_DETAILS]))
+                versions.add(row[_CONTENT_VERSION])
+            versions.update(_versions_in(row[_DETAILS]))
             yield row
 
     return csvtext.lines(evidence.EXPORT_COLUMNS, noted(evidence.export_rows(session, filters)))
+
+
+def _report_csv(session: Session, filters: training_report.Filters, today: date, versions: set[str],
+                package: Package) -> Iterator[str]:
+    """The training report's CSV, counting its rows and noting the versions of the attempts
+    that completed them (their days need not be the evidence's)."""
+    def noted(rows):
+        for row in rows:
+            package.assignments += 1
+            if row.attempt is not None:
+                versions.add(row.attempt.module_version)
+                versions.update(_scenario_versions(row.attempt.scenario_versions))
+            yield training_report.csv_cells(row)
+
+    return csvtext.lines(training_report.COLUMNS, noted(training_report.streamed(session, filters, today)))
+
+
+def _scenario_versions(stored: str) -> list[str]:
+    try:
+        parsed = json.loads(stored)
+    except (TypeError, ValueError):
+        return []
+    return [v for v in parsed if isinstance(v, str)] if isinstance(parsed, list) else []
 
 
 def _versions_in(details: str) -> list[str]:
@@ -253,19 +268,15 @@ def _versions_in(details: str) -> list[str]:
     return [v for v in named if isinstance(v, str) and v]
 
 
-def _people_csv(session: Session, scope: Scope, named: set[int], package: Package) -> Iterator[str]:
+def _people_csv(session: Session, scope: Scope, records: evidence.Filters, package: Package) -> Iterator[str]:
     """The people in scope (the person; everyone in the department now; everyone), and anyone
-    else the evidence names, by name."""
+    else the records found are about (someone who has left the department since)."""
     supervisor = aliased(User)
     query = select(User, supervisor.email).outerjoin(supervisor, User.supervisor_id == supervisor.id)
     if scope.person:
-        wanted = User.id == scope.person.id
+        query = query.where(User.id == scope.person.id)
     elif scope.department:
-        wanted = User.department == scope.department
-    else:
-        wanted = None
-    if wanted is not None:
-        query = query.where(wanted | User.id.in_(named) if named else wanted)
+        query = query.where((User.department == scope.department) | User.id.in_(evidence.people_in(records)))
     query = query.order_by(User.name, User.email)
 
     def rows():
@@ -282,30 +293,46 @@ def _people_csv(session: Session, scope: Scope, named: set[int], package: Packag
 
 
 def _content_file(stored: ContentVersion) -> str:
-    """content/modules/<id>@<version>.md, content/scenarios/<id>.<specialty>@<version>.md."""
+    """content/modules/<id>@<version>.md, content/scenarios/<id>.<specialty>@<version>.md (the
+    whole version: two versions of one file never share a name)."""
     name = stored.content_id + (f".{stored.specialty}" if stored.specialty else "")
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    return f"content/{stored.kind}s/{name}@{stored.version[:12]}.md"
+    return f"content/{stored.kind}s/{name}@{stored.version}.md"
 
 
-def _add_content(session: Session, writer: _Writer, versions: set[str], package: Package) -> None:
-    """Each content version's exact source, as stored when learners first saw it (a file's
-    SHA-256 is its version), and an index of them; a version that was never stored is listed as
-    such."""
-    index = []
+def _add_content(session: Session, library: Library | None, writer: _Writer, versions: set[str],
+                 package: Package) -> None:
+    """Each content version's exact source (a file's SHA-256 is its version), as stored when it
+    was first used, or as served now if it never was; and an index of them. A version found in
+    neither is listed as "(not stored)"."""
+    found: dict[str, ContentVersion] = {}
     wanted = sorted(versions)
     for start in range(0, len(wanted), 500):
         query = select(ContentVersion).where(ContentVersion.version.in_(wanted[start:start + 500]))
-        for stored in session.scalars(query):
-            name = _content_file(stored)
-            writer.add(name, [stored.source])
-            index.append((stored.version, stored.kind, stored.content_id, stored.specialty, stored.path,
-                          training_report.utc_stamp(stored.stored_at), name))
-    package.versions = len(index)
-    package.missing_versions = sorted(versions - {row[0] for row in index})
-    index += [(version, None, None, None, None, None, "(not stored)") for version in package.missing_versions]
+        found.update((stored.version, stored) for stored in session.scalars(query))
+    served = _served(library, versions - found.keys())
+    index = []
+    for version in wanted:
+        item = found.get(version) or served.get(version)
+        if item is None:
+            package.missing_versions.append(version)
+            index.append((version, None, None, None, None, None, "(not stored)"))
+            continue
+        name = _content_file(item)
+        writer.add(name, [item.source])
+        stored_at = training_report.utc_stamp(item.stored_at) if item.stored_at else "(served, not stored)"
+        index.append((version, item.kind, item.content_id, item.specialty, item.path, stored_at, name))
+    package.versions = len(wanted) - len(package.missing_versions)
     index.sort(key=lambda row: (row[6], row[0]))
     writer.add(CONTENT_INDEX, csvtext.lines(CONTENT_COLUMNS, index))
+
+
+def _served(library: Library | None, versions: set[str]) -> dict[str, ContentVersion]:
+    """Versions the library serves, as rows never added to a session."""
+    if library is None or not versions:
+        return {}
+    items = [*library.modules.values(), *library.all_scenarios()]
+    return {item.version: as_row(item) for item in items if item.version in versions}
 
 
 def _sums(members: list[Member]) -> str:
@@ -324,8 +351,8 @@ def _count(n: int, one: str, many: str) -> str:
 def _readme(package: Package) -> list[str]:
     chain = package.chain
     if chain.ok:
-        state = (f"The whole evidence chain was verified when this package was made: {chain.count:,} "
-                 f"records, intact. The newest record's hash (the head) was {chain.head_hash}. The "
+        state = (f"The whole evidence chain was verified when this package was made: "
+                 f"{_count(chain.count, 'record', 'records')}, intact. The newest record's hash (the head) was {chain.head_hash}. The "
                  "evidence below stops at that record.")
     else:
         state = (f"WARNING: the evidence chain did NOT verify when this package was made: record "
@@ -337,7 +364,7 @@ def _readme(package: Package) -> list[str]:
                    "stored; content/index.csv lists them as \"(not stored)\".")
     files = [
         (README, "this file"),
-        (PEOPLE, _count(package.people, "person", "people") + ", as their accounts are now"),
+        (PEOPLE, _count(package.people, "person", "people") + " in scope, accounts as they are now"),
         (REPORT, _count(package.assignments, "assignment and how it ended", "assignments and how each ended")),
         (EVIDENCE, _count(package.records, "evidence record", "evidence records, in sequence order")),
         ("content/", "the exact source of " + _count(package.versions, "content version", "content versions")),
@@ -375,5 +402,8 @@ _CHECKS = (
     "the records name (content_version; a scenario's in the details).",
     "4. The training report and the people are summaries, as of the day the package was made; "
     "the evidence records are the proof behind them. Cells of those two that a person typed and "
-    "that start like a spreadsheet formula (= + - @) begin with an apostrophe.",
+    "that start like a spreadsheet formula (= + - @) begin with an apostrophe. The cells of "
+    "evidence.csv are exactly as recorded (their bytes are hashed), so a name typed as a formula "
+    "is one there too: open evidence.csv as text, or import it with every column as text, "
+    "rather than opening it in a spreadsheet directly.",
 )

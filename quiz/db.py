@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
@@ -174,16 +174,21 @@ def is_postgresql(session) -> bool:
 
 
 @contextmanager
-def read_only(session):
+def read_only(session, *, snapshot: bool = False):
     """Run a block in a read transaction (plain BEGIN), then end it.
 
-    For slow reads inside a writing request (a password hash check takes ~100 ms): on SQLite a
-    writing transaction holds the database's single write lock from BEGIN IMMEDIATE to commit,
-    so nobody else may write meanwhile.
+    For slow reads inside a writing request (a password hash check takes ~100 ms) or a command
+    (a chain check of a million records takes 20 s): on SQLite a writing transaction holds the
+    database's single write lock from BEGIN IMMEDIATE to commit, so nobody else may write
+    meanwhile. With ``snapshot``, every statement in the block sees the database as it was at
+    the first one (SQLite's WAL read transactions do anyway; PostgreSQL needs REPEATABLE READ),
+    for reads that must agree with each other, like the parts of an audit package.
     """
     session.commit()  # end whatever transaction is open (a no-op when none is)
     token = write_intent.set(False)
     try:
+        if snapshot and is_postgresql(session):
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         yield
     finally:
         session.commit()  # nothing was written: this just ends the read transaction

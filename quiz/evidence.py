@@ -272,6 +272,18 @@ def _filtered(query, filters: Filters):
     return query
 
 
+def people_in(filters: Filters):
+    """The ids of the people the records found are about, as a subquery."""
+    return _filtered(select(Evidence.user_id).where(Evidence.user_id.is_not(None)), filters).distinct()
+
+
+def department_seen(session: Session, department: str) -> bool:
+    """Whether anyone is in this department now, or any record was made while someone was."""
+    now = select(User.id).where(User.department == department).limit(1)
+    then = select(Evidence.seq).where(Evidence.department == department).limit(1)
+    return session.scalar(now) is not None or session.scalar(then) is not None
+
+
 def export_rows(session: Session, filters: Filters = Filters(), batch: int = 1000) -> Iterator[tuple]:
     """Records in sequence order as tuples of EXPORT_COLUMNS, for an auditor; read in batches,
     so six years of them never sit in memory at once."""

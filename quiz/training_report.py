@@ -175,13 +175,18 @@ def utc_stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def csv_lines(session: Session, filters: Filters, today: date, batch: int = 500) -> Iterator[str]:
-    """The report as CSV text, the header first: one query, read in batches, so a large
-    workforce never sits in memory at once. Nothing is read until the first line is asked for
-    (a download reads as it sends)."""
+def streamed(session: Session, filters: Filters, today: date, batch: int = 500) -> Iterator[Row]:
+    """Every report row, in the report's order, from one query read in batches, so a large
+    workforce never sits in memory at once. Nothing is read until the first row is asked for."""
     result = session.execute(_ordered(filters, today).execution_options(yield_per=batch))
-    rows = (
-        [csvtext.spreadsheet_safe(cell) for cell in _cells(Row(user, a, attempt, state_of(a, user, today)))]
-        for a, user, attempt in result
-    )
-    yield from csvtext.lines(COLUMNS, rows, batch)
+    return (Row(user, a, attempt, state_of(a, user, today)) for a, user, attempt in result)
+
+
+def csv_cells(row: Row) -> list:
+    """One row's CSV cells (COLUMNS), safe to open in a spreadsheet."""
+    return [csvtext.spreadsheet_safe(cell) for cell in _cells(row)]
+
+
+def csv_lines(session: Session, filters: Filters, today: date, batch: int = 500) -> Iterator[str]:
+    """The report as CSV text, the header first (a download reads as it sends)."""
+    yield from csvtext.lines(COLUMNS, (csv_cells(row) for row in streamed(session, filters, today, batch)), batch)

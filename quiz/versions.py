@@ -19,19 +19,21 @@ def remember(session: Session, item: Module | Scenario) -> bool:
     """Store this version's source if the database does not have it yet. True if stored now."""
     if session.get(ContentVersion, item.version) is not None:
         return False
-    kind = "module" if isinstance(item, Module) else "scenario"
-    session.add(
-        ContentVersion(
-            version=item.version,
-            kind=kind,
-            content_id=item.id,
-            specialty=getattr(item, "specialty", None),
-            path=item.path,
-            source=item.source,
-        )
-    )
+    session.add(as_row(item))
     session.flush()
     return True
+
+
+def as_row(item: Module | Scenario) -> ContentVersion:
+    """A version as the row that keeps it (not added to any session)."""
+    return ContentVersion(
+        version=item.version,
+        kind="module" if isinstance(item, Module) else "scenario",
+        content_id=item.id,
+        specialty=getattr(item, "specialty", None),
+        path=item.path,
+        source=item.source,
+    )
 
 
 def remember_library(session: Session, library: Library) -> int:

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import re
+import threading
 import zipfile
 from datetime import date, timedelta
 
@@ -18,7 +19,7 @@ from sqlalchemy import select, text
 
 from quiz import audit_package, evidence, training_report
 from quiz.db import db
-from quiz.models import ContentVersion, Evidence, User
+from quiz.models import Attempt, ContentVersion, Evidence, User
 
 from .conftest import add_user, csrf_token, page_text, sign_in, signed_in_as
 from .test_evidence import _disable_triggers
@@ -192,7 +193,7 @@ def test_bad_fields_are_named_beside_them_and_no_package_is_made(app):
                     "Choose a department or a person, not both."):
         assert words.count(message) == 2, message  # in the summary and beside the field
     response = _make(client, since="31/01/2026", department="Nowhere")
-    assert "Give the day as YYYY-MM-DD" in response.text and "Choose a department from the list." in response.text
+    assert "Give the day as YYYY-MM-DD" in response.text and "Nobody is or was in this department: check its spelling." in response.text
     assert client.post("/audit/package", data={}).status_code == 400  # no CSRF token
     assert _packaged(app) == []
 
@@ -227,9 +228,136 @@ def test_the_command_line_writes_the_same_package_and_its_record(app, tmp_path):
     assert made.user_id is None and details["scope"]["person"] == "learner@example.org"
     assert not (tmp_path / "package.zip.part").exists()
     with app.app_context():
-        assert len(_rows(files["evidence.csv"])) == evidence.count(db.session, evidence.Filters(user_id=1))
-    bad = runner.invoke(args=["evidence", "package", "--email", "no@example.org", "-o", str(tmp_path / "x.zip")])
-    assert bad.exit_code == 2 and "no account with email" in bad.output and not (tmp_path / "x.zip").exists()
+        learner = db.session.scalar(select(User).where(User.email == "learner@example.org"))
+        assert len(_rows(files["evidence.csv"])) == evidence.count(db.session, evidence.Filters(user_id=learner.id)) > 0
+    for args, message in ((["--email", "no@example.org"], "no account with email"),
+                          (["--department", "Nowhere"], "nobody is or was in department 'Nowhere'"),
+                          (["--since", "2026-02-01", "--until", "2026-01-01"], "the last day is before the first day")):
+        bad = runner.invoke(args=["evidence", "package", *args, "-o", str(tmp_path / "x.zip")])
+        assert bad.exit_code == 2 and message in bad.output and not (tmp_path / "x.zip").exists(), args
+    assert len(_packaged(app)) == 1
+
+
+def test_the_command_line_says_a_broken_chain_and_exits_1_with_the_package_made(app, tmp_path):
+    _passed(app)
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 3"), {"d": '{"altered":true}'})
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["evidence", "package", "-o", str(tmp_path / "p.zip")])
+    assert result.exit_code == 1 and "evidence BROKEN at record 3" in result.output
+    assert "did NOT verify" in zipfile.ZipFile(tmp_path / "p.zip").read("README.txt").decode()
+
+
+def _caught(work, failures: list) -> None:
+    try:
+        work()
+    except Exception as exc:  # noqa: BLE001 - reported by the test on the main thread
+        failures.append(exc)
+
+
+def test_building_a_package_holds_no_write_lock_and_its_parts_are_one_moment(app, monkeypatch, tmp_path):
+    """Other writers go on while a package is built (a million records take 40 s), and what
+    they write meanwhile is in no part of it: the parts agree with the chain as verified."""
+    _passed(app, department="Ward 4")
+    verify = evidence.verify
+
+    def someone_writes():  # another request, on its own thread and connection
+        with app.app_context():
+            db.session.add(User(email="new@example.org", name="New Person", password_hash="x", job_role="clinical",
+                                department="Ward 4"))
+            evidence.append(db.session, "person.created", details={"email": "new@example.org"})
+            db.session.commit()
+
+    failed = []
+
+    def verify_then_someone_writes(session):
+        result = verify(session)
+        writer = threading.Thread(target=lambda: _caught(someone_writes, failed))
+        writer.start()
+        writer.join()
+        return result
+
+    monkeypatch.setattr(evidence, "verify", verify_then_someone_writes)
+    result = app.test_cli_runner().invoke(args=["evidence", "package", "--department", "Ward 4", "-o", str(tmp_path / "p.zip")])
+    assert result.exit_code == 0, result.output
+    assert failed == []
+    files = zipfile.ZipFile(tmp_path / "p.zip")
+    assert b"new@example.org" not in files.read("people.csv") and b"new@example.org" not in files.read("evidence.csv")
+    with app.app_context():
+        assert db.session.scalar(select(User.id).where(User.email == "new@example.org")) is not None
+        assert verify(db.session).ok  # (evidence.verify is still the one that writes)
+
+
+def test_content_named_only_by_the_report_is_in_the_package(app):
+    """Done today, due in ten days: a package of the coming days has no evidence of it, but its
+    report row names the versions it was done on, so they are in the package too."""
+    _passed(app)
+    tomorrow = date.today() + timedelta(days=1)
+    made, files = _package_in_core(app, lambda s: audit_package.Scope(since=tomorrow))
+    assert _rows(files["evidence.csv"]) == []
+    [row] = _rows(files["training-report.csv"])
+    index = {r["version"]: r for r in _rows(files["content/index.csv"])}
+    with app.app_context():
+        attempt = db.session.scalar(select(Attempt))
+        expected = {attempt.module_version, *json.loads(attempt.scenario_versions)}
+    assert row["content_version"] == attempt.module_version and set(index) == expected and made.versions == 2
+
+
+def test_a_version_never_stored_comes_from_the_content_served_or_is_listed_as_not_stored(app):
+    add_user(app)
+    with app.app_context():
+        from quiz.web import library
+
+        served = library().modules["test-refresher"]
+        assert db.session.get(ContentVersion, served.version) is None  # the premise: nobody started it
+        evidence.append(db.session, "assignment.created", module_id=served.id, content_version=served.version,
+                        details={"scenarios": [{"id": "x", "version": "f" * 64, "specialty": None}]})
+        db.session.commit()
+        for lib, stored_at in ((library(), "(served, not stored)"), (None, None)):
+            out = io.BytesIO()
+            made = audit_package.write(db.session, audit_package.Scope(), out, made_by="a test", library=lib)
+            archive = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+            index = {r["version"]: r for r in _rows(archive.read("content/index.csv"))}
+            assert index["f" * 64]["file"] == "(not stored)"  # named in a start's scenarios, found nowhere
+            if lib is not None:
+                assert index[served.version]["stored_at"] == stored_at
+                assert archive.read(index[served.version]["file"]).decode() == served.source
+                assert made.missing_versions == ["f" * 64]
+            else:
+                assert made.missing_versions == sorted([served.version, "f" * 64])
+            assert "never stored" in " ".join(archive.read("README.txt").decode().split())
+
+
+def test_people_and_report_cells_that_look_like_formulas_are_defused_and_evidence_stays_as_recorded(app):
+    _passed(app, name="=HYPERLINK(1)")
+    _, files = _package_in_core(app, lambda s: audit_package.Scope())
+    assert [r["person_name"] for r in _rows(files["people.csv"])] == ["'=HYPERLINK(1)"]
+    assert [r["person_name"] for r in _rows(files["training-report.csv"])] == ["'=HYPERLINK(1)"]
+    assert {r["learner_name"] for r in _rows(files["evidence.csv"])} == {"=HYPERLINK(1)"}  # hashed bytes
+
+
+def test_no_download_when_its_record_cannot_be_written(app, monkeypatch):
+    _passed(app)
+    client = signed_in_as(app, "compliance")
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the database refused the record")
+
+    monkeypatch.setattr(audit_package, "record", refuse)
+    with pytest.raises(RuntimeError):
+        _make(client)
+    assert _packaged(app) == []
+
+
+def test_an_empty_log_makes_an_empty_package_that_still_checks(app):
+    made, files = _package_in_core(app, lambda s: audit_package.Scope())
+    assert made.records == made.assignments == made.people == made.versions == 0
+    assert "0 records, intact" in " ".join(files["README.txt"].decode().split())
+    assert _rows(files["evidence.csv"]) == [] and _rows(files["people.csv"]) == []
+    for line in files["SHA256SUMS"].decode().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256(files[name]).hexdigest() == digest
 
 
 def test_the_report_in_the_package_counts_its_rows_even_with_line_breaks_in_a_cell(app):

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from ... import accounts, training_report
+from ... import accounts, evidence, training_report
 from ...db import db
 from .. import library
 from ..access import require_role
@@ -67,15 +67,26 @@ def module_choices() -> list[tuple[str, str]]:
     return [("", "Any module"), *choices]
 
 
-def department_choices() -> list[tuple[str, str]]:
-    """"Any department", then every department someone is in now."""
-    return [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
+class DepartmentField(StringField):
+    """A department by name, typed, with the departments people are in now offered as one types
+    (``suggestions``, an HTML datalist: no JavaScript needed). One that nobody is in any more is
+    accepted when records were made while someone was in it: a renamed or closed department can
+    still be audited. Forms check it with ``department_known``."""
+
+    suggestions: list[str] = []
+
+    def __init__(self, label: str = "Department", **kwargs):
+        super().__init__(label, validators=[Optional()], filters=[lambda v: v.strip() if v else v], **kwargs)
 
 
-def department_in_list(form, field) -> None:
-    """A form's department must be one of its choices (a validator, ``validate_department``)."""
-    if field.data and field.data not in {value for value, _ in field.choices}:
-        raise ValidationError("Choose a department from the list.")
+def department_known(form, field) -> None:
+    if field.data and not evidence.department_seen(db.session, field.data):
+        raise ValidationError("Nobody is or was in this department: check its spelling.")
+
+
+def department_field(form) -> None:
+    """Offer the departments people are in now to the form's DepartmentField."""
+    form.department.suggestions = training_report.departments(db.session)
 
 
 def module_titles() -> dict[str, str]:

@@ -7,7 +7,6 @@ committed."""
 from __future__ import annotations
 
 import tempfile
-from datetime import date, datetime, timezone
 
 from flask import render_template, send_file
 from flask_login import current_user
@@ -16,9 +15,10 @@ from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
 from ... import audit_package
-from ...db import db, writing
-from .. import reads_first
-from . import DayField, PersonFilter, bp, days_in_order, department_choices, department_in_list, module_choices
+from ...db import db, read_only, writing
+from .. import library, reads_first
+from . import (DayField, DepartmentField, PersonFilter, bp, days_in_order, department_field, department_known,
+               module_choices)
 
 
 class PackageForm(PersonFilter, FlaskForm):
@@ -26,14 +26,14 @@ class PackageForm(PersonFilter, FlaskForm):
 
     since = DayField("From (UTC day)", validators=[Optional()])
     until = DayField("To (UTC day, included)", validators=[Optional()])
-    department = SelectField("Department", validate_choice=False)
+    department = DepartmentField()
     module = SelectField("Module", validate_choice=False)
 
     def validate_until(self, field):
         days_in_order(self.since.data, field.data)
 
     def validate_department(self, field):
-        department_in_list(self, field)
+        department_known(self, field)
         if field.data and self.email.data:
             raise ValidationError("Choose a department or a person, not both.")
 
@@ -41,7 +41,7 @@ class PackageForm(PersonFilter, FlaskForm):
 def _package_form() -> PackageForm:
     form = PackageForm()
     form.module.choices = module_choices()
-    form.department.choices = department_choices()
+    department_field(form)
     return form
 
 
@@ -73,10 +73,11 @@ def make_package():
     if not form.validate():
         return render_template("audit/package.html", form=form), 400
     made_by = f"{current_user.name} <{current_user.email}> ({current_user.role})"
+    scope = _scope(form)
     out = tempfile.TemporaryFile()
     try:
-        made = audit_package.write(db.session, _scope(form), out, made_by=made_by,
-                                   made_at=datetime.now(timezone.utc), today=date.today())
+        with read_only(db.session, snapshot=True):  # its parts agree; no writer waits on it
+            made = audit_package.write(db.session, scope, out, made_by=made_by, library=library())
         with writing(db.session):
             audit_package.record(db.session, made, current_user._get_current_object())
     except BaseException:

@@ -16,8 +16,8 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import evidence
 from ...db import db
-from . import (DayField, PersonFilter, bp, csv_download, days_in_order, department_choices, department_in_list, kept_args,
-               module_choices, module_titles)
+from . import (DayField, DepartmentField, PersonFilter, bp, csv_download, days_in_order, department_field, department_known,
+               kept_args, module_choices, module_titles)
 
 PER_PAGE = 50
 
@@ -28,7 +28,7 @@ class FilterForm(PersonFilter, FlaskForm):
     class Meta:
         csrf = False
 
-    department = SelectField("Department", validate_choice=False)
+    department = DepartmentField()
     module = SelectField("Module", validate_choice=False)
     event = SelectField("Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False)
     since = DayField("From (UTC day)", validators=[Optional()])
@@ -41,13 +41,13 @@ class FilterForm(PersonFilter, FlaskForm):
     def validate_until(self, field):
         days_in_order(self.since.data, field.data)
 
-    validate_department = department_in_list
+    validate_department = department_known
 
 
 def _filter_form() -> FilterForm:
     form = FilterForm(formdata=request.args)
     form.module.choices = module_choices()
-    form.department.choices = department_choices()
+    department_field(form)
     return form
 
 

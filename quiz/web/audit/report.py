@@ -15,8 +15,7 @@ from wtforms.validators import Optional, ValidationError
 from ... import training_report
 from ...content import JOB_ROLES, label
 from ...db import db
-from . import (DayField, PersonFilter, bp, csv_download, days_in_order, department_choices, department_in_list, kept_args,
-               module_choices, module_titles)
+from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices, module_titles
 
 PER_PAGE = 100
 
@@ -46,13 +45,15 @@ class ReportForm(PersonFilter, FlaskForm):
     def validate_due_until(self, field):
         days_in_order(self.due_since.data, field.data)
 
-    validate_department = department_in_list
+    def validate_department(self, field):
+        if field.data and field.data not in {value for value, _ in field.choices}:
+            raise ValidationError("Choose a department from the list.")
 
 
 def _report_form() -> ReportForm:
     form = ReportForm(formdata=request.args)
     form.module.choices = module_choices()
-    form.department.choices = department_choices()
+    form.department.choices = [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
     return form
 
 
