@@ -13,7 +13,7 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, assignments, audit_package, csvtext, evidence, versions
+from . import accounts, alerts, assignments, audit_package, csvtext, evidence, mailer, versions
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
 from .content.curricula import load_curricula
@@ -122,14 +122,21 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
 
 
 @evidence_cli.command("verify")
-def evidence_verify() -> None:
+@click.option("--alert", is_flag=True,
+              help="If the chain is broken, tell every active compliance officer and admin (once a day; for cron).")
+def evidence_verify(alert: bool) -> None:
     """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
     with read_only(db.session):  # no writer waits for the check (20 s a million records)
         result = evidence.verify(db.session)
+        at_fault = evidence.first_at_or_after(db.session, result.seq) if result.seq is not None else None
     if result.ok:
         click.echo(str(result))
         return
     click.echo(str(result), err=True)
+    if alert:
+        report = alerts.send(db.session, result, date.today(), smtp=mailer.settings_from_config(current_app.config),
+                             base_url=current_app.config["BASE_URL"], at_fault=at_fault)
+        click.echo(str(report), err=True)
     sys.exit(1)
 
 

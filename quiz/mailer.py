@@ -95,3 +95,24 @@ def send(message: EmailMessage, settings: SmtpSettings) -> None:
         if settings.username:
             smtp.login(settings.username, settings.password or "")
         smtp.send_message(message)
+
+
+#: What a send can fail with: the server's refusals, the network, and a message that cannot be
+#: encoded. The message then stays in the outbox with ``describe_failure``'s line.
+FAILURES = (smtplib.SMTPException, OSError, ValueError, UnicodeError)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong sending a message, in one line for the outbox (the server's own words)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        message = f"{type(exc).__name__}: {exc.smtp_code} {reply}"
+    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{rcpt}: {code} {reply.decode('utf-8', 'replace') if isinstance(reply, bytes) else reply}"
+            for rcpt, (code, reply) in exc.recipients.items()
+        )
+        message = f"{type(exc).__name__}: {refused}"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return message[:2000]

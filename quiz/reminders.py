@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import smtplib
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -326,21 +325,6 @@ def exclusive_run(session: Session) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        message = f"{type(exc).__name__}: {exc.smtp_code} {reply}"
-    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = "; ".join(
-            f"{rcpt}: {code} {reply.decode('utf-8', 'replace') if isinstance(reply, bytes) else reply}"
-            for rcpt, (code, reply) in exc.recipients.items()
-        )
-        message = f"{type(exc).__name__}: {refused}"
-    else:
-        message = f"{type(exc).__name__}: {exc}"
-    return message[:2000]
-
-
 def _record(
     session: Session, digest: Digest, message_id: int, today: date, transport: str, error: str | None, retry: bool
 ) -> None:
@@ -463,8 +447,8 @@ def _deliver(
             message_id=f"<rounds-outbox-{message_id}.{today.isoformat()}@{mailer.sender_domain(smtp.sender)}>",
         )
         sender(message, smtp)
-    except (smtplib.SMTPException, OSError, ValueError, UnicodeError) as exc:
-        error = _describe(exc)
+    except mailer.FAILURES as exc:
+        error = mailer.describe_failure(exc)
 
     row = session.get(OutboxMessage, message_id)
     if error is None:

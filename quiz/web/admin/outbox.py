@@ -20,7 +20,7 @@ from . import bp
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
 
 PER_PAGE = 50
-KINDS = {"digest": "Reminder", "escalation": "Escalation"}
+KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed"}
 
 
 def _utc(moment: datetime | None) -> datetime | None:

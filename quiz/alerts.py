@@ -1,0 +1,123 @@
+"""Tell the people who answer for the evidence when its chain fails the check.
+
+A hash chain is tamper-evident only if someone looks, and a check that fails in a cron job's
+log is a check nobody saw. ``flask evidence verify --alert`` (daily, from cron) writes to every
+active compliance officer and admin when the chain does not verify: by SMTP when it is set up,
+and always in the outbox (Admin > Outbox), once a day per person however often the job runs; a
+message the server refused is tried again on the next run that day. A chain that verifies sends
+nothing. Plain Python: the caller gives the SMTP settings and the site's address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import mailer
+from .evidence import Verification
+from .models import OutboxMessage, User, utcnow
+
+#: The outbox kind of these messages (Admin > Outbox shows it as "Chain check failed").
+KIND = "chain-alert"
+#: Who is told: those who can open Compliance > Check the chain.
+ROLES = ("compliance", "admin")
+QUEUED = "queued: not yet handed to the SMTP server"
+
+
+@dataclass
+class Report:
+    told: int = 0  # new messages today
+    already: int = 0  # told earlier today (sent, or kept when there is no SMTP)
+    sent: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return (f"alert: {self.told} new, {self.already} already told today, {self.sent} sent by SMTP, "
+                f"{self.failed} refused by the SMTP server (kept in the outbox)")
+
+
+def recipients(session: Session) -> list[User]:
+    return list(session.scalars(
+        select(User).where(User.role.in_(ROLES), User.active.is_(True)).order_by(User.email)
+    ))
+
+
+def compose(result: Verification, today: date, base_url: str, at_fault: int | None) -> tuple[str, str]:
+    """The subject and the body: what failed, what it means, and what to do (and not do)."""
+    base = base_url.rstrip("/")
+    record = f"{base}/audit/records/{at_fault}" if at_fault is not None else None
+    subject = f"Rounds: the evidence chain failed its check ({today.isoformat()})"
+    body = "\n".join([
+        f"The daily check of Rounds' evidence log failed on {today.isoformat()}:",
+        "",
+        f"    record {result.seq}: {result.problem}",
+        "",
+        "The records before it are intact; from this one on, the log can no longer show that its",
+        "records are the ones Rounds wrote. Until it is explained:",
+        "",
+        "- Do not change, restore or \"repair\" the database: it is the evidence of what happened.",
+        f"- See it for yourself: Compliance > Check the chain, {base}/audit/chain"
+        + (f"\n  and the record at fault, {record}" if record else ""),
+        "- Compare with the head hash written down outside the database at the last good check,",
+        "  and with the newest backup (docs/operations.md, Evidence and Backups).",
+        "- Tell the database administrator, and follow your security incident procedure: a",
+        "  changed training record may be a reportable incident in its own right.",
+        "",
+        "Every compliance officer and admin of Rounds gets this message, once a day while the",
+        "check fails (flask --app app evidence verify --alert).",
+    ])
+    return subject, body
+
+
+def send(
+    session: Session,
+    result: Verification,
+    today: date,
+    *,
+    smtp: mailer.SmtpSettings | None,
+    base_url: str,
+    at_fault: int | None = None,
+    sender=mailer.send,
+) -> Report:
+    """Tell every recipient once today (the outbox row is the proof), committing as it goes; no
+    transaction is open while talking to the SMTP server."""
+    report = Report()
+    if result.ok:
+        return report
+    subject, body = compose(result, today, base_url, at_fault)
+    for person in recipients(session):
+        row = session.scalar(select(OutboxMessage).where(
+            OutboxMessage.to_address == person.email, OutboxMessage.kind == KIND, OutboxMessage.digest_day == today))
+        if row is not None and (row.sent_at is not None or smtp is None):
+            report.already += 1
+            continue
+        if row is None:
+            row = OutboxMessage(to_user_id=person.id, to_address=person.email, subject=subject, body=body, kind=KIND,
+                                digest_day=today, transport="outbox", error=QUEUED if smtp else None)
+            session.add(row)
+            report.told += 1
+        else:  # refused earlier today: try again, with today's words
+            row.subject, row.body = subject, body
+        session.commit()
+        if smtp is None:
+            continue
+        message_id, to_address, to_name = row.id, person.email, person.name
+        error = None
+        try:
+            sender(mailer.build(sender=smtp.sender, to_address=to_address, to_name=to_name, subject=subject,
+                                body=body, message_id=f"<rounds-{KIND}-{message_id}@{mailer.sender_domain(smtp.sender)}>"),
+                   smtp)
+        except mailer.FAILURES as exc:  # the message stays in the outbox, with why
+            error = mailer.describe_failure(exc)
+        row = session.get(OutboxMessage, message_id)
+        if error is None:
+            row.sent_at, row.transport, row.error = utcnow(), "smtp", None
+            report.sent += 1
+        else:
+            row.error = error
+            report.failed += 1
+        session.commit()
+    return report

@@ -1,0 +1,108 @@
+"""When the chain check fails, the compliance officers and admins are told: once a day each, by
+SMTP when it is set up and always in the outbox; a chain that verifies tells nobody."""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import date
+
+from sqlalchemy import select, text
+
+from quiz import alerts, evidence, mailer
+from quiz.db import db
+from quiz.models import OutboxMessage, User
+
+from .conftest import add_user, page_text, sign_in
+from .test_evidence import _disable_triggers
+
+SMTP = mailer.SmtpSettings(host="smtp.example.org", sender="Rounds <rounds@example.org>")
+
+
+def _people(app) -> None:
+    add_user(app, email="officer@example.org", name="Olu Officer", role="compliance", job_role="leadership")
+    add_user(app, email="admin@example.org", name="Ada Admin", role="admin", job_role="it")
+    gone = add_user(app, email="gone@example.org", name="Gil Gone", role="admin", job_role="it")
+    add_user(app, email="boss@example.org", name="Mo Manager", role="manager", job_role="leadership")
+    add_user(app, email="learner@example.org", name="Dana Whitfield")
+    with app.app_context():
+        db.session.get(User, gone).active = False  # left: not told
+        for i in range(3):
+            evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={"i": i})
+        db.session.commit()
+
+
+def _break(app, seq: int = 2) -> None:
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = :s"), {"d": '{"i":99}', "s": seq})
+        db.session.commit()
+
+
+def _outbox(app) -> list[OutboxMessage]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.to_address)))
+        db.session.expunge_all()
+        return rows
+
+
+def test_a_chain_that_verifies_tells_nobody(app):
+    _people(app)
+    result = app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"])
+    assert result.exit_code == 0 and "evidence ok: 3 records" in result.output
+    assert _outbox(app) == []
+
+
+def test_a_broken_chain_is_told_once_a_day_to_each_active_compliance_officer_and_admin(app):
+    _people(app)
+    _break(app, 2)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["evidence", "verify", "--alert"])
+    assert result.exit_code == 1 and "evidence BROKEN at record 2" in result.output
+    assert "alert: 2 new" in result.output
+    rows = _outbox(app)
+    assert [r.to_address for r in rows] == ["admin@example.org", "officer@example.org"]
+    for row in rows:
+        assert row.kind == "chain-alert" and row.digest_day == date.today() and row.sent_at is None
+        assert row.error is None  # no SMTP: kept in the outbox, as the outbox shows
+        body = " ".join(row.body.split())
+        assert "record 2: its contents do not match its hash" in body
+        assert "http://127.0.0.1:5000/audit/records/2" in body and "Do not change, restore" in body
+    again = runner.invoke(args=["evidence", "verify", "--alert"])
+    assert again.exit_code == 1 and "alert: 0 new, 2 already told today" in again.output
+    assert len(_outbox(app)) == 2
+    # Without --alert, nobody is told (the check alone, as before).
+    assert "alert" not in runner.invoke(args=["evidence", "verify"]).output
+    # An admin reads it in the outbox.
+    admin = app.test_client()
+    assert sign_in(admin, "admin@example.org").status_code == 303
+    page = page_text(admin.get("/admin/outbox").text)
+    assert "Chain check failed" in page
+
+
+def test_with_smtp_it_is_sent_and_a_refusal_is_kept_and_tried_again_the_same_day(app):
+    _people(app)
+    _break(app, 3)
+    handed: list = []
+
+    def refuse(message, settings):
+        raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"no such user")})
+
+    with app.app_context():
+        result = evidence.verify(db.session)
+        first = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
+                            at_fault=3, sender=refuse)
+    assert (first.told, first.sent, first.failed) == (2, 0, 2)
+    assert all("550 no such user" in r.error and r.sent_at is None for r in _outbox(app))
+
+    with app.app_context():
+        second = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
+                             at_fault=3, sender=lambda message, settings: handed.append(message))
+    assert (second.told, second.sent, second.failed) == (0, 2, 0)
+    assert sorted(m["To"] for m in handed) == ["Ada Admin <admin@example.org>", "Olu Officer <officer@example.org>"]
+    assert handed[0]["Subject"] == f"Rounds: the evidence chain failed its check ({date.today().isoformat()})"
+    assert "https://rounds.example.org/audit/records/3" in handed[0].get_content()
+    assert all(r.sent_at is not None and r.transport == "smtp" and r.error is None for r in _outbox(app))
+    with app.app_context():
+        third = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
+                            sender=lambda message, settings: handed.append(message))
+    assert (third.already, len(handed)) == (2, 2)  # sent today already: not again
