@@ -37,6 +37,8 @@ class Filters:
     module_id: str | None = None
     department: str | None = None
     job_role: str | None = None
+    person_kind: str | None = None  # employee | contractor | ba-staff (models.PERSON_KINDS)
+    vendor: str | None = None  # a contractor's or business associate's firm
     due_since: date | None = None
     due_until: date | None = None
 
@@ -101,6 +103,10 @@ def _query(filters: Filters, today: date):
         query = query.where(User.department == filters.department)
     if filters.job_role:
         query = query.where(User.job_role == filters.job_role)
+    if filters.person_kind:
+        query = query.where(User.person_kind == filters.person_kind)
+    if filters.vendor:
+        query = query.where(User.vendor == filters.vendor)
     if filters.due_since:
         query = query.where(Assignment.due_on >= filters.due_since)
     if filters.due_until:
@@ -147,9 +153,15 @@ def departments(session: Session) -> list[str]:
     return sorted(d for d in session.scalars(select(User.department).distinct()) if d)
 
 
+def vendors(session: Session) -> list[str]:
+    """The firms whose contractors or business associates' staff have accounts (the evidence
+    that a business associate's people were trained is asked for by name of the firm)."""
+    return sorted((v for v in session.scalars(select(User.vendor).distinct()) if v), key=str.lower)
+
+
 #: The CSV's columns, one row per assignment.
 COLUMNS = (
-    "person_name", "email", "employee_id", "job_role", "department", "active",
+    "person_name", "email", "employee_id", "person_kind", "vendor", "job_role", "department", "active",
     "module_id", "reason", "detail", "assigned_on", "due_on", "state", "completed_on", "late",
     "attempt", "score", "signed_at", "signed_name", "content_version", "waived_reason",
 )
@@ -158,7 +170,7 @@ COLUMNS = (
 def _cells(row: Row) -> tuple:
     a, p, t = row.assignment, row.person, row.attempt
     return (
-        p.name, p.email, p.employee_id, p.job_role, p.department, "yes" if p.active else "no",
+        p.name, p.email, p.employee_id, p.person_kind, p.vendor, p.job_role, p.department, "yes" if p.active else "no",
         a.module_id, a.reason, a.detail, utc_day(a.created_at).isoformat(), a.due_on.isoformat(), row.state,
         row.completed_on.isoformat() if row.completed_on else None,
         ("yes" if row.late else "no") if row.state == "done" else None,

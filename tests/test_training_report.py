@@ -193,3 +193,27 @@ def test_the_training_report_adds_up_by_department(app):
         per_department, total = training_report.by_department(db.session, training_report.Filters(), date.today())
     assert total == {"open": 1, "overdue": 1, "done": 1, "waived": 1, "all": 4}
     assert sum(t["all"] for _, t in per_department) == total["all"]
+
+
+def test_the_report_finds_contractors_and_business_associates_staff_by_kind_and_firm(app):
+    """Evidence that a business associate's people were trained is asked for by firm."""
+    _workforce(app)
+    with app.app_context():
+        people = {u.email: u for u in db.session.scalars(select(User))}
+        people["ben@example.org"].person_kind, people["ben@example.org"].vendor = "ba-staff", "Acme Billing"
+        people["cy@example.org"].person_kind, people["cy@example.org"].vendor = "contractor", "Smile Temps"
+        db.session.commit()
+    client = signed_in_as(app, "compliance")
+    for query, expected in (("person_kind=ba-staff", ["Ben", "Ben"]), ("person_kind=contractor", ["Cy"]),
+                            ("person_kind=employee", ["Dana"]), ("vendor=Acme+Billing", ["Ben", "Ben"]),
+                            ("vendor=Smile+Temps&state=open", ["Cy"])):
+        page = client.get(f"/audit/training?{query}").text
+        assert [p for p, _, _ in _report_rows(page)] == expected, query
+    page = page_text(client.get("/audit/training?vendor=Acme+Billing").text)
+    assert "Business associate staff: Acme Billing" in page
+    rows = list(csv.DictReader(io.StringIO(client.get("/audit/training.csv?person_kind=ba-staff").get_data(as_text=True))))
+    assert {(r["email"], r["person_kind"], r["vendor"]) for r in rows} == {("ben@example.org", "ba-staff", "Acme Billing")}
+    for query, message in (("vendor=Nobody+Inc", "Choose a firm from the list."),
+                           ("person_kind=robot", "Choose a kind of person from the list.")):
+        wrong = client.get(f"/audit/training?{query}")
+        assert wrong.status_code == 400 and page_text(wrong.text).count(message) == 2, query

@@ -1,6 +1,7 @@
 """Compliance: the training report. Every assignment across the workforce and how it ended
 (done and when, signed under which name, with which content version; open; overdue; waived and
-why), found by person, state, module, department, job role and due date, counted per state and
+why), found by person, state, module, department, job role, kind of person (employee, contractor,
+business associate's staff) and firm, and due date, counted per state and
 per department, and downloadable as CSV. The rules are ``quiz.training_report``'s."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from wtforms.validators import Optional, ValidationError
 from ... import training_report
 from ...content import JOB_ROLES, label
 from ...db import db
+from ...models import PERSON_KIND_LABELS
 from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices, module_titles
 
 PER_PAGE = 100
@@ -31,12 +33,23 @@ class ReportForm(PersonFilter, FlaskForm):
     department = SelectField("Department", validate_choice=False)
     job_role = SelectField("Job role", choices=[("", "Any job role"), *((r, label(r)) for r in JOB_ROLES)],
                            default="", validate_choice=False)
+    person_kind = SelectField("Kind of person", choices=[("", "Anyone"), *PERSON_KIND_LABELS.items()], default="",
+                              validate_choice=False)
+    vendor = SelectField("Firm (contractors, business associates)", validate_choice=False)
     due_since = DayField("Due from", validators=[Optional()])
     due_until = DayField("Due until (included)", validators=[Optional()])
 
     def validate_state(self, field):
         if field.data and field.data not in training_report.STATE_LABELS:
             raise ValidationError("Choose a state from the list.")
+
+    def validate_person_kind(self, field):
+        if field.data and field.data not in PERSON_KIND_LABELS:
+            raise ValidationError("Choose a kind of person from the list.")
+
+    def validate_vendor(self, field):
+        if field.data and field.data not in {value for value, _ in field.choices}:
+            raise ValidationError("Choose a firm from the list.")
 
     def validate_job_role(self, field):
         if field.data and field.data not in JOB_ROLES:
@@ -54,6 +67,7 @@ def _report_form() -> ReportForm:
     form = ReportForm(formdata=request.args)
     form.module.choices = module_choices()
     form.department.choices = [("", "Any department"), *((d, d) for d in training_report.departments(db.session))]
+    form.vendor.choices = [("", "Any firm"), *((v, v) for v in training_report.vendors(db.session))]
     return form
 
 
@@ -64,12 +78,14 @@ def _report_filters(form: ReportForm) -> training_report.Filters:
         module_id=form.module.data or None,
         department=form.department.data or None,
         job_role=form.job_role.data or None,
+        person_kind=form.person_kind.data or None,
+        vendor=form.vendor.data or None,
         due_since=form.due_since.data,
         due_until=form.due_until.data,
     )
 
 
-ARGS = ("email", "state", "module", "department", "job_role", "due_since", "due_until")
+ARGS = ("email", "state", "module", "department", "job_role", "person_kind", "vendor", "due_since", "due_until")
 
 
 @bp.get("/training")
@@ -95,6 +111,7 @@ def training():
         args=kept_args(ARGS),
         titles=module_titles(),
         state_words=training_report.STATE_LABELS,
+        kinds=PERSON_KIND_LABELS,
     )
 
 
