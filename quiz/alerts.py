@@ -16,7 +16,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import mailer
+from . import mailer, reminders
 from .evidence import Verification
 from .models import OutboxMessage, User, utcnow
 
@@ -24,17 +24,21 @@ from .models import OutboxMessage, User, utcnow
 KIND = "chain-alert"
 #: Who is told: those who can open Compliance > Check the chain.
 ROLES = ("compliance", "admin")
-QUEUED = "queued: not yet handed to the SMTP server"
+QUEUED = reminders.QUEUED
+_PG_RUN_LOCK = 0x43_68_41_6C  # "ChAl": one alert run at a time
 
 
 @dataclass
 class Report:
+    nobody: bool = False  # no active compliance officer or admin to tell
     told: int = 0  # new messages today
     already: int = 0  # told earlier today (sent, or kept when there is no SMTP)
     sent: int = 0
     failed: int = 0
 
     def __str__(self) -> str:
+        if self.nobody:
+            return "alert: NOBODY TOLD: there is no active compliance officer or admin (flask users set-role)"
         return (f"alert: {self.told} new, {self.already} already told today, {self.sent} sent by SMTP, "
                 f"{self.failed} refused by the SMTP server (kept in the outbox)")
 
@@ -88,36 +92,49 @@ def send(
     if result.ok:
         return report
     subject, body = compose(result, today, base_url, at_fault)
-    for person in recipients(session):
-        row = session.scalar(select(OutboxMessage).where(
-            OutboxMessage.to_address == person.email, OutboxMessage.kind == KIND, OutboxMessage.digest_day == today))
-        if row is not None and (row.sent_at is not None or smtp is None):
-            report.already += 1
-            continue
-        if row is None:
-            row = OutboxMessage(to_user_id=person.id, to_address=person.email, subject=subject, body=body, kind=KIND,
-                                digest_day=today, transport="outbox", error=QUEUED if smtp else None)
-            session.add(row)
-            report.told += 1
-        else:  # refused earlier today: try again, with today's words
-            row.subject, row.body = subject, body
+    with reminders.exclusive_run(session, "chain-alert", _PG_RUN_LOCK, "evidence verify --alert"):  # two runs never send one twice
+        people = [(p.id, p.email, p.name) for p in recipients(session)]
         session.commit()
-        if smtp is None:
-            continue
-        message_id, to_address, to_name = row.id, person.email, person.name
-        error = None
-        try:
-            sender(mailer.build(sender=smtp.sender, to_address=to_address, to_name=to_name, subject=subject,
-                                body=body, message_id=f"<rounds-{KIND}-{message_id}@{mailer.sender_domain(smtp.sender)}>"),
-                   smtp)
-        except mailer.FAILURES as exc:  # the message stays in the outbox, with why
-            error = mailer.describe_failure(exc)
-        row = session.get(OutboxMessage, message_id)
-        if error is None:
-            row.sent_at, row.transport, row.error = utcnow(), "smtp", None
-            report.sent += 1
-        else:
-            row.error = error
-            report.failed += 1
-        session.commit()
+        for person in people:
+            _tell(session, person, subject, body, today, smtp, sender, report)
+    report.nobody = not people
     return report
+
+
+def _tell(session: Session, person: tuple[int, str, str], subject: str, body: str, today: date,
+          smtp: mailer.SmtpSettings | None, sender, report: Report) -> None:
+    """One person's message: kept, then sent; no transaction is open during the SMTP talk."""
+    person_id, to_address, to_name = person
+    row = session.scalar(select(OutboxMessage).where(
+        OutboxMessage.to_address == to_address, OutboxMessage.kind == KIND, OutboxMessage.digest_day == today))
+    if row is not None and (row.sent_at is not None or smtp is None):
+        report.already += 1
+        session.commit()
+        return
+    if row is None:
+        row = OutboxMessage(to_user_id=person_id, to_address=to_address, subject=subject, body=body, kind=KIND,
+                            digest_day=today, transport="outbox", error=QUEUED if smtp else None)
+        session.add(row)
+        report.told += 1
+    else:  # refused earlier today: try again, with today's words
+        row.subject, row.body = subject, body
+    session.flush()
+    message_id = row.id  # read before the commit: reading it after would open a transaction
+    session.commit()
+    if smtp is None:
+        return
+    error = None
+    try:
+        sender(mailer.build(sender=smtp.sender, to_address=to_address, to_name=to_name, subject=subject,
+                            body=body, message_id=f"<rounds-{KIND}-{message_id}@{mailer.sender_domain(smtp.sender)}>"),
+               smtp)
+    except mailer.FAILURES as exc:  # the message stays in the outbox, with why
+        error = mailer.describe_failure(exc)
+    row = session.get(OutboxMessage, message_id)
+    if error is None:
+        row.sent_at, row.transport, row.error = utcnow(), "smtp", None
+        report.sent += 1
+    else:
+        row.error = error
+        report.failed += 1
+    session.commit()

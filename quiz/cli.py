@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
+import json
+import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -108,11 +110,13 @@ def content_load() -> None:
 
 
 def _command_line(command: str) -> str:
-    """Who did it, for evidence made on the command line: the command and the system user."""
+    """Who did it, for evidence made on the command line: the command and the system account
+    the process runs as (its user id's name, not $USER, which the caller could set)."""
+    uid = os.geteuid()
     try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # no name for this process's user (a bare container)
-        who = "an unnamed user"
+        who = pwd.getpwuid(uid).pw_name
+    except KeyError:  # no name for this user id (a bare container)
+        who = f"user id {uid}"
     return f"the command line ({command}, as {who})"
 
 
@@ -123,20 +127,31 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
 
 @evidence_cli.command("verify")
 @click.option("--alert", is_flag=True,
-              help="If the chain is broken, tell every active compliance officer and admin (once a day; for cron).")
+              help="For cron: if the chain is broken, or shorter than at the last good check, tell every active "
+         "compliance officer and admin (once a day); remembers each good check's head in the instance folder.")
 def evidence_verify(alert: bool) -> None:
     """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
+    last_good = Path(current_app.instance_path) / "evidence-last-good-check.json"
     with read_only(db.session):  # no writer waits for the check (20 s a million records)
         result = evidence.verify(db.session)
+        if alert and last_good.exists():  # the log must still end where it did, or later
+            before = json.loads(last_good.read_text(encoding="utf-8"))
+            result = evidence.still_extends(db.session, result, before["count"], before["head_hash"])
         at_fault = evidence.first_at_or_after(db.session, result.seq) if result.seq is not None else None
     if result.ok:
+        if alert:
+            last_good.write_text(json.dumps({"count": result.count, "head_hash": result.head_hash,
+                                             "checked_at": evidence.utc_timestamp()}) + "\n", encoding="utf-8")
         click.echo(str(result))
         return
     click.echo(str(result), err=True)
     if alert:
-        report = alerts.send(db.session, result, date.today(), smtp=mailer.settings_from_config(current_app.config),
-                             base_url=current_app.config["BASE_URL"], at_fault=at_fault)
-        click.echo(str(report), err=True)
+        try:
+            report = alerts.send(db.session, result, date.today(), smtp=mailer.settings_from_config(current_app.config),
+                                 base_url=current_app.config["BASE_URL"], at_fault=at_fault)
+            click.echo(str(report), err=True)
+        except reminders.AlreadyRunning as exc:
+            click.echo(f"alert: {exc}", err=True)
     sys.exit(1)
 
 

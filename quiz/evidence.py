@@ -202,6 +202,24 @@ def verify_records(rows: Iterable[Evidence]) -> Verification:
     return Verification(True, count, prev_hash)
 
 
+def still_extends(session: Session, result: Verification, count: int, head_hash: str) -> Verification:
+    """``result`` (a chain that verified) checked against an earlier good check: the log must
+    still hold that check's records, ending in its head. A hash chain alone cannot show that its
+    newest records were removed (what is left still verifies); a head kept outside it can."""
+    if not result.ok or count == 0:
+        return result
+    if result.count < count:
+        problem = (f"the log has {result.count} records, fewer than the {count} of the last good check: "
+                   f"records {result.count + 1}..{count} were removed from its end")
+        return Verification(False, result.count, result.head_hash, problem, result.count + 1)
+    then = session.scalar(select(Evidence.hash).where(Evidence.seq == count))
+    if then != head_hash:
+        problem = (f"record {count}, the newest at the last good check, no longer has the hash it had "
+                   "then: the log was rewritten from there")
+        return Verification(False, result.count, result.head_hash, problem, count)
+    return result
+
+
 def verify(session: Session, batch: int = 1000) -> Verification:
     # Plain rows of the columns, not ORM objects: twice as fast, and nothing here is changed.
     query = select(*(getattr(Evidence, name) for name in EXPORT_COLUMNS)).order_by(Evidence.seq)

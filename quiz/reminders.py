@@ -281,8 +281,10 @@ class AlreadyRunning(RuntimeError):
 
 
 @contextmanager
-def exclusive_run(session: Session) -> Iterator[None]:
-    """Hold the reminders lock for a whole run, or raise AlreadyRunning.
+def exclusive_run(session: Session, name: str = "reminders", key: int = _PG_RUN_LOCK,
+                  command: str = "reminders send") -> Iterator[None]:
+    """Hold the lock called ``name`` (PostgreSQL: advisory lock ``key``) for a whole run, or
+    raise AlreadyRunning.
 
     Two overlapping runs (a slow cron job and a manual one) could otherwise both retry the same
     unsent message. PostgreSQL: a session-level advisory lock on a connection of its own (freed
@@ -292,19 +294,19 @@ def exclusive_run(session: Session) -> Iterator[None]:
     if is_postgresql(session):
         conn = engine.connect()
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_RUN_LOCK}).scalar()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             conn.commit()
         except BaseException:
             conn.close()
             raise
         if not got:
             conn.close()
-            raise AlreadyRunning("another `reminders send` is running; nothing done")
+            raise AlreadyRunning(f"another `{command}` is running; nothing done")
         try:
             yield
         finally:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_RUN_LOCK})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
                 conn.close()
             except Exception:
@@ -314,12 +316,12 @@ def exclusive_run(session: Session) -> Iterator[None]:
     if not database or database == ":memory:":
         yield  # one connection, one process: nothing to race with
         return
-    fd = os.open(f"{database}.reminders.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(f"{database}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AlreadyRunning("another `reminders send` is running; nothing done") from None
+            raise AlreadyRunning(f"another `{command}` is running; nothing done") from None
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -4,6 +4,8 @@ is evidence (from, to, by whom)."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 
 import pytest
 from sqlalchemy import select
@@ -105,3 +107,15 @@ def test_the_command_line_sets_a_role_as_evidence_and_says_when_nothing_changed(
     with app.app_context():
         assert db.session.scalar(select(Evidence.seq).where(Evidence.event == "person.role-changed")
                                  .order_by(Evidence.seq.desc()).limit(1)) == record.seq  # one record
+
+
+def test_the_command_line_names_the_account_it_runs_as_not_what_the_environment_says(app, monkeypatch):
+    add_user(app)
+    monkeypatch.setenv("LOGNAME", "someone-else")
+    monkeypatch.setenv("USER", "someone-else")
+    result = app.test_cli_runner().invoke(args=["users", "set-role", "learner@example.org", "manager"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        record = db.session.scalars(select(Evidence).where(Evidence.event == "person.role-changed")).one()
+    expected = pwd.getpwuid(os.geteuid()).pw_name
+    assert json.loads(record.details)["by"] == f"the command line (flask users set-role, as {expected})"

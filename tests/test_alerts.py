@@ -4,6 +4,7 @@ SMTP when it is set up and always in the outbox; a chain that verifies tells nob
 from __future__ import annotations
 
 import smtplib
+import threading
 from datetime import date
 
 from sqlalchemy import select, text
@@ -106,3 +107,61 @@ def test_with_smtp_it_is_sent_and_a_refusal_is_kept_and_tried_again_the_same_day
         third = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
                             sender=lambda message, settings: handed.append(message))
     assert (third.already, len(handed)) == (2, 2)  # sent today already: not again
+
+
+def test_no_write_lock_is_held_while_talking_to_the_smtp_server(app):
+    """A slow SMTP server must not make learners' answers wait: another connection writes
+    while each message is being handed over."""
+    _people(app)
+    _break(app, 2)
+    failures: list = []
+
+    def someone_writes():
+        try:
+            with app.app_context():
+                evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={"during": "smtp"})
+                db.session.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    def slow_server(message, settings):
+        writer = threading.Thread(target=someone_writes)
+        writer.start()
+        writer.join()
+
+    with app.app_context():
+        result = evidence.verify(db.session)
+        report = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="http://x", sender=slow_server)
+    assert failures == [] and report.sent == 2
+
+
+def test_records_removed_from_the_end_are_caught_against_the_last_good_check(app):
+    """What is left of a chain whose newest records were deleted still verifies; the head kept
+    outside the database by the last good check shows they are gone."""
+    _people(app)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["evidence", "verify", "--alert"]).exit_code == 0  # remembers record 3's hash
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 3"))
+        db.session.commit()
+    assert runner.invoke(args=["evidence", "verify"]).exit_code == 0  # the premise: the chain alone cannot tell
+    result = runner.invoke(args=["evidence", "verify", "--alert"])
+    assert result.exit_code == 1 and "records 3..3 were removed from its end" in result.output
+    assert [r.to_address for r in _outbox(app)] == ["admin@example.org", "officer@example.org"]
+    with app.app_context():  # a new record 3 in its place: the chain verifies, the head differs
+        evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={"i": "forged"})
+        db.session.commit()
+    result = runner.invoke(args=["evidence", "verify", "--alert"])
+    assert result.exit_code == 1 and "record 3, the newest at the last good check, no longer has the hash" in result.output
+
+
+def test_a_broken_chain_with_nobody_to_tell_says_so(app):
+    add_user(app)
+    with app.app_context():
+        evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={})
+        evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={})
+        db.session.commit()
+    _break(app, 1)
+    result = app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"])
+    assert result.exit_code == 1 and "NOBODY TOLD" in result.output and _outbox(app) == []
