@@ -10,14 +10,16 @@ nothing. Plain Python: the caller gives the SMTP settings and the site's address
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import mailer, reminders
-from .evidence import Verification
+from .evidence import Verification, still_extends, utc_timestamp
 from .models import OutboxMessage, User, utcnow
 
 #: The outbox kind of these messages (Admin > Outbox shows it as "Chain check failed").
@@ -41,6 +43,43 @@ class Report:
             return "alert: NOBODY TOLD: there is no active compliance officer or admin (flask users set-role)"
         return (f"alert: {self.told} new, {self.already} already told today, {self.sent} sent by SMTP, "
                 f"{self.failed} refused by the SMTP server (kept in the outbox)")
+
+
+#: Where the daily check keeps its last good result: in the instance folder, outside the
+#: database, so that someone who can change the database cannot move it.
+LAST_GOOD = "evidence-last-good-check.json"
+
+
+@dataclass(frozen=True)
+class GoodCheck:
+    count: int
+    head_hash: str
+    checked_at: str  # UTC, ISO 8601
+
+
+def last_good(instance_path: str | Path) -> GoodCheck | None:
+    """The daily check's last good result, or None if it never ran here (or its file is not
+    one it wrote: then the next good check writes it again)."""
+    try:
+        found = json.loads((Path(instance_path) / LAST_GOOD).read_text(encoding="utf-8"))
+        return GoodCheck(int(found["count"]), str(found["head_hash"]), str(found["checked_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember_good(instance_path: str | Path, result: Verification) -> None:
+    """Keep a good check's count and head hash for the next check to hold the log to."""
+    path = Path(instance_path) / LAST_GOOD
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps({"count": result.count, "head_hash": result.head_hash,
+                                   "checked_at": utc_timestamp()}) + "\n", encoding="utf-8")
+    partial.replace(path)  # never half a file
+
+
+def check_against_last_good(session: Session, result: Verification, instance_path: str | Path) -> Verification:
+    """``result`` held to the last good check, if there was one: see ``evidence.still_extends``."""
+    before = last_good(instance_path)
+    return result if before is None else still_extends(session, result, before.count, before.head_hash)
 
 
 def recipients(session: Session) -> list[User]:

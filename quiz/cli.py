@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import sys
@@ -131,17 +130,14 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
          "compliance officer and admin (once a day); remembers each good check's head in the instance folder.")
 def evidence_verify(alert: bool) -> None:
     """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
-    last_good = Path(current_app.instance_path) / "evidence-last-good-check.json"
     with read_only(db.session):  # no writer waits for the check (20 s a million records)
         result = evidence.verify(db.session)
-        if alert and last_good.exists():  # the log must still end where it did, or later
-            before = json.loads(last_good.read_text(encoding="utf-8"))
-            result = evidence.still_extends(db.session, result, before["count"], before["head_hash"])
+        if alert:  # the log must still hold the last good check's head
+            result = alerts.check_against_last_good(db.session, result, current_app.instance_path)
         at_fault = evidence.first_at_or_after(db.session, result.seq) if result.seq is not None else None
     if result.ok:
         if alert:
-            last_good.write_text(json.dumps({"count": result.count, "head_hash": result.head_hash,
-                                             "checked_at": evidence.utc_timestamp()}) + "\n", encoding="utf-8")
+            alerts.remember_good(current_app.instance_path, result)
         click.echo(str(result))
         return
     click.echo(str(result), err=True)
