@@ -65,6 +65,13 @@ class Scope:
     department: str | None = None
     module_id: str | None = None
 
+    def __post_init__(self):
+        # The forms say these in their own words; the core refuses them whoever asks.
+        if self.person is not None and self.department:
+            raise ValueError("a package covers a person or a department, not both")
+        if self.since and self.until and self.until < self.since:
+            raise ValueError("a package's last day is before its first")
+
     def evidence_filters(self, through_seq: int | None) -> evidence.Filters:
         return evidence.Filters(
             user_id=self.person.id if self.person else None,

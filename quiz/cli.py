@@ -14,7 +14,7 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, alerts, assignments, audit_package, csvtext, evidence, mailer, versions
+from . import accounts, assignments, audit_package, chain_check, csvtext, evidence, mailer, versions
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
 from .content.curricula import load_curricula
@@ -131,20 +131,20 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
 def evidence_verify(alert: bool) -> None:
     """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
     with read_only(db.session):  # no writer waits for the check (20 s a million records)
-        result = evidence.verify(db.session)
-        if alert:  # the log must still hold the last good check's head
-            result = alerts.check_against_last_good(db.session, result, current_app.instance_path)
-        at_fault = evidence.first_at_or_after(db.session, result.seq) if result.seq is not None else None
+        # --alert is the daily check on the live database: held to the last good one.
+        checked = chain_check.check(db.session, current_app.instance_path if alert else None)
+    result = checked.result
     if result.ok:
         if alert:
-            alerts.remember_good(current_app.instance_path, result)
+            chain_check.remember_good(current_app.instance_path, result)
         click.echo(str(result))
         return
     click.echo(str(result), err=True)
     if alert:
         try:
-            report = alerts.send(db.session, result, date.today(), smtp=mailer.settings_from_config(current_app.config),
-                                 base_url=current_app.config["BASE_URL"], at_fault=at_fault)
+            report = chain_check.send(db.session, result, date.today(),
+                                      smtp=mailer.settings_from_config(current_app.config),
+                                      base_url=current_app.config["BASE_URL"], at_fault=checked.at_fault)
             click.echo(str(report), err=True)
         except reminders.AlreadyRunning as exc:
             click.echo(f"alert: {exc}", err=True)

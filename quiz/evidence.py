@@ -270,18 +270,19 @@ class Filters:
     through_seq: int | None = None
 
 
+#: The filters that ask for one value of a column.
+_EQUALS = (("user_id", Evidence.user_id), ("module_id", Evidence.module_id), ("event", Evidence.event))
+
+
 def _filtered(query, filters: Filters):
-    if filters.user_id is not None:
-        query = query.where(Evidence.user_id == filters.user_id)
+    for name, column in _EQUALS:
+        if (wanted := getattr(filters, name)) is not None and wanted != "":
+            query = query.where(column == wanted)
     if filters.department:
         now_in = select(User.id).where(User.department == filters.department)
         query = query.where(Evidence.user_id.in_(now_in) | (Evidence.department == filters.department))
     if filters.through_seq is not None:
         query = query.where(Evidence.seq <= filters.through_seq)
-    if filters.module_id:
-        query = query.where(Evidence.module_id == filters.module_id)
-    if filters.event:
-        query = query.where(Evidence.event == filters.event)
     # recorded_at is ISO 8601 text in UTC ("2026-12-04T20:15:00.000000Z"), so it sorts as time.
     if filters.since:
         query = query.where(Evidence.recorded_at >= filters.since)

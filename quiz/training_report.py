@@ -82,6 +82,13 @@ def _past_due(today: date):
     return (Assignment.state == "open") & (Assignment.due_on < today) & User.active.is_(True)
 
 
+#: The filters that ask for one value of a column.
+_EQUALS = (
+    ("user_id", Assignment.user_id), ("module_id", Assignment.module_id), ("department", User.department),
+    ("job_role", User.job_role), ("person_kind", User.person_kind), ("vendor", User.vendor),
+)
+
+
 def _query(filters: Filters, today: date):
     closing = aliased(Attempt)
     query = (
@@ -95,18 +102,9 @@ def _query(filters: Filters, today: date):
         query = query.where((Assignment.state == "overdue") | _past_due(today))
     elif filters.state:
         query = query.where(Assignment.state == filters.state)
-    if filters.user_id is not None:
-        query = query.where(Assignment.user_id == filters.user_id)
-    if filters.module_id:
-        query = query.where(Assignment.module_id == filters.module_id)
-    if filters.department:
-        query = query.where(User.department == filters.department)
-    if filters.job_role:
-        query = query.where(User.job_role == filters.job_role)
-    if filters.person_kind:
-        query = query.where(User.person_kind == filters.person_kind)
-    if filters.vendor:
-        query = query.where(User.vendor == filters.vendor)
+    for name, column in _EQUALS:
+        if (wanted := getattr(filters, name)) is not None and wanted != "":
+            query = query.where(column == wanted)
     if filters.due_since:
         query = query.where(Assignment.due_on >= filters.due_since)
     if filters.due_until:

@@ -370,3 +370,10 @@ def test_the_report_in_the_package_counts_its_rows_even_with_line_breaks_in_a_ce
     made, files = _package_in_core(app, lambda s: audit_package.Scope())
     assert made.assignments == rows == len(_rows(files["training-report.csv"])) == 1
     assert re.search(r"\b1 assignment and how it ended", files["README.txt"].decode())
+
+
+def test_the_core_refuses_a_scope_the_forms_would_refuse():
+    with pytest.raises(ValueError, match="not both"):
+        audit_package.Scope(person=User(email="a@example.org"), department="Ward 4")
+    with pytest.raises(ValueError, match="before its first"):
+        audit_package.Scope(since=date(2026, 2, 1), until=date(2026, 1, 1))

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
-from ... import alerts, evidence
+from ... import chain_check, evidence
 from ...db import db
 from . import (DayField, DepartmentField, PersonFilter, bp, csv_download, days_in_order, department_field, department_known,
                kept_args, module_choices, module_titles)
@@ -170,9 +170,7 @@ def chain():
     started = time.perf_counter()
     # Held to the daily check's last good head too: a log whose newest records were deleted
     # still verifies on its own.
-    result = alerts.check_against_last_good(db.session, evidence.verify(db.session), current_app.instance_path)
+    checked = chain_check.check(db.session, current_app.instance_path)
     seconds = time.perf_counter() - started
-    # The record to open: the one at fault, or if it was removed, the first one after the gap.
-    at_fault = evidence.first_at_or_after(db.session, result.seq) if result.seq is not None else None
-    return render_template("audit/chain.html", result=result, seconds=seconds, at_fault=at_fault,
-                           daily=alerts.last_good(current_app.instance_path), when=when)
+    return render_template("audit/chain.html", result=checked.result, seconds=seconds, at_fault=checked.at_fault,
+                           daily=chain_check.last_good(current_app.instance_path), when=when)

@@ -1,5 +1,9 @@
-"""Tell the people who answer for the evidence when its chain fails the check.
+"""The daily check of the evidence chain: held to the last good check, and told to the people
+who answer for the evidence when it fails.
 
+A hash chain alone cannot show that its newest records were deleted (what is left verifies), so
+each good daily check keeps its count and head hash outside the database (``remember_good``) and
+the next must find that record unchanged (``check``; the Check the chain page does the same).
 A hash chain is tamper-evident only if someone looks, and a check that fails in a cron job's
 log is a check nobody saw. ``flask evidence verify --alert`` (daily, from cron) writes to every
 active compliance officer and admin when the chain does not verify: by SMTP when it is set up,
@@ -19,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import mailer, reminders
-from .evidence import Verification, still_extends, utc_timestamp
+from .evidence import Verification, first_at_or_after, still_extends, utc_timestamp, verify
 from .models import OutboxMessage, User, utcnow
 
 #: The outbox kind of these messages (Admin > Outbox shows it as "Chain check failed").
@@ -80,6 +84,22 @@ def check_against_last_good(session: Session, result: Verification, instance_pat
     """``result`` held to the last good check, if there was one: see ``evidence.still_extends``."""
     before = last_good(instance_path)
     return result if before is None else still_extends(session, result, before.count, before.head_hash)
+
+
+@dataclass(frozen=True)
+class Checked:
+    result: Verification
+    at_fault: int | None  # the record to open: the one at fault, or the first after a gap
+
+
+def check(session: Session, instance_path: str | Path | None) -> Checked:
+    """Verify the whole chain, held to the last good check kept in ``instance_path`` (None: the
+    chain alone, e.g. for a backup copy), and find the record to show for a failure."""
+    result = verify(session)
+    if instance_path is not None:
+        result = check_against_last_good(session, result, instance_path)
+    at_fault = first_at_or_after(session, result.seq) if result.seq is not None else None
+    return Checked(result, at_fault)
 
 
 def recipients(session: Session) -> list[User]:

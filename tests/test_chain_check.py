@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import select, text
 
-from quiz import alerts, evidence, mailer
+from quiz import chain_check, evidence, mailer
 from quiz.db import db
 from quiz.models import OutboxMessage, User
 
@@ -90,13 +90,13 @@ def test_with_smtp_it_is_sent_and_a_refusal_is_kept_and_tried_again_the_same_day
 
     with app.app_context():
         result = evidence.verify(db.session)
-        first = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
+        first = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
                             at_fault=3, sender=refuse)
     assert (first.told, first.sent, first.failed) == (2, 0, 2)
     assert all("550 no such user" in r.error and r.sent_at is None for r in _outbox(app))
 
     with app.app_context():
-        second = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
+        second = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
                              at_fault=3, sender=lambda message, settings: handed.append(message))
     assert (second.told, second.sent, second.failed) == (0, 2, 0)
     assert sorted(m["To"] for m in handed) == ["Ada Admin <admin@example.org>", "Olu Officer <officer@example.org>"]
@@ -104,7 +104,7 @@ def test_with_smtp_it_is_sent_and_a_refusal_is_kept_and_tried_again_the_same_day
     assert "https://rounds.example.org/audit/records/3" in handed[0].get_content()
     assert all(r.sent_at is not None and r.transport == "smtp" and r.error is None for r in _outbox(app))
     with app.app_context():
-        third = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
+        third = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
                             sender=lambda message, settings: handed.append(message))
     assert (third.already, len(handed)) == (2, 2)  # sent today already: not again
 
@@ -131,7 +131,7 @@ def test_no_write_lock_is_held_while_talking_to_the_smtp_server(app):
 
     with app.app_context():
         result = evidence.verify(db.session)
-        report = alerts.send(db.session, result, date.today(), smtp=SMTP, base_url="http://x", sender=slow_server)
+        report = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="http://x", sender=slow_server)
     assert failures == [] and report.sent == 2
 
 
@@ -187,10 +187,10 @@ def test_the_chain_page_shows_the_daily_check_and_holds_the_log_to_it(app):
 
 def test_a_last_good_check_file_that_is_not_one_is_ignored_and_written_again(app, tmp_path):
     _people(app)
-    (path := tmp_path / alerts.LAST_GOOD).write_text("{not json", encoding="utf-8")
-    assert alerts.last_good(tmp_path) is None
+    (path := tmp_path / chain_check.LAST_GOOD).write_text("{not json", encoding="utf-8")
+    assert chain_check.last_good(tmp_path) is None
     with app.app_context():
         result = evidence.verify(db.session)
-        assert alerts.check_against_last_good(db.session, result, tmp_path) == result
-        alerts.remember_good(tmp_path, result)
-    assert alerts.last_good(tmp_path).count == 3 and not path.with_suffix(".part").exists()
+        assert chain_check.check_against_last_good(db.session, result, tmp_path) == result
+        chain_check.remember_good(tmp_path, result)
+    assert chain_check.last_good(tmp_path).count == 3 and not path.with_suffix(".part").exists()
