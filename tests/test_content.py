@@ -316,7 +316,7 @@ def test_points_must_be_integer() -> None:
 def test_yes_no_values() -> None:
     text = SCENARIO.replace("Points: 0", "Points: 0\nCorrect: maybe")
     err = one(scenario_errors(text))
-    assert err.line == line_of(text, "Correct: maybe") and "yes or no" in err.message
+    assert err.line == line_of(text, "Correct: maybe") and "must be yes, partly or no" in err.message
     ok, errors = parse_scenario("s.md", SCENARIO.replace("Points: 0", "Points: 0\nCORRECT: True\nCritical: NO"))
     assert errors == [] and ok is not None and ok.nodes["start"].choices[1].correct is True
 

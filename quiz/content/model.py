@@ -109,7 +109,13 @@ class ContentError:
 
 @dataclass(frozen=True)
 class Choice:
-    """One option at a decision point. ``number`` is 1-based, in the order written."""
+    """One option at a decision point. ``number`` is 1-based, in the order written.
+
+    ``correct`` is what reports count (a partly correct choice counts as correct);
+    ``partly`` marks a correct choice that is safe but not the best answer (``Correct: partly``,
+    or Points above 0 but fewer than the best at its decision); ``recoverable`` is the author's
+    word that a walk may still pass after this incorrect choice (``Recoverable: yes``).
+    """
 
     number: int
     label: str
@@ -119,6 +125,8 @@ class Choice:
     critical: bool
     feedback_html: str
     line: int
+    partly: bool = False
+    recoverable: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 _YES = {"yes", "true"}
 _NO = {"no", "false"}
 _NODE_SETTINGS = ("objective", "ending")
-_CHOICE_SETTINGS = ("points", "correct", "critical")
+_CHOICE_SETTINGS = ("points", "correct", "critical", "recoverable")
 _MANAGER_NOTES = "manager notes"
 
 
@@ -85,7 +85,8 @@ def _yes_no(
         return True
     if value.lower() in _NO:
         return False
-    errors.append(ContentError(path, line, f"`{name}:` must be yes or no, got `{value}`"))
+    allowed = "yes, partly or no" if name == "Correct" else "yes or no"
+    errors.append(ContentError(path, line, f"`{name}:` must be {allowed}, got `{value}`"))
     return default
 
 
@@ -351,16 +352,19 @@ def _node(
         _choice(path, lines, n + 1, h, choice_heads[n + 1].index if n + 1 < len(choice_heads) else end, errors, texts)
         for n, h in enumerate(choice_heads)
     ]
+    best = max((points for points, _ in choices), default=0)
     return node_id, lambda html: Node(
         id=node_id, title=title, body_html=html[body], objective=objective or None, outcome=outcome,
-        choices=tuple(build(html) for build in choices), line=heading.line,
+        choices=tuple(build(html, best) for _, build in choices), line=heading.line,
     )
 
 
 def _choice(
     path: str, lines: list[str], number: int, heading: Heading, end: int, errors: list[ContentError],
     texts: _Texts,
-) -> Build:
+) -> tuple[int, Callable[[list[str], int], Choice]]:
+    """The choice's points, and the builder of its Choice from the file's HTML and the most
+    points any choice at its decision gives (a correct choice worth less is partly correct)."""
     arrows = list(_ARROW.finditer(heading.text))
     label, target = heading.text, ""
     if not arrows:
@@ -382,10 +386,26 @@ def _choice(
             points = int(value)
         else:
             errors.append(ContentError(path, line, f"`Points:` must be a whole number, got `{value}`"))
-    correct = _yes_no(path, "Correct", settings.get("correct"), points > 0, errors)
+    correct, partly = _correctness(path, settings.get("correct"), points, errors)
     critical = _yes_no(path, "Critical", settings.get("critical"), False, errors)
+    recoverable = _yes_no(path, "Recoverable", settings.get("recoverable"), False, errors)
     feedback = texts.add(text_start, end)
-    return lambda html: Choice(
+    return points, lambda html, best: Choice(
         number=number, label=label, target=target, points=points, correct=correct,
         critical=critical, feedback_html=html[feedback], line=heading.line,
+        partly=partly if partly is not None else correct and points < best, recoverable=recoverable,
     )
+
+
+def _correctness(
+    path: str, setting: tuple[str, int] | None, points: int, errors: list[ContentError]
+) -> tuple[bool, bool | None]:
+    """(correct, partly) from ``Correct: yes | partly | no``. Without the line, a choice with
+    Points above 0 is correct, and partly so when another choice at its decision has more
+    points (None here: the choice's builder decides, given the best points at its decision)."""
+    if setting is None:
+        return points > 0, None
+    if setting[0].lower() == "partly":
+        return True, True
+    return _yes_no(path, "Correct", setting, points > 0, errors), False
+

@@ -44,6 +44,10 @@ def check_scenario(scenario: Scenario) -> list[ContentError]:
             if choice.critical and choice.correct:
                 why = "" if not choice.points > 0 else " (it has Points above 0, so add `Correct: no`)"
                 error(choice.line, f"a critical choice cannot also be correct{why}")
+            if choice.recoverable and choice.critical:
+                error(choice.line, "a critical choice fails the attempt, so it cannot be `Recoverable: yes`")
+            elif choice.recoverable and choice.correct:
+                error(choice.line, "`Recoverable: yes` is for a choice marked incorrect; this one counts as correct")
     if scenario.start not in nodes:
         error(field_line(scenario.source, "start"), f"start node `{scenario.start}` does not exist")
         return sorted(errors, key=lambda e: e.line)
