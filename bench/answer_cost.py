@@ -37,6 +37,7 @@ from common import (  # noqa: E402
     fresh_database,
     in_process_app,
     machine_line,
+    RE_CHOICE,
     rmtree_quiet,
     say,
     step_in,
@@ -44,7 +45,8 @@ from common import (  # noqa: E402
 )
 
 MODULE = "/learn/test-callers/"
-LOOPING_CHOICE = "2"  # "Read out the appointment time" -> told; "Say nothing ..." -> call
+#: The choices that loop: "Read out the appointment time" -> told; "Say nothing ..." -> call.
+LOOPING_CHOICES = ("Read out the appointment time", "Say nothing and take the next call")
 RE_DECISION = re.compile(r'name="choice"')
 
 
@@ -107,13 +109,18 @@ def measure(db_kind: str, answers: int, rounds: int, warmup: int) -> dict:
         token, step = _token(page), _step(page)
         htmx = {"HX-Request": "true"}
 
+        def looping(page: str) -> str:
+            """The value the page gives the looping choice (each attempt names its own)."""
+            return next(value for value, label in RE_CHOICE.findall(page) if label.strip() in LOOPING_CHOICES)
+
         def answer() -> None:
-            nonlocal step
+            nonlocal step, page
             response = client.post(MODULE + "answer", headers=htmx,
-                                   data={"csrf_token": token, "step": step, "choice": LOOPING_CHOICE})
+                                   data={"csrf_token": token, "step": step, "choice": looping(page)})
             if response.status_code != 200:
                 raise SystemExit(f"answer at step {step} got {response.status_code}")
-            step = _step(response.text)
+            page = response.text
+            step = _step(page)
 
         for _ in range(warmup):
             answer()

@@ -42,7 +42,7 @@ PASSWORD = "bench learner passphrase 2026"
 RE_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 RE_STEP = re.compile(r'name="step" type="hidden" value="(\d+)"')
 RE_VIEW = re.compile(r'<div id="step" class="step step-([a-z]+)"')
-RE_CHOICE = re.compile(r'name="choice"[^>]*type="radio" value="(\d+)">\s*<label for="[^"]+">(.*?)</label>', re.S)
+RE_CHOICE = re.compile(r'name="choice"[^>]*type="radio" value="([^"]+)">\s*<label for="[^"]+">(.*?)</label>', re.S)
 RE_NODE = re.compile(r'<h2 id="node-title">(.*?)</h2>', re.S)
 RE_SCENARIO = re.compile(r'<p class="progress-label">Check \d+ of \d+: (.*?)</p>', re.S)
 

@@ -213,7 +213,7 @@ with app.app_context():
 c = app.test_client()
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 STEP = re.compile(r'name="step" type="hidden" value="(\d+)"')
-CHOICE = re.compile(r'name="choice"[^>]*value="(\d+)">')
+CHOICE = re.compile(r'name="choice"[^>]*value="([^"]+)">')
 page = c.get("/auth/login").text
 r = c.post("/auth/login", data={"email": "scale@example.org", "password": "scale learner passphrase",
                                 "csrf_token": TOKEN.search(page).group(1)})

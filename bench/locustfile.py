@@ -300,7 +300,7 @@ class Learner(FastHttpUser):
     def _answer(self):
         page = self.page
         token, step = csrf_token_in(page), step_in(page)
-        choices = [(int(n), html.unescape(label).strip()) for n, label in RE_CHOICE.findall(page)]
+        choices = [(value, html.unescape(label).strip()) for value, label in RE_CHOICE.findall(page)]
         if token is None or step is None or not choices:
             _error("question page without a form")
             self._open_module()

@@ -7,6 +7,8 @@ its evidence in the same transaction, so the record and the state can never disa
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 import re
@@ -299,11 +301,33 @@ def current_node(attempt: Attempt, content: AttemptContent) -> Node:
 def choices_in_order(attempt: Attempt, content: AttemptContent) -> list[Choice]:
     """The current node's choices as the learner sees them: shuffled so that position gives
     nothing away (the right answer is not always first), and in the same order every time the
-    same attempt comes back to the node, so a reload or a resumed session does not reshuffle."""
+    same attempt comes back to the node, so a reload or a resumed session does not reshuffle.
+    The shuffle is seeded with the attempt's secret key: nobody can work it out from the file."""
     node = current_node(attempt, content)
     order = list(node.choices)
-    random.Random(f"{attempt.id}:{attempt.scenario_index}:{node.id}").shuffle(order)
+    random.Random(f"{attempt.choice_key}:{attempt.scenario_index}:{node.id}").shuffle(order)
     return order
+
+
+def _choice_value(attempt: Attempt, node_id: str, choice: Choice) -> str:
+    message = f"{attempt.scenario_index}:{node_id}:{choice.number}".encode()
+    return hmac.new(attempt.choice_key.encode(), message, hashlib.sha256).hexdigest()[:16]
+
+
+def choice_values(attempt: Attempt, content: AttemptContent) -> list[tuple[str, Choice]]:
+    """The current node's choices in the learner's order, each with the value its radio button
+    posts: a code made with the attempt's secret key, so it tells nothing of the choice's
+    number in the file or whether it is right, and differs from one attempt to the next."""
+    node_id = current_node(attempt, content).id
+    return [(_choice_value(attempt, node_id, c), c) for c in choices_in_order(attempt, content)]
+
+
+def posted_choice(attempt: Attempt, content: AttemptContent, value: str) -> Choice | None:
+    """The choice at the current node that ``value`` names, or None: a page served before the
+    attempt reached this node, or before the way choices are named changed."""
+    node = current_node(attempt, content)
+    posted = value.encode()
+    return next((c for c in node.choices if hmac.compare_digest(_choice_value(attempt, node.id, c).encode(), posted)), None)
 
 
 _LAST_ANSWER = (

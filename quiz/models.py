@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
@@ -128,6 +129,12 @@ class Attempt(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_name: Mapped[str | None] = mapped_column(String(200))
+    #: Secret to this attempt, never sent to the learner: it shuffles the choices at each
+    #: decision and names them on the page (engine.choice_values), so what a learner posts
+    #: says nothing about the file's order or which choice is right.
+    #: (Nullable in the schema only because SQLite cannot add a NOT NULL column to a table
+    #: others point at; migration 0003 gave every older attempt a key.)
+    choice_key: Mapped[str] = mapped_column(String(32), nullable=True, default=lambda: secrets.token_hex(16))
 
     user: Mapped[User] = relationship()
     answers: Mapped[list[Answer]] = relationship(

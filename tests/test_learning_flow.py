@@ -30,9 +30,9 @@ def _post(client, action: str, htmx: bool = False, **data):
 
 
 def _choice_number(html: str, label: str) -> int:
-    match = re.search(r'value="(\d+)"[^>]*>\s*<label for="[^"]+">' + re.escape(label), html)
+    match = re.search(r'value="([^"]+)"[^>]*>\s*<label for="[^"]+">' + re.escape(label), html)
     assert match, f"choice {label!r} not on the page"
-    return int(match.group(1))
+    return match.group(1)
 
 
 def _choose(client, label: str, htmx: bool = False):
@@ -311,6 +311,30 @@ def test_back_button_resubmission_of_an_old_answer_changes_nothing(app, learner)
         assert [(a.node_id, a.critical) for a in answers] == [("call", False)]
 
 
+def test_a_choice_posts_a_code_that_tells_nothing_of_the_file(app, client):
+    """The radio values are codes of the attempt, not the choices' numbers in the file: two
+    learners at the same decision get different codes, and the file's number (what a page
+    served before this change posted) is refused with a message and records nothing."""
+    values = []
+    for email in ("one@example.org", "two@example.org"):
+        add_user(app, email=email)
+        learner = app.test_client()
+        assert sign_in(learner, email).status_code == 303
+        _through_lesson(learner)
+        page = learner.get(MODULE).text
+        values.append(re.findall(r'name="choice"[^>]*type="radio" value="([^"]+)"', page))
+    first, second = values
+    assert len(first) == len(second) >= 3
+    assert not set(first) & set(second)
+    assert not set(first) & {str(n) for n in range(10)}
+    response = _post(learner, "answer", choice="1")
+    assert response.status_code == 200
+    assert "This question changed since your page was loaded, so that answer was not recorded. Choose again." in response.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Answer.id))) == 0
+    assert _events(app, "choice.made") == []
+
+
 def test_missing_choice_is_reported_beside_the_field(learner):
     _through_lesson(learner)
     response = _post(learner, "answer")
@@ -500,7 +524,7 @@ def test_choices_are_shuffled_per_attempt_and_stay_put_within_one():
     assert len(as_written) >= 3  # the premise: enough choices for the order to tell something
 
     def order(attempt_id: int) -> list[int]:
-        attempt = SimpleNamespace(id=attempt_id, scenario_index=0, node_id=start.id)
+        attempt = SimpleNamespace(id=attempt_id, scenario_index=0, node_id=start.id, choice_key=f"key-{attempt_id}")
         return [c.number for c in engine.choices_in_order(attempt, content)]
 
     orders = {attempt_id: order(attempt_id) for attempt_id in range(1, 41)}

@@ -36,7 +36,12 @@ class StepForm(FlaskForm):
 
 
 class AnswerForm(StepForm):
-    choice = RadioField("Your choice", coerce=int, validators=[InputRequired("Choose one answer.")])
+    # The values are the attempt's codes for its choices (engine.choice_values); the view
+    # names the choice a code stands for, or says the page was older than the question.
+    choice = RadioField("Your choice", validators=[InputRequired("Choose one answer.")], validate_choice=False)
+
+#: Said when a posted code names no choice of the question on screen (an older page).
+OLDER_PAGE = "This question changed since your page was loaded, so that answer was not recorded. Choose again."
 
 
 class AcknowledgeForm(StepForm):
@@ -102,8 +107,9 @@ class Page:
         """Whether a form on the page was refused (its title then starts with "Error: ")."""
         return any(form.errors for form in self.forms.values())
 
-    def choices(self) -> list[Choice]:
-        return engine.choices_in_order(self.attempt, self.content)
+    def choices(self) -> list[tuple[str, str]]:
+        """(value, label) of each choice, in the learner's order."""
+        return [(value, c.label) for value, c in engine.choice_values(self.attempt, self.content)]
 
 
 def _module_or_404(module_id: str) -> Module:
@@ -162,7 +168,7 @@ def _add_forms(page: Page) -> None:
         page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
     elif page.view == "question":
         answer_form = page.forms.get("answer") or AnswerForm(step=page.attempt.step, formdata=None)
-        answer_form.choice.choices = [(c.number, c.label) for c in page.choices()]
+        answer_form.choice.choices = page.choices()
         page.forms["answer"] = answer_form
     elif page.view == "acknowledge":
         page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
@@ -263,12 +269,15 @@ def answer(module_id: str):
     if attempt is None or attempt.stage != "scenario":
         return _after_post(module_id)  # finished or moved on: show where the learner is
     form = AnswerForm()
-    form.choice.choices = [(c.number, c.label) for c in engine.current_node(attempt, content).choices]
-    if not form.validate_on_submit():
-        if form.step.data is not None and form.step.data != attempt.step:
-            return _after_post(module_id)  # a stale form: nothing to correct
+    valid = form.validate_on_submit()
+    if form.step.data is not None and form.step.data != attempt.step:
+        return _after_post(module_id)  # a stale form: nothing to correct
+    choice = engine.posted_choice(attempt, content, form.choice.data) if valid else None
+    if choice is None:
+        if valid:
+            form.choice.errors.append(OLDER_PAGE)
         return _show(module_id, {"answer": form})
-    plan = engine.plan_choice(db.session, attempt, content, form.step.data, form.choice.data)
+    plan = engine.plan_choice(db.session, attempt, content, form.step.data, choice.number)
     recorded = None
     if plan is not None:
         try:
