@@ -81,6 +81,13 @@ def test_a_module_is_laid_bare_with_every_branch_of_every_version(app):
     assert "<form" not in page.split("</header>", 1)[1]  # read-only (the only form is Sign out)
 
 
+def test_the_module_page_says_the_chance_of_passing_by_guessing(app):
+    # test-check: pass (4) needs "Ask" (1 of 3) then "Only the appointment time" (1 of 2);
+    # its dental version has two choices at each of its two decisions: 1 in 4.
+    text = page_text(signed_in_as(app, "trainer").get("/author/modules/test-callers").text)
+    assert "Passed by guessing General: 17%; Dental: 25%" in text
+
+
 # --- trying a file before it is saved -----------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from quiz.content import (
 )
 from quiz.content import library as library_module
 from quiz.content.parse import parse_module, parse_scenario, slugify
-from quiz.content.scores import TooComplex, score_range
+from quiz.content.walks import TooComplex, score_range
 
 FIXTURES = Path(__file__).parent / "content_fixtures" / "content"
 
@@ -567,7 +567,7 @@ def test_score_range_budget_caps_work(monkeypatch: pytest.MonkeyPatch) -> None:
     assert errors == [] and scenario is not None
     with pytest.raises(TooComplex):
         score_range(scenario, budget=2_000)
-    monkeypatch.setattr(content.scores, "WORK_BUDGET", 2_000)
+    monkeypatch.setattr(content.walks, "WORK_BUDGET", 2_000)
     analysed, problems = content.validate.analyse_scenario(scenario)
     assert analysed is None and "too many nodes or loops" in one(problems).message
     assert problems[0].line == scenario.start_node.line

@@ -175,6 +175,8 @@ class Scenario:
     version: str  # sha256 hex of the exact source text
     source: str
     scores: ScoreRange | None = None  # filled in by validation
+    #: Every kind of walk from the start to an ending (walks.Walk), filled in by validation.
+    walks: frozenset = frozenset()
 
     @property
     def start_node(self) -> Node:

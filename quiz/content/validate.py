@@ -11,9 +11,9 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from . import scores as scoring
+from . import walks as walking
 from .frontmatter import field_line
-from .model import ContentError, Library, Module, Scenario
+from .model import SPECIALTIES, ContentError, Library, Module, Scenario
 
 
 def _label(scenario: Scenario) -> str:
@@ -89,16 +89,17 @@ def analyse_scenario(scenario: Scenario) -> tuple[Scenario | None, list[ContentE
     if errors:
         return None, errors
     try:
-        scores = scoring.score_range(scenario)
-    except scoring.TooComplex:
+        walks = walking.walks_of(scenario)
+    except walking.TooComplex:
         line = scenario.start_node.line
         return None, [ContentError(
             scenario.path, line,
             "too many nodes or loops to work out the score range; simplify the loops "
             "(fewer choices leading back to earlier nodes) or split the scenario",
         )]
+    scores = walking.range_of(walks)
     assert scores is not None  # check_scenario guarantees an ending is reachable
-    return dataclasses.replace(scenario, scores=scores), []
+    return dataclasses.replace(scenario, scores=scores, walks=walks), []
 
 
 def build_library(
@@ -169,6 +170,8 @@ def _add_module(library: Library, module: Module, parsed_ids: set[str]) -> None:
             ))
     if not problems:
         problems = _objective_errors(library, module) + _pass_score_errors(library, module)
+    if not problems:
+        problems = _scoring_errors(library, module)
     if problems:
         library.errors.extend(problems)
         return
@@ -213,6 +216,21 @@ def _pass_score_errors(library: Library, module: Module) -> list[ContentError]:
             f"safe total is {best} ({', '.join(parts)})",
         )]
     return []
+
+
+def _scoring_errors(library: Library, module: Module) -> list[ContentError]:
+    """The scoring rules (walks.scoring_errors) for each set of versions a learner can get:
+    the general versions, and each specialty's (its variant where there is one)."""
+    errors: dict[ContentError, None] = {}
+    seen: set[tuple[str, ...]] = set()
+    for specialty in module.specialties or (None, *SPECIALTIES):
+        checks = [library.scenario_for(sid, specialty) for sid in module.scenario_ids]
+        versions = tuple(s.version for s in checks if s is not None)
+        if versions in seen or len(versions) != len(checks):
+            continue
+        seen.add(versions)
+        errors.update(dict.fromkeys(walking.scoring_errors(module, checks)))  # type: ignore[arg-type]
+    return list(errors)
 
 
 def _safe_or_floor(scenario: Scenario) -> float:

@@ -19,7 +19,7 @@ from flask_wtf.file import FileField
 from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
-from ..content import Module, summary_line, try_file
+from ..content import Module, summary_line, try_file, walks
 from . import library, reads_first
 from .access import require_role
 
@@ -44,7 +44,8 @@ def module(module_id: str):
     module = lib.modules.get(module_id)
     if module is None:
         abort(404)
-    return render_template("author/module.html", module=module, checks=lib.checks_of(module))
+    checks = lib.checks_of(module)
+    return render_template("author/module.html", module=module, checks=checks, guessing=walks.guessing(module, checks))
 
 
 class TryForm(FlaskForm):
@@ -97,4 +98,8 @@ def try_a_file():
         else:  # a scenario: its check, and the first module that uses it (for its objectives)
             checks = [trial.library.versions_of(trial.content.id)]
             module = next(iter(trial.library.modules_using(trial.content.id)), None)
-    return render_template("author/try.html", form=form, trial=trial, module=module, checks=checks), status
+    whole = module is not None and checks and len(checks) == len(module.scenario_ids)
+    guessing = walks.guessing(module, checks) if whole else []
+    return render_template(
+        "author/try.html", form=form, trial=trial, module=module, checks=checks, guessing=guessing
+    ), status
