@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import evidence
+from . import clock, evidence
 from .content import Library, Module
 from .content.curricula import Curricula
 from .models import Assignment, Attempt, TriggerEvent, User, utcnow
@@ -222,8 +222,10 @@ def for_person(
     """Onboarding and state-mandate assignments a person should hold (on add, import, change).
 
     A new hire's dates count from the hire date; a changed person's (new role, new state) from
-    today. Modules the person has already completed are not assigned again.
+    today. Modules the person has already completed are not assigned again. ``today`` may be a
+    past day, never one to come (ValueError: clock.check_not_future).
     """
+    clock.check_not_future(today)
     if not person.active:
         return []
     start = (person.hire_date or today) if new else today
@@ -266,7 +268,9 @@ class RefreshReport:
 
 
 def refresh(session: Session, curricula: Curricula, library: Library, today: date) -> RefreshReport:
-    """The daily job: missing onboarding, recurring refreshers, policy changes, overdue marks."""
+    """The daily job: missing onboarding, recurring refreshers, policy changes, overdue marks.
+    ``today`` may be a day the job missed, never one to come (ValueError, nothing written)."""
+    clock.check_not_future(today)
     report = RefreshReport()
     people = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)))
     for person in people:
@@ -316,7 +320,9 @@ def policy_changes(
     people: list[User] | None = None,
 ) -> list[Assignment]:
     """Material change: whoever completed an earlier policy version of a module, and holds a role
-    it covers, is assigned the module again, with the change recorded as the reason."""
+    it covers, is assigned the module again, with the change recorded as the reason. ``today``
+    may be a past day, never one to come (ValueError)."""
+    clock.check_not_future(today)
     created = []
     people = people if people is not None else list(session.scalars(select(User).where(User.active.is_(True))))
     for module in library.modules.values():

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, certificate_pdf, engine, insights, team, triggers, versions
+from .. import assignments, certificate_pdf, clock, engine, insights, team, triggers, versions
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
@@ -105,6 +105,14 @@ class EventForm(FlaskForm):
     def validate_people(self, field):
         if self.scope_kind.data == "people" and not field.data:
             raise ValidationError("Choose at least one person.")
+
+    def validate_occurred_on(self, field):
+        if field.data is None:  # not a date: the field says so
+            return
+        try:
+            clock.check_not_future(field.data)
+        except ValueError:
+            raise ValidationError("The date it happened cannot be a day still to come.") from None
 
 
 # --- the team -----------------------------------------------------------------------------------
