@@ -91,6 +91,24 @@ REASON_LABELS = {
 STATE_LABELS = {"open": "Open", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
 
 
+def state_as_of(state: str, due_on: date, today: date, *, active: bool = True) -> str:
+    """An assignment's state as it is true on ``today``, for everything shown or counted: open and
+    past its due date, for someone still here, is overdue whether or not the daily job has marked
+    it yet; marked overdue but not yet past its due date (marked for a day that had not come, as
+    an old ``--today`` could) is open, due that day. A departed person's open training does not
+    become overdue (assignments.refresh, the same rule); one marked before they left stays so."""
+    if state == "overdue" and due_on >= today:
+        return "open"
+    if state == "open" and due_on < today and active:
+        return "overdue"
+    return state
+
+
+def state_of(a: Assignment, today: date) -> str:
+    """``state_as_of`` for one assignment (its person loaded with it)."""
+    return state_as_of(a.state, a.due_on, today, active=a.user.active)
+
+
 def reason_label(code: str) -> str:
     """An assignment's reason in words; an unknown code as it is."""
     return REASON_LABELS.get(code, code)
@@ -360,7 +378,7 @@ def standing(session: Session, person: User, today: date, due_soon_days: int = 1
         select(Attempt.id).where(Attempt.user_id == person.id, Attempt.acknowledged_at.is_not(None)).limit(1)
     )
     open_ = [a for a in mine if a.is_open]
-    if any(a.state == "overdue" or a.due_on < today for a in open_):
+    if any(state_as_of(a.state, a.due_on, today) == "overdue" for a in open_):
         return Standing("overdue", "Overdue")
     if trained is None:
         return Standing("never-trained", "Never trained")

@@ -114,8 +114,9 @@ class EventProgress:
         return self.closed / self.total if self.total else 1.0
 
 
-def progress(event: TriggerEvent) -> EventProgress:
-    states = [a.state for a in event.assignments]
+def progress(event: TriggerEvent, today: date) -> EventProgress:
+    """How many of the event's assignments are closed, and overdue on ``today``."""
+    states = [assignments.state_of(a, today) for a in event.assignments]
     return EventProgress(
         total=len(states),
         closed=sum(s in ("done", "waived") for s in states),

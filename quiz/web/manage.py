@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
@@ -163,6 +164,7 @@ def _person_page(
             waive_form=WaiveForm(formdata=None),
             waive_failed=waive_failed,
             standing=assignments.standing(db.session, person, _today(), curricula().due_soon_days),
+            today=_today(),
         ),
         status,
     )
@@ -312,11 +314,14 @@ def remediate(module_id: str):
 
 @bp.get("/events/")
 def events():
-    rows = list(db.session.scalars(select(TriggerEvent).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())))
+    loaded = selectinload(TriggerEvent.assignments).selectinload(Assignment.user)  # progress reads both
+    rows = list(db.session.scalars(
+        select(TriggerEvent).options(loaded).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())
+    ))
     if current_user.role != "admin":
         members = {p.id for p in _team()}
         rows = [e for e in rows if e.recorded_by_id == current_user.id or any(a.user_id in members for a in e.assignments)]
-    return render_template("manage/events.html", rows=[(e, triggers.progress(e)) for e in rows])
+    return render_template("manage/events.html", rows=[(e, triggers.progress(e, _today())) for e in rows])
 
 
 def _event_form(form: EventForm) -> EventForm:
@@ -374,7 +379,8 @@ def event(event_id: int):
         "manage/event.html",
         event=e,
         assignments=visible,
-        progress=triggers.progress(e),
+        progress=triggers.progress(e, _today()),
+        today=_today(),
         modules=json.loads(e.module_ids),
         scope=json.loads(e.scope_value),
         titles=titles,
