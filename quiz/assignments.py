@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import evidence
+from . import clock, evidence
 from .content import Library, Module
 from .content.curricula import Curricula
 from .models import Assignment, Attempt, TriggerEvent, User, utcnow
@@ -89,6 +89,24 @@ REASON_LABELS = {
     "state-mandate": "State mandate",
 }
 STATE_LABELS = {"open": "Open", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
+
+
+def state_as_of(state: str, due_on: date, today: date, *, active: bool = True) -> str:
+    """An assignment's state as it is true on ``today``, for everything shown or counted: open and
+    past its due date, for someone still here, is overdue whether or not the daily job has marked
+    it yet; marked overdue but not yet past its due date (marked for a day that had not come, as
+    an old ``--today`` could) is open, due that day. A departed person's open training does not
+    become overdue (assignments.refresh, the same rule); one marked before they left stays so."""
+    if state == "overdue" and due_on >= today:
+        return "open"
+    if state == "open" and due_on < today and active:
+        return "overdue"
+    return state
+
+
+def state_of(a: Assignment, today: date) -> str:
+    """``state_as_of`` for one assignment (its person loaded with it)."""
+    return state_as_of(a.state, a.due_on, today, active=a.user.active)
 
 
 def reason_label(code: str) -> str:
@@ -222,8 +240,10 @@ def for_person(
     """Onboarding and state-mandate assignments a person should hold (on add, import, change).
 
     A new hire's dates count from the hire date; a changed person's (new role, new state) from
-    today. Modules the person has already completed are not assigned again.
+    today. Modules the person has already completed are not assigned again. ``today`` may be a
+    past day, never one to come (ValueError: clock.check_not_future).
     """
+    clock.check_not_future(today)
     if not person.active:
         return []
     start = (person.hire_date or today) if new else today
@@ -266,7 +286,9 @@ class RefreshReport:
 
 
 def refresh(session: Session, curricula: Curricula, library: Library, today: date) -> RefreshReport:
-    """The daily job: missing onboarding, recurring refreshers, policy changes, overdue marks."""
+    """The daily job: missing onboarding, recurring refreshers, policy changes, overdue marks.
+    ``today`` may be a day the job missed, never one to come (ValueError, nothing written)."""
+    clock.check_not_future(today)
     report = RefreshReport()
     people = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)))
     for person in people:
@@ -316,7 +338,9 @@ def policy_changes(
     people: list[User] | None = None,
 ) -> list[Assignment]:
     """Material change: whoever completed an earlier policy version of a module, and holds a role
-    it covers, is assigned the module again, with the change recorded as the reason."""
+    it covers, is assigned the module again, with the change recorded as the reason. ``today``
+    may be a past day, never one to come (ValueError)."""
+    clock.check_not_future(today)
     created = []
     people = people if people is not None else list(session.scalars(select(User).where(User.active.is_(True))))
     for module in library.modules.values():
@@ -354,7 +378,7 @@ def standing(session: Session, person: User, today: date, due_soon_days: int = 1
         select(Attempt.id).where(Attempt.user_id == person.id, Attempt.acknowledged_at.is_not(None)).limit(1)
     )
     open_ = [a for a in mine if a.is_open]
-    if any(a.state == "overdue" or a.due_on < today for a in open_):
+    if any(state_as_of(a.state, a.due_on, today) == "overdue" for a in open_):
         return Standing("overdue", "Overdue")
     if trained is None:
         return Standing("never-trained", "Never trained")

@@ -172,14 +172,15 @@ class _Writer:
         return member
 
 
-def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, made_at: datetime | None = None,
-          library: Library | None = None) -> Package:
+def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, library: Library | None = None) -> Package:
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
     writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
     being served, gives the source of a version the database never stored. Writes nothing to
     the database (``record`` does, once the package is complete); run it in
-    ``db.read_only(session, snapshot=True)`` so that its parts agree and no writer waits on it."""
-    made_at = made_at or datetime.now(timezone.utc)
+    ``db.read_only(session, snapshot=True)`` so that its parts agree and no writer waits on it.
+    Its time (in README.txt, on its files, and the day its training report is as of) is the
+    real time: no caller picks it."""
+    made_at = datetime.now(timezone.utc)
     today = made_at.astimezone(timezone.utc).date()
     chain = evidence.verify(session)
     package = Package(scope, made_at, made_by, chain)

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import mailer, reminders
+from . import clock, mailer, reminders
 from .evidence import Verification, first_at_or_after, still_extends, utc_timestamp, verify
 from .models import OutboxMessage, User, utcnow
 
@@ -146,7 +146,9 @@ def send(
     sender=mailer.send,
 ) -> Report:
     """Tell every recipient once today (the outbox row is the proof), committing as it goes; no
-    transaction is open while talking to the SMTP server."""
+    transaction is open while talking to the SMTP server. ``today``, the day the check ran, is
+    never a day to come (ValueError: clock.check_not_future)."""
+    clock.check_not_future(today)
     report = Report()
     if result.ok:
         return report

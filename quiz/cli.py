@@ -14,7 +14,7 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, assignments, audit_package, chain_check, csvtext, evidence, mailer, versions
+from . import accounts, assignments, audit_package, chain_check, clock, csvtext, evidence, mailer, versions
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
 from .content.curricula import load_curricula
@@ -159,6 +159,27 @@ def _day(ctx, param, value: str | None) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _today(ctx, param, value: str | None) -> date:
+    """``--today``: the day to run for, the real one if not given. A day the job missed may be
+    run again; a day that has not happened anywhere on Earth yet is refused before anything is
+    read or written (clock.check_not_future; the core functions refuse it too)."""
+    if value is None:
+        return date.today()
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD") from None
+    try:
+        return clock.check_not_future(day)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+#: The help of every ``--today``.
+TODAY_HELP = ("Run for a day the job missed (default: today). A day that has not begun anywhere on Earth "
+              "yet, later than the date at UTC+14, is refused and nothing is written.")
 
 
 @evidence_cli.command("export")
@@ -368,11 +389,12 @@ assignments_cli = AppGroup("assignments", help="Training assignments.")
 
 
 @assignments_cli.command("refresh")
-@click.option("--today", "today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Run as if on this date.")
-def assignments_refresh(today) -> None:
-    """Daily (cron): missing onboarding, recurring refreshers, policy changes, overdue marks."""
+@click.option("--today", "today", callback=_today, metavar="YYYY-MM-DD", help=TODAY_HELP)
+def assignments_refresh(today: date) -> None:
+    """Daily (cron): missing onboarding, recurring refreshers, policy changes, overdue marks.
+    --today re-runs a missed day; a day to come is refused."""
     library, curricula = _library_and_curricula()
-    report = assignments.refresh(db.session, curricula, library, today.date() if today else date.today())
+    report = assignments.refresh(db.session, curricula, library, today)
     db.session.commit()
     click.echo(str(report))
 
@@ -460,15 +482,16 @@ reminders_cli = AppGroup("reminders", help="Email reminders to learners and esca
 
 
 @reminders_cli.command("send")
-@click.option("--today", "today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Run as if on this date.")
-def reminders_send(today) -> None:
+@click.option("--today", "today", callback=_today, metavar="YYYY-MM-DD", help=TODAY_HELP)
+def reminders_send(today: date) -> None:
     """Daily (cron): one digest per learner with training due soon or overdue, one escalation per
     supervisor of people overdue by REMINDER_ESCALATE_AFTER_DAYS. Safe to run again: nothing is
-    sent twice on one day; messages not sent earlier today are retried. Exit 1 if any failed."""
+    sent twice on one day; messages not sent earlier today are retried. Exit 1 if any failed.
+    --today re-runs a missed day; a day to come is refused."""
     library, curricula = _library_and_curricula()
     try:
         settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
-        report = reminders.send_all(db.session, today.date() if today else date.today(), library, settings)
+        report = reminders.send_all(db.session, today, library, settings)
     except (ValueError, reminders.AlreadyRunning) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None

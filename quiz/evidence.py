@@ -117,7 +117,8 @@ def append(
     The record exists only if the caller commits, so evidence and the state change it
     describes land together or not at all. Records are linked into the chain (sequence number,
     time, previous hash) at commit, under the chain lock, so the lock is held only for the
-    commit itself and concurrent requests never fork the chain.
+    commit itself and concurrent requests never fork the chain. Its time (``recorded_at``) is
+    the real time of that commit, in UTC: no caller can give one.
     """
     real = real_session(session)
     if not real.in_transaction():

@@ -38,7 +38,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import evidence, mailer
+from . import clock, evidence, mailer
 from .content import Library
 from .db import is_postgresql
 from .models import Assignment, OutboxMessage, User, utcnow
@@ -376,7 +376,11 @@ def send_all(
     For each planned message: if today's message for that address and kind was already sent
     (or, without SMTP, already kept), nothing happens. If it is in the outbox but not sent and
     SMTP is configured, it is brought up to date and sent again. Otherwise it is added.
+
+    ``today`` may be a day the job missed, never one to come: ValueError, before anything is
+    written or sent (clock.check_not_future).
     """
+    clock.check_not_future(today)
     report = Report(day=today)
     with exclusive_run(session):
         digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy import text as text_
 from sqlalchemy.orm import Session
 
-from . import accounts, assignments, evidence
+from . import accounts, assignments, clock, evidence
 from .content import JOB_ROLES, SPECIALTIES, US_STATES, Library
 from .content.curricula import Curricula
 from .db import is_postgresql
@@ -596,7 +596,9 @@ def apply(
     """Make the changes ``preview`` shows, in the caller's transaction (the caller commits).
 
     Raises RosterError, changing nothing, if any row is bad. ``by_label`` names the importer
-    when there is no signed-in user (the command line)."""
+    when there is no signed-in user (the command line). ``today`` may be a past day, never one to
+    come (ValueError, before anything is changed: clock.check_not_future)."""
+    clock.check_not_future(today)
     if is_postgresql(session):  # one import at a time; SQLite's BEGIN IMMEDIATE already is
         session.execute(text_("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_IMPORT_LOCK})
     result = preview(session, text, by_user=by_user)

@@ -18,13 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from . import csvtext
-from .assignments import utc_day
+from .assignments import state_as_of, utc_day
 from .models import Assignment, Attempt, User
 
-#: The states a report row can be in. "overdue" includes an open assignment past its due date
-#: that the daily job has not marked yet, so the report never shows less than the truth; as in
-#: that job, a person who has left (deactivated) does not become overdue (one marked before they
-#: left stays so).
+#: The states a report row can be in, as of the day it is made (assignments.state_as_of): "overdue"
+#: includes an open assignment past its due date that the daily job has not marked yet, so the
+#: report never shows less than the truth, and never one not yet past its due date (shown open);
+#: as in that job, a person who has left (deactivated) does not become overdue (one marked before
+#: they left stays so).
 STATES = ("open", "overdue", "done", "waived")
 #: The states in words, as the report shows and filters by them.
 STATE_LABELS = {"open": "Open (not yet due)", "overdue": "Overdue", "done": "Done", "waived": "Waived"}
@@ -67,19 +68,16 @@ class Row:
         return STATE_LABELS[self.state]
 
 
-def _state_as_of(state: str, due_on: date, active: bool, today: date) -> str:
-    """An assignment's state as of today: open and past due for someone still here is overdue,
-    whether or not the daily job has marked it yet (assignments.refresh, the same rule)."""
-    return "overdue" if state == "open" and due_on < today and active else state
-
-
 def state_of(a: Assignment, person: User, today: date) -> str:
-    return _state_as_of(a.state, a.due_on, person.active, today)
+    return state_as_of(a.state, a.due_on, today, active=person.active)
 
 
-def _past_due(today: date):
-    """``_state_as_of``'s rule in SQL: open, past its due date, the person still works here."""
-    return (Assignment.state == "open") & (Assignment.due_on < today) & User.active.is_(True)
+def _overdue(today: date):
+    """``assignments.state_as_of``'s "overdue" in SQL: past its due date, and marked overdue, or
+    open for someone who still works here."""
+    return (Assignment.due_on < today) & (
+        (Assignment.state == "overdue") | ((Assignment.state == "open") & User.active.is_(True))
+    )
 
 
 #: The filters that ask for one value of a column.
@@ -97,9 +95,9 @@ def _query(filters: Filters, today: date):
         .outerjoin(closing, Assignment.closed_by_attempt_id == closing.id)
     )
     if filters.state == "open":
-        query = query.where(Assignment.state == "open", ~_past_due(today))
+        query = query.where(Assignment.state.in_(("open", "overdue")), ~_overdue(today))
     elif filters.state == "overdue":
-        query = query.where((Assignment.state == "overdue") | _past_due(today))
+        query = query.where(_overdue(today))
     elif filters.state:
         query = query.where(Assignment.state == filters.state)
     for name, column in _EQUALS:
@@ -138,7 +136,7 @@ def by_department(session: Session, filters: Filters, today: date) -> tuple[list
     total = _empty()
     base = _query(filters, today).with_only_columns(User.department, Assignment.state, Assignment.due_on, User.active)
     for department, state, due_on, active in session.execute(base):
-        state = _state_as_of(state, due_on, active, today)
+        state = state_as_of(state, due_on, today, active=active)
         tally = departments.setdefault(department, _empty())
         for found in (tally, total):
             found[state] += 1

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import assignments, evidence
+from . import assignments, clock, evidence
 from .content import Library
 from .models import TRIGGER_KINDS, TriggerEvent, User
 
@@ -54,6 +54,13 @@ def record(
     today: date,
     within: list[User] | None = None,
 ) -> TriggerEvent:
+    """Record the event and assign its modules, due ``due_in_days`` after ``today``. Neither the
+    day it happened nor ``today`` may be a day to come (ValueError: clock.check_not_future)."""
+    clock.check_not_future(today)
+    try:
+        clock.check_not_future(occurred_on)
+    except ValueError as exc:
+        raise ValueError(f"the day it happened: {exc}") from None
     if kind not in TRIGGER_KINDS:
         raise ValueError(f"kind must be one of {', '.join(TRIGGER_KINDS)}")
     unknown = [m for m in module_ids if m not in library.modules]
@@ -107,8 +114,9 @@ class EventProgress:
         return self.closed / self.total if self.total else 1.0
 
 
-def progress(event: TriggerEvent) -> EventProgress:
-    states = [a.state for a in event.assignments]
+def progress(event: TriggerEvent, today: date) -> EventProgress:
+    """How many of the event's assignments are closed, and overdue on ``today``."""
+    states = [assignments.state_of(a, today) for a in event.assignments]
     return EventProgress(
         total=len(states),
         closed=sum(s in ("done", "waived") for s in states),

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from quiz import accounts, assignments, engine
+from quiz import accounts, assignments, engine, training_report
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
 from quiz.db import db
-from quiz.models import Evidence, User
+from quiz.models import Assignment, Evidence, User
 
-from .conftest import DATA_CONTENT
+from .conftest import DATA_CONTENT, add_user, page_text, sign_in, signed_in_as
 
 TODAY = date(2026, 11, 23)
 LIBRARY = load_library(DATA_CONTENT)
@@ -180,6 +180,60 @@ def test_standing(app):
     with app.app_context():
         person = db.session.get(User, uid)
         assert assignments.standing(db.session, person, TODAY).state == "current"
+
+
+def test_overdue_only_once_the_due_date_has_passed():
+    on = date(2026, 12, 5)
+    state_as_of = assignments.state_as_of
+    # marked overdue for a day that had not come (an old `refresh --today`): open, due that day
+    assert state_as_of("overdue", on + timedelta(days=30), on) == "open"
+    assert state_as_of("overdue", on, on) == "open"  # due today is not late yet
+    assert state_as_of("overdue", on - timedelta(days=1), on) == "overdue"
+    # past due and not yet marked: overdue, for someone still here; not for someone who left
+    assert state_as_of("open", on - timedelta(days=1), on) == "overdue"
+    assert state_as_of("open", on - timedelta(days=1), on, active=False) == "open"
+    assert state_as_of("open", on, on) == "open"
+    assert state_as_of("done", on - timedelta(days=9), on) == "done"
+    assert state_as_of("waived", on - timedelta(days=9), on) == "waived"
+
+
+def test_training_marked_overdue_before_its_due_date_is_shown_open_and_due_that_date(app, client):
+    """An old version's `refresh --today` with a day to come left assignments marked overdue
+    that are not due yet: nobody is shown "Overdue: was due" a date still to come."""
+    today = date.today()
+    due = today + timedelta(days=10)
+    uid = add_user(app)
+    with app.app_context():
+        a = assignments.ensure(db.session, db.session.get(User, uid), "test-callers", due, "manager-choice", library=LIBRARY)
+        a.state = "overdue"  # as that run stored it (no evidence is written here)
+        db.session.commit()
+        assignment_id = a.id
+    assert sign_in(client).status_code == 303
+    page = page_text(client.get("/learn/").text)
+    assert f"Due {due:%d %b %Y}" in page
+    assert "Overdue" not in page
+    manager = signed_in_as(app, "admin")  # the person's page, as their managers see it
+    transcript = page_text(manager.get(f"/manage/people/{uid}").text)
+    assert "Test module on callers Open Waive" in transcript and "Overdue" not in transcript
+    with app.app_context():
+        person = db.session.get(User, uid)
+        assert assignments.standing(db.session, person, today).state == "never-trained"  # not "overdue"
+        rows = training_report.rows(db.session, training_report.Filters(), today)
+        assert [r.state for r in rows] == ["open"]
+        assert training_report.counts(db.session, training_report.Filters(state="overdue"), today)["all"] == 0
+        assert training_report.counts(db.session, training_report.Filters(state="open"), today)["all"] == 1
+        # Once its day has passed it is overdue, as it was marked.
+        late = due + timedelta(days=1)
+        assert [r.state for r in training_report.rows(db.session, training_report.Filters(), late)] == ["overdue"]
+        assert assignments.standing(db.session, person, late).state == "overdue"
+
+    # Past its due date and not yet marked by the daily job: the learner is told it is overdue.
+    with app.app_context():
+        a = db.session.get(Assignment, assignment_id)
+        a.state, a.due_on = "open", today - timedelta(days=2)
+        db.session.commit()
+    page = page_text(client.get("/learn/").text)
+    assert f"Overdue: was due {today - timedelta(days=2):%d %b %Y}" in page
 
 
 def test_add_months_keeps_month_ends_sane():

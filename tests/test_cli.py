@@ -1,16 +1,19 @@
-"""The command line: content check/load, users add, demo seed."""
+"""The command line: content check/load, users add, demo seed, the daily jobs' --today."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from quiz import assignments, clock
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
-from quiz.models import ContentVersion, User
+from quiz.models import Assignment, ContentVersion, Evidence, OutboxMessage, User
 
-from .conftest import DATA_CONTENT
+from .conftest import DATA_CONTENT, add_user
 
 
 def _run(app, *args, input=None):
@@ -115,3 +118,52 @@ def test_set_password_lets_an_imported_person_sign_in_and_ends_old_sessions(app)
     with app.app_context():
         assert db.session.get(User, uid).session_version == version + 1
     assert _run(app, "users", "set-password", "ghost@example.org", input="a new long passphrase\n").exit_code != 0
+
+
+# --- --today: a missed day may be run again, a day to come is refused -----------------------
+
+
+def _everything(app) -> tuple:
+    """What a day's run could write: the evidence, every assignment and its state, the outbox."""
+    with app.app_context():
+        return (
+            db.session.scalar(select(func.count()).select_from(Evidence)),
+            tuple(db.session.execute(select(Assignment.id, Assignment.due_on, Assignment.state).order_by(Assignment.id))),
+            db.session.scalar(select(func.count()).select_from(OutboxMessage)),
+        )
+
+
+def test_refresh_and_reminders_refuse_a_day_to_come_and_write_nothing(app):
+    assert _run(app, "demo", "seed").exit_code == 0  # onboarding due in 30 days for every learner
+    before = _everything(app)
+    assert before[0] > 0 and before[1] and all(state == "open" for _, _, state in before[1])
+    today = clock.real_today()
+    future = today + timedelta(days=45)  # every demo assignment would be overdue then
+    for command in (("assignments", "refresh"), ("reminders", "send")):
+        result = _run(app, *command, "--today", future.isoformat())
+        assert result.exit_code == 2, result.output
+        assert (f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
+                f"today is {today.isoformat()} (UTC)") in result.output
+        assert "a missed day can be run again, a day to come cannot" in result.output
+        assert _everything(app) == before  # no evidence, no assignment marked, no outbox row
+    # Not a date at all: said so, and nothing written either.
+    result = _run(app, "assignments", "refresh", "--today", "20-01-2027")
+    assert result.exit_code == 2 and "'20-01-2027' is not a date: use YYYY-MM-DD" in result.output
+    assert _everything(app) == before
+
+
+def test_refresh_runs_again_for_a_missed_day(app):
+    uid = add_user(app)
+    yesterday = clock.real_today() - timedelta(days=1)
+    with app.app_context():
+        assignments.ensure(db.session, db.session.get(User, uid), "test-callers", yesterday - timedelta(days=2),
+                           "manager-choice")
+        db.session.commit()
+    result = _run(app, "assignments", "refresh", "--today", yesterday.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "1 marked overdue" in result.output
+    with app.app_context():
+        record = db.session.scalar(select(Evidence).where(Evidence.event == "assignment.overdue"))
+        assert json.loads(record.details)["days_late"] == 2  # late as of the day that was run
+        assert record.recorded_at[:10] == clock.real_today().isoformat()  # recorded when it was
+    assert _run(app, "evidence", "verify").exit_code == 0

@@ -216,6 +216,31 @@ def test_event_form_errors_are_beside_the_fields(app):
         assert response.text.count(message) == 2, message
 
 
+def test_an_event_cannot_be_recorded_as_happening_on_a_day_to_come(app):
+    from quiz import clock
+
+    _org(app)
+    client = _manager(app)
+    with app.app_context():
+        before = (db.session.scalar(select(func.count()).select_from(Evidence)),
+                  db.session.scalar(select(func.count()).select_from(Assignment)))
+    page = client.get("/manage/events/new").text
+    data = {
+        "csrf_token": csrf_token(page), "kind": "incident", "title": "Fax sent to the wrong number",
+        "occurred_on": (clock.real_today() + timedelta(days=2)).isoformat(), "scope_kind": "department",
+        "department": "Desk", "module_ids": ["test-callers"], "due_in_days": 10,
+    }
+    response = client.post("/manage/events/new", data=data)
+    assert response.status_code == 422
+    assert response.text.count("The date it happened cannot be a day still to come.") == 2  # summary and field
+    with app.app_context():
+        assert (db.session.scalar(select(func.count()).select_from(Evidence)),
+                db.session.scalar(select(func.count()).select_from(Assignment))) == before
+    # Yesterday is a day it could have happened.
+    response = client.post("/manage/events/new", data={**data, "occurred_on": (date.today() - timedelta(days=1)).isoformat()})
+    assert response.status_code == 303, response.text
+
+
 def test_a_manager_opens_a_reports_certificate_from_the_transcript(app):
     ids = _org(app)
     for email in ("ana@example.org", "cat@example.org"):  # ana reports (indirectly); cat does not

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 
-from quiz import accounts, assignments, evidence, mailer, reminders
+from quiz import accounts, assignments, clock, evidence, mailer, reminders
 from quiz.config import from_environment
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
@@ -244,6 +244,35 @@ def test_reminders_arrive_by_smtp_once_a_day(app, smtp):
     assert sent[0][1]["assignments"][0]["module"] == "test-callers"
     assert sent[0][1]["assignments"][0]["due_on"] == "2026-11-28"
     assert chain_ok(app)
+
+
+def test_a_day_to_come_is_refused_and_nothing_is_kept_sent_or_recorded(app, smtp):
+    use_smtp(app, smtp.port)
+    today = clock.real_today()
+    person(app, "boss@example.org", "Bo Boss", role="manager")
+    person(app, "ana@example.org", "Ana Lima", due=today + timedelta(days=20), supervisor="boss@example.org")
+    with app.app_context():
+        evidence_before = db.session.scalar(select(func.count()).select_from(Evidence))
+    future = today + timedelta(days=45)  # Ana would be 25 days overdue, and her supervisor told
+    result = run(app, *on(future))
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
+            f"today is {today.isoformat()} (UTC)") in result.output
+    assert smtp.messages == [] and outbox(app) == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Evidence)) == evidence_before
+
+
+def test_a_missed_day_is_sent_for_that_day(app, smtp):
+    use_smtp(app, smtp.port)
+    yesterday = clock.real_today() - timedelta(days=1)
+    person(app, "ana@example.org", "Ana Lima", due=yesterday + timedelta(days=3))
+    result = run(app, *on(yesterday))
+    assert result.exit_code == 0, result.output
+    assert f"reminders for {yesterday.isoformat()}: 1 digest(s)" in result.output
+    assert "(in 3 days)" in body_of(smtp.messages[0])  # as of the day that was missed
+    assert outbox(app) == [("ana@example.org", "digest", yesterday, "smtp", True, None)]
+    assert [d["digest_day"] for _, d in records(app, "reminder.sent")] == [yesterday.isoformat()]
 
 
 def test_the_supervisor_gets_one_escalation_after_n_days_overdue(app, smtp):

@@ -61,6 +61,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["why"] = assignments.why
     app.jinja_env.filters["reason_label"] = assignments.reason_label
     app.jinja_env.filters["state_label"] = assignments.state_label
+    app.jinja_env.filters["state_on"] = assignments.state_of  # an assignment's state as of the page's today
     app.register_blueprint(auth.bp)
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)

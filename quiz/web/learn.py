@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
@@ -70,7 +71,7 @@ def index():
     listing = engine.training_list(db.session, library(), current_user)
     for module_id in listing.unreadable:  # the page still serves without it
         log.error("My training: module %s of user %s: its stored text no longer parses", module_id, current_user.id)
-    return render_template("learn/index.html", rows=listing.current, earlier=listing.earlier)
+    return render_template("learn/index.html", rows=listing.current, earlier=listing.earlier, today=date.today())
 
 
 # --- the module page -----------------------------------------------------------------------

@@ -11,10 +11,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, certificate_pdf, engine, insights, team, triggers, versions
+from .. import assignments, certificate_pdf, clock, engine, insights, team, triggers, versions
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
@@ -106,6 +107,14 @@ class EventForm(FlaskForm):
         if self.scope_kind.data == "people" and not field.data:
             raise ValidationError("Choose at least one person.")
 
+    def validate_occurred_on(self, field):
+        if field.data is None:  # not a date: the field says so
+            return
+        try:
+            clock.check_not_future(field.data)
+        except ValueError:
+            raise ValidationError("The date it happened cannot be a day still to come.") from None
+
 
 # --- the team -----------------------------------------------------------------------------------
 
@@ -155,6 +164,7 @@ def _person_page(
             waive_form=WaiveForm(formdata=None),
             waive_failed=waive_failed,
             standing=assignments.standing(db.session, person, _today(), curricula().due_soon_days),
+            today=_today(),
         ),
         status,
     )
@@ -304,11 +314,14 @@ def remediate(module_id: str):
 
 @bp.get("/events/")
 def events():
-    rows = list(db.session.scalars(select(TriggerEvent).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())))
+    loaded = selectinload(TriggerEvent.assignments).selectinload(Assignment.user)  # progress reads both
+    rows = list(db.session.scalars(
+        select(TriggerEvent).options(loaded).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())
+    ))
     if current_user.role != "admin":
         members = {p.id for p in _team()}
         rows = [e for e in rows if e.recorded_by_id == current_user.id or any(a.user_id in members for a in e.assignments)]
-    return render_template("manage/events.html", rows=[(e, triggers.progress(e)) for e in rows])
+    return render_template("manage/events.html", rows=[(e, triggers.progress(e, _today())) for e in rows])
 
 
 def _event_form(form: EventForm) -> EventForm:
@@ -366,7 +379,8 @@ def event(event_id: int):
         "manage/event.html",
         event=e,
         assignments=visible,
-        progress=triggers.progress(e),
+        progress=triggers.progress(e, _today()),
+        today=_today(),
         modules=json.loads(e.module_ids),
         scope=json.loads(e.scope_value),
         titles=titles,
