@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import clock, evidence
@@ -368,23 +368,52 @@ def policy_changes(
 
 @dataclass(frozen=True)
 class Standing:
-    state: str  # never-trained | overdue | due-soon | current
+    state: str  # one of STANDINGS
     label: str
 
 
+#: Every standing, in the order the team page's filter offers them.
+STANDINGS: dict[str, str] = {
+    "overdue": "Overdue",
+    "due-soon": "Due soon",
+    "never-trained": "Never trained",
+    "attempted": "Attempted, not passed",
+    "not-yet-due": "Not yet due",
+    "current": "Current",
+}
+
+
+def _standing(state: str) -> Standing:
+    return Standing(state, STANDINGS[state])
+
+
 def standing(session: Session, person: User, today: date, due_soon_days: int = 14) -> Standing:
+    """A person's training in one word, the first that holds:
+
+    * overdue: an open assignment is past its due date;
+    * never signed a module:
+      - attempted: they have attempts (failed, or not finished or signed yet);
+      - not yet due: no attempt, and every open assignment falls due after today (a new
+        hire inside their onboarding window);
+      - never trained: no attempt, and training due today or nothing assigned at all;
+    * signed one before: due soon (an open assignment due within ``due_soon_days``), else current.
+    """
     mine = of_user(session, person.id)
-    trained = session.scalar(
-        select(Attempt.id).where(Attempt.user_id == person.id, Attempt.acknowledged_at.is_not(None)).limit(1)
-    )
+    attempts, signed = session.execute(
+        select(func.count(Attempt.id), func.count(Attempt.acknowledged_at)).where(Attempt.user_id == person.id)
+    ).one()
     open_ = [a for a in mine if a.is_open]
     if any(state_as_of(a.state, a.due_on, today) == "overdue" for a in open_):
-        return Standing("overdue", "Overdue")
-    if trained is None:
-        return Standing("never-trained", "Never trained")
+        return _standing("overdue")
+    if not signed:
+        if attempts:
+            return _standing("attempted")
+        if open_ and all(a.due_on > today for a in open_):
+            return _standing("not-yet-due")
+        return _standing("never-trained")
     if any(a.due_on <= today + timedelta(days=due_soon_days) for a in open_):
-        return Standing("due-soon", "Due soon")
-    return Standing("current", "Current")
+        return _standing("due-soon")
+    return _standing("current")
 
 
 def onboarding_done(session: Session, person: User) -> bool:

@@ -280,9 +280,7 @@ def next_screen(session: Session, attempt: Attempt, content: AttemptContent, ste
     attempt.screen += 1
     attempt.step += 1
     if attempt.screen >= len(screens):
-        attempt.stage = "scenario"
-        attempt.scenario_index = 0
-        attempt.node_id = content.scenario(0).start
+        _to_the_check(attempt, content)
     return True
 
 
@@ -291,6 +289,144 @@ def previous_screen(session: Session, attempt: Attempt, step: int) -> bool:
         return False
     attempt.screen -= 1
     attempt.step += 1
+    return True
+
+
+# --- skipping a lesson read before --------------------------------------------------------
+# A learner who takes a module again may go straight to the check when they have viewed every
+# one of its lesson screens, word for word (same title, same text), in earlier attempts: the
+# lesson.viewed records are what says they did. The lesson stays reachable: before the first
+# answer of the check, "Read the lesson again" takes the attempt back to its first screen.
+
+_LESSON_VIEWS = (
+    select(Evidence.details)
+    .where(
+        Evidence.user_id == bindparam("user_id"),
+        Evidence.module_id == bindparam("module_id"),
+        Evidence.event == "lesson.viewed",
+    )
+    .order_by(Evidence.seq)
+)
+
+
+def _screens_viewed(session: Session, user_id: int, module_id: str) -> dict[int, set[int]]:
+    """Attempt number -> the lesson screens (0-based) its evidence says were viewed."""
+    viewed: dict[int, set[int]] = {}
+    for details in session.scalars(_LESSON_VIEWS, {"user_id": user_id, "module_id": module_id}):
+        record = json.loads(details)
+        if isinstance(record.get("attempt"), int) and isinstance(record.get("screen"), int):
+            viewed.setdefault(record["attempt"], set()).add(record["screen"] - 1)
+    return viewed
+
+
+@dataclass(frozen=True)
+class LessonRead:
+    """Which of an open attempt's lesson screens the learner viewed in earlier attempts of the
+    module, word for word (the same title and text, in whichever version they were read)."""
+
+    screens: int
+    read_before: dict[int, tuple[int, ...]]  # 0-based screen -> earlier attempts that viewed it
+
+    @property
+    def skippable(self) -> bool:
+        """Every screen was viewed in an earlier attempt: the check may come straight away."""
+        return self.screens > 0 and len(self.read_before) == self.screens
+
+
+def _screens_as_taken(session: Session, library: Library, attempt: Attempt, content: AttemptContent):
+    """An earlier attempt's lesson screens, as its module version has them (None: unreadable)."""
+    if attempt.module_version == content.module.version:
+        return content.module.screens
+    try:
+        return versions.resolve(session, library, attempt.module_version).screens  # type: ignore[union-attr]
+    except (LookupError, ValueError):  # not stored, or a stored text that no longer parses
+        return None
+
+
+def lesson_read(
+    session: Session, library: Library, attempt: Attempt, content: AttemptContent,
+    attempts: list[Attempt] | None = None, viewed: dict[int, set[int]] | None = None,
+) -> LessonRead:
+    """``attempts``: the learner's attempts at the module, and ``viewed``: what
+    ``_screens_viewed`` says of them, when the caller has already read them."""
+    if attempts is None:
+        attempts = attempts_of(session, attempt.user_id, attempt.module_id)
+    earlier = [a for a in attempts if a.number < attempt.number]
+    screens = content.module.screens
+    if not earlier:  # a first attempt: nothing read before, no need to look
+        return LessonRead(len(screens), {})
+    if viewed is None:
+        viewed = _screens_viewed(session, attempt.user_id, attempt.module_id)
+    wanted = {screen: index for index, screen in enumerate(screens)}
+    read_before: dict[int, set[int]] = {}
+    for before in earlier:
+        views = viewed.get(before.number)
+        seen = _screens_as_taken(session, library, before, content) if views else None
+        if not seen:
+            continue
+        for i in views:
+            if i < len(seen) and seen[i] in wanted:
+                read_before.setdefault(wanted[seen[i]], set()).add(before.number)
+    return LessonRead(len(screens), {i: tuple(sorted(n)) for i, n in sorted(read_before.items())})
+
+
+def _to_the_check(attempt: Attempt, content: AttemptContent) -> None:
+    attempt.stage = "scenario"
+    attempt.scenario_index = 0
+    attempt.node_id = content.scenario(0).start
+
+
+def skip_lesson(
+    session: Session, library: Library, attempt: Attempt, content: AttemptContent, step: int
+) -> bool:
+    """Go straight to the check, if every lesson screen was viewed in an earlier attempt. The
+    record names the screens viewed in this attempt, those not, and the attempts each was read in."""
+    if not _fresh(attempt, step, "lesson"):
+        return False
+    viewed = _screens_viewed(session, attempt.user_id, attempt.module_id)
+    read = lesson_read(session, library, attempt, content, viewed=viewed)
+    if not read.skippable:
+        return False
+    screens = content.module.screens
+    now = viewed.get(attempt.number, set())
+
+    def listed(indices) -> list[dict]:
+        return [{"screen": i + 1, "title": screens[i].title} for i in sorted(indices)]
+
+    _log(
+        session,
+        attempt,
+        content,
+        "lesson.skipped",
+        of=len(screens),
+        viewed=listed(now),
+        not_viewed=listed(set(range(len(screens))) - now),
+        read_before=[{"screen": i + 1, "attempts": list(numbers)} for i, numbers in read.read_before.items()],
+    )
+    attempt.step += 1
+    _to_the_check(attempt, content)
+    return True
+
+
+def can_reopen_lesson(attempt: Attempt, content: AttemptContent) -> bool:
+    """The lesson can be opened again from the check until its first answer."""
+    return (
+        attempt.stage == "scenario"
+        and attempt.scenario_index == 0
+        and attempt.node_id == content.scenario(0).start
+        and not attempt.answers
+    )
+
+
+def reopen_lesson(session: Session, attempt: Attempt, content: AttemptContent, step: int) -> bool:
+    """Back from the first question of the check to the lesson's first screen."""
+    if not _fresh(attempt, step, "scenario") or not can_reopen_lesson(attempt, content):
+        return False
+    _log(session, attempt, content, "lesson.reopened", of=len(content.module.screens))
+    attempt.step += 1
+    attempt.stage = "lesson"
+    attempt.screen = 0
+    attempt.node_id = None
     return True
 
 
@@ -537,26 +673,101 @@ def _finish(session: Session, attempt: Attempt, content: AttemptContent) -> None
 
 
 @dataclass(frozen=True)
-class Miss:
-    """Something to review after an attempt: a decision not answered right the first time."""
+class MissedDecision:
+    """A decision not answered right: wrong the first time, or a critical choice at any visit."""
 
-    objective: str
-    objective_text: str
-    node_title: str
+    title: str
     critical: bool
 
 
-def review(attempt: Attempt, content: AttemptContent) -> list[Miss]:
-    misses = []
+@dataclass(frozen=True)
+class ObjectiveOutcome:
+    """One of the module's objectives in one attempt.
+
+    ``met``: every first answer at its decisions was right (and no critical choice was made at
+    them); ``missed``: one was not; ``not-reached``: the walk met none of its decisions, so the
+    attempt shows nothing either way."""
+
+    objective: str
+    text: str
+    state: str  # met | missed | not-reached
+    missed_at: tuple[MissedDecision, ...] = ()
+
+    @property
+    def critical(self) -> bool:
+        return any(d.critical for d in self.missed_at)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an attempt showed: its score out of the highest the versions it walked allow, the
+    pass mark, and each of the module's objectives once, met, missed or not reached.
+
+    ``highest`` is None when a version's score range could not be worked out (its graph has
+    errors, or is too complex to search): then no "of" is claimed."""
+
+    score: int
+    highest: int | None
+    pass_score: int
+    passed: bool
+    critical: bool  # a critical choice was made, which fails the attempt whatever the score
+    objectives: tuple[ObjectiveOutcome, ...]
+
+    def _in(self, state: str) -> list[ObjectiveOutcome]:
+        return [o for o in self.objectives if o.state == state]
+
+    @property
+    def met(self) -> list[ObjectiveOutcome]:
+        return self._in("met")
+
+    @property
+    def missed(self) -> list[ObjectiveOutcome]:
+        return self._in("missed")
+
+    @property
+    def not_reached(self) -> list[ObjectiveOutcome]:
+        return self._in("not-reached")
+
+
+def highest_score(content: AttemptContent) -> int | None:
+    """The highest score the attempt's scenario versions allow together (None: not known)."""
+    ranges = [s.scores for s in content.scenarios]
+    if any(r is None for r in ranges):
+        return None
+    return sum(r.highest for r in ranges)  # type: ignore[union-attr]
+
+
+def result(attempt: Attempt, content: AttemptContent) -> Result:
+    """The result of a finished attempt (or the answers so far of an open one)."""
+    module = content.module
+    reached: set[str] = set()
+    missed: dict[str, dict[tuple[int, str], MissedDecision]] = {}
+    order = list(module.objectives)
     for a in attempt.answers:
-        if not a.first_visit or (a.correct and not a.critical):
-            continue
-        node = content.scenario(a.scenario_index).nodes[a.node_id]
         objective = a.objective or ""
-        misses.append(
-            Miss(objective, content.module.objectives.get(objective, ""), node.title, a.critical)
-        )
-    return misses
+        if objective not in order:  # cannot happen with validated content; kept, not hidden
+            order.append(objective)
+        reached.add(objective)
+        if (a.first_visit and not a.correct) or a.critical:
+            at = missed.setdefault(objective, {})
+            key = (a.scenario_index, a.node_id)
+            node = content.scenario(a.scenario_index).nodes[a.node_id]
+            earlier = at.get(key)
+            at[key] = MissedDecision(node.title, a.critical or (earlier is not None and earlier.critical))
+    outcomes = []
+    for objective in order:
+        state = "missed" if objective in missed else "met" if objective in reached else "not-reached"
+        text = module.objectives.get(objective) or objective
+        outcomes.append(ObjectiveOutcome(objective, text, state, tuple(missed.get(objective, {}).values())))
+    score = attempt.score if attempt.score is not None else sum(a.points for a in attempt.answers)
+    return Result(
+        score=score,
+        highest=highest_score(content),
+        pass_score=module.pass_score,
+        passed=bool(attempt.passed),
+        critical=any(a.critical for a in attempt.answers),
+        objectives=tuple(outcomes),
+    )
 
 
 #: What phones type in place of the apostrophe and hyphen in a name: iOS and Android keyboards

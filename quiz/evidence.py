@@ -232,6 +232,8 @@ def verify(session: Session, batch: int = 1000) -> Verification:
 EVENTS = {
     "attempt.started": "Attempt started",
     "lesson.viewed": "Lesson screen viewed",
+    "lesson.skipped": "Lesson skipped (read before)",
+    "lesson.reopened": "Lesson opened again",
     "choice.made": "Answer given",
     "scenario.finished": "Check finished",
     "module.passed": "Module passed",

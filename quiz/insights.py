@@ -3,6 +3,11 @@ whole organisation's, and the wrong branches most taken.
 
 "First try" means the learner's first attempt at the module, and the first answer at each
 decision point in it: later attempts are practice, and would flatter the numbers.
+
+A question and a wrong branch are counted as the learner read them: a check's specialty
+versions (general, dental, ...) word their decisions and choices differently, so each version
+is counted on its own, under its own words, and named ("Dental"). Edits of one version's file
+that keep a decision's and a choice's words are counted together.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import versions
-from .content import Library, Scenario
+from .content import Library, Scenario, label
 from .models import Answer, Attempt
 
 
@@ -32,12 +37,21 @@ class Rate:
         self.correct += int(correct)
 
 
+def version_label(specialty: str | None, varied: bool) -> str:
+    """Which version of a check: its specialty ("Dental"), "General" for the general one when
+    the check has specialty versions, and nothing when it has just the one."""
+    if specialty:
+        return label(specialty)
+    return "General" if varied else ""
+
+
 @dataclass
 class QuestionResult:
     scenario_id: str
     node_id: str
     title: str
     objective: str | None
+    version: str = ""  # version_label: which version's words these are
     team: Rate = field(default_factory=Rate)
     org: Rate = field(default_factory=Rate)
 
@@ -58,6 +72,7 @@ class WrongBranch:
     choice_label: str
     taken: int
     critical: bool
+    version: str = ""  # version_label: which version's words these are
 
 
 @dataclass
@@ -95,18 +110,28 @@ def module_insights(
                 scenarios[version] = None  # type: ignore[assignment]
         return scenarios[version]
 
-    questions: dict[tuple[str, str], QuestionResult] = {}
+    questions: dict[tuple, QuestionResult] = {}
     objectives: dict[str, ObjectiveResult] = {}
     wrong: Counter = Counter()
-    wrong_info: dict[tuple, tuple[str, str, bool]] = {}
+    wrong_info: dict[tuple, tuple[str, str, bool, str]] = {}
     learners: set[int] = set()
-    for answer, user_id in first_try_answers(session, module_id):
+    answered = first_try_answers(session, module_id)
+    # scenario id -> its versions, by specialty, answered or offered (an unreadable one by hash)
+    kinds: dict[str, set[str | None]] = defaultdict(set)
+    for answer, _ in answered:
+        s = scenario(answer.scenario_version)
+        kinds[answer.scenario_id].add(s.specialty if s else answer.scenario_version)
+    for scenario_id, seen in kinds.items():
+        seen.update(library.scenarios.get(scenario_id, {}))
+    for answer, user_id in answered:
         in_team = user_id in team_ids
         s = scenario(answer.scenario_version)
         node = s.nodes.get(answer.node_id) if s else None
-        key = (answer.scenario_id, answer.node_id)
+        title = node.title if node else answer.node_id
+        version = version_label(s.specialty, len(kinds[answer.scenario_id]) > 1) if s else ""
+        which = (answer.scenario_id, s.specialty if s else answer.scenario_version, answer.node_id, title)
         q = questions.setdefault(
-            key, QuestionResult(answer.scenario_id, answer.node_id, node.title if node else answer.node_id, answer.objective)
+            which, QuestionResult(answer.scenario_id, answer.node_id, title, answer.objective, version)
         )
         q.org.add(answer.correct)
         objective = answer.objective or "(none)"
@@ -119,16 +144,13 @@ def module_insights(
         o.team.add(answer.correct)
         if not answer.correct:
             o.missed_by.add(user_id)
-            wkey = (answer.scenario_id, answer.node_id, answer.choice_number)
-            wrong[wkey] += 1
             choice = node.choice(answer.choice_number) if node else None
-            wrong_info[wkey] = (
-                node.title if node else answer.node_id,
-                choice.label if choice else f"choice {answer.choice_number}",
-                answer.critical,
-            )
+            choice_label = choice.label if choice else f"choice {answer.choice_number}"
+            wkey = (*which, choice_label, answer.critical)
+            wrong[wkey] += 1
+            wrong_info[wkey] = (title, choice_label, answer.critical, version)
     branches = [
-        WrongBranch(k[0], wrong_info[k][0], wrong_info[k][1], n, wrong_info[k][2])
+        WrongBranch(k[0], wrong_info[k][0], wrong_info[k][1], n, wrong_info[k][2], wrong_info[k][3])
         for k, n in wrong.most_common(top)
     ]
 

@@ -217,7 +217,7 @@ def test_training_marked_overdue_before_its_due_date_is_shown_open_and_due_that_
     assert "Test module on callers Open Waive" in transcript and "Overdue" not in transcript
     with app.app_context():
         person = db.session.get(User, uid)
-        assert assignments.standing(db.session, person, today).state == "never-trained"  # not "overdue"
+        assert assignments.standing(db.session, person, today).state == "not-yet-due"  # not "overdue"
         rows = training_report.rows(db.session, training_report.Filters(), today)
         assert [r.state for r in rows] == ["open"]
         assert training_report.counts(db.session, training_report.Filters(state="overdue"), today)["all"] == 0
@@ -234,6 +234,52 @@ def test_training_marked_overdue_before_its_due_date_is_shown_open_and_due_that_
         db.session.commit()
     page = page_text(client.get("/learn/").text)
     assert f"Overdue: was due {today - timedelta(days=2):%d %b %Y}" in page
+
+
+def _attempt(app, uid, passed: bool | None) -> None:
+    """An attempt at test-callers: failed (False), or not finished yet (None)."""
+    with app.app_context():
+        user = db.session.get(User, uid)
+        attempt = engine.start_attempt(db.session, user, engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], user))
+        if passed is not None:
+            attempt.stage, attempt.passed, attempt.score = "finished", passed, 1
+        db.session.commit()
+
+
+def test_standing_tells_attempted_not_yet_due_and_never_trained_apart(app):
+    people = {
+        # onboarding open, due in 30 days, nothing tried yet: inside the onboarding window
+        "new hire": _person(app, "new@example.org", hire=TODAY),
+        # failed once (or started and not finished), not yet due
+        "failed": _person(app, "failed@example.org", hire=TODAY - timedelta(days=5)),
+        "started": _person(app, "started@example.org", hire=TODAY - timedelta(days=5)),
+        # onboarding due today, nothing tried: due, and never trained
+        "due today": _person(app, "due@example.org", hire=TODAY - timedelta(days=30)),
+        # no onboarding for the role and nothing assigned: never trained either
+        "nothing assigned": _person(app, "it@example.org", job_role="it"),
+        # failed, and now past the due date: overdue comes first
+        "failed, late": _person(app, "late@example.org", hire=TODAY - timedelta(days=40)),
+    }
+    _attempt(app, people["failed"], passed=False)
+    _attempt(app, people["started"], passed=None)
+    _attempt(app, people["failed, late"], passed=False)
+    with app.app_context():
+        found = {
+            who: assignments.standing(db.session, db.session.get(User, uid), TODAY)
+            for who, uid in people.items()
+        }
+    assert {who: (s.state, s.label) for who, s in found.items()} == {
+        "new hire": ("not-yet-due", "Not yet due"),
+        "failed": ("attempted", "Attempted, not passed"),
+        "started": ("attempted", "Attempted, not passed"),
+        "due today": ("never-trained", "Never trained"),
+        "nothing assigned": ("never-trained", "Never trained"),
+        "failed, late": ("overdue", "Overdue"),
+    }
+    assert all(s.label == assignments.STANDINGS[s.state] for s in found.values())
+    _complete(app, people["failed"])  # passed and signed at last: trained, nothing open
+    with app.app_context():
+        assert assignments.standing(db.session, db.session.get(User, people["failed"]), TODAY).state == "current"
 
 
 def test_add_months_keeps_month_ends_sane():

@@ -11,7 +11,7 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import Answer, Attempt, Evidence
 
-from .conftest import add_user, attempt_at_first_decision, csrf_token, recorded_sql, repeated_ids, sign_in
+from .conftest import add_user, attempt_at_first_decision, csrf_token, page_text, recorded_sql, repeated_ids, sign_in
 
 MODULE = "/learn/test-callers/"
 
@@ -493,6 +493,13 @@ def test_no_screen_of_the_path_uses_an_id_twice(app, learner):
     _choose(learner, "Fax the records to the number given")  # critical: the attempt fails
     _post(learner, "continue")
     look("result: what to review")
+    _post(learner, "start")
+    look("lesson read before: skip offered")
+    assert "Skip to the check" in pages["lesson read before: skip offered"]
+    _post(learner, "skip")
+    look("question: read the lesson again offered")
+    assert "Read the lesson again" in pages["question: read the lesson again offered"]
+    _post(learner, "lesson")
     _through_lesson(learner)
     _choose(learner, "Ask for two identifiers")
     _choose(learner, "Only the appointment time")
@@ -533,3 +540,193 @@ def test_choices_are_shuffled_per_attempt_and_stay_put_within_one():
     assert len({tuple(o) for o in orders.values()}) > 1  # but not the same for every attempt
     firsts = {o[0] for o in orders.values()}
     assert firsts == set(as_written)  # and no choice is always, or never, first
+
+
+# --- the result: score out of the highest possible, each objective once -------------------------
+
+
+def _section(html: str, css_class: str) -> str:
+    """The words of the page's <section class="css_class">."""
+    match = re.search(rf'<section class="{css_class}".*?</section>', html, re.S)
+    assert match, f"no {css_class} section on the page"
+    return page_text(match.group(0))
+
+
+def test_a_failed_result_lists_an_objective_missed_twice_once(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Read out the appointment time")  # verify-identity missed at "The phone rings"
+    _choose(learner, "Say nothing and take the next call")  # ... and again at "Already told"
+    _choose(learner, "Ask for two identifiers")  # a revisit: no points
+    _choose(learner, "Only the appointment time")  # minimum-necessary: right the first time
+    _post(learner, "continue")
+    review = _section(learner.get(MODULE).text, "review")
+    # 2 points; 4 is the most the version taken allows; 4 to pass
+    assert "Score 2 of 4; pass mark 4." in review
+    assert "critical choice" not in review
+    assert review.count("Verify identity and authority before sharing.") == 1
+    missed, met = review.split("Objectives missed")[1].split("Objectives met")
+    assert "Verify identity and authority before sharing. Missed at The phone rings , Already told ." in missed
+    assert "Share only what is needed." in met and "Share only what is needed." not in missed
+    assert "Not reached" not in review
+
+
+def test_a_critical_result_says_so_and_what_the_walk_never_reached(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Fax the records to the number given")
+    _post(learner, "continue")
+    review = _section(learner.get(MODULE).text, "review")
+    assert "Score 0 of 4; pass mark 4, and a critical choice fails the attempt whatever the score." in review
+    assert "Critical: Verify identity and authority before sharing. Missed at The phone rings (critical choice)." in review
+    # the walk ended before any decision on sharing only what is needed: neither met nor missed
+    assert review.split("Not reached in this attempt")[1].count("Share only what is needed.") == 1
+    assert "Objectives met" not in review
+
+
+def test_the_passed_result_shows_the_objectives_met_before_signing(app, learner):
+    _through_lesson(learner)
+    _choose(learner, "Ask for two identifiers")
+    _choose(learner, "Only the appointment time")
+    _post(learner, "continue")
+    passed = _section(learner.get(MODULE).text, "passed")
+    assert "You passed Score 4 of 4; pass mark 4." in passed
+    met = passed.split("Objectives met")[1]
+    assert "Verify identity and authority before sharing." in met and "Share only what is needed." in met
+    assert "Objectives missed" not in passed and "Not reached" not in passed
+
+
+def test_the_highest_score_comes_from_the_versions_taken_even_once_out_of_the_library(app):
+    """An attempt pinned to a version no longer served reads it from the database: its score
+    range is worked out there too, so the result still says "of" what."""
+    from quiz import engine
+    from quiz.content.parse import version_of
+    from quiz.models import ContentVersion
+
+    from .conftest import DATA_CONTENT
+
+    served = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
+    old = served.replace("### Only the appointment time -> good-end\nPoints: 2", "### Only the appointment time -> good-end\nPoints: 3")
+    assert old != served  # the premise: an earlier text, worth one point more, not in the library
+    attempt_id = attempt_at_first_decision(app)
+    with app.app_context():
+        db.session.add(ContentVersion(version=version_of(old), kind="scenario", content_id="test-check", path="scenarios/test-check.md", source=old))
+        attempt = db.session.get(Attempt, attempt_id)
+        attempt.scenario_versions = json.dumps([version_of(old)])  # as if started on that text
+        db.session.commit()
+        lib = app.extensions["content_store"].library
+        assert version_of(old) not in {s.version for s in lib.all_scenarios()}
+        content = engine.content_for(db.session, lib, attempt)
+        assert content.scenarios[0].scores is not None and engine.highest_score(content) == 5
+        engine.choose(db.session, attempt, content, attempt.step, 2)  # read out the time: wrong
+        result = engine.result(attempt, content)
+        assert (result.score, result.highest, result.pass_score) == (0, 5, 4)
+        assert [(o.objective, o.state) for o in result.objectives] == [
+            ("verify-identity", "missed"), ("minimum-necessary", "not-reached"),
+        ]
+
+
+# --- a retry may skip a lesson read before ----------------------------------------------------
+
+
+def _fail_once(client):
+    _through_lesson(client)
+    _choose(client, "Fax the records to the number given")
+    _post(client, "continue")
+
+
+def test_a_retry_can_skip_the_lesson_read_before_without_javascript(app, learner):
+    _post(learner, "start")
+    assert "Skip to the check" not in learner.get(MODULE).text  # never read: no skipping
+    refused = _post(learner, "skip")
+    assert refused.status_code == 303 and "First screen" in learner.get(MODULE).text
+    assert _events(app, "lesson.skipped") == []
+    _post(learner, "next")
+    _post(learner, "next")
+    _choose(learner, "Fax the records to the number given")
+    _post(learner, "continue")
+
+    _post(learner, "start")  # the second attempt
+    first = learner.get(MODULE).text
+    assert "First screen" in first and "Skip to the check" in first
+    _post(learner, "next")  # reads the first screen again, then skips from the second
+    response = _post(learner, "skip")
+    assert response.status_code == 303
+    page = learner.get(MODULE).text
+    assert "The phone rings" in page and "Read the lesson again" in page
+    [skipped] = _events(app, "lesson.skipped")
+    assert json.loads(skipped.details) == {
+        "attempt": 2,
+        "of": 2,
+        "viewed": [{"screen": 1, "title": "First screen"}],
+        "not_viewed": [{"screen": 2, "title": "Second screen"}],
+        "read_before": [{"screen": 1, "attempts": [1]}, {"screen": 2, "attempts": [1]}],
+    }
+    with app.app_context():
+        assert evidence.verify(db.session).ok
+
+
+def test_the_lesson_stays_reachable_from_the_check_until_the_first_answer(app, learner):
+    _fail_once(learner)
+    _post(learner, "start")
+    _post(learner, "skip")
+    assert _post(learner, "lesson").status_code == 303  # "Read the lesson again"
+    page = learner.get(MODULE).text
+    assert "Lesson: screen 1 of 2" in page and "First screen" in page
+    assert [json.loads(e.details)["attempt"] for e in _events(app, "lesson.reopened")] == [2]
+    _post(learner, "next")
+    _post(learner, "next")  # "Start the check"
+    assert "The phone rings" in learner.get(MODULE).text
+    viewed = [json.loads(e.details) for e in _events(app, "lesson.viewed")]
+    assert [(v["attempt"], v["screen"]) for v in viewed] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    _choose(learner, "Ask for two identifiers")
+    page = learner.get(MODULE).text
+    assert "Verified" in page and "Read the lesson again" not in page
+    stale = _post(learner, "lesson")  # too late once answered: nothing changes
+    assert stale.status_code == 303 and "Verified" in learner.get(MODULE).text
+    assert len(_events(app, "lesson.reopened")) == 1
+
+
+def test_a_lesson_counts_as_read_only_where_its_screens_are_word_for_word_the_same(app):
+    """Skipping needs every screen viewed before with the same title and text: in the same
+    module version, or in another whose screens did not change."""
+    from dataclasses import replace
+
+    from quiz import engine
+    from quiz.models import User
+
+    lib = app.extensions["content_store"].library
+    module = lib.modules["test-callers"]
+    uid = add_user(app)
+    with app.app_context():
+        learner = db.session.get(User, uid)
+        content = engine.content_to_start(lib, module, learner)
+        first = engine.start_attempt(db.session, learner, content)
+        engine.next_screen(db.session, first, content, first.step)  # the first screen only
+        db.session.commit()
+        first.stage = "finished"  # given up after one screen
+        db.session.commit()
+        second = engine.start_attempt(db.session, learner, content)
+        read = engine.lesson_read(db.session, lib, second, content)
+        assert (read.read_before, read.skippable) == ({0: (1,)}, False)  # one screen of two
+        assert engine.skip_lesson(db.session, lib, second, content, second.step) is False
+        while second.stage == "lesson":
+            engine.next_screen(db.session, second, content, second.step)
+        second.stage = "finished"
+        db.session.commit()
+        third = engine.start_attempt(db.session, learner, content)
+        assert engine.skip_lesson(db.session, lib, third, content, third.step)  # read nothing
+        third.stage = "finished"
+        db.session.commit()
+
+        # a later version of the module: another pass mark and the same screens, or new words
+        same_screens = replace(module, version="a" * 64, pass_score=3)
+        new_words = replace(
+            module, version="b" * 64, screens=(module.screens[0], replace(module.screens[1], html="<p>New words.</p>"))
+        )
+        for edited, read_before in (
+            (same_screens, {0: (1, 2), 1: (2,)}),  # every screen, in attempts 1 and 2
+            (new_words, {0: (1, 2)}),  # the second screen's new words never
+        ):
+            fourth = Attempt(user_id=uid, module_id=module.id, number=4, module_version=edited.version,
+                             policy_version="1.0", scenario_versions="[]", stage="lesson", screen=0, step=0)
+            read = engine.lesson_read(db.session, lib, fourth, engine.AttemptContent(edited, content.scenarios))
+            assert read.read_before == read_before and read.skippable is (len(read_before) == 2), edited.version

@@ -8,11 +8,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from quiz import assignments
 from quiz.db import db
 from quiz.models import Assignment, Evidence
 
-from .conftest import add_user, csrf_token, repeated_ids, sign_in
-from .test_learning_flow import _choose, _through_lesson, pass_and_sign
+from .conftest import add_user, csrf_token, page_text, repeated_ids, sign_in
+from .test_learning_flow import _choose, _post, _through_lesson, pass_and_sign
 
 
 def _org(app):
@@ -111,6 +112,50 @@ def test_results_compare_team_with_organisation_and_show_wrong_branches(app):
     assert "“Read out the appointment time”" in page
     assert "1 missed it: Ana Alvarez" in page
     assert "Ask the team how they verify callers." in page  # manager notes beside the results
+
+
+def test_each_specialty_version_of_a_check_is_counted_under_its_own_words(app):
+    """The general and the dental version both have a wrong second choice at their first
+    decision, worded differently: each is counted apart, and named by its version."""
+    _org(app)
+    add_user(app, email="dee@example.org", name="Dee Dental", job_role="front-desk", specialty="dental", supervisor_email="manager@example.org")
+    _take(app, "ana@example.org", "Read out the appointment time")  # general version, choice 2
+    _take(app, "ben@example.org", "Read out the appointment time")  # the same words: counted together
+    _take(app, "dee@example.org", "Read out the balance")  # dental version, choice 2 (critical)
+    page = _manager(app).get("/manage/modules/test-callers").text
+    branches = page_text(page.split("Wrong branches most taken by your team")[1].split("</ol>")[0])
+    assert "The phone rings (General): “Read out the appointment time” — 2 times" in branches
+    assert "The phone rings at the dental desk (Dental): “Read out the balance” — 1 time critical" in branches
+    # by question: each version's decision on its own row, with its own rate
+    general = page[page.index('<th scope="row">The phone rings <span class="meta">(General)</span></th>'):]
+    dental = page[page.index('<th scope="row">The phone rings at the dental desk <span class="meta">(Dental)</span></th>'):]
+    assert general.split("</tr>")[0].count("0% <span class=\"meta\">(0/2)</span>") == 2  # team, organisation
+    assert dental.split("</tr>")[0].count("0% <span class=\"meta\">(0/1)</span>") == 2
+
+
+def test_the_team_filter_finds_attempted_not_yet_due_and_never_trained(app):
+    ids = _org(app)
+    ana = _take(app, "ana@example.org", "Fax the records to the number given")
+    _post(ana, "continue")  # failed: attempted, not passed
+    manager = _manager(app)
+    _assign(app, manager, ids["ben"], days=3)  # assigned, not yet due, not tried
+    _assign(app, manager, ids["lead"], days=0)  # due today, not tried: never trained
+    everyone = manager.get("/manage/").text
+    for state, label in assignments.STANDINGS.items():  # the filter offers every standing
+        assert f'<option value="{state}" >{label}</option>' in everyone, state
+
+    def shown(state: str) -> list[str]:
+        page = manager.get(f"/manage/?standing={state}").text
+        return re.findall(r'<th scope="row"><a href="/manage/people/\d+">([^<]+)</a></th>', page)
+
+    assert shown("attempted") == ["Ana Alvarez"]
+    assert shown("not-yet-due") == ["Ben Brown"]
+    assert shown("never-trained") == ["Lee Lead"]
+    assert shown("overdue") == shown("due-soon") == shown("current") == []
+    row = everyone[everyone.index("Ana Alvarez"):]
+    assert '<span class="badge badge-attempted">Attempted, not passed</span>' in row[: row.index("</tr>")]
+    person = manager.get(f"/manage/people/{ids['ben']}").text
+    assert '<span class="badge badge-not-yet-due">Not yet due</span>' in person
 
 
 def test_one_action_assigns_a_refresher_to_those_who_missed_the_objective(app):

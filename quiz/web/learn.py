@@ -89,7 +89,8 @@ class Page:
     forms: dict = field(default_factory=dict)
     feedback: Choice | None = None
     feedback_answer: object | None = None
-    misses: list = field(default_factory=list)
+    result: engine.Result | None = None  # of the attempt to sign, or of the last one failed
+    lesson: engine.LessonRead | None = None  # on a lesson screen: what was read, here and before
     last_finished: Attempt | None = None
     certificate: Attempt | None = None  # the latest signed attempt, if any
     offered: bool = True  # False: no longer in the library, so it cannot be started again
@@ -102,6 +103,12 @@ class Page:
     @property
     def node(self):
         return engine.current_node(self.attempt, self.content)
+
+    @property
+    def reopen_lesson(self) -> bool:
+        """Offer "Read the lesson again": at the check's first question, before any answer (an
+        answer that led back there would be shown as feedback)."""
+        return self.view == "question" and self.feedback is None and engine.can_reopen_lesson(self.attempt, self.content)
 
     @property
     def has_errors(self) -> bool:
@@ -136,14 +143,17 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
     if open_attempt is not None:
         content = engine.content_for(db.session, lib, open_attempt)
         _show_attempt(page, open_attempt, content, engine.last_answer(db.session, open_attempt))
+        if page.view == "lesson":
+            page.lesson = engine.lesson_read(db.session, lib, open_attempt, content, attempts)
     elif to_sign is not None:
         page.attempt = to_sign
         page.content = engine.content_for(db.session, lib, to_sign)
         page.module = page.content.module
         page.view = "acknowledge"
+        page.result = engine.result(to_sign, page.content)
     elif page.last_finished is not None and not page.last_finished.passed:
         content = engine.content_for(db.session, lib, page.last_finished)
-        page.misses = engine.review(page.last_finished, content)
+        page.result = engine.result(page.last_finished, content)
     _add_forms(page)
     return page
 
@@ -173,6 +183,8 @@ def _add_forms(page: Page) -> None:
         page.forms["answer"] = answer_form
     elif page.view == "acknowledge":
         page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
+    if page.view == "question" and page.reopen_lesson:  # "Read the lesson again" is a step form
+        page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
 
 
 def _show(module_id: str, forms: dict | None = None, status: int = 200):
@@ -257,7 +269,17 @@ def _continue(attempt, content, step):
     engine.continue_after_ending(db.session, attempt, content, step)
 
 
+def _skip(attempt, content, step):
+    engine.skip_lesson(db.session, library(), attempt, content, step)
+
+
+def _reopen(attempt, content, step):
+    engine.reopen_lesson(db.session, attempt, content, step)
+
+
 bp.add_url_rule("/<module_id>/next", "next", _stepper(_next), methods=["POST"])
+bp.add_url_rule("/<module_id>/skip", "skip", _stepper(_skip), methods=["POST"])
+bp.add_url_rule("/<module_id>/lesson", "reopen", _stepper(_reopen), methods=["POST"])
 bp.add_url_rule("/<module_id>/back", "back", _stepper(_back), methods=["POST"])
 bp.add_url_rule("/<module_id>/continue", "continue_", _stepper(_continue), methods=["POST"])
 

@@ -130,7 +130,7 @@ def index():
             continue
         open_ = [a for a in assignments.of_user(db.session, person.id) if a.is_open]
         rows.append((person, standing, open_))
-    return render_template("manage/index.html", rows=rows, wanted=wanted, today=today)
+    return render_template("manage/index.html", rows=rows, wanted=wanted, today=today, standings=assignments.STANDINGS)
 
 
 @bp.get("/people/<int:user_id>")

@@ -190,7 +190,7 @@ def take_the_module(page: Page, base: str, js: bool, checkpoint: Checkpoint = _n
     expect(page.get_by_text("Outcome: Records protected")).to_be_visible()
     checkpoint("feedback-and-ending-passed")
     _press(page, "See your result", "You passed")
-    expect(page.get_by_text("Your score: 4 (pass mark 4).")).to_be_visible()
+    expect(page.get_by_text("Score 4 of 4; pass mark 4.")).to_be_visible()
     expect(page.locator("blockquote.statement")).to_have_text("I will verify callers before I share anything.")
     checkpoint("acknowledgement")
 

@@ -78,7 +78,7 @@ def roster_page():
         RosterLine(
             person=person,
             supervisor=supervisor,
-            standing=assignments.standing(db.session, person, today),
+            standing=assignments.standing(db.session, person, today, curricula().due_soon_days),
             onboarding_done=assignments.onboarding_done(db.session, person),
         )
         for person, supervisor in db.session.execute(query)
