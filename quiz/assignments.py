@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import clock, evidence
-from .content import Library, Module
+from .content import Library, Module, label
 from .content.curricula import Curricula
-from .models import Assignment, Attempt, TriggerEvent, User, utcnow
+from .models import Answer, Assignment, Attempt, TriggerEvent, User, utcnow
 
 
 def add_months(day: date, months: int) -> date:
@@ -53,6 +53,7 @@ def _log(
             "detail": a.detail,
             "assigned_by": a.assigned_by.email if a.assigned_by else "rules",
             "trigger_event": a.trigger_event_id,
+            **({"objective": a.objective} if a.objective else {}),
             **details,
         },
     )
@@ -82,7 +83,9 @@ def of_user(session: Session, user_id: int) -> list[Assignment]:
 #: Reasons and states as a manager reads them; the codes stay in the database and the evidence.
 REASON_LABELS = {
     "onboarding": "Onboarding",
-    "annual-refresher": "Annual refresher",
+    "refresher": "Refresher plan",
+    "objective-follow-up": "Missed objective",
+    "annual-refresher": "Annual refresher",  # the refresher plan's name before December 2026
     "policy-change": "Policy change",
     "trigger-event": "Trigger event",
     "manager-choice": "Manager's choice",
@@ -128,6 +131,10 @@ def why(a: Assignment) -> str:
         return f"Required by state law: {a.detail}." if a.detail else "Required by state law."
     if a.reason == "annual-refresher":
         return "Your regular refresher."
+    if a.reason == "refresher":
+        return f"Your refresher plan: {a.detail}." if a.detail else "Your refresher plan."
+    if a.reason == "objective-follow-up":
+        return f"A short refresher on something you missed: {a.detail}." if a.detail else "A short refresher on something you missed."
     if a.reason == "policy-change":
         change = re.search(r"version (\S+) -> (\S+)$", a.detail or "")
         if change:
@@ -176,6 +183,7 @@ def ensure(
     detail: str | None = None,
     by: User | None = None,
     event: TriggerEvent | None = None,
+    objective: str | None = None,
 ) -> Assignment | None:
     """Assign unless the person already has this module open. Returns the new assignment."""
     if open_assignment(session, user.id, module_id) is not None:
@@ -186,6 +194,7 @@ def ensure(
         due_on=due_on,
         reason=reason,
         detail=detail,
+        objective=objective,
         assigned_by=by,
         trigger_event=event,
         state="open",
@@ -276,12 +285,13 @@ class RefreshReport:
     recurring: list[Assignment] = field(default_factory=list)
     policy_change: list[Assignment] = field(default_factory=list)
     onboarding: list[Assignment] = field(default_factory=list)
+    follow_up: list[Assignment] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
             f"assignments refreshed: {len(self.onboarding)} onboarding/state, "
-            f"{len(self.recurring)} recurring, {len(self.policy_change)} policy-change created; "
-            f"{len(self.overdue)} marked overdue"
+            f"{len(self.recurring)} refresher, {len(self.follow_up)} missed-objective, "
+            f"{len(self.policy_change)} policy-change created; {len(self.overdue)} marked overdue"
         )
 
 
@@ -293,7 +303,8 @@ def refresh(session: Session, curricula: Curricula, library: Library, today: dat
     people = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)))
     for person in people:
         report.onboarding += for_person(session, person, curricula, library, today)
-        report.recurring += _recurring(session, person, curricula, library, today)
+        report.recurring += _refreshers(session, person, curricula, library, today)
+    report.follow_up += follow_ups(session, curricula, library, today)
     report.policy_change += policy_changes(session, curricula, library, today, people)
     for a in session.scalars(
         select(Assignment)
@@ -306,28 +317,117 @@ def refresh(session: Session, curricula: Curricula, library: Library, today: dat
     return report
 
 
-def _recurring(
+def _refreshers(
     session: Session, person: User, curricula: Curricula, library: Library, today: date
 ) -> list[Assignment]:
-    """A refresher falls due ``every_months`` after the last completion; it is assigned once it
+    """The person's refresher plan (their role's, and everyone's): each module falls due
+    ``every_months`` after its last completion, or, never taken and with ``first_after_days``,
+    that many days after their hire date and then on that day each year. It is assigned once it
     is within the due-soon window, so the learner sees it coming."""
     created = []
-    for rec in curricula.plan(person.job_role).recurring:
-        if rec.module not in library.modules:
+    start = person.hire_date or utc_day(person.created_at or utcnow())
+    for item, whose in curricula.refreshers(person.job_role):
+        module = library.modules.get(item.module)
+        if module is None or not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
             continue
-        done = completions(session, person.id, rec.module)
-        if not done:
+        done = completions(session, person.id, item.module)
+        if done:
+            due = add_months(utc_day(done[-1].acknowledged_at), item.every_months)
+        elif item.first_after_days is None:
             continue  # never trained: onboarding covers it
-        due = add_months(utc_day(done[-1].acknowledged_at), rec.every_months)
+        else:
+            due = start + timedelta(days=item.first_after_days)
+            while due < today:  # the next of its days, not one long gone
+                due = add_months(due, item.every_months)
         if due - timedelta(days=curricula.due_soon_days) > today:
             continue
+        plan = "everyone" if whose == "everyone" else f"{label(whose).lower()} staff"
         a = ensure(
-            session, person, rec.module, due, "annual-refresher", library=library,
-            detail=f"every {rec.every_months} months (our policy)",
+            session, person, item.module, due, "refresher", library=library,
+            detail=f"every {item.every_months} months, for {plan}",
         )
         if a is not None:
             created.append(a)
     return created
+
+
+def follow_ups(session: Session, curricula: Curricula, library: Library, today: date) -> list[Assignment]:
+    """Missed objectives come back, spaced. A first answer that was wrong (or critical) in a
+    finished attempt is a miss of its decision's objective. The first miss of an objective is
+    followed, ``after_days[0]`` days later, by a refresher that trains it (a refresher module the
+    person may take that declares the same objective id); a miss after that follow-up was
+    assigned brings the next one ``after_days[1]`` days after it, and so on down the list. Each
+    is due ``due_days`` after it is assigned. Read with two queries for everyone at once."""
+    clock.check_not_future(today)
+    plan = curricula.follow_up
+    misses = session.execute(
+        select(Attempt.user_id, Answer.objective, func.max(Answer.answered_at), Attempt.module_id)
+        .join(Attempt, Answer.attempt_id == Attempt.id)
+        .join(User, Attempt.user_id == User.id)
+        .where(
+            User.active.is_(True),
+            Attempt.stage == "finished",
+            Answer.objective.is_not(None),
+            or_(and_(Answer.first_visit.is_(True), Answer.correct.is_(False)), Answer.critical.is_(True)),
+        )
+        .group_by(Attempt.user_id, Answer.objective, Attempt.module_id)
+    ).all()
+    if not misses:
+        return []
+    last_miss: dict[tuple[int, str], tuple[datetime, str]] = {}
+    for user_id, objective, at, module_id in misses:
+        key = (user_id, objective)
+        if key not in last_miss or _aware(at) > last_miss[key][0]:
+            last_miss[key] = (_aware(at), module_id)
+    earlier: dict[tuple[int, str], tuple[int, datetime]] = {
+        (user_id, objective): (count, _aware(latest))
+        for user_id, objective, count, latest in session.execute(
+            select(Assignment.user_id, Assignment.objective, func.count(Assignment.id), func.max(Assignment.created_at))
+            .where(Assignment.reason == "objective-follow-up", Assignment.objective.is_not(None))
+            .group_by(Assignment.user_id, Assignment.objective)
+        )
+    }
+    created = []
+    people: dict[int, User] = {}
+    for (user_id, objective), (missed_at, module_id) in sorted(last_miss.items()):
+        count, latest = earlier.get((user_id, objective), (0, None))
+        if latest is not None and missed_at <= latest:
+            continue  # followed up since: only a new miss brings the next one
+        if count >= len(plan.after_days):
+            continue  # the list is used up: the manager's results show it
+        if utc_day(missed_at) + timedelta(days=plan.after_days[count]) > today:
+            continue
+        person = people.get(user_id) or session.get(User, user_id)
+        people[user_id] = person
+        refresher = _refresher_for(library, person, objective, module_id)
+        if refresher is None:
+            continue
+        where = library.modules.get(module_id)
+        text = refresher.objectives.get(objective, objective)
+        a = ensure(
+            session, person, refresher.id, today + timedelta(days=plan.due_days), "objective-follow-up",
+            library=library, objective=objective,
+            detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {utc_day(missed_at):%d %b %Y}",
+        )
+        if a is not None:
+            created.append(a)
+    return created
+
+
+def _refresher_for(library: Library, person: User, objective: str, missed_in: str) -> Module | None:
+    """The refresher to follow a missed objective up with: one the person may take that declares
+    the objective, another module than the one it was missed in if there is one, shortest first."""
+    found = [
+        m for m in library.modules.values()
+        if m.kind == "refresher" and objective in m.objectives
+        and m.is_for(person.job_role, person.specialty) and m.covers_state(person.work_state)
+    ]
+    found.sort(key=lambda m: (m.id == missed_in, m.minutes, m.id))
+    return found[0] if found else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def policy_changes(

@@ -562,6 +562,7 @@ def record_choice(
     moved = {"step": step + 1, "node_id": choice.target, "stage": "ending" if target.is_ending else attempt.stage}
     params = {"attempt_id": attempt.id, "read_step": step, "new_step": moved["step"],
               "new_node": moved["node_id"], "new_stage": moved["stage"]}
+    session.flush()  # the statements below skip the ORM: anything it holds unwritten goes first
     connection = session.connection()
     if step != attempt.step or connection.execute(_MOVE_ON, params).rowcount != 1:
         raise StaleDataError(f"attempt {attempt.id} moved on from step {step} meanwhile")

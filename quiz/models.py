@@ -198,6 +198,8 @@ class Evidence(db.Model):
 
 ASSIGNMENT_REASONS = (
     "onboarding",
+    "refresher",
+    "objective-follow-up",
     "annual-refresher",
     "policy-change",
     "trigger-event",
@@ -217,7 +219,9 @@ class Assignment(db.Model):
     module_id: Mapped[str] = mapped_column(String(120), index=True)
     due_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(20))
-    detail: Mapped[str | None] = mapped_column(Text)  # e.g. "policy 1.0 -> 2.0", the objective
+    detail: Mapped[str | None] = mapped_column(Text)  # in words: "policy 1.0 -> 2.0", what was missed
+    #: The objective id a missed-objective follow-up trains (reason "objective-follow-up").
+    objective: Mapped[str | None] = mapped_column(String(120))
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the rules
     trigger_event_id: Mapped[int | None] = mapped_column(ForeignKey("trigger_events.id"), index=True)
     state: Mapped[str] = mapped_column(String(10), default="open")

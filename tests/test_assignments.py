@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from quiz import accounts, assignments, engine, training_report
@@ -120,7 +121,7 @@ def test_the_yearly_refresher_is_assigned_near_its_due_date(app):
         later = assignments.refresh(db.session, CURRICULA, LIBRARY, date(2026, 11, 20))
         db.session.commit()
     assert early.recurring == [] and len(later.recurring) == 1
-    assert ("test-callers", "annual-refresher", date(2026, 12, 1), "open") in _assignments(app, uid)
+    assert ("test-callers", "refresher", date(2026, 12, 1), "open") in _assignments(app, uid)
 
 
 def test_a_policy_version_change_assigns_retraining_to_those_trained_on_the_old_one(app):
@@ -305,3 +306,115 @@ def test_learners_are_told_why_they_owe_a_module_without_managers_notes():
         "Assigned after something that happened at work."
     )
     assert why("manager-choice", "missed objective 'verify' in test-callers") == "Assigned by your manager."
+
+
+# --- the refresher plan and missed objectives ------------------------------------------------
+
+
+#: A day far enough back that the intervals below all end before the real today.
+PAST = TODAY - timedelta(days=300)
+
+
+def _miss(app, uid, module_id="test-callers", on=PAST, objective_wrong="verify-identity"):
+    """A finished, failed attempt at ``module_id`` whose first answer at a decision testing
+    ``objective_wrong`` was wrong, answered on ``on``."""
+    from quiz.models import Answer
+
+    with app.app_context():
+        user = db.session.get(User, uid)
+        content = engine.content_to_start(LIBRARY, LIBRARY.modules[module_id], user)
+        attempt = engine.start_attempt(db.session, user, content)
+        scenario = content.scenario(0)
+        node = next(n for n in scenario.nodes.values() if n.objective == objective_wrong)
+        wrong = next(c for c in node.choices if not c.correct and not c.critical)
+        at = datetime(on.year, on.month, on.day, 10, tzinfo=timezone.utc)
+        db.session.add(Answer(
+            attempt_id=attempt.id, step=1, scenario_index=0, scenario_id=scenario.id, scenario_version=scenario.version,
+            node_id=node.id, objective=objective_wrong, choice_number=wrong.number, to_node=wrong.target,
+            first_visit=True, points=0, correct=False, critical=False, answered_at=at,
+        ))
+        attempt.stage, attempt.passed, attempt.score, attempt.finished_at = "finished", False, 0, at
+        db.session.commit()
+
+
+def _on(day):
+    """Move the clock to ``day`` (the daily job runs as that day, records are made then)."""
+    return time_machine.travel(datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc), tick=False)
+
+
+def test_a_missed_objective_comes_back_spaced_as_the_curricula_say(app):
+    uid = _person(app, hire=PAST - timedelta(days=60))
+    _miss(app, uid, on=PAST)
+    plan = CURRICULA.follow_up
+    first = PAST + timedelta(days=plan.after_days[0])
+    with app.app_context():
+        with _on(first - timedelta(days=1)):
+            assert assignments.follow_ups(db.session, CURRICULA, LIBRARY, first - timedelta(days=1)) == []
+        with _on(first):
+            made = assignments.follow_ups(db.session, CURRICULA, LIBRARY, first)
+            assert assignments.follow_ups(db.session, CURRICULA, LIBRARY, first) == []  # once
+            db.session.commit()
+        assert len(made) == 1
+        a = made[0]
+        assert (a.module_id, a.reason, a.objective) == ("test-refresher", "objective-follow-up", "verify-identity")
+        assert a.due_on == first + timedelta(days=plan.due_days)
+        assert a.detail == f"\u201cVerify identity and authority before sharing.\u201d, missed in Test module on callers on {PAST:%d %b %Y}"
+        assert assignments.why(a).startswith("A short refresher on something you missed: \u201cVerify identity")
+        record = db.session.scalars(select(Evidence).where(Evidence.event == "assignment.created").order_by(Evidence.seq.desc())).first()
+        assert '"objective":"verify-identity"' in record.details
+        a.state = "done"  # taken (the engine closes it on signing; here only its state matters)
+        db.session.commit()
+    # Missed again, in the follow-up itself: the next one comes after the second interval.
+    second_miss = first + timedelta(days=3)
+    _miss(app, uid, module_id="test-refresher", on=second_miss)
+    second = second_miss + timedelta(days=plan.after_days[1])
+    with app.app_context():
+        with _on(second - timedelta(days=1)):
+            assert assignments.follow_ups(db.session, CURRICULA, LIBRARY, second - timedelta(days=1)) == []
+        with _on(second):
+            later = assignments.follow_ups(db.session, CURRICULA, LIBRARY, second)
+            db.session.commit()
+        assert [x.module_id for x in later] == ["test-refresher"]
+
+
+def test_no_follow_up_without_a_miss_or_without_a_refresher_for_it(app):
+    uid = _person(app, job_role="case-manager", hire=PAST - timedelta(days=60))  # test-refresher is front desk only
+    _miss(app, uid)
+    other = _person(app, email="right@example.org")
+    _complete(app, other)
+    with app.app_context():
+        assert assignments.follow_ups(db.session, CURRICULA, LIBRARY, PAST + timedelta(days=40)) == []
+
+
+def test_a_refresher_never_taken_is_owed_from_its_day_after_hire_and_spread_through_the_year(app, tmp_path):
+    (tmp_path / "curricula.yml").write_text(
+        "roles:\n  front-desk:\n    onboarding: [test-callers]\n    refreshers:\n"
+        "      - {module: test-refresher, first_after_days: 60, every_months: 12}\n"
+    )
+    curricula, errors = load_curricula(tmp_path, LIBRARY)
+    assert errors == []
+    hired = PAST - timedelta(days=400)  # hired long before, never took it
+    uid = _person(app, hire=hired)
+    first_day = hired + timedelta(days=60)
+    anniversary = assignments.add_months(first_day, 12)  # its first day is long gone: the next one
+    with app.app_context():
+        assert assignments.refresh(db.session, curricula, LIBRARY, anniversary - timedelta(days=15)).recurring == []
+        made = assignments.refresh(db.session, curricula, LIBRARY, anniversary - timedelta(days=14)).recurring
+        db.session.commit()
+        assert [(a.module_id, a.reason, a.due_on, a.detail) for a in made] == [
+            ("test-refresher", "refresher", anniversary, "every 12 months, for front desk staff")
+        ]
+        assert assignments.why(made[0]) == "Your refresher plan: every 12 months, for front desk staff."
+
+
+def test_everyones_refreshers_reach_every_role(tmp_path):
+    (tmp_path / "curricula.yml").write_text(
+        "everyone:\n  refreshers:\n    - {module: test-refresher, first_after_days: 45, every_months: 12}\n"
+        "roles:\n  it:\n    onboarding: []\nfollow_up:\n  after_days: [30, 10]\n"
+    )
+    curricula, errors = load_curricula(tmp_path, LIBRARY)
+    assert [(e.line, e.message) for e in errors] == [
+        (8, "`follow_up.after_days` must grow: each interval longer than the one before")
+    ]
+    assert [(r.module, whose) for r, whose in curricula.refreshers("it")] == [("test-refresher", "everyone")]
+    assert [(r.module, whose) for r, whose in curricula.refreshers("billing")] == [("test-refresher", "everyone")]
