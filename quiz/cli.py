@@ -16,7 +16,8 @@ from datetime import date
 
 from . import accounts, assignments, audit_package, chain_check, clock, csvtext, evidence, mailer, versions
 from .config import PROJECT_ROOT
-from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library, summary_line
+from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library
+from .content.check import check_content
 from .content.curricula import load_curricula
 from .db import db, read_only
 from .models import ACCOUNT_ROLES, User
@@ -49,31 +50,11 @@ content_cli = AppGroup("content", help="Check and load training content.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def content_check(paths: tuple[Path, ...]) -> None:
     """Validate content. With PATHs, report on those files (checked together with CONTENT_DIR)."""
-    root = Path(current_app.config["CONTENT_DIR"])
-    library = load_library(root, list(paths))
-    _, curricula_errors = load_curricula(root, library)
-    library.errors.extend(curricula_errors)
-    errors = library.errors
-    if paths:
-        wanted = [p.resolve() for p in paths]
-
-        def mine(err) -> bool:
-            where = Path(err.path).resolve()
-            return any(where == p or p in where.parents for p in wanted)
-
-        errors = [e for e in errors if mine(e)]
-    for err in errors:
-        click.echo(str(err), err=True)
-    if errors:
-        click.echo(f"{len(errors)} error(s)", err=True)
+    checked = check_content(Path(current_app.config["CONTENT_DIR"]), paths)
+    for line in checked.lines():
+        click.echo(line, err=not checked.ok)
+    if not checked.ok:
         sys.exit(1)
-    if paths and library.errors:  # the named files are fine; say so without hiding the rest
-        click.echo(
-            f"ok: {', '.join(str(p) for p in paths)} ({len(library.errors)} error(s) elsewhere "
-            f"in {root}; run `content check` without paths to see them)"
-        )
-        return
-    click.echo(summary_line(library))
 
 
 @content_cli.command("matrix")

@@ -83,9 +83,9 @@ def test_a_module_is_laid_bare_with_every_branch_of_every_version(app):
 
 def test_the_module_page_says_the_chance_of_passing_by_guessing(app):
     # test-check: pass (4) needs "Ask" (1 of 3) then "Only the appointment time" (1 of 2);
-    # its dental version has two choices at each of its two decisions: 1 in 4.
+    # its dental version: "Ask" or "call back" (2 of 3), then the one right choice of two.
     text = page_text(signed_in_as(app, "trainer").get("/author/modules/test-callers").text)
-    assert "Passed by guessing General: 17%; Dental: 25%" in text
+    assert "Passed by guessing General: 17%; Dental: 33%" in text
 
 
 # --- trying a file before it is saved -----------------------------------------------------------
@@ -187,3 +187,61 @@ def test_trying_a_file_takes_no_write_lock(app):
     with recorded_sql(app) as seen:
         assert "loads without errors" in _try(client, text=source).text
     assert not [s for s in seen if s.startswith(("BEGIN IMMEDIATE", "INSERT", "UPDATE", "DELETE"))]
+
+
+def test_the_content_page_lists_causes_first_then_what_they_stop_then_the_standards(tmp_path, monkeypatch):
+    """As `content check` prints them (tests/test_content_rules.py): each file's own errors, then
+    their consequences naming the file to fix, the curricula file's included; then the house
+    standards, for files that are still served. A file that is never read is listed too."""
+    content = tmp_path / "content"
+    shutil.copytree(DATA_CONTENT, content)
+    check = (content / "scenarios" / "test-check.md").read_text(encoding="utf-8")
+    (content / "scenarios" / "extra.md").write_text(
+        check.replace("id: test-check", "id: extra-check").replace("Points: 2", "Points: two", 1), encoding="utf-8"
+    )
+    module = (content / "modules" / "test-callers.md").read_text(encoding="utf-8")
+    (content / "modules" / "extra.md").write_text(
+        module.replace("id: test-callers", "id: extra-module").replace("scenarios: [test-check]", "scenarios: [extra-check]"),
+        encoding="utf-8",
+    )
+    curricula = content / "curricula.yml"
+    curricula.write_text(curricula.read_text(encoding="utf-8").replace(
+        "    onboarding: [test-callers]\n    recurring:", "    onboarding: [test-callers, extra-module]\n    recurring:"
+    ), encoding="utf-8")
+    refresher = content / "modules" / "test-refresher.md"
+    refresher.write_text(refresher.read_text(encoding="utf-8").replace("**Follow-up question:**", "**Question:**"), encoding="utf-8")
+    (content / "modules" / "new-lesson.markdown").write_text("---\nid: new-lesson\n---\n", encoding="utf-8")
+    (content / "modules" / ".gitkeep").write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    app = make_app(f"sqlite:///{tmp_path / 'a.sqlite3'}", tmp_path, monkeypatch, CONTENT_DIR="content")
+    try:
+        page = page_text(signed_in_as(app, "trainer").get("/author/").text)
+        result = app.test_cli_runner().invoke(args=["content", "check"])
+    finally:
+        close_app(app)
+    printed = result.output.splitlines()
+    assert printed == [
+        "content/modules/new-lesson.markdown:0: this file is never read: content files must end in .md; rename it to new-lesson.md",
+        "content/scenarios/extra.md:15: `Points:` must be a whole number, got `two`",
+        "content/curricula.yml:8: module `extra-module` is not served because of errors: fix content/scenarios/extra.md first",
+        "content/modules/extra.md:16: scenario `extra-check` has errors, so this module cannot be served: fix content/scenarios/extra.md first",
+        "content/modules/test-refresher.md:24: standard: the manager notes have no follow-up question: add **Follow-up question:** and one question to ask the team",
+        "4 errors, 1 standard not met",
+    ]
+    assert "4 errors: these files are not served until fixed" in page
+    assert "1 house standard not met: these files are still served" in page
+    shown = [line.replace(": standard: " if ": standard: " in line else ": ", " ", 1) for line in printed[:-1]]
+    missing = [line for line in shown if line not in page]
+    assert not missing, (missing, page)
+    assert [page.index(line) for line in shown] == sorted(page.index(line) for line in shown)  # in order
+    assert "gitkeep" not in page and "content has 4 errors, 1 standard not met" in page
+
+
+def test_trying_a_file_below_the_standards_says_so_and_that_it_would_still_be_served(app):
+    source = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
+    draft = source.replace("*This module is training, not legal advice.*", "Ask if unsure.")
+    assert draft != source  # the premise
+    text = page_text(_try(signed_in_as(app, "trainer"), text=draft).text)
+    assert "This module loads without errors" in text
+    assert "It falls short of the house standards (it would still be served)" in text
+    assert "the module does not say it is not legal advice" in text

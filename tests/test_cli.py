@@ -13,7 +13,7 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.models import Assignment, ContentVersion, Evidence, OutboxMessage, User
 
-from .conftest import DATA_CONTENT, add_user
+from .conftest import DATA_CONTENT, add_user, close_app, make_app
 
 
 def _run(app, *args, input=None):
@@ -54,6 +54,38 @@ def test_content_check_of_one_path_reports_only_that_file(app, tmp_path):
     assert result.exit_code == 1
     assert "bad.md:1:" in result.output
     assert "test-check" not in result.output
+
+
+def test_each_error_is_printed_once_by_content_check_and_logged_once_by_a_server(tmp_path, monkeypatch):
+    """Building the app (as every `flask` command does) loads the content but does not log its
+    errors: `content check` prints them itself. A server logs them when it first reads them."""
+    from quiz.content import library as library_module
+
+    content = tmp_path / "content"
+    shutil.copytree(DATA_CONTENT, content)
+    broken = content / "scenarios" / "test-check.md"
+    broken.write_text(broken.read_text().replace("Points: 2", "Points: two", 1))
+    logged: list[str] = []  # (the app's migrations reconfigure logging, so caplog would miss them)
+    monkeypatch.setattr(library_module.log, "error", lambda message, *args: logged.append(message % args))
+    app = make_app(f"sqlite:///{tmp_path / 'a.sqlite3'}", tmp_path, monkeypatch, CONTENT_DIR=str(content))
+    try:
+        whole = _run(app, "content", "check")
+        named = _run(app, "content", "check", str(broken))
+        assert logged == []
+        app.extensions["content_store"].library  # a request's first read
+        app.extensions["content_store"].library
+    finally:
+        close_app(app)
+    printed = whole.output.splitlines()
+    assert printed[-1] == "5 errors" and len(set(printed)) == len(printed) == 6
+    assert printed[1].endswith(
+        "curricula.yml:8: module `test-callers` is not served because of errors (named on lines 8, 10, 13 and 18): "
+        f"fix {broken} first"
+    )
+    # The same errors, in the same order, the cause first (the curricula file is not the store's).
+    assert logged == [printed[0], *printed[2:-1]]
+    assert named.output.splitlines() == [printed[0], "1 error"]
+    assert printed[0].endswith("scenarios/test-check.md:15: `Points:` must be a whole number, got `two`")
 
 
 def test_content_load_stores_sources_once(app):

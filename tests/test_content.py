@@ -233,11 +233,62 @@ def test_unclosed_front_matter() -> None:
     assert err.line == 1 and "closing" in err.message
 
 
-def test_yaml_error_reports_file_line() -> None:
-    text = MODULE.replace("title: Module one", "title: Module: one")
+@pytest.mark.parametrize("old, new, at, message", [
+    ("title: Module one", "title: Module: one", "title: Module: one",
+     'a colon followed by a space inside a value ends it: put the whole title in double quotes: `title: "Module: one"`'),
+    ("title: Module one", 'title: "She said "no""', "title: ",
+     "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
+     """put the whole title in single quotes: `title: 'She said "no"'`"""),
+    ("title: Module one", 'title: "No" means no', "title: ",
+     "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
+     """put the whole title in single quotes: `title: '"No" means no'`"""),
+    ("title: Module one", "title: 'It's one'", "title: ",
+     "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
+     """put the whole title in double quotes: `title: "It's one"`"""),
+    ("title: Module one", 'title: "Module one', "title: ",
+     '`title` starts with a quote mark that is not closed on this line: end it with ", or put the whole title in '
+     'double quotes: `title: "Module one"`'),
+    ("  obj-a: Do A.", "\tobj-a: Do A.", "obj-a", "YAML does not allow tabs for indentation: use spaces"),
+    ('  version: "1"', '   version: "1"', "version",
+     "`version` is indented under `name`, which already has a value on its own line: line it up with `name`"),
+    ("  name: Privacy policy", "   name: Privacy policy", 'version: "1"',
+     "`version` is indented 2 spaces, but `name` above it is indented 3: what is at one level must start in the "
+     "same column; line them up"),
+    ("cites: [45 CFR 164.530(b)]", "cites:\n  - 45 CFR 164.530(b)\n - 45 CFR 164.502(b)", "- 45 CFR 164.502(b)",
+     "the list item is indented 1 space, but the list item above it is indented 2: what is at one level must start "
+     "in the same column; line them up"),
+    ("minutes: 3", " minutes: 3", "minutes",
+     "`minutes` is indented under `roles`, which already has a value on its own line: line it up with `roles`"),
+    ("id: m1", " id: m1", "id: m1", "the fields start at the beginning of the line: remove the spaces before `id`"),
+    ("title: Module one", "title:Module one", "title:", "put a space after the colon: `title: Module one`"),
+    ("roles: [front-desk]", "roles: [front-desk", "roles:",
+     "`[` starts a list, which must end with `]` on the same line: close it, or, if this is text, put the whole "
+     'roles in double quotes: `roles: "[front-desk"`'),
+    ("title: Module one", "title: @home", "title:",
+     'a value cannot start with `@`: put the whole title in double quotes: `title: "@home"`'),
+])
+def test_yaml_slips_are_explained_at_their_line_with_the_fix(old: str, new: str, at: str, message: str) -> None:
+    text = MODULE.replace(old, new, 1)
+    assert text != MODULE  # the premise
     err = one(module_errors(text))
-    assert err.line == line_of(text, "title: Module: one") == 3
-    assert err.message.startswith("YAML error")
+    assert (err.line, err.message) == (line_of(text, at), message)
+
+
+def test_yaml_that_no_rule_explains_gets_yaml_s_words_reworded() -> None:
+    text = MODULE.replace("cites: [45 CFR 164.530(b)]", "cites:\n  - 45 CFR 164.530(b)\n  more: text")
+    err = one(module_errors(text))
+    assert err.line == line_of(text, "more: text")
+    assert err.message == (
+        "the front matter cannot be read from here (YAML says: did not find expected '-' indicator): check the "
+        "quotes, colons and indentation of this line and the one above"
+    )
+
+
+def test_curricula_yaml_slips_are_explained_at_their_line() -> None:
+    from quiz.content.frontmatter import read_yaml_document
+
+    _, errors = read_yaml_document("curricula.yml", "roles:\n  front-desk:\n\tonboarding: [m1]\n")
+    assert [str(e) for e in errors] == ["curricula.yml:3: YAML does not allow tabs for indentation: use spaces"]
 
 
 def test_unknown_field_reports_its_line() -> None:
@@ -407,12 +458,13 @@ def test_unreachable_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_decision_point_with_one_choice() -> None:
-    scenario, errors = parse_scenario("s.md", SCENARIO.replace("### Bad -> bad-end", "Also bad"))
+    text = SCENARIO.replace("### Bad -> bad-end\nPoints: 0\n", "Also bad\n")
+    scenario, errors = parse_scenario("s.md", text)
     assert errors == [] and scenario is not None
     errs = content.validate.check_scenario(scenario)
     messages = [(e.line, e.message) for e in errs]
     assert (6, "a decision point needs at least two choices") in messages
-    assert any(line == line_of(SCENARIO, "## Bad end") and "no walk" in msg for line, msg in messages)
+    assert any(line == line_of(text, "## Bad end") and "no walk" in msg for line, msg in messages)
 
 
 def test_non_ending_without_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -524,6 +576,8 @@ Points: 1
 Points: 10
 Correct: no
 Critical: yes
+
+Records went to a number nobody checked.
 
 ## Safe {#safe}
 Ending: Safe
@@ -659,6 +713,95 @@ def test_code_autolinks_and_allowed_html_are_fine() -> None:
     assert "&lt;div&gt;" in html and "<br>" in html and "<strong>1</strong>" in html
 
 
+@pytest.mark.parametrize("line, scheme", [
+    ("Call [the desk](tel:+15555550100).", "tel"),
+    ("[Run it](javascript:alert(1))", "javascript"),
+    ("[Run it](JavaScript:alert(1))", "JavaScript"),
+    ("[Run it]( javascript:alert(1))", "javascript"),
+    ("[Run it](javascript&#58;alert(1))", "javascript"),
+    ("[The policy](file:///S:/Policies/verify.docx)", "file"),
+    ("[The policy](C:/Policies/verify.docx)", "C"),
+    ("[A picture](data:text/html,hello)", "data"),
+    ("[Old files](ftp://files.example.org/)", "ftp"),
+    ("[Text us](sms:+15555550100)", "sms"),
+    ("[The [nested] desk](tel:+15555550100)", "tel"),
+    ("[The desk](<tel:+15555550100>)", "tel"),
+    ("See [the desk][desk].\n\n[desk]: tel:+15555550100", "tel"),
+    ("See [the desk][desk].\n\n[desk]: <tel:+15555550100> \"The desk\"", "tel"),
+    ("Call <tel:+15555550100> now.", "tel"),
+    ("Press <javascript:alert(1)> now.", "javascript"),
+    ("Get <ftp://files.example.org/> now.", "ftp"),
+    ('<a href="tel:+15555550100">Call</a>', "tel"),
+])
+def test_a_link_the_page_would_strip_is_an_error_naming_its_kind(line: str, scheme: str) -> None:
+    html = render_markdown(line)
+    assert "href" not in html  # the premise: the sanitiser drops the target (or all of it)
+    text = MODULE.replace("Text.\n", f"Text.\n\n{line}\n")
+    _, errors = parse_module("m.md", text)
+    err = one(errors)
+    at = next(n for n in line.split("\n") if scheme + ":" in n or "&#58;" in n)
+    assert err.line == line_of(text, at)
+    assert err.message.startswith(f"a `{scheme}:` link would be removed from the page (only http:, https: and mailto: links are kept): ")
+
+
+@pytest.mark.parametrize("line", [
+    "[HHS](https://www.hhs.gov/hipaa/)", "[HHS](HTTP://www.hhs.gov/)", "<https://www.hhs.gov/>",
+    "[Write to us](mailto:privacy@example.org)", "<privacy@example.org>", "<mailto:privacy@example.org>",
+    "[Below](#steps)", "[The form](/forms/release)", "[Next](next-page)",
+    "`[x](tel:+15555550100)`", "\\[x](tel:+15555550100)", "[x] (tel:+15555550100)",
+])
+def test_links_the_page_keeps_are_fine(line: str) -> None:
+    module, errors = parse_module("m.md", MODULE.replace("Text.\n", f"Text.\n\n{line}\n"))
+    assert errors == [] and module is not None
+
+
+def test_a_critical_choice_needs_feedback() -> None:
+    text = SCENARIO.replace("### Bad -> bad-end\nPoints: 0\n\nNot fine.\n", "### Bad -> bad-end\nPoints: 0\nCritical: yes\n\n")
+    err = one(parse_scenario("s.md", text)[1])
+    assert err.line == line_of(text, "Critical: yes")
+    assert err.message.startswith("a critical choice needs feedback: ")
+    with_feedback = text.replace("Critical: yes\n\n", "Critical: yes\n\nThat sent records to a stranger.\n")
+    assert parse_scenario("s.md", with_feedback)[1] == []
+
+
+def test_a_setting_written_below_text_is_an_error_at_its_line() -> None:
+    text = SCENARIO.replace("### Good -> good-end\nPoints: 2\n\nFine.\n", "### Good -> good-end\nFine.\n\nPoints: 2\ncorrect: Yes\n")
+    _, errors = parse_scenario("s.md", text)
+    assert [(e.line, e.message) for e in errors] == [
+        (line_of(text, "Points: 2"), "`Points:` comes after text, so learners would see it and it does nothing: move it "
+         "right under the `###` heading of the choice"),
+        (line_of(text, "correct: Yes"), "`correct:` comes after text, so learners would see it and it does nothing: move it "
+         "right under the `###` heading of the choice"),
+    ]
+    node = SCENARIO.replace("Situation.\n", "Situation.\nEnding: Too late\nPoints: 3\n")
+    assert [(e.line, e.message) for e in parse_scenario("s.md", node)[1]] == [
+        (line_of(node, "Ending: Too late"), "`Ending:` comes after text, so learners would see it and it does nothing: "
+         "move it right under the `##` heading of the node"),
+        (line_of(node, "Points: 3"), "`Points:` belongs right under a choice (### heading); here it comes after text, "
+         "so learners would see it and it does nothing"),
+    ]
+
+
+def test_such_slips_keep_a_file_from_learners_but_not_a_version_they_already_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like an image (lint.py): the text is at fault, not the structure, and evidence names the
+    version a learner took under the rules of its day."""
+    text = SCENARIO.replace("### Good -> good-end\nPoints: 2\n\nFine.\n", "### Good -> good-end\nFine.\nPoints: 2\n")
+    assert parse_stored("scenario", "content/scenarios/s1.md", text).nodes["start"].choices[0].points == 0
+    lib = load(tmp_path, monkeypatch, {"scenarios/s1.md": text})
+    assert lib.scenarios == {} and [e.line for e in lib.errors] == [line_of(text, "Points: 2")]
+
+
+def test_prose_and_code_that_look_a_little_like_settings_are_text() -> None:
+    body = (
+        "Fine.\n\nCorrect: you checked first.\nPoints: of view differ.\nObjective: Share less.\n\n"
+        "```\nPoints: 2\nCritical: yes\n```\n"
+    )
+    scenario, errors = parse_scenario("s.md", SCENARIO.replace("Fine.\n", body))
+    assert errors == [] and scenario is not None
+
+
 # --------------------------------------------------------------------- library loading
 
 
@@ -691,12 +834,13 @@ def test_broken_file_skipped_others_load(tmp_path: Path, monkeypatch: pytest.Mon
         "scenarios/s2.md": SCENARIO.replace("id: s1", "id: s2").replace("Points: 2", "Points: lots"),
     })
     assert set(lib.modules) == {"m1"} and set(lib.scenarios) == {"s1"}
-    found = sorted((e.path, e.line) for e in lib.errors)
-    assert found == [
-        ("content/modules/m2.md", line_of(other_module, "scenarios:")),
-        ("content/scenarios/s2.md", line_of(SCENARIO, "Points: 2")),
+    # The cause first, then what it stops, naming the file to fix.
+    assert [str(e) for e in lib.errors] == [
+        f"content/scenarios/s2.md:{line_of(SCENARIO, 'Points: 2')}: `Points:` must be a whole number, got `lots`",
+        f"content/modules/m2.md:{line_of(other_module, 'scenarios:')}: scenario `s2` has errors, so this module "
+        "cannot be served: fix content/scenarios/s2.md first",
     ]
-    assert "scenario `s2` has errors" in lib.errors[0].message
+    assert lib.errors[1].cause == "content/scenarios/s2.md"
 
 
 def test_missing_content_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -730,7 +874,9 @@ def test_summary_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lib = load(tmp_path, monkeypatch, {
         "modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO, "scenarios/s1.dental.md": variant,
     })
-    assert summary_line(lib) == "content ok: 1 module, 2 scenarios (s1 0..2, s1[dental] 0..3)"
+    # The module has no manager notes and the scenarios one decision each: below the standards.
+    assert summary_line(lib) == "content has 6 standards not met: 1 module, 2 scenarios (s1 0..2, s1[dental] 0..3)"
+    assert summary_line(lib, (0, 0)) == "content ok: 1 module, 2 scenarios (s1 0..2, s1[dental] 0..3)"
 
 
 # ------------------------------------------------------------------ cache and storage
@@ -870,7 +1016,7 @@ def test_watching_store_checks_on_its_own_thread_never_the_readers(
     """A server's requests only read the library; the watcher thread finds edits."""
     load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
     checked_on: list[str] = []
-    _record_calls(monkeypatch, "_listing", lambda root: checked_on.append(threading.current_thread().name))
+    _record_calls(monkeypatch, "_listing", lambda root, *strays: checked_on.append(threading.current_thread().name))
     store = ContentStore(Path("content"), min_interval=0.05, watch=True)
     try:
         assert checked_on == ["MainThread"]  # the first load, before any request
@@ -894,11 +1040,11 @@ def test_watcher_survives_a_failed_check_and_restarts_when_gone(
     real_listing = library_module._listing
     failures = []
 
-    def failing_once(root: Path):
+    def failing_once(root: Path, *strays):
         if not failures:
             failures.append(root)
             raise OSError("disk went away")
-        return real_listing(root)
+        return real_listing(root, *strays)
 
     monkeypatch.setattr(library_module, "_listing", failing_once)
     watcher = None

@@ -105,3 +105,37 @@ def split_settings(
             break
         i += 1
     return settings, i
+
+
+#: What a setting's value looks like, by setting: a line in a section's text that reads like
+#: one of these is a setting the trainer meant, not prose ("Correct: verify first." is prose).
+_SETTING_VALUES = {
+    "points": re.compile(r"^[+-]?\d+$"),
+    "correct": re.compile(r"^(?:yes|no|partly|true|false)$", re.IGNORECASE),
+    "critical": re.compile(r"^(?:yes|no|true|false)$", re.IGNORECASE),
+    "recoverable": re.compile(r"^(?:yes|no|true|false)$", re.IGNORECASE),
+    "objective": re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$"),
+    "ending": re.compile(r"^\S"),
+}
+
+
+def late_settings(lines: list[str], start: int, end: int) -> list[tuple[int, str]]:
+    """(index, name as written) of each line in ``lines[start:end]``, a section's text, that is
+    a setting line (``Points: 2``) outside code: ``split_settings`` stops at the first line of
+    text, so one written below it is shown to learners as text and sets nothing."""
+    found: list[tuple[int, str]] = []
+    i = start
+    while i < end:
+        line = lines[i]
+        fence = fence_open(line)
+        close = fence_close(lines, i + 1, fence) if fence else None
+        if close is not None and close < end:
+            i = close + 1
+            continue
+        match = _SETTING.match(line) if ":" in line else None
+        if match:
+            pattern = _SETTING_VALUES.get(match.group(1).lower())
+            if pattern is not None and pattern.match(match.group(2)):
+                found.append((i, match.group(1)))
+        i += 1
+    return found

@@ -100,6 +100,7 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
     f.unknown(_TOP)
     known_modules = set(library.modules) if library is not None else None
     errors = f.errors
+    unserved: dict[str, list[int]] = {}  # module id -> lines naming it, for modules with errors
 
     def number(value, key, low=1) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -112,7 +113,11 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
             errors.append(ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a list of module ids"))
             return ()
         for i, module_id in enumerate(value):
-            if known_modules is not None and module_id not in known_modules:
+            if known_modules is None or module_id in known_modules:
+                continue
+            if library is not None and module_id in library.unserved_modules:
+                unserved.setdefault(module_id, []).append(fm.line(*key, i))  # said once, below
+            else:
                 errors.append(ContentError(shown, fm.line(*key, i), f"unknown module `{module_id}`"))
         return tuple(value)
 
@@ -180,6 +185,15 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
             signed_statement=bool(spec.get("signed_statement", False)),
             retain_years=number(retain, key + ("retain_years",)) if retain is not None else None,
         )
+    for module_id, lines in unserved.items():
+        # There, but not served: its file (or its scenario's) is what to fix. Once, not per line.
+        assert library is not None
+        cause = library.unserved_modules[module_id]
+        lines = sorted(set(lines))
+        also = f" (named on lines {_and(lines)})" if len(lines) > 1 else ""
+        errors.append(ContentError(
+            shown, lines[0], f"module `{module_id}` is not served because of errors{also}: fix {cause} first", cause=cause,
+        ))
     curricula = Curricula(
         onboarding_days=base.onboarding_days,
         recurrence_months=base.recurrence_months,
@@ -207,6 +221,11 @@ def _follow_up(spec: dict, number, errors: list[ContentError], shown: str, fm) -
         days = tuple(after)
     due = number(spec.get("due_days", default.due_days), ("follow_up", "due_days"))
     return FollowUp(after_days=days, due_days=due or default.due_days)
+
+
+def _and(numbers: list[int]) -> str:
+    words = [str(n) for n in numbers]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
 
 
 def _display(path: Path) -> str:

@@ -102,12 +102,10 @@ def read_front_matter(path: str, lines: list[str]) -> tuple[FrontMatter | None, 
             return None, errors
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 2 if mark is not None else 2
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        return None, [ContentError(path, line, f"YAML error: {problem}")]
+        index, message = explain_yaml_error(lines, end, exc)
+        return None, [ContentError(path, index + 1, message)]
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
-        return None, [ContentError(path, 2, f"YAML error: {exc}")]
+        return None, [ContentError(path, 2, f"the front matter cannot be read ({exc}): check its quotes, colons and indentation")]
     finally:
         loader.dispose()
     if data is None:
@@ -115,6 +113,201 @@ def read_front_matter(path: str, lines: list[str]) -> tuple[FrontMatter | None, 
     if not isinstance(data, dict):
         return None, [ContentError(path, 2, "front matter must be `field: value` lines")]
     return FrontMatter(data, positions, end + 1), []
+
+
+# ------------------------------------------------------------------------- YAML, explained
+#
+# PyYAML's own words ("while parsing a block mapping did not find expected key") name neither
+# the slip nor the fix, and its line is often the one after the slip. These rules look at the
+# front matter's lines around where it stopped for the slips trainers make, most likely first.
+
+TAB_INDENT = "YAML does not allow tabs for indentation: use spaces"
+_TAB_INDENT = re.compile(r"^ *\t")
+#: ``  - key: value``: indentation, an optional list dash, an optional key (a word, or words
+#: for a mapping written by mistake inside text), the value.
+_YAML_LINE = re.compile(r"^(?P<indent> *)(?P<dash>-(?: +|$))?(?:(?P<key>[A-Za-z0-9_][\w .()-]*?) *:(?: +|$))?(?P<value>.*?)\s*$")
+#: ``title:Callers``: a field name and its value with no space between (not a web address).
+_NO_SPACE = re.compile(r"^ *(?:- +)?([A-Za-z_][\w-]*):(?!//)(\S.*?)\s*$")
+#: Characters that YAML reads as syntax at the start of a value.
+_SPECIAL_START = "@`%*&!|>{["
+
+
+@dataclass(frozen=True)
+class _Line:
+    index: int
+    indent: int
+    dash: bool
+    key: str | None
+    value: str
+
+    @property
+    def name(self) -> str:
+        return f"`{self.key}`" if self.key else "the list item" if self.dash else "the line"
+
+    @property
+    def what(self) -> str:
+        """How a fix names the value: "title", "item"."""
+        return self.key if self.key else "item" if self.dash else "value"
+
+
+def _read_line(lines: list[str], index: int) -> _Line:
+    match = _YAML_LINE.match(lines[index])
+    assert match is not None  # every group is optional
+    return _Line(index, len(match.group("indent")), bool(match.group("dash")), match.group("key"), match.group("value"))
+
+
+def _content_lines(lines: list[str], start: int, stop: int) -> list[int]:
+    return [i for i in range(start, stop) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a YAML value in quotes: double ones unless it holds some."""
+    if '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _quotes_fix(line: _Line, text: str) -> str:
+    quoted = _quoted(text)
+    written = f"{line.key}: {quoted}" if line.key else f"- {quoted}" if line.dash else quoted
+    kind = "double" if quoted.startswith('"') else "single"
+    twice = ", each ' inside written twice" if kind == "single" and "'" in text else ""
+    return f"put the whole {line.what} in {kind} quotes{twice}: `{written}`"
+
+
+def _closing_quote(value: str) -> int | None:
+    """Where the quoted text that starts ``value`` ends, or None if it does not on this line."""
+    quote = value[0]
+    i = 1
+    while i < len(value):
+        if quote == '"' and value[i] == "\\":
+            i += 2
+            continue
+        if value[i] == quote:
+            if quote == "'" and value[i + 1 : i + 2] == "'":  # '' is one ' inside single quotes
+                i += 2
+                continue
+            return i
+        i += 1
+    return None
+
+
+def _quote_slip(line: _Line) -> str | None:
+    value = line.value
+    if not value or value[0] not in "\"'":
+        return None
+    close = _closing_quote(value)
+    if close is None:
+        return (
+            f"{line.name} starts with a quote mark that is not closed on this line: end it with {value[0]}, "
+            f"or {_quotes_fix(line, value[1:])}"
+        )
+    rest = value[close + 1 :].strip()
+    if not rest or rest.startswith("#"):
+        return None
+    text = value[1:-1] if len(value) > 1 and value[-1] == value[0] else value
+    return (
+        f"{line.name} starts with a quote mark, so it ends at the next one and the rest of the line cannot be "
+        f"read: {_quotes_fix(line, text)}"
+    )
+
+
+def _colon_slip(line: _Line) -> str | None:
+    value = line.value
+    if not value or value[0] in "\"'[{" or not (": " in value or value.endswith(":")):
+        return None
+    return f"a colon followed by a space inside a value ends it: {_quotes_fix(line, value)}"
+
+
+def _start_slip(line: _Line) -> str | None:
+    value = line.value
+    if not value or value[0] not in _SPECIAL_START:
+        return None
+    if value[0] in "[{":
+        close = "]" if value[0] == "[" else "}"
+        if value.rstrip().endswith(close):
+            return None
+        kind = "a list" if value[0] == "[" else "a set of fields"
+        return (
+            f"`{value[0]}` starts {kind}, which must end with `{close}` on the same line: close it, or, if this "
+            f"is text, {_quotes_fix(line, value)}"
+        )
+    if value[0] in "|>" and re.fullmatch(r"[|>][+-]?[0-9]?", value):
+        return None  # text on the lines below
+    character = "a backtick (`)" if value[0] == "`" else f"`{value[0]}`"
+    return f"a value cannot start with {character}: {_quotes_fix(line, value)}"
+
+
+def _indent_slip(lines: list[str], first: int, line: _Line) -> tuple[int, str] | None:
+    before = _content_lines(lines, first, line.index)
+    if not before:
+        return None
+    top = _read_line(lines, before[0])
+    if top.indent > 0:
+        return top.index, f"the fields start at the beginning of the line: remove the spaces before {top.name}"
+    above = _read_line(lines, before[-1])
+    if line.indent > above.indent:
+        if not above.key or not above.value or re.fullmatch(r"[|>][+-]?[0-9]?", above.value):
+            return None  # the line is indented under a field that has lines below it: not the slip
+        if line.key and " " in line.key:  # words, not a field: a colon in text that goes on
+            return above.index, f"a colon followed by a space inside a value ends it: put the whole {above.what} in double quotes"
+        return line.index, (
+            f"{line.name} is indented under `{above.key}`, which already has a value on its own line: "
+            f"line it up with `{above.key}`"
+        )
+    levels = [above]  # the lines whose indentation is still open at this point
+    for index in reversed(before[:-1]):
+        earlier = _read_line(lines, index)
+        if earlier.indent < levels[-1].indent:
+            levels.append(earlier)
+    if any(level.indent == line.indent for level in levels):
+        return None
+    return line.index, (
+        f"{line.name} is indented {line.indent} space{'s' if line.indent != 1 else ''}, but {above.name} above "
+        f"it is indented {above.indent}: what is at one level must start in the same column; line them up"
+    )
+
+
+def explain_yaml_error(lines: list[str], end: int, exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """(0-based index into ``lines``, message) for YAML that did not load: the front matter is
+    ``lines[1:end]``. The slip and its fix in plain words where one is recognised; PyYAML's
+    own words, reworded, where none is."""
+    first = 1
+    for i in range(first, end):
+        if _TAB_INDENT.match(lines[i]) and lines[i].strip():
+            return i, TAB_INDENT
+    mark = exc.problem_mark or exc.context_mark
+    at = min(max(first + (mark.line if mark is not None else 0), first), end - 1)
+    # Where a quoted value or a [list] runs on, YAML stops later than the line that opened it.
+    context = first + exc.context_mark.line if exc.context_mark is not None else at
+    candidates = [at] if context >= at else [at, context]
+    if exc.context and ("quoted scalar" in exc.context or "flow" in exc.context):
+        candidates = [min(context, end - 1), at]
+    for index in dict.fromkeys(candidates):
+        if not lines[index].strip():
+            continue
+        line = _read_line(lines, index)
+        for slip in (_quote_slip, _colon_slip, _start_slip):
+            message = slip(line)
+            if message:
+                return index, message
+    for index in _content_lines(lines, first, at):  # a quote opened above and never closed
+        line = _read_line(lines, index)
+        if line.value[:1] in ("\"", "'") and _closing_quote(line.value) is None:
+            return index, _quote_slip(line) or ""
+    if lines[at].strip():
+        found = _indent_slip(lines, first, _read_line(lines, at))
+        if found:
+            return found
+    for index in reversed(_content_lines(lines, first, at + 1)[-2:]):  # `title:x`, read as text
+        squeezed = _NO_SPACE.match(lines[index])
+        if squeezed:
+            return index, f"put a space after the colon: `{squeezed.group(1)}: {squeezed.group(2)}`"
+    problem = exc.problem or exc.context or "it is not `field: value` lines"
+    return at, (
+        f"the front matter cannot be read from here (YAML says: {problem}): check the quotes, colons and "
+        "indentation of this line and the one above"
+    )
 
 
 def read_yaml_document(path: str, text: str) -> tuple[FrontMatter | None, list[ContentError]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -172,8 +173,9 @@ def _kind_by_content(text: str) -> str:
 Listed = tuple[int, int, Union[str, None]]
 
 
-def _scan(directory: str, kind: str | None, found: dict[str, Listed]) -> None:
-    """Add every ``*.md`` file under ``directory`` to ``found``, with its stat. Symbolic links
+def _scan(directory: str, kind: str | None, found: dict[str, Listed], strays: list[str] | None = None) -> None:
+    """Add every ``*.md`` file under ``directory`` to ``found``, with its stat, and every other
+    file that looks like a slip (``never_read``) to ``strays`` if given. Symbolic links
     to files count, links to directories are not followed (as pathlib's rglob). One pass of
     os.scandir: four times cheaper than rglob plus a stat per file (30 ms for 2,000 files),
     and the content watcher runs it every few seconds in every worker."""
@@ -185,12 +187,49 @@ def _scan(directory: str, kind: str | None, found: dict[str, Listed]) -> None:
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    _scan(entry.path, kind, found)
-                elif entry.name.endswith(".md") and entry.is_file():
-                    st = entry.stat()
-                    found[entry.path] = (st.st_mtime_ns, st.st_size, kind)
+                    _scan(entry.path, kind, found, strays)
+                elif entry.name.endswith(".md"):
+                    if entry.is_file():
+                        st = entry.stat()
+                        found[entry.path] = (st.st_mtime_ns, st.st_size, kind)
+                elif strays is not None and not _left_alone(entry.name) and entry.is_file():
+                    strays.append(entry.path)
             except OSError:
                 continue  # gone or unreadable since listed: as if never there
+
+
+#: Files in modules/ and scenarios/ that are not content and not a slip either: hidden files
+#: (``.gitkeep``, ``.DS_Store``, editors' lock and swap files), editors' backups and autosaves,
+#: and notes for other trainers (``README``, ``README.txt``; a ``README.md`` is read as content).
+_LEFT_ALONE = re.compile(r"^(?:\..*|.*~|#.*#|.*\.(?:swp|swo|swx|bak|orig)|README(?:\.[^.]*)?)$", re.IGNORECASE)
+#: Endings of Markdown or plain text saved under a name the loader does not read.
+_TEXT_ENDINGS = (".md", ".markdown", ".mdown", ".mkdn", ".mkd", ".txt", ".text")
+
+
+def _left_alone(name: str) -> bool:
+    return name.lower() != "readme.md" and _LEFT_ALONE.match(name) is not None
+
+
+def never_read(path: str, kind: str | None) -> ContentError:
+    """The error for a file in modules/ or scenarios/ that is not content: its name does not
+    end in ``.md``, so nothing reads it (a ``.markdown``, ``.MD`` or ``.md.txt`` file, most
+    often, that the trainer believes is served)."""
+    name = os.path.basename(path)
+    stem = name
+    while stem.lower().endswith(_TEXT_ENDINGS):
+        cut = stem.rsplit(".", 1)[0]
+        if not cut:
+            break
+        stem = cut
+    shown = display_path(Path(path))
+    if stem != name or "." not in name:
+        return ContentError(shown, 0, f"this file is never read: content files must end in .md; rename it to {stem}.md")
+    folder = "scenarios" if kind == "scenario" else "modules"
+    return ContentError(
+        shown, 0,
+        f"this file is never read: content files are Markdown text whose names end in .md; save it as one, "
+        f"or keep it outside {folder}/",
+    )
 
 
 def _markdown_files(directory: Path) -> list[Path]:
@@ -199,12 +238,20 @@ def _markdown_files(directory: Path) -> list[Path]:
     return sorted(map(Path, found))
 
 
-def _listing(root: Path) -> dict[str, Listed]:
-    """The content files under ``root`` (modules/ and scenarios/), with stats and kinds."""
+def _listing(root: Path, strays: list[tuple[str, str]] | None = None) -> dict[str, Listed]:
+    """The content files under ``root`` (modules/ and scenarios/), with stats and kinds; and
+    with ``strays``, the other files there that are never read (path, kind), in order."""
     found: dict[str, Listed] = {}
-    _scan(str(root / "modules"), "module", found)
-    _scan(str(root / "scenarios"), "scenario", found)
+    for folder, kind in (("modules", "module"), ("scenarios", "scenario")):
+        others: list[str] | None = [] if strays is not None else None
+        _scan(str(root / folder), kind, found, others)
+        if strays is not None and others:
+            strays.extend((path, kind) for path in sorted(others))
     return found
+
+
+def _stray_errors(strays: list[tuple[str, str]]) -> list[ContentError]:
+    return [never_read(path, kind) for path, kind in strays]
 
 
 @dataclass(frozen=True)
@@ -229,8 +276,8 @@ def _read_source(path: Path, kind: str | None) -> _Source:
     return _Source(kind or _kind_by_location(path) or _kind_by_content(text), shown, text)
 
 
-def _root_files(root: Path) -> dict[Path, str]:
-    return {Path(path): kind for path, (_, _, kind) in sorted(_listing(root).items())}
+def _root_files(root: Path, strays: list[tuple[str, str]] | None = None) -> dict[Path, str]:
+    return {Path(path): kind for path, (_, _, kind) in sorted(_listing(root, strays).items())}
 
 
 def _assemble(
@@ -247,7 +294,8 @@ def _assemble(
     modules: list[Module] = []
     scenarios: list[Scenario] = []
     found = list(errors)
-    broken: set[str] = set()
+    broken: list[tuple[str, str | None, str]] = []  # scenario files that did not parse
+    module_files: dict[str, str] = {}  # module id -> its first file
     for source, version in zip(sources, versions):
         if source.text is None:
             assert source.error is not None
@@ -262,12 +310,35 @@ def _assemble(
         if problems:  # not served until fixed, even if only its text is at fault (parse.py)
             content = None
         if content is None and source.kind == "scenario":
-            broken.add(sniff_value(source.text, "id") or "")
+            broken.append((sniff_value(source.text, "id") or "", sniff_value(source.text, "specialty"), source.path))
+        if source.kind == "module":
+            module_id = content.id if content is not None else sniff_value(source.text, "id")
+            if module_id:
+                module_files.setdefault(module_id, source.path)
         if isinstance(content, Module):
             modules.append(content)
         elif isinstance(content, Scenario):
             scenarios.append(content)
-    return build_library(modules, scenarios, found, broken)
+    library = build_library(modules, scenarios, found, broken)
+    library.unserved_modules = _files_to_fix(library, module_files)
+    return library
+
+
+def _files_to_fix(library: Library, module_files: dict[str, str]) -> dict[str, str]:
+    """For each module with a file that is not served, the file to fix: its own, or, when all
+    its errors are consequences (its scenario has errors), the file they name."""
+    unserved = {module_id: path for module_id, path in module_files.items() if module_id not in library.modules}
+    if not unserved:
+        return {}
+    by_path: dict[str, list[ContentError]] = {}
+    for error in library.errors:
+        by_path.setdefault(error.path, []).append(error)
+    fix: dict[str, str] = {}
+    for module_id, path in unserved.items():
+        errors = by_path.get(path, [])
+        causes = [e.cause for e in errors if e.cause is not None]
+        fix[module_id] = causes[0] if errors and len(causes) == len(errors) else path
+    return fix
 
 
 def _root_errors(root: Path) -> list[ContentError]:
@@ -280,19 +351,21 @@ def load_library(root: Path, extra_paths: Iterable[Path] = ()) -> Library:
     """Load every module and scenario under ``root`` plus ``extra_paths`` (files or directories).
 
     Files with errors are left out and their errors listed; so is a module whose scenario is
-    missing or broken. Everything else loads.
+    missing or broken. Everything else loads. A file in modules/ or scenarios/ that is not
+    read (its name does not end in ``.md``) is an error too (``never_read``).
     """
     root = Path(root)
     directories: dict[Path, Path] = {}
+    strays: list[tuple[str, str]] = []
     chosen: dict[Path, tuple[Path, str | None]] = {
-        _resolve(p, directories): (p, kind) for p, kind in _root_files(root).items()
+        _resolve(p, directories): (p, kind) for p, kind in _root_files(root, strays).items()
     }
     for extra in map(Path, extra_paths):
         paths = _markdown_files(extra) if extra.is_dir() else [extra]
         for path in paths:
             chosen.setdefault(path.resolve(), (path, None))
     sources = [_read_source(path, kind) for path, kind in sorted(chosen.values(), key=lambda v: str(v[0]))]
-    return _assemble(sources, _root_errors(root))
+    return _assemble(sources, _root_errors(root) + _stray_errors(strays))
 
 
 @dataclass(frozen=True)
@@ -305,6 +378,16 @@ class Trial:
     errors: list[ContentError]  # in the file itself
     caused: list[ContentError]  # errors it would bring to other files (a module whose check it breaks)
     library: Library  # the content as it would be
+
+    @property
+    def standards(self) -> list[ContentError]:
+        """Where the file would fall short of the house standards (``standards.py``), if it
+        would load. Worked out for this file alone, and not kept (as trials stay out of the
+        parse cache)."""
+        from .standards import problems_of
+
+        content = self.content
+        return problems_of(content) if content is not None else []
 
     @property
     def content(self) -> Content | None:
@@ -325,7 +408,8 @@ def try_file(root: Path, name: str, text: str) -> Trial:
     trainers' edits as files are). The rest of the content is read as it is on disk now.
     """
     root = Path(root)
-    listed = _root_files(root)
+    strays: list[tuple[str, str]] = []
+    listed = _root_files(root, strays)
     # A draft of a file that is there (same name, same id) is of that file's kind, as it would be
     # saved over it: a module draft that lacks both fields the content rule looks for stays a
     # module. Anything else, the content rule decides.
@@ -349,13 +433,20 @@ def try_file(root: Path, name: str, text: str) -> Trial:
             replaced = source
             continue
         sources.append(source)
-    before = _assemble(sources + ([replaced] if replaced else []), _root_errors(root))
+    unread = _root_errors(root) + _stray_errors(strays)
+    before = _assemble(sources + ([replaced] if replaced else []), unread)
     trial = _Source(kind, shown, text)
-    library = _assemble([*sources, trial], _root_errors(root), parsed={shown: _parse_safely(kind, shown, text)})
-    known = {(e.path, e.line, e.message) for e in before.errors}
+    library = _assemble([*sources, trial], unread, parsed={shown: _parse_safely(kind, shown, text)})
+    known = {_unchanged(e) for e in before.errors}
     own = [e for e in library.errors if e.path == shown]
-    caused = [e for e in library.errors if e.path != shown and (e.path, e.line, e.message) not in known]
+    caused = [e for e in library.errors if e.path != shown and _unchanged(e) not in known]
     return Trial(kind, shown, replaced.path if replaced else None, own, caused, library)
+
+
+def _unchanged(error: ContentError) -> tuple[str, int, str | None]:
+    """What an error elsewhere is, to tell one a trial brings from one already there: a
+    consequence (a module whose scenario has errors) is the same whichever file it names."""
+    return error.path, error.line, error.message if error.cause is None else None
 
 
 def _id_of(path: Path) -> str | None:
@@ -374,11 +465,14 @@ def _resolve(path: Path, directories: dict[Path, Path]) -> Path:
     return directory / path.name
 
 
-def summary_line(library: Library) -> str:
-    """One line for ``content check`` and the server log: counts and each scenario's range."""
+def summary_line(library: Library, problems: tuple[int, int] | None = None) -> str:
+    """One line for ``content check`` and the Content page: counts and each scenario's range.
+    ``problems``: (errors, standards not met) when more than the library's own are counted
+    (the curricula file's errors: ``check.py``)."""
     scenarios = sorted(library.all_scenarios(), key=lambda s: (s.id, s.specialty or ""))
     ranges = ", ".join(f"{_label(s)} {_range(s)}" for s in scenarios)
-    status = "content ok" if not library.errors else f"content has {_count(len(library.errors), 'error')}"
+    problems = problems or (len(library.errors), len(library.standards))
+    status = f"content has {problem_counts(*problems)}" if any(problems) else "content ok"
     line = f"{status}: {_count(len(library.modules), 'module')}, {_count(len(scenarios), 'scenario')}"
     return f"{line} ({ranges})" if ranges else line
 
@@ -394,6 +488,14 @@ def _range(scenario: Scenario) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def problem_counts(errors: int, standards: int) -> str:
+    """ "2 errors, 1 standard not met": the errors, and the house standards not met."""
+    parts = [_count(errors, "error")] if errors or not standards else []
+    if standards:
+        parts.append(f"{_count(standards, 'standard')} not met")
+    return ", ".join(parts)
 
 
 # ------------------------------------------------------------------------------ live store
@@ -419,9 +521,11 @@ class ContentStore:
         self.watch = watch and min_interval > 0
         self._lock = threading.Lock()
         self._listed: dict[str, Listed] = {}
+        self._strays: list[tuple[str, str]] = []
         self._sources: dict[str, _Source] = {}
         self._checked_at = float("-inf")
         self._logged: set[str] = set()
+        self._read = False  # errors are logged from the first read of the library on
         self._library = Library()
         self._loaded = False
         self._watcher: threading.Thread | None = None
@@ -431,7 +535,16 @@ class ContentStore:
 
     @property
     def library(self) -> Library:
-        """The current library: as last checked by the watcher, or after a due check."""
+        """The current library: as last checked by the watcher, or after a due check.
+
+        The first read logs the errors found so far; later checks log new ones as they find
+        them. Not before: a command (``content check``) builds the app, and so this store,
+        and then reports the errors itself; each would be shown twice."""
+        if not self._read:
+            with self._lock:
+                if not self._read:
+                    self._read = True
+                    self._log_new_errors(self._library.errors)
         if self.watch and not self._closed.is_set():
             if self._watcher is None or not self._watcher.is_alive():
                 self._start_watcher()
@@ -471,8 +584,9 @@ class ContentStore:
             if not force and now - self._checked_at < self.min_interval:
                 return self._library
             self._checked_at = now
-            listed = _listing(self.root)
-            if self._loaded and listed == self._listed:
+            strays: list[tuple[str, str]] = []
+            listed = _listing(self.root, strays)
+            if self._loaded and listed == self._listed and strays == self._strays:
                 return self._library
             for path, (_, _, kind) in listed.items():
                 if listed[path] != self._listed.get(path) or path not in self._sources:
@@ -480,14 +594,17 @@ class ContentStore:
             for path in set(self._sources) - set(listed):
                 del self._sources[path]
             self._listed = listed
+            self._strays = strays
             self._loaded = True
             ordered = [self._sources[p] for p in sorted(self._sources)]
-            self._library = _assemble(ordered, _root_errors(self.root))
-            self._log_new_errors(self._library.errors)
+            self._library = _assemble(ordered, _root_errors(self.root) + _stray_errors(strays))
+            if self._read:
+                self._log_new_errors(self._library.errors)
             return self._library
 
     def _log_new_errors(self, errors: list[ContentError]) -> None:
-        current = {str(e) for e in errors}
-        for text in sorted(current - self._logged):
-            log.error(text)
-        self._logged = current
+        current = [str(e) for e in errors]  # in the library's order: causes first
+        for text in current:
+            if text not in self._logged:
+                log.error(text)
+        self._logged = set(current)

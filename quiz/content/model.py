@@ -97,11 +97,17 @@ US_STATES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ContentError:
-    """One problem in one file, at one line (1-based; 0 when the whole file is at fault)."""
+    """One problem in one file, at one line (1-based; 0 when the whole file is at fault).
+
+    ``cause`` is set when the problem is only a consequence of another file's errors (a module
+    whose scenario has errors): the file to fix first. Such errors are listed after every file's
+    own errors (``Library.errors``), and two errors alike but for it are the same error.
+    """
 
     path: str
     line: int
     message: str
+    cause: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
@@ -246,6 +252,12 @@ class Module:
         return not self.states or work_state in self.states
 
 
+def error_order(error: ContentError) -> tuple[bool, str, int, str]:
+    """How errors are listed: every file's own errors first, then the consequences of those
+    (``ContentError.cause``), each by file and line."""
+    return error.cause is not None, error.path, error.line, error.message
+
+
 @dataclass
 class Library:
     """Everything that loaded cleanly, plus every error found on the way."""
@@ -253,7 +265,22 @@ class Library:
     modules: dict[str, Module] = field(default_factory=dict)
     #: scenario id -> specialty (None for general) -> Scenario
     scenarios: dict[str, dict[str | None, Scenario]] = field(default_factory=dict)
+    #: In ``error_order``, each once.
     errors: list[ContentError] = field(default_factory=list)
+    #: Module id -> the file to fix, for each module that has a file but is not served: its own,
+    #: or its scenario's when that is why. What names the module elsewhere (curricula.yml) is
+    #: told which file to fix.
+    unserved_modules: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def standards(self) -> list[ContentError]:
+        """Where what is served falls short of the house standards (``standards.py``): a
+        reading level, manager notes, enough decisions. Such a file is still served. Worked
+        out when first read, as only ``content check`` and the Content page need it (the
+        reading level's dictionaries take half a second to load)."""
+        from .standards import check_library
+
+        return check_library(self)
 
     def scenario_for(self, scenario_id: str, specialty: str | None) -> Scenario | None:
         """The learner's specialty variant if there is one, else the general one."""

@@ -5,7 +5,9 @@ and cross-file rules live in ``validate.py``. A file with any error yields no ob
 half-understood file can never reach learners. The one exception is text that would not reach
 learners as written (``lint.py``: an image, a link with no words, stripped HTML): the object is
 built and returned beside those errors, because a stored version learners already took must
-still open (``parse_stored``); the library leaves such a file out of what it serves.
+still open (``parse_stored``); the library leaves such a file out of what it serves. A setting
+line written below text (shown as text, setting nothing) and a critical choice with no feedback
+are errors of that kind too.
 
 The Markdown of a file is rendered once all of it is known to be sound, in one batch (see
 ``batch.py``): parsing collects the fragments and returns builders that take the rendered HTML.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 from . import lint
 from .batch import render_many
-from .blocks import HEADING, Heading, find_headings, split_settings
+from .blocks import HEADING, Heading, find_headings, late_settings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
 
@@ -66,6 +68,10 @@ class _Texts:
         self.problems.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
         self.texts.append("\n".join(self.lines[start:end]))
         return len(self.texts) - 1
+
+    def problem(self, line: int, message: str) -> None:
+        """Note something learners would not get as the trainer meant it (an authoring error)."""
+        self.problems.append(ContentError(self.path, line, message))
 
     def render(self) -> list[str]:
         return render_many(self.texts)
@@ -347,6 +353,7 @@ def _node(
         outcome, line = settings["ending"]
         if not outcome:
             errors.append(ContentError(path, line, "`Ending:` needs an outcome, e.g. `Ending: Records protected`"))
+    _late_settings(lines, text_start, text_end, "node", texts)
     body = texts.add(text_start, text_end)
     choices = [
         _choice(path, lines, n + 1, h, choice_heads[n + 1].index if n + 1 < len(choice_heads) else end, errors, texts)
@@ -389,12 +396,41 @@ def _choice(
     correct, partly = _correctness(path, settings.get("correct"), points, errors)
     critical = _yes_no(path, "Critical", settings.get("critical"), False, errors)
     recoverable = _yes_no(path, "Recoverable", settings.get("recoverable"), False, errors)
+    _late_settings(lines, text_start, end, "choice", texts)
+    if critical and not any(line.strip() for line in lines[text_start:end]):
+        texts.problem(settings["critical"][1], NO_CRITICAL_FEEDBACK)
     feedback = texts.add(text_start, end)
     return points, lambda html, best: Choice(
         number=number, label=label, target=target, points=points, correct=correct,
         critical=critical, feedback_html=html[feedback], line=heading.line,
         partly=partly if partly is not None else correct and points < best, recoverable=recoverable,
     )
+
+
+NO_CRITICAL_FEEDBACK = (
+    "a critical choice needs feedback: under its settings, say why this choice fails the attempt "
+    "(learners see it as soon as they choose)"
+)
+
+
+def _late_settings(lines: list[str], start: int, end: int, section: str, texts: _Texts) -> None:
+    """A setting line written below the text of its node or choice: shown as text, sets nothing.
+    A problem of the text (a version learners took with one still opens), not of the structure."""
+    own = _NODE_SETTINGS if section == "node" else _CHOICE_SETTINGS
+    for index, name in late_settings(lines, start, end):
+        if name.lower() in own:
+            heading = "`##` heading of the node" if section == "node" else "`###` heading of the choice"
+            message = (
+                f"`{name}:` comes after text, so learners would see it and it does nothing: move it right under "
+                f"the {heading}"
+            )
+        else:
+            where = "a node (## heading)" if name.lower() in _NODE_SETTINGS else "a choice (### heading)"
+            message = (
+                f"`{name}:` belongs right under {where}; here it comes after text, so learners would see it and "
+                "it does nothing"
+            )
+        texts.problem(index + 1, message)
 
 
 def _correctness(

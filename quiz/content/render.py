@@ -24,7 +24,8 @@ ALLOWED_TAGS = {
     "pre", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "br", "hr",
 }
 _ATTRIBUTES = {"a": {"href", "title"}}
-_URL_SCHEMES = {"http", "https", "mailto"}
+#: The only kinds of link a page keeps (a link to anything else loses its target: ``lint.py``).
+URL_SCHEMES = {"http", "https", "mailto"}
 #: Removed together with their content (the text inside a <script> is not lesson text).
 _DROP_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template"}
 
@@ -57,7 +58,7 @@ def clean(html: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         attributes=_ATTRIBUTES,
-        url_schemes=_URL_SCHEMES,
+        url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         clean_content_tags=_DROP_WITH_CONTENT,
         strip_comments=True,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from . import walks as walking
 from .frontmatter import field_line
-from .model import SPECIALTIES, ContentError, Library, Module, Scenario
+from .model import SPECIALTIES, ContentError, Library, Module, Scenario, error_order
 
 
 def _label(scenario: Scenario) -> str:
@@ -106,23 +106,32 @@ def build_library(
     modules: Iterable[Module],
     scenarios: Iterable[Scenario],
     errors: Iterable[ContentError] = (),
-    broken_scenario_ids: Iterable[str] = (),
+    broken_scenarios: Iterable[tuple[str, str | None, str]] = (),
 ) -> Library:
     """Apply every cross-file rule and assemble what passes.
 
-    ``errors`` are earlier (parse) errors to keep; ``broken_scenario_ids`` are ids of scenario
-    files that did not parse, so a module naming one is told it "has errors", not "does not exist".
+    ``errors`` are earlier (parse) errors to keep; ``broken_scenarios`` are the (id, specialty,
+    path) of scenario files that did not parse, so a module naming one is told it "has errors"
+    and which file to fix, not that it "does not exist". Errors come in ``error_order``, each
+    once.
     """
     library = Library(errors=list(errors))
-    parsed_ids = _add_scenarios(library, sorted(scenarios, key=lambda s: s.path), set(broken_scenario_ids))
+    failed = _add_scenarios(library, sorted(scenarios, key=lambda s: s.path), broken_scenarios)
     for module in sorted(modules, key=lambda m: m.path):
-        _add_module(library, module, parsed_ids)
-    library.errors.sort(key=lambda e: (e.path, e.line, e.message))
+        _add_module(library, module, failed)
+    library.errors = sorted(dict.fromkeys(library.errors), key=error_order)
     return library
 
 
-def _add_scenarios(library: Library, scenarios: list[Scenario], broken_ids: set[str]) -> set[str]:
-    """Add the scenarios that pass; return every id seen, to tell "has errors" from "missing"."""
+def _add_scenarios(
+    library: Library, scenarios: list[Scenario], broken: Iterable[tuple[str, str | None, str]]
+) -> dict[str, str]:
+    """Add the scenarios that pass. Return, for each id that has a file but is not served, the
+    file to fix: the general version's if it has errors (no version is served without it)."""
+    failed_general: dict[str, str] = {}
+    failed_variant: dict[str, str] = {}
+    for scenario_id, specialty, path in broken:
+        (failed_variant if specialty else failed_general).setdefault(scenario_id, path)
     seen: dict[tuple[str, str | None], Scenario] = {}
     good: list[Scenario] = []
     for scenario in scenarios:
@@ -138,22 +147,33 @@ def _add_scenarios(library: Library, scenarios: list[Scenario], broken_ids: set[
         library.errors.extend(problems)
         if analysed is not None:
             good.append(analysed)
+        else:
+            (failed_variant if scenario.specialty else failed_general).setdefault(scenario.id, scenario.path)
     general = {s.id for s in good if s.specialty is None}
     for scenario in good:
         if scenario.specialty is not None and scenario.id not in general:
-            broken = (scenario.id, None) in seen or scenario.id in broken_ids
-            state = "has errors" if broken else "does not exist"
-            library.errors.append(ContentError(
-                scenario.path, field_line(scenario.source, "specialty"),
-                f"variant of `{scenario.id}` has no general version: the file with this id and no "
-                f"`specialty` {state}",
-            ))
+            line = field_line(scenario.source, "specialty")
+            cause = failed_general.get(scenario.id)
+            if cause is not None:
+                library.errors.append(ContentError(
+                    scenario.path, line,
+                    f"variant of `{scenario.id}` cannot be served: its general version has errors; fix {cause} first",
+                    cause=cause,
+                ))
+            else:
+                library.errors.append(ContentError(
+                    scenario.path, line,
+                    f"variant of `{scenario.id}` has no general version: add a file with `id: {scenario.id}` "
+                    "and no `specialty` (every scenario needs one)",
+                ))
+                failed_variant.setdefault(scenario.id, scenario.path)
             continue
         library.scenarios.setdefault(scenario.id, {})[scenario.specialty] = scenario
-    return {s.id for s in scenarios} | broken_ids
+    failed = {**failed_variant, **failed_general}
+    return {scenario_id: path for scenario_id, path in failed.items() if scenario_id not in library.scenarios}
 
 
-def _add_module(library: Library, module: Module, parsed_ids: set[str]) -> None:
+def _add_module(library: Library, module: Module, failed: dict[str, str]) -> None:
     if module.id in library.modules:
         other = library.modules[module.id]
         library.errors.append(ContentError(
@@ -163,11 +183,18 @@ def _add_module(library: Library, module: Module, parsed_ids: set[str]) -> None:
     problems: list[ContentError] = []
     for i, scenario_id in enumerate(module.scenario_ids):
         if scenario_id not in library.scenarios:
-            state = "has errors" if scenario_id in parsed_ids else "does not exist"
-            problems.append(ContentError(
-                module.path, field_line(module.source, "scenarios", i),
-                f"scenario `{scenario_id}` {state}, so this module cannot be served",
-            ))
+            line = field_line(module.source, "scenarios", i)
+            cause = failed.get(scenario_id)
+            if cause is None:
+                problems.append(ContentError(
+                    module.path, line, f"scenario `{scenario_id}` does not exist, so this module cannot be served"
+                ))
+            else:
+                problems.append(ContentError(
+                    module.path, line,
+                    f"scenario `{scenario_id}` has errors, so this module cannot be served: fix {cause} first",
+                    cause=cause,
+                ))
     if not problems:
         problems = _objective_errors(library, module) + _pass_score_errors(library, module)
     if not problems:

@@ -2,7 +2,8 @@
 
 Content is written as Markdown files (docs/authoring.md) and checked by ``flask content check``;
 this is the same check in the browser, for trainers who do not run the command line: what the
-server failed to load and why (file and line), and each module as its learners get it, with
+server failed to load and why (file and line), where it falls short of the house standards,
+and each module as its learners get it, with
 what learners never see: every branch of every check, its points, and where it leads.
 Read-only: content changes only through its files. "Try a file" checks a file before it is
 saved: its errors by line, what it would break elsewhere, and the module as it would be, without
@@ -19,7 +20,9 @@ from flask_wtf.file import FileField
 from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
-from ..content import Module, summary_line, try_file, walks
+from ..content import Module, try_file, walks
+from ..content.check import of_library
+from ..content.curricula import load_curricula
 from . import library, reads_first
 from .access import require_role
 
@@ -34,8 +37,13 @@ bp.before_request(require_role("trainer", "admin"))
 @bp.get("/")
 def index():
     lib = library()
+    _, curricula_errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), lib)
+    checked = of_library(lib, curricula_errors)
     modules = sorted(lib.modules.values(), key=lambda m: m.title.lower())
-    return render_template("author/index.html", errors=lib.errors, modules=modules, summary=summary_line(lib))
+    return render_template(
+        "author/index.html", errors=checked.errors, standards=checked.standards, modules=modules,
+        summary=checked.summary,
+    )
 
 
 @bp.get("/modules/<module_id>")

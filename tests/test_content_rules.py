@@ -1,0 +1,43 @@
+"""Each content rule, shown failing: ``flask content check`` on a content folder of its own.
+
+Every folder under tests/content_fixtures/rules/ that has an ``expected.txt`` is a content folder
+(modules/, scenarios/, a curricula.yml if it needs one): minimal files that pass every check and
+standard, plus the one slip the rule catches. ``expected.txt`` holds exactly what
+``content check`` prints for it, run from that folder (so paths are relative to it). To add a
+rule, add a folder; the folder ``clean`` is the slip-free starting point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import close_app, make_app
+
+RULES = Path(__file__).parent / "content_fixtures" / "rules"
+FOLDERS = sorted(p.parent.name for p in RULES.glob("*/expected.txt"))
+
+
+@pytest.fixture(scope="module")
+def cli_app(tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("rules")
+    app = make_app(f"sqlite:///{tmp / 'rules.sqlite3'}", tmp, monkeypatch)
+    yield app
+    close_app(app)
+    monkeypatch.undo()
+
+
+def test_there_are_rules_to_check():
+    assert "clean" in FOLDERS and len(FOLDERS) > 1
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_content_check_prints_exactly_what_each_rule_expects(cli_app, folder, monkeypatch):
+    monkeypatch.chdir(RULES / folder)
+    monkeypatch.setitem(cli_app.config, "CONTENT_DIR", ".")
+    result = cli_app.test_cli_runner().invoke(args=["content", "check"])
+    expected = (RULES / folder / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert result.output.splitlines() == expected
+    assert result.exit_code == (0 if expected[-1].startswith("content ok") else 1)
