@@ -41,3 +41,13 @@ def test_content_check_prints_exactly_what_each_rule_expects(cli_app, folder, mo
     expected = (RULES / folder / "expected.txt").read_text(encoding="utf-8").splitlines()
     assert result.output.splitlines() == expected
     assert result.exit_code == (0 if expected[-1].startswith("content ok") else 1)
+
+
+def test_us_spelling_leaves_ids_targets_and_code_alone():
+    from quiz.content.spelling import british
+
+    assert british("## The neighbour at the counter {#the-neighbour}") == [("neighbour", "neighbor")]
+    assert british("### Call her back -> the-neighbour") == []
+    assert british("start: the-neighbour") == []
+    assert british("Type `colour` in the box, then Recognise and apologise.") == [("Recognise", "Recognize"), ("apologise", "apologize")]
+    assert british("Advise the patient; otherwise exercise care.") == []

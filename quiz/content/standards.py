@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import textstat
 
+from . import spelling
 from .blocks import find_headings
 from .curriculum import FRONTLINE_ROLES, lesson_text
 from .frontmatter import front_matter_bounds, split_lines
@@ -98,7 +99,16 @@ def module_problems(module: Module) -> list[tuple[int, str]]:
         problems.extend((notes, message) for words, message in MANAGER_NOTES_PARTS if words not in text)
     if NOT_LEGAL_ADVICE not in module.source.lower():
         problems.append((_screen_lines(module, lines)[0], NO_LEGAL_NOTE))
-    return problems
+    return problems + _spelling(lines)
+
+
+def _spelling(lines: list[str]) -> list[tuple[int, str]]:
+    """US English: each British spelling, at its line (spelling.british)."""
+    return [
+        (n, f"`{word}` is British spelling; Rounds is written in US English: write `{us}`")
+        for n, line in enumerate(lines, start=1)
+        for word, us in spelling.british(line)
+    ]
 
 
 def grade(text: str) -> float:
@@ -173,4 +183,4 @@ def scenario_problems(scenario: Scenario) -> list[tuple[int, str]]:
         )))
     if not any(choice.critical for node in decisions for choice in node.choices):
         problems.append((line, NO_CRITICAL_CHOICE))
-    return problems
+    return problems + _spelling(split_lines(scenario.source))
