@@ -30,8 +30,9 @@ CASES = [
     (module_id, specialty)
     for module_id, module in sorted(LIBRARY.modules.items())
     for specialty in [None, *SPECIALTIES]
-    if (specialty is None or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids))
-    and (not module.specialties or specialty in module.specialties)
+    if (not module.specialties or specialty in module.specialties)
+    and (specialty is None or specialty in module.specialties
+         or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids))
 ]
 STRATEGIES = {
     "first": lambda values: values[0],

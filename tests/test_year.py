@@ -34,7 +34,7 @@ DAYS = 366
 #: Someone of every role, and of every specialty where the content has versions for it.
 PEOPLE = [(role, None) for role in CURRICULA.roles] + [
     (role, specialty) for role in ("front-desk", "clinical") for specialty in ("medical", "dental", "behavioral-health", "pharmacy")
-]
+] + [("case-manager", "behavioral-health")]
 MISSER = ("front-desk", None)  # answers one decision of their onboarding wrongly at first
 
 
@@ -134,12 +134,11 @@ def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app)
                 continue
             assert got, f"{who}: {item.module} ({whose}'s plan) never assigned"
             assert got[0] == (first_due - timedelta(days=CURRICULA.due_soon_days), first_due), (who, item.module, got[0])
-        # Spaced, not a yearly block: no two plan refreshers fall due in the same month, and
-        # something comes at least every three months after onboarding.
+        # Spaced, not a yearly block: two plan refreshers never fall due within two weeks of
+        # each other, and something comes at least every three months after onboarding.
         dues = sorted(d for _, _, r, d, _ in mine if r == "refresher" and d < HIRED + timedelta(days=365))
-        assert len({(d.year, d.month) for d in dues}) == len(dues), f"{who}: two refreshers in one month: {dues}"
         gaps = [b - a for a, b in zip([HIRED + timedelta(days=30), *dues], dues)]
-        assert all(g <= timedelta(days=100) for g in gaps), f"{who}: a gap of {max(gaps)} with nothing"
+        assert all(timedelta(days=14) <= g <= timedelta(days=100) for g in gaps), f"{who}: gaps {gaps}"
         # Everything assigned was done (they take it three days after it comes).
         last_day = HIRED + timedelta(days=DAYS - 1)
         assert all(state == "done" for c, *_, state in mine if c + timedelta(days=3) <= last_day), who

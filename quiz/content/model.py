@@ -73,7 +73,7 @@ TOPICS: dict[str, str] = {
     "approved-channels": "Approved channels and devices, secure messaging",
     "remote-field-work": "Remote and field work",
     "telehealth": "Telehealth",
-    "incident-recognition": "Recognising incidents (misdirected messages, lost devices, snooping)",
+    "incident-recognition": "Recognizing incidents (misdirected messages, lost devices, snooping)",
     "internal-reporting": "Reporting incidents internally at once",
     "breach-notification": "Breach notification (risk assessment, 60-day limits, HHS and media)",
     "part2": "42 CFR Part 2 consent and redisclosure",
