@@ -463,6 +463,37 @@ def policy_changes(
     return created
 
 
+# --- state signed statements -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedStatement:
+    """A state's signed statement of completion (curricula.yml: ``signed_statement: true``):
+    signing the module's acknowledgement is that statement, kept ``retain_years``."""
+
+    state: str
+    law: str
+    retain_years: int | None
+
+    def keep_until(self, signed_on: date) -> date | None:
+        return add_months(signed_on, 12 * self.retain_years) if self.retain_years else None
+
+    def words(self, signed_on: date) -> str:
+        """As the attempt, the certificate and the training report keep it."""
+        until = self.keep_until(signed_on)
+        kept = f"; kept until {until.isoformat()}" if until else ""
+        return f"Signed statement of completion under {self.law}{kept}"
+
+
+def signed_statement_for(curricula: Curricula, person: User, module_id: str) -> SignedStatement | None:
+    """The statement a person's signature on this module also is: their work state's, when that
+    state asks for a signed statement of completion of this module."""
+    rule = curricula.states.get(person.work_state or "")
+    if rule is None or not rule.signed_statement or module_id not in rule.modules:
+        return None
+    return SignedStatement(person.work_state or "", rule.law, rule.retain_years)
+
+
 # --- people's standing ------------------------------------------------------------------------
 
 

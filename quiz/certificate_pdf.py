@@ -55,6 +55,7 @@ def _details(cert: Certificate, module: Module) -> list[tuple[str, str]]:
         ("Policy", f"{module.policy_name}, version {module.policy_version}"),
         ("Job role", label(cert.job_role)),
         ("Signed as", attempt.acknowledged_name or ""),
+        *([("State law", attempt.signed_statement)] if attempt.signed_statement else []),
         ("Content version", attempt.module_version[:16]),
         ("Regulations", "; ".join(module.cites)),
     ]
@@ -74,8 +75,21 @@ def printable(cert: Certificate, module: Module) -> bool:
     return all(ord(ch) in covered for text in _texts(cert, module) for ch in text if not ch.isspace())
 
 
+#: How much the details and the statement may shrink to keep a long certificate on one page.
+_SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
+
+
 def render(cert: Certificate, module: Module) -> bytes:
-    """The certificate as a one-page US Letter landscape PDF. Check ``printable`` first."""
+    """The certificate as a one-page US Letter landscape PDF. Check ``printable`` first. A long
+    one (many regulations, a state's statement) is drawn again smaller until it fits one page."""
+    for scale in _SCALES:
+        pdf = _drawn(cert, module, scale)
+        if pdf.page_no() == 1:
+            break
+    return bytes(pdf.output())
+
+
+def _drawn(cert: Certificate, module: Module, scale: float) -> FPDF:
     pdf = FPDF(orientation="landscape", unit="mm", format="Letter")
     pdf.set_title(f"Certificate: {module.title}")
     pdf.set_author(cert.learner_name)
@@ -107,26 +121,27 @@ def render(cert: Certificate, module: Module) -> bytes:
     _line(pdf, "completed the training module", 12)
     pdf.ln(2)
     _line(pdf, module.title, 17, bold=True)
-    pdf.ln(6)
+    pdf.ln(6 * scale)
 
     # The details: labels right-aligned against their values, in one centred block.
     label_w, value_w = 48, 132
     left = pdf.l_margin + (width - label_w - value_w - 4) / 2
+    height = 6 * scale
     for name, value in _details(cert, module):
         y = pdf.get_y()
         pdf.set_xy(left, y)
-        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_font("DejaVu", "B", 10 * scale)
         pdf.set_text_color(*INK)
-        pdf.cell(label_w, 6, name, align="R")
+        pdf.cell(label_w, height, name, align="R")
         pdf.set_xy(left + label_w + 4, y)
-        pdf.set_font("DejaVu", "", 10)
-        pdf.multi_cell(value_w, 6, value, align="L")
-        pdf.set_y(max(pdf.get_y(), y + 6))
-    pdf.ln(6)
-    pdf.set_font("DejaVu", "", 11)
+        pdf.set_font("DejaVu", "", 10 * scale)
+        pdf.multi_cell(value_w, height, value, align="L")
+        pdf.set_y(max(pdf.get_y(), y + height))
+    pdf.ln(6 * scale)
+    pdf.set_font("DejaVu", "", 11 * scale)
     pdf.set_text_color(*INK)
-    pdf.multi_cell(width, 6, _nfc(module.acknowledgement), align="C")
-    return bytes(pdf.output())
+    pdf.multi_cell(width, 6 * scale, _nfc(module.acknowledgement), align="C")
+    return pdf
 
 
 def _line(pdf: FPDF, text: str, size: float, bold: bool = False, color=INK, spacing: float = 0) -> None:

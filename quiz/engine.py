@@ -794,9 +794,16 @@ def name_matches(user: User, typed: str) -> bool:
 
 
 def acknowledge(
-    session: Session, attempt: Attempt, content: AttemptContent, typed_name: str
+    session: Session,
+    attempt: Attempt,
+    content: AttemptContent,
+    typed_name: str,
+    state_statement: assignments.SignedStatement | None = None,
 ) -> bool:
-    """Sign the acknowledgement of a passed attempt. Signing twice records once."""
+    """Sign the acknowledgement of a passed attempt. Signing twice records once. With
+    ``state_statement`` (assignments.signed_statement_for), the signature is also that state's
+    signed statement of completion: the attempt and its evidence record say so, and until when
+    it is kept."""
     if attempt.stage != "finished" or not attempt.passed or attempt.acknowledged_at:
         return False
     if not name_matches(attempt.user, typed_name):
@@ -804,6 +811,15 @@ def acknowledge(
     module = content.module
     attempt.acknowledged_at = utcnow()
     attempt.acknowledged_name = typed_name.strip()
+    kept: dict = {}
+    if state_statement is not None:
+        signed_on = assignments.utc_day(attempt.acknowledged_at)
+        attempt.signed_statement = state_statement.words(signed_on)
+        until = state_statement.keep_until(signed_on)
+        kept = {"state_statement": {
+            "state": state_statement.state, "law": state_statement.law,
+            "keep_until": until.isoformat() if until else None,
+        }}
     _log(
         session,
         attempt,
@@ -813,6 +829,7 @@ def acknowledge(
         typed_name=attempt.acknowledged_name,
         policy=module.policy_name,
         score=attempt.score,
+        **kept,
     )
     assignments.complete(session, attempt)
     return True

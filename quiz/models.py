@@ -129,6 +129,9 @@ class Attempt(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_name: Mapped[str | None] = mapped_column(String(200))
+    #: When the signature was also a state's signed statement of completion (Texas Health and
+    #: Safety Code 181.101): the law and how long it is kept, in words (engine.acknowledge).
+    signed_statement: Mapped[str | None] = mapped_column(Text)
     #: Secret to this attempt, never sent to the learner: it shuffles the choices at each
     #: decision and names them on the page (engine.choice_values), so what a learner posts
     #: says nothing about the file's order or which choice is right.

@@ -159,7 +159,7 @@ def vendors(session: Session) -> list[str]:
 COLUMNS = (
     "person_name", "email", "employee_id", "person_kind", "vendor", "job_role", "department", "active",
     "module_id", "reason", "detail", "assigned_on", "due_on", "state", "completed_on", "late",
-    "attempt", "score", "signed_at", "signed_name", "content_version", "waived_reason",
+    "attempt", "score", "signed_at", "signed_name", "content_version", "waived_reason", "state_statement",
 )
 
 
@@ -173,6 +173,7 @@ def _cells(row: Row) -> tuple:
         t.number if t else None, t.score if t else None,
         utc_stamp(t.acknowledged_at) if t and t.acknowledged_at else None,
         t.acknowledged_name if t else None, t.module_version if t else None, a.waived_reason,
+        t.signed_statement if t else None,
     )
 
 

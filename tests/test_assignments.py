@@ -15,9 +15,9 @@ from quiz import accounts, assignments, engine, training_report
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
 from quiz.db import db
-from quiz.models import Assignment, Evidence, User
+from quiz.models import Assignment, Attempt, Evidence, User
 
-from .conftest import DATA_CONTENT, add_user, page_text, sign_in, signed_in_as
+from .conftest import DATA_CONTENT, add_user, csrf_token, page_text, sign_in, signed_in_as
 
 TODAY = date(2026, 11, 23)
 LIBRARY = load_library(DATA_CONTENT)
@@ -418,3 +418,58 @@ def test_everyones_refreshers_reach_every_role(tmp_path):
     ]
     assert [(r.module, whose) for r, whose in curricula.refreshers("it")] == [("test-refresher", "everyone")]
     assert [(r.module, whose) for r, whose in curricula.refreshers("billing")] == [("test-refresher", "everyone")]
+
+
+# --- a state's signed statement of completion ------------------------------------------------
+
+
+def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
+    """Texas Health and Safety Code 181.101 asks each person to sign a statement that they
+    completed the training, kept six years (curricula.yml: signed_statement, retain_years): the
+    signature says so before signing, on the record, the certificate and the training report."""
+    import csv
+    import io
+    import json
+
+    from .test_learning_flow import MODULE, _choose, _post, _step, _through_lesson
+
+    add_user(app)
+    with app.app_context():
+        person = db.session.scalars(select(User)).one()
+        person.work_state = "TX"
+        assignments.for_person(db.session, person, CURRICULA, LIBRARY, date.today())
+        db.session.commit()
+    assert sign_in(client).status_code == 303
+    _through_lesson(client)
+    _choose(client, "Ask for two identifiers")
+    _choose(client, "Only the appointment time")
+    _post(client, "continue")
+    before = page_text(client.get(MODULE).text)
+    law = "Texas Health and Safety Code 181.101 (as amended in 2013)"
+    assert f"Your signature is also your signed statement of completion under {law}; we keep it for 6 years." in before
+    page = client.get(MODULE).text
+    signed = client.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": "Dana Whitfield"})
+    assert signed.status_code == 303
+    today = date.today()  # signed now, so kept until six years from now
+    words = f"Signed statement of completion under {law}; kept until {assignments.add_months(today, 72).isoformat()}"
+    assert words in page_text(client.get(signed.headers["Location"]).text)  # the certificate
+    with app.app_context():
+        record = db.session.scalars(select(Evidence).where(Evidence.event == "acknowledgement.signed")).one()
+        assert json.loads(record.details)["state_statement"] == {
+            "state": "TX", "law": law, "keep_until": assignments.add_months(today, 72).isoformat(),
+        }
+    report = signed_in_as(app, "compliance").get("/audit/training.csv").text
+    rows = list(csv.DictReader(io.StringIO(report)))
+    assert [r["state_statement"] for r in rows if r["state"] == "done"] == [words]
+
+
+def test_outside_texas_the_signature_is_only_the_acknowledgement(app, client):
+    from .test_learning_flow import MODULE, _through_lesson, pass_and_sign
+
+    add_user(app)
+    assert sign_in(client).status_code == 303
+    _through_lesson(client)
+    signed = pass_and_sign(client)
+    assert "signed statement" not in client.get(signed.headers["Location"]).text
+    with app.app_context():
+        assert db.session.scalars(select(Attempt)).one().signed_statement is None

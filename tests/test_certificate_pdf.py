@@ -110,6 +110,9 @@ def test_every_real_module_fits_its_certificate_on_one_page():
         attempt = Attempt(
             number=12, score=module.pass_score, module_version="f" * 64, acknowledged_name=name,
             acknowledged_at=datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc),
+            # the longest a state's signed statement makes it (curricula.yml's Texas rule)
+            signed_statement="Signed statement of completion under Texas Health and Safety Code 181.101 "
+            "(as amended in 2013); kept until 2032-11-23",
         )
         cert = Certificate(attempt, name, module.roles[0], None)
         assert certificate_pdf.printable(cert, module), module.id
@@ -117,3 +120,4 @@ def test_every_real_module_fits_its_certificate_on_one_page():
         assert len(reader.pages) == 1, f"{module.id}: the certificate runs onto a second page"
         text = re.sub(r"\s+", " ", reader.pages[0].extract_text())
         assert module.acknowledgement in text and "hash-chained" in text, module.id
+        assert "kept until 2032-11-23" in text, module.id

@@ -18,11 +18,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from .. import certificate_pdf, engine
+from .. import assignments, certificate_pdf, engine
 from ..content import Choice, Module
 from ..db import db, write_intent, writing
 from ..models import Attempt
-from . import library, reads_first
+from . import curricula, library, reads_first
 from .certificates import pdf_response
 from .htmx import is_partial, page_or_blocks
 
@@ -95,6 +95,7 @@ class Page:
     certificate: Attempt | None = None  # the latest signed attempt, if any
     offered: bool = True  # False: no longer in the library, so it cannot be started again
     announcement: str = ""
+    state_statement: assignments.SignedStatement | None = None  # what signing also is, by state law
 
     @property
     def screen(self):
@@ -151,6 +152,7 @@ def _page(module_id: str, forms: dict | None = None) -> Page:
         page.module = page.content.module
         page.view = "acknowledge"
         page.result = engine.result(to_sign, page.content)
+        page.state_statement = assignments.signed_statement_for(curricula(), current_user, module_id)
     elif page.last_finished is not None and not page.last_finished.passed:
         content = engine.content_for(db.session, lib, page.last_finished)
         page.result = engine.result(page.last_finished, content)
@@ -332,7 +334,8 @@ def acknowledge(module_id: str):
     if not form.validate_on_submit():
         return _show(module_id, {"acknowledge": form})
     content = engine.content_for(db.session, library(), attempt)
-    engine.acknowledge(db.session, attempt, content, form.full_name.data)
+    statement = assignments.signed_statement_for(curricula(), current_user, module_id)
+    engine.acknowledge(db.session, attempt, content, form.full_name.data, statement)
     db.session.commit()
     return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
 
