@@ -124,7 +124,7 @@ def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live
     page.evaluate("htmx.config.timeout = 2500")
     held = []
     page.route(lambda url: url.endswith(ANSWER_PATH), lambda route: held.append(route))  # never fulfilled
-    sending = page.locator("#step form .sending")
+    sending = page.locator('#step form[action$="/answer"] .sending')  # the answer form's, not another step form's
     expect(sending).to_be_hidden()
     page.get_by_role("button", name="Choose", exact=True).click()
     expect(sending).to_be_visible()
