@@ -399,7 +399,7 @@ def follow_ups(session: Session, curricula: Curricula, library: Library, today: 
             continue
         person = people.get(user_id) or session.get(User, user_id)
         people[user_id] = person
-        refresher = _refresher_for(library, person, objective, module_id)
+        refresher = _refresher_for(library, curricula, person, objective, module_id)
         if refresher is None:
             continue
         where = library.modules.get(module_id)
@@ -414,15 +414,20 @@ def follow_ups(session: Session, curricula: Curricula, library: Library, today: 
     return created
 
 
-def _refresher_for(library: Library, person: User, objective: str, missed_in: str) -> Module | None:
+def _refresher_for(
+    library: Library, curricula: Curricula, person: User, objective: str, missed_in: str
+) -> Module | None:
     """The refresher to follow a missed objective up with: one the person may take that declares
-    the objective, another module than the one it was missed in if there is one, shortest first."""
+    the objective; of those, one in their role's own plan first (it tells their job's story),
+    then everyone's, then any other; another module than the one it was missed in if there is
+    one; then the shortest."""
+    plan = {item.module: 0 if whose != "everyone" else 1 for item, whose in curricula.refreshers(person.job_role)}
     found = [
         m for m in library.modules.values()
         if m.kind == "refresher" and objective in m.objectives
         and m.is_for(person.job_role, person.specialty) and m.covers_state(person.work_state)
     ]
-    found.sort(key=lambda m: (m.id == missed_in, m.minutes, m.id))
+    found.sort(key=lambda m: (m.id == missed_in, plan.get(m.id, 2), m.minutes, m.id))
     return found[0] if found else None
 
 

@@ -473,3 +473,23 @@ def test_outside_texas_the_signature_is_only_the_acknowledgement(app, client):
     assert "signed statement" not in client.get(signed.headers["Location"]).text
     with app.app_context():
         assert db.session.scalars(select(Attempt)).one().signed_statement is None
+
+
+def test_a_missed_objective_is_followed_up_by_the_roles_own_refresher_first():
+    """Reporting an incident is trained by billing's own refresher and by everyone's (shorter)
+    phishing reminder: a billing clerk gets billing's; an IT technician, whose plan has none
+    that trains it, gets the phishing reminder."""
+    from types import SimpleNamespace
+
+    from quiz.config import PROJECT_ROOT
+
+    shipped = load_library(PROJECT_ROOT / "content")
+    plans, _ = load_curricula(PROJECT_ROOT / "content", shipped)
+    assert shipped.modules["security-phishing"].minutes < shipped.modules["billing-misdirected-statement"].minutes
+
+    def follow_up(role: str) -> str:
+        person = SimpleNamespace(job_role=role, specialty=None, work_state="TX")
+        return assignments._refresher_for(shipped, plans, person, "report-incidents", "state-privacy-laws").id
+
+    assert follow_up("billing") == "billing-misdirected-statement"
+    assert follow_up("it") == "security-phishing"
