@@ -67,12 +67,15 @@ def _screen_body(rng: random.Random, i: int) -> str:
 
 
 def scenario_text(n: int, rng: random.Random) -> tuple[str, int]:
-    """A scenario with 5-10 nodes and its highest score reachable without a critical choice.
+    """A scenario with 5-10 nodes and its pass mark: the score of a walk of only correct and
+    partly correct choices, which any wrong choice stays below (the scoring rules of
+    docs/authoring.md).
 
     Shape: k decision points in a chain (choice "a" moves on and scores 2); every decision also
     has a wrong choice, which either loops back to an earlier decision (a "try again") or ends
     badly; some have a critical choice ending in a disclosure. Endings: a good one, a bad one,
-    and sometimes a "reported" one.
+    and sometimes a "reported" one, reached by a partly correct choice (1 point) at the last
+    decision.
     """
     total = rng.randint(5, 10)
     endings = 2 if total < 7 else 3
@@ -102,10 +105,10 @@ def scenario_text(n: int, rng: random.Random) -> tuple[str, int]:
     lines += ["## It went badly {#bad-end}", "Ending: Unverified disclosure", "", _paragraph(rng), ""]
     if endings == 3:
         lines += ["## Reported {#reported-end}", "Ending: Incident reported", "", _paragraph(rng), ""]
-    return "\n".join(lines), 2 * k
+    return "\n".join(lines), 2 * k - (1 if endings == 3 else 0)
 
 
-def module_text(n: int, rng: random.Random, best: int) -> str:
+def module_text(n: int, rng: random.Random, pass_score: int) -> str:
     roles = sorted(set(rng.sample(ROLES, rng.randint(1, 3))))
     screens = rng.randint(2, 5)
     lines = [
@@ -114,7 +117,7 @@ def module_text(n: int, rng: random.Random, best: int) -> str:
         f"  objective-a: {_sentence(rng, 8)}", f"  objective-b: {_sentence(rng, 8)}",
         "cites:", "  - 45 CFR 164.514(h)", "  - 45 CFR 164.502(b)",
         "policy:", f"  name: Policy {n}", f'  version: "{rng.randint(1, 4)}.{rng.randint(0, 9)}"',
-        f"pass_score: {max(0, best - rng.choice((0, 2)))}", f"scenarios: [scenario-{n:04d}]",
+        f"pass_score: {pass_score}", f"scenarios: [scenario-{n:04d}]",
         "acknowledgement: >", f"  I have completed module {n} and I will follow the policy.", "---", "",
         f"# Module {n}", "",
     ]
@@ -136,11 +139,11 @@ def generate(root: Path, count: int, seed: int) -> dict:
     (root / "scenarios").mkdir(parents=True)
     sizes = {"module_bytes": 0, "scenario_bytes": 0, "nodes": []}
     for n in range(1, count + 1):
-        text, best = scenario_text(n, rng)
+        text, pass_score = scenario_text(n, rng)
         (root / "scenarios" / f"scenario-{n:04d}.md").write_text(text)
         sizes["scenario_bytes"] += len(text.encode())
         sizes["nodes"].append(len(re.findall(r"^## ", text, re.M)))
-        mtext = module_text(n, rng, best)
+        mtext = module_text(n, rng, pass_score)
         (root / "modules" / f"module-{n:04d}.md").write_text(mtext)
         sizes["module_bytes"] += len(mtext.encode())
     return sizes
