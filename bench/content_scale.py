@@ -7,9 +7,11 @@
    loops, critical choices, several endings; lesson screens with lists, links, tables) in a temp
    dir, written to the rules in docs/authoring.md, and checks they all load without errors.
 2. Times ``quiz.content.load_library`` on them cold, each run in a fresh Python process (empty
-   parse cache; imports done before the clock starts), against the 2 s target. Also times a
-   warm reload in the same process (parse cache hit) and the running server's periodic check
-   for changed files (``ContentStore.refresh`` with nothing changed).
+   parse cache; imports done before the clock starts). There is no target: the 2 s one was
+   withdrawn when the content came to be rendered by Python-Markdown as published, with no
+   speed layer of our own (bench/README.md). Also times a warm reload in the same process
+   (parse cache hit) and the running server's periodic check for changed files
+   (``ContentStore.refresh`` with nothing changed).
 3. Builds the app on that content (SQLite in the temp dir), signs a learner in and renders
    learner pages (My training, overview, lesson screens, questions, htmx answers) while
    counting calls to Markdown conversion, the sanitiser and the content parsers: rendering a
@@ -33,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, add_quiet_wait, machine_line, rmtree_quiet, say, table, wait_for_quiet  # noqa: E402
 
-TARGET_S = 2.0
 ROLES = ("case-manager", "front-desk", "pharmacy", "business-associate", "clinical", "billing", "it", "leadership")
 WORDS = (
     "patient chart caller privacy officer record request minimum necessary verify identity authority "
@@ -174,9 +175,7 @@ import flask_migrate, markdown, nh3
 from quiz import create_app, accounts
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
-import quiz.content.parse as parse_mod, quiz.content.render as render_mod, quiz.content.library as library_mod
-import quiz.content.pool as pool_mod
-pool_mod.MIN_JOBS = 10**9  # parse everything in this process, so the counters below see it all
+import quiz.content.parse as parse_mod, quiz.content.library as library_mod
 
 calls = Counter()
 def counting(name, fn):
@@ -187,8 +186,7 @@ def counting(name, fn):
 markdown.Markdown.convert = counting("markdown.Markdown.convert", markdown.Markdown.convert)
 markdown.markdown = counting("markdown.markdown", markdown.markdown)
 nh3.clean = counting("nh3.clean", nh3.clean)
-render_mod.render_markdown = counting("render_markdown (one fragment)", render_mod.render_markdown)
-parse_mod.render_many = counting("render_many (one file's fragments)", parse_mod.render_many)
+parse_mod.render_markdown = counting("render_markdown (one fragment)", parse_mod.render_markdown)
 library_mod.parse_module = counting("parse_module", library_mod.parse_module)
 library_mod.parse_scenario = counting("parse_scenario", library_mod.parse_scenario)
 library_mod._parse_safely = counting("parse (cache miss)", library_mod._parse_safely)
@@ -300,9 +298,9 @@ def main(argv=None) -> int:
                                                                         max(r["refresh_unchanged"] for r in runs)))],
     ]
     say(table(["seconds", "min", "median", "max"], rows))
-    ok_time = statistics.median(cold) < TARGET_S and first["error_count"] == 0
-    say(f"target: cold load of {args.modules} modules < {TARGET_S:.0f} s -> "
-        f"{'PASS' if ok_time else 'MISS'} (median {statistics.median(cold):.2f} s)")
+    ok_content = first["error_count"] == 0
+    say(f"cold load of {args.modules} modules: median {statistics.median(cold):.2f} s (no target; "
+        f"{'every file loads' if ok_content else 'MISS: the generated content has errors'})")
 
     out = subprocess.run([sys.executable, "-c", RENDER, str(root), str(work)], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
@@ -327,7 +325,7 @@ def main(argv=None) -> int:
         say(f"kept {work}")
     else:
         rmtree_quiet(work)
-    return 0 if ok_time and ok_md else 1
+    return 0 if ok_content and ok_md else 1
 
 
 if __name__ == "__main__":
