@@ -7,9 +7,11 @@
    loops, critical choices, several endings; lesson screens with lists, links, tables) in a temp
    dir, written to the rules in docs/authoring.md, and checks they all load without errors.
 2. Times ``quiz.content.load_library`` on them cold, each run in a fresh Python process (empty
-   parse cache; imports done before the clock starts), against the 2 s target. Also times a
-   warm reload in the same process (parse cache hit) and the running server's periodic check
-   for changed files (``ContentStore.refresh`` with nothing changed).
+   parse cache; imports done before the clock starts). There is no target: the 2 s one was
+   withdrawn when the content came to be rendered by Python-Markdown as published, with no
+   speed layer of our own (bench/README.md). Also times a warm reload in the same process
+   (parse cache hit) and the running server's periodic check for changed files
+   (``ContentStore.refresh`` with nothing changed).
 3. Builds the app on that content (SQLite in the temp dir), signs a learner in and renders
    learner pages (My training, overview, lesson screens, questions, htmx answers) while
    counting calls to Markdown conversion, the sanitiser and the content parsers: rendering a
@@ -33,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, add_quiet_wait, machine_line, rmtree_quiet, say, table, wait_for_quiet  # noqa: E402
 
-TARGET_S = 2.0
 ROLES = ("case-manager", "front-desk", "pharmacy", "business-associate", "clinical", "billing", "it", "leadership")
 WORDS = (
     "patient chart caller privacy officer record request minimum necessary verify identity authority "
@@ -67,12 +68,15 @@ def _screen_body(rng: random.Random, i: int) -> str:
 
 
 def scenario_text(n: int, rng: random.Random) -> tuple[str, int]:
-    """A scenario with 5-10 nodes and its highest score reachable without a critical choice.
+    """A scenario with 5-10 nodes and its pass mark: the score of a walk of only correct and
+    partly correct choices, which any wrong choice stays below (the scoring rules of
+    docs/authoring.md).
 
     Shape: k decision points in a chain (choice "a" moves on and scores 2); every decision also
     has a wrong choice, which either loops back to an earlier decision (a "try again") or ends
     badly; some have a critical choice ending in a disclosure. Endings: a good one, a bad one,
-    and sometimes a "reported" one.
+    and sometimes a "reported" one, reached by a partly correct choice (1 point) at the last
+    decision.
     """
     total = rng.randint(5, 10)
     endings = 2 if total < 7 else 3
@@ -102,10 +106,10 @@ def scenario_text(n: int, rng: random.Random) -> tuple[str, int]:
     lines += ["## It went badly {#bad-end}", "Ending: Unverified disclosure", "", _paragraph(rng), ""]
     if endings == 3:
         lines += ["## Reported {#reported-end}", "Ending: Incident reported", "", _paragraph(rng), ""]
-    return "\n".join(lines), 2 * k
+    return "\n".join(lines), 2 * k - (1 if endings == 3 else 0)
 
 
-def module_text(n: int, rng: random.Random, best: int) -> str:
+def module_text(n: int, rng: random.Random, pass_score: int) -> str:
     roles = sorted(set(rng.sample(ROLES, rng.randint(1, 3))))
     screens = rng.randint(2, 5)
     lines = [
@@ -114,7 +118,7 @@ def module_text(n: int, rng: random.Random, best: int) -> str:
         f"  objective-a: {_sentence(rng, 8)}", f"  objective-b: {_sentence(rng, 8)}",
         "cites:", "  - 45 CFR 164.514(h)", "  - 45 CFR 164.502(b)",
         "policy:", f"  name: Policy {n}", f'  version: "{rng.randint(1, 4)}.{rng.randint(0, 9)}"',
-        f"pass_score: {max(0, best - rng.choice((0, 2)))}", f"scenarios: [scenario-{n:04d}]",
+        f"pass_score: {pass_score}", f"scenarios: [scenario-{n:04d}]",
         "acknowledgement: >", f"  I have completed module {n} and I will follow the policy.", "---", "",
         f"# Module {n}", "",
     ]
@@ -136,11 +140,11 @@ def generate(root: Path, count: int, seed: int) -> dict:
     (root / "scenarios").mkdir(parents=True)
     sizes = {"module_bytes": 0, "scenario_bytes": 0, "nodes": []}
     for n in range(1, count + 1):
-        text, best = scenario_text(n, rng)
+        text, pass_score = scenario_text(n, rng)
         (root / "scenarios" / f"scenario-{n:04d}.md").write_text(text)
         sizes["scenario_bytes"] += len(text.encode())
         sizes["nodes"].append(len(re.findall(r"^## ", text, re.M)))
-        mtext = module_text(n, rng, best)
+        mtext = module_text(n, rng, pass_score)
         (root / "modules" / f"module-{n:04d}.md").write_text(mtext)
         sizes["module_bytes"] += len(mtext.encode())
     return sizes
@@ -171,9 +175,7 @@ import flask_migrate, markdown, nh3
 from quiz import create_app, accounts
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
-import quiz.content.parse as parse_mod, quiz.content.render as render_mod, quiz.content.library as library_mod
-import quiz.content.pool as pool_mod
-pool_mod.MIN_JOBS = 10**9  # parse everything in this process, so the counters below see it all
+import quiz.content.parse as parse_mod, quiz.content.library as library_mod
 
 calls = Counter()
 def counting(name, fn):
@@ -184,8 +186,7 @@ def counting(name, fn):
 markdown.Markdown.convert = counting("markdown.Markdown.convert", markdown.Markdown.convert)
 markdown.markdown = counting("markdown.markdown", markdown.markdown)
 nh3.clean = counting("nh3.clean", nh3.clean)
-render_mod.render_markdown = counting("render_markdown (one fragment)", render_mod.render_markdown)
-parse_mod.render_many = counting("render_many (one file's fragments)", parse_mod.render_many)
+parse_mod.render_markdown = counting("render_markdown (one fragment)", parse_mod.render_markdown)
 library_mod.parse_module = counting("parse_module", library_mod.parse_module)
 library_mod.parse_scenario = counting("parse_scenario", library_mod.parse_scenario)
 library_mod._parse_safely = counting("parse (cache miss)", library_mod._parse_safely)
@@ -297,9 +298,9 @@ def main(argv=None) -> int:
                                                                         max(r["refresh_unchanged"] for r in runs)))],
     ]
     say(table(["seconds", "min", "median", "max"], rows))
-    ok_time = statistics.median(cold) < TARGET_S and first["error_count"] == 0
-    say(f"target: cold load of {args.modules} modules < {TARGET_S:.0f} s -> "
-        f"{'PASS' if ok_time else 'MISS'} (median {statistics.median(cold):.2f} s)")
+    ok_content = first["error_count"] == 0
+    say(f"cold load of {args.modules} modules: median {statistics.median(cold):.2f} s (no target; "
+        f"{'every file loads' if ok_content else 'MISS: the generated content has errors'})")
 
     out = subprocess.run([sys.executable, "-c", RENDER, str(root), str(work)], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
@@ -324,7 +325,7 @@ def main(argv=None) -> int:
         say(f"kept {work}")
     else:
         rmtree_quiet(work)
-    return 0 if ok_time and ok_md else 1
+    return 0 if ok_content and ok_md else 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Union
 
-from . import pool
 from .frontmatter import has_top_level_key, sniff_value
 from .model import ContentError, Library, Module, Scenario
 from .parse import parse_module, parse_scenario, version_of
@@ -104,27 +103,6 @@ def _parse_safely(kind: str, path: str, text: str) -> tuple[Content | None, list
     except Exception as exc:  # noqa: BLE001 - deliberately broad; logged with traceback
         log.exception("unexpected failure parsing %s", path)
         return None, [ContentError(path, 0, f"could not be read as a {kind} ({type(exc).__name__})")]
-
-
-def _parse_new(sources: list[_Source], versions: list[str | None]) -> None:
-    """Fill the cache for texts it has not seen, on several cores when there are many (cold load).
-
-    The results are exactly what ``parse_cached`` would store; a file whose parse crashed is
-    parsed again here, so the crash is logged and reported as usual.
-    """
-    new: dict[tuple[str, str], _Source] = {}
-    with _cache_lock:
-        for source, version in zip(sources, versions):
-            if version is not None and source.kind in KINDS and (source.kind, version) not in _cache:
-                new.setdefault((source.kind, version), source)
-    if len(new) < pool.MIN_JOBS:
-        return  # parse_cached parses them one by one
-    jobs = [(s.kind, s.path, s.text) for s in new.values()]
-    results = pool.parse_many(jobs, _parse)
-    parsed = [result if result is not None else _parse_safely(*job) for job, result in zip(jobs, results)]
-    with _cache_lock:
-        for key, job, (content, errors) in zip(new, jobs, parsed):
-            _cache.setdefault(key, _Parsed(job[1], content, tuple(errors)))
 
 
 def parse_stored(kind: str, path: str, source: str) -> Content:
@@ -290,7 +268,6 @@ def _assemble(
     sources = list(sources)
     parsed = parsed or {}
     versions = [version_of(s.text) if s.text is not None else None for s in sources]
-    _parse_new([s for s in sources if s.path not in parsed], [v for s, v in zip(sources, versions) if s.path not in parsed])
     modules: list[Module] = []
     scenarios: list[Scenario] = []
     found = list(errors)

@@ -9,8 +9,8 @@ still open (``parse_stored``); the library leaves such a file out of what it ser
 line written below text (shown as text, setting nothing) and a critical choice with no feedback
 are errors of that kind too.
 
-The Markdown of a file is rendered once all of it is known to be sound, in one batch (see
-``batch.py``): parsing collects the fragments and returns builders that take the rendered HTML.
+Each piece of Markdown (a lesson screen, a node's text, a choice's feedback) is rendered as it
+is read (``render.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import re
 from collections.abc import Callable
 
 from . import lint
-from .batch import render_many
 from .blocks import HEADING, Heading, find_headings, late_settings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
+from .render import render_markdown
 
 MODULE_FIELDS = (
     "id", "title", "roles", "specialties", "minutes", "objectives", "cites", "policy",
@@ -54,31 +54,23 @@ def slugify(title: str) -> str:
 
 
 class _Texts:
-    """The Markdown fragments of one file, in order, to be rendered together."""
+    """The Markdown of one file, rendered a piece at a time, and what of it would not reach
+    learners as written."""
 
     def __init__(self, path: str, lines: list[str]) -> None:
         self.path = path
         self.lines = lines
-        self.texts: list[str] = []
         #: What of the text would not reach learners as written (lint.py): authoring errors.
         self.problems: list[ContentError] = []
 
-    def add(self, start: int, end: int) -> int:
-        """Note lines ``start:end`` as a fragment; its HTML will be ``html[returned index]``."""
+    def html(self, start: int, end: int) -> str:
+        """Lines ``start:end`` rendered and sanitised, their problems noted."""
         self.problems.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
-        self.texts.append("\n".join(self.lines[start:end]))
-        return len(self.texts) - 1
+        return render_markdown("\n".join(self.lines[start:end]))
 
     def problem(self, line: int, message: str) -> None:
         """Note something learners would not get as the trainer meant it (an authoring error)."""
         self.problems.append(ContentError(self.path, line, message))
-
-    def render(self) -> list[str]:
-        return render_many(self.texts)
-
-
-#: Makes a model object once the file's fragments are rendered (it gets their HTML by index).
-Build = Callable[[list[str]], object]
 
 
 def _yes_no(
@@ -133,13 +125,11 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     assert module_id and title and roles is not None and specialties is not None and minutes
     assert objectives and cites and policy and pass_score is not None and scenario_ids
     assert acknowledgement
-    html = texts.render()
     return Module(
         id=module_id, title=title, roles=roles, specialties=specialties, minutes=minutes,
         objectives=objectives, cites=cites, policy_name=policy[0], policy_version=policy[1],
         pass_score=pass_score, scenario_ids=scenario_ids, acknowledgement=acknowledgement,
-        screens=tuple(Screen(title, html[i]) for title, i in screens),
-        manager_notes_html="\n".join(html[i] for i in notes), path=path, version=version_of(text),
+        screens=tuple(screens), manager_notes_html="\n".join(notes), path=path, version=version_of(text),
         source=text, kind=kind, topics=topics or (), states=states or (),
     ), texts.problems
 
@@ -208,23 +198,23 @@ def _scenario_ids(f: Fields) -> tuple[str, ...] | None:
 
 def _screens(
     path: str, lines: list[str], body: int, errors: list[ContentError], texts: _Texts
-) -> tuple[list[tuple[str, int]], list[int]]:
-    """Lesson screens (one per ``##``) as (title, fragment) and the manager notes' fragments."""
+) -> tuple[list[Screen], list[str]]:
+    """Lesson screens (one per ``##``) and the manager notes' HTML."""
     sections = [h for h in find_headings(lines, body) if h.level == 2]
-    screens: list[tuple[str, int]] = []
-    notes: list[int] = []
+    screens: list[Screen] = []
+    notes: list[str] = []
     first = sections[0].index if sections else len(lines)
     intro = _drop_title(lines, body, first)
     if intro is not None and any(line.strip() for line in lines[intro:first]):
-        screens.append(("", texts.add(intro, first)))
+        screens.append(Screen("", texts.html(intro, first)))
     for n, heading in enumerate(sections):
         end = sections[n + 1].index if n + 1 < len(sections) else len(lines)
         if heading.text.lower() == _MANAGER_NOTES:
-            notes.append(texts.add(heading.index + 1, end))
+            notes.append(texts.html(heading.index + 1, end))
         elif not heading.text:
             errors.append(ContentError(path, heading.line, "a screen heading (`## ...`) needs a title"))
         else:
-            screens.append((heading.text, texts.add(heading.index + 1, end)))
+            screens.append(Screen(heading.text, texts.html(heading.index + 1, end)))
     if not screens:
         errors.append(ContentError(path, body, "the module has no lesson text: add `## ` screens"))
     return screens, notes
@@ -261,12 +251,10 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
     errors = f.errors
 
     texts = _Texts(path, lines)
-    builds = _nodes(path, lines, fm.end, errors, texts)
+    nodes = _nodes(path, lines, fm.end, errors, texts)
     if errors:
         return None, sorted(errors + texts.problems, key=lambda e: e.line)
     assert scenario_id and title and cites is not None
-    html = texts.render()
-    nodes: dict[str, Node] = {node_id: build(html) for node_id, build in builds.items()}
     return Scenario(
         id=scenario_id, title=title, specialty=specialty, start=start or next(iter(nodes)),
         nodes=nodes, cites=cites, path=path, version=version_of(text), source=text,
@@ -275,13 +263,13 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
 
 def _nodes(
     path: str, lines: list[str], body: int, errors: list[ContentError], texts: _Texts
-) -> dict[str, Build]:
-    """Each node's id and the builder of its Node, in file order."""
+) -> dict[str, Node]:
+    """Each node by its id, in file order."""
     headings = find_headings(lines, body)
     node_heads = [h for h in headings if h.level == 2]
     first = node_heads[0].index if node_heads else len(lines)
     _check_preamble(path, lines, body, first, headings, errors)
-    nodes: dict[str, Build] = {}
+    nodes: dict[str, Node] = {}
     lines_of: dict[str, int] = {}
     for n, heading in enumerate(node_heads):
         end = node_heads[n + 1].index if n + 1 < len(node_heads) else len(lines)
@@ -289,14 +277,13 @@ def _nodes(
         node = _node(path, lines, heading, end, choice_heads, errors, texts)
         if node is None:
             continue
-        node_id, build = node
-        if node_id in nodes:
+        if node.id in nodes:
             errors.append(ContentError(
-                path, heading.line, f"node id `{node_id}` is already used at line {lines_of[node_id]}"
+                path, heading.line, f"node id `{node.id}` is already used at line {lines_of[node.id]}"
             ))
         else:
-            nodes[node_id] = build
-            lines_of[node_id] = heading.line
+            nodes[node.id] = node
+            lines_of[node.id] = heading.line
     if not node_heads:
         errors.append(ContentError(path, body, "the scenario has no nodes: add `## Title {#node-id}` sections"))
     return nodes
@@ -323,7 +310,7 @@ def _check_preamble(
 def _node(
     path: str, lines: list[str], heading: Heading, end: int, choice_heads: list[Heading],
     errors: list[ContentError], texts: _Texts,
-) -> tuple[str, Build] | None:
+) -> Node | None:
     title, node_id = heading.text, None
     explicit = _NODE_ID.match(heading.text)
     if explicit:
@@ -354,24 +341,24 @@ def _node(
         if not outcome:
             errors.append(ContentError(path, line, "`Ending:` needs an outcome, e.g. `Ending: Records protected`"))
     _late_settings(lines, text_start, text_end, "node", texts)
-    body = texts.add(text_start, text_end)
+    body_html = texts.html(text_start, text_end)
     choices = [
         _choice(path, lines, n + 1, h, choice_heads[n + 1].index if n + 1 < len(choice_heads) else end, errors, texts)
         for n, h in enumerate(choice_heads)
     ]
     best = max((points for points, _ in choices), default=0)
-    return node_id, lambda html: Node(
-        id=node_id, title=title, body_html=html[body], objective=objective or None, outcome=outcome,
-        choices=tuple(build(html, best) for _, build in choices), line=heading.line,
+    return Node(
+        id=node_id, title=title, body_html=body_html, objective=objective or None, outcome=outcome,
+        choices=tuple(build(best) for _, build in choices), line=heading.line,
     )
 
 
 def _choice(
     path: str, lines: list[str], number: int, heading: Heading, end: int, errors: list[ContentError],
     texts: _Texts,
-) -> tuple[int, Callable[[list[str], int], Choice]]:
-    """The choice's points, and the builder of its Choice from the file's HTML and the most
-    points any choice at its decision gives (a correct choice worth less is partly correct)."""
+) -> tuple[int, Callable[[int], Choice]]:
+    """The choice's points, and the builder of its Choice from the most points any choice at
+    its decision gives (a correct choice worth less is partly correct)."""
     arrows = list(_ARROW.finditer(heading.text))
     label, target = heading.text, ""
     if not arrows:
@@ -399,10 +386,10 @@ def _choice(
     _late_settings(lines, text_start, end, "choice", texts)
     if critical and not any(line.strip() for line in lines[text_start:end]):
         texts.problem(settings["critical"][1], NO_CRITICAL_FEEDBACK)
-    feedback = texts.add(text_start, end)
-    return points, lambda html, best: Choice(
+    feedback_html = texts.html(text_start, end)
+    return points, lambda best: Choice(
         number=number, label=label, target=target, points=points, correct=correct,
-        critical=critical, feedback_html=html[feedback], line=heading.line,
+        critical=critical, feedback_html=feedback_html, line=heading.line,
         partly=partly if partly is not None else correct and points < best, recoverable=recoverable,
     )
 

@@ -3,6 +3,11 @@
 Trainers write Markdown, but Markdown lets raw HTML through, and lesson text is shown inside the
 app's pages. So everything is rendered and then cleaned against a short allow-list: content can
 format text and link out, never run script, restyle the page or frame another site.
+
+Rendering is Python-Markdown as published, through its public API only (``Markdown.convert``
+and ``reset``), one fragment at a time; the output is exactly ``markdown.markdown(text,
+extensions=...)`` cleaned by nh3 (``tests/test_render.py``). It runs when a file is parsed, and
+the parse cache (``library.py``) keeps the result: a page shows HTML rendered before.
 """
 
 from __future__ import annotations
@@ -11,8 +16,6 @@ import threading
 
 import markdown
 import nh3
-
-from . import mdfast
 
 #: fenced_code is on because the content format treats ``` blocks as code (a ``##`` inside one
 #: is not a heading), so the renderer must agree with the parser.
@@ -34,22 +37,12 @@ _local = threading.local()
 
 
 def _converter() -> markdown.Markdown:
-    """One Markdown object per thread, reset between uses: building one per call (with its
-    extensions) cost most of the time of loading a large library."""
+    """One Markdown object per thread (one is not safe to share), reset after each use as
+    Python-Markdown documents: it saves loading the extensions for every fragment."""
     md = getattr(_local, "md", None)
     if md is None:
         md = _local.md = markdown.Markdown(extensions=list(_EXTENSIONS), output_format="html")
-        mdfast.install(md)
     return md
-
-
-def convert(text: str) -> str:
-    """Markdown to HTML, not yet sanitised."""
-    md = _converter()
-    try:
-        return md.convert(text)
-    finally:
-        md.reset()
 
 
 def clean(html: str) -> str:
@@ -67,4 +60,9 @@ def clean(html: str) -> str:
 
 def render_markdown(text: str) -> str:
     """Render trainer Markdown and sanitise the result; safe to insert into a page unescaped."""
-    return clean(convert(text))
+    md = _converter()
+    try:
+        html = md.convert(text)
+    finally:
+        md.reset()
+    return clean(html)
