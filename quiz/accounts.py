@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from . import evidence
 from .content import JOB_ROLES, SPECIALTIES
 from .db import read_only
-from .models import ACCOUNT_ROLES, User
+from .models import ACCOUNT_ROLES, User, as_utc
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 defaults
@@ -100,12 +100,6 @@ class LockoutPolicy:
     minutes: int = 15
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive datetimes
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
 def authenticate(
     session: Session, email: str, password: str, policy: LockoutPolicy = LockoutPolicy()
 ) -> User | None:
@@ -122,7 +116,7 @@ def authenticate(
             _verify(_DUMMY_HASH, password)
             return None
         user_id, active, stored_hash = user.id, user.active, user.password_hash
-        locked_until = _aware(user.locked_until)
+        locked_until = as_utc(user.locked_until)
         if locked_until and locked_until > now:
             _verify(_DUMMY_HASH, password)
             return None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from . import csvtext
 from .db import is_postgresql, real_session
-from .models import Evidence, User
+from .models import Evidence, User, as_utc
 
 GENESIS_HASH = "0" * 64
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
@@ -58,7 +58,7 @@ def record_hash(fields: dict[str, Any]) -> str:
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
-    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = as_utc(moment or datetime.now(timezone.utc))
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -7,13 +7,13 @@ tries again). Plain links and pages: works without JavaScript.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import render_template
 from sqlalchemy import select
 
 from ...db import db
-from ...models import OutboxMessage
+from ...models import OutboxMessage, as_utc
 from .. import ADMIN_SECTIONS
 from . import bp
 
@@ -23,17 +23,8 @@ PER_PAGE = 50
 KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed"}
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Stored UTC; SQLite gives it back without a zone, PostgreSQL in the session's zone."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 def when(moment: datetime | None) -> str:
-    moment = _utc(moment)
+    moment = as_utc(moment)
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 

@@ -20,7 +20,7 @@ from wtforms.validators import ValidationError
 
 from ... import assignments, roster
 from ...db import db
-from ...models import PERSON_KIND_LABELS, RosterUpload, User, utcnow
+from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
 from .. import ADMIN_SECTIONS, curricula, library
 from . import bp
 
@@ -182,4 +182,4 @@ def roster_apply(upload_id: int):
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%d %b %Y %H:%M UTC")
+    return as_utc(moment).strftime("%d %b %Y %H:%M UTC")
