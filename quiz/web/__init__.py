@@ -2,7 +2,9 @@
 
 One blueprint per audience: ``auth`` (sign in/out), ``learn`` (staff taking training),
 ``manage`` (managers), ``author`` (trainers: the content as served), ``audit`` (compliance
-officers: the training report and the evidence), ``admin``.
+officers: the training report and the evidence), ``admin``. This module only builds the web
+part of the app; what the blueprints share is in ``common`` (and ``access``, ``htmx``,
+``certificates``), which never imports a blueprint (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import assignments
-from ..content import ContentStore, Library, label, role_label
+from ..content import ContentStore, label, role_label
 from ..db import db, reads_in_a_read_transaction, write_intent
 from ..models import User
+from .common import ADMIN_SECTIONS, library  # noqa: F401  (library: the content being served)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
 from .limits import limiter
 
@@ -78,15 +81,6 @@ def init_web(app: Flask) -> None:
         app.register_error_handler(code, _error_page)
 
 
-#: (endpoint, title, description) of each admin page group; page modules append to it.
-ADMIN_SECTIONS: list[tuple[str, str, str]] = []
-
-
-def library() -> Library:
-    """The current content, kept up to date with the files on disk (see ContentStore)."""
-    return current_app.extensions["content_store"].library
-
-
 #: The user loader's queries, built once (it runs on every signed-in request). A request that
 #: writes almost always records evidence, which names the learner's supervisor: it loads them
 #: in the same query, not in a second one inside the writing transaction (on SQLite, under the
@@ -133,13 +127,6 @@ def _to_sign_in(message: str, sent_message: str | None = None):
 @login_manager.unauthorized_handler
 def _unauthorized():
     return _to_sign_in(login_manager.login_message, "You were signed out.")
-
-
-def reads_first(view):
-    """Mark a POST view that reads first and writes only inside ``db.writing()``: on SQLite
-    it reads in a read transaction, so the write lock is held for the writes alone."""
-    view.reads_first = True
-    return view
 
 
 def _declare_write_intent() -> None:
@@ -220,18 +207,3 @@ def _error_page(error):
     title, message = titles.get(error.code, ("Error", str(error)))
     return error_page(error.code, title, message)
 
-
-def curricula():
-    """The curricula file, re-read only when it changes (cheap: one small YAML file)."""
-    from ..content.curricula import FILENAME, load_curricula
-
-    path = Path(current_app.config["CONTENT_DIR"]) / FILENAME
-    stamp = path.stat().st_mtime_ns if path.exists() else 0
-    cached = current_app.extensions.get("curricula")
-    if cached is None or cached[0] != stamp:
-        loaded, errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), library())
-        for err in errors:
-            current_app.logger.error("curricula: %s", err)
-        cached = (stamp, loaded)
-        current_app.extensions["curricula"] = cached
-    return cached[1]

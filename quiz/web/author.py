@@ -23,7 +23,7 @@ from wtforms.validators import ValidationError
 from ..content import Module, try_file, walks
 from ..content.check import of_library
 from ..content.curricula import load_curricula
-from . import library, reads_first
+from .common import library, reads_first
 from .access import require_role
 
 #: A lesson or a check is a few kilobytes; this is far more than any needs, and under what Flask

@@ -22,7 +22,7 @@ from .. import assignments, certificate_pdf, engine
 from ..content import Choice, Module
 from ..db import db, write_intent, writing
 from ..models import Attempt
-from . import curricula, library, reads_first
+from .common import curricula, library, reads_first
 from .certificates import pdf_response
 from .htmx import is_partial, page_or_blocks
 

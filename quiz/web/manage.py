@@ -19,7 +19,7 @@ from .. import assignments, certificate_pdf, clock, engine, insights, team, trig
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
-from . import curricula, library
+from .common import curricula, library
 from .access import require_role
 from .certificates import pdf_response
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ...db import db
 from ...models import OutboxMessage, as_utc
-from .. import ADMIN_SECTIONS
+from ..common import ADMIN_SECTIONS
 from . import bp
 
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))

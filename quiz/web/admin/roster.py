@@ -21,7 +21,7 @@ from wtforms.validators import ValidationError
 from ... import assignments, roster
 from ...db import db
 from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
-from .. import ADMIN_SECTIONS, curricula, library
+from ..common import ADMIN_SECTIONS, curricula, library
 from . import bp
 
 ADMIN_SECTIONS.append(("admin.roster", "Roster", "Import from HR, see who is cleared for PHI access"))

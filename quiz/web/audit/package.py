@@ -16,7 +16,7 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import audit_package
 from ...db import db, read_only, writing
-from .. import library, reads_first
+from ..common import library, reads_first
 from . import (DayField, DepartmentField, PersonFilter, bp, days_in_order, department_field, department_known,
                module_choices)
 
