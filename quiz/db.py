@@ -13,13 +13,11 @@ from __future__ import annotations
 import contextvars
 import fcntl
 import os
-import sqlite3
 import threading
 import time
 import weakref
 from contextlib import contextmanager
 
-from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -40,11 +38,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
-@event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    # Let SQLAlchemy's "begin" event below emit BEGIN itself (the pysqlite recipe).
+    # Let the "begin" listener below emit BEGIN itself (the pysqlite recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -114,8 +109,15 @@ def _gate_for(database: str | None) -> WriteGate | None:
         return _gates.setdefault(database, WriteGate(database))
 
 
-@event.listens_for(Engine, "begin")
-def _on_begin(conn) -> None:
+def _postgresql_on_begin(conn) -> None:
+    """Start each transaction as what it is: a read (READ ONLY), or a write."""
+    writes = write_intent.get()
+    dbapi = conn.connection.dbapi_connection
+    if dbapi.read_only != (not writes):
+        dbapi.read_only = not writes  # psycopg then sends BEGIN READ ONLY: no extra trip
+
+
+def _sqlite_on_begin(conn) -> None:
     """Start each transaction as what it is: a read, or a write.
 
     A read transaction is read-only on both databases, so a write slipped into a GET fails at
@@ -124,13 +126,6 @@ def _on_begin(conn) -> None:
     takes the write gate, then the write lock with BEGIN IMMEDIATE.
     """
     writes = write_intent.get()
-    if conn.dialect.name == "postgresql":
-        dbapi = conn.connection.dbapi_connection
-        if dbapi.read_only != (not writes):
-            dbapi.read_only = not writes  # psycopg then sends BEGIN READ ONLY: no extra trip
-        return
-    if conn.dialect.name != "sqlite":
-        return
     info = conn.connection.info
     if info.get("query_only") != (not writes):
         conn.exec_driver_sql(f"PRAGMA query_only={'OFF' if writes else 'ON'}")
@@ -154,14 +149,28 @@ def _release_gate(info: dict) -> None:
         gate.release()
 
 
-@event.listens_for(Pool, "checkin")
-def _on_checkin(dbapi_connection, connection_record) -> None:
+def _sqlite_on_checkin(dbapi_connection, connection_record) -> None:
     _release_gate(connection_record.info)
 
 
-@event.listens_for(Pool, "invalidate")
-def _on_invalidate(dbapi_connection, connection_record, exception) -> None:
+def _sqlite_on_invalidate(dbapi_connection, connection_record, exception) -> None:
     _release_gate(connection_record.info)
+
+
+def apply_connection_rules(engine: Engine) -> None:
+    """Attach the connection rules above to one of the app's engines (``create_app`` calls
+    this for each of ``db.engines``): listeners on this engine and its pool only, never on
+    SQLAlchemy's classes, so an engine made elsewhere in the process (a test's, a benchmark's)
+    is left as it is. A forked child lets go of the engine's pooled connections
+    (``fresh_connections_after_fork``)."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)  # pool events, via the engine
+        event.listen(engine, "checkin", _sqlite_on_checkin)
+        event.listen(engine, "invalidate", _sqlite_on_invalidate)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _postgresql_on_begin)
+    _engines.add(engine)
 
 
 def real_session(session):
@@ -235,24 +244,20 @@ _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 _inherited_pools: list[Pool] = []
 
 
-def _forget_parent_connections() -> None:
-    for engine in list(_engines):
-        _inherited_pools.append(engine.pool)
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_forget_parent_connections)
-
-
-def fresh_connections_after_fork(app: Flask) -> None:
-    """Give every process forked after this app was built its own connections.
+def fresh_connections_after_fork() -> None:
+    """Give every process forked after an app was built its own connections.
 
     gunicorn ``--preload`` (docs/operations.md) builds the app once and forks the workers from
     it. A pooled connection the parent had opened would then be shared by several processes,
     each talking over the same socket or file handle. After a fork the child's pools start
     empty: ``dispose(close=False)`` drops the inherited connections without closing them, so
     the parent's stay intact (SQLAlchemy, "Using Connection Pools with Multiprocessing or
-    os.fork()").
+    os.fork()"). The pool's listeners go with it to the new pool.
     """
-    with app.app_context():
-        _engines.update(db.engines.values())
+    for engine in list(_engines):
+        _inherited_pools.append(engine.pool)
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=fresh_connections_after_fork)
+
