@@ -122,7 +122,9 @@ def append(
     """
     real = real_session(session)
     if not real.in_transaction():
-        real.begin()  # so that a rollback, ending this transaction, also discards the record
+        # Join the caller's transaction now, as any statement would (it autobegins), so that
+        # its rollback discards the record too. Never begins or ends one of its own.
+        real.connection()
     if real.in_nested_transaction():
         raise RuntimeError("append evidence outside savepoints: a rolled-back savepoint would keep it")
     fields: dict[str, Any] = {

@@ -38,9 +38,3 @@ def curricula():
         current_app.extensions["curricula"] = cached
     return cached[1]
 
-
-def reads_first(view):
-    """Mark a POST view that reads first and writes only inside ``db.writing()``: on SQLite
-    it reads in a read transaction, so the write lock is held for the writes alone."""
-    view.reads_first = True
-    return view

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ...db import db
 from ...models import OutboxMessage, as_utc
 from ..common import ADMIN_SECTIONS
+from ..units import reads
 from . import bp
 
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
@@ -38,6 +39,7 @@ def status(m: OutboxMessage) -> tuple[str, str]:
 
 
 @bp.get("/outbox")
+@reads
 def outbox():
     page = db.paginate(
         select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
@@ -48,6 +50,7 @@ def outbox():
 
 
 @bp.get("/outbox/<int:message_id>")
+@reads
 def outbox_message(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     return render_template(
