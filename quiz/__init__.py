@@ -27,12 +27,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from .db import db, fresh_connections_after_fork
+    from .db import apply_connection_rules, db
     from .web import init_web
     from . import cli
 
     db.init_app(app)
-    fresh_connections_after_fork(app)
+    with app.app_context():
+        for engine in db.engines.values():  # before anything connects
+            apply_connection_rules(engine)
     init_web(app)
     cli.init_app(app)
     return app

@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from . import evidence
 from .content import JOB_ROLES, SPECIALTIES
-from .db import read_only
-from .models import ACCOUNT_ROLES, User
+from .models import ACCOUNT_ROLES, User, as_utc
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 defaults
@@ -100,10 +99,55 @@ class LockoutPolicy:
     minutes: int = 15
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive datetimes
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
+@dataclass(frozen=True)
+class PasswordCheck:
+    """What ``check_password`` found, for ``record_sign_in`` to record."""
+
+    at: datetime
+    user_id: int | None = None  # the account to record the outcome on; None: nothing to record
+    accepted: bool = False  # the right password, on an active account
+    new_hash: str | None = None  # the password hashed again, when its hash has older parameters
+
+
+def check_password(session: Session, email: str, password: str) -> PasswordCheck:
+    """The slow half of signing in (an Argon2id check, ~100 ms): only reads, so the caller can
+    run it where no writer waits on it (docs/architecture.md, "Transactions"). An unknown email
+    or a locked account costs the same time as a known one, and records nothing."""
+    now = datetime.now(timezone.utc)
+    user = find_by_email(session, email)
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        return PasswordCheck(now)
+    user_id, active, stored_hash = user.id, user.active, user.password_hash
+    locked_until = as_utc(user.locked_until)
+    if locked_until and locked_until > now:
+        _verify(_DUMMY_HASH, password)
+        return PasswordCheck(now)
+    right = _verify(stored_hash, password)
+    new_hash = hash_password(password) if right and _hasher.check_needs_rehash(stored_hash) else None
+    return PasswordCheck(now, user_id, accepted=right and active, new_hash=new_hash)
+
+
+def record_sign_in(session: Session, check: PasswordCheck, policy: LockoutPolicy = LockoutPolicy()) -> User | None:
+    """The other half: the outcome kept on the account (the failure count and lockout, or their
+    reset and a re-hashed password). Only writes that: a short writing transaction. The account
+    is read again, locked, so that two failures at once count as two."""
+    if check.user_id is None:
+        return None
+    user = session.get(User, check.user_id, populate_existing=True, with_for_update=True)
+    if user is None:  # cannot happen (accounts are deactivated, never deleted): nothing to keep
+        return None
+    if not check.accepted:
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= policy.failures:
+            user.locked_until = check.at + timedelta(minutes=policy.minutes)
+            user.failed_logins = 0
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    if check.new_hash is not None:
+        user.password_hash = check.new_hash
+    return user
 
 
 def authenticate(
@@ -112,33 +156,12 @@ def authenticate(
     """The user if the password is right and the account usable; None otherwise, whatever the
     reason (the caller must not tell an attacker which part was wrong).
 
-    The slow hash check runs in a read transaction; only the short bookkeeping after it
-    (failure count, lockout, re-hash) writes, so sign-ins never queue behind each other's hashing.
+    ``check_password`` then ``record_sign_in``, on the session as given, in its transaction:
+    nothing is committed here. The sign-in page runs the two halves itself, the check in a read
+    transaction and the record in a short writing one, so sign-ins never queue behind each
+    other's hashing.
     """
-    now = datetime.now(timezone.utc)
-    with read_only(session):
-        user = find_by_email(session, email)
-        if user is None:
-            _verify(_DUMMY_HASH, password)
-            return None
-        user_id, active, stored_hash = user.id, user.active, user.password_hash
-        locked_until = _aware(user.locked_until)
-        if locked_until and locked_until > now:
-            _verify(_DUMMY_HASH, password)
-            return None
-        right = _verify(stored_hash, password)
-    user = session.get(User, user_id)
-    if not right or not active:
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= policy.failures:
-            user.locked_until = now + timedelta(minutes=policy.minutes)
-            user.failed_logins = 0
-        return None
-    user.failed_logins = 0
-    user.locked_until = None
-    if _hasher.check_needs_rehash(stored_hash):
-        user.password_hash = hash_password(password)
-    return user
+    return record_sign_in(session, check_password(session, email, password), policy)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from . import clock, evidence
 from .content import Library, Module, label
 from .content.curricula import Curricula
-from .models import Answer, Assignment, Attempt, TriggerEvent, User, utcnow
+from .models import Answer, Assignment, Attempt, TriggerEvent, User, as_utc, utcnow
 
 
 def add_months(day: date, months: int) -> date:
@@ -163,10 +163,8 @@ def completions(session: Session, user_id: int, module_id: str) -> list[Attempt]
 
 
 def utc_day(moment: datetime) -> date:
-    """The UTC day of a stored moment (SQLite gives stored UTC back without a zone)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).date()
+    """The UTC day of a stored moment."""
+    return as_utc(moment).date()
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -377,10 +375,10 @@ def follow_ups(session: Session, curricula: Curricula, library: Library, today: 
     last_miss: dict[tuple[int, str], tuple[datetime, str]] = {}
     for user_id, objective, at, module_id in misses:
         key = (user_id, objective)
-        if key not in last_miss or _aware(at) > last_miss[key][0]:
-            last_miss[key] = (_aware(at), module_id)
+        if key not in last_miss or as_utc(at) > last_miss[key][0]:
+            last_miss[key] = (as_utc(at), module_id)
     earlier: dict[tuple[int, str], tuple[int, datetime]] = {
-        (user_id, objective): (count, _aware(latest))
+        (user_id, objective): (count, as_utc(latest))
         for user_id, objective, count, latest in session.execute(
             select(Assignment.user_id, Assignment.objective, func.count(Assignment.id), func.max(Assignment.created_at))
             .where(Assignment.reason == "objective-follow-up", Assignment.objective.is_not(None))
@@ -429,10 +427,6 @@ def _refresher_for(
     ]
     found.sort(key=lambda m: (m.id == missed_in, plan.get(m.id, 2), m.minutes, m.id))
     return found[0] if found else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def policy_changes(

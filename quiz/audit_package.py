@@ -176,8 +176,9 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
     writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
     being served, gives the source of a version the database never stored. Writes nothing to
-    the database (``record`` does, once the package is complete); run it in
-    ``db.read_only(session, snapshot=True)`` so that its parts agree and no writer waits on it.
+    the database (``record`` does, once the package is complete). The caller runs it in a
+    snapshot read (``db.reading(session, snapshot=True)``) so that its parts agree and no writer
+    waits on it (docs/architecture.md, "Transactions").
     Its time (in README.txt, on its files, and the day its training report is as of) is the
     real time: no caller picks it."""
     made_at = datetime.now(timezone.utc)

@@ -9,7 +9,8 @@ log is a check nobody saw. ``flask evidence verify --alert`` (daily, from cron) 
 active compliance officer and admin when the chain does not verify: by SMTP when it is set up,
 and always in the outbox (Admin > Outbox), once a day per person however often the job runs; a
 message the server refused is tried again on the next run that day. A chain that verifies sends
-nothing. Plain Python: the caller gives the SMTP settings and the site's address.
+nothing. Plain Python: the caller gives the SMTP settings and the site's address, and the steps
+(``db.Steps``) the sending runs in.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock, mailer, reminders
+from .db import Steps
 from .evidence import Verification, first_at_or_after, still_extends, utc_timestamp, verify
 from .models import OutboxMessage, User, utcnow
 
@@ -144,45 +146,35 @@ def send(
     base_url: str,
     at_fault: int | None = None,
     sender=mailer.send,
+    steps: Steps | None = None,
 ) -> Report:
-    """Tell every recipient once today (the outbox row is the proof), committing as it goes; no
-    transaction is open while talking to the SMTP server. ``today``, the day the check ran, is
-    never a day to come (ValueError: clock.check_not_future)."""
+    """Tell every recipient once today (the outbox row is the proof), in steps (``steps``, as
+    the caller's layer runs them; by default a transaction each): no transaction is open while
+    talking to the SMTP server. ``today``, the day the check ran, is never a day to come
+    (ValueError: clock.check_not_future)."""
     clock.check_not_future(today)
+    steps = steps or Steps(session)
     report = Report()
     if result.ok:
         return report
     subject, body = compose(result, today, base_url, at_fault)
     with reminders.exclusive_run(session, "chain-alert", _PG_RUN_LOCK, "evidence verify --alert"):  # two runs never send one twice
-        people = [(p.id, p.email, p.name) for p in recipients(session)]
-        session.commit()
+        with steps.read():
+            people = [(p.id, p.email, p.name) for p in recipients(session)]
         for person in people:
-            _tell(session, person, subject, body, today, smtp, sender, report)
+            _tell(session, steps, person, subject, body, today, smtp, sender, report)
     report.nobody = not people
     return report
 
 
-def _tell(session: Session, person: tuple[int, str, str], subject: str, body: str, today: date,
+def _tell(session: Session, steps: Steps, person: tuple[int, str, str], subject: str, body: str, today: date,
           smtp: mailer.SmtpSettings | None, sender, report: Report) -> None:
-    """One person's message: kept, then sent; no transaction is open during the SMTP talk."""
+    """One person's message: kept (one step), then sent with no transaction open, then its
+    outcome kept (another step)."""
     person_id, to_address, to_name = person
-    row = session.scalar(select(OutboxMessage).where(
-        OutboxMessage.to_address == to_address, OutboxMessage.kind == KIND, OutboxMessage.digest_day == today))
-    if row is not None and (row.sent_at is not None or smtp is None):
-        report.already += 1
-        session.commit()
-        return
-    if row is None:
-        row = OutboxMessage(to_user_id=person_id, to_address=to_address, subject=subject, body=body, kind=KIND,
-                            digest_day=today, transport="outbox", error=QUEUED if smtp else None)
-        session.add(row)
-        report.told += 1
-    else:  # refused earlier today: try again, with today's words
-        row.subject, row.body = subject, body
-    session.flush()
-    message_id = row.id  # read before the commit: reading it after would open a transaction
-    session.commit()
-    if smtp is None:
+    with steps.write():
+        message_id = _keep(session, person_id, to_address, subject, body, today, smtp, report)
+    if message_id is None or smtp is None:
         return
     error = None
     try:
@@ -191,11 +183,31 @@ def _tell(session: Session, person: tuple[int, str, str], subject: str, body: st
                smtp)
     except mailer.FAILURES as exc:  # the message stays in the outbox, with why
         error = mailer.describe_failure(exc)
-    row = session.get(OutboxMessage, message_id)
-    if error is None:
-        row.sent_at, row.transport, row.error = utcnow(), "smtp", None
-        report.sent += 1
-    else:
-        row.error = error
-        report.failed += 1
-    session.commit()
+    with steps.write():
+        row = session.get(OutboxMessage, message_id)
+        if error is None:
+            row.sent_at, row.transport, row.error = utcnow(), "smtp", None
+            report.sent += 1
+        else:
+            row.error = error
+            report.failed += 1
+
+
+def _keep(session: Session, person_id: int, to_address: str, subject: str, body: str, today: date,
+          smtp: mailer.SmtpSettings | None, report: Report) -> int | None:
+    """Today's message to this person in the outbox, and its id; None if they were told today
+    already (sent, or kept when there is no SMTP server)."""
+    row = session.scalar(select(OutboxMessage).where(
+        OutboxMessage.to_address == to_address, OutboxMessage.kind == KIND, OutboxMessage.digest_day == today))
+    if row is not None and (row.sent_at is not None or smtp is None):
+        report.already += 1
+        return None
+    if row is None:
+        row = OutboxMessage(to_user_id=person_id, to_address=to_address, subject=subject, body=body, kind=KIND,
+                            digest_day=today, transport="outbox", error=QUEUED if smtp else None)
+        session.add(row)
+        report.told += 1
+    else:  # refused earlier today: try again, with today's words
+        row.subject, row.body = subject, body
+    session.flush()
+    return row.id  # read in the step: reading it after its commit would open a transaction

@@ -1,7 +1,16 @@
-"""Command line: `flask --app app content|evidence|users|demo ...` (and `db` from Flask-Migrate)."""
+"""Command line: `flask --app app content|evidence|users|demo ...` (and `db` from Flask-Migrate).
+
+Each command declares once whether it reads, writes, or reads then writes (``@reads``,
+``@writes``, ``@reads_then_writes``, right above the function), and that declaration alone
+begins, commits and rolls back its transactions (docs/architecture.md, "Transactions"): a
+writing command is committed when it returns, and nothing of it is kept if it fails or exits;
+a command that reads then writes reads first (on SQLite with no write lock held) and keeps only
+what it writes inside ``with writing(db.session):``.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import sys
@@ -19,10 +28,28 @@ from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library
 from .content.check import check_content
 from .content.curricula import load_curricula
-from .db import db, read_only
+from .db import READS, READS_THEN_WRITES, WRITES, Steps, db, reading, unit_of_work, writing
 from .models import ACCOUNT_ROLES, User
 
 migrate = Migrate()
+
+
+def _declare(mode: str):
+    def declare(command):
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            with unit_of_work(db.session, mode):
+                return command(*args, **kwargs)
+
+        run.unit = mode
+        return run
+
+    return declare
+
+
+reads = _declare(READS)
+writes = _declare(WRITES)
+reads_then_writes = _declare(READS_THEN_WRITES)
 
 
 def init_app(app: Flask) -> None:
@@ -48,6 +75,7 @@ content_cli = AppGroup("content", help="Check and load training content.")
 
 @content_cli.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@reads
 def content_check(paths: tuple[Path, ...]) -> None:
     """Validate content. With PATHs, report on those files (checked together with CONTENT_DIR)."""
     checked = check_content(Path(current_app.config["CONTENT_DIR"]), paths)
@@ -59,6 +87,7 @@ def content_check(paths: tuple[Path, ...]) -> None:
 
 @content_cli.command("matrix")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@reads
 def content_matrix(output: Path | None) -> None:
     """Print the curriculum coverage matrix (docs/curriculum.md is this output)."""
     library = load_library(Path(current_app.config["CONTENT_DIR"]))
@@ -71,6 +100,7 @@ def content_matrix(output: Path | None) -> None:
 
 
 @content_cli.command("load")
+@writes
 def content_load() -> None:
     """Store the exact source of every current content version in the database."""
     library = load_library(Path(current_app.config["CONTENT_DIR"]))
@@ -81,7 +111,6 @@ def content_load() -> None:
     for err in curricula_errors:
         click.echo(f"curricula: {err}", err=True)
     retrain = assignments.policy_changes(db.session, curricula, library, date.today())
-    db.session.commit()
     click.echo(
         f"content loaded: {len(library.modules)} modules, {len(library.all_scenarios())} "
         f"scenarios ({stored} new versions stored, {len(library.errors)} errors); "
@@ -109,9 +138,10 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
 @click.option("--alert", is_flag=True,
               help="For cron: if the chain is broken, or shorter than at the last good check, tell every active "
          "compliance officer and admin (once a day); remembers each good check's head in the instance folder.")
+@reads_then_writes
 def evidence_verify(alert: bool) -> None:
     """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
-    with read_only(db.session):  # no writer waits for the check (20 s a million records)
+    with reading(db.session):  # a read of its own: no writer waits for it (20 s a million records)
         # --alert is the daily check on the live database: held to the last good one.
         checked = chain_check.check(db.session, current_app.instance_path if alert else None)
     result = checked.result
@@ -125,7 +155,8 @@ def evidence_verify(alert: bool) -> None:
         try:
             report = chain_check.send(db.session, result, date.today(),
                                       smtp=mailer.settings_from_config(current_app.config),
-                                      base_url=current_app.config["BASE_URL"], at_fault=checked.at_fault)
+                                      base_url=current_app.config["BASE_URL"], at_fault=checked.at_fault,
+                                      steps=Steps(db.session))
             click.echo(str(report), err=True)
         except reminders.AlreadyRunning as exc:
             click.echo(f"alert: {exc}", err=True)
@@ -171,6 +202,7 @@ TODAY_HELP = ("Run for a day the job missed (default: today). A day that has not
 @click.option("--until", callback=_day, help="Up to and including this UTC day (YYYY-MM-DD).")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=False), default="-",
               help="The CSV file to write (default: standard output).")
+@reads
 def evidence_export(email, module_id, event_name, since, until, output) -> None:
     """Evidence records as CSV for an auditor: every field the hash covers, and the hash."""
     user_id = None
@@ -187,9 +219,8 @@ def evidence_export(email, module_id, event_name, since, until, output) -> None:
         for count, row in enumerate(rows, 1):  # noqa: B007 - count is what is reported after
             yield row
 
-    with read_only(db.session):  # no writer waits for it
-        for chunk in csvtext.lines(evidence.EXPORT_COLUMNS, counted(evidence.export_rows(db.session, filters))):
-            output.write(chunk)
+    for chunk in csvtext.lines(evidence.EXPORT_COLUMNS, counted(evidence.export_rows(db.session, filters))):
+        output.write(chunk)
     click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported; "
                "`flask --app app evidence verify` checks the whole chain they belong to", err=True)
 
@@ -202,6 +233,7 @@ def evidence_export(email, module_id, event_name, since, until, output) -> None:
 @click.option("--module", "module_id", help="Only this module (its id).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
               help="The ZIP file to write.")
+@reads_then_writes
 def evidence_package(since, until, email, department, module_id, output) -> None:
     """An audit package: people, training report, evidence and the content it names, as one ZIP
     with README.txt and SHA256SUMS; making it is itself an evidence record."""
@@ -226,10 +258,10 @@ def evidence_package(since, until, email, department, module_id, output) -> None
     made_by = _command_line("flask evidence package")
     partial = Path(f"{output}.part")  # the file appears under its name only with its record made
     try:
-        with partial.open("wb") as out, read_only(db.session, snapshot=True):  # no writer waits on it
+        with partial.open("wb") as out, reading(db.session, snapshot=True):  # no writer waits on it
             package = audit_package.write(db.session, scope, out, made_by=made_by, library=load_library(Path(current_app.config["CONTENT_DIR"])))
-        audit_package.record(db.session, package, None)
-        db.session.commit()
+        with writing(db.session):
+            audit_package.record(db.session, package, None)
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
@@ -253,6 +285,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 @click.option("--specialty", type=click.Choice(SPECIALTIES))
 @click.option("--department")
 @click.option("--supervisor", "supervisor_email", help="The supervisor's email (an existing account).")
+@writes
 def users_add(email, name, role, job_role, specialty, department, supervisor_email) -> None:
     """Add an account. The password is read from standard input (first line)."""
     password = _read_password()
@@ -269,17 +302,16 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
             supervisor_email=supervisor_email,
         )
     except accounts.AccountError as exc:
-        db.session.rollback()
         raise click.ClickException(f"{exc.field}: {exc}") from None
     library, curricula = _library_and_curricula()
     given = assignments.for_person(db.session, user, curricula, library, date.today(), new=True)
-    db.session.commit()
     click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
 
 
 @users_cli.command("set-role")
 @click.argument("email")
 @click.argument("role", type=click.Choice(ACCOUNT_ROLES))
+@writes
 def users_set_role(email, role) -> None:
     """Give an account a role (what it opens), e.g. a compliance officer imported from HR. The
     change is an evidence record (from, to, by the command line); it applies on their next page."""
@@ -288,26 +320,27 @@ def users_set_role(email, role) -> None:
         raise click.ClickException(f"no account for {email}")
     was = user.role
     changed = accounts.set_role(db.session, user, role, _command_line("flask users set-role"))
-    db.session.commit()
     click.echo(f"{email}: {was} -> {role}" if changed else f"{email} is already {role}: nothing changed")
 
 
 @users_cli.command("set-password")
 @click.argument("email")
+@reads_then_writes
 def users_set_password(email) -> None:
     """Set (or reset) a password, read from standard input; ends the person's other sessions.
-    People imported from HR have none until this is done."""
+    People imported from HR have none until this is done. The password is typed with no write
+    lock held; the account is read again, locked, to change it."""
     user = accounts.find_by_email(db.session, email)
     if user is None:
         raise click.ClickException(f"no account for {email}")
+    user_id, address = user.id, user.email
     password = _read_password()
     try:
-        accounts.set_password(user, password)
+        with writing(db.session):
+            accounts.set_password(db.session.get(User, user_id, populate_existing=True, with_for_update=True), password)
     except accounts.AccountError as exc:
-        db.session.rollback()
         raise click.ClickException(f"{exc.field}: {exc}") from None
-    db.session.commit()
-    click.echo(f"password set for {user.email}")
+    click.echo(f"password set for {address}")
 
 
 def _read_password() -> str:
@@ -335,30 +368,40 @@ DEMO_PEOPLE = [
 
 
 @demo_cli.command("seed")
+@reads_then_writes
 def demo_seed() -> None:
-    """Create the demo organisation if the database has no users; print passwords once."""
-    if db.session.query(User.id).first() is not None:
+    """Create the demo organisation if the database has no users; print passwords once (after
+    they are kept)."""
+
+    def users_exist() -> bool:
+        if db.session.query(User.id).first() is None:
+            return False
         click.echo("users exist already: demo organisation not created")
+        return True
+
+    if users_exist():  # read first: no content loaded, no write lock taken
         return
     lines = []
     library, curricula = _library_and_curricula()
-    for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
-        password = accounts.generate_password()
-        person = accounts.create_user(
-            db.session,
-            email=email,
-            name=name,
-            password=password,
-            role=role,
-            job_role=job_role,
-            specialty=specialty,
-            department=department,
-            supervisor_email=supervisor,
-        )
-        person.hire_date = date.today()
-        assignments.for_person(db.session, person, curricula, library, date.today(), new=True)
-        lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
-    db.session.commit()
+    with writing(db.session):
+        if users_exist():  # made meanwhile
+            return
+        for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
+            password = accounts.generate_password()
+            person = accounts.create_user(
+                db.session,
+                email=email,
+                name=name,
+                password=password,
+                role=role,
+                job_role=job_role,
+                specialty=specialty,
+                department=department,
+                supervisor_email=supervisor,
+            )
+            person.hire_date = date.today()
+            assignments.for_person(db.session, person, curricula, library, date.today(), new=True)
+            lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
     click.echo("Demo organisation created. These passwords are shown once; keep them now:")
     for line in lines:
         click.echo(line)
@@ -371,12 +414,12 @@ assignments_cli = AppGroup("assignments", help="Training assignments.")
 
 @assignments_cli.command("refresh")
 @click.option("--today", "today", callback=_today, metavar="YYYY-MM-DD", help=TODAY_HELP)
+@writes
 def assignments_refresh(today: date) -> None:
     """Daily (cron): missing onboarding, recurring refreshers, policy changes, overdue marks.
     --today re-runs a missed day; a day to come is refused."""
     library, curricula = _library_and_curricula()
     report = assignments.refresh(db.session, curricula, library, today)
-    db.session.commit()
     click.echo(str(report))
 
 
@@ -415,6 +458,7 @@ def _echo_preview(result) -> None:
 @roster_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--apply", "do_apply", is_flag=True, help="Make the changes (all or nothing); without it, only preview.")
+@reads_then_writes
 def roster_import(file: Path, do_apply: bool) -> None:
     """Preview (or with --apply, make) the changes an HRIS export FILE.csv brings. Exit 1 on bad rows."""
     import getpass
@@ -430,25 +474,22 @@ def roster_import(file: Path, do_apply: bool) -> None:
     _echo_preview(result)
     if result.errors:
         click.echo(f"{file}: {result.summary()}", err=True)
-        db.session.rollback()
         sys.exit(1)
     if not do_apply:
-        db.session.rollback()
         click.echo(f"preview: {result.summary()}")
         if result.has_changes:
             click.echo("nothing changed yet: run again with --apply to make these changes")
         return
     library, curricula = _library_and_curricula()
     try:
-        result = roster.apply(
-            db.session, text, curricula, library, date.today(), None,
-            by_label=f"command line ({getpass.getuser()})", filename=file.name,
-        )
+        with writing(db.session):
+            result = roster.apply(
+                db.session, text, curricula, library, date.today(), None,
+                by_label=f"command line ({getpass.getuser()})", filename=file.name,
+            )
     except roster.RosterError as exc:  # the database changed since the preview above
-        db.session.rollback()
         click.echo(str(exc), err=True)
         sys.exit(1)
-    db.session.commit()
     if result.has_changes:
         click.echo(f"applied: {result.summary()}; {result.assignments} assignment(s) given")
     else:
@@ -464,6 +505,7 @@ reminders_cli = AppGroup("reminders", help="Email reminders to learners and esca
 
 @reminders_cli.command("send")
 @click.option("--today", "today", callback=_today, metavar="YYYY-MM-DD", help=TODAY_HELP)
+@reads_then_writes
 def reminders_send(today: date) -> None:
     """Daily (cron): one digest per learner with training due soon or overdue, one escalation per
     supervisor of people overdue by REMINDER_ESCALATE_AFTER_DAYS. Safe to run again: nothing is
@@ -472,9 +514,8 @@ def reminders_send(today: date) -> None:
     library, curricula = _library_and_curricula()
     try:
         settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
-        report = reminders.send_all(db.session, today, library, settings)
+        report = reminders.send_all(db.session, today, library, settings, steps=Steps(db.session))
     except (ValueError, reminders.AlreadyRunning) as exc:
-        db.session.rollback()
         raise click.ClickException(str(exc)) from None
     click.echo(str(report))
     if settings.smtp is None and report.kept:

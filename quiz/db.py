@@ -1,11 +1,22 @@
-"""The database handle and the connection rules that keep SQLite and PostgreSQL honest.
+"""The database handle; the units of work the web and command-line layers run; and the
+connection rules that keep SQLite and PostgreSQL honest.
 
-SQLite: WAL with a busy timeout, foreign keys on, synchronous=FULL (evidence must survive a
-power cut), and every *writing* transaction starts with BEGIN IMMEDIATE so that a transaction
-that reads first never fails with SQLITE_BUSY when it later writes (see
-shared/ENGINEERING-NOTES.md); writers queue at a write gate rather than in SQLite's busy
-handler. Read-only requests (GET/HEAD) use a plain deferred BEGIN so readers never queue behind
-writers, and their transactions refuse writes on both databases.
+docs/architecture.md ("Transactions") has the rules and why. In short:
+
+- Units of work. Each view and each command declares once whether it reads, writes, or reads
+  then writes (``quiz/web/units.py``, ``quiz/cli.py``), and that layer alone begins, commits and
+  switches transactions, with the tools here (``enter_unit``/``unit_of_work``, ``writing``,
+  ``reading``, ``done_writing``, ``Steps``). Core modules only read and write on the session
+  they are given; they never import these tools (tests/test_layers.py holds them to it).
+- A read transaction is read-only on both databases: a write slipped into a GET fails at once.
+- SQLite: WAL with a busy timeout, foreign keys on, synchronous=FULL (evidence must survive a
+  power cut); every writing transaction starts with BEGIN IMMEDIATE, so a transaction that
+  read first never fails with SQLITE_BUSY when it later writes, and writers queue at a write
+  gate rather than in SQLite's busy handler. A unit that reads then writes reads in a read
+  transaction and writes in a short one, so a slow read never holds the one write lock.
+- PostgreSQL: a unit that reads then writes is one transaction (rows are locked, not the
+  database); a snapshot read is REPEATABLE READ.
+- A process forked after the app was built (gunicorn --preload) gets connections of its own.
 """
 
 from __future__ import annotations
@@ -13,22 +24,17 @@ from __future__ import annotations
 import contextvars
 import fcntl
 import os
-import sqlite3
 import threading
 import time
 import weakref
 from contextlib import contextmanager
+from typing import Iterator
 
-from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import Pool
-
-#: Whether the current unit of work may write. True by default (CLI, tests, POST requests);
-#: the web layer sets it False for GET and HEAD requests.
-write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=True)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -40,11 +46,167 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
-@event.listens_for(Engine, "connect")
+def real_session(session):
+    """The Session behind Flask-SQLAlchemy's scoped_session (or the session itself)."""
+    return session.registry() if hasattr(session, "registry") else session
+
+
+def is_postgresql(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- units of work -------------------------------------------------------------------------
+# Used by quiz/web (units.py and the views) and quiz/cli.py only.
+
+#: What a view or command declares it does with the database.
+READS = "reads"
+WRITES = "writes"
+READS_THEN_WRITES = "reads then writes"
+MODES = (READS, WRITES, READS_THEN_WRITES)
+
+#: Whether the transaction that begins next may write: the "begin" listeners below start it
+#: read-only when not. True by default (a test, a Python shell); a unit sets it for its span.
+write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=True)
+#: The unit being run (one of MODES), None outside any.
+_unit: contextvars.ContextVar[str | None] = contextvars.ContextVar("unit", default=None)
+
+
+def starts_writing(session, mode: str) -> bool:
+    """Whether a unit of ``mode`` begins in a writing transaction: a writing unit does; a
+    reading one does not; one that reads then writes does on PostgreSQL (one transaction), not
+    on SQLite (a read transaction, then ``writing`` blocks)."""
+    if mode == READS_THEN_WRITES:
+        return is_postgresql(session)
+    return mode == WRITES
+
+
+def enter_unit(session, mode: str) -> tuple:
+    """Begin running a unit of ``mode``; what ``leave_unit`` needs to end it. The unit's first
+    statement begins its transaction, read-only or writing as the mode says."""
+    if mode not in MODES:
+        raise ValueError(f"a unit of work reads, writes, or reads then writes, not {mode!r}")
+    return _unit.set(mode), write_intent.set(starts_writing(session, mode))
+
+
+def leave_unit(tokens: tuple) -> None:
+    unit_token, intent_token = tokens
+    write_intent.reset(intent_token)
+    _unit.reset(unit_token)
+
+
+@contextmanager
+def unit_of_work(session, mode: str) -> Iterator[None]:
+    """Run the block as one unit of ``mode`` (a command): a writing unit is committed if the
+    block ends normally; anything else is rolled back (a reading unit wrote nothing; what a unit
+    that reads then writes kept, its ``writing`` blocks committed)."""
+    tokens = enter_unit(session, mode)
+    try:
+        yield
+        if mode == WRITES:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        leave_unit(tokens)
+
+
+def _refuse_in(tool: str, *modes: str) -> None:
+    if _unit.get() in modes:
+        raise RuntimeError(f"{tool}() does not belong in a unit that {_unit.get()}: declare it {READS_THEN_WRITES!r}")
+
+
+@contextmanager
+def writing(session, *, keep_objects: bool = True) -> Iterator[None]:
+    """Make the block's changes in a short writing transaction, then commit.
+
+    For units that read then write. On SQLite, with its one write lock held from BEGIN
+    IMMEDIATE to COMMIT, such a unit reads in a plain read transaction: this ends it and takes
+    the lock for the block only. (PostgreSQL locks rows, not the database, so there the unit's
+    one transaction simply goes on and ends here.) Either way the objects read stay as they are
+    after the commits (not expired, not read again). What was read may have changed meanwhile,
+    so the block must check what matters when it writes: an attempt's ``step`` is a version
+    counter, and updating an attempt that another request moved on raises StaleDataError
+    (nothing is kept); an account's failure count is read again, locked, before it is counted.
+    With ``keep_objects=False`` (a job's steps) the session expires them on commit as usual, so
+    the next step reads them afresh.
+    """
+    _refuse_in("writing", READS, WRITES)
+    if keep_objects:
+        real_session(session).expire_on_commit = False  # objects read stay usable after commits
+    if not write_intent.get():  # in a read transaction: end it and start a writing one
+        session.commit()  # nothing was written in it
+    token = write_intent.set(True)
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        write_intent.reset(token)
+
+
+@contextmanager
+def reading(session, *, snapshot: bool = False) -> Iterator[None]:
+    """Run the block in a read transaction of its own (plain BEGIN), then end it.
+
+    For a slow read in a unit that then writes, when one transaction will not do: on
+    PostgreSQL a unit that reads then writes is one transaction, which is not a snapshot. With
+    ``snapshot``, every statement in the block sees the database as it was at the first one
+    (SQLite's WAL read transactions do anyway; PostgreSQL needs REPEATABLE READ), for reads that
+    must agree with each other, like the parts of an audit package. The writes then go in a
+    transaction of their own (``writing``): a REPEATABLE READ one would read the evidence
+    chain's head as it was, not as it is.
+    """
+    _refuse_in("reading", WRITES)
+    session.commit()  # end whatever transaction is open (nothing was written in it)
+    token = write_intent.set(False)
+    try:
+        if snapshot and is_postgresql(session):
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        yield
+    finally:
+        session.commit()  # nothing was written: this just ends the read transaction
+        write_intent.reset(token)
+
+
+def done_writing(session) -> None:
+    """The unit's writes are over: commit them; whatever it reads from here on (a page shown
+    after a change) is read in a read transaction, on SQLite without the write lock."""
+    _refuse_in("done_writing", READS)
+    session.commit()
+    write_intent.set(False)  # until the unit ends: leave_unit puts back what was before
+
+
+class Steps:
+    """The steps of a job that talks to something slow between its writes (an SMTP server): each
+    step a transaction of its own, committed at its end, and nothing open between them.
+
+    The job (``reminders.send_all``, ``chain_check.send``) says what each step reads or writes
+    and in which order; the layer that runs the job gives it a ``Steps`` and so decides how a
+    step runs. Called as ``with steps.read():`` or ``with steps.write():``.
+    """
+
+    def __init__(self, session):
+        self.session = session
+
+    def read(self):
+        return reading(self.session)
+
+    def write(self):
+        return writing(self.session, keep_objects=False)
+
+
+# --- connection rules ----------------------------------------------------------------------
+# Listeners on the app's own engines (apply_connection_rules, from create_app), never on
+# SQLAlchemy's classes.
+
+
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    # Let SQLAlchemy's "begin" event below emit BEGIN itself (the pysqlite recipe).
+    # Let the "begin" listener below emit BEGIN itself (the pysqlite recipe).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -52,6 +214,17 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _postgresql_on_begin(conn) -> None:
+    """Start each transaction as what it is: a read (READ ONLY), or a write."""
+    writes = write_intent.get()
+    dbapi = conn.connection.dbapi_connection
+    if dbapi.read_only != (not writes):
+        dbapi.read_only = not writes  # psycopg then sends BEGIN READ ONLY: no extra trip
+
+
+# --- SQLite's write gate: BEGIN IMMEDIATE, one writer at a time, queued here -----------------
 
 
 class WriteGate:
@@ -114,8 +287,7 @@ def _gate_for(database: str | None) -> WriteGate | None:
         return _gates.setdefault(database, WriteGate(database))
 
 
-@event.listens_for(Engine, "begin")
-def _on_begin(conn) -> None:
+def _sqlite_on_begin(conn) -> None:
     """Start each transaction as what it is: a read, or a write.
 
     A read transaction is read-only on both databases, so a write slipped into a GET fails at
@@ -124,13 +296,6 @@ def _on_begin(conn) -> None:
     takes the write gate, then the write lock with BEGIN IMMEDIATE.
     """
     writes = write_intent.get()
-    if conn.dialect.name == "postgresql":
-        dbapi = conn.connection.dbapi_connection
-        if dbapi.read_only != (not writes):
-            dbapi.read_only = not writes  # psycopg then sends BEGIN READ ONLY: no extra trip
-        return
-    if conn.dialect.name != "sqlite":
-        return
     info = conn.connection.info
     if info.get("query_only") != (not writes):
         conn.exec_driver_sql(f"PRAGMA query_only={'OFF' if writes else 'ON'}")
@@ -154,79 +319,32 @@ def _release_gate(info: dict) -> None:
         gate.release()
 
 
-@event.listens_for(Pool, "checkin")
-def _on_checkin(dbapi_connection, connection_record) -> None:
+def _sqlite_on_checkin(dbapi_connection, connection_record) -> None:
     _release_gate(connection_record.info)
 
 
-@event.listens_for(Pool, "invalidate")
-def _on_invalidate(dbapi_connection, connection_record, exception) -> None:
+def _sqlite_on_invalidate(dbapi_connection, connection_record, exception) -> None:
     _release_gate(connection_record.info)
 
 
-def real_session(session):
-    """The Session behind Flask-SQLAlchemy's scoped_session (or the session itself)."""
-    return session.registry() if hasattr(session, "registry") else session
+def apply_connection_rules(engine: Engine) -> None:
+    """Attach the connection rules above to one of the app's engines (``create_app`` calls
+    this for each of ``db.engines``): listeners on this engine and its pool only, never on
+    SQLAlchemy's classes, so an engine made elsewhere in the process (a test's, a benchmark's)
+    is left as it is. A forked child lets go of the engine's pooled connections
+    (``fresh_connections_after_fork``)."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)  # pool events, via the engine
+        event.listen(engine, "checkin", _sqlite_on_checkin)
+        event.listen(engine, "invalidate", _sqlite_on_invalidate)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _postgresql_on_begin)
+    _engines.add(engine)
 
 
-def is_postgresql(session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
-
-@contextmanager
-def read_only(session, *, snapshot: bool = False):
-    """Run a block in a read transaction (plain BEGIN), then end it.
-
-    For slow reads inside a writing request (a password hash check takes ~100 ms) or a command
-    (a chain check of a million records takes 20 s): on SQLite a writing transaction holds the
-    database's single write lock from BEGIN IMMEDIATE to commit, so nobody else may write
-    meanwhile. With ``snapshot``, every statement in the block sees the database as it was at
-    the first one (SQLite's WAL read transactions do anyway; PostgreSQL needs REPEATABLE READ),
-    for reads that must agree with each other, like the parts of an audit package.
-    """
-    session.commit()  # end whatever transaction is open (a no-op when none is)
-    token = write_intent.set(False)
-    try:
-        if snapshot and is_postgresql(session):
-            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-        yield
-    finally:
-        session.commit()  # nothing was written: this just ends the read transaction
-        write_intent.reset(token)
-
-
-@contextmanager
-def writing(session):
-    """Make the block's changes in a short writing transaction, then commit.
-
-    For views that read first (marked ``reads_first`` in the web layer). On SQLite, with its
-    one write lock held from BEGIN IMMEDIATE to COMMIT, such a view reads in a plain read
-    transaction: this ends it and takes the lock for the block only. (PostgreSQL locks rows,
-    not the database, so there the request's transaction simply goes on.) Either way the
-    objects read stay as they are after the commits (not expired, not read again). What was read may have changed meanwhile, so the
-    block must check what matters when it writes: an attempt's ``step`` is a version counter,
-    and updating an attempt that another request moved on raises StaleDataError (nothing is
-    kept).
-    """
-    real_session(session).expire_on_commit = False  # objects read stay usable after commits
-    if not write_intent.get():  # in a read transaction: end it and start a writing one
-        session.commit()  # nothing was written in it
-    token = write_intent.set(True)
-    try:
-        yield
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        write_intent.reset(token)
-
-
-def reads_in_a_read_transaction(session) -> bool:
-    """Whether a read-first view should read in a read-only transaction and write in a second
-    one (SQLite: keeps its single write lock short), or use one transaction (PostgreSQL)."""
-    return not is_postgresql(session)
-
+# --- forked workers ------------------------------------------------------------------------
 
 #: Every app's engines, so that a forked child can let go of its parent's pooled connections.
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -235,24 +353,20 @@ _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 _inherited_pools: list[Pool] = []
 
 
-def _forget_parent_connections() -> None:
-    for engine in list(_engines):
-        _inherited_pools.append(engine.pool)
-        engine.dispose(close=False)
-
-
-os.register_at_fork(after_in_child=_forget_parent_connections)
-
-
-def fresh_connections_after_fork(app: Flask) -> None:
-    """Give every process forked after this app was built its own connections.
+def fresh_connections_after_fork() -> None:
+    """Give every process forked after an app was built its own connections.
 
     gunicorn ``--preload`` (docs/operations.md) builds the app once and forks the workers from
     it. A pooled connection the parent had opened would then be shared by several processes,
     each talking over the same socket or file handle. After a fork the child's pools start
     empty: ``dispose(close=False)`` drops the inherited connections without closing them, so
     the parent's stay intact (SQLAlchemy, "Using Connection Pools with Multiprocessing or
-    os.fork()").
+    os.fork()"). The pool's listeners go with it to the new pool.
     """
-    with app.app_context():
-        _engines.update(db.engines.values())
+    for engine in list(_engines):
+        _inherited_pools.append(engine.pool)
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=fresh_connections_after_fork)
+

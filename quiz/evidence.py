@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from . import csvtext
 from .db import is_postgresql, real_session
-from .models import Evidence, User
+from .models import Evidence, User, as_utc
 
 GENESIS_HASH = "0" * 64
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
@@ -58,7 +58,7 @@ def record_hash(fields: dict[str, Any]) -> str:
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
-    moment = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = as_utc(moment or datetime.now(timezone.utc))
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -122,7 +122,9 @@ def append(
     """
     real = real_session(session)
     if not real.in_transaction():
-        real.begin()  # so that a rollback, ending this transaction, also discards the record
+        # Join the caller's transaction now, as any statement would (it autobegins), so that
+        # its rollback discards the record too. Never begins or ends one of its own.
+        real.connection()
     if real.in_nested_transaction():
         raise RuntimeError("append evidence outside savepoints: a rolled-back savepoint would keep it")
     fields: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timezone
+from typing import overload
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -32,6 +33,23 @@ NO_PASSWORD = "!"
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time read from the database as an aware datetime in UTC (None stays None).
+
+    Every time is stored in UTC (``utcnow``), but SQLite hands it back without a zone and
+    PostgreSQL in the connection's zone: this is the one place that says which it is.
+    """
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 class User(UserMixin, db.Model):

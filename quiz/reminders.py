@@ -8,10 +8,11 @@ Never a flood: the outbox holds at most one message of each kind per address per
 constraint), so running the job again the same day sends nothing new; it only retries today's
 messages that did not go out. Only one run works at a time (see ``exclusive_run``).
 
-Nothing lost, nothing doubled: each message is committed to the outbox *before* it is handed to
-the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is committed
-right after, with its evidence record, in one transaction. No transaction is held open while
-talking to the server (on SQLite that would block every other writer). A crash before the
+Nothing lost, nothing doubled: the job runs in steps (``db.Steps``, given by the layer that runs
+it), each a transaction of its own: each message is kept in the outbox in one step *before* it is
+handed to the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is
+kept right after, with its evidence record, in the next. No transaction is open while talking
+to the server (on SQLite that would block every other writer). A crash before the
 hand-over leaves a queued row that the next run today sends; the only way to send a message
 twice is a crash in the instant between the server's "250 accepted" and that commit, and the
 copy carries the same Message-ID.
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, evidence, mailer
 from .content import Library
-from .db import is_postgresql
+from .db import Steps, is_postgresql
 from .models import Assignment, OutboxMessage, User, utcnow
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
@@ -292,10 +293,10 @@ def exclusive_run(session: Session, name: str = "reminders", key: int = _PG_RUN_
     """
     engine = session.get_bind()
     if is_postgresql(session):
-        conn = engine.connect()
+        # A lock, not a unit of work: no transaction on this connection, so nothing to commit.
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            conn.commit()
         except BaseException:
             conn.close()
             raise
@@ -307,7 +308,6 @@ def exclusive_run(session: Session, name: str = "reminders", key: int = _PG_RUN_
         finally:
             try:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
                 conn.close()
             except Exception:
                 conn.invalidate()  # closes the connection for real, and with it the lock
@@ -370,8 +370,12 @@ def send_all(
     settings: Settings,
     *,
     sender: Sender = mailer.send,
+    steps: Steps | None = None,
 ) -> Report:
-    """The daily job. Commits as it goes (one short transaction per step of each message).
+    """The daily job, in steps: one read to plan it, then for each message a short write to keep
+    it, the hand-over to the SMTP server with no transaction open, and a short write for the
+    outcome. ``steps`` runs each step as the caller's layer decides (by default ``db.Steps``: a
+    transaction each, committed at its end); nothing here commits.
 
     For each planned message: if today's message for that address and kind was already sent
     (or, without SMTP, already kept), nothing happens. If it is in the outbox but not sent and
@@ -381,64 +385,28 @@ def send_all(
     written or sent (clock.check_not_future).
     """
     clock.check_not_future(today)
+    steps = steps or Steps(session)
     report = Report(day=today)
     with exclusive_run(session):
-        digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)
+        with steps.read():
+            digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)
         report.digests = sum(1 for d in digests if d.kind == "digest")
         report.escalations = len(digests) - report.digests
         report.unescalated = unescalated(digests, settings.escalate_after_days)
-        session.commit()  # end the reading transaction before any SMTP conversation
         for digest in digests:
-            _deliver(session, digest, today, settings, report, sender)
+            _deliver(session, steps, digest, today, settings, report, sender)
     return report
 
 
 def _deliver(
-    session: Session, digest: Digest, today: date, settings: Settings, report: Report, sender: Sender
+    session: Session, steps: Steps, digest: Digest, today: date, settings: Settings, report: Report, sender: Sender
 ) -> None:
     subject, body = compose(digest, settings)
-    row = session.scalar(
-        select(OutboxMessage).where(
-            OutboxMessage.to_address == digest.to_address,
-            OutboxMessage.kind == digest.kind,
-            OutboxMessage.digest_day == today,
-        )
-    )
-    if row is not None and (row.sent_at is not None or settings.smtp is None):
-        report.already += 1
-        session.commit()
+    with steps.write():
+        kept = _keep(session, digest, today, settings, subject, body, report)
+    if kept is None:
         return
-    if row is None:
-        row = OutboxMessage(
-            to_user_id=digest.to_user_id,
-            to_address=digest.to_address,
-            subject=subject,
-            body=body,
-            kind=digest.kind,
-            digest_day=today,
-            transport="outbox",
-            error=QUEUED if settings.smtp is not None else None,
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:  # added meanwhile (the run lock makes this all but impossible)
-            report.already += 1
-            session.commit()
-            return
-        report.new += 1
-        if settings.smtp is None:
-            _record(session, digest, row.id, today, "outbox", None, retry=False)
-            session.commit()
-            report.kept += 1
-            return
-        first = True
-    else:  # in the outbox, not sent: the server refused it, a run stopped, or SMTP is new today
-        first = row.error == QUEUED
-        row.subject, row.body = subject, body  # what goes out is what the outbox shows
-        report.retried += 1
-    message_id = row.id
-    session.commit()
+    message_id, first = kept
 
     # No transaction is open from here until the outcome is recorded.
     smtp = settings.smtp
@@ -456,14 +424,60 @@ def _deliver(
     except mailer.FAILURES as exc:
         error = mailer.describe_failure(exc)
 
-    row = session.get(OutboxMessage, message_id)
-    if error is None:
-        row.sent_at, row.transport, row.error = utcnow(), "smtp", None
-        _record(session, digest, message_id, today, "smtp", None, retry=not first)
-        report.sent += 1
-    else:
-        row.transport, row.error = "outbox", error
-        if first:  # settled for now: kept in the outbox; a later success is recorded again
-            _record(session, digest, message_id, today, "outbox", error, retry=False)
-        report.failed += 1
-    session.commit()
+    with steps.write():
+        row = session.get(OutboxMessage, message_id)
+        if error is None:
+            row.sent_at, row.transport, row.error = utcnow(), "smtp", None
+            _record(session, digest, message_id, today, "smtp", None, retry=not first)
+            report.sent += 1
+        else:
+            row.transport, row.error = "outbox", error
+            if first:  # settled for now: kept in the outbox; a later success is recorded again
+                _record(session, digest, message_id, today, "outbox", error, retry=False)
+            report.failed += 1
+
+
+def _keep(
+    session: Session, digest: Digest, today: date, settings: Settings, subject: str, body: str, report: Report
+) -> tuple[int, bool] | None:
+    """Today's message for the digest, in the outbox: (its id, whether this is its first
+    hand-over) when it is to be sent now; None when there is nothing to send (sent already, or
+    kept in the outbox with its evidence, there being no SMTP server)."""
+    row = session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.to_address == digest.to_address,
+            OutboxMessage.kind == digest.kind,
+            OutboxMessage.digest_day == today,
+        )
+    )
+    if row is not None and (row.sent_at is not None or settings.smtp is None):
+        report.already += 1
+        return None
+    if row is None:
+        row = OutboxMessage(
+            to_user_id=digest.to_user_id,
+            to_address=digest.to_address,
+            subject=subject,
+            body=body,
+            kind=digest.kind,
+            digest_day=today,
+            transport="outbox",
+            error=QUEUED if settings.smtp is not None else None,
+        )
+        try:
+            with session.begin_nested():  # a savepoint in the step's transaction
+                session.add(row)
+        except IntegrityError:  # added meanwhile (the run lock makes this all but impossible)
+            report.already += 1
+            return None
+        report.new += 1
+        if settings.smtp is None:
+            _record(session, digest, row.id, today, "outbox", None, retry=False)
+            report.kept += 1
+            return None
+        return row.id, True
+    # In the outbox, not sent: the server refused it, a run stopped, or SMTP is new today.
+    first = row.error == QUEUED
+    row.subject, row.body = subject, body  # what goes out is what the outbox shows
+    report.retried += 1
+    return row.id, first

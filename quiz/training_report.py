@@ -11,7 +11,7 @@ evidence log stays the record of what happened, this is its summary by assignmen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Iterator
 
 from sqlalchemy import func, select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from . import csvtext
 from .assignments import state_as_of, utc_day
-from .models import Assignment, Attempt, User
+from .models import Assignment, Attempt, User, as_utc
 
 #: The states a report row can be in, as of the day it is made (assignments.state_as_of): "overdue"
 #: includes an open assignment past its due date that the daily job has not marked yet, so the
@@ -179,9 +179,7 @@ def _cells(row: Row) -> tuple:
 
 def utc_stamp(moment: datetime) -> str:
     """A stored time as the CSVs write it: 2026-12-04T20:15:00Z."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def streamed(session: Session, filters: Filters, today: date, batch: int = 500) -> Iterator[Row]:

@@ -2,7 +2,9 @@
 
 One blueprint per audience: ``auth`` (sign in/out), ``learn`` (staff taking training),
 ``manage`` (managers), ``author`` (trainers: the content as served), ``audit`` (compliance
-officers: the training report and the evidence), ``admin``.
+officers: the training report and the evidence), ``admin``. This module only builds the web
+part of the app; what the blueprints share is in ``common`` (and ``access``, ``htmx``,
+``certificates``), which never imports a blueprint (docs/architecture.md, "Layers").
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import assignments
-from ..content import ContentStore, Library, label, role_label
-from ..db import db, reads_in_a_read_transaction, write_intent
+from ..content import ContentStore, label, role_label
+from ..db import READS, db
 from ..models import User
+from .common import ADMIN_SECTIONS, library  # noqa: F401  (library: the content being served)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
 from .limits import limiter
+from .units import init_app as init_units
+from .units import reads
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -38,6 +43,7 @@ def init_web(app: Flask) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    init_units(app)  # first: every request runs as the unit its view declares
     htmx.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -67,30 +73,19 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(manage.bp)
     app.register_blueprint(author.bp)
     app.register_blueprint(audit.bp)
-    app.add_url_rule("/", "index", lambda: redirect(url_for("learn.index")))
+    app.add_url_rule("/", "index", reads(lambda: redirect(url_for("learn.index"))))
 
-    app.before_request(_declare_write_intent)
     app.before_request(_end_idle_sessions)
-    app.teardown_request(_forget_write_intent)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (403, 404, 413, 429):
         app.register_error_handler(code, _error_page)
 
 
-#: (endpoint, title, description) of each admin page group; page modules append to it.
-ADMIN_SECTIONS: list[tuple[str, str, str]] = []
-
-
-def library() -> Library:
-    """The current content, kept up to date with the files on disk (see ContentStore)."""
-    return current_app.extensions["content_store"].library
-
-
-#: The user loader's queries, built once (it runs on every signed-in request). A request that
+#: The user loader's queries, built once (it runs on every signed-in request). A unit that
 #: writes almost always records evidence, which names the learner's supervisor: it loads them
 #: in the same query, not in a second one inside the writing transaction (on SQLite, under the
-#: write lock). Pages that only read leave them out.
+#: write lock). Units that only read leave them out.
 _USER = select(User).where(User.id == bindparam("user_id"))
 _USER_AND_SUPERVISOR = _USER.options(joinedload(User.supervisor))
 
@@ -101,7 +96,7 @@ def _load_user(user_id: str) -> User | None:
         uid, version = (int(part) for part in user_id.split(":"))
     except ValueError:
         return None
-    query = _USER if request.method in ("GET", "HEAD") else _USER_AND_SUPERVISOR
+    query = _USER if g.get("unit", READS) == READS else _USER_AND_SUPERVISOR
     user = db.session.scalars(query, {"user_id": uid}).first()
     if user is None or not user.active or user.session_version != version:
         return None  # logged out elsewhere, password changed, or deactivated
@@ -133,26 +128,6 @@ def _to_sign_in(message: str, sent_message: str | None = None):
 @login_manager.unauthorized_handler
 def _unauthorized():
     return _to_sign_in(login_manager.login_message, "You were signed out.")
-
-
-def reads_first(view):
-    """Mark a POST view that reads first and writes only inside ``db.writing()``: on SQLite
-    it reads in a read transaction, so the write lock is held for the writes alone."""
-    view.reads_first = True
-    return view
-
-
-def _declare_write_intent() -> None:
-    writes = request.method not in ("GET", "HEAD", "OPTIONS")
-    if writes and getattr(current_app.view_functions.get(request.endpoint), "reads_first", False):
-        writes = not reads_in_a_read_transaction(db.session)
-    g.write_intent_token = write_intent.set(writes)
-
-
-def _forget_write_intent(exc=None) -> None:
-    token = g.pop("write_intent_token", None)
-    if token is not None:
-        write_intent.reset(token)
 
 
 #: How stale the session's "last seen" time may get before the cookie is written again. The
@@ -220,18 +195,3 @@ def _error_page(error):
     title, message = titles.get(error.code, ("Error", str(error)))
     return error_page(error.code, title, message)
 
-
-def curricula():
-    """The curricula file, re-read only when it changes (cheap: one small YAML file)."""
-    from ..content.curricula import FILENAME, load_curricula
-
-    path = Path(current_app.config["CONTENT_DIR"]) / FILENAME
-    stamp = path.stat().st_mtime_ns if path.exists() else 0
-    cached = current_app.extensions.get("curricula")
-    if cached is None or cached[0] != stamp:
-        loaded, errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), library())
-        for err in errors:
-            current_app.logger.error("curricula: %s", err)
-        cached = (stamp, loaded)
-        current_app.extensions["curricula"] = cached
-    return cached[1]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import abort
 from flask_login import current_user, login_required
 
@@ -19,18 +17,3 @@ def require_role(*roles: str):
 
     return guard
 
-
-def role_required(*roles: str):
-    """The same check for a single view."""
-
-    def decorate(view):
-        @wraps(view)
-        @login_required
-        def wrapped(*args, **kwargs):
-            if current_user.role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorate

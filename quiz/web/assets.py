@@ -12,6 +12,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, send_from_directory, url_for
 
+from .units import reads
+
 bp = Blueprint("assets", __name__)
 ONE_YEAR = 365 * 24 * 3600
 
@@ -48,6 +50,7 @@ def asset_url(name: str) -> str:
 
 
 @bp.get("/assets/<path:hashed>")
+@reads
 def serve(hashed: str):
     stem, _, ext = hashed.rpartition(".")
     name, _, digest = stem.rpartition(".")

@@ -23,8 +23,9 @@ from wtforms.validators import ValidationError
 from ..content import Module, try_file, walks
 from ..content.check import of_library
 from ..content.curricula import load_curricula
-from . import library, reads_first
+from .common import library
 from .access import require_role
+from .units import reads
 
 #: A lesson or a check is a few kilobytes; this is far more than any needs, and under what Flask
 #: accepts in a form field (MAX_FORM_MEMORY_SIZE, 500,000 bytes), so pasted text meets it too.
@@ -35,6 +36,7 @@ bp.before_request(require_role("trainer", "admin"))
 
 
 @bp.get("/")
+@reads
 def index():
     lib = library()
     _, curricula_errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), lib)
@@ -47,6 +49,7 @@ def index():
 
 
 @bp.get("/modules/<module_id>")
+@reads
 def module(module_id: str):
     lib = library()
     module = lib.modules.get(module_id)
@@ -89,7 +92,7 @@ class TryForm(FlaskForm):
 
 
 @bp.route("/try", methods=["GET", "POST"])
-@reads_first  # it writes nothing: on SQLite, no write lock held while the content is read
+@reads  # its POST too: it writes nothing, and no write lock is held while the file is checked
 def try_a_file():
     form = TryForm()
     trial = None

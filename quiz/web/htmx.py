@@ -1,5 +1,5 @@
-"""The one place that imports htmx-flask (see ENGINEERING-NOTES): partial or full page, redirects
-and error pages that work for htmx requests too."""
+"""The one place that imports htmx-flask (docs/architecture.md, "htmx"): partial or full page,
+redirects and error pages that work for htmx requests too."""
 
 from __future__ import annotations
 

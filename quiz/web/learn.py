@@ -20,11 +20,12 @@ from wtforms.validators import DataRequired, InputRequired, Length, ValidationEr
 
 from .. import assignments, certificate_pdf, engine
 from ..content import Choice, Module
-from ..db import db, write_intent, writing
+from ..db import db
 from ..models import Attempt
-from . import curricula, library, reads_first
+from .common import curricula, library
 from .certificates import pdf_response
 from .htmx import is_partial, page_or_blocks
+from .units import done_writing, reads, reads_then_writes, writes, writing
 
 log = logging.getLogger(__name__)
 bp = Blueprint("learn", __name__, url_prefix="/learn")
@@ -66,6 +67,7 @@ def _signed_in():
 
 
 @bp.get("/")
+@reads
 def index():
     """My training (see engine.training_list for what is listed, and in what order)."""
     listing = engine.training_list(db.session, library(), current_user)
@@ -196,22 +198,17 @@ def _show(module_id: str, forms: dict | None = None, status: int = 200):
     return response
 
 
-def _commit_then_read() -> None:
-    """Save the change; anything read afterwards comes from a read transaction, so SQLite's
-    write lock is not held while the page renders."""
-    db.session.commit()
-    write_intent.set(False)
-
-
 def _after_post(module_id: str, anchor: str = "step"):
-    """htmx: the new blocks. Without JavaScript: Post/Redirect/Get back to the page."""
+    """htmx: the new blocks, read after the change is committed (on SQLite, not under the write
+    lock). Without JavaScript: Post/Redirect/Get back to the page."""
     if is_partial():
-        _commit_then_read()
+        done_writing()
         return _show(module_id)
     return redirect(url_for("learn.module", module_id=module_id, _anchor=anchor), code=303)
 
 
 @bp.get("/<module_id>/")
+@reads
 def module(module_id: str):
     return _show(module_id)
 
@@ -224,6 +221,7 @@ def _open_attempt(module_id: str) -> tuple[Attempt | None, engine.AttemptContent
 
 
 @bp.post("/<module_id>/start")
+@writes
 def start(module_id: str):
     module = _module_or_404(module_id)
     form = StepForm()
@@ -234,14 +232,13 @@ def start(module_id: str):
             if content is None:
                 abort(404)
             engine.start_attempt(db.session, current_user, content)
-            db.session.commit()
     return _after_post(module_id)
 
 
 def _stepper(action):
     """A POST that moves an open attempt on by one step, if the form's step is still current."""
 
-    @reads_first
+    @reads_then_writes
     def view(module_id: str):
         _module_or_404(module_id)
         form = StepForm()
@@ -287,7 +284,7 @@ bp.add_url_rule("/<module_id>/continue", "continue_", _stepper(_continue), metho
 
 
 @bp.post("/<module_id>/answer")
-@reads_first
+@reads_then_writes
 def answer(module_id: str):
     module = _module_or_404(module_id)
     attempt, content = _open_attempt(module_id)
@@ -321,6 +318,7 @@ def answer(module_id: str):
 
 
 @bp.post("/<module_id>/acknowledge")
+@writes
 def acknowledge(module_id: str):
     _module_or_404(module_id)
     attempts = engine.attempts_of(db.session, current_user.id, module_id)
@@ -336,7 +334,6 @@ def acknowledge(module_id: str):
     content = engine.content_for(db.session, library(), attempt)
     statement = assignments.signed_statement_for(curricula(), current_user, module_id)
     engine.acknowledge(db.session, attempt, content, form.full_name.data, statement)
-    db.session.commit()
     return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
 
 
@@ -350,6 +347,7 @@ def _certificate_or_404(module_id: str, number: int) -> tuple[engine.Certificate
 
 
 @bp.get("/<module_id>/certificate/<int:number>")
+@reads
 def certificate(module_id: str, number: int):
     cert, module = _certificate_or_404(module_id, number)
     upcoming = engine.next_up(engine.training_list(db.session, library(), current_user), module_id)
@@ -359,6 +357,7 @@ def certificate(module_id: str, number: int):
 
 
 @bp.get("/<module_id>/certificate/<int:number>.pdf")
+@reads
 def certificate_download(module_id: str, number: int):
     """The same certificate as a PDF file to keep (not offered if the font cannot draw it)."""
     cert, module = _certificate_or_404(module_id, number)

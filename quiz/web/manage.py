@@ -19,9 +19,10 @@ from .. import assignments, certificate_pdf, clock, engine, insights, team, trig
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
-from . import curricula, library
+from .common import curricula, library
 from .access import require_role
 from .certificates import pdf_response
+from .units import reads, writes
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 bp.before_request(require_role("manager", "admin"))
@@ -120,6 +121,7 @@ class EventForm(FlaskForm):
 
 
 @bp.get("/")
+@reads
 def index():
     today, soon = _today(), curricula().due_soon_days
     wanted = request.args.get("standing")
@@ -134,6 +136,7 @@ def index():
 
 
 @bp.get("/people/<int:user_id>")
+@reads
 def person(user_id: int):
     person = _person_or_404(user_id)
     return _person_page(person)
@@ -178,6 +181,7 @@ def _certificate_or_404(person: User, module_id: str, number: int):
 
 
 @bp.get("/people/<int:user_id>/certificates/<module_id>/<int:number>")
+@reads
 def certificate(user_id: int, module_id: str, number: int):
     """A report's certificate, as they see it: what a manager shows an auditor or HR."""
     person = _person_or_404(user_id)
@@ -188,6 +192,7 @@ def certificate(user_id: int, module_id: str, number: int):
 
 
 @bp.get("/people/<int:user_id>/certificates/<module_id>/<int:number>.pdf")
+@reads
 def certificate_download(user_id: int, module_id: str, number: int):
     person = _person_or_404(user_id)
     cert, module = _certificate_or_404(person, module_id, number)
@@ -195,6 +200,7 @@ def certificate_download(user_id: int, module_id: str, number: int):
 
 
 @bp.post("/people/<int:user_id>/assign")
+@writes
 def assign(user_id: int):
     person = _person_or_404(user_id)
     form = AssignForm()
@@ -205,12 +211,12 @@ def assign(user_id: int):
         db.session, person, form.module_id.data, form.due_on.data, "manager-choice",
         library=library(), by=current_user, detail=f"assigned by {current_user.name}",
     )
-    db.session.commit()
     flash("Assigned." if made else "That module is already open for this person; nothing changed.", "info")
     return redirect(url_for("manage.person", user_id=person.id), code=303)
 
 
 @bp.post("/assignments/<int:assignment_id>/waive")
+@writes
 def waive(assignment_id: int):
     a = db.session.get(Assignment, assignment_id)
     if a is None:
@@ -224,7 +230,6 @@ def waive(assignment_id: int):
         return _person_page(person, status=422, waive_failed=(a.id, form))
     else:
         assignments.waive(db.session, a, current_user, form.reason.data, library())
-        db.session.commit()
         flash("Waived, with your reason recorded.", "info")
     return redirect(url_for("manage.person", user_id=person.id), code=303)
 
@@ -233,6 +238,7 @@ def waive(assignment_id: int):
 
 
 @bp.get("/modules/")
+@reads
 def modules():
     members = {p.id for p in _team()}
     counts = insights.modules_with_results(db.session, members)
@@ -271,11 +277,13 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
 
 
 @bp.get("/modules/<module_id>")
+@reads
 def module(module_id: str):
     return _module_page(module_id)
 
 
 @bp.post("/modules/<module_id>/remediate")
+@writes
 def remediate(module_id: str):
     """One action: assign a refresher on an objective to the team members who missed it."""
     lib = library()
@@ -298,7 +306,6 @@ def remediate(module_id: str):
             detail=f"missed objective '{target.objective}' in {module_id}",
         ):
             made += 1
-    db.session.commit()
     skipped = len(target.missed_by) - made
     flash(
         f"Assigned to {made} people who missed it"
@@ -313,6 +320,7 @@ def remediate(module_id: str):
 
 
 @bp.get("/events/")
+@reads
 def events():
     loaded = selectinload(TriggerEvent.assignments).selectinload(Assignment.user)  # progress reads both
     rows = list(db.session.scalars(
@@ -334,6 +342,7 @@ def _event_form(form: EventForm) -> EventForm:
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
+@writes
 def new_event():
     form = _event_form(EventForm(occurred_on=_today()) if request.method == "GET" else EventForm())
     if form.validate_on_submit():
@@ -357,13 +366,13 @@ def new_event():
             today=_today(),
             within=None if current_user.role == "admin" else _team(),
         )
-        db.session.commit()
         flash(f"Recorded; {len(event.assignments)} assignments made.", "info")
         return redirect(url_for("manage.event", event_id=event.id), code=303)
     return render_template("manage/event_new.html", form=form), (422 if form.errors else 200)
 
 
 @bp.get("/events/<int:event_id>")
+@reads
 def event(event_id: int):
     e = db.session.get(TriggerEvent, event_id)
     if e is None:

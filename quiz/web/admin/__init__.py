@@ -8,12 +8,14 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from ..access import require_role
+from ..units import reads
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_role("admin"))
 
 
 @bp.get("/")
+@reads
 def index():
     return render_template("admin/index.html")
 

@@ -7,14 +7,15 @@ tries again). Plain links and pages: works without JavaScript.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import render_template
 from sqlalchemy import select
 
 from ...db import db
-from ...models import OutboxMessage
-from .. import ADMIN_SECTIONS
+from ...models import OutboxMessage, as_utc
+from ..common import ADMIN_SECTIONS
+from ..units import reads
 from . import bp
 
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
@@ -23,17 +24,8 @@ PER_PAGE = 50
 KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed"}
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Stored UTC; SQLite gives it back without a zone, PostgreSQL in the session's zone."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 def when(moment: datetime | None) -> str:
-    moment = _utc(moment)
+    moment = as_utc(moment)
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
@@ -47,6 +39,7 @@ def status(m: OutboxMessage) -> tuple[str, str]:
 
 
 @bp.get("/outbox")
+@reads
 def outbox():
     page = db.paginate(
         select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
@@ -57,6 +50,7 @@ def outbox():
 
 
 @bp.get("/outbox/<int:message_id>")
+@reads
 def outbox_message(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     return render_template(

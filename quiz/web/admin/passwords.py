@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from ... import accounts
 from ...db import db
 from ...models import NO_PASSWORD, User
+from ..units import writes
 from . import bp
 
 
@@ -29,6 +30,7 @@ class PasswordForm(FlaskForm):
 
 
 @bp.route("/people/<int:user_id>/password", methods=["GET", "POST"])
+@writes
 def password(user_id: int):
     person = db.session.get(User, user_id)
     if person is None:
@@ -36,7 +38,6 @@ def password(user_id: int):
     form = PasswordForm()
     if form.validate_on_submit():
         accounts.set_password(person, form.password.data)  # also ends their other sessions
-        db.session.commit()
         flash(f"Password set for {person.name}. Give it to them in person or by a channel you trust.", "info")
         return redirect(url_for("admin.roster", _anchor=f"p{person.id}"), code=303)
     return (

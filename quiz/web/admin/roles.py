@@ -12,6 +12,7 @@ from wtforms.validators import InputRequired
 from ... import accounts
 from ...db import db
 from ...models import ACCOUNT_ROLES, User
+from ..units import writes
 from . import bp
 
 
@@ -24,6 +25,7 @@ class RoleForm(FlaskForm):
 
 
 @bp.route("/people/<int:user_id>/role", methods=["GET", "POST"])
+@writes
 def role(user_id: int):
     person = db.session.get(User, user_id)
     if person is None:
@@ -35,7 +37,6 @@ def role(user_id: int):
         except accounts.AccountError as exc:
             form.role.errors.append(str(exc))
         else:
-            db.session.commit()
             name = accounts.ROLE_NAMES[person.role]
             flash(f"{person.name} is now: {name}." if changed else f"{person.name} was already: {name}.", "info")
             return redirect(url_for("admin.roster", _anchor=f"p{person.id}"), code=303)

@@ -20,8 +20,9 @@ from wtforms.validators import ValidationError
 
 from ... import assignments, roster
 from ...db import db
-from ...models import PERSON_KIND_LABELS, RosterUpload, User, utcnow
-from .. import ADMIN_SECTIONS, curricula, library
+from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
+from ..common import ADMIN_SECTIONS, curricula, library
+from ..units import reads, writes
 from . import bp
 
 ADMIN_SECTIONS.append(("admin.roster", "Roster", "Import from HR, see who is cleared for PHI access"))
@@ -63,6 +64,7 @@ class RosterLine:
 
 
 @bp.get("/roster", endpoint="roster")
+@reads
 def roster_page():
     show = request.args.get("show", "all")
     if show not in SHOW:
@@ -90,6 +92,7 @@ def roster_page():
 
 
 @bp.post("/roster/<int:user_id>/clear")
+@writes
 def roster_clear(user_id: int):
     person = db.session.get(User, user_id) or abort(404)
     back = redirect(url_for("admin.roster", show=request.args.get("show", "all"), _anchor=f"p{user_id}"), code=303)
@@ -103,15 +106,13 @@ def roster_clear(user_id: int):
         return back
     try:
         assignments.clear_for_phi(db.session, person, current_user)
-    except ValueError:
-        db.session.rollback()
+    except ValueError:  # raised before anything is changed
         flash(
             f"{person.name} cannot be cleared for PHI access yet: their onboarding training is not "
             "done. Clear them once every onboarding assignment is done or waived.",
             "error",
         )
         return back
-    db.session.commit()
     flash(f"{person.name} is cleared for PHI access.", "success")
     return back
 
@@ -124,6 +125,7 @@ def _recent_uploads() -> list[RosterUpload]:
 
 
 @bp.route("/roster/import", methods=["GET", "POST"])
+@writes
 def roster_import():
     form = UploadForm()
     if form.validate_on_submit():
@@ -135,13 +137,14 @@ def roster_import():
             uploaded_by_id=current_user.id,
         )
         db.session.add(upload)
-        db.session.commit()
+        db.session.flush()  # its id, for the address
         return redirect(url_for("admin.roster_upload", upload_id=upload.id), code=303)
     status = 400 if form.is_submitted() else 200
     return render_template("admin/roster_import.html", form=form, uploads=_recent_uploads()), status
 
 
 @bp.get("/roster/import/<int:upload_id>")
+@reads
 def roster_upload(upload_id: int):
     upload = db.session.get(RosterUpload, upload_id) or abort(404)
     result = roster.preview(db.session, upload.content, by_user=current_user)
@@ -152,6 +155,7 @@ def roster_upload(upload_id: int):
 
 
 @bp.post("/roster/import/<int:upload_id>/apply")
+@writes
 def roster_apply(upload_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -168,12 +172,10 @@ def roster_apply(upload_id: int):
             db.session, upload.content, curricula(), library(), date.today(), current_user,
             filename=upload.filename,
         )
-    except roster.RosterError as exc:
-        db.session.rollback()
+    except roster.RosterError as exc:  # raised before anything is changed
         flash(f"Nothing was imported: the file has {len(exc.errors)} problem(s). Fix them and upload the file again.", "error")
         return back
     upload.applied_at = utcnow()
-    db.session.commit()
     if result.has_changes:
         flash(f"Roster imported: {result.summary()}; {result.assignments} assignment(s) given.", "success")
     else:
@@ -182,4 +184,4 @@ def roster_apply(upload_id: int):
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%d %b %Y %H:%M UTC")
+    return as_utc(moment).strftime("%d %b %Y %H:%M UTC")

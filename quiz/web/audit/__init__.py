@@ -20,7 +20,7 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import accounts, evidence, training_report
 from ...db import db
-from .. import library
+from ..common import library
 from ..access import require_role
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

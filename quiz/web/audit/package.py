@@ -15,8 +15,9 @@ from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
 from ... import audit_package
-from ...db import db, read_only, writing
-from .. import library, reads_first
+from ...db import db
+from ..common import library
+from ..units import reading, reads, reads_then_writes, writing
 from . import (DayField, DepartmentField, PersonFilter, bp, days_in_order, department_field, department_known,
                module_choices)
 
@@ -62,12 +63,13 @@ def filename(package: audit_package.Package) -> str:
 
 
 @bp.get("/package")
+@reads
 def package():
     return render_template("audit/package.html", form=_package_form())
 
 
 @bp.post("/package")
-@reads_first
+@reads_then_writes
 def make_package():
     form = _package_form()
     if not form.validate():
@@ -76,7 +78,7 @@ def make_package():
     scope = _scope(form)
     out = tempfile.TemporaryFile()
     try:
-        with read_only(db.session, snapshot=True):  # its parts agree; no writer waits on it
+        with reading(db.session, snapshot=True):  # its parts agree; no writer waits on it
             made = audit_package.write(db.session, scope, out, made_by=made_by, library=library())
         with writing(db.session):
             audit_package.record(db.session, made, current_user._get_current_object())

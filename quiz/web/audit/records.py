@@ -16,6 +16,7 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import chain_check, evidence
 from ...db import db
+from ..units import reads
 from . import (DayField, DepartmentField, PersonFilter, bp, csv_download, days_in_order, department_field, department_known,
                kept_args, module_choices, module_titles)
 
@@ -117,6 +118,7 @@ def _parsed_details(record):
 
 
 @bp.get("/")
+@reads
 def index():
     form = _filter_form()
     if not form.validate():
@@ -142,6 +144,7 @@ def index():
 
 
 @bp.get("/evidence.csv")
+@reads
 def export():
     form = _filter_form()
     if not form.validate():
@@ -150,6 +153,7 @@ def export():
 
 
 @bp.get("/records/<int:seq>")
+@reads
 def record(seq: int):
     check = evidence.check_record(db.session, seq)
     if check is None:
@@ -166,6 +170,7 @@ def record(seq: int):
 
 
 @bp.get("/chain")
+@reads
 def chain():
     started = time.perf_counter()
     # Held to the daily check's last good head too: a log whose newest records were deleted

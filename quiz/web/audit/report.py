@@ -17,6 +17,7 @@ from ... import training_report
 from ...content import JOB_ROLES, label
 from ...db import db
 from ...models import PERSON_KIND_LABELS
+from ..units import reads
 from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices, module_titles
 
 PER_PAGE = 100
@@ -89,6 +90,7 @@ ARGS = ("email", "state", "module", "department", "job_role", "person_kind", "ve
 
 
 @bp.get("/training")
+@reads
 def training():
     form = _report_form()
     today = date.today()
@@ -116,6 +118,7 @@ def training():
 
 
 @bp.get("/training.csv")
+@reads
 def training_csv():
     form = _report_form()
     if not form.validate():
