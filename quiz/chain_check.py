@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, mailer, reminders
+from . import clock, jobs, mailer, reminders
 from .db import Steps
 from .evidence import Verification, first_at_or_after, still_extends, utc_timestamp, verify
 from .models import OutboxMessage, User, utcnow
@@ -158,7 +158,7 @@ def send(
     if result.ok:
         return report
     subject, body = compose(result, today, base_url, at_fault)
-    with reminders.exclusive_run(session, "chain-alert", _PG_RUN_LOCK, "evidence verify --alert"):  # two runs never send one twice
+    with jobs.exclusive_run(session, "chain-alert", _PG_RUN_LOCK, "evidence verify --alert"):  # two runs never send one twice
         with steps.read():
             people = [(p.id, p.email, p.name) for p in recipients(session)]
         for person in people:

@@ -23,9 +23,9 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, assignments, audit_package, chain_check, clock, csvtext, evidence, mailer, versions
+from . import accounts, assignments, audit_package, chain_check, clock, csvtext, evidence, jobs, mailer, versions
 from .config import PROJECT_ROOT
-from .content import JOB_ROLES, SPECIALTIES, curriculum, load_library
+from .content import JOB_ROLES, SPECIALTIES, coverage, load_library
 from .content.check import check_content
 from .content.curricula import load_curricula
 from .db import READS, READS_THEN_WRITES, WRITES, Steps, db, reading, unit_of_work, writing
@@ -91,7 +91,7 @@ def content_check(paths: tuple[Path, ...]) -> None:
 def content_matrix(output: Path | None) -> None:
     """Print the curriculum coverage matrix (docs/curriculum.md is this output)."""
     library = load_library(Path(current_app.config["CONTENT_DIR"]))
-    text = curriculum.matrix(library)
+    text = coverage.matrix(library)
     if output:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
@@ -158,7 +158,7 @@ def evidence_verify(alert: bool) -> None:
                                       base_url=current_app.config["BASE_URL"], at_fault=checked.at_fault,
                                       steps=Steps(db.session))
             click.echo(str(report), err=True)
-        except reminders.AlreadyRunning as exc:
+        except jobs.AlreadyRunning as exc:
             click.echo(f"alert: {exc}", err=True)
     sys.exit(1)
 
@@ -515,7 +515,7 @@ def reminders_send(today: date) -> None:
     try:
         settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
         report = reminders.send_all(db.session, today, library, settings, steps=Steps(db.session))
-    except (ValueError, reminders.AlreadyRunning) as exc:
+    except (ValueError, jobs.AlreadyRunning) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(str(report))
     if settings.smtp is None and report.kept:

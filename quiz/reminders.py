@@ -6,7 +6,7 @@ each message to the outbox table and, when SMTP is configured, hands it to the s
 
 Never a flood: the outbox holds at most one message of each kind per address per day (a unique
 constraint), so running the job again the same day sends nothing new; it only retries today's
-messages that did not go out. Only one run works at a time (see ``exclusive_run``).
+messages that did not go out. Only one run works at a time (``jobs.exclusive_run``).
 
 Nothing lost, nothing doubled: the job runs in steps (``db.Steps``, given by the layer that runs
 it), each a transaction of its own: each message is kept in the outbox in one step *before* it is
@@ -27,21 +27,18 @@ saying so. Emails name module titles and due dates only: no PHI.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import clock, evidence, mailer
+from . import clock, evidence, jobs, mailer
 from .content import Library
-from .db import Steps, is_postgresql
+from .db import Steps
 from .models import Assignment, OutboxMessage, User, utcnow
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
@@ -277,56 +274,6 @@ class Report:
         return text_
 
 
-class AlreadyRunning(RuntimeError):
-    pass
-
-
-@contextmanager
-def exclusive_run(session: Session, name: str = "reminders", key: int = _PG_RUN_LOCK,
-                  command: str = "reminders send") -> Iterator[None]:
-    """Hold the lock called ``name`` (PostgreSQL: advisory lock ``key``) for a whole run, or
-    raise AlreadyRunning.
-
-    Two overlapping runs (a slow cron job and a manual one) could otherwise both retry the same
-    unsent message. PostgreSQL: a session-level advisory lock on a connection of its own (freed
-    if the process dies). SQLite: an exclusive flock on a file beside the database.
-    """
-    engine = session.get_bind()
-    if is_postgresql(session):
-        # A lock, not a unit of work: no transaction on this connection, so nothing to commit.
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        except BaseException:
-            conn.close()
-            raise
-        if not got:
-            conn.close()
-            raise AlreadyRunning(f"another `{command}` is running; nothing done")
-        try:
-            yield
-        finally:
-            try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.close()
-            except Exception:
-                conn.invalidate()  # closes the connection for real, and with it the lock
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield  # one connection, one process: nothing to race with
-        return
-    fd = os.open(f"{database}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunning(f"another `{command}` is running; nothing done") from None
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _record(
     session: Session, digest: Digest, message_id: int, today: date, transport: str, error: str | None, retry: bool
 ) -> None:
@@ -387,7 +334,7 @@ def send_all(
     clock.check_not_future(today)
     steps = steps or Steps(session)
     report = Report(day=today)
-    with exclusive_run(session):
+    with jobs.exclusive_run(session, "reminders", _PG_RUN_LOCK, "reminders send"):
         with steps.read():
             digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)
         report.digests = sum(1 for d in digests if d.kind == "digest")

@@ -14,7 +14,7 @@ import pytest
 from quiz.config import PROJECT_ROOT
 from quiz.content import JOB_ROLES, SPECIALTIES, TOPICS, load_library
 from quiz.content.curricula import load_curricula
-from quiz.content.curriculum import matrix, track
+from quiz.content.coverage import matrix, track
 
 LIBRARY = load_library(PROJECT_ROOT / "content")
 STATE_LAWS = {"TX", "CA", "NY", "MA"}

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 
-from quiz import accounts, assignments, clock, evidence, mailer, reminders
+from quiz import accounts, assignments, clock, evidence, jobs, mailer, reminders
 from quiz.config import from_environment
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
@@ -506,7 +506,7 @@ def test_only_one_run_at_a_time(app, smtp):
     use_smtp(app, smtp.port)
     person(app, "ana@example.org", "Ana Lima", due=TODAY)
     with app.app_context():
-        with reminders.exclusive_run(db.session):
+        with jobs.exclusive_run(db.session, "reminders", reminders._PG_RUN_LOCK, "reminders send"):
             busy = run(app, *on(TODAY))
     assert busy.exit_code == 1 and "another `reminders send` is running" in busy.output
     assert smtp.messages == [] and outbox(app) == []

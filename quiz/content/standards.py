@@ -20,7 +20,7 @@ import textstat
 
 from . import spelling
 from .blocks import find_headings
-from .curriculum import FRONTLINE_ROLES, lesson_text
+from .coverage import FRONTLINE_ROLES, lesson_text
 from .frontmatter import front_matter_bounds, split_lines
 from .model import ContentError, Library, Module, Scenario, Screen, error_order
 
