@@ -25,7 +25,7 @@ from datetime import date
 
 from . import accounts, assignments, audit_package, chain_check, clock, csvtext, evidence, jobs, mailer, versions
 from .config import PROJECT_ROOT
-from .content import JOB_ROLES, SPECIALTIES, coverage, load_library
+from .content import JOB_ROLES, SPECIALTIES, coverage, load_library, policies
 from .content.check import check_content
 from .content.curricula import load_curricula
 from .db import READS, READS_THEN_WRITES, WRITES, Steps, db, reading, unit_of_work, writing
@@ -97,6 +97,18 @@ def content_matrix(output: Path | None) -> None:
         click.echo(f"wrote {output}")
     else:
         click.echo(text, nl=False)
+
+
+@content_cli.command("policies")
+@reads
+def content_policies() -> None:
+    """List every "our policy" sentence of the content, by file and line: the statements the
+    privacy officer confirms against the organization's real policies before staff attest."""
+    found = policies.statements(load_library(Path(current_app.config["CONTENT_DIR"])))
+    for statement in found:
+        click.echo(f"{statement.path}:{statement.line}: {statement.text}")
+    files = len({statement.path for statement in found})
+    click.echo(f"{len(found)} policy statement{'s' if len(found) != 1 else ''} in {files} file{'s' if files != 1 else ''}")
 
 
 @content_cli.command("load")

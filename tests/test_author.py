@@ -245,3 +245,19 @@ def test_trying_a_file_below_the_standards_says_so_and_that_it_would_still_be_se
     assert "This module loads without errors" in text
     assert "It falls short of the house standards (it would still be served)" in text
     assert "the module does not say it is not legal advice" in text
+
+
+def test_the_policy_statements_to_confirm_are_listed_by_file_and_line(app):
+    """Every "our policy" sentence, for the privacy officer to check against real policy."""
+    from quiz.content import policies
+
+    client = signed_in_as(app, "trainer")
+    lib = app.extensions["content_store"].library
+    found = policies.statements(lib)
+    assert found  # the premise: the test content states a policy
+    index = page_text(client.get("/author/").text)
+    assert f"{len(found)} “our policy” statement" in index
+    page = page_text(client.get("/author/policies").text)
+    for statement in found:
+        assert f"line {statement.line}: {statement.text}" in page
+        assert statement.path in page

@@ -26,6 +26,19 @@ def test_content_check_passes_with_a_summary_of_score_ranges(app):
     assert "2 modules" in result.output and "test-check 0..4" in result.output
 
 
+def test_content_policies_lists_each_our_policy_sentence_by_file_and_line(app):
+    result = _run(app, "content", "policies")
+    assert result.exit_code == 0, result.output
+    from quiz.content import load_library
+
+    path = load_library(DATA_CONTENT).modules["test-callers"].path  # as the library names files
+    line = next(n for n, text in enumerate(open(path, encoding="utf-8"), start=1) if "Our policy: a call" in text)
+    assert result.output.splitlines() == [
+        f"{path}:{line}: Our policy: a call back on the number in the chart before anything is shared.",
+        "1 policy statement in 1 file",
+    ]
+
+
 def test_the_shipped_content_passes_the_check(app):
     app.config["CONTENT_DIR"] = str(PROJECT_ROOT / "content")
     result = _run(app, "content", "check")

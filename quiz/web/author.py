@@ -20,7 +20,7 @@ from flask_wtf.file import FileField
 from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
-from ..content import Module, try_file, walks
+from ..content import Module, policies, try_file, walks
 from ..content.check import of_library
 from ..content.curricula import load_curricula
 from .common import library
@@ -44,8 +44,19 @@ def index():
     modules = sorted(lib.modules.values(), key=lambda m: m.title.lower())
     return render_template(
         "author/index.html", errors=checked.errors, standards=checked.standards, modules=modules,
-        summary=checked.summary,
+        summary=checked.summary, policy_count=len(policies.statements(lib)),
     )
+
+
+@bp.get("/policies")
+@reads
+def policy_statements():
+    """Every "our policy" sentence, by file: what the privacy officer confirms before go-live."""
+    found = policies.statements(library())
+    by_file: dict[str, list] = {}
+    for statement in found:
+        by_file.setdefault(statement.path, []).append(statement)
+    return render_template("author/policies.html", by_file=by_file, count=len(found))
 
 
 @bp.get("/modules/<module_id>")
