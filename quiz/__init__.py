@@ -24,7 +24,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(from_environment(instance_path))
     if test_config:
         app.config.update(test_config)
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    for key in ("SQLALCHEMY_DATABASE_URI", "MIGRATION_DATABASE_URI"):
+        if app.config.get(key):
+            app.config[key] = normalise_database_url(app.config[key])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from .db import apply_connection_rules, db
