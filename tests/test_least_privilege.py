@@ -1,5 +1,6 @@
 """Least privilege: on PostgreSQL the app's role may read and add to the evidence and the stored
-content versions, never change, remove or unguard them.
+content versions, never change, remove or unguard them; and the instance folder, the SQLite
+database and its files, and the secret key are readable by their owner only.
 
 The PostgreSQL tests make an owner role, an app role and a database of their own (named after
 TEST_DATABASE_URL's database, made as docs/operations.md says), so TEST_DATABASE_URL's user needs
@@ -8,7 +9,9 @@ CREATEROLE and CREATEDB (CI's is the superuser ``postgres``); they drop them all
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,12 +22,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from quiz import evidence, privileges
+from quiz import create_app, evidence, jobs, privileges
 from quiz.config import PROJECT_ROOT, normalise_database_url
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence, User
 
-from .conftest import PG_URL, add_user, close_app, make_app, sign_in
+from .conftest import DATA_CONTENT, PG_URL, add_user, close_app, make_app, sign_in
 from .test_learning_flow import _through_lesson, pass_and_sign
 
 needs_postgresql = pytest.mark.skipif(
@@ -329,6 +332,58 @@ def test_the_append_only_list_names_exactly_the_tables_the_triggers_guard(app):
                 )
             )
     assert guarded == set(privileges.APPEND_ONLY) == set(APPEND_ONLY)
+
+
+# --- files: readable by their owner only ------------------------------------------------------
+
+
+def _mode(path: Path) -> str:
+    return oct(stat.S_IMODE(os.stat(path).st_mode))
+
+
+def test_instance_folder_sqlite_files_and_secret_key_are_readable_by_their_owner_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "var" / "instance"))
+    for name in ("DATABASE_URL", "SECRET_KEY", "MIGRATION_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    umask = os.umask(0o002)  # a common umask that lets the group read and write
+    try:
+        app = create_app({"TESTING": True, "CONTENT_DIR": str(DATA_CONTENT), "CONTENT_REFRESH_SECONDS": 0})
+        instance = tmp_path / "var" / "instance"
+        database = instance / "rounds.sqlite3"
+        assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{database}"
+        with app.app_context():
+            flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        add_user(app)  # a write: the write gate, and SQLite's -wal and -shm
+        with app.app_context(), jobs.exclusive_run(db.session, "reminders", 1, "reminders send"):
+            modes = {
+                path.name: _mode(path)
+                for path in (
+                    database,
+                    Path(f"{database}-wal"),
+                    Path(f"{database}-shm"),
+                    Path(f"{database}-writegate"),
+                    Path(f"{database}.reminders.lock"),
+                    instance / "secret_key",
+                )
+            }
+        close_app(app)
+    finally:
+        os.umask(umask)
+    assert _mode(instance) == "0o700"
+    assert modes == dict.fromkeys(modes, "0o600")
+
+
+def test_an_instance_folder_open_to_others_is_left_as_it_is_and_warned_of(tmp_path, monkeypatch, caplog):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    instance.chmod(0o755)  # as an older Rounds made it
+    monkeypatch.setenv("INSTANCE_PATH", str(instance))
+    for name in ("DATABASE_URL", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    create_app({"TESTING": True, "CONTENT_DIR": str(DATA_CONTENT), "CONTENT_REFRESH_SECONDS": 0})
+    assert f"instance folder {instance} is open to other users (mode 755): chmod 700 it" in caplog.text
+    assert _mode(instance) == "0o755"
+    assert _mode(instance / "secret_key") == _mode(instance / "rounds.sqlite3") == "0o600"
 
 
 def test_a_migration_url_must_name_the_same_database_as_the_apps():
