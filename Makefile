@@ -17,13 +17,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: install, migrate the database, load content, create the demo organisation once, serve
+# Everything but the migrations runs as the app's role: without the owner's URL in its environment.
+AS_APP := env -u MIGRATION_DATABASE_URL
+ONE_ROLE := *** DATABASE_URL is PostgreSQL and MIGRATION_DATABASE_URL is not set: the role in DATABASE_URL will own the tables, so it could disable the triggers that keep evidence append-only. Create an owner role and an app role (docs/operations.md, "PostgreSQL: two roles"), then: make run DATABASE_URL=postgresql://rounds_app@127.0.0.1/rounds MIGRATION_DATABASE_URL=postgresql://rounds_owner@127.0.0.1/rounds ***
+
+## make run: install, migrate the database, load content, create the demo organisation once, serve.
+## PostgreSQL: make run DATABASE_URL=<the app's role> MIGRATION_DATABASE_URL=<the owner role>
+## migrates as the owner (which grants the app's role its privileges), then loads, seeds and
+## serves as the app's role.
 run: install
+	@case "$$DATABASE_URL" in postgres*) test -n "$$MIGRATION_DATABASE_URL" || echo '$(ONE_ROLE)' >&2;; esac
 	$(FLASK) db upgrade
-	$(FLASK) content load
-	$(FLASK) demo seed
+	$(AS_APP) $(FLASK) content load
+	$(AS_APP) $(FLASK) demo seed
 	@echo "Serving Rounds on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	$(VENV)/bin/gunicorn --preload --workers 4 --worker-class gthread --threads 1 --bind $(HOST):$(PORT) --access-logfile - app:app
+	$(AS_APP) $(VENV)/bin/gunicorn --preload --workers 4 --worker-class gthread --threads 1 --bind $(HOST):$(PORT) --access-logfile - app:app
 
 CHROMIUM := /usr/bin/chromium
 NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests skipped

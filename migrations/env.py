@@ -2,8 +2,12 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from alembic import context
+
+from quiz import privileges
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -15,8 +19,39 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
+_owner_engine = None
+
+
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    """The role that owns the tables runs the migrations: MIGRATION_DATABASE_URL's (the same
+    database as DATABASE_URL, as another role); unset, the app's own (SQLite, or one role)."""
+    global _owner_engine
+    owner_url = current_app.config.get("MIGRATION_DATABASE_URI")
+    if not owner_url:
+        return current_app.extensions['migrate'].db.engine
+    if _owner_engine is None:
+        privileges.check_same_database(current_app.config["SQLALCHEMY_DATABASE_URI"], owner_url)
+        _owner_engine = create_engine(owner_url, poolclass=NullPool)
+    return _owner_engine
+
+
+def app_role_to_grant(connection):
+    """The app's role (DATABASE_URL's user), to be granted exactly its privileges as the last
+    step of an upgrade (downgrade, stamp) on PostgreSQL run by the owner; None when there is
+    none to grant (SQLite; one role; commands that only look, like current). Checked before any
+    migration runs: PrivilegeError if that role could change or remove evidence anyway."""
+    if connection.dialect.name != "postgresql" or "destination_rev" not in context.get_context().opts:
+        return None
+    if not current_app.config.get("MIGRATION_DATABASE_URI"):
+        logger.warning(
+            "MIGRATION_DATABASE_URL is not set: the app's own role owns the tables, so it could "
+            "disable the triggers that keep evidence append-only (docs/operations.md, "
+            "\"PostgreSQL: two roles\")"
+        )
+        return None
+    role = privileges.app_role(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    privileges.check_role(connection, role)
+    return role
 
 
 def get_engine_url():
@@ -99,7 +134,10 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            app_role = app_role_to_grant(connection)
             context.run_migrations()
+            if app_role:  # in the same transaction: no table is ever there without its grants
+                logger.info(privileges.grant(connection, app_role))
 
 
 if context.is_offline_mode():

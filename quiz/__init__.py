@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import PROJECT_ROOT, from_environment, normalise_database_url
+from .config import PROJECT_ROOT, from_environment, normalise_database_url, private_folder, private_sqlite_file
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -20,12 +20,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    instance_path.mkdir(parents=True, exist_ok=True)
+    private_folder(instance_path)  # 0700: the secret key and the SQLite database live here
     app.config.update(from_environment(instance_path))
     if test_config:
         app.config.update(test_config)
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    for key in ("SQLALCHEMY_DATABASE_URI", "MIGRATION_DATABASE_URI"):
+        if app.config.get(key):
+            app.config[key] = normalise_database_url(app.config[key])
+    private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])  # 0600, before SQLite makes it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mode = instance_path.stat().st_mode & 0o777
+    if mode & 0o077:  # made by an older Rounds, or by hand
+        logging.getLogger(__name__).warning("instance folder %s is open to other users (mode %o): chmod 700 it", instance_path, mode)
 
     from .db import apply_connection_rules, db
     from .web import init_web

@@ -12,6 +12,8 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,7 +31,7 @@ def _create_secret_key(key_file: Path) -> None:
     """Write a new key whole under a temporary name, then link it into place: of several
     processes starting at once (gunicorn workers without ``--preload``) exactly one key wins,
     the others use it, and none ever reads a half-written file."""
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(key_file.parent)
     fd, temp = tempfile.mkstemp(dir=key_file.parent, prefix=".secret_key-")  # mode 0600
     try:
         with os.fdopen(fd, "w") as fh:
@@ -42,6 +44,32 @@ def _create_secret_key(key_file: Path) -> None:
             pass  # another process made one first
     finally:
         os.unlink(temp)
+
+
+def private_folder(path: Path) -> None:
+    """Make ``path`` (with any missing parents) if it is not there: itself readable by its owner
+    only (0700), whatever the umask. A folder that is already there is left as it is."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        return
+    os.chmod(path, 0o700)  # mkdir's mode goes through the umask
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file that is not there yet, empty (SQLite takes an empty file as
+    a new database) and readable by its owner only (0600, whatever the umask). SQLite gives its
+    -wal and -shm files the database file's mode, so they are private too."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):  # there already; or no such folder: SQLite says so
+        return
+    os.fchmod(fd, 0o600)
+    os.close(fd)
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -69,6 +97,8 @@ def from_environment(instance_path: Path) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # The role that owns the tables, for `flask db upgrade` only (migrations/env.py).
+        "MIGRATION_DATABASE_URI": os.environ.get("MIGRATION_DATABASE_URL") or None,
         "CONTENT_DIR": os.environ.get("CONTENT_DIR") or str(PROJECT_ROOT / "content"),
         "SESSION_IDLE_MINUTES": idle_minutes,
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle_minutes),

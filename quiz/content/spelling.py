@@ -42,7 +42,7 @@ _WORDS = {
     "storey": "story", "jewellery": "jewelry", "paediatric": "pediatric", "paediatrician": "pediatrician",
     "anaesthetic": "anesthetic", "orthopaedic": "orthopedic", "diarrhoea": "diarrhea", "oestrogen": "estrogen",
     "haemoglobin": "hemoglobin", "foetus": "fetus", "manoeuvre": "maneuver", "ageing": "aging",
-    "postcode": "ZIP code", "mum": "mom", "whilst": "while", "sceptical": "skeptical",
+    "postcode": "ZIP code", "mum": "mom", "sceptical": "skeptical",
     "tonne": "ton", "plough": "plow", "kerb": "curb", "tyre": "tire", "aluminium": "aluminum",
 }
 for stem in _IZE_STEMS:
