@@ -289,7 +289,8 @@ def evidence_package(since, until, email, department, module_id, output) -> None
 users_cli = AppGroup("users", help="Manage accounts.")
 
 
-@users_cli.command("add")
+@users_cli.command("add", help=f"Add an account. The password is read from standard input (first line; "
+                                      f"{accounts.PASSWORD_RULE}).")
 @click.argument("email")
 @click.option("--name", required=True, help="Full name, as the learner will sign it.")
 @click.option("--role", type=click.Choice(ACCOUNT_ROLES), default="learner", show_default=True)
@@ -299,7 +300,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 @click.option("--supervisor", "supervisor_email", help="The supervisor's email (an existing account).")
 @writes
 def users_add(email, name, role, job_role, specialty, department, supervisor_email) -> None:
-    """Add an account. The password is read from standard input (first line)."""
+    """Add an account (the help is above: it names the password rule)."""
     password = _read_password()
     try:
         user = accounts.create_user(
@@ -335,29 +336,49 @@ def users_set_role(email, role) -> None:
     click.echo(f"{email}: {was} -> {role}" if changed else f"{email} is already {role}: nothing changed")
 
 
-@users_cli.command("set-password")
+@users_cli.command("set-password", help=(
+    f"Set (or reset) a password, read from standard input ({accounts.PASSWORD_RULE}). It ends the person's "
+    "other sessions, is an evidence record naming the command line, and the person is told by email (or the "
+    "outbox). People imported from HR have none until this is done."))
 @click.argument("email")
+@click.option("--permanent/--temporary", default=False,
+              help="--temporary (the default): they must choose their own at their next sign-in. --permanent: "
+                   "no change is asked (e.g. your own, typed by you on the server); either way, until they choose "
+                   "their own in Rounds, what they sign is marked as signed with a password an admin set.")
 @reads_then_writes
-def users_set_password(email) -> None:
-    """Set (or reset) a password, read from standard input; ends the person's other sessions.
-    People imported from HR have none until this is done. The password is typed with no write
-    lock held; the account is read again, locked, to change it."""
+def users_set_password(email, permanent) -> None:
+    """(The help is above: it names the password rule.) The password is typed and hashed with
+    no write lock held; the account is read again, locked, to change it."""
     user = accounts.find_by_email(db.session, email)
     if user is None:
         raise click.ClickException(f"no account for {email}")
     user_id, address = user.id, user.email
     password = _read_password()
     try:
-        with writing(db.session):
-            accounts.set_password(db.session.get(User, user_id, populate_existing=True, with_for_update=True), password)
+        chosen = accounts.new_password(password)
     except accounts.AccountError as exc:
         raise click.ClickException(f"{exc.field}: {exc}") from None
-    click.echo(f"password set for {address}")
+    smtp = mailer.settings_from_config(current_app.config)
+    with writing(db.session):
+        notice = accounts.set_password(
+            db.session, db.session.get(User, user_id, populate_existing=True, with_for_update=True), chosen,
+            by=_command_line("flask users set-password"), temporary=not permanent, smtp=smtp,
+            base_url=current_app.config["BASE_URL"],
+        )
+    error = accounts.send_password_notice(db.session, notice, smtp, steps=Steps(db.session))
+    then = "no change asked" if permanent else "they choose their own at their next sign-in"
+    if smtp is None:
+        told = "the email telling them is in the outbox (no SMTP_HOST)"
+    else:
+        told = f"the email was not sent ({error}): it is in the outbox" if error else "told by email"
+    click.echo(f"password set for {address}; {then}; {told}")
 
 
 def _read_password() -> str:
+    """The password from standard input: prompted twice on a terminal, else the first line.
+    Held to accounts.PASSWORD_RULE by the caller."""
     if sys.stdin.isatty():
-        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return click.prompt(f"Password ({accounts.PASSWORD_RULE})", hide_input=True, confirmation_prompt=True)
     return sys.stdin.readline().rstrip("\r\n")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: How long after the idle limit a browser's return still finds (and records) its ended session.
+IDLE_END_RECORDED_WITHIN = timedelta(hours=12)
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -101,8 +103,12 @@ def from_environment(instance_path: Path) -> dict:
         "MIGRATION_DATABASE_URI": os.environ.get("MIGRATION_DATABASE_URL") or None,
         "CONTENT_DIR": os.environ.get("CONTENT_DIR") or str(PROJECT_ROOT / "content"),
         "SESSION_IDLE_MINUTES": idle_minutes,
-        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle_minutes),
-        # The cookie is re-sent when the session changes: at most once a minute (web/__init__.py).
+        # The server ends a session at the idle limit (web/__init__.py, _end_idle_sessions); the
+        # cookie lives on past it, so that the browser's next request finds the session ended
+        # and it is recorded. Then the cookie is cleared.
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle_minutes) + IDLE_END_RECORDED_WITHIN,
+        # The cookie is re-sent when the session changes: when its last request time moves on,
+        # at most once a second (web/__init__.py).
         "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -799,11 +799,15 @@ def acknowledge(
     content: AttemptContent,
     typed_name: str,
     state_statement: assignments.SignedStatement | None = None,
+    *,
+    signed_in_with_admin_set_password: bool,
 ) -> bool:
     """Sign the acknowledgement of a passed attempt. Signing twice records once. With
     ``state_statement`` (assignments.signed_statement_for), the signature is also that state's
     signed statement of completion: the attempt and its evidence record say so, and until when
-    it is kept."""
+    it is kept. ``signed_in_with_admin_set_password``, from the caller (the web layer knows how
+    the session began): anyone who knew a password an admin set could have typed this name, so
+    the attempt and the record say so, for an auditor."""
     if attempt.stage != "finished" or not attempt.passed or attempt.acknowledged_at:
         return False
     if not name_matches(attempt.user, typed_name):
@@ -811,6 +815,7 @@ def acknowledge(
     module = content.module
     attempt.acknowledged_at = utcnow()
     attempt.acknowledged_name = typed_name.strip()
+    attempt.signed_in_with_admin_set_password = signed_in_with_admin_set_password
     kept: dict = {}
     if state_statement is not None:
         signed_on = assignments.utc_day(attempt.acknowledged_at)
@@ -829,6 +834,7 @@ def acknowledge(
         typed_name=attempt.acknowledged_name,
         policy=module.policy_name,
         score=attempt.score,
+        signed_in_with_admin_set_password=signed_in_with_admin_set_password,
         **kept,
     )
     assignments.complete(session, attempt)

@@ -255,6 +255,11 @@ EVENTS = {
     "person.role-changed": "Account role changed",
     "person.cleared-for-phi": "Person cleared for PHI",
     "evidence.packaged": "Audit package made",
+    "session.signed-in": "Signed in",
+    "session.sign-in-refused": "Sign-in refused",
+    "session.signed-out": "Signed out",
+    "person.password-set": "Password set by an admin",
+    "person.password-changed": "Password chosen by the person",
 }
 
 

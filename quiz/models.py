@@ -69,6 +69,12 @@ class User(UserMixin, db.Model):
     #: Part of the session cookie's user id: bumping it ends every session of this user.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    #: The password in force was set by someone else (an admin in the browser, or the command
+    #: line), not chosen by the person: a session begun with it is marked, and so is what is
+    #: signed in it (accounts.set_password; cleared when they choose their own).
+    password_set_by_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    #: They must choose a new password before they can use any other page (a temporary one).
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # --- roster (HRIS) fields
@@ -150,6 +156,10 @@ class Attempt(db.Model):
     #: When the signature was also a state's signed statement of completion (Texas Health and
     #: Safety Code 181.101): the law and how long it is kept, in words (engine.acknowledge).
     signed_statement: Mapped[str | None] = mapped_column(Text)
+    #: The acknowledgement was signed in a session that began with a password an admin set
+    #: (engine.acknowledge): anyone who knew that password could have signed. None: signed
+    #: before Rounds kept this.
+    signed_in_with_admin_set_password: Mapped[bool | None] = mapped_column(Boolean)
     #: Secret to this attempt, never sent to the learner: it shuffles the choices at each
     #: decision and names them on the page (engine.choice_values), so what a learner posts
     #: says nothing about the file's order or which choice is right.

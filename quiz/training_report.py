@@ -4,7 +4,8 @@ What an auditor asks a covered entity first is not one record but the whole pict
 that every member of the workforce was trained, and when" (45 CFR 164.530(b)(2)(ii) asks for
 the training to be documented). One row per assignment: who (as their account is now), what
 module and why, when it was due, its state, and for a done one the attempt that closed it: its
-score, when and under which name it was signed, and the exact content version. Read-only; the
+score, when and under which name it was signed (and whether in a session begun with a password
+an admin set, which anyone who knew it could have begun), and the exact content version. Read-only; the
 evidence log stays the record of what happened, this is its summary by assignment.
 """
 
@@ -160,6 +161,7 @@ COLUMNS = (
     "person_name", "email", "employee_id", "person_kind", "vendor", "job_role", "department", "active",
     "module_id", "reason", "detail", "assigned_on", "due_on", "state", "completed_on", "late",
     "attempt", "score", "signed_at", "signed_name", "content_version", "waived_reason", "state_statement",
+    "signed_in_with_admin_set_password",
 )
 
 
@@ -174,7 +176,13 @@ def _cells(row: Row) -> tuple:
         utc_stamp(t.acknowledged_at) if t and t.acknowledged_at else None,
         t.acknowledged_name if t else None, t.module_version if t else None, a.waived_reason,
         t.signed_statement if t else None,
+        _yes_no(t.signed_in_with_admin_set_password) if t and t.acknowledged_at else None,
     )
+
+
+def _yes_no(flag: bool | None) -> str | None:
+    """yes, no, or empty: signed before Rounds kept it."""
+    return None if flag is None else ("yes" if flag else "no")
 
 
 def utc_stamp(moment: datetime) -> str:

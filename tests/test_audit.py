@@ -249,9 +249,9 @@ def test_a_record_whose_details_were_altered_into_nonsense_still_shows(app, alte
 
 def test_extreme_numbers_and_days_are_answered_not_crashed_on(app):
     _records(app, 3)
-    client = signed_in_as(app, "compliance")
-    assert _seqs(client.get("/audit/?until=9999-12-31").text) == [3, 2, 1]
-    assert _seqs(client.get("/audit/?before=99999999999999999999999").text) == [3, 2, 1]
+    client = signed_in_as(app, "compliance")  # record 4: their sign-in
+    assert _seqs(client.get("/audit/?until=9999-12-31").text) == [4, 3, 2, 1]
+    assert _seqs(client.get("/audit/?before=99999999999999999999999").text) == [4, 3, 2, 1]
     assert client.get("/audit/records/99999999999999999999999").status_code == 404
     assert client.get("/audit/records/0").status_code == 404
     past_the_start = client.get("/audit/?before=1").text

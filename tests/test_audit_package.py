@@ -173,8 +173,10 @@ def test_a_broken_chain_is_said_in_the_package_and_its_record_and_every_record_i
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 2"), {"d": '{"altered":true}'})
         db.session.commit()
+    compliance = signed_in_as(app, "compliance")  # (its sign-in is a record too)
+    with app.app_context():
         stored = db.session.scalar(select(Evidence.seq).order_by(Evidence.seq.desc()).limit(1))
-    files = _files(_make(signed_in_as(app, "compliance")))
+    files = _files(_make(compliance))
     readme = " ".join(files["README.txt"].decode().split())
     assert "WARNING: the evidence chain did NOT verify" in readme and "record 2:" in readme
     assert len(_rows(files["evidence.csv"])) == stored

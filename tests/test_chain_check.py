@@ -170,19 +170,19 @@ def test_a_broken_chain_with_nobody_to_tell_says_so(app):
 def test_the_chain_page_shows_the_daily_check_and_holds_the_log_to_it(app):
     _people(app)
     officer = app.test_client()
-    assert sign_in(officer, "officer@example.org").status_code == 303
+    assert sign_in(officer, "officer@example.org").status_code == 303  # record 4: the sign-in
     assert "has not run on this server yet" in page_text(officer.get("/audit/chain").text)
     assert app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"]).exit_code == 0
     with app.app_context():
         head = evidence.verify(db.session).head_hash
     page = page_text(officer.get("/audit/chain").text)
-    assert "last found the chain intact on" in page and f"3 records, the newest with hash {head}" in page
+    assert "last found the chain intact on" in page and f"4 records, the newest with hash {head}" in page
     _disable_triggers(app)
     with app.app_context():
-        db.session.execute(text("DELETE FROM evidence WHERE seq = 3"))
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 4"))
         db.session.commit()
     page = page_text(officer.get("/audit/chain").text)
-    assert "The chain is broken at record 3: the log has 2 records, fewer than the 3 of the last good check" in page
+    assert "The chain is broken at record 4: the log has 3 records, fewer than the 4 of the last good check" in page
 
 
 def test_a_last_good_check_file_that_is_not_one_is_ignored_and_written_again(app, tmp_path):

@@ -108,6 +108,7 @@ def test_passing_path_end_to_end_without_javascript(app, learner):
     assert "Passed" in listing and "on <time" in listing
     names = [e.event for e in _events(app)]
     assert names == [
+        "session.signed-in",
         "attempt.started",
         "lesson.viewed",
         "lesson.viewed",

@@ -626,7 +626,7 @@ def test_an_admin_sets_a_password_for_an_imported_person(app):
     page = admin.get(url).text
     assert "has no password yet" in page
     short = admin.post(url, data={"csrf_token": csrf_token(page), "password": "short", "confirm": "short"})
-    assert short.status_code == 422 and short.text.count("The password needs at least 12 characters.") == 2
+    assert short.status_code == 422 and short.text.count("The password needs 12 to 1024 characters.") == 2
     differ = admin.post(url, data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase two"})
     assert differ.text.count("The two passwords differ.") == 2
     done = admin.post(url, data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase one"})
@@ -634,4 +634,8 @@ def test_an_admin_sets_a_password_for_an_imported_person(app):
     assert sign_in(app.test_client(), "imported@example.org", "a long passphrase one").status_code == 303
     learner = app.test_client()
     sign_in(learner, "imported@example.org", "a long passphrase one")
+    assert learner.get(url).headers["Location"].startswith("/auth/password")  # theirs to choose first
+    page = learner.get("/auth/password").text
+    learner.post("/auth/password", data={"csrf_token": csrf_token(page), "password": "my own passphrase",
+                                         "confirm": "my own passphrase"})
     assert learner.get(url).status_code == 403

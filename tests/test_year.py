@@ -57,7 +57,7 @@ def _walk(session, user: User, module_id: str, wrong_first: bool) -> bool:
         wrong = False
         engine.choose(session, attempt, content, attempt.step, choice.number)
     if attempt.passed:
-        engine.acknowledge(session, attempt, content, user.name)
+        engine.acknowledge(session, attempt, content, user.name, signed_in_with_admin_set_password=False)
     return bool(attempt.passed)
 
 

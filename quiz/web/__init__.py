@@ -10,6 +10,7 @@ part of the app; what the blueprints share is in ``common`` (and ``access``, ``h
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,15 +20,15 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from .. import assignments
+from .. import accounts, assignments
 from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
-from .common import ADMIN_SECTIONS, library  # noqa: F401  (library: the content being served)
+from .common import ADMIN_SECTIONS, LAST_SEEN, library, session_id  # noqa: F401  (library: the content being served)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
 from .limits import limiter
 from .units import init_app as init_units
-from .units import reads
+from .units import instead_of_the_view, reads
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -76,6 +77,7 @@ def init_web(app: Flask) -> None:
     app.add_url_rule("/", "index", reads(lambda: redirect(url_for("learn.index"))))
 
     app.before_request(_end_idle_sessions)
+    app.before_request(_password_to_choose)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (403, 404, 413, 429):
@@ -130,30 +132,51 @@ def _unauthorized():
     return _to_sign_in(login_manager.login_message, "You were signed out.")
 
 
-#: How stale the session's "last seen" time may get before the cookie is written again. The
-#: cookie is re-signed and re-sent only this often, not on every request.
-SEEN_RESOLUTION_SECONDS = 60
-
-
 def _end_idle_sessions():
     """Sign out after SESSION_IDLE_MINUTES without a request, even with a copied cookie.
 
-    The last-seen time is kept to the minute, so the sign-out comes between N-1 and N minutes
-    after the last request: never later than the configured limit.
+    The session keeps the time of its last request to the second (``LAST_SEEN``, re-signed into
+    the cookie when it moves on), so the sign-out comes exactly at the limit: a request N
+    minutes after the last one, to the second, finds the session ended. The cookie outlives the
+    limit (config: PERMANENT_SESSION_LIFETIME), so that the browser's next request, which finds
+    it ended, is recorded (``accounts.timed_out``); a session whose browser never comes back
+    ended all the same, unrecorded.
     """
     if request.endpoint in ("static", "assets.serve") or not current_user.is_authenticated:
         return None
     now = int(time.time())
-    last_seen = session.get("seen", now)
-    if now - last_seen > current_app.config["SESSION_IDLE_MINUTES"] * 60 - SEEN_RESOLUTION_SECONDS:
+    last_seen = session.get(LAST_SEEN)
+    limit = current_app.config["SESSION_IDLE_MINUTES"]
+    if not isinstance(last_seen, int) or now - last_seen >= limit * 60:
+        if isinstance(last_seen, int):  # (a cookie without it predates the record: nothing to say)
+            user, ended = current_user._get_current_object(), session_id()
+            with instead_of_the_view():
+                accounts.timed_out(db.session, user, session_id=ended, idle_minutes=limit,
+                                   last_request=datetime.fromtimestamp(last_seen, timezone.utc))
         logout_user()
         session.clear()
         return _to_sign_in("You were signed out after a period of inactivity. Please sign in again.")
-    if "seen" not in session or now - last_seen >= SEEN_RESOLUTION_SECONDS:
-        session["seen"] = now
+    if last_seen != now:
+        session[LAST_SEEN] = now
     if not session.permanent:
         session.permanent = True
     return None
+
+
+#: Pages someone who must choose a new password can still open.
+_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve")
+
+
+def _password_to_choose():
+    """After an admin set their password, choosing their own is the only page a person can
+    open (the account says so on every request; the cookie cannot get round it)."""
+    if request.endpoint in _OPEN_BEFORE_A_NEW_PASSWORD or not current_user.is_authenticated:
+        return None
+    if not current_user.password_must_change:
+        return None
+    if request.method not in ("GET", "HEAD"):
+        flash("Choose your new password first. What you just sent was not recorded.", "info")
+    return redirect_anywhere(url_for("auth.password", next=_back_here()))
 
 
 def _security_headers(response):

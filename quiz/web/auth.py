@@ -1,17 +1,24 @@
-"""Sign in and sign out."""
+"""Sign in, sign out, and choosing your own password (required after an admin set one).
+
+Each is an evidence record (accounts.record_sign_in, sign_out, choose_own_password), naming
+the session by the id it keeps in the cookie (common.SESSION_ID).
+"""
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from .. import accounts
 from ..db import db
+from ..models import User
+from .common import begin_session, session_id
 from .limits import limiter
 from .units import reads_then_writes, writes, writing
 
@@ -37,11 +44,31 @@ class _SignedIn:
 
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=1024)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."),
+                                                     Length(max=accounts.MAX_PASSWORD_LENGTH)])
 
 
 class SignOutForm(FlaskForm):
     pass
+
+
+class ChoosePasswordForm(FlaskForm):
+    """Choosing your own password. ``current`` is asked only when it is not required (the
+    person signed in with a password an admin set a moment ago)."""
+
+    current = PasswordField("Your current password", validators=[Length(max=accounts.MAX_PASSWORD_LENGTH)])
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Type the new password."),
+            Length(min=accounts.MIN_PASSWORD_LENGTH, max=accounts.MAX_PASSWORD_LENGTH,
+                   message=f"The password needs {accounts.PASSWORD_RULE}."),
+        ],
+    )
+    confirm = PasswordField(
+        "Type it again",
+        validators=[DataRequired("Type the new password again."), EqualTo("password", "The two passwords differ.")],
+    )
 
 
 def safe_next(target: str | None) -> str | None:
@@ -79,14 +106,18 @@ def login():
             current_app.config["LOGIN_LOCKOUT_FAILURES"], current_app.config["LOGIN_LOCKOUT_MINUTES"]
         )
         checked = accounts.check_password(db.session, form.email.data, form.password.data)
-        with writing(db.session):  # kept either way
-            user = accounts.record_sign_in(db.session, checked, policy)
-            signed_in = user.get_id() if user is not None else None
+        new_session = secrets.token_urlsafe(12)
+        with writing(db.session):  # kept either way, with its evidence record
+            user = accounts.record_sign_in(db.session, checked, policy, session_id=new_session)
+            if user is not None:
+                signed_in, admin_set, must_change = user.get_id(), user.password_set_by_admin, user.password_must_change
         if user is not None:
             next_url = safe_next(request.args.get("next"))
             session.clear()  # a new session (and CSRF token) at sign-in
             login_user(_SignedIn(signed_in, user))
-            session.permanent = True
+            begin_session(new_session, admin_set_password=bool(admin_set))
+            if must_change:  # the only page they can open until it is done
+                return redirect(url_for("auth.password", next=next_url), code=303)
             return redirect(next_url or url_for("learn.index"), code=303)
         failed = True
     return render_template("auth/login.html", form=form, failed=failed, failed_message=SIGN_IN_FAILED), (
@@ -100,8 +131,41 @@ def login():
 def logout():
     form = SignOutForm()
     if form.validate_on_submit():
-        accounts.end_all_sessions(current_user)  # kept when the view returns
+        accounts.sign_out(db.session, current_user, session_id=session_id())  # kept when the view returns
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
+@login_required
+@reads_then_writes
+def password():
+    """Choose your own password: required, before any other page, after an admin set one (the
+    web layer's gate sends every page here); otherwise open to anyone signed in, with their
+    current password. The new one is hashed in the read, then kept in a short write that ends
+    every other session; this one goes on."""
+    required = bool(current_user.password_must_change)
+    next_url = safe_next(request.args.get("next"))
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        chosen = None
+        if not required and not accounts.password_matches(current_user, form.current.data or ""):
+            form.current.errors.append("That is not your current password.")
+        else:
+            try:
+                chosen = accounts.new_password(form.password.data)
+            except accounts.AccountError as exc:
+                form.password.errors.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+        if chosen is not None:
+            with writing(db.session):
+                user = db.session.get(User, current_user.id, populate_existing=True, with_for_update=True)
+                accounts.choose_own_password(db.session, user, chosen, required=required, session_id=session_id())
+                signed_in = user.get_id()
+            login_user(_SignedIn(signed_in, user))  # this session, on the new session version
+            flash("Your new password is set. Any other session of yours has ended.", "info")
+            return redirect(next_url or url_for("learn.index"), code=303)
+    return render_template("auth/password.html", form=form, required=required,
+                           rule=f"A password of {accounts.PASSWORD_RULE}: a few words you will remember work well."), (422 if form.errors else 200)

@@ -1,5 +1,5 @@
-"""What every blueprint of the web layer shares: the content being served, the curricula, and
-the admin area's list of page groups.
+"""What every blueprint of the web layer shares: the content being served, the curricula, the
+admin area's list of page groups, and what the session cookie says about the session itself.
 
 Blueprints import these from here, never from ``quiz.web`` (whose ``__init__`` builds the web
 part of the app and imports every blueprint), and never from one another
@@ -8,9 +8,10 @@ part of the app and imports every blueprint), and never from one another
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, session
 
 from ..content import Library
 
@@ -38,3 +39,33 @@ def curricula():
         current_app.extensions["curricula"] = cached
     return cached[1]
 
+
+
+# --- the session itself (besides Flask-Login's account id and session version) -------------
+
+#: Names the session in its evidence records: signed in, signed out, timed out, password chosen.
+SESSION_ID = "sid"
+#: When the last request came, in whole seconds since the epoch: the idle limit counts from it.
+LAST_SEEN = "seen"
+#: The session began with a password someone else set (an admin, or the command line): whoever
+#: knew it could have begun it, so what is signed in it is marked (engine.acknowledge).
+ADMIN_SET_PASSWORD = "admin_set_password"
+
+
+def begin_session(session_id: str, *, admin_set_password: bool) -> None:
+    """What a new session keeps from its sign-in (after ``login_user``): the cookie is signed,
+    so the person cannot unset the mark."""
+    session[SESSION_ID] = session_id
+    session[LAST_SEEN] = int(time.time())
+    session[ADMIN_SET_PASSWORD] = admin_set_password
+    session.permanent = True
+
+
+def session_id() -> str | None:
+    return session.get(SESSION_ID)
+
+
+def signed_in_with_admin_set_password() -> bool:
+    """Whether this session began with a password someone else set (kept for the whole
+    session, even after the person chose their own in it)."""
+    return bool(session.get(ADMIN_SET_PASSWORD, False))

@@ -22,7 +22,7 @@ from .. import assignments, certificate_pdf, engine
 from ..content import Choice, Module
 from ..db import db
 from ..models import Attempt
-from .common import curricula, library
+from .common import curricula, library, signed_in_with_admin_set_password
 from .certificates import pdf_response
 from .htmx import is_partial, page_or_blocks
 from .units import done_writing, reads, reads_then_writes, writes, writing
@@ -333,7 +333,8 @@ def acknowledge(module_id: str):
         return _show(module_id, {"acknowledge": form})
     content = engine.content_for(db.session, library(), attempt)
     statement = assignments.signed_statement_for(curricula(), current_user, module_id)
-    engine.acknowledge(db.session, attempt, content, form.full_name.data, statement)
+    engine.acknowledge(db.session, attempt, content, form.full_name.data, statement,
+                       signed_in_with_admin_set_password=signed_in_with_admin_set_password())
     return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
 
 

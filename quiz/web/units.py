@@ -18,11 +18,13 @@ after a change); ``reading(..., snapshot=True)`` reads from one snapshot. Views 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import wraps
+from typing import Iterator
 
 from flask import Flask, current_app, g, request
 
-from ..db import READS, READS_THEN_WRITES, WRITES, db, enter_unit, leave_unit
+from ..db import READS, READS_THEN_WRITES, WRITES, db, enter_unit, leave_unit, write_intent
 from ..db import done_writing as _done_writing
 from ..db import reading, writing  # noqa: F401  (the views' tools, from this one door)
 
@@ -73,6 +75,25 @@ def unit_for(endpoint: str | None, method: str) -> str:
 def done_writing() -> None:
     """The view's writes are over: commit them; the rest of the request only reads."""
     _done_writing(db.session)
+
+
+@contextmanager
+def instead_of_the_view() -> Iterator[None]:
+    """A short writing transaction of the layer's own, whatever the view declares (a GET too),
+    for a request the layer answers itself before its view runs: a session found ended at the
+    idle limit is recorded as it is found. What the unit did so far only read (the account),
+    so its transaction is ended first; the view must not run after this."""
+    session = db.session
+    session.commit()  # the unit's transaction so far: nothing was written in it
+    token = write_intent.set(True)
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        write_intent.reset(token)
 
 
 def _begin_unit() -> None:

@@ -13,7 +13,7 @@ STAFF_PAGES = [
     "/author/modules/test-callers",
     "/author/try",
     "/audit/training", "/audit/training?state=done", "/audit/", "/audit/?event=choice.made&since=2000-01-01",
-    "/audit/records/1", "/audit/chain", "/audit/package",
+    "/audit/records/1", "/audit/chain", "/audit/package", "/auth/password",
 ]
 
 

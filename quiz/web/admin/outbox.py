@@ -21,7 +21,8 @@ from . import bp
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
 
 PER_PAGE = 50
-KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed"}
+KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed",
+         "password-set": "Password set by an admin"}
 
 
 def when(moment: datetime | None) -> str:
