@@ -127,8 +127,9 @@ def test_a_learner_signs_in_takes_a_module_and_signs_as_the_apps_role(app_as_app
     loaded = runner.invoke(args=["content", "load"])
     assert loaded.exit_code == 0 and "new versions stored" in loaded.output, loaded.output
     verified = runner.invoke(args=["evidence", "verify"])
-    assert verified.exit_code == 0 and "evidence ok: 8 records" in verified.output, verified.output
+    assert verified.exit_code == 0 and "evidence ok: 9 records" in verified.output, verified.output
     with app.app_context():
+        assert "session.signed-in" in db.session.scalars(select(Evidence.event)).all()  # the app's role wrote it
         assert db.session.scalar(select(Evidence.event).order_by(Evidence.seq.desc()).limit(1)) == "acknowledgement.signed"
         assert db.session.scalars(select(ContentVersion.content_id)).all()  # stored as the app's role
 
