@@ -49,6 +49,8 @@ def _nfc(text: str) -> str:
 
 def _details(cert: Certificate, module: Module) -> list[tuple[str, str]]:
     attempt = cert.attempt
+    if attempt.acknowledged_at is None:
+        raise ValueError(f"attempt {attempt.id} is not signed: it has no certificate")
     rows = [
         ("Completed", attempt.acknowledged_at.strftime("%d %B %Y, %H:%M UTC")),
         ("Score", f"{attempt.score} (pass mark {module.pass_score})"),

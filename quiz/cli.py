@@ -361,7 +361,7 @@ def users_set_password(email, permanent) -> None:
     smtp = mailer.settings_from_config(current_app.config)
     with writing(db.session):
         notice = accounts.set_password(
-            db.session, db.session.get(User, user_id, populate_existing=True, with_for_update=True), chosen,
+            db.session, db.session.get_one(User, user_id, populate_existing=True, with_for_update=True), chosen,
             by=_command_line("flask users set-password"), temporary=not permanent, smtp=smtp,
             base_url=current_app.config["BASE_URL"],
         )

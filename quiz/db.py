@@ -28,12 +28,12 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import Pool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -43,7 +43,15 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+class _SQLAlchemy(SQLAlchemy):
+    if TYPE_CHECKING:
+        # For the type checker only: ``db.session`` is a scoped_session, which hands every
+        # Session method to the current request's (or command's) Session, so the core's
+        # functions take a plain ``Session`` and are called with ``db.session``.
+        session: Session  # type: ignore[assignment]
+
+
+db = _SQLAlchemy(model_class=Base)
 
 
 def real_session(session):

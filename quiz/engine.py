@@ -14,9 +14,10 @@ import random
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import cast
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -133,7 +134,7 @@ class ModuleStatus:
 def status_of(attempts: list[Attempt]) -> ModuleStatus:
     done = [a for a in attempts if a.acknowledged_at is not None]
     if done:
-        last = max(done, key=lambda a: a.acknowledged_at)
+        last = max(done, key=lambda a: a.acknowledged_at or datetime.min)  # all are set
         return ModuleStatus("passed", "Passed", last.acknowledged_at)
     if any(a.stage != "finished" for a in attempts):
         return ModuleStatus("in-progress", "In progress")
@@ -220,7 +221,8 @@ def start_attempt(session: Session, user: User, content: AttemptContent) -> Atte
     existing = open_attempt(session, user.id, module.id, lock=True)
     if existing is not None:
         return existing
-    for item in (module, *content.scenarios):
+    items: list[Module | Scenario] = [module, *content.scenarios]
+    for item in items:
         versions.remember(session, item)
     number = (
         session.scalar(
@@ -362,7 +364,7 @@ def lesson_read(
     for before in earlier:
         views = viewed.get(before.number)
         seen = _screens_as_taken(session, library, before, content) if views else None
-        if not seen:
+        if not views or not seen:
             continue
         for i in views:
             if i < len(seen) and seen[i] in wanted:
@@ -431,7 +433,13 @@ def reopen_lesson(session: Session, attempt: Attempt, content: AttemptContent, s
 
 
 def current_node(attempt: Attempt, content: AttemptContent) -> Node:
-    return content.scenario(attempt.scenario_index).nodes[attempt.node_id]
+    return content.scenario(attempt.scenario_index).nodes[_node_id(attempt)]
+
+
+def _node_id(attempt: Attempt) -> str:
+    if attempt.node_id is None:
+        raise ValueError(f"attempt {attempt.id} is not at a decision (it is in its {attempt.stage})")
+    return attempt.node_id
 
 
 def choices_in_order(attempt: Attempt, content: AttemptContent) -> list[Choice]:
@@ -523,7 +531,7 @@ def plan_choice(
     if not _fresh(attempt, step, "scenario"):
         return None
     scenario = content.scenario(attempt.scenario_index)
-    node = scenario.nodes[attempt.node_id]
+    node = scenario.nodes[_node_id(attempt)]
     choice = node.choice(choice_number)
     if choice is None:
         raise ValueError(f"no choice {choice_number} at {node.id}")
@@ -539,13 +547,13 @@ def plan_choice(
 #: Plain statements on this path run on the session's connection, in its transaction:
 #: ``session.execute`` adds the ORM's execution layer, which cost about as much again as
 #: running the statement (bench/HISTORY.md, "A much slower machine").
-_ATTEMPTS = Attempt.__table__
+_ATTEMPTS = cast(Table, Attempt.__table__)
 _MOVE_ON = (
     update(_ATTEMPTS)
     .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.step == bindparam("read_step"))
     .values(step=bindparam("new_step"), node_id=bindparam("new_node"), stage=bindparam("new_stage"))
 )
-_INSERT_ANSWER = insert(Answer.__table__)
+_INSERT_ANSWER = insert(cast(Table, Answer.__table__))
 
 
 def record_choice(
@@ -735,7 +743,7 @@ def highest_score(content: AttemptContent) -> int | None:
     ranges = [s.scores for s in content.scenarios]
     if any(r is None for r in ranges):
         return None
-    return sum(r.highest for r in ranges)  # type: ignore[union-attr]
+    return sum(r.highest for r in ranges if r is not None)
 
 
 def result(attempt: Attempt, content: AttemptContent) -> Result:
@@ -871,4 +879,5 @@ def certificate(session: Session, attempt: Attempt) -> Certificate | None:
     if not records:  # cannot happen (signing and its record commit together); show the account
         return Certificate(attempt, attempt.user.name, attempt.user.job_role, None)
     record = records[0]
-    return Certificate(attempt, record.learner_name, record.job_role, record)
+    return Certificate(attempt, record.learner_name or attempt.user.name, record.job_role or attempt.user.job_role,
+                       record)

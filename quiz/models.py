@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timezone
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -22,6 +22,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import db
+
+if TYPE_CHECKING:
+    # The type checker cannot follow the class Flask-SQLAlchemy builds for ``db.Model``; it is a
+    # subclass of our declarative Base, so the checker reads the models as Base's.
+    from .db import Base as Model
+else:
+    Model = db.Model
 
 ACCOUNT_ROLES = ("learner", "manager", "trainer", "compliance", "admin")
 PERSON_KINDS = ("employee", "contractor", "ba-staff")
@@ -52,7 +59,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
     __table_args__ = (Index("uq_users_employee_id", "employee_id", unique=True),)
 
@@ -96,7 +103,7 @@ class User(UserMixin, db.Model):
         return bool(self.active)
 
 
-class ContentVersion(db.Model):
+class ContentVersion(Model):
     """The exact source of every content version that evidence refers to (append-only)."""
 
     __tablename__ = "content_versions"
@@ -110,7 +117,7 @@ class ContentVersion(db.Model):
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Attempt(db.Model):
+class Attempt(Model):
     """One learner's walk through one version of a module.
 
     ``step`` is the attempt's state token: every state change bumps it, and every form carries
@@ -176,7 +183,7 @@ class Attempt(db.Model):
     __mapper_args__ = {"version_id_col": step, "version_id_generator": False}
 
 
-class Answer(db.Model):
+class Answer(Model):
     """One choice made. Unique per (attempt, step): a second submission of a step cannot land."""
 
     __tablename__ = "answers"
@@ -201,7 +208,7 @@ class Answer(db.Model):
     attempt: Mapped[Attempt] = relationship(back_populates="answers")
 
 
-class Evidence(db.Model):
+class Evidence(Model):
     """The evidence log: append-only, hash-chained. Database triggers refuse UPDATE and DELETE.
 
     Times and details are stored as text exactly as hashed, so what is read back is byte for
@@ -240,7 +247,7 @@ ASSIGNMENT_REASONS = (
 ASSIGNMENT_STATES = ("open", "done", "overdue", "waived")
 
 
-class Assignment(db.Model):
+class Assignment(Model):
     """A person owes a module by a date, for a recorded reason."""
 
     __tablename__ = "assignments"
@@ -281,7 +288,7 @@ TRIGGER_KINDS = (
 )
 
 
-class TriggerEvent(db.Model):
+class TriggerEvent(Model):
     """Something that happened and the refreshers it called for."""
 
     __tablename__ = "trigger_events"
@@ -301,7 +308,7 @@ class TriggerEvent(db.Model):
     assignments: Mapped[list[Assignment]] = relationship(back_populates="trigger_event")
 
 
-class RosterUpload(db.Model):
+class RosterUpload(Model):
     """An uploaded HRIS export waiting for preview and apply (kept as the record of the import)."""
 
     __tablename__ = "roster_uploads"
@@ -315,7 +322,7 @@ class RosterUpload(db.Model):
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """Every email Rounds sends or would send: with no SMTP configured it stays here to be read."""
 
     __tablename__ = "outbox"

@@ -93,7 +93,9 @@ def split_settings(
             i += 1
             continue
         match = _SETTING.match(line)
-        name = match.group(1).lower() if match else ""
+        if match is None:
+            break
+        name = match.group(1).lower()
         if name in own:
             if name in settings:
                 errors.append(ContentError(path, i + 1, f"`{match.group(1)}:` is given twice"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .frontmatter import Fields, read_yaml_document
 from .model import JOB_ROLES, US_STATES, ContentError, Library
@@ -131,7 +132,7 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
         return value
 
     defaults = mapping(fm.data.get("defaults") or {}, ("defaults",), _DEFAULTS)
-    settings = {k: number(defaults[k], ("defaults", k)) for k in _DEFAULTS if k in defaults}
+    settings: dict[str, Any] = {k: number(defaults[k], ("defaults", k)) for k in _DEFAULTS if k in defaults}
     base = Curricula(**{k: v for k, v in settings.items() if v is not None})
 
     def refreshers(items, key) -> tuple[Refresher, ...]:

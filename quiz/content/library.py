@@ -254,7 +254,7 @@ def _read_source(path: Path, kind: str | None) -> _Source:
     return _Source(kind or _kind_by_location(path) or _kind_by_content(text), shown, text)
 
 
-def _root_files(root: Path, strays: list[tuple[str, str]] | None = None) -> dict[Path, str]:
+def _root_files(root: Path, strays: list[tuple[str, str]] | None = None) -> dict[Path, str | None]:
     return {Path(path): kind for path, (_, _, kind) in sorted(_listing(root, strays).items())}
 
 

@@ -46,8 +46,8 @@ _WORDS = {
     "tonne": "ton", "plough": "plow", "kerb": "curb", "tyre": "tire", "aluminium": "aluminum",
 }
 for stem in _IZE_STEMS:
-    for british, us in _IZE_ENDINGS.items():
-        _WORDS.setdefault(stem + british, stem + us)
+    for uk_ending, us_ending in _IZE_ENDINGS.items():
+        _WORDS.setdefault(stem + uk_ending, stem + us_ending)
 _WORDS = {word: us for word, us in _WORDS.items() if us}  # None: the same in US English
 
 _WORD = re.compile(r"[A-Za-z]+")

@@ -250,7 +250,8 @@ def _scoring_errors(library: Library, module: Module) -> list[ContentError]:
     the general versions, and each specialty's (its variant where there is one)."""
     errors: dict[ContentError, None] = {}
     seen: set[tuple[str, ...]] = set()
-    for specialty in module.specialties or (None, *SPECIALTIES):
+    specialties: tuple[str | None, ...] = module.specialties or (None,) + SPECIALTIES
+    for specialty in specialties:
         checks = [library.scenario_for(sid, specialty) for sid in module.scenario_ids]
         versions = tuple(s.version for s in checks if s is not None)
         if versions in seen or len(versions) != len(checks):

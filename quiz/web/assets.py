@@ -23,8 +23,15 @@ def _digest(path: Path, mtime_ns: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def _static_folder() -> str:
+    folder = current_app.static_folder
+    if folder is None:  # create_app always sets one
+        raise RuntimeError("the app has no static folder")
+    return folder
+
+
 def _file(name: str) -> Path:
-    root = Path(current_app.static_folder).resolve()
+    root = Path(_static_folder()).resolve()
     path = (root / name).resolve()
     if root not in path.parents or not path.is_file():
         abort(404)
@@ -57,7 +64,7 @@ def serve(hashed: str):
     path = _file(f"{name}.{ext}")
     if digest != _digest(path, path.stat().st_mtime_ns):
         abort(404)  # an old name: the page that asked for it is stale
-    response = send_from_directory(current_app.static_folder, f"{name}.{ext}", max_age=ONE_YEAR)
+    response = send_from_directory(_static_folder(), f"{name}.{ext}", max_age=ONE_YEAR)
     response.cache_control.immutable = True
     response.cache_control.public = True
     return response

@@ -4,6 +4,7 @@ redirects and error pages that work for htmx requests too."""
 from __future__ import annotations
 
 from flask import Response, redirect, render_template
+from werkzeug.wrappers import Response as BaseResponse
 from htmx_flask import Htmx, make_response, request
 from jinja2_fragments.flask import render_blocks
 
@@ -31,7 +32,7 @@ def page_or_blocks(template: str, blocks: list[str], **context) -> Response:
     return response
 
 
-def redirect_anywhere(url: str) -> Response:
+def redirect_anywhere(url: str) -> BaseResponse:
     """A redirect that also works when the request came from htmx (it would swap the page in)."""
     if request.htmx:
         return make_response("", 200, redirect=url)

@@ -15,8 +15,9 @@ from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField
+from wtforms import BooleanField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+from wtforms.widgets import HiddenInput
 
 from .. import assignments, certificate_pdf, engine
 from ..content import Choice, Module
@@ -34,7 +35,7 @@ PARTIAL_BLOCKS = ["step", "announcer"]
 
 
 class StepForm(FlaskForm):
-    step = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
+    step = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
 
 
 class AnswerForm(StepForm):
@@ -111,7 +112,7 @@ class Page:
     def reopen_lesson(self) -> bool:
         """Offer "Read the lesson again": at the check's first question, before any answer (an
         answer that led back there would be shown as feedback)."""
-        return self.view == "question" and self.feedback is None and engine.can_reopen_lesson(self.attempt, self.content)
+        return self.view == "question" and self.feedback is None and engine.can_reopen_lesson(*self.taking())
 
     @property
     def has_errors(self) -> bool:
@@ -120,7 +121,13 @@ class Page:
 
     def choices(self) -> list[tuple[str, str]]:
         """(value, label) of each choice, in the learner's order."""
-        return [(value, c.label) for value, c in engine.choice_values(self.attempt, self.content)]
+        return [(value, c.label) for value, c in engine.choice_values(*self.taking())]
+
+    def taking(self) -> tuple[Attempt, engine.AttemptContent]:
+        """The attempt shown and its content: every view but the overview has both."""
+        if self.attempt is None or self.content is None:
+            raise LookupError(f"the {self.view} view shows no attempt")
+        return self.attempt, self.content
 
 
 def _module_or_404(module_id: str) -> Module:
@@ -172,23 +179,25 @@ def _show_attempt(page: Page, attempt: Attempt, content: engine.AttemptContent, 
         scenario = content.scenario(answer.scenario_index)
         page.feedback = scenario.nodes[answer.node_id].choice(answer.choice_number)
         page.feedback_answer = answer
-        page.announcement = f"You chose: {page.feedback.label}. Feedback follows."
+        if page.feedback is not None:
+            page.announcement = f"You chose: {page.feedback.label}. Feedback follows."
 
 
 def _add_forms(page: Page) -> None:
     """The forms the view shows, and only those: each one costs WTForms' set-up on every page."""
+    step = page.attempt.step if page.attempt is not None else 0
     if page.view == "overview":
         page.forms.setdefault("start", StepForm(step=0, formdata=None))
     elif page.view in ("lesson", "ending"):
-        page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
+        page.forms.setdefault("step", StepForm(step=step, formdata=None))
     elif page.view == "question":
-        answer_form = page.forms.get("answer") or AnswerForm(step=page.attempt.step, formdata=None)
+        answer_form = page.forms.get("answer") or AnswerForm(step=step, formdata=None)
         answer_form.choice.choices = page.choices()
         page.forms["answer"] = answer_form
     elif page.view == "acknowledge":
-        page.forms.setdefault("acknowledge", AcknowledgeForm(step=page.attempt.step, formdata=None))
+        page.forms.setdefault("acknowledge", AcknowledgeForm(step=step, formdata=None))
     if page.view == "question" and page.reopen_lesson:  # "Read the lesson again" is a step form
-        page.forms.setdefault("step", StepForm(step=page.attempt.step, formdata=None))
+        page.forms.setdefault("step", StepForm(step=step, formdata=None))
 
 
 def _show(module_id: str, forms: dict | None = None, status: int = 200):
@@ -213,10 +222,10 @@ def module(module_id: str):
     return _show(module_id)
 
 
-def _open_attempt(module_id: str) -> tuple[Attempt | None, engine.AttemptContent | None]:
+def _open_attempt(module_id: str) -> tuple[Attempt, engine.AttemptContent] | None:
     attempt = engine.open_attempt(db.session, current_user.id, module_id)
     if attempt is None:
-        return None, None
+        return None
     return attempt, engine.content_for(db.session, library(), attempt)
 
 
@@ -243,11 +252,11 @@ def _stepper(action):
         _module_or_404(module_id)
         form = StepForm()
         if form.validate_on_submit():
-            attempt, content = _open_attempt(module_id)
-            if attempt is not None:
+            taking = _open_attempt(module_id)
+            if taking is not None:
                 try:
                     with writing(db.session):
-                        action(attempt, content, form.step.data)
+                        action(*taking, form.step.data)
                 except StaleDataError:
                     pass  # another request moved the attempt on meanwhile: show where it is
         return _after_post(module_id)
@@ -287,17 +296,18 @@ bp.add_url_rule("/<module_id>/continue", "continue_", _stepper(_continue), metho
 @reads_then_writes
 def answer(module_id: str):
     module = _module_or_404(module_id)
-    attempt, content = _open_attempt(module_id)
-    if attempt is None or attempt.stage != "scenario":
+    taking = _open_attempt(module_id)
+    if taking is None or taking[0].stage != "scenario":
         return _after_post(module_id)  # finished or moved on: show where the learner is
+    attempt, content = taking
     form = AnswerForm()
     valid = form.validate_on_submit()
     if form.step.data is not None and form.step.data != attempt.step:
         return _after_post(module_id)  # a stale form: nothing to correct
     choice = engine.posted_choice(attempt, content, form.choice.data) if valid else None
-    if choice is None:
+    if choice is None or form.step.data is None:
         if valid:
-            form.choice.errors.append(OLDER_PAGE)
+            form.choice.errors = [*form.choice.errors, OLDER_PAGE]
         return _show(module_id, {"answer": form})
     plan = engine.plan_choice(db.session, attempt, content, form.step.data, choice.number)
     recorded = None
@@ -333,7 +343,7 @@ def acknowledge(module_id: str):
         return _show(module_id, {"acknowledge": form})
     content = engine.content_for(db.session, library(), attempt)
     statement = assignments.signed_statement_for(curricula(), current_user, module_id)
-    engine.acknowledge(db.session, attempt, content, form.full_name.data, statement,
+    engine.acknowledge(db.session, attempt, content, form.full_name.data or "", statement,
                        signed_in_with_admin_set_password=signed_in_with_admin_set_password())
     return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
 
@@ -344,7 +354,10 @@ def _certificate_or_404(module_id: str, number: int) -> tuple[engine.Certificate
     if attempt is None:
         abort(404)
     content = engine.content_for(db.session, library(), attempt)
-    return engine.certificate(db.session, attempt), content.module
+    cert = engine.certificate(db.session, attempt)
+    if cert is None:  # signed_attempt finds signed attempts only
+        abort(404)
+    return cert, content.module
 
 
 @bp.get("/<module_id>/certificate/<int:number>")
