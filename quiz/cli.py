@@ -314,6 +314,12 @@ def evidence_package(since, until, email, department, module_id, output) -> None
     if not package.chain.ok:
         click.echo(f"WARNING: {package.chain}", err=True)
         sys.exit(1)
+    if package.disagreements:
+        click.echo(f"WARNING: {len(package.disagreements)} assignment(s) or clearance(s) do not agree with the "
+                   "evidence (README.txt lists them):", err=True)
+        for found in package.disagreements:
+            click.echo(f"  {found}", err=True)
+        sys.exit(1)
 
 
 # --- users ---------------------------------------------------------------------------------
