@@ -434,6 +434,9 @@ class RecordCheck:
     computed_hash: str
     previous: Evidence | None
     next_seq: int | None
+    #: Why its MAC is not good, in words (None: it is good, or it has none, or no key to check).
+    mac_problem: str | None = None
+    mac_checked: bool = False
 
     @property
     def contents_match(self) -> bool:
@@ -465,7 +468,11 @@ def check_record(session: Session, seq: int) -> RecordCheck | None:
         return None
     previous = session.get(Evidence, seq - 1) if seq > 1 else None
     next_seq = session.scalar(select(func.min(Evidence.seq)).where(Evidence.seq > seq))
-    return RecordCheck(record, record_hash(_fields(record)), previous, next_seq)
+    keyring = keyring_for(session)
+    problem = None
+    if keyring is not None and record.mac is not None:
+        problem = keyring.check(RECORD_PURPOSE, record.hash, record.key_id, record.mac)
+    return RecordCheck(record, record_hash(_fields(record)), previous, next_seq, problem, keyring is not None)
 
 
 def for_user(session: Session, user_id: int) -> list[Evidence]:

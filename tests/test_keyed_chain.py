@@ -85,6 +85,15 @@ def test_a_record_appended_without_the_key_fails_at_that_record(app, forged, nam
     alert = _verify(app, "--alert")
     assert alert.exit_code == 1 and f"record {seq}" in alert.output and "alert: 1 new" in alert.output
     assert not _anchor(app).exists()  # a broken chain is never anchored
+    officer = app.test_client()
+    assert sign_in(officer, "officer@example.org").status_code == 303
+    page = page_text(officer.get(f"/audit/records/{seq}").text)
+    if forged:
+        assert "Its MAC, made with the evidence key, is not good" in page and "not good" in page
+    else:
+        assert "none: written before the evidence key, or appended by someone without it" in page
+    genuine = page_text(officer.get("/audit/records/1").text).split("MAC (evidence key)")
+    assert "This record matches its hash" in genuine[0] and " good" in genuine[1][:200] and "not good" not in genuine[1]
 
 
 def test_records_the_app_writes_carry_the_current_key_and_verify(app):
