@@ -111,8 +111,8 @@ def append(path: str | Path, keyring: Keyring, *, kind: str, seq: int, head: str
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        chunks = []
-        while chunk := os.pread(fd, 1 << 16, sum(map(len, chunks))):
+        chunks: list[bytes] = []
+        while chunk := os.pread(fd, 1 << 16, sum(len(c) for c in chunks)):
             chunks.append(chunk)
         try:
             text = b"".join(chunks).decode("utf-8")

@@ -165,10 +165,10 @@ def evidence_verify(alert: bool, no_anchor: bool) -> None:
     with reading(db.session):  # a read of its own: no writer waits for it (20 s a million records)
         checked = chain_check.check(db.session, place)
     result = checked.result
-    for line in checked.lines():
-        click.echo(line, err=not checked.ok)
-    line = None
-    if alert and result.ok:  # the chain and the anchor are sound: its head goes on the anchor
+    for said in checked.lines():
+        click.echo(said, err=not checked.ok)
+    line: anchor.Line | None = None
+    if alert and result.ok and place is not None:  # the chain and the anchor are sound: its head goes on the anchor
         try:
             line = chain_check.record_good(db.session, checked, place, steps=Steps(db.session))
             click.echo(f"anchor: line {line.number} ({line.kind}) holds record {line.seq}, hash {line.head}")

@@ -297,13 +297,14 @@ def still_extends(session: Session, result: Verification, count: int, head_hash:
     return result
 
 
-_UNCHECKED = object()
+#: ``verify``'s default: the keys registered for the session's database.
+REGISTERED = "registered"
 
 
-def verify(session: Session, batch: int = 1000, *, keyring: Keyring | None | object = _UNCHECKED) -> Verification:
+def verify(session: Session, batch: int = 1000, *, keyring: Keyring | None | str = REGISTERED) -> Verification:
     """The whole chain, with the MACs checked with the keys registered for the session's
     database (or ``keyring``; None: the hash chain alone, as an auditor without the key can)."""
-    if keyring is _UNCHECKED:
+    if isinstance(keyring, str):
         keyring = keyring_for(session)
     # Plain rows of the columns, not ORM objects: twice as fast, and nothing here is changed.
     query = select(*(getattr(Evidence, name) for name in VERIFY_COLUMNS)).order_by(Evidence.seq)
