@@ -35,12 +35,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .db import apply_connection_rules, db
     from .web import init_web
-    from . import cli
+    from . import cli, evidence, evidence_keys
 
+    # The evidence key, outside the database (made 0600 in the instance folder if not given).
+    keyring = evidence_keys.load(app.config["EVIDENCE_KEY_FILE"], app.config.get("EVIDENCE_KEYS"))
+    app.extensions["evidence_keys"] = keyring
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():  # before anything connects
             apply_connection_rules(engine)
+            evidence.use_keyring(engine, keyring)
     init_web(app)
     cli.init_app(app)
     return app

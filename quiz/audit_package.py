@@ -33,7 +33,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from . import csvtext, evidence, training_report
+from . import csvtext, evidence, state_check, training_report
 from .assignments import utc_day
 from .content import Library
 from .versions import as_row
@@ -143,6 +143,9 @@ class Package:
     versions: int = 0
     missing_versions: list[str] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
+    #: Assignments done or waived, and people cleared, that the evidence does not bear out
+    #: (quiz/state_check.py; checked only when the chain verified).
+    disagreements: list[state_check.Disagreement] = field(default_factory=list)
 
     @property
     def sums_sha256(self) -> str:
@@ -185,6 +188,8 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
     today = made_at.astimezone(timezone.utc).date()
     chain = evidence.verify(session)
     package = Package(scope, made_at, made_by, chain)
+    if chain.ok:
+        package.disagreements = state_check.disagreements(session, chain.count)
     through = chain.count if chain.ok else None  # a broken chain: every record, as stored
     records = scope.evidence_filters(through)
     with zipfile.ZipFile(out, "w") as archive:
@@ -216,6 +221,7 @@ def record(session: Session, package: Package, made_by: User | None) -> None:
             "content_versions": package.versions,
             "chain_ok": package.chain.ok,
             "chain_head": package.chain.head_hash,
+            "state_disagreements": len(package.disagreements),
         },
     )
 
@@ -367,6 +373,20 @@ def _readme(package: Package) -> list[str]:
         state = (f"WARNING: the evidence chain did NOT verify when this package was made: record "
                  f"{chain.seq}: {chain.problem}. The records are included as they are stored; tell "
                  "the compliance officer and the database administrator.")
+    if not chain.ok:
+        agree = ""
+    elif package.disagreements:
+        agree = (f"WARNING: {_count(len(package.disagreements), 'assignment or clearance', 'assignments or clearances')} "
+                 "in Rounds' database did NOT agree with the evidence behind them when this package was made "
+                 "(every \"Done\" needs an \"Assignment completed\" record and a signed acknowledgement of the "
+                 "attempt it names; every \"Waived\" an \"Assignment waived\" record; every clearance for PHI a "
+                 "\"Person cleared for PHI\" record). Treat the rows below as unproven, and tell the compliance "
+                 "officer: the database was changed outside Rounds.")
+    else:
+        agree = ("Every assignment done or waived, and every person cleared for PHI, in Rounds' whole database "
+                 "agreed with the evidence behind it when this package was made (an \"Assignment completed\" "
+                 "record and a signed acknowledgement for each done one, an \"Assignment waived\" record for each "
+                 "waived one, a \"Person cleared for PHI\" record for each clearance).")
     missing = ""
     if package.missing_versions:
         missing = (f" {len(package.missing_versions)} version(s) named by the records were never "
@@ -391,6 +411,8 @@ def _readme(package: Package) -> list[str]:
         "".join(f"  {name:<21}{what}\n" for name, what in files),
         "\nThe evidence chain\n------------------\n",
         _wrap(state + missing) + "\n\n",
+        *(["Assignments against the evidence\n--------------------------------\n", _wrap(agree) + "\n",
+           "".join(_wrap(str(d), "  ") + "\n" for d in package.disagreements), "\n"] if agree else []),
         "How to check this package\n-------------------------\n",
         "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS),
     ]
@@ -406,7 +428,11 @@ _CHECKS = (
     "object of its other columns, keys sorted, no spaces, non-ASCII as is, seq and user_id as "
     "numbers and empty cells as null. Records of one person or one module are not consecutive, "
     "so their prev_hash links to records outside the package; Rounds' `evidence verify` checks "
-    "the whole chain.",
+    "the whole chain. Anyone can compute these hashes, so they show a record was changed, not "
+    "who wrote it: each record in Rounds' database also carries a MAC made with the evidence "
+    "key, which is not in the database nor in this package; `evidence verify`, run where the "
+    "key is, checks those, and holds the log to the heads kept in the anchor file outside the "
+    "database.",
     "3. The content is what learners saw: each file in content/ has as its SHA-256 the version "
     "the records name (content_version; a scenario's in the details).",
     "4. The training report and the people are summaries, as of the day the package was made; "

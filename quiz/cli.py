@@ -23,7 +23,8 @@ from flask_migrate import Migrate
 
 from datetime import date
 
-from . import accounts, assignments, audit_package, chain_check, clock, csvtext, evidence, jobs, mailer, versions
+from . import (accounts, anchor, assignments, audit_package, chain_check, clock, csvtext, evidence, evidence_keys, jobs,
+               mailer, versions)
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, coverage, load_library, policies
 from .content.check import check_content
@@ -148,31 +149,62 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
 
 @evidence_cli.command("verify")
 @click.option("--alert", is_flag=True,
-              help="For cron: if the chain is broken, or shorter than at the last good check, tell every active "
-         "compliance officer and admin (once a day); remembers each good check's head in the instance folder.")
+              help="For cron, daily: append the head of a good check to the anchor file (starting it on the first "
+                   "run) and send it to every active compliance officer and admin; if the check fails, alert them "
+                   "instead (once a day each).")
+@click.option("--no-anchor", is_flag=True,
+              help="Check a copy (a backup): the chain, its MACs and the assignments alone, not held to the anchor file.")
 @reads_then_writes
-def evidence_verify(alert: bool) -> None:
-    """Recompute the hash chain. Exit 0 with count and head hash, or 1 naming the bad record."""
+def evidence_verify(alert: bool, no_anchor: bool) -> None:
+    """Recompute the hash chain and check each record's MAC with the evidence key, hold the log
+    to the anchor file's last head, and hold every done, waived and cleared to its evidence.
+    Exit 0 with count and head hash, or 1 naming each thing at fault."""
+    if alert and no_anchor:
+        raise click.UsageError("--alert is the daily check of the live database: it is always held to the anchor")
+    place = None if no_anchor else chain_check.anchor_place(current_app.config, current_app.instance_path)
     with reading(db.session):  # a read of its own: no writer waits for it (20 s a million records)
-        # --alert is the daily check on the live database: held to the last good one.
-        checked = chain_check.check(db.session, current_app.instance_path if alert else None)
+        checked = chain_check.check(db.session, place)
     result = checked.result
-    if result.ok:
-        if alert:
-            chain_check.remember_good(current_app.instance_path, result)
-        click.echo(str(result))
-        return
-    click.echo(str(result), err=True)
+    for said in checked.lines():
+        click.echo(said, err=not checked.ok)
+    line: anchor.Line | None = None
+    if alert and result.ok and place is not None:  # the chain and the anchor are sound: its head goes on the anchor
+        try:
+            line = chain_check.record_good(db.session, checked, place, steps=Steps(db.session))
+            click.echo(f"anchor: line {line.number} ({line.kind}) holds record {line.seq}, hash {line.head}")
+        except (anchor.Corrupt, OSError) as exc:  # checked a moment ago: changed meanwhile
+            click.echo(f"ANCHOR NOT WRITTEN: {place.path}: {exc}", err=True)
+            sys.exit(1)
     if alert:
         try:
             report = chain_check.send(db.session, result, date.today(),
                                       smtp=mailer.settings_from_config(current_app.config),
                                       base_url=current_app.config["BASE_URL"], at_fault=checked.at_fault,
+                                      disagreements=checked.disagreements, anchor_line=line,
                                       steps=Steps(db.session))
-            click.echo(str(report), err=True)
+            click.echo(str(report), err=not checked.ok)
         except jobs.AlreadyRunning as exc:
             click.echo(f"alert: {exc}", err=True)
-    sys.exit(1)
+    if not checked.ok:
+        sys.exit(1)
+
+
+@evidence_cli.command("rotate-key")
+@reads
+def evidence_rotate_key() -> None:
+    """Add a new evidence key to the key file: it MACs new records from each process's next
+    start (restart the servers); the old keys stay in the file to verify older records."""
+    if current_app.config.get("EVIDENCE_KEYS"):
+        raise click.ClickException(
+            "the keys come from EVIDENCE_KEYS: add the new one there, at the end, as ID:HEX "
+            f"(for example {evidence_keys.new_key_line().strip().replace(' ', ':')}), keep the old ones, and restart")
+    path = current_app.config["EVIDENCE_KEY_FILE"]
+    try:
+        key_id = evidence_keys.rotate(path)
+    except evidence_keys.EvidenceKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"new evidence key {key_id} added to {path}; restart every Rounds process (and copy the file to "
+               "every server) so that it signs; the old keys stay to verify older records")
 
 
 def _day(ctx, param, value: str | None) -> str | None:
@@ -281,6 +313,12 @@ def evidence_package(since, until, email, department, module_id, output) -> None
                f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}")
     if not package.chain.ok:
         click.echo(f"WARNING: {package.chain}", err=True)
+        sys.exit(1)
+    if package.disagreements:
+        click.echo(f"WARNING: {len(package.disagreements)} assignment(s) or clearance(s) do not agree with the "
+                   "evidence (README.txt lists them):", err=True)
+        for found in package.disagreements:
+            click.echo(f"  {found}", err=True)
         sys.exit(1)
 
 

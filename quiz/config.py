@@ -134,4 +134,9 @@ def from_environment(instance_path: Path) -> dict:
         "SMTP_TIMEOUT_SECONDS": float(os.environ.get("SMTP_TIMEOUT_SECONDS", "30")),
         "REMINDER_ESCALATE_AFTER_DAYS": int(os.environ.get("REMINDER_ESCALATE_AFTER_DAYS", "7")),
         "BASE_URL": (os.environ.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        # --- the evidence key and the anchor (quiz/evidence_keys.py, quiz/anchor.py;
+        # docs/operations.md, "The evidence key" and "The anchor file").
+        "EVIDENCE_KEYS": os.environ.get("EVIDENCE_KEYS") or None,
+        "EVIDENCE_KEY_FILE": os.environ.get("EVIDENCE_KEY_FILE") or str(instance_path / "evidence-keys"),
+        "EVIDENCE_ANCHOR_PATH": os.environ.get("EVIDENCE_ANCHOR_PATH") or str(instance_path / "evidence-anchor.log"),
     }

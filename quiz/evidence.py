@@ -4,21 +4,30 @@ Each record's hash covers its canonical form (every field but the hash, as sorte
 including the previous record's hash, so editing, removing or inserting any record breaks the
 chain from that point on. Records are linked at commit, serialised (BEGIN IMMEDIATE on
 SQLite, an advisory transaction lock on PostgreSQL), so concurrent requests can never fork it.
+
+The chain's formula is public, so a hash chain alone cannot tell a record Rounds wrote from one
+appended by anyone else who can write to the database. Each record therefore also carries a MAC
+of its hash made with the evidence key, which the database never holds (quiz/evidence_keys.py);
+``verify`` checks it. The app registers its keys for its engines (``use_keyring``) when it is
+built. Records written before keys existed carry none: the first keyed record after them is an
+``evidence.keyed`` record, and ``verify`` says from which record on the chain is keyed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import Engine, event, func, insert, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
 from . import csvtext
+from .evidence_keys import RECORD_PURPOSE, Keyring
 from .db import is_postgresql, real_session
 from .models import Evidence, User, as_utc
 
@@ -46,6 +55,10 @@ HASHED_FIELDS = (
 #: The columns of an export: every hashed field, then the record's own hash, so each row can be
 #: checked on its own (``record_hash`` of its fields) and a whole export as a chain.
 EXPORT_COLUMNS = (*HASHED_FIELDS, "hash")
+#: What ``verify`` reads of each record: the export's columns, and the key id and MAC.
+VERIFY_COLUMNS = (*EXPORT_COLUMNS, "key_id", "mac")
+#: The record that starts the keyed part of a chain begun before keys (see the module's doc).
+KEYED = "evidence.keyed"
 
 
 def canonical_json(value: Any) -> str:
@@ -93,12 +106,31 @@ def _lock_chain(session: Session) -> None:
     # SQLite: the writing transaction began with BEGIN IMMEDIATE and already holds the lock.
 
 
+#: Each engine's evidence keys (``use_keyring``): weak, so a test's app and its engine go together.
+_KEYRINGS: "weakref.WeakKeyDictionary[Engine, Keyring]" = weakref.WeakKeyDictionary()
+
+
+def use_keyring(engine: Engine, keyring: Keyring) -> None:
+    """Records written through ``engine`` are MACed, and ``verify`` checks them, with these keys."""
+    _KEYRINGS[engine] = keyring
+
+
+def keyring_for(session: Session) -> Keyring | None:
+    """The keys registered for the session's database; None if the app registered none."""
+    return _KEYRINGS.get(real_session(session).get_bind())
+
+
+def record_mac(keyring: Keyring, record_hash_hex: str) -> tuple[str, str]:
+    """The current key's id and the MAC of a record with this hash."""
+    return keyring.mac(RECORD_PURPOSE, record_hash_hex)
+
+
 _PENDING = "rounds_pending_evidence"
 #: Built once: every writing request reads the head (building a SELECT costs about as much as
 #: running it on SQLite). Both run on the session's connection, not through ``session.execute``
 #: (the ORM's execution layer, and for a list of rows its bulk-insert path, cost more than the
 #: statements themselves).
-_CHAIN_HEAD = select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)
+_CHAIN_HEAD = select(Evidence.seq, Evidence.hash, Evidence.mac).order_by(Evidence.seq.desc()).limit(1)
 _INSERT_RECORDS = insert(Evidence.__table__)
 
 
@@ -144,18 +176,32 @@ def _chain_pending(session: OrmSession) -> None:
     if not pending:
         return
     session.flush()  # the caller's own changes first, so the chain lock is held for the chain only
-    _lock_chain(session)
     connection = session.connection()
+    keyring = _KEYRINGS.get(connection.engine)
+    if keyring is None:  # an unkeyed record after keyed ones would break the chain for good
+        raise RuntimeError("no evidence key for this database: the app registers one (evidence.use_keyring)")
+    _lock_chain(session)
     head = connection.execute(_CHAIN_HEAD).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    if head is not None and head.mac is None:  # a chain begun before keys: say where keying starts
+        pending = [_keyed_marker(seq, keyring), *pending]
     rows = []
     for fields in pending:
         seq += 1
         record = {**fields, "seq": seq, "recorded_at": utc_timestamp(), "prev_hash": prev_hash}
         prev_hash = record["hash"] = record_hash(record)
+        record["key_id"], record["mac"] = record_mac(keyring, record["hash"])
         rows.append(record)
     # A plain INSERT, not ORM objects: records are never read back or changed in this session.
     connection.execute(_INSERT_RECORDS, rows[0] if len(rows) == 1 else rows)
+
+
+def _keyed_marker(unkeyed: int, keyring: Keyring) -> dict[str, Any]:
+    return {
+        **learner_snapshot(None), "module_id": None, "content_version": None, "policy_version": None,
+        "event": KEYED,
+        "details": canonical_json({"unkeyed_records": unkeyed, "key_id": keyring.current_id}),
+    }
 
 
 @event.listens_for(OrmSession, "after_transaction_end")
@@ -170,11 +216,28 @@ class Verification:
     count: int
     head_hash: str
     problem: str | None = None
-    seq: int | None = None  # the first record at fault
+    seq: int | None = None  # the first record at fault (None: a fault of no one record, e.g. the anchor)
+    #: Whether the MACs were checked (the app's keys were known), and the first record that
+    #: carries one (None: none does): the records before it were written before keys.
+    macs_checked: bool = False
+    keyed_from: int | None = None
+
+    def keyed_in_words(self) -> str:
+        if not self.macs_checked:
+            return "MACs not checked (no evidence key)"
+        if self.keyed_from is None:
+            return ("no record carries a MAC: all were written before the evidence key"
+                    if self.count else "no records yet")
+        if self.keyed_from == 1:
+            return "every record's MAC checked"
+        return (f"MACs checked from record {self.keyed_from} on; records 1..{self.keyed_from - 1} "
+                "were written before the evidence key and carry none")
 
     def __str__(self) -> str:
         if self.ok:
-            return f"evidence ok: {self.count} records, head {self.head_hash}"
+            return f"evidence ok: {self.count} records, head {self.head_hash}; {self.keyed_in_words()}"
+        if self.seq is None:
+            return f"evidence BROKEN: {self.problem}"
         return f"evidence BROKEN at record {self.seq}: {self.problem}"
 
 
@@ -182,27 +245,38 @@ def _fields(row: Evidence) -> dict[str, Any]:
     return {name: getattr(row, name) for name in HASHED_FIELDS}
 
 
-def verify_records(rows: Iterable[Evidence]) -> Verification:
-    """Recompute the chain over records in sequence order; name the first one at fault."""
+def verify_records(rows: Iterable[Evidence], keyring: Keyring | None = None) -> Verification:
+    """Recompute the chain over records in sequence order, and with ``keyring`` check each
+    record's MAC; name the first record at fault. Once one record carries a MAC, every later
+    one must: a record without one after it was written by someone without the key."""
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    checked, keyed_from = keyring is not None, None
+
+    def broken(problem: str, seq: int) -> Verification:
+        return Verification(False, count, prev_hash, problem, seq, checked, keyed_from)
+
     for row in rows:
         if row.seq != expected_seq:
             if row.seq > expected_seq:
-                problem = f"records {expected_seq}..{row.seq - 1} are missing (removed)"
-                return Verification(False, count, prev_hash, problem, expected_seq)
-            problem = f"sequence number {row.seq} is out of order"
-            return Verification(False, count, prev_hash, problem, row.seq)
+                return broken(f"records {expected_seq}..{row.seq - 1} are missing (removed)", expected_seq)
+            return broken(f"sequence number {row.seq} is out of order", row.seq)
         if row.prev_hash != prev_hash:
-            problem = (
+            return broken(
                 f"it does not link to record {row.seq - 1}: that record was altered and its "
-                "hash rewritten, or a record was removed or inserted here"
-            )
-            return Verification(False, count, prev_hash, problem, row.seq)
+                "hash rewritten, or a record was removed or inserted here", row.seq)
         if record_hash(_fields(row)) != row.hash:
-            problem = "its contents do not match its hash: the record was edited"
-            return Verification(False, count, prev_hash, problem, row.seq)
+            return broken("its contents do not match its hash: the record was edited", row.seq)
+        if keyring is not None and (row.mac is not None or keyed_from is not None):
+            why = keyring.check(RECORD_PURPOSE, row.hash, row.key_id, row.mac)
+            if why is not None:
+                if row.mac is None:
+                    why += (f", though every record from {keyed_from} on is keyed: it was appended by "
+                            "someone without the evidence key")
+                return broken(why, row.seq)
+            if keyed_from is None:
+                keyed_from = row.seq
         prev_hash, expected_seq, count = row.hash, expected_seq + 1, count + 1
-    return Verification(True, count, prev_hash)
+    return Verification(True, count, prev_hash, macs_checked=checked, keyed_from=keyed_from)
 
 
 def still_extends(session: Session, result: Verification, count: int, head_hash: str) -> Verification:
@@ -214,19 +288,27 @@ def still_extends(session: Session, result: Verification, count: int, head_hash:
     if result.count < count:
         problem = (f"the log has {result.count} records, fewer than the {count} of the last good check: "
                    f"records {result.count + 1}..{count} were removed from its end")
-        return Verification(False, result.count, result.head_hash, problem, result.count + 1)
+        return replace(result, ok=False, problem=problem, seq=result.count + 1)
     then = session.scalar(select(Evidence.hash).where(Evidence.seq == count))
     if then != head_hash:
         problem = (f"record {count}, the newest at the last good check, no longer has the hash it had "
                    "then: the log was rewritten from there")
-        return Verification(False, result.count, result.head_hash, problem, count)
+        return replace(result, ok=False, problem=problem, seq=count)
     return result
 
 
-def verify(session: Session, batch: int = 1000) -> Verification:
+#: ``verify``'s default: the keys registered for the session's database.
+REGISTERED = "registered"
+
+
+def verify(session: Session, batch: int = 1000, *, keyring: Keyring | None | str = REGISTERED) -> Verification:
+    """The whole chain, with the MACs checked with the keys registered for the session's
+    database (or ``keyring``; None: the hash chain alone, as an auditor without the key can)."""
+    if isinstance(keyring, str):
+        keyring = keyring_for(session)
     # Plain rows of the columns, not ORM objects: twice as fast, and nothing here is changed.
-    query = select(*(getattr(Evidence, name) for name in EXPORT_COLUMNS)).order_by(Evidence.seq)
-    return verify_records(session.execute(query.execution_options(yield_per=batch)))
+    query = select(*(getattr(Evidence, name) for name in VERIFY_COLUMNS)).order_by(Evidence.seq)
+    return verify_records(session.execute(query.execution_options(yield_per=batch)), keyring)
 
 
 #: Every kind of record, in words, in the order a person meets them; the audit page filters by
@@ -260,6 +342,8 @@ EVENTS = {
     "session.signed-out": "Signed out",
     "person.password-set": "Password set by an admin",
     "person.password-changed": "Password chosen by the person",
+    KEYED: "Evidence keyed from here on",
+    "evidence.anchor-started": "Anchor file started",
 }
 
 
@@ -351,6 +435,9 @@ class RecordCheck:
     computed_hash: str
     previous: Evidence | None
     next_seq: int | None
+    #: Why its MAC is not good, in words (None: it is good, or it has none, or no key to check).
+    mac_problem: str | None = None
+    mac_checked: bool = False
 
     @property
     def contents_match(self) -> bool:
@@ -382,7 +469,11 @@ def check_record(session: Session, seq: int) -> RecordCheck | None:
         return None
     previous = session.get(Evidence, seq - 1) if seq > 1 else None
     next_seq = session.scalar(select(func.min(Evidence.seq)).where(Evidence.seq > seq))
-    return RecordCheck(record, record_hash(_fields(record)), previous, next_seq)
+    keyring = keyring_for(session)
+    problem = None
+    if keyring is not None and record.mac is not None:
+        problem = keyring.check(RECORD_PURPOSE, record.hash, record.key_id, record.mac)
+    return RecordCheck(record, record_hash(_fields(record)), previous, next_seq, problem, keyring is not None)
 
 
 def for_user(session: Session, user_id: int) -> list[Evidence]:

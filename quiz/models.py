@@ -232,6 +232,11 @@ class Evidence(Model):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The evidence key that MACed this record (quiz/evidence_keys.py), and the HMAC-SHA256 of its
+    #: hash. None on records written before keys (migration 0007): verify says from which
+    #: record on they are keyed. Not in the hash, which an auditor without the key still checks.
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 ASSIGNMENT_REASONS = (

@@ -3,9 +3,11 @@ SMTP when it is set up and always in the outbox; a chain that verifies tells nob
 
 from __future__ import annotations
 
+import json
 import smtplib
 import threading
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select, text
 
@@ -46,11 +48,18 @@ def _outbox(app) -> list[OutboxMessage]:
         return rows
 
 
-def test_a_chain_that_verifies_tells_nobody(app):
+def test_a_chain_that_verifies_sends_the_days_head_and_no_alert(app):
     _people(app)
-    result = app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["evidence", "verify", "--alert"])
     assert result.exit_code == 0 and "evidence ok: 3 records" in result.output
-    assert _outbox(app) == []
+    with app.app_context():  # the anchor's start record came after the head the message gives
+        head = db.session.scalar(select(evidence.Evidence.hash).where(evidence.Evidence.seq == 3))
+    rows = _outbox(app)
+    assert [(r.to_address, r.kind) for r in rows] == [("admin@example.org", "chain-head"), ("officer@example.org", "chain-head")]
+    assert head in rows[0].body and "3 records" in rows[0].subject and "failed" not in rows[0].subject
+    again = runner.invoke(args=["evidence", "verify", "--alert"])
+    assert again.exit_code == 0 and "alert: 0 new, 2 already told today" in again.output
 
 
 def test_a_broken_chain_is_told_once_a_day_to_each_active_compliance_officer_and_admin(app):
@@ -135,25 +144,27 @@ def test_no_write_lock_is_held_while_talking_to_the_smtp_server(app):
     assert failures == [] and report.sent == 2
 
 
-def test_records_removed_from_the_end_are_caught_against_the_last_good_check(app):
+def test_records_removed_from_the_end_are_caught_against_the_anchor(app):
     """What is left of a chain whose newest records were deleted still verifies; the head kept
-    outside the database by the last good check shows they are gone."""
+    in the anchor file by the last good check shows they are gone."""
     _people(app)
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["evidence", "verify", "--alert"]).exit_code == 0  # remembers record 3's hash
+    # Anchors record 3's hash, records that the anchor was started (4), and anchors that too.
+    assert runner.invoke(args=["evidence", "verify", "--alert"]).exit_code == 0
     _disable_triggers(app)
     with app.app_context():
-        db.session.execute(text("DELETE FROM evidence WHERE seq = 3"))
+        assert db.session.scalar(select(evidence.Evidence.event).where(evidence.Evidence.seq == 4)) == chain_check.ANCHOR_STARTED
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 4"))
         db.session.commit()
-    assert runner.invoke(args=["evidence", "verify"]).exit_code == 0  # the premise: the chain alone cannot tell
+    assert runner.invoke(args=["evidence", "verify", "--no-anchor"]).exit_code == 0  # the premise: the chain alone cannot tell
     result = runner.invoke(args=["evidence", "verify", "--alert"])
-    assert result.exit_code == 1 and "records 3..3 were removed from its end" in result.output
-    assert [r.to_address for r in _outbox(app)] == ["admin@example.org", "officer@example.org"]
-    with app.app_context():  # a new record 3 in its place: the chain verifies, the head differs
+    assert result.exit_code == 1 and "records 4..4 were removed from its end" in result.output
+    assert [r.to_address for r in _outbox(app) if r.kind == "chain-alert"] == ["admin@example.org", "officer@example.org"]
+    with app.app_context():  # a new record 4 in its place, even with the key: the head differs
         evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={"i": "forged"})
         db.session.commit()
-    result = runner.invoke(args=["evidence", "verify", "--alert"])
-    assert result.exit_code == 1 and "record 3, the newest at the last good check, no longer has the hash" in result.output
+    result = runner.invoke(args=["evidence", "verify"])
+    assert result.exit_code == 1 and "record 4, the newest at the last good check, no longer has the hash" in result.output
 
 
 def test_a_broken_chain_with_nobody_to_tell_says_so(app):
@@ -167,30 +178,34 @@ def test_a_broken_chain_with_nobody_to_tell_says_so(app):
     assert result.exit_code == 1 and "NOBODY TOLD" in result.output and _outbox(app) == []
 
 
-def test_the_chain_page_shows_the_daily_check_and_holds_the_log_to_it(app):
+def test_the_chain_page_shows_the_anchor_and_holds_the_log_to_it(app):
     _people(app)
     officer = app.test_client()
     assert sign_in(officer, "officer@example.org").status_code == 303  # record 4: the sign-in
     assert "has not run on this server yet" in page_text(officer.get("/audit/chain").text)
-    assert app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"]).exit_code == 0
+    assert app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"]).exit_code == 0  # record 5: anchor started
     with app.app_context():
         head = evidence.verify(db.session).head_hash
     page = page_text(officer.get("/audit/chain").text)
-    assert "last found the chain intact on" in page and f"4 records, the newest with hash {head}" in page
+    assert "last wrote the chain's head to the anchor file on" in page and f"5 records, the newest with hash {head}" in page
     _disable_triggers(app)
     with app.app_context():
-        db.session.execute(text("DELETE FROM evidence WHERE seq = 4"))
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 5"))
         db.session.commit()
     page = page_text(officer.get("/audit/chain").text)
-    assert "The chain is broken at record 4: the log has 3 records, fewer than the 4 of the last good check" in page
+    assert "The chain is broken at record 5: the log has 4 records, fewer than the 5 of the last good check" in page
 
 
-def test_a_last_good_check_file_that_is_not_one_is_ignored_and_written_again(app, tmp_path):
+def test_the_old_last_good_check_file_still_holds_the_log_until_the_anchor_starts(app):
     _people(app)
-    (path := tmp_path / chain_check.LAST_GOOD).write_text("{not json", encoding="utf-8")
-    assert chain_check.last_good(tmp_path) is None
+    instance = Path(app.instance_path)
     with app.app_context():
-        result = evidence.verify(db.session)
-        assert chain_check.check_against_last_good(db.session, result, tmp_path) == result
-        chain_check.remember_good(tmp_path, result)
-    assert chain_check.last_good(tmp_path).count == 3 and not path.with_suffix(".part").exists()
+        head = db.session.scalar(select(evidence.Evidence.hash).where(evidence.Evidence.seq == 3))
+    (instance / chain_check.LEGACY_LAST_GOOD).write_text(json.dumps({"count": 3, "head_hash": head, "checked_at": "x"}))
+    _disable_triggers(app)
+    with app.app_context():
+        db.session.execute(text("DELETE FROM evidence WHERE seq = 3"))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"])
+    assert result.exit_code == 1 and "records 3..3 were removed from its end" in result.output
+    assert not (instance / "evidence-anchor.log").exists()  # never anchored a chain that failed

@@ -123,8 +123,12 @@ def test_verify_names_an_edited_record_whose_hash_was_rewritten(app):
         )
         db.session.commit()
     result = _verify_cli(app)
-    assert result.exit_code == 1
-    assert "record 3" in result.output and "does not link to record 2" in result.output
+    assert result.exit_code == 1  # the new hash is not the one the evidence key MACed
+    assert "record 2: its MAC does not match" in result.output
+    # Without the key (an auditor's check), the hash chain alone names the next record.
+    with app.app_context():
+        alone = evidence.verify(db.session, keyring=None)
+    assert alone.seq == 3 and "does not link to record 2" in alone.problem
 
 
 def test_verify_names_a_removed_record(app):
@@ -149,8 +153,10 @@ def test_verify_names_an_inserted_record(app):
         db.session.add(Evidence(**fake, hash=evidence.record_hash(fake)))
         db.session.commit()
     result = _verify_cli(app)
-    assert result.exit_code == 1
-    assert "record 3" in result.output
+    assert result.exit_code == 1  # it carries no MAC: named itself
+    assert "record 2: it carries no MAC" in result.output
+    with app.app_context():  # without the key, the hash chain alone names the record after it
+        assert evidence.verify(db.session, keyring=None).seq == 3
 
 
 def test_concurrent_writers_never_fork_or_break_the_chain(app):

@@ -287,7 +287,8 @@ def test_a_database_of_one_role_moves_to_two_as_the_operations_guide_says(pg, tm
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text(f'CREATE SCHEMA public AUTHORIZATION "{pg.app}"'))
         conn.execute(text(f'ALTER DATABASE "{pg.database}" OWNER TO "{pg.app}"'))
-    app = make_app(pg.app_url, tmp_path / "one", monkeypatch)  # migrated by the app's own role
+    keys = str(tmp_path / "evidence-keys")  # the same server's evidence key before and after
+    app = make_app(pg.app_url, tmp_path / "one", monkeypatch, EVIDENCE_KEY_FILE=keys)  # migrated by the app's own role
     uid = add_user(app)
     with app.app_context():
         evidence.append(db.session, "test.event", user=db.session.get(User, uid), details={})
@@ -303,7 +304,7 @@ def test_a_database_of_one_role_moves_to_two_as_the_operations_guide_says(pg, tm
             "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         ):
             conn.execute(text(statement))
-    app = make_app(pg.app_url, tmp_path / "two", monkeypatch, MIGRATION_DATABASE_URI=pg.owner_url)
+    app = make_app(pg.app_url, tmp_path / "two", monkeypatch, MIGRATION_DATABASE_URI=pg.owner_url, EVIDENCE_KEY_FILE=keys)
     try:
         with app.app_context():
             assert evidence.verify(db.session).head_hash == head

@@ -21,7 +21,7 @@ from . import bp
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
 
 PER_PAGE = 50
-KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed",
+KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed", "chain-head": "Chain head (daily)",
          "password-set": "Password set by an admin"}
 
 

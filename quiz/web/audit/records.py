@@ -173,9 +173,9 @@ def record(seq: int):
 @reads
 def chain():
     started = time.perf_counter()
-    # Held to the daily check's last good head too: a log whose newest records were deleted
-    # still verifies on its own.
-    checked = chain_check.check(db.session, current_app.instance_path)
+    # Held to the anchor file's last head too: a log whose newest records were deleted still
+    # verifies on its own. Only read here: the daily check writes the anchor.
+    checked = chain_check.check(db.session, chain_check.anchor_place(current_app.config, current_app.instance_path))
     seconds = time.perf_counter() - started
     return render_template("audit/chain.html", result=checked.result, seconds=seconds, at_fault=checked.at_fault,
-                           daily=chain_check.last_good(current_app.instance_path), when=when)
+                           anchor=checked.anchor, disagreements=checked.disagreements, when=when)
