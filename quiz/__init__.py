@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import PROJECT_ROOT, from_environment, normalise_database_url, private_folder, private_sqlite_file
+from .config import PROJECT_ROOT, check_several_servers, from_environment, normalise_database_url, private_folder, private_sqlite_file
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(from_environment(instance_path))
     if test_config:
         app.config.update(test_config)
+    check_several_servers(app.config)  # before anything else: a clear refusal, not a half start
     for key in ("SQLALCHEMY_DATABASE_URI", "MIGRATION_DATABASE_URI"):
         if app.config.get(key):
             app.config[key] = normalise_database_url(app.config[key])

@@ -26,7 +26,7 @@ from ..db import READS, db
 from ..models import User
 from .common import ADMIN_SECTIONS, LAST_SEEN, library, session_id  # noqa: F401  (library: the content being served)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
-from .limits import limiter
+from .limits import init_app as init_limits
 from .units import init_app as init_units
 from .units import instead_of_the_view, reads
 
@@ -40,14 +40,19 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_web(app: Flask) -> None:
-    if app.config.get("TRUST_PROXY"):
+    proxies = app.config.get("PROXIES", 0)
+    if app.config.get("TRUST_PROXY") and not proxies:  # (set by a test or an older config)
+        proxies = 1
+    if proxies:  # behind nginx (and a load balancer): docs/deploy.md, "nginx"
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        # Each proxy adds the address it was reached from to X-Forwarded-For; the one next to
+        # the app (nginx) sets X-Forwarded-Proto and -Host whole, from what reached it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1)
     init_units(app)  # first: every request runs as the unit its view declares
     htmx.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_limits(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
