@@ -61,9 +61,10 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, learn, manage
+    from . import admin, assets, audit, auth, author, health, learn, manage
 
     app.register_blueprint(assets.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.jinja_env.globals["asset_url"] = assets.asset_url
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
@@ -147,7 +148,7 @@ def _end_idle_sessions():
     it ended, is recorded (``accounts.timed_out``); a session whose browser never comes back
     ended all the same, unrecorded.
     """
-    if request.endpoint in ("static", "assets.serve") or not current_user.is_authenticated:
+    if request.endpoint in ("static", "assets.serve", "health.healthz") or not current_user.is_authenticated:
         return None
     now = int(time.time())
     last_seen = session.get(LAST_SEEN)
@@ -169,7 +170,7 @@ def _end_idle_sessions():
 
 
 #: Pages someone who must choose a new password can still open.
-_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve")
+_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve", "health.healthz")
 
 
 def _password_to_choose():
