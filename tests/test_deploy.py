@@ -4,7 +4,6 @@ the database, where every worker and server sees them."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
