@@ -196,3 +196,16 @@ def test_two_servers_on_one_database_count_an_address_s_failed_sign_ins_together
     finally:
         close_app(first)
         close_app(second)
+
+
+def test_a_lone_postgresql_server_with_a_generated_key_warns_that_another_would_need_it(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SERVERS", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://rounds_app@127.0.0.1:1/rounds")  # never connected to
+    create_app()
+    assert "if another server shares this database, set the same SECRET_KEY" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("SECRET_KEY", "set-by-the-admin")
+    create_app()
+    assert "SECRET_KEY is generated" not in caplog.text
