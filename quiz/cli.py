@@ -20,11 +20,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import Migrate
+from flask_migrate.cli import db as migrate_db_cli
 
 from datetime import date
 
-from . import (accounts, anchor, assignments, audit_package, chain_check, clock, csvtext, evidence, evidence_keys, jobs,
-               mailer, versions)
+from . import (accounts, anchor, assignments, audit_package, backup, chain_check, clock, csvtext, evidence,
+               evidence_keys, jobs, mailer, versions)
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, coverage, load_library, policies
 from .content.check import check_content
@@ -55,6 +56,8 @@ reads_then_writes = _declare(READS_THEN_WRITES)
 
 def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    if "backup" not in migrate_db_cli.commands:
+        migrate_db_cli.add_command(db_backup)
     for group in (content_cli, evidence_cli, users_cli, demo_cli, assignments_cli, roster_cli, reminders_cli):
         app.cli.add_command(group)
 
@@ -140,6 +143,29 @@ def _command_line(command: str) -> str:
     except KeyError:  # no name for this user id (a bare container)
         who = f"user id {uid}"
     return f"the command line ({command}, as {who})"
+
+
+# --- backups -------------------------------------------------------------------------------
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@reads
+def db_backup(target: Path) -> None:
+    """SQLite: copy the live database to TARGET with SQLite's online backup API, safe while the
+    servers run (never copy the file itself). PostgreSQL: use pg_dump (docs/deploy.md, "Backups")."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        click.echo("db backup is for SQLite; on PostgreSQL use pg_dump --format=custom "
+                   "(docs/deploy.md, \"Backups\")", err=True)
+        sys.exit(2)
+    try:
+        copied = backup.sqlite_backup(Path(url.database), target)
+    except backup.BackupError as exc:
+        click.echo(f"db backup: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"backed up {url.database} to {target} ({copied} bytes). Check it: "
+               f"DATABASE_URL=sqlite:///{target.resolve()} flask --app app evidence verify --no-anchor")
 
 
 # --- evidence ------------------------------------------------------------------------------

@@ -19,10 +19,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IDLE_END_RECORDED_WITHIN = timedelta(hours=12)
 
 
-def _secret_key(instance_path: Path) -> str:
+def _secret_key(instance_path: Path, servers: int) -> str | None:
     env = os.environ.get("SECRET_KEY")
     if env:
         return env
+    if servers > 1:
+        return None  # each server would generate its own: create_app refuses to start
     key_file = instance_path / "secret_key"
     if not key_file.exists():
         _create_secret_key(key_file)
@@ -81,6 +83,43 @@ def _flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _count(name: str, default: int, *, minimum: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise ValueError(f"{name} must be a whole number, at least {minimum}: not {value!r}")
+    return number
+
+
+class SeveralServersError(RuntimeError):
+    """A setting that only works for one server, with SERVERS more than 1."""
+
+
+def check_several_servers(config: dict) -> None:
+    """Refuse to start a server that would not behave as one with the others (SERVERS > 1):
+    a session signed by one server must be good on every other, and a sign-in limit counted in
+    one process's memory is not shared."""
+    servers = config.get("SERVERS", 1)
+    if not config.get("SECRET_KEY"):
+        raise SeveralServersError(
+            f"SERVERS is {servers} and SECRET_KEY is not set: each server would generate a key "
+            "of its own and sign out everyone who reaches another server. Set the same SECRET_KEY "
+            "(python -c 'import secrets; print(secrets.token_hex(32))') on every server "
+            "(docs/deploy.md, \"Several servers\")."
+        )
+    if servers > 1 and str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+        raise SeveralServersError(
+            f"SERVERS is {servers} and RATELIMIT_STORAGE_URI is memory://: each process would "
+            "count sign-in failures for itself. Leave it unset (database://, the default) or set "
+            "redis://... (docs/deploy.md, \"Several servers\")."
+        )
+
+
 def normalise_database_url(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs (SQLAlchemy would otherwise look for psycopg2)."""
     for prefix in ("postgresql://", "postgres://"):
@@ -96,8 +135,13 @@ def from_environment(instance_path: Path) -> dict:
     )
     idle_minutes = int(os.environ.get("SESSION_IDLE_MINUTES", "15"))
     https = _flag("HTTPS")
+    servers = _count("SERVERS", 1, minimum=1)
     return {
-        "SECRET_KEY": _secret_key(instance_path),
+        # How many app servers share this database behind a load balancer (docs/deploy.md,
+        # "Several servers"). More than 1: SECRET_KEY must be set, and rate limits must be
+        # counted where every server sees them (create_app checks both).
+        "SERVERS": servers,
+        "SECRET_KEY": _secret_key(instance_path, servers),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # The role that owns the tables, for `flask db upgrade` only (migrations/env.py).
         "MIGRATION_DATABASE_URI": os.environ.get("MIGRATION_DATABASE_URL") or None,
@@ -115,8 +159,13 @@ def from_environment(instance_path: Path) -> dict:
         "SESSION_COOKIE_SECURE": https,
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
-        "TRUST_PROXY": _flag("TRUST_PROXY"),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # How many reverse proxies stand in front (nginx: 1; a load balancer and nginx: 2): the
+        # app trusts that many X-Forwarded-For/-Proto/-Host values (werkzeug's ProxyFix).
+        # TRUST_PROXY=1, the older setting, means one.
+        "PROXIES": _count("PROXIES", 1 if _flag("TRUST_PROXY") else 0, minimum=0),
+        # database:// counts in the app's database, shared by every worker and server
+        # (web/limits.py); redis://... in Redis; memory:// in each process (only if set).
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "LOGIN_LOCKOUT_FAILURES": int(os.environ.get("LOGIN_LOCKOUT_FAILURES", "10")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),

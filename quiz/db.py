@@ -189,6 +189,21 @@ def done_writing(session) -> None:
     write_intent.set(False)  # until the unit ends: leave_unit puts back what was before
 
 
+@contextmanager
+def own_transaction(engine: Engine, *, writes: bool) -> Iterator:
+    """A short transaction on a connection of its own, apart from any unit's session, committed
+    at the block's end: for what the web layer keeps beside a request (the rate limits'
+    counters, ``web/limits.py``), which must be counted whether or not the request's own unit
+    keeps anything. Never from inside a writing transaction of the same thread: on SQLite it
+    would wait for that transaction's write gate."""
+    token = write_intent.set(writes)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        write_intent.reset(token)
+
+
 class Steps:
     """The steps of a job that talks to something slow between its writes (an SMTP server): each
     step a transaction of its own, committed at its end, and nothing open between them.

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -345,3 +346,15 @@ class OutboxMessage(Model):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("to_address", "kind", "digest_day", name="uq_one_digest_a_day"),)
+
+
+class RateLimitCounter(db.Model):
+    """A request rate limit's counter for one key (an address and a limit) and its current
+    window, shared by every worker and server (web/limits.py: RATELIMIT_STORAGE_URI=database://,
+    the default). Kept outside the units of work: not evidence, and nothing to back up."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch

@@ -26,7 +26,7 @@ from ..db import READS, db
 from ..models import User
 from .common import ADMIN_SECTIONS, LAST_SEEN, library, session_id  # noqa: F401  (library: the content being served)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
-from .limits import limiter
+from .limits import init_app as init_limits
 from .units import init_app as init_units
 from .units import instead_of_the_view, reads
 
@@ -40,14 +40,19 @@ CONTENT_SECURITY_POLICY = (
 
 
 def init_web(app: Flask) -> None:
-    if app.config.get("TRUST_PROXY"):
+    proxies = app.config.get("PROXIES", 0)
+    if app.config.get("TRUST_PROXY") and not proxies:  # (set by a test or an older config)
+        proxies = 1
+    if proxies:  # behind nginx (and a load balancer): docs/deploy.md, "nginx"
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        # Each proxy adds the address it was reached from to X-Forwarded-For; the one next to
+        # the app (nginx) sets X-Forwarded-Proto and -Host whole, from what reached it.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1)
     init_units(app)  # first: every request runs as the unit its view declares
     htmx.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_limits(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
@@ -56,9 +61,10 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, learn, manage
+    from . import admin, assets, audit, auth, author, health, learn, manage
 
     app.register_blueprint(assets.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.jinja_env.globals["asset_url"] = assets.asset_url
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
@@ -142,7 +148,7 @@ def _end_idle_sessions():
     it ended, is recorded (``accounts.timed_out``); a session whose browser never comes back
     ended all the same, unrecorded.
     """
-    if request.endpoint in ("static", "assets.serve") or not current_user.is_authenticated:
+    if request.endpoint in ("static", "assets.serve", "health.healthz") or not current_user.is_authenticated:
         return None
     now = int(time.time())
     last_seen = session.get(LAST_SEEN)
@@ -164,7 +170,7 @@ def _end_idle_sessions():
 
 
 #: Pages someone who must choose a new password can still open.
-_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve")
+_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve", "health.healthz")
 
 
 def _password_to_choose():
