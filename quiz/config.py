@@ -112,6 +112,14 @@ def check_several_servers(config: dict) -> None:
             "(python -c 'import secrets; print(secrets.token_hex(32))') on every server "
             "(docs/deploy.md, \"Several servers\")."
         )
+    if servers > 1 and not config.get("EVIDENCE_KEYS") and not Path(config.get("EVIDENCE_KEY_FILE") or "").is_file():
+        raise SeveralServersError(
+            f"SERVERS is {servers} and there is no evidence key file at {config.get('EVIDENCE_KEY_FILE')} "
+            "nor EVIDENCE_KEYS: this server would make a key of its own, and its records would not verify on "
+            "the others. Copy the key file from the first server, or set the same EVIDENCE_KEYS on every "
+            "server (python -c 'import secrets; print(\"k1:\" + secrets.token_hex(32))'; "
+            "docs/operations.md, \"The evidence key\")."
+        )
     if servers > 1 and str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
         raise SeveralServersError(
             f"SERVERS is {servers} and RATELIMIT_STORAGE_URI is memory://: each process would "

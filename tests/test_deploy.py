@@ -113,10 +113,16 @@ def test_a_sqlite_backup_restores_to_a_database_evidence_verify_accepts(tmp_path
     assert not list(tmp_path.glob(".backup.sqlite3-*"))  # no partial copy left behind
     restored = tmp_path / "restored.sqlite3"
     shutil.copyfile(tmp_path / "backup.sqlite3", restored)  # the restore: a file put in place
-    result, count = _verify(f"sqlite:///{restored}", tmp_path, monkeypatch, "restored")
+    keyless, _ = _verify(f"sqlite:///{restored}", tmp_path, monkeypatch, "keyless")
+    assert keyless.exit_code == 1 and "not among this server's evidence keys" in keyless.output  # no key, no proof
+    (tmp_path / "restored" / "instance").mkdir(parents=True, mode=0o700)
+    shutil.copyfile(tmp_path / "instance" / "evidence-keys", tmp_path / "restored" / "instance" / "evidence-keys")
+    result, count = _verify(f"sqlite:///{restored}", tmp_path, monkeypatch, "restored")  # with the key's backup
     assert result.exit_code == 0, result.output
     assert count >= 2
-    assert result.output == live_check.output  # the same count and head hash as the live one
+    # the same count and head hash as the live one
+    assert result.output.splitlines()[0] == live_check.output.splitlines()[0], (result.output, live_check.output)
+    assert result.output.splitlines()[0].startswith("evidence ok:")
 
 
 def test_db_backup_points_postgresql_to_pg_dump(tmp_path, monkeypatch):
@@ -152,9 +158,25 @@ def test_a_server_among_several_refuses_to_start_with_a_generated_secret_key(tmp
     assert app.config["SECRET_KEY"] == (tmp_path / "instance" / "secret_key").read_text().strip()
 
 
+def test_a_server_among_several_refuses_to_make_an_evidence_key_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("SECRET_KEY", "shared-key")
+    monkeypatch.delenv("EVIDENCE_KEYS", raising=False)
+    monkeypatch.delenv("EVIDENCE_KEY_FILE", raising=False)
+    monkeypatch.setenv("SERVERS", "2")
+    with pytest.raises(SeveralServersError, match="no evidence key file"):
+        create_app()
+    assert not (tmp_path / "instance" / "evidence-keys").exists()  # none made either
+    monkeypatch.setenv("SERVERS", "1")  # the only one: it makes the file ...
+    create_app()
+    monkeypatch.setenv("SERVERS", "2")  # ... which, copied to the others, is what they need
+    assert create_app().extensions["evidence_keys"]
+
+
 def test_several_servers_refuse_per_process_rate_limits_and_a_bad_count(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.setenv("SECRET_KEY", "shared-key")
+    monkeypatch.setenv("EVIDENCE_KEYS", "shared:" + "cd" * 32)
     monkeypatch.setenv("SERVERS", "2")
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
     with pytest.raises(SeveralServersError, match="memory://"):

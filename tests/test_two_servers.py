@@ -45,6 +45,7 @@ pytestmark = pytest.mark.skipif(
 
 BIN = Path(sys.executable).parent
 SECRET_KEY = "two-servers-test-key"
+EVIDENCE_KEYS = "two-servers:" + "ab" * 32  # one evidence key for both, as docs/operations.md says
 MODULE = "/learn/test-callers/"
 STAFF = 300  # enough people that two refresh runs started together overlap
 
@@ -57,7 +58,7 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, name: str, content: Path) -> dict:
     return dict(os.environ, DATABASE_URL=PG_URL, INSTANCE_PATH=str(tmp_path / name), CONTENT_DIR=str(content),
-                SECRET_KEY=SECRET_KEY, SERVERS="2", LOGIN_RATE_LIMIT="3 per minute", CONTENT_REFRESH_SECONDS="0.5")
+                SECRET_KEY=SECRET_KEY, EVIDENCE_KEYS=EVIDENCE_KEYS, SERVERS="2", LOGIN_RATE_LIMIT="3 per minute", CONTENT_REFRESH_SECONDS="0.5")
 
 
 def _flask(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -203,7 +204,7 @@ def test_two_servers_behave_as_one_for_a_learner(two_servers, tmp_path, monkeypa
     assert set(learner.served_by) == set(servers)
     assert sum(1 for a, b in zip(learner.served_by, learner.served_by[1:]) if a == b) == 0  # always the other
 
-    app = make_app(PG_URL, tmp_path / "checker", monkeypatch)
+    app = make_app(PG_URL, tmp_path / "checker", monkeypatch, EVIDENCE_KEYS=EVIDENCE_KEYS)  # the servers' key
     try:
         events = _events(app)
         assert [e for e in events if not e.startswith("assignment.")] == [
@@ -260,7 +261,7 @@ def test_two_servers_behave_as_one_for_a_learner(two_servers, tmp_path, monkeypa
 
 def test_the_daily_refresh_run_from_both_servers_at_once_assigns_nothing_twice(two_servers, tmp_path, monkeypatch):
     _, (one, two), _ = two_servers
-    app = make_app(PG_URL, tmp_path / "checker", monkeypatch)
+    app = make_app(PG_URL, tmp_path / "checker", monkeypatch, EVIDENCE_KEYS=EVIDENCE_KEYS)  # the servers' key
     try:
         with app.app_context():
             db.session.add_all(

@@ -1,16 +1,16 @@
 """Sign-in rate limits counted in the database, shared by every worker and server
 (RATELIMIT_STORAGE_URI=database://, the default; quiz/web/limits.py).
 
-Revision ID: 0007_rate_limits
-Revises: 0006_actors
+Revision ID: 0008_rate_limits
+Revises: 0007_keyed_chain
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_rate_limits"
-down_revision = "0006_actors"
+revision = "0008_rate_limits"
+down_revision = "0007_keyed_chain"
 branch_labels = None
 depends_on = None
 
