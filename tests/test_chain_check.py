@@ -13,8 +13,7 @@ from quiz import chain_check, evidence, mailer
 from quiz.db import db
 from quiz.models import OutboxMessage, User
 
-from .conftest import add_user, page_text, sign_in
-from .test_evidence import _disable_triggers
+from .helpers import add_user, disable_evidence_triggers, page_text, sign_in
 
 SMTP = mailer.SmtpSettings(host="smtp.example.org", sender="Rounds <rounds@example.org>")
 
@@ -33,7 +32,7 @@ def _people(app) -> None:
 
 
 def _break(app, seq: int = 2) -> None:
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = :s"), {"d": '{"i":99}', "s": seq})
         db.session.commit()
@@ -141,7 +140,7 @@ def test_records_removed_from_the_end_are_caught_against_the_last_good_check(app
     _people(app)
     runner = app.test_cli_runner()
     assert runner.invoke(args=["evidence", "verify", "--alert"]).exit_code == 0  # remembers record 3's hash
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 3"))
         db.session.commit()
@@ -177,7 +176,7 @@ def test_the_chain_page_shows_the_daily_check_and_holds_the_log_to_it(app):
         head = evidence.verify(db.session).head_hash
     page = page_text(officer.get("/audit/chain").text)
     assert "last found the chain intact on" in page and f"4 records, the newest with hash {head}" in page
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 4"))
         db.session.commit()

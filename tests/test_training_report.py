@@ -12,22 +12,20 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from quiz import assignments, training_report
+from quiz import training_report
 from quiz.db import db
 from quiz.models import Assignment, Attempt, User
 
-from .conftest import add_user, page_text, sign_in, signed_in_as
-from .test_audit import _seqs
-from .test_learning_flow import _through_lesson, pass_and_sign
-
-
-def _assign(app, email: str, module_id: str, due_on: date, *, waive: str | None = None) -> None:
-    with app.app_context():
-        person = db.session.scalar(select(User).where(User.email == email))
-        a = assignments.ensure(db.session, person, module_id, due_on, "onboarding")
-        if waive:
-            assignments.waive(db.session, a, person, waive)
-        db.session.commit()
+from .helpers import (
+    add_user,
+    assign_module,
+    page_text,
+    pass_and_sign,
+    record_seqs,
+    sign_in,
+    signed_in_as,
+    through_lesson,
+)
 
 
 def _workforce(app) -> None:
@@ -36,16 +34,16 @@ def _workforce(app) -> None:
     open and not yet due."""
     today = date.today()
     add_user(app, email="dana@example.org", name="Dana Whitfield", department="Patient Access")
-    _assign(app, "dana@example.org", "test-callers", today + timedelta(days=10))
+    assign_module(app, "dana@example.org", "test-callers", today + timedelta(days=10))
     client = app.test_client()
     assert sign_in(client, "dana@example.org").status_code == 303
-    _through_lesson(client)
+    through_lesson(client)
     assert pass_and_sign(client).status_code == 303
     add_user(app, email="ben@example.org", name="Ben Brook", department="Patient Access")
-    _assign(app, "ben@example.org", "test-callers", today - timedelta(days=3))
-    _assign(app, "ben@example.org", "test-refresher", today + timedelta(days=30), waive="Trained at his last employer")
+    assign_module(app, "ben@example.org", "test-callers", today - timedelta(days=3))
+    assign_module(app, "ben@example.org", "test-refresher", today + timedelta(days=30), waive="Trained at his last employer")
     add_user(app, email="cy@example.org", name="Cy Dent", department="Dental Clinic", job_role="front-desk")
-    _assign(app, "cy@example.org", "test-callers", today + timedelta(days=20))
+    assign_module(app, "cy@example.org", "test-callers", today + timedelta(days=20))
 
 
 def _report_rows(html: str) -> list[tuple[str, str, str]]:
@@ -81,7 +79,7 @@ def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
     link = unescape(re.search(r'href="([^"]+)">evidence<span class="visually-hidden"> of Dana Whitfield', page).group(1))
     assert link == "/audit/?email=dana@example.org&module=test-callers"
     records = client.get(link).text
-    assert _seqs(records) and "Acknowledgement signed" in page_text(records) and "Ben Brook" not in records
+    assert record_seqs(records) and "Acknowledgement signed" in page_text(records) and "Ben Brook" not in records
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import DATA_CONTENT, add_user, close_app, make_app
+from ..helpers import DATA_CONTENT, add_user, close_app, make_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
