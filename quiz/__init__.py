@@ -35,8 +35,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .db import apply_connection_rules, db
     from .web import init_web
-    from . import cli
+    from . import accounts, cli
 
+    # Password hashing: ARGON2 (argon2.Parameters) is for the tests only, never read from the
+    # environment; unset, production's parameters (accounts.PRODUCTION_ARGON2).
+    accounts.use_argon2(app.config.get("ARGON2"))
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():  # before anything connects
