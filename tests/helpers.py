@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import re
 import shutil
 import socket
 import tempfile
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from email import message_from_bytes, policy
@@ -333,6 +335,66 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- the app served for real ----------------------------------------------------------------
+
+
+@contextmanager
+def served(app):
+    """Serve ``app`` on 127.0.0.1:<free port> in threads while the block runs; its base URL.
+
+    Stopped cleanly at the end: no new connections, then every connection still open (a
+    browser's idle keep-alive or preconnected socket, whose request thread would otherwise wait
+    on it for ever and outlive the app) is shut down and its thread joined. RuntimeError if a
+    thread is still running after that."""
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in the output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    connections: set[socket.socket] = set()
+    handlers: set[threading.Thread] = set()
+    lock = threading.Lock()
+    accept, handle = server.get_request, server.process_request_thread
+
+    def get_request():
+        connection, address = accept()
+        with lock:
+            connections.add(connection)
+        return connection, address
+
+    def process_request_thread(request, client_address):
+        with lock:
+            handlers.add(threading.current_thread())
+        try:
+            handle(request, client_address)
+        finally:
+            with lock:
+                connections.discard(request)
+                handlers.discard(threading.current_thread())
+
+    server.get_request, server.process_request_thread = get_request, process_request_thread
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server",
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()  # serve_forever returns: no new connections
+        with lock:
+            still_open, running = list(connections), list(handlers)
+        for connection in still_open:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # the thread reading it sees the end
+            except OSError:
+                pass  # closed meanwhile
+        for handler in running:
+            handler.join(timeout=10)
+        server.server_close()
+        thread.join(timeout=10)
+        left = [t.name for t in (thread, *running) if t.is_alive()]
+        if left:
+            raise RuntimeError(f"the live server did not stop: {', '.join(left)} still running")
 
 
 # --- the learner's path through the test module (tests/data/content), over HTTP -----------------
