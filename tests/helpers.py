@@ -35,6 +35,7 @@ import flask_migrate
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from argon2 import Parameters, Type
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -212,6 +213,24 @@ def _settings(database_url: str, config: dict) -> dict:
     return settings
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Templates compiled once per test process, shared by every app (Jinja checks each
+    template's source against what was compiled)."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self._compiled:
+            bucket.bytecode_from_string(self._compiled[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _CompiledTemplates()
+
+
 def make_app(database_url: str, tmp_path: Path, monkeypatch, *, migrate: bool = False, **config):
     """An app for tests on ``database_url``, its schema in place: a new SQLite file is a copy of
     the migrated template, a PostgreSQL database just emptied by the ``database_url`` fixture is
@@ -229,6 +248,7 @@ def make_app(database_url: str, tmp_path: Path, monkeypatch, *, migrate: bool = 
             reset_postgresql(database_url)  # from nothing, as asked
         ready = not real_migrations
     app = create_app(_settings(database_url, config))
+    app.jinja_env.bytecode_cache = _TEMPLATES  # each app would compile every template again
     if not ready:
         with app.app_context():
             flask_migrate.upgrade(directory=MIGRATIONS)
