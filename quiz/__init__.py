@@ -33,9 +33,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if mode & 0o077:  # made by an older Rounds, or by hand
         logging.getLogger(__name__).warning("instance folder %s is open to other users (mode %o): chmod 700 it", instance_path, mode)
 
+    from . import accounts, cli
     from .db import apply_connection_rules, db
     from .web import init_web
-    from . import accounts, cli
 
     # Password hashing: ARGON2 (argon2.Parameters) is for the tests only, never read from the
     # environment; unset, production's parameters (accounts.PRODUCTION_ARGON2).

@@ -54,7 +54,6 @@ from .helpers import (  # noqa: F401  (re-exported)
     use_smtp,
 )
 
-
 #: A RAM-backed folder for the tests' temporary files (their SQLite databases): a commit there
 #: costs microseconds instead of a wait for the disk (synchronous=FULL syncs every commit).
 RAM_FOLDER = "/dev/shm"

@@ -171,15 +171,23 @@ def empty_postgresql(url: str) -> None:
             _migrate_postgresql(url)
         else:
             with engine.begin() as conn:
-                tables = list(conn.scalars(text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' "
-                    "ORDER BY tablename"
-                )))
-                guarded = list(conn.scalars(text(
-                    "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = 'public' AND NOT t.tgisinternal ORDER BY c.relname"
-                )))
+                tables = list(
+                    conn.scalars(
+                        text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' "
+                            "ORDER BY tablename"
+                        )
+                    )
+                )
+                guarded = list(
+                    conn.scalars(
+                        text(
+                            "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = 'public' AND NOT t.tgisinternal ORDER BY c.relname"
+                        )
+                    )
+                )
                 for table in guarded:
                     conn.execute(text(f'ALTER TABLE "{table}" DISABLE TRIGGER USER'))
                 listed = ", ".join(f'"{table}"' for table in tables)
@@ -327,9 +335,7 @@ def repeated_ids(html: str) -> dict[str, int]:
 
 def sign_in(client, email="learner@example.org", password=PASSWORD):
     page = client.get("/auth/login")
-    return client.post(
-        "/auth/login", data={"email": email, "password": password, "csrf_token": csrf_token(page.text)}
-    )
+    return client.post("/auth/login", data={"email": email, "password": password, "csrf_token": csrf_token(page.text)})
 
 
 def signed_in_as(app, role: str):
@@ -394,8 +400,9 @@ def served(app):
                 handlers.discard(threading.current_thread())
 
     server.get_request, server.process_request_thread = get_request, process_request_thread
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

@@ -25,14 +25,24 @@ def test_production_parameters_are_argon2id_at_or_above_owasps_minimum():
 def test_production_parameters_are_unchanged_rfc_9106_low_memory():
     """t=3, m=64 MiB, p=4: what Rounds has always hashed with (argon2-cffi's default)."""
     assert accounts.PRODUCTION_ARGON2 == profiles.RFC_9106_LOW_MEMORY
-    assert (accounts.PRODUCTION_ARGON2.time_cost, accounts.PRODUCTION_ARGON2.memory_cost,
-            accounts.PRODUCTION_ARGON2.parallelism) == (3, 65_536, 4)
+    assert (
+        accounts.PRODUCTION_ARGON2.time_cost,
+        accounts.PRODUCTION_ARGON2.memory_cost,
+        accounts.PRODUCTION_ARGON2.parallelism,
+    ) == (3, 65_536, 4)
 
 
 def test_an_app_without_the_setting_hashes_with_production_parameters(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
-    create_app({"TESTING": True, "SECRET_KEY": "k", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
-                "CONTENT_DIR": str(DATA_CONTENT), "CONTENT_REFRESH_SECONDS": 0})
+    create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "k",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.sqlite3'}",
+            "CONTENT_DIR": str(DATA_CONTENT),
+            "CONTENT_REFRESH_SECONDS": 0,
+        }
+    )
     assert accounts.argon2_parameters() == accounts.PRODUCTION_ARGON2
     assert accounts.hash_password(PASSWORD).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 

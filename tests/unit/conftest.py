@@ -60,8 +60,13 @@ def person(session):
     def make(**fields) -> User:
         nonlocal count
         count += 1
-        values = {"email": f"person{count}@example.org", "name": f"Person {count}", "job_role": "front-desk",
-                  "password_hash": NO_PASSWORD, **fields}
+        values = {
+            "email": f"person{count}@example.org",
+            "name": f"Person {count}",
+            "job_role": "front-desk",
+            "password_hash": NO_PASSWORD,
+            **fields,
+        }
         user = User(**values)
         session.add(user)
         session.flush()

@@ -31,7 +31,9 @@ def test_a_new_hire_owes_onboarding_and_the_state_mandate_from_the_hire_date(ses
     assert (a.reason, a.due_on) == ("onboarding", hired + timedelta(days=30))  # the default 30
     session.commit()
     assert [r["due_on"] for r in _records(session, "assignment.created")] == [
-        (hired + timedelta(days=10)).isoformat(), (hired + timedelta(days=30)).isoformat()]
+        (hired + timedelta(days=10)).isoformat(),
+        (hired + timedelta(days=30)).isoformat(),
+    ]
 
 
 def test_a_state_mandate_names_its_law_when_onboarding_does_not_cover_the_module(session, person):
@@ -49,15 +51,18 @@ def test_a_day_to_come_is_refused_and_nothing_is_written(session, person):
     assert session.scalar(select(Assignment.id)) is None
 
 
-@pytest.mark.parametrize("state, due, today, active, shown", [
-    ("open", TODAY, TODAY, True, "open"),  # due today: not overdue on the day
-    ("open", TODAY - timedelta(days=1), TODAY, True, "overdue"),  # the day after
-    ("open", TODAY - timedelta(days=1), TODAY, False, "open"),  # someone who left
-    ("overdue", TODAY, TODAY, True, "open"),  # marked for a day that had not come
-    ("overdue", TODAY - timedelta(days=3), TODAY, False, "overdue"),  # marked before they left
-    ("done", TODAY - timedelta(days=9), TODAY, True, "done"),
-    ("waived", TODAY - timedelta(days=9), TODAY, True, "waived"),
-])
+@pytest.mark.parametrize(
+    "state, due, today, active, shown",
+    [
+        ("open", TODAY, TODAY, True, "open"),  # due today: not overdue on the day
+        ("open", TODAY - timedelta(days=1), TODAY, True, "overdue"),  # the day after
+        ("open", TODAY - timedelta(days=1), TODAY, False, "open"),  # someone who left
+        ("overdue", TODAY, TODAY, True, "open"),  # marked for a day that had not come
+        ("overdue", TODAY - timedelta(days=3), TODAY, False, "overdue"),  # marked before they left
+        ("done", TODAY - timedelta(days=9), TODAY, True, "done"),
+        ("waived", TODAY - timedelta(days=9), TODAY, True, "waived"),
+    ],
+)
 def test_an_assignment_is_overdue_from_the_day_after_its_due_date(state, due, today, active, shown):
     assert assignments.state_as_of(state, due, today, active=active) == shown
 
@@ -71,8 +76,10 @@ def test_the_daily_refresh_marks_overdue_the_day_after_and_run_again_creates_not
     report = assignments.refresh(session, CURRICULA, LIBRARY, day_after)
     assert report.overdue == [a] and a.state == "overdue"
     again = assignments.refresh(session, CURRICULA, LIBRARY, day_after)
-    assert str(again) == ("assignments refreshed: 0 onboarding/state, 0 refresher, 0 missed-objective, "
-                          "0 policy-change created; 0 marked overdue")
+    assert str(again) == (
+        "assignments refreshed: 0 onboarding/state, 0 refresher, 0 missed-objective, "
+        "0 policy-change created; 0 marked overdue"
+    )
     session.commit()
     assert [r["days_late"] for r in _records(session, "assignment.overdue")] == [1]
     assert len(session.scalars(select(Assignment)).all()) == 1  # the open one blocked onboarding's copy
@@ -109,11 +116,14 @@ def test_a_person_who_left_gets_nothing_new(session, person):
     assert assignments.for_person(session, gone, CURRICULA, LIBRARY, TODAY, new=True) == []
 
 
-@pytest.mark.parametrize("day, months, expected", [
-    (date(2026, 1, 31), 1, date(2026, 2, 28)),
-    (date(2028, 1, 31), 1, date(2028, 2, 29)),
-    (date(2026, 11, 30), 12, date(2027, 11, 30)),
-    (date(2026, 12, 15), 1, date(2027, 1, 15)),
-])
+@pytest.mark.parametrize(
+    "day, months, expected",
+    [
+        (date(2026, 1, 31), 1, date(2026, 2, 28)),
+        (date(2028, 1, 31), 1, date(2028, 2, 29)),
+        (date(2026, 11, 30), 12, date(2027, 11, 30)),
+        (date(2026, 12, 15), 1, date(2027, 1, 15)),
+    ],
+)
 def test_a_refresher_falls_due_on_the_same_day_of_the_month(day, months, expected):
     assert assignments.add_months(day, months) == expected

@@ -21,19 +21,21 @@ def _messages(result: roster.Preview) -> list[str]:
 
 
 def test_new_people_are_previewed_and_nothing_is_written(session):
-    result = _preview(session, "E1,Ann@Example.org,Ann  Lee,front-desk,,,,",
-                      "E2,bo@example.org,Bo Park,clinical,ann@example.org,,,")
+    result = _preview(
+        session, "E1,Ann@Example.org,Ann  Lee,front-desk,,,,", "E2,bo@example.org,Bo Park,clinical,ann@example.org,,,"
+    )
     assert result.ok and _messages(result) == []
     assert [(p.line, p.email, p.name) for p in result.created] == [
-        (2, "ann@example.org", "Ann Lee"), (3, "bo@example.org", "Bo Park")]
+        (2, "ann@example.org", "Ann Lee"),
+        (3, "bo@example.org", "Bo Park"),
+    ]
     assert result.created[1].values["supervisor"] == "ann@example.org"  # someone in the same file
     assert result.summary() == "2 created, 0 changed, 0 deactivated, 0 unchanged"
     assert session.scalar(select(func.count()).select_from(User)) == 0
 
 
 def test_each_bad_value_is_named_by_its_line(session):
-    result = _preview(session, "E1,not-an-email,Ann Lee,juggler,,maybe,,",
-                      "E2,bo@example.org,,clinical,,,ba-staff,")
+    result = _preview(session, "E1,not-an-email,Ann Lee,juggler,,maybe,,", "E2,bo@example.org,,clinical,,,ba-staff,")
     messages = _messages(result)
     assert not result.ok and result.created == []
     assert "line 2: email 'not-an-email' is not an email address" in messages
@@ -60,8 +62,9 @@ def test_people_are_matched_by_employee_id_or_linked_by_email_and_missing_ones_d
     made_by_hand = person(email="bo@example.org", name="Bo Park", job_role="clinical")  # no employee_id yet
     left = person(email="cy@example.org", name="Cy Diaz", employee_id="E3", job_role="clinical")
     admin = person(email="admin@example.org", name="Ada Admin", role="admin", job_role="leadership")
-    result = _preview(session, "E1,ann@example.org,Ann Lee,clinical,,,,", "E2,bo@example.org,Bo Park,clinical,,,,",
-                      by_user=admin)
+    result = _preview(
+        session, "E1,ann@example.org,Ann Lee,clinical,,,,", "E2,bo@example.org,Bo Park,clinical,,,,", by_user=admin
+    )
     assert result.ok, _messages(result)
     assert result.unchanged == 1  # Ann, as she is
     [linked] = result.changed
@@ -78,8 +81,11 @@ def test_an_import_that_would_deactivate_the_importer_is_refused(session, person
 
 
 def test_a_supervisor_loop_is_refused(session):
-    result = _preview(session, "E1,ann@example.org,Ann Lee,clinical,bo@example.org,,,",
-                      "E2,bo@example.org,Bo Park,clinical,ann@example.org,,,")
+    result = _preview(
+        session,
+        "E1,ann@example.org,Ann Lee,clinical,bo@example.org,,,",
+        "E2,bo@example.org,Bo Park,clinical,ann@example.org,,,",
+    )
     assert "line 2: supervisor loop: ann@example.org -> bo@example.org -> ann@example.org" in _messages(result)
 
 

@@ -91,7 +91,9 @@ def test_below_the_pass_mark_fails(session, person):
     assert (attempt.score, attempt.passed) == (1, False)
     result = engine.result(attempt, content)
     assert [(o.objective, o.state) for o in result.objectives] == [
-        ("verify-identity", "missed"), ("minimum-necessary", "not-reached")]
+        ("verify-identity", "missed"),
+        ("minimum-necessary", "not-reached"),
+    ]
     session.commit()
     assert _events(session)[-1] == "module.failed"
 
@@ -100,12 +102,23 @@ def test_a_revisited_decision_scores_nothing_the_second_time(session, person):
     """Read out the time (0), say nothing and the caller rings back: the first decision again.
     The right answer there now scores nothing, so 0 + 0 + 0 + 2 stays below the mark."""
     attempt, content = _at_the_check(session, person)
-    _take(session, attempt, content, "Read out the appointment time", "Say nothing and take the next call",
-          "Ask for two identifiers", "Only the appointment time")
+    _take(
+        session,
+        attempt,
+        content,
+        "Read out the appointment time",
+        "Say nothing and take the next call",
+        "Ask for two identifiers",
+        "Only the appointment time",
+    )
     _finish(session, attempt, content)
     answers = sorted(attempt.answers, key=lambda a: a.step)
     assert [(a.node_id, a.first_visit, a.points) for a in answers] == [
-        ("call", True, 0), ("told", True, 0), ("call", False, 0), ("verify", True, 2)]
+        ("call", True, 0),
+        ("told", True, 0),
+        ("call", False, 0),
+        ("verify", True, 2),
+    ]
     assert (attempt.score, attempt.passed) == (2, False)
     missed = {o.objective: o for o in engine.result(attempt, content).objectives}
     assert missed["verify-identity"].state == "missed"  # the first answer is the one that counts
@@ -217,4 +230,3 @@ def test_signing_a_passed_attempt_records_once_and_closes_its_assignment(session
     assert assignments.open_assignment(session, attempt.user_id, MODULE.id) is None
     session.commit()
     assert _events(session).count("acknowledgement.signed") == 1
-
