@@ -39,13 +39,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     if mode & 0o077:  # made by an older Rounds, or by hand
         logging.getLogger(__name__).warning("instance folder %s is open to other users (mode %o): chmod 700 it", instance_path, mode)
 
+    from . import accounts, cli, evidence, evidence_keys
     from .db import apply_connection_rules, db
     from .web import init_web
-    from . import cli, evidence, evidence_keys
 
     # The evidence key, outside the database (made 0600 in the instance folder if not given).
     keyring = evidence_keys.load(app.config["EVIDENCE_KEY_FILE"], app.config.get("EVIDENCE_KEYS"))
     app.extensions["evidence_keys"] = keyring
+
+    # Password hashing: ARGON2 (argon2.Parameters) is for the tests only, never read from the
+    # environment; unset, production's parameters (accounts.PRODUCTION_ARGON2).
+    accounts.use_argon2(app.config.get("ARGON2"))
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():  # before anything connects

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,10 +26,37 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 #: The rule in words, for forms and the command line's help.
 PASSWORD_RULE = f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
-_hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 defaults
+#: How passwords are hashed unless the app's ARGON2 setting says otherwise (only the tests do):
+#: Argon2id with argon2-cffi's RFC 9106 "low memory" profile (t=3, m=64 MiB, p=4), above
+#: OWASP's minimum for Argon2id (m=19 MiB, t=2, p=1). tests/unit/test_password_hashing.py holds it.
+PRODUCTION_ARGON2 = profiles.RFC_9106_LOW_MEMORY
+_hasher = PasswordHasher.from_parameters(PRODUCTION_ARGON2)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Verified against when the email is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def use_argon2(parameters: Parameters | None) -> None:
+    """Hash and check passwords with ``parameters`` from now on; None: PRODUCTION_ARGON2.
+
+    ``create_app`` calls this with the app's ARGON2 setting, which only the tests set (to cheap
+    parameters: a production hash costs ~100 ms, and the suite makes thousands). It is not read
+    from the environment. One process serves one app; a test process builds many, each of
+    which sets it. A hash made with other parameters still verifies, and is re-hashed with these
+    at its next sign-in (``check_password``)."""
+    global _hasher, _DUMMY_HASH
+    parameters = parameters or PRODUCTION_ARGON2
+    if argon2_parameters() == parameters:
+        return
+    _hasher = PasswordHasher.from_parameters(parameters)
+    _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def argon2_parameters() -> Parameters:
+    """The parameters new password hashes are made with."""
+    h = _hasher
+    return Parameters(type=h.type, version=PRODUCTION_ARGON2.version, salt_len=h.salt_len, hash_len=h.hash_len,
+                      time_cost=h.time_cost, memory_cost=h.memory_cost, parallelism=h.parallelism)
 
 
 def hash_password(password: str) -> str:

@@ -14,7 +14,7 @@ from quiz import accounts
 from quiz.db import db
 from quiz.models import Evidence, User
 
-from .conftest import add_user, csrf_token, page_text, sign_in, signed_in_as
+from .helpers import add_user, csrf_token, page_text, sign_in, signed_in_as
 
 
 def _role_of(app, email: str) -> str:

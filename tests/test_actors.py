@@ -30,9 +30,27 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.models import Attempt, Evidence, NO_PASSWORD, OutboxMessage, User
 
-from .conftest import PASSWORD, add_user, close_app, csrf_token, make_app, page_text, sign_in, signed_in_as
-from .test_cli import _run
-from .test_reminders import Inbox, body_of, start_server, use_smtp
+from .helpers import (
+    PASSWORD,
+    Inbox,
+    add_user,
+    assign_module,
+    at_a_question,
+    body_of,
+    close_app,
+    csrf_token,
+    free_port,
+    make_app,
+    page_text,
+    pass_and_sign,
+    post_an_answer,
+    run_cli,
+    sign_in,
+    signed_in_as,
+    start_server,
+    through_lesson,
+    use_smtp,
+)
 
 NEW = "a password the admin chose for Dana"
 OWN = "one of my very own choosing"
@@ -171,12 +189,11 @@ def test_the_idle_sign_out_comes_at_the_limit_not_before_and_is_recorded(databas
 
 
 def test_an_idle_end_found_on_a_form_sent_is_recorded_and_the_form_is_not(app, client, monkeypatch):
-    from .test_security import _answer, _at_a_question
 
-    page = _at_a_question(app, client)
+    page = at_a_question(app, client)
     later = time.time() + 15 * 60
     monkeypatch.setattr(time, "time", lambda: later)
-    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    response = post_an_answer(client, page, Referer="http://localhost/learn/test-callers/")
     assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
     assert [d["how"] for _, d in records(app, "session.signed-out")] == ["idle"]
     assert records(app, "choice.made") == []
@@ -315,24 +332,22 @@ def test_choosing_your_own_password_asks_for_the_current_one(app, client):
 
 
 def test_a_signature_after_a_reset_is_marked_in_its_record_and_the_report(app):
-    from .test_learning_flow import _through_lesson, pass_and_sign
-    from .test_training_report import _assign
 
     app.config.update(SMTP_HOST=None)
     uid = add_user(app)
     add_user(app, email="ben@example.org", name="Ben Brook")
     for email in ("learner@example.org", "ben@example.org"):
-        _assign(app, email, "test-callers", date.today() + timedelta(days=10))
+        assign_module(app, email, "test-callers", date.today() + timedelta(days=10))
     admin = signed_in_as(app, "admin")
     admin_sets(admin, uid)
     learner = app.test_client()
     sign_in(learner, password=NEW)
     choose(learner)  # their own now, but this session began with the admin's
-    _through_lesson(learner)
+    through_lesson(learner)
     assert pass_and_sign(learner).status_code == 303
     ben = app.test_client()
     sign_in(ben, email="ben@example.org")
-    _through_lesson(ben)
+    through_lesson(ben)
     assert pass_and_sign(ben, "Ben Brook").status_code == 303
 
     signed = {record.learner_email: details for record, details in records(app, "acknowledgement.signed")}
@@ -364,7 +379,7 @@ def test_a_signature_after_a_reset_is_marked_in_its_record_and_the_report(app):
 def test_set_password_on_the_command_line_is_recorded_told_and_temporary_by_default(app):
     app.config.update(SMTP_HOST=None)
     uid = add_user(app)
-    result = _run(app, "users", "set-password", "learner@example.org", input=NEW + "\n")
+    result = run_cli(app, "users", "set-password", "learner@example.org", input=NEW + "\n")
     assert result.exit_code == 0, result.output
     assert "they choose their own at their next sign-in" in result.output and "in the outbox" in result.output
     [(record, details)] = records(app, "person.password-set")
@@ -379,7 +394,7 @@ def test_set_password_on_the_command_line_is_recorded_told_and_temporary_by_defa
 def test_set_password_permanent_asks_for_no_change_but_the_session_is_still_marked(app):
     app.config.update(SMTP_HOST=None)
     add_user(app)
-    result = _run(app, "users", "set-password", "--permanent", "learner@example.org", input=NEW + "\n")
+    result = run_cli(app, "users", "set-password", "--permanent", "learner@example.org", input=NEW + "\n")
     assert result.exit_code == 0 and "no change asked" in result.output
     assert records(app, "person.password-set")[0][1]["temporary"] is False
     client = app.test_client()
@@ -392,17 +407,17 @@ def test_one_password_length_rule_for_the_command_line_and_the_sign_in_form(app)
     app.config.update(SMTP_HOST=None)
     add_user(app)
     too_long = "x" * (accounts.MAX_PASSWORD_LENGTH + 1)
-    result = _run(app, "users", "set-password", "learner@example.org", input=too_long + "\n")
+    result = run_cli(app, "users", "set-password", "learner@example.org", input=too_long + "\n")
     assert result.exit_code != 0 and "at most 1024 characters" in result.output
     assert records(app, "person.password-set") == []
-    result = _run(app, "users", "add", "new@example.org", "--name", "New Person", "--job-role", "front-desk",
+    result = run_cli(app, "users", "add", "new@example.org", "--name", "New Person", "--job-role", "front-desk",
                   input=too_long + "\n")
     assert result.exit_code != 0 and "at most 1024 characters" in result.output
     for command in ("set-password", "add"):
-        assert "12 to 1024 characters)" in " ".join(_run(app, "users", command, "--help").output.split())
+        assert "12 to 1024 characters)" in " ".join(run_cli(app, "users", command, "--help").output.split())
     # the longest the command line takes, the sign-in form takes too
     longest = "y" * accounts.MAX_PASSWORD_LENGTH
-    assert _run(app, "users", "set-password", "--permanent", "learner@example.org", input=longest + "\n").exit_code == 0
+    assert run_cli(app, "users", "set-password", "--permanent", "learner@example.org", input=longest + "\n").exit_code == 0
     assert sign_in(app.test_client(), password=longest).status_code == 303
 
 
@@ -449,12 +464,6 @@ def test_the_app_starts_with_redis_for_the_rate_limits_and_counts_there(database
         close_app(app)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs_redis
 def test_gunicorn_starts_with_redis_and_its_workers_share_the_sign_in_limit(tmp_path):
     """The documented production setting, served for real: it used to stop gunicorn at start
@@ -465,7 +474,7 @@ def test_gunicorn_starts_with_redis_and_its_workers_share_the_sign_in_limit(tmp_
                LOGIN_RATE_LIMIT="3 per minute")
     subprocess.run([str(bin_dir / "flask"), "--app", "app", "db", "upgrade"], cwd=PROJECT_ROOT, env=env,
                    capture_output=True, check=True)
-    port, log = _free_port(), tmp_path / "gunicorn.log"
+    port, log = free_port(), tmp_path / "gunicorn.log"
     prefix = f"rounds-test-{secrets.token_hex(6)}"  # its own counters in a Redis others may share
     with open(log, "wb") as fh:
         server = subprocess.Popen(

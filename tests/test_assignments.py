@@ -17,7 +17,20 @@ from quiz.content.curricula import load_curricula
 from quiz.db import db
 from quiz.models import Assignment, Attempt, Evidence, User
 
-from .conftest import DATA_CONTENT, add_user, csrf_token, page_text, sign_in, signed_in_as
+from .helpers import (
+    DATA_CONTENT,
+    MODULE,
+    add_user,
+    choose,
+    csrf_token,
+    page_text,
+    pass_and_sign,
+    post_step,
+    sign_in,
+    signed_in_as,
+    step_token,
+    through_lesson,
+)
 
 TODAY = date(2026, 11, 23)
 LIBRARY = load_library(DATA_CONTENT)
@@ -431,7 +444,6 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
     import io
     import json
 
-    from .test_learning_flow import MODULE, _choose, _post, _step, _through_lesson
 
     add_user(app)
     with app.app_context():
@@ -440,15 +452,15 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
         assignments.for_person(db.session, person, CURRICULA, LIBRARY, date.today())
         db.session.commit()
     assert sign_in(client).status_code == 303
-    _through_lesson(client)
-    _choose(client, "Ask for two identifiers")
-    _choose(client, "Only the appointment time")
-    _post(client, "continue")
+    through_lesson(client)
+    choose(client, "Ask for two identifiers")
+    choose(client, "Only the appointment time")
+    post_step(client, "continue")
     before = page_text(client.get(MODULE).text)
     law = "Texas Health and Safety Code 181.101 (as amended in 2013)"
     assert f"Your signature is also your signed statement of completion under {law}; we keep it for 6 years." in before
     page = client.get(MODULE).text
-    signed = client.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": "Dana Whitfield"})
+    signed = client.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": step_token(page), "agree": "y", "full_name": "Dana Whitfield"})
     assert signed.status_code == 303
     today = date.today()  # signed now, so kept until six years from now
     words = f"Signed statement of completion under {law}; kept until {assignments.add_months(today, 72).isoformat()}"
@@ -464,11 +476,10 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
 
 
 def test_outside_texas_the_signature_is_only_the_acknowledgement(app, client):
-    from .test_learning_flow import MODULE, _through_lesson, pass_and_sign
 
     add_user(app)
     assert sign_in(client).status_code == 303
-    _through_lesson(client)
+    through_lesson(client)
     signed = pass_and_sign(client)
     assert "signed statement" not in client.get(signed.headers["Location"]).text
     with app.app_context():

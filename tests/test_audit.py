@@ -17,21 +17,23 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import Evidence, User
 
-from .conftest import add_user, page_text, sign_in, signed_in_as
-from .test_evidence import _disable_triggers
-from .test_learning_flow import _through_lesson, pass_and_sign
-
-
-def _seqs(html: str) -> list[int]:
-    """The record numbers a results table lists, top to bottom."""
-    return [int(n) for n in re.findall(r'<th scope="row"><a href="/audit/records/(\d+)"', html)]
+from .helpers import (
+    add_user,
+    disable_evidence_triggers,
+    page_text,
+    pass_and_sign,
+    record_seqs,
+    sign_in,
+    signed_in_as,
+    through_lesson,
+)
 
 
 def _a_passed_module(app, email="learner@example.org", name="Dana Whitfield") -> None:
     add_user(app, email=email, name=name)
     client = app.test_client()
     assert sign_in(client, email).status_code == 303
-    _through_lesson(client)
+    through_lesson(client)
     assert pass_and_sign(client, name).status_code == 303
 
 
@@ -59,7 +61,7 @@ def test_the_page_lists_every_record_newest_first_with_who_what_and_the_content_
     page = signed_in_as(app, "compliance").get("/audit/").text
     with app.app_context():
         stored = list(db.session.scalars(select(Evidence).order_by(Evidence.seq.desc())))
-    assert _seqs(page) == [r.seq for r in stored] and len(stored) >= 8
+    assert record_seqs(page) == [r.seq for r in stored] and len(stored) >= 8
     text_ = page_text(page)
     assert f"{len(stored)} records" in text_
     for label in ("Attempt started", "Lesson screen viewed", "Answer given", "Module passed", "Acknowledgement signed"):
@@ -81,7 +83,7 @@ def test_records_can_be_found_by_person_module_kind_and_days(app):
 
     def found(**args):
         query = "&".join(f"{k}={v}" for k, v in args.items())
-        return _seqs(client.get(f"/audit/?{query}").text)
+        return record_seqs(client.get(f"/audit/?{query}").text)
 
     assert found(email="BEN@example.org") == [r.seq for r in stored if r.learner_email == "ben@example.org"]
     assert found(email="ben@example.org", event="choice.made") == [
@@ -110,7 +112,7 @@ def test_a_bad_filter_is_named_beside_its_field_and_in_the_summary(app):
         assert re.search(rf'id="{field}-error">.*?{re.escape(message)}</p>', page)  # and beside it
         assert f'aria-describedby="{field}-error" aria-invalid="true"' in page  # the field says so too
     assert "nobody@example.org" in page  # what was typed is kept
-    assert _seqs(page) == []  # and nothing is listed as if the filter had worked
+    assert record_seqs(page) == []  # and nothing is listed as if the filter had worked
     reversed_days = client.get("/audit/?since=2026-02-01&until=2026-01-01")
     assert reversed_days.status_code == 400 and "The last day is before the first day." in reversed_days.text
     assert client.get("/audit/evidence.csv?since=yesterday").status_code == 400  # no file of the wrong records
@@ -122,14 +124,14 @@ def test_pages_go_back_through_older_records_by_number_and_keep_the_filters(app,
     _records(app, 2, event="attempt.started")
     client = signed_in_as(app, "compliance")
     first = client.get("/audit/?event=lesson.viewed").text
-    assert _seqs(first) == [10, 9, 8, 7] and "10 records found" in page_text(first)
+    assert record_seqs(first) == [10, 9, 8, 7] and "10 records found" in page_text(first)
     older = re.search(r'href="([^"]+)" rel="next">Older records', first).group(1)
     assert "event=lesson.viewed" in unescape(older) and "before=7" in older
     _records(app, 1)  # a new record meanwhile shifts nothing on the older pages
     second = client.get(unescape(older)).text
-    assert _seqs(second) == [6, 5, 4, 3] and "older than record 7" in second
+    assert record_seqs(second) == [6, 5, 4, 3] and "older than record 7" in second
     third = client.get(unescape(re.search(r'href="([^"]+)" rel="next">Older records', second).group(1))).text
-    assert _seqs(third) == [2, 1] and "Older records" not in third and "Newest records" in third
+    assert record_seqs(third) == [2, 1] and "Older records" not in third and "Newest records" in third
 
 
 def test_by_department_the_records_of_its_people_now_and_those_made_while_someone_was_in_it(app):
@@ -143,8 +145,8 @@ def test_by_department_the_records_of_its_people_now_and_those_made_while_someon
     _records(app, 1, email="ben@example.org")  # seq 7, made in the pharmacy
     client = signed_in_as(app, "compliance")
     page = client.get("/audit/?department=Ward+4").text
-    assert _seqs(page) == [6, 5, 4, 3, 2, 1]  # Ana's; Ben's while he was there; Cy's, who is there now
-    assert _seqs(client.get("/audit/?department=Pharmacy").text) == [7, 6, 5, 4, 3]  # Ben, now; Cy, then
+    assert record_seqs(page) == [6, 5, 4, 3, 2, 1]  # Ana's; Ben's while he was there; Cy's, who is there now
+    assert record_seqs(client.get("/audit/?department=Pharmacy").text) == [7, 6, 5, 4, 3]  # Ben, now; Cy, then
     rows = list(csv.DictReader(io.StringIO(client.get("/audit/evidence.csv?department=Ward+4").text)))
     assert [int(r["seq"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     wrong = client.get("/audit/?department=Nowhere")
@@ -154,7 +156,7 @@ def test_by_department_the_records_of_its_people_now_and_those_made_while_someon
         for person in db.session.scalars(select(User).where(User.department == "Ward 4")):
             person.department = "Ward 4 East"
         db.session.commit()
-    assert _seqs(client.get("/audit/?department=Ward+4").text) == [4, 3, 2, 1]  # Ana's and Ben's, then
+    assert record_seqs(client.get("/audit/?department=Ward+4").text) == [4, 3, 2, 1]  # Ana's and Ben's, then
     assert '<option value="Ward 4 East">' in client.get("/audit/").text  # offered as one types
 
 
@@ -170,7 +172,7 @@ def test_the_download_is_exactly_the_records_found_and_each_row_checks_against_i
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     header, body = rows[0], rows[1:]
     assert tuple(header) == evidence.EXPORT_COLUMNS
-    assert sorted(int(r[0]) for r in body) == sorted(_seqs(page))
+    assert sorted(int(r[0]) for r in body) == sorted(record_seqs(page))
     for row in body:
         fields = {name: value or None for name, value in zip(header, row)}
         fields.update(seq=int(fields["seq"]), user_id=int(fields["user_id"]))
@@ -196,7 +198,7 @@ def test_a_record_shows_every_field_its_hash_and_its_link_to_the_one_before(app)
 
 def test_an_edited_record_and_the_broken_chain_are_shown_for_what_they_are(app):
     _records(app, 4)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 3"), {"d": '{"i":99}'})
         db.session.commit()
@@ -235,7 +237,7 @@ def test_every_kind_of_record_written_has_words_on_the_page():
 @pytest.mark.parametrize("altered", ["x", "[" * 100_000 + "]" * 100_000])  # not JSON; JSON nested too deep to read
 def test_a_record_whose_details_were_altered_into_nonsense_still_shows(app, altered):
     _records(app, 3)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 2"), {"d": altered})
         db.session.commit()
@@ -250,17 +252,17 @@ def test_a_record_whose_details_were_altered_into_nonsense_still_shows(app, alte
 def test_extreme_numbers_and_days_are_answered_not_crashed_on(app):
     _records(app, 3)
     client = signed_in_as(app, "compliance")  # record 4: their sign-in
-    assert _seqs(client.get("/audit/?until=9999-12-31").text) == [4, 3, 2, 1]
-    assert _seqs(client.get("/audit/?before=99999999999999999999999").text) == [4, 3, 2, 1]
+    assert record_seqs(client.get("/audit/?until=9999-12-31").text) == [4, 3, 2, 1]
+    assert record_seqs(client.get("/audit/?before=99999999999999999999999").text) == [4, 3, 2, 1]
     assert client.get("/audit/records/99999999999999999999999").status_code == 404
     assert client.get("/audit/records/0").status_code == 404
     past_the_start = client.get("/audit/?before=1").text
-    assert _seqs(past_the_start) == [] and "Newest records" in past_the_start  # a way back
+    assert record_seqs(past_the_start) == [] and "Newest records" in past_the_start  # a way back
 
 
 def test_a_removed_record_is_named_and_the_chain_page_links_past_the_gap(app):
     _records(app, 4)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 2"))
         db.session.commit()
@@ -279,5 +281,5 @@ def test_a_module_no_longer_served_can_still_be_filtered_by(app):
         db.session.commit()
     _records(app, 2)
     page = signed_in_as(app, "compliance").get("/audit/?module=retired-module").text
-    assert _seqs(page) == [1]
+    assert record_seqs(page) == [1]
     assert re.search(r'<option selected value="retired-module">retired-module \(no longer served\)</option>', page)

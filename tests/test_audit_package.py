@@ -21,19 +21,26 @@ from quiz import audit_package, evidence, training_report
 from quiz.db import db
 from quiz.models import Attempt, ContentVersion, Evidence, User
 
-from .conftest import add_user, csrf_token, page_text, sign_in, signed_in_as
-from .test_evidence import _disable_triggers
-from .test_training_report import _assign
-from .test_learning_flow import _through_lesson, pass_and_sign
+from .helpers import (
+    add_user,
+    assign_module,
+    csrf_token,
+    disable_evidence_triggers,
+    page_text,
+    pass_and_sign,
+    sign_in,
+    signed_in_as,
+    through_lesson,
+)
 
 
 def _passed(app, email="learner@example.org", name="Dana Whitfield", **kw) -> None:
     """A person assigned the test module, who then passes it and signs."""
     add_user(app, email=email, name=name, **kw)
-    _assign(app, email, "test-callers", date.today() + timedelta(days=10))
+    assign_module(app, email, "test-callers", date.today() + timedelta(days=10))
     client = app.test_client()
     assert sign_in(client, email).status_code == 303
-    _through_lesson(client)
+    through_lesson(client)
     assert pass_and_sign(client, name).status_code == 303
 
 
@@ -169,7 +176,7 @@ def test_a_person_and_a_span_of_days_narrow_the_records(app):
 
 def test_a_broken_chain_is_said_in_the_package_and_its_record_and_every_record_is_included(app):
     _passed(app)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 2"), {"d": '{"altered":true}'})
         db.session.commit()
@@ -242,7 +249,7 @@ def test_the_command_line_writes_the_same_package_and_its_record(app, tmp_path):
 
 def test_the_command_line_says_a_broken_chain_and_exits_1_with_the_package_made(app, tmp_path):
     _passed(app)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = 3"), {"d": '{"altered":true}'})
         db.session.commit()

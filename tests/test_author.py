@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     DATA_CONTENT,
     close_app,
     csrf_token,

@@ -12,8 +12,7 @@ from sqlalchemy import select
 from quiz.db import db
 from quiz.models import Evidence
 
-from .conftest import add_user, sign_in
-from .test_learning_flow import MODULE, _through_lesson, pass_and_sign
+from .helpers import MODULE, add_user, pass_and_sign, sign_in, through_lesson
 
 PDF = MODULE + "certificate/1.pdf"
 
@@ -28,7 +27,7 @@ def _signed(app, name: str, email: str = "learner@example.org"):
     add_user(app, email=email, name=name)
     client = app.test_client()
     sign_in(client, email)
-    _through_lesson(client)
+    through_lesson(client)
     assert pass_and_sign(client, full_name=name).status_code == 303
     return client
 
@@ -101,7 +100,7 @@ def test_every_real_module_fits_its_certificate_on_one_page():
     from quiz.engine import Certificate
     from quiz.models import Attempt
 
-    from .conftest import PROJECT_ROOT
+    from .helpers import PROJECT_ROOT
 
     library = load_library(PROJECT_ROOT / "content")
     assert len(library.modules) >= 20

@@ -15,8 +15,7 @@ from quiz import chain_check, evidence, mailer
 from quiz.db import db
 from quiz.models import OutboxMessage, User
 
-from .conftest import add_user, page_text, sign_in
-from .test_evidence import _disable_triggers
+from .helpers import add_user, disable_evidence_triggers, page_text, sign_in
 
 SMTP = mailer.SmtpSettings(host="smtp.example.org", sender="Rounds <rounds@example.org>")
 
@@ -35,7 +34,7 @@ def _people(app) -> None:
 
 
 def _break(app, seq: int = 2) -> None:
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("UPDATE evidence SET details = :d WHERE seq = :s"), {"d": '{"i":99}', "s": seq})
         db.session.commit()
@@ -151,7 +150,7 @@ def test_records_removed_from_the_end_are_caught_against_the_anchor(app):
     runner = app.test_cli_runner()
     # Anchors record 3's hash, records that the anchor was started (4), and anchors that too.
     assert runner.invoke(args=["evidence", "verify", "--alert"]).exit_code == 0
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         assert db.session.scalar(select(evidence.Evidence.event).where(evidence.Evidence.seq == 4)) == chain_check.ANCHOR_STARTED
         db.session.execute(text("DELETE FROM evidence WHERE seq = 4"))
@@ -188,7 +187,7 @@ def test_the_chain_page_shows_the_anchor_and_holds_the_log_to_it(app):
         head = evidence.verify(db.session).head_hash
     page = page_text(officer.get("/audit/chain").text)
     assert "last wrote the chain's head to the anchor file on" in page and f"5 records, the newest with hash {head}" in page
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 5"))
         db.session.commit()
@@ -202,7 +201,7 @@ def test_the_old_last_good_check_file_still_holds_the_log_until_the_anchor_start
     with app.app_context():
         head = db.session.scalar(select(evidence.Evidence.hash).where(evidence.Evidence.seq == 3))
     (instance / chain_check.LEGACY_LAST_GOOD).write_text(json.dumps({"count": 3, "head_hash": head, "checked_at": "x"}))
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 3"))
         db.session.commit()

@@ -13,21 +13,17 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.models import Assignment, ContentVersion, Evidence, OutboxMessage, User
 
-from .conftest import DATA_CONTENT, add_user, close_app, make_app
-
-
-def _run(app, *args, input=None):
-    return app.test_cli_runner().invoke(args=list(args), input=input)
+from .helpers import DATA_CONTENT, add_user, close_app, make_app, run_cli
 
 
 def test_content_check_passes_with_a_summary_of_score_ranges(app):
-    result = _run(app, "content", "check")
+    result = run_cli(app, "content", "check")
     assert result.exit_code == 0, result.output
     assert "2 modules" in result.output and "test-check 0..4" in result.output
 
 
 def test_content_policies_lists_each_our_policy_sentence_by_file_and_line(app):
-    result = _run(app, "content", "policies")
+    result = run_cli(app, "content", "policies")
     assert result.exit_code == 0, result.output
     from quiz.content import load_library
 
@@ -41,7 +37,7 @@ def test_content_policies_lists_each_our_policy_sentence_by_file_and_line(app):
 
 def test_the_shipped_content_passes_the_check(app):
     app.config["CONTENT_DIR"] = str(PROJECT_ROOT / "content")
-    result = _run(app, "content", "check")
+    result = run_cli(app, "content", "check")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("content ok:")
 
@@ -54,7 +50,7 @@ def test_content_check_names_file_and_line_of_a_broken_scenario(app, tmp_path):
     broken.write_text(text)
     line = text.splitlines().index("### Only the appointment time -> nowhere") + 1
     app.config["CONTENT_DIR"] = str(content)
-    result = _run(app, "content", "check")
+    result = run_cli(app, "content", "check")
     assert result.exit_code == 1
     assert f"test-check.md:{line}:" in result.output and "nowhere" in result.output
 
@@ -63,7 +59,7 @@ def test_content_check_of_one_path_reports_only_that_file(app, tmp_path):
     draft = tmp_path / "drafts" / "scenarios"
     draft.mkdir(parents=True)
     (draft / "bad.md").write_text("no front matter here\n")
-    result = _run(app, "content", "check", str(draft / "bad.md"))
+    result = run_cli(app, "content", "check", str(draft / "bad.md"))
     assert result.exit_code == 1
     assert "bad.md:1:" in result.output
     assert "test-check" not in result.output
@@ -82,8 +78,8 @@ def test_each_error_is_printed_once_by_content_check_and_logged_once_by_a_server
     monkeypatch.setattr(library_module.log, "error", lambda message, *args: logged.append(message % args))
     app = make_app(f"sqlite:///{tmp_path / 'a.sqlite3'}", tmp_path, monkeypatch, CONTENT_DIR=str(content))
     try:
-        whole = _run(app, "content", "check")
-        named = _run(app, "content", "check", str(broken))
+        whole = run_cli(app, "content", "check")
+        named = run_cli(app, "content", "check", str(broken))
         assert logged == []
         app.extensions["content_store"].library  # a request's first read
         app.extensions["content_store"].library
@@ -102,8 +98,8 @@ def test_each_error_is_printed_once_by_content_check_and_logged_once_by_a_server
 
 
 def test_content_load_stores_sources_once(app):
-    first = _run(app, "content", "load")
-    second = _run(app, "content", "load")
+    first = run_cli(app, "content", "load")
+    second = run_cli(app, "content", "load")
     assert "4 new versions stored" in first.output and "0 new versions stored" in second.output
     with app.app_context():
         stored = db.session.scalar(select(ContentVersion).where(ContentVersion.content_id == "test-callers"))
@@ -111,7 +107,7 @@ def test_content_load_stores_sources_once(app):
 
 
 def test_users_add_reads_the_password_from_stdin(app):
-    result = _run(
+    result = run_cli(
         app, "users", "add", "Nurse@Example.org", "--name", "Ana Lima", "--role", "learner",
         "--job-role", "clinical", "--department", "Ward 4", input="a long enough passphrase\n",
     )
@@ -123,9 +119,9 @@ def test_users_add_reads_the_password_from_stdin(app):
 
 
 def test_users_add_rejects_a_short_password_and_an_unknown_supervisor(app):
-    short = _run(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it", input="short\n")
+    short = run_cli(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it", input="short\n")
     assert short.exit_code != 0 and "12 characters" in short.output
-    missing = _run(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it",
+    missing = run_cli(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it",
                    "--supervisor", "ghost@example.org", input="a long enough passphrase\n")
     assert missing.exit_code != 0 and "ghost@example.org" in missing.output
     with app.app_context():
@@ -133,10 +129,10 @@ def test_users_add_rejects_a_short_password_and_an_unknown_supervisor(app):
 
 
 def test_demo_seed_creates_the_organisation_once(app):
-    first = _run(app, "demo", "seed")
+    first = run_cli(app, "demo", "seed")
     assert first.exit_code == 0 and "shown once" in first.output
     assert first.output.count("@demo.rounds") == 9
-    second = _run(app, "demo", "seed")
+    second = run_cli(app, "demo", "seed")
     assert "not created" in second.output
     with app.app_context():
         roles = set(db.session.scalars(select(User.job_role)))
@@ -148,7 +144,7 @@ def test_demo_seed_creates_the_organisation_once(app):
 def test_set_password_lets_an_imported_person_sign_in_and_ends_old_sessions(app):
     from quiz.models import NO_PASSWORD
 
-    from .conftest import add_user, sign_in
+    from .helpers import add_user, sign_in
 
     uid = add_user(app, email="imported@example.org")
     with app.app_context():
@@ -157,12 +153,12 @@ def test_set_password_lets_an_imported_person_sign_in_and_ends_old_sessions(app)
         version = person.session_version
         db.session.commit()
     assert sign_in(app.test_client(), "imported@example.org", "a new long passphrase").status_code == 401
-    result = _run(app, "users", "set-password", "imported@example.org", input="a new long passphrase\n")
+    result = run_cli(app, "users", "set-password", "imported@example.org", input="a new long passphrase\n")
     assert result.exit_code == 0, result.output
     assert sign_in(app.test_client(), "imported@example.org", "a new long passphrase").status_code == 303
     with app.app_context():
         assert db.session.get(User, uid).session_version == version + 1
-    assert _run(app, "users", "set-password", "ghost@example.org", input="a new long passphrase\n").exit_code != 0
+    assert run_cli(app, "users", "set-password", "ghost@example.org", input="a new long passphrase\n").exit_code != 0
 
 
 # --- --today: a missed day may be run again, a day to come is refused -----------------------
@@ -179,20 +175,20 @@ def _everything(app) -> tuple:
 
 
 def test_refresh_and_reminders_refuse_a_day_to_come_and_write_nothing(app):
-    assert _run(app, "demo", "seed").exit_code == 0  # onboarding due in 30 days for every learner
+    assert run_cli(app, "demo", "seed").exit_code == 0  # onboarding due in 30 days for every learner
     before = _everything(app)
     assert before[0] > 0 and before[1] and all(state == "open" for _, _, state in before[1])
     today = clock.real_today()
     future = today + timedelta(days=45)  # every demo assignment would be overdue then
     for command in (("assignments", "refresh"), ("reminders", "send")):
-        result = _run(app, *command, "--today", future.isoformat())
+        result = run_cli(app, *command, "--today", future.isoformat())
         assert result.exit_code == 2, result.output
         assert (f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
                 f"today is {today.isoformat()} (UTC)") in result.output
         assert "a missed day can be run again, a day to come cannot" in result.output
         assert _everything(app) == before  # no evidence, no assignment marked, no outbox row
     # Not a date at all: said so, and nothing written either.
-    result = _run(app, "assignments", "refresh", "--today", "20-01-2027")
+    result = run_cli(app, "assignments", "refresh", "--today", "20-01-2027")
     assert result.exit_code == 2 and "'20-01-2027' is not a date: use YYYY-MM-DD" in result.output
     assert _everything(app) == before
 
@@ -204,11 +200,11 @@ def test_refresh_runs_again_for_a_missed_day(app):
         assignments.ensure(db.session, db.session.get(User, uid), "test-callers", yesterday - timedelta(days=2),
                            "manager-choice")
         db.session.commit()
-    result = _run(app, "assignments", "refresh", "--today", yesterday.isoformat())
+    result = run_cli(app, "assignments", "refresh", "--today", yesterday.isoformat())
     assert result.exit_code == 0, result.output
     assert "1 marked overdue" in result.output
     with app.app_context():
         record = db.session.scalar(select(Evidence).where(Evidence.event == "assignment.overdue"))
         assert json.loads(record.details)["days_late"] == 2  # late as of the day that was run
         assert record.recorded_at[:10] == clock.real_today().isoformat()  # recorded when it was
-    assert _run(app, "evidence", "verify").exit_code == 0
+    assert run_cli(app, "evidence", "verify").exit_code == 0

@@ -17,7 +17,7 @@ from quiz.content.curricula import load_curricula
 from quiz.db import db
 from quiz.models import Assignment, Evidence, OutboxMessage, TriggerEvent, User
 
-from .conftest import DATA_CONTENT, add_user
+from .helpers import DATA_CONTENT, add_user
 
 LIBRARY = load_library(DATA_CONTENT)
 CURRICULA, _ = load_curricula(DATA_CONTENT, LIBRARY)

@@ -16,8 +16,16 @@ from quiz.db import _gate_for, db, write_intent, writing
 from quiz.models import Answer, Attempt, Evidence
 from quiz.web import learn
 
-from .conftest import add_user, attempt_at_first_decision, csrf_token, sign_in
-from .test_learning_flow import MODULE, _choice_number, _step, _through_lesson
+from .helpers import (
+    MODULE,
+    add_user,
+    attempt_at_first_decision,
+    choice_value,
+    csrf_token,
+    sign_in,
+    step_token,
+    through_lesson,
+)
 
 
 def test_an_answer_based_on_an_overtaken_read_records_nothing(app):
@@ -134,9 +142,9 @@ def _taps(app, count: int, htmx_every_other: bool = False, before=lambda: None) 
     add_user(app)
     first = app.test_client()
     sign_in(first)
-    _through_lesson(first)
+    through_lesson(first)
     page = first.get(MODULE).text
-    form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
+    form = {"csrf_token": csrf_token(page), "step": step_token(page), "choice": choice_value(page, "Ask for two identifiers")}
     cookie = first.get_cookie("session").value
     results: list[int] = []
     before()

@@ -1068,7 +1068,7 @@ def test_watcher_survives_a_failed_check_and_restarts_when_gone(
 
 
 def test_app_watches_content_unless_refresh_is_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from .conftest import make_app
+    from .helpers import make_app
 
     url = f"sqlite:///{tmp_path}/w.sqlite3"
     served = make_app(url, tmp_path, monkeypatch, CONTENT_REFRESH_SECONDS=2).extensions["content_store"]

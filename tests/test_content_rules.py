@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import close_app, make_app
+from .helpers import close_app, make_app
 
 RULES = Path(__file__).parent / "content_fixtures" / "rules"
 FOLDERS = sorted(p.parent.name for p in RULES.glob("*/expected.txt"))

@@ -12,8 +12,18 @@ from sqlalchemy import func, select
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence
 
-from .conftest import DATA_CONTENT, add_user, close_app, make_app, sign_in
-from .test_learning_flow import MODULE, _choose, _through_lesson
+from .helpers import (
+    DATA_CONTENT,
+    MODULE,
+    add_user,
+    choose,
+    close_app,
+    make_app,
+    pass_and_sign,
+    post_step,
+    sign_in,
+    through_lesson,
+)
 
 
 @pytest.fixture
@@ -49,11 +59,11 @@ def test_a_broken_file_is_logged_and_everything_else_still_serves(editable_app, 
 
 def test_an_attempt_finishes_on_the_version_it_started(editable_app, content_dir):
     client = _learner(editable_app)
-    _through_lesson(client)
+    through_lesson(client)
     scenario_file = content_dir / "scenarios" / "test-check.md"
     old_source = scenario_file.read_text()
     scenario_file.write_text(old_source.replace("The caller is verified. What do you share?", "EDITED TEXT"))
-    _choose(client, "Ask for two identifiers")
+    choose(client, "Ask for two identifiers")
     page = client.get(MODULE).text
     assert "The caller is verified. What do you share?" in page and "EDITED TEXT" not in page
     with editable_app.app_context():
@@ -74,8 +84,8 @@ def test_requests_never_reparse_unchanged_content(editable_app, monkeypatch):
     for name in ("parse_module", "parse_scenario"):
         original = getattr(library_module, name)
         monkeypatch.setattr(library_module, name, lambda *a, _o=original, _n=name: calls.append(_n) or _o(*a))
-    _through_lesson(client)
-    _choose(client, "Ask for two identifiers")
+    through_lesson(client)
+    choose(client, "Ask for two identifiers")
     client.get(MODULE)
     assert calls == []
 
@@ -87,13 +97,12 @@ def test_a_withdrawn_module_stays_in_sight_for_those_who_took_it_and_cannot_be_s
     from quiz import evidence
     from quiz.models import Attempt
 
-    from .conftest import csrf_token
-    from .test_learning_flow import _post, pass_and_sign
+    from .helpers import csrf_token
 
     client = _learner(editable_app)
-    _through_lesson(client)
+    through_lesson(client)
     assert pass_and_sign(client).status_code == 303
-    _through_lesson(client)  # a second attempt, at its first decision when the file goes
+    through_lesson(client)  # a second attempt, at its first decision when the file goes
     (content_dir / "modules" / "test-callers.md").unlink()
 
     listing = client.get("/learn/").text
@@ -103,8 +112,8 @@ def test_a_withdrawn_module_stays_in_sight_for_those_who_took_it_and_cannot_be_s
     assert re.search(r'class="status status-passed">Passed on <time', earlier)
 
     assert "The phone rings" in client.get(MODULE).text  # the open attempt, as it began
-    _choose(client, "Fax the records to the number given")  # critical: the attempt fails
-    _post(client, "continue")
+    choose(client, "Fax the records to the number given")  # critical: the attempt fails
+    post_step(client, "continue")
     overview = client.get(MODULE).text
     assert "no longer on the training list, so it cannot be started again" in overview
     assert 'href="/learn/test-callers/certificate/1"' in overview
@@ -128,10 +137,9 @@ def test_my_training_still_serves_when_an_earlier_modules_stored_text_no_longer_
     import quiz.versions
     from quiz.content import StoredContentError
 
-    from .test_learning_flow import pass_and_sign
 
     client = _learner(editable_app)
-    _through_lesson(client)
+    through_lesson(client)
     pass_and_sign(client)
     (content_dir / "modules" / "test-callers.md").unlink()
 
@@ -149,7 +157,7 @@ def test_my_training_still_serves_when_an_earlier_modules_stored_text_no_longer_
 def test_a_manager_is_told_when_an_open_assignment_is_for_a_withdrawn_module(editable_app, content_dir):
     from datetime import date, timedelta
 
-    from .conftest import csrf_token
+    from .helpers import csrf_token
 
     add_user(editable_app, email="manager@example.org", name="Mo Manager", role="manager", job_role="leadership")
     ana = add_user(editable_app, email="ana@example.org", name="Ana Alvarez", supervisor_email="manager@example.org")

@@ -14,7 +14,7 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import Evidence, User
 
-from .conftest import add_user
+from .helpers import add_user, disable_evidence_triggers
 
 
 def _append(app, count: int, event: str = "test.event", user_id: int | None = None) -> None:
@@ -22,17 +22,6 @@ def _append(app, count: int, event: str = "test.event", user_id: int | None = No
         user = db.session.get(User, user_id) if user_id else None
         for i in range(count):
             evidence.append(db.session, event, user=user, details={"i": i, "text": "naïve café"})
-        db.session.commit()
-
-
-def _disable_triggers(app) -> None:
-    """What an attacker with database access would do first."""
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            for name in ("evidence_no_update", "evidence_no_delete"):
-                db.session.execute(text(f"DROP TRIGGER {name}"))
-        else:
-            db.session.execute(text("ALTER TABLE evidence DISABLE TRIGGER evidence_no_change"))
         db.session.commit()
 
 
@@ -103,7 +92,7 @@ def test_verify_cli_passes_with_count_and_head(app):
 
 def test_verify_names_an_edited_record(app):
     _append(app, 5)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     _sql(app, "UPDATE evidence SET learner_name = 'Someone Else' WHERE seq = 3")
     result = _verify_cli(app)
     assert result.exit_code == 1
@@ -112,7 +101,7 @@ def test_verify_names_an_edited_record(app):
 
 def test_verify_names_an_edited_record_whose_hash_was_rewritten(app):
     _append(app, 5)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         row = db.session.get(Evidence, 2)
         fields = {name: getattr(row, name) for name in evidence.HASHED_FIELDS}
@@ -133,7 +122,7 @@ def test_verify_names_an_edited_record_whose_hash_was_rewritten(app):
 
 def test_verify_names_a_removed_record(app):
     _append(app, 5)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     _sql(app, "DELETE FROM evidence WHERE seq = 4")
     result = _verify_cli(app)
     assert result.exit_code == 1
@@ -142,7 +131,7 @@ def test_verify_names_a_removed_record(app):
 
 def test_verify_names_an_inserted_record(app):
     _append(app, 3)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         # make room at seq 2 and slip a record in: renumber 2,3 -> 3,4
         db.session.execute(text("UPDATE evidence SET seq = seq + 10 WHERE seq >= 2"))

@@ -21,7 +21,7 @@ from quiz.content.walks import guess_chance
 from quiz.db import db
 from quiz.models import User
 
-from .conftest import add_user, csrf_token, make_app, sign_in
+from .helpers import add_user, csrf_token, make_app, sign_in
 
 LIBRARY = load_library(PROJECT_ROOT / "content")
 #: Every module in every version a learner can get: the general one, and each specialty's

@@ -15,9 +15,16 @@ from quiz import chain_check, evidence
 from quiz.db import db
 from quiz.models import Evidence, OutboxMessage
 
-from .conftest import add_user, close_app, make_app, page_text, sign_in, signed_in_as
-from .test_evidence import _disable_triggers
-from .test_training_report import _workforce
+from .helpers import (
+    add_user,
+    close_app,
+    disable_evidence_triggers,
+    make_app,
+    page_text,
+    sign_in,
+    signed_in_as,
+    workforce,
+)
 
 
 def _append(app, n: int) -> None:
@@ -111,7 +118,7 @@ def test_records_the_app_writes_carry_the_current_key_and_verify(app):
 def test_truncate_then_append_is_caught(app):
     _append(app, 5)
     assert _verify(app, "--alert").exit_code == 0  # anchors record 5, then 6 (the anchor's start)
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq >= 4"))
         db.session.commit()
@@ -134,7 +141,7 @@ def test_truncate_then_append_is_caught(app):
 def test_a_whole_chain_rewritten_without_the_key_is_caught_by_the_anchor(app):
     _append(app, 3)
     assert _verify(app, "--alert").exit_code == 0
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence"))
         db.session.commit()
@@ -157,7 +164,7 @@ def test_a_whole_chain_rewritten_without_the_key_is_caught_by_the_anchor(app):
 
 def test_a_chain_begun_before_keys_is_keyed_from_a_marked_record(app):
     _append(app, 3)  # the officer, then three records
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():  # as a database written before migration 0007 has them
         db.session.execute(text("UPDATE evidence SET key_id = NULL, mac = NULL"))
         db.session.commit()
@@ -256,7 +263,7 @@ def test_the_first_run_starts_the_anchor_and_a_deleted_anchor_is_an_alarm(app):
     assert "the anchor: ANCHOR MISSING" in body
 
     # The start record truncated away too: this server's marker still says it was started.
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq >= 4"))
         db.session.commit()
@@ -313,7 +320,7 @@ def test_a_corrupt_or_rewritten_anchor_is_an_alarm(app, corrupt, named):
 
 
 def test_assignments_flipped_to_done_or_waived_and_clearances_without_evidence_are_named(app, tmp_path):
-    _workforce(app)  # Dana done (signed), Ben overdue and waived, Cy open
+    workforce(app)  # Dana done (signed), Ben overdue and waived, Cy open
     ok = _verify(app)
     assert ok.exit_code == 0 and "assignments ok" in ok.output
     with app.app_context():
@@ -350,10 +357,10 @@ def test_assignments_flipped_to_done_or_waived_and_clearances_without_evidence_a
 def test_a_done_assignment_whose_signature_record_is_missing_is_named(app):
     """A done assignment and its completion record copied from someone else's are not enough:
     the signed acknowledgement of the attempt is the evidence."""
-    _workforce(app)
+    workforce(app)
     with app.app_context():
         signed = db.session.scalar(select(Evidence.seq).where(Evidence.event == "acknowledgement.signed"))
-    _disable_triggers(app)
+    disable_evidence_triggers(app)
     with app.app_context():  # the signature alone removed (the chain breaks there too: verify names it)
         db.session.execute(text("DELETE FROM evidence WHERE seq = :s"), {"s": signed})
         db.session.commit()
@@ -369,7 +376,7 @@ def test_a_legitimate_waiver_and_clearance_agree(app):
     from quiz import assignments
     from quiz.models import User
 
-    _workforce(app)
+    workforce(app)
     add_user(app, email="boss@example.org", name="Mo Manager", role="manager", job_role="leadership")
     with app.app_context():
         dana = db.session.scalar(select(User).where(User.email == "dana@example.org"))

@@ -11,55 +11,22 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import Answer, Attempt, Evidence
 
-from .conftest import add_user, attempt_at_first_decision, csrf_token, page_text, recorded_sql, repeated_ids, sign_in
-
-MODULE = "/learn/test-callers/"
-
-
-def _step(html: str) -> int:
-    match = re.search(r'name="step" type="hidden" value="(\d+)"', html)
-    assert match, "no step token on the page"
-    return int(match.group(1))
-
-
-def _post(client, action: str, htmx: bool = False, **data):
-    page = client.get(MODULE)
-    form = {"csrf_token": csrf_token(page.text), "step": _step(page.text), **data}
-    headers = {"HX-Request": "true"} if htmx else {}
-    return client.post(MODULE + action, data=form, headers=headers)
-
-
-def _choice_number(html: str, label: str) -> int:
-    match = re.search(r'value="([^"]+)"[^>]*>\s*<label for="[^"]+">' + re.escape(label), html)
-    assert match, f"choice {label!r} not on the page"
-    return match.group(1)
-
-
-def _choose(client, label: str, htmx: bool = False):
-    page = client.get(MODULE)
-    number = _choice_number(page.text, label)
-    return _post(client, "answer", htmx=htmx, choice=number)
-
-
-def _through_lesson(client):
-    assert _post(client, "start").status_code == 303
-    assert "First screen" in client.get(MODULE).text
-    _post(client, "next")
-    assert "Second screen" in client.get(MODULE).text
-    _post(client, "next")
-
-
-def pass_and_sign(client, full_name="Dana Whitfield"):
-    """From the first decision: the right answers, the result, and a signed acknowledgement."""
-    _choose(client, "Ask for two identifiers")
-    _choose(client, "Only the appointment time")
-    _post(client, "continue")
-    page = client.get(MODULE).text
-    return client.post(
-        MODULE + "acknowledge",
-        data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": full_name},
-    )
-
+from .helpers import (
+    MODULE,
+    add_user,
+    attempt_at_first_decision,
+    choice_value,
+    choose,
+    csrf_token,
+    page_text,
+    pass_and_sign,
+    post_step,
+    recorded_sql,
+    repeated_ids,
+    sign_in,
+    step_token,
+    through_lesson,
+)
 
 def _events(app, event=None):
     with app.app_context():
@@ -83,23 +50,23 @@ def test_a_module_for_another_role_is_not_listed_nor_reachable(app, client):
 
 
 def test_passing_path_end_to_end_without_javascript(app, learner):
-    _through_lesson(learner)
+    through_lesson(learner)
     page = learner.get(MODULE)
     assert "The phone rings" in page.text
     # the page never says where a choice leads or which is right
     assert "-&gt; verify" not in page.text and "Points" not in page.text and "good-end" not in page.text
-    response = _choose(learner, "Ask for two identifiers")
+    response = choose(learner, "Ask for two identifiers")
     assert response.status_code == 303 and response.headers["Location"].endswith("#feedback")
     page = learner.get(MODULE)
     assert "Good choice" in page.text and "Right: verify first." in page.text
     assert "Verified" in page.text
-    _choose(learner, "Only the appointment time")
+    choose(learner, "Only the appointment time")
     page = learner.get(MODULE)
     assert "Records protected" in page.text
-    _post(learner, "continue")
+    post_step(learner, "continue")
     page = learner.get(MODULE)
     assert "You passed" in page.text and "Test Verification Policy" in page.text
-    form = {"csrf_token": csrf_token(page.text), "step": _step(page.text), "agree": "y", "full_name": "dana  whitfield"}
+    form = {"csrf_token": csrf_token(page.text), "step": step_token(page.text), "agree": "y", "full_name": "dana  whitfield"}
     response = learner.post(MODULE + "acknowledge", data=form)
     assert response.status_code == 303 and "/certificate/1" in response.headers["Location"]
     certificate = learner.get(response.headers["Location"])
@@ -125,7 +92,7 @@ def test_passing_path_end_to_end_without_javascript(app, learner):
 def test_the_certificate_shows_the_learner_as_signed_even_after_their_account_changes(app, learner):
     from quiz.models import User
 
-    _through_lesson(learner)
+    through_lesson(learner)
     location = pass_and_sign(learner).headers["Location"]
     [signed] = _events(app, "acknowledgement.signed")
     with app.app_context():  # later: a new surname and a move to billing
@@ -155,22 +122,22 @@ def test_a_typed_signature_matches_despite_curly_apostrophes_dashes_and_accents(
 
 
 def test_the_signature_field_is_a_name_to_phones_not_a_word_to_correct(learner):
-    _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
+    through_lesson(learner)
+    choose(learner, "Ask for two identifiers")
+    choose(learner, "Only the appointment time")
+    post_step(learner, "continue")
     field = re.search(r'<input[^>]*id="full_name"[^>]*>', learner.get(MODULE).text).group(0)
     for attribute in ('autocomplete="name"', 'autocapitalize="words"', 'autocorrect="off"', 'spellcheck="false"'):
         assert attribute in field
 
 
 def test_acknowledgement_errors_are_shown_beside_the_fields(learner):
-    _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
+    through_lesson(learner)
+    choose(learner, "Ask for two identifiers")
+    choose(learner, "Only the appointment time")
+    post_step(learner, "continue")
     page = learner.get(MODULE)
-    form = {"csrf_token": csrf_token(page.text), "step": _step(page.text), "full_name": "Someone Else"}
+    form = {"csrf_token": csrf_token(page.text), "step": step_token(page.text), "full_name": "Someone Else"}
     response = learner.post(MODULE + "acknowledge", data=form)
     assert "There is a problem" in response.text
     assert response.text.count("Tick the box to confirm the statement.") == 2  # summary + field
@@ -179,16 +146,16 @@ def test_acknowledgement_errors_are_shown_beside_the_fields(learner):
 
 
 def test_critical_choice_fails_whatever_the_score_and_offers_review_and_retry(app, learner):
-    _through_lesson(learner)
-    _choose(learner, "Fax the records to the number given")
+    through_lesson(learner)
+    choose(learner, "Fax the records to the number given")
     page = learner.get(MODULE)
     assert "Critical: this choice fails the attempt" in page.text
-    _post(learner, "continue")
+    post_step(learner, "continue")
     page = learner.get(MODULE)
     assert "What to review" in page.text and "critical choice fails" in page.text
     assert "Verify identity and authority before sharing." in page.text
     assert "Not passed yet" in learner.get("/learn/").text
-    assert _post(learner, "start").status_code == 303
+    assert post_step(learner, "start").status_code == 303
     assert "First screen" in learner.get(MODULE).text
     with app.app_context():
         attempts = list(db.session.scalars(select(Attempt).order_by(Attempt.number)))
@@ -197,12 +164,12 @@ def test_critical_choice_fails_whatever_the_score_and_offers_review_and_retry(ap
 
 
 def test_a_revisited_decision_scores_nothing_the_second_time(app, learner):
-    _through_lesson(learner)
-    _choose(learner, "Read out the appointment time")
-    _choose(learner, "Say nothing and take the next call")  # loops back to the start
-    _choose(learner, "Ask for two identifiers")  # 2 points the first time, 0 now
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
+    through_lesson(learner)
+    choose(learner, "Read out the appointment time")
+    choose(learner, "Say nothing and take the next call")  # loops back to the start
+    choose(learner, "Ask for two identifiers")  # 2 points the first time, 0 now
+    choose(learner, "Only the appointment time")
+    post_step(learner, "continue")
     with app.app_context():
         attempt = db.session.scalar(select(Attempt))
         assert [a.points for a in attempt.answers] == [0, 0, 0, 2]
@@ -275,9 +242,9 @@ def test_a_supervised_learners_answer_loads_the_supervisor_with_the_learner(app,
     add_user(app, email="boss@example.org", name="Robin Boss", job_role="leadership")
     add_user(app, supervisor_email="boss@example.org")
     assert sign_in(client).status_code == 303
-    _through_lesson(client)
+    through_lesson(client)
     page = client.get(MODULE).text
-    form = {"csrf_token": csrf_token(page), "step": _step(page), "choice": _choice_number(page, "Ask for two identifiers")}
+    form = {"csrf_token": csrf_token(page), "step": step_token(page), "choice": choice_value(page, "Ask for two identifiers")}
     with recorded_sql(app) as seen:
         assert client.post(MODULE + "answer", data=form).status_code == 303
     assert sum("FROM users" in s for s in seen) == 1
@@ -286,12 +253,12 @@ def test_a_supervised_learners_answer_loads_the_supervisor_with_the_learner(app,
 
 
 def test_double_submitted_answer_records_one_answer_and_one_event(app, learner):
-    _through_lesson(learner)
+    through_lesson(learner)
     page = learner.get(MODULE)
     form = {
         "csrf_token": csrf_token(page.text),
-        "step": _step(page.text),
-        "choice": _choice_number(page.text, "Ask for two identifiers"),
+        "step": step_token(page.text),
+        "choice": choice_value(page.text, "Ask for two identifiers"),
     }
     first = learner.post(MODULE + "answer", data=form)
     second = learner.post(MODULE + "answer", data=form)  # the double tap / replay
@@ -302,10 +269,10 @@ def test_double_submitted_answer_records_one_answer_and_one_event(app, learner):
 
 
 def test_back_button_resubmission_of_an_old_answer_changes_nothing(app, learner):
-    _through_lesson(learner)
+    through_lesson(learner)
     old = learner.get(MODULE).text  # the page as it was; the learner answers, then goes back
-    _choose(learner, "Ask for two identifiers")
-    stale = {"csrf_token": csrf_token(old), "step": _step(old), "choice": _choice_number(old, "Fax the records to the number given")}
+    choose(learner, "Ask for two identifiers")
+    stale = {"csrf_token": csrf_token(old), "step": step_token(old), "choice": choice_value(old, "Fax the records to the number given")}
     learner.post(MODULE + "answer", data=stale)
     with app.app_context():
         answers = list(db.session.scalars(select(Answer)))
@@ -321,14 +288,14 @@ def test_a_choice_posts_a_code_that_tells_nothing_of_the_file(app, client):
         add_user(app, email=email)
         learner = app.test_client()
         assert sign_in(learner, email).status_code == 303
-        _through_lesson(learner)
+        through_lesson(learner)
         page = learner.get(MODULE).text
         values.append(re.findall(r'name="choice"[^>]*type="radio" value="([^"]+)"', page))
     first, second = values
     assert len(first) == len(second) >= 3
     assert not set(first) & set(second)
     assert not set(first) & {str(n) for n in range(10)}
-    response = _post(learner, "answer", choice="1")
+    response = post_step(learner, "answer", choice="1")
     assert response.status_code == 200
     assert "This question changed since your page was loaded, so that answer was not recorded. Choose again." in response.text
     with app.app_context():
@@ -337,8 +304,8 @@ def test_a_choice_posts_a_code_that_tells_nothing_of_the_file(app, client):
 
 
 def test_missing_choice_is_reported_beside_the_field(learner):
-    _through_lesson(learner)
-    response = _post(learner, "answer")
+    through_lesson(learner)
+    response = post_step(learner, "answer")
     assert response.status_code == 200
     assert response.text.count("Choose one answer.") == 2
     assert 'href="#choice-0"' in response.text
@@ -347,19 +314,19 @@ def test_missing_choice_is_reported_beside_the_field(learner):
 
 
 def test_the_title_says_error_while_an_htmx_answer_is_refused_and_not_after(learner):
-    _through_lesson(learner)
-    refused = _post(learner, "answer", htmx=True)
+    through_lesson(learner)
+    refused = post_step(learner, "answer", htmx=True)
     assert "Choose one answer." in refused.text
     assert refused.text.lstrip().startswith("<title>Error: Test module on callers · Rounds</title>")
-    answered = _choose(learner, "Ask for two identifiers", htmx=True)
+    answered = choose(learner, "Ask for two identifiers", htmx=True)
     assert "Good choice" in answered.text
     assert answered.text.lstrip().startswith("<title>Test module on callers · Rounds</title>")
     assert "<title>Test module on callers · Rounds</title>" in learner.get(MODULE).text
 
 
 def test_htmx_answer_returns_only_the_step_and_announcer_blocks(learner):
-    _through_lesson(learner)
-    response = _choose(learner, "Ask for two identifiers", htmx=True)
+    through_lesson(learner)
+    response = choose(learner, "Ask for two identifiers", htmx=True)
     assert response.status_code == 200
     assert "HX-Request" in response.headers.get("Vary", "")
     # the fragment's own <title> first (htmx makes it the page's title), then the step
@@ -370,8 +337,8 @@ def test_htmx_answer_returns_only_the_step_and_announcer_blocks(learner):
 
 
 def test_resume_on_another_device_at_the_same_place(app, learner):
-    _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
+    through_lesson(learner)
+    choose(learner, "Ask for two identifiers")
     other_device = app.test_client()
     sign_in(other_device)
     page = other_device.get(MODULE).text
@@ -381,12 +348,12 @@ def test_resume_on_another_device_at_the_same_place(app, learner):
 def test_specialty_variant_is_served_to_a_dental_learner(app, client):
     add_user(app, email="dental@example.org", name="Luis Ortega", specialty="dental")
     sign_in(client, "dental@example.org")
-    _through_lesson(client)
+    through_lesson(client)
     assert "at the dental desk" in client.get(MODULE).text
 
 
 def test_a_learner_cannot_see_another_learners_certificate(app, learner):
-    _through_lesson(learner)
+    through_lesson(learner)
     pass_and_sign(learner)
     other = app.test_client()
     add_user(app, email="other@example.org", name="Other Person")
@@ -396,11 +363,11 @@ def test_a_learner_cannot_see_another_learners_certificate(app, learner):
 
 
 def test_taking_a_passed_module_again_keeps_the_certificate_link(app, learner):
-    _through_lesson(learner)
+    through_lesson(learner)
     pass_and_sign(learner)
-    _through_lesson(learner)  # a second attempt, failed on purpose
-    _choose(learner, "Fax the records to the number given")
-    _post(learner, "continue")
+    through_lesson(learner)  # a second attempt, failed on purpose
+    choose(learner, "Fax the records to the number given")
+    post_step(learner, "continue")
     page = learner.get(MODULE).text
     assert "Passed" in page and 'href="/learn/test-callers/certificate/1"' in page
 
@@ -426,7 +393,7 @@ def test_an_assigned_module_outside_my_role_is_listed_with_its_due_date_and_open
 def test_a_state_law_module_is_only_for_staff_in_its_states(app, client, tmp_path):
     from quiz.content import load_library
 
-    from .conftest import DATA_CONTENT
+    from .helpers import DATA_CONTENT
 
     library = load_library(DATA_CONTENT)
     module = library.modules["test-callers"]
@@ -440,7 +407,7 @@ def test_a_state_law_module_is_only_for_staff_in_its_states(app, client, tmp_pat
 def test_after_a_role_change_earlier_training_keeps_the_module_and_its_certificate(app, learner):
     from quiz.models import User
 
-    _through_lesson(learner)
+    through_lesson(learner)
     pass_and_sign(learner)
     with app.app_context():  # moved from the front desk to billing
         user = db.session.scalars(select(User).where(User.email == "learner@example.org")).one()
@@ -455,7 +422,7 @@ def test_after_a_role_change_earlier_training_keeps_the_module_and_its_certifica
 
 
 def test_the_certificate_points_to_the_next_module_on_my_list(app, learner):
-    _through_lesson(learner)
+    through_lesson(learner)
     location = pass_and_sign(learner).headers["Location"]
     page = learner.get(location).text
     assert 'Next on your list: <a href="/learn/test-refresher/">Test refresher on verifying callers</a> (' in page
@@ -482,34 +449,34 @@ def test_no_screen_of_the_path_uses_an_id_twice(app, learner):
     def look(name: str, response=None) -> None:
         pages[name] = response.text if response is not None else learner.get(MODULE).text
 
-    _post(learner, "start")
+    post_step(learner, "start")
     look("lesson 1")
-    _post(learner, "next")
+    post_step(learner, "next")
     look("lesson 2")
-    _post(learner, "next")
+    post_step(learner, "next")
     look("question")
-    look("htmx feedback", _choose(learner, "Read out the appointment time", htmx=True))
+    look("htmx feedback", choose(learner, "Read out the appointment time", htmx=True))
     look("feedback and next question")
-    _choose(learner, "Say nothing and take the next call")  # back to the first decision
-    _choose(learner, "Fax the records to the number given")  # critical: the attempt fails
-    _post(learner, "continue")
+    choose(learner, "Say nothing and take the next call")  # back to the first decision
+    choose(learner, "Fax the records to the number given")  # critical: the attempt fails
+    post_step(learner, "continue")
     look("result: what to review")
-    _post(learner, "start")
+    post_step(learner, "start")
     look("lesson read before: skip offered")
     assert "Skip to the check" in pages["lesson read before: skip offered"]
-    _post(learner, "skip")
+    post_step(learner, "skip")
     look("question: read the lesson again offered")
     assert "Read the lesson again" in pages["question: read the lesson again offered"]
-    _post(learner, "lesson")
-    _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
+    post_step(learner, "lesson")
+    through_lesson(learner)
+    choose(learner, "Ask for two identifiers")
+    choose(learner, "Only the appointment time")
+    post_step(learner, "continue")
     look("acknowledgement")
-    look("acknowledgement errors", learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(pages["acknowledgement"]), "step": _step(pages["acknowledgement"])}))
+    look("acknowledgement errors", learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(pages["acknowledgement"]), "step": step_token(pages["acknowledgement"])}))
     assert "There is a problem" in pages["acknowledgement errors"]
     page = pages["acknowledgement"]
-    signed = learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": _step(page), "agree": "y", "full_name": "Dana Whitfield"})
+    signed = learner.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": step_token(page), "agree": "y", "full_name": "Dana Whitfield"})
     look("certificate", learner.get(signed.headers["Location"]))
     assert "Certificate of completion" in pages["certificate"]
     repeated = {name: ids for name, html in pages.items() if (ids := repeated_ids(html))}
@@ -522,7 +489,7 @@ def test_choices_are_shuffled_per_attempt_and_stay_put_within_one():
     from quiz import engine
     from quiz.content import load_library
 
-    from .conftest import DATA_CONTENT
+    from .helpers import DATA_CONTENT
 
     library = load_library(DATA_CONTENT)
     module = library.modules["test-callers"]
@@ -554,12 +521,12 @@ def _section(html: str, css_class: str) -> str:
 
 
 def test_a_failed_result_lists_an_objective_missed_twice_once(app, learner):
-    _through_lesson(learner)
-    _choose(learner, "Read out the appointment time")  # verify-identity missed at "The phone rings"
-    _choose(learner, "Say nothing and take the next call")  # ... and again at "Already told"
-    _choose(learner, "Ask for two identifiers")  # a revisit: no points
-    _choose(learner, "Only the appointment time")  # minimum-necessary: right the first time
-    _post(learner, "continue")
+    through_lesson(learner)
+    choose(learner, "Read out the appointment time")  # verify-identity missed at "The phone rings"
+    choose(learner, "Say nothing and take the next call")  # ... and again at "Already told"
+    choose(learner, "Ask for two identifiers")  # a revisit: no points
+    choose(learner, "Only the appointment time")  # minimum-necessary: right the first time
+    post_step(learner, "continue")
     review = _section(learner.get(MODULE).text, "review")
     # 2 points; 4 is the most the version taken allows; 4 to pass
     assert "Score 2 of 4; pass mark 4." in review
@@ -572,9 +539,9 @@ def test_a_failed_result_lists_an_objective_missed_twice_once(app, learner):
 
 
 def test_a_critical_result_says_so_and_what_the_walk_never_reached(app, learner):
-    _through_lesson(learner)
-    _choose(learner, "Fax the records to the number given")
-    _post(learner, "continue")
+    through_lesson(learner)
+    choose(learner, "Fax the records to the number given")
+    post_step(learner, "continue")
     review = _section(learner.get(MODULE).text, "review")
     assert "Score 0 of 4; pass mark 4, and a critical choice fails the attempt whatever the score." in review
     assert "Critical: Verify identity and authority before sharing. Missed at The phone rings (critical choice)." in review
@@ -584,10 +551,10 @@ def test_a_critical_result_says_so_and_what_the_walk_never_reached(app, learner)
 
 
 def test_the_passed_result_shows_the_objectives_met_before_signing(app, learner):
-    _through_lesson(learner)
-    _choose(learner, "Ask for two identifiers")
-    _choose(learner, "Only the appointment time")
-    _post(learner, "continue")
+    through_lesson(learner)
+    choose(learner, "Ask for two identifiers")
+    choose(learner, "Only the appointment time")
+    post_step(learner, "continue")
     passed = _section(learner.get(MODULE).text, "passed")
     assert "You passed Score 4 of 4; pass mark 4." in passed
     met = passed.split("Objectives met")[1]
@@ -602,7 +569,7 @@ def test_the_highest_score_comes_from_the_versions_taken_even_once_out_of_the_li
     from quiz.content.parse import version_of
     from quiz.models import ContentVersion
 
-    from .conftest import DATA_CONTENT
+    from .helpers import DATA_CONTENT
 
     served = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
     old = served.replace("### Only the appointment time -> good-end\nPoints: 2", "### Only the appointment time -> good-end\nPoints: 3")
@@ -629,27 +596,27 @@ def test_the_highest_score_comes_from_the_versions_taken_even_once_out_of_the_li
 
 
 def _fail_once(client):
-    _through_lesson(client)
-    _choose(client, "Fax the records to the number given")
-    _post(client, "continue")
+    through_lesson(client)
+    choose(client, "Fax the records to the number given")
+    post_step(client, "continue")
 
 
 def test_a_retry_can_skip_the_lesson_read_before_without_javascript(app, learner):
-    _post(learner, "start")
+    post_step(learner, "start")
     assert "Skip to the check" not in learner.get(MODULE).text  # never read: no skipping
-    refused = _post(learner, "skip")
+    refused = post_step(learner, "skip")
     assert refused.status_code == 303 and "First screen" in learner.get(MODULE).text
     assert _events(app, "lesson.skipped") == []
-    _post(learner, "next")
-    _post(learner, "next")
-    _choose(learner, "Fax the records to the number given")
-    _post(learner, "continue")
+    post_step(learner, "next")
+    post_step(learner, "next")
+    choose(learner, "Fax the records to the number given")
+    post_step(learner, "continue")
 
-    _post(learner, "start")  # the second attempt
+    post_step(learner, "start")  # the second attempt
     first = learner.get(MODULE).text
     assert "First screen" in first and "Skip to the check" in first
-    _post(learner, "next")  # reads the first screen again, then skips from the second
-    response = _post(learner, "skip")
+    post_step(learner, "next")  # reads the first screen again, then skips from the second
+    response = post_step(learner, "skip")
     assert response.status_code == 303
     page = learner.get(MODULE).text
     assert "The phone rings" in page and "Read the lesson again" in page
@@ -667,21 +634,21 @@ def test_a_retry_can_skip_the_lesson_read_before_without_javascript(app, learner
 
 def test_the_lesson_stays_reachable_from_the_check_until_the_first_answer(app, learner):
     _fail_once(learner)
-    _post(learner, "start")
-    _post(learner, "skip")
-    assert _post(learner, "lesson").status_code == 303  # "Read the lesson again"
+    post_step(learner, "start")
+    post_step(learner, "skip")
+    assert post_step(learner, "lesson").status_code == 303  # "Read the lesson again"
     page = learner.get(MODULE).text
     assert "Lesson: screen 1 of 2" in page and "First screen" in page
     assert [json.loads(e.details)["attempt"] for e in _events(app, "lesson.reopened")] == [2]
-    _post(learner, "next")
-    _post(learner, "next")  # "Start the check"
+    post_step(learner, "next")
+    post_step(learner, "next")  # "Start the check"
     assert "The phone rings" in learner.get(MODULE).text
     viewed = [json.loads(e.details) for e in _events(app, "lesson.viewed")]
     assert [(v["attempt"], v["screen"]) for v in viewed] == [(1, 1), (1, 2), (2, 1), (2, 2)]
-    _choose(learner, "Ask for two identifiers")
+    choose(learner, "Ask for two identifiers")
     page = learner.get(MODULE).text
     assert "Verified" in page and "Read the lesson again" not in page
-    stale = _post(learner, "lesson")  # too late once answered: nothing changes
+    stale = post_step(learner, "lesson")  # too late once answered: nothing changes
     assert stale.status_code == 303 and "Verified" in learner.get(MODULE).text
     assert len(_events(app, "lesson.reopened")) == 1
 

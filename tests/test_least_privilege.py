@@ -27,8 +27,16 @@ from quiz.config import PROJECT_ROOT, normalise_database_url
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence, User
 
-from .conftest import DATA_CONTENT, PG_URL, add_user, close_app, make_app, sign_in
-from .test_learning_flow import _through_lesson, pass_and_sign
+from .helpers import (
+    DATA_CONTENT,
+    PG_URL,
+    add_user,
+    close_app,
+    make_app,
+    pass_and_sign,
+    sign_in,
+    through_lesson,
+)
 
 needs_postgresql = pytest.mark.skipif(
     not PG_URL,
@@ -118,7 +126,7 @@ def test_a_learner_signs_in_takes_a_module_and_signs_as_the_apps_role(app_as_app
     add_user(app)
     client = app.test_client()
     assert sign_in(client).status_code == 303
-    _through_lesson(client)
+    through_lesson(client)
     response = pass_and_sign(client)
     assert response.status_code == 303 and "/certificate/" in response.headers["Location"]
     assert "Certificate of completion" in client.get(response.headers["Location"]).text
@@ -140,7 +148,7 @@ def test_the_apps_role_cannot_change_remove_or_unguard_evidence_nor_content_vers
     add_user(app)
     client = app.test_client()
     sign_in(client)
-    _through_lesson(client)  # evidence, and the content versions it names
+    through_lesson(client)  # evidence, and the content versions it names
     with app.app_context():
         before = db.session.scalars(select(Evidence.hash).order_by(Evidence.seq)).all()
         versions = db.session.scalar(select(ContentVersion.version).limit(1))

@@ -12,8 +12,17 @@ from quiz import assignments
 from quiz.db import db
 from quiz.models import Assignment, Evidence
 
-from .conftest import add_user, csrf_token, page_text, repeated_ids, sign_in
-from .test_learning_flow import _choose, _post, _through_lesson, pass_and_sign
+from .helpers import (
+    add_user,
+    choose,
+    csrf_token,
+    page_text,
+    pass_and_sign,
+    post_step,
+    repeated_ids,
+    sign_in,
+    through_lesson,
+)
 
 
 def _org(app):
@@ -30,8 +39,8 @@ def _org(app):
 def _take(app, email, first_choice):
     client = app.test_client()
     sign_in(client, email)
-    _through_lesson(client)
-    _choose(client, first_choice)
+    through_lesson(client)
+    choose(client, first_choice)
     return client
 
 
@@ -136,7 +145,7 @@ def test_each_specialty_version_of_a_check_is_counted_under_its_own_words(app):
 def test_the_team_filter_finds_attempted_not_yet_due_and_never_trained(app):
     ids = _org(app)
     ana = _take(app, "ana@example.org", "Fax the records to the number given")
-    _post(ana, "continue")  # failed: attempted, not passed
+    post_step(ana, "continue")  # failed: attempted, not passed
     manager = _manager(app)
     _assign(app, manager, ids["ben"], days=3)  # assigned, not yet due, not tried
     _assign(app, manager, ids["lead"], days=0)  # due today, not tried: never trained
@@ -246,7 +255,7 @@ def test_a_trigger_event_assigns_its_scope_and_shows_the_share_closed(app):
     assert "0 of 3 closed (0%)" in client.get(event_url).text
     learner = app.test_client()
     sign_in(learner, "ben@example.org")
-    _through_lesson(learner)
+    through_lesson(learner)
     pass_and_sign(learner, "Ben Brown")
     assert "1 of 3 closed (33%)" in client.get(event_url).text
 
@@ -291,7 +300,7 @@ def test_a_manager_opens_a_reports_certificate_from_the_transcript(app):
     for email in ("ana@example.org", "cat@example.org"):  # ana reports (indirectly); cat does not
         client = app.test_client()
         sign_in(client, email)
-        _through_lesson(client)
+        through_lesson(client)
         name = "Ana Alvarez" if email.startswith("ana") else "Cat Cole"
         assert pass_and_sign(client, full_name=name).status_code == 303
     manager = _manager(app)

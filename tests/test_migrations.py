@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from quiz.db import db
 
 
-def test_migrated_schema_matches_the_models(app):
+def test_migrated_schema_matches_the_models(migrated_app):
+    app = migrated_app  # the real migrations, run from nothing (not the copied template)
     with app.app_context():
         with db.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})

@@ -9,11 +9,11 @@ from html import unescape
 import pytest
 
 from quiz.config import PROJECT_ROOT
-from quiz.content import SPECIALTIES, Choice, Scenario, load_library
+from quiz.content import SPECIALTIES
 
-from .conftest import add_user, csrf_token, make_app, sign_in
+from .helpers import add_user, best_choice, csrf_token, make_app, shipped_library, sign_in
 
-LIBRARY = load_library(PROJECT_ROOT / "content")
+LIBRARY = shipped_library()
 CASES = [
     (module_id, specialty)
     for module_id, module in sorted(LIBRARY.modules.items())
@@ -22,13 +22,6 @@ CASES = [
     and (specialty is None or specialty in module.specialties
          or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids))
 ]
-
-
-def best_choice(scenario: Scenario, node_id: str, visited: set[str]) -> Choice:
-    """The best safe choice: most points, and a way not yet taken before one that loops back."""
-    node = scenario.nodes[node_id]
-    safe = [c for c in node.choices if not c.critical]
-    return max(safe, key=lambda c: (c.points, c.target not in visited))
 
 
 def value_of(html: str, label: str) -> str:

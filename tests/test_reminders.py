@@ -4,13 +4,9 @@ one message of each kind per address per day, retries, the outbox page, and evid
 from __future__ import annotations
 
 import json
-import socket
 from datetime import date, timedelta
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 
 from quiz import accounts, assignments, clock, evidence, jobs, mailer, reminders
@@ -20,7 +16,7 @@ from quiz.content.curricula import load_curricula
 from quiz.db import db
 from quiz.models import Assignment, Evidence, OutboxMessage, User
 
-from .conftest import DATA_CONTENT, PASSWORD, sign_in
+from .helpers import DATA_CONTENT, PASSWORD, Inbox, body_of, free_port, sign_in, start_server, use_smtp
 
 TODAY = date(2026, 11, 23)
 LIBRARY = load_library(DATA_CONTENT)
@@ -31,68 +27,12 @@ TITLE = LIBRARY.modules["test-callers"].title  # "Test module on callers"
 # --- a real SMTP server on loopback ----------------------------------------------------------
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps what arrives (or refuses it with ``refuse``)."""
-
-    def __init__(self):
-        self.messages = []
-        self.recipients = []
-        self.refuse: str | None = None
-        self.logins: list[tuple[str, str]] = []
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse:
-            return self.refuse
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-    def authenticate(self, server, session, envelope, mechanism, auth_data):
-        if isinstance(auth_data, LoginPassword):
-            login, password = auth_data.login.decode(), auth_data.password.decode()
-            self.logins.append((login, password))
-            return AuthResult(success=(login, password) == ("rounds", "s3cret-for-tests"))
-        return AuthResult(success=False)
-
-
-def body_of(message) -> str:
-    return message.get_content().replace("\r\n", "\n")  # CRLF on the wire
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(inbox: Inbox, port: int | None = None, **kw) -> Controller:
-    controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port(), **kw)
-    controller.start()
-    inbox.port = controller.port
-    return controller
-
-
 @pytest.fixture
 def smtp():
     inbox = Inbox()
     controller = start_server(inbox)
     yield inbox
     controller.stop()
-
-
-def use_smtp(app, port: int, **extra) -> None:
-    app.config.update(
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=port,
-        SMTP_STARTTLS=False,  # the test server has no certificate
-        SMTP_USERNAME=None,
-        SMTP_PASSWORD=None,
-        SMTP_FROM="Rounds <rounds@clinic.example>",
-        SMTP_TIMEOUT_SECONDS=5,
-        BASE_URL="https://rounds.clinic.example",
-    )
-    app.config.update(extra)
 
 
 def no_smtp(app) -> None:

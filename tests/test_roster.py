@@ -18,7 +18,7 @@ from quiz.content.curricula import load_curricula
 from quiz.db import db
 from quiz.models import NO_PASSWORD, Assignment, Attempt, Evidence, RosterUpload, User
 
-from .conftest import DATA_CONTENT, add_user, csrf_token, sign_in
+from .helpers import DATA_CONTENT, add_user, csrf_token, sign_in
 
 LIBRARY = load_library(DATA_CONTENT)
 CURRICULA, _ = load_curricula(DATA_CONTENT, LIBRARY)
@@ -613,7 +613,7 @@ def test_the_roster_page_shows_standing_and_deactivated_people(app, client):
 
 
 def test_an_admin_sets_a_password_for_an_imported_person(app):
-    from .conftest import add_user, csrf_token, sign_in
+    from .helpers import add_user, csrf_token, sign_in
 
     add_user(app, email="admin2@example.org", name="Ada Admin", role="admin", job_role="leadership")
     uid = add_user(app, email="imported@example.org", name="Ivy Imported")

@@ -12,7 +12,7 @@ from quiz import config
 from quiz.db import db
 from quiz.models import Answer, User
 
-from .conftest import PASSWORD, add_user, csrf_token, make_app, sign_in
+from .helpers import PASSWORD, add_user, at_a_question, csrf_token, make_app, post_an_answer, sign_in
 
 
 def test_passwords_are_stored_as_argon2id(app):
@@ -176,16 +176,6 @@ def test_an_active_learner_stays_signed_in_and_the_cookie_is_resent_only_when_a_
 # The idle limit's boundary, to the second, and the record of an idle end: tests/test_actors.py.
 
 
-def _at_a_question(app, client) -> str:
-    """A signed-in learner's module page at its first question (the page they answer on)."""
-    from .test_learning_flow import _through_lesson
-
-    add_user(app)
-    sign_in(client)
-    _through_lesson(client)
-    return client.get("/learn/test-callers/").text
-
-
 def _sign_out_everywhere(app):
     from quiz import accounts
 
@@ -194,16 +184,11 @@ def _sign_out_everywhere(app):
         db.session.commit()
 
 
-def _answer(client, page: str, **headers):
-    data = {"csrf_token": csrf_token(page), "step": "4", "choice": "1"}
-    return client.post("/learn/test-callers/answer", data=data, headers=headers)
-
-
 def test_an_answer_sent_after_being_signed_out_elsewhere_leads_back_to_its_page(app, client):
     """Not to the answer's address, which a redirect after sign-in cannot POST to (405)."""
-    page = _at_a_question(app, client)
+    page = at_a_question(app, client)
     _sign_out_everywhere(app)
-    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    response = post_an_answer(client, page, Referer="http://localhost/learn/test-callers/")
     assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
     login = client.get(response.headers["Location"]).text
     assert "You were signed out. What you just sent was not recorded: send it again once you are back." in login
@@ -216,18 +201,18 @@ def test_an_answer_sent_after_being_signed_out_elsewhere_leads_back_to_its_page(
 
 
 def test_with_htmx_the_page_to_come_back_to_is_the_one_htmx_names(app, client):
-    page = _at_a_question(app, client)
+    page = at_a_question(app, client)
     _sign_out_everywhere(app)
-    response = _answer(client, page, **{"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"})
+    response = post_an_answer(client, page, **{"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"})
     assert response.headers["HX-Redirect"] == "/auth/login?next=/learn/test-callers/"
 
 
 def test_an_answer_sent_after_the_session_expired_leads_to_sign_in_and_back(app, client):
     """The cookie has expired (the page was left open), so the form's CSRF token no longer
     matches any session: without JavaScript, straight to sign-in and back, not a dead end."""
-    page = _at_a_question(app, client)
+    page = at_a_question(app, client)
     client.delete_cookie("session")
-    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    response = post_an_answer(client, page, Referer="http://localhost/learn/test-callers/")
     assert response.status_code == 303
     assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
     login = client.get(response.headers["Location"]).text
@@ -238,23 +223,23 @@ def test_an_answer_sent_after_the_session_expired_leads_to_sign_in_and_back(app,
 
 def test_a_signed_in_learner_sending_a_bad_form_token_gets_the_expired_page(app, client):
     """Signed in, the token cannot be an ended session's: a page, not a sign-in."""
-    _at_a_question(app, client)
+    at_a_question(app, client)
     response = client.post("/learn/test-callers/answer", data={"csrf_token": "stale", "step": "4", "choice": "1"})
     assert response.status_code == 400 and "This form has expired" in response.text
 
 
 def test_a_form_from_another_site_names_no_page_to_come_back_to(app, client):
-    page = _at_a_question(app, client)
+    page = at_a_question(app, client)
     _sign_out_everywhere(app)
-    response = _answer(client, page, Referer="https://evil.example/learn/test-callers/")
+    response = post_an_answer(client, page, Referer="https://evil.example/learn/test-callers/")
     assert response.headers["Location"] == "/auth/login"
 
 
 def test_idle_sign_out_comes_back_to_the_page_after_sign_in(app, client, monkeypatch):
-    page = _at_a_question(app, client)
+    page = at_a_question(app, client)
     later = time.time() + 15 * 60 + 1  # idle past the limit
     monkeypatch.setattr(time, "time", lambda: later)
-    response = _answer(client, page, Referer="http://localhost/learn/test-callers/")
+    response = post_an_answer(client, page, Referer="http://localhost/learn/test-callers/")
     assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
     login = client.get(response.headers["Location"]).text
     assert "signed out after a period of inactivity" in login and "was not recorded" in login

@@ -12,7 +12,6 @@ import http.cookiejar
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,17 +27,11 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.web import library
 
-from .conftest import DATA_CONTENT, PASSWORD, close_app, csrf_token, make_app
+from .helpers import DATA_CONTENT, PASSWORD, close_app, csrf_token, free_port, make_app
 
 BIN = Path(sys.executable).parent
 OLD_TITLE = "Test module on callers"
 NEW_TITLE = "Callers, edited while the server runs"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _flask(env: dict, *args: str, stdin: str | None = None) -> None:
@@ -80,7 +73,7 @@ def served(database_url, tmp_path):
     _flask(env, "content", "load")
     _flask(env, "users", "add", "learner@example.org", "--name", "Dana Whitfield", "--role", "learner",
            "--job-role", "front-desk", stdin=PASSWORD + "\n")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as fh:
         server = subprocess.Popen(

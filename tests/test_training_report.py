@@ -12,40 +12,16 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from quiz import assignments, training_report
+from quiz import training_report
 from quiz.db import db
 from quiz.models import Assignment, Attempt, User
 
-from .conftest import add_user, page_text, sign_in, signed_in_as
-from .test_audit import _seqs
-from .test_learning_flow import _through_lesson, pass_and_sign
-
-
-def _assign(app, email: str, module_id: str, due_on: date, *, waive: str | None = None) -> None:
-    with app.app_context():
-        person = db.session.scalar(select(User).where(User.email == email))
-        a = assignments.ensure(db.session, person, module_id, due_on, "onboarding")
-        if waive:
-            assignments.waive(db.session, a, person, waive)
-        db.session.commit()
-
-
-def _workforce(app) -> None:
-    """Dana: test-callers assigned and then done (signed); Ben: test-callers overdue (past due,
-    not yet marked by the daily job) and test-refresher waived; Cy (Dental Clinic): test-callers
-    open and not yet due."""
-    today = date.today()
-    add_user(app, email="dana@example.org", name="Dana Whitfield", department="Patient Access")
-    _assign(app, "dana@example.org", "test-callers", today + timedelta(days=10))
-    client = app.test_client()
-    assert sign_in(client, "dana@example.org").status_code == 303
-    _through_lesson(client)
-    assert pass_and_sign(client).status_code == 303
-    add_user(app, email="ben@example.org", name="Ben Brook", department="Patient Access")
-    _assign(app, "ben@example.org", "test-callers", today - timedelta(days=3))
-    _assign(app, "ben@example.org", "test-refresher", today + timedelta(days=30), waive="Trained at his last employer")
-    add_user(app, email="cy@example.org", name="Cy Dent", department="Dental Clinic", job_role="front-desk")
-    _assign(app, "cy@example.org", "test-callers", today + timedelta(days=20))
+from .helpers import (
+    page_text,
+    record_seqs,
+    signed_in_as,
+    workforce,
+)
 
 
 def _report_rows(html: str) -> list[tuple[str, str, str]]:
@@ -59,7 +35,7 @@ def _report_rows(html: str) -> list[tuple[str, str, str]]:
 
 
 def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
-    _workforce(app)
+    workforce(app)
     client = signed_in_as(app, "compliance")
     page = client.get("/audit/training").text
     assert _report_rows(page) == [
@@ -81,7 +57,7 @@ def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
     link = unescape(re.search(r'href="([^"]+)">evidence<span class="visually-hidden"> of Dana Whitfield', page).group(1))
     assert link == "/audit/?email=dana@example.org&module=test-callers"
     records = client.get(link).text
-    assert _seqs(records) and "Acknowledgement signed" in page_text(records) and "Ben Brook" not in records
+    assert record_seqs(records) and "Acknowledgement signed" in page_text(records) and "Ben Brook" not in records
 
 
 @pytest.mark.parametrize(
@@ -102,7 +78,7 @@ def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
     ],
 )
 def test_the_training_report_filters(app, query, people):
-    _workforce(app)
+    workforce(app)
     today = date.today()
     query = query.format(past=today - timedelta(days=1), soon=today + timedelta(days=20))
     page = signed_in_as(app, "compliance").get(f"/audit/training?{query}").text
@@ -120,7 +96,7 @@ def test_the_training_report_refuses_a_bad_filter_beside_its_field(app):
 
 
 def test_the_training_report_downloads_as_csv(app):
-    _workforce(app)
+    workforce(app)
     client = signed_in_as(app, "compliance")
     response = client.get("/audit/training.csv?department=Patient+Access")
     assert response.mimetype == "text/csv"
@@ -144,7 +120,7 @@ def test_the_training_report_downloads_as_csv(app):
 
 def test_the_training_report_pages(app, monkeypatch):
     monkeypatch.setattr("quiz.web.audit.report.PER_PAGE", 2)
-    _workforce(app)
+    workforce(app)
     client = signed_in_as(app, "compliance")
     first = client.get("/audit/training").text
     assert [p for p, _, _ in _report_rows(first)] == ["Ben", "Ben"] and "page 1 of 2" in first
@@ -155,7 +131,7 @@ def test_the_training_report_pages(app, monkeypatch):
 
 
 def test_someone_who_has_left_is_not_overdue_as_in_the_daily_job(app):
-    _workforce(app)
+    workforce(app)
     with app.app_context():
         ben = db.session.scalar(select(User).where(User.email == "ben@example.org"))
         ben.active = False
@@ -169,7 +145,7 @@ def test_someone_who_has_left_is_not_overdue_as_in_the_daily_job(app):
 
 
 def test_the_report_csv_never_hands_a_spreadsheet_a_formula(app):
-    _workforce(app)
+    workforce(app)
     with app.app_context():
         waived = db.session.scalar(select(Assignment).where(Assignment.state == "waived"))
         waived.waived_reason = '=HYPERLINK("http://x.example","click")'
@@ -179,7 +155,7 @@ def test_the_report_csv_never_hands_a_spreadsheet_a_formula(app):
 
 
 def test_the_training_report_adds_up_by_department(app):
-    _workforce(app)
+    workforce(app)
     page = signed_in_as(app, "compliance").get("/audit/training").text
     table = page[page.index("By department"):page.index("</table>", page.index("By department"))]
     rows = [page_text(r).split() for r in re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", table, re.S)]
@@ -197,7 +173,7 @@ def test_the_training_report_adds_up_by_department(app):
 
 def test_the_report_finds_contractors_and_business_associates_staff_by_kind_and_firm(app):
     """Evidence that a business associate's people were trained is asked for by firm."""
-    _workforce(app)
+    workforce(app)
     with app.app_context():
         people = {u.email: u for u in db.session.scalars(select(User))}
         people["ben@example.org"].person_kind, people["ben@example.org"].vendor = "ba-staff", "Acme Billing"

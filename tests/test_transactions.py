@@ -29,7 +29,7 @@ from quiz.models import Assignment, Attempt, Evidence, User
 from quiz.web import manage
 from quiz.web.units import declared_unit
 
-from .conftest import PASSWORD, add_user, csrf_token, sign_in, signed_in_as
+from .helpers import PASSWORD, add_user, csrf_token, sign_in, signed_in_as
 
 
 def _sqlite_only():

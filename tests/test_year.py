@@ -24,7 +24,7 @@ from quiz.content.curricula import load_curricula
 from quiz.db import db
 from quiz.models import Assignment, User
 
-from .conftest import add_user, close_app, make_app
+from .helpers import add_user, close_app, make_app
 
 CONTENT = PROJECT_ROOT / "content"
 LIBRARY = load_library(CONTENT)

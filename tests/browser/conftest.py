@@ -8,15 +8,12 @@ shared/ENGINEERING-NOTES.md.
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from ..conftest import DATA_CONTENT, add_user, close_app, make_app
+from ..helpers import DATA_CONTENT, add_user, close_app, make_app, served  # noqa: F401  (served: for the tests here)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -129,23 +126,6 @@ def live_app(tmp_path, monkeypatch, live_content):
     add_user(app, email=LEARNER_EMAIL, name=LEARNER_NAME)
     yield app
     close_app(app)
-
-
-@contextmanager
-def served(app):
-    """Serve ``app`` on 127.0.0.1:<free port> in a thread while the block runs; its base URL."""
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in the output
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Callable
 
 from playwright.sync_api import Page, expect
 
-from ..conftest import PASSWORD
+from ..helpers import PASSWORD
 from .conftest import LEARNER_EMAIL, LEARNER_NAME
 
 MODULE_TITLE = "Test module on callers"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..conftest import PASSWORD, add_user, sign_in
-from ..test_learning_flow import _choose, _post, _through_lesson, pass_and_sign
+from ..helpers import PASSWORD, add_user, choose, pass_and_sign, post_step, sign_in, through_lesson
 
 #: Every page a manager or admin opens with a GET ({learner}: the live app's learner's id).
 STAFF_PAGES = [
@@ -41,10 +40,10 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
             db.session.commit()
         client = live_app.test_client()
         sign_in(client, "learner@example.org")
-        _through_lesson(client)
-        _choose(client, "Fax the records to the number given")  # critical: the attempt fails
-        _post(client, "continue")
-        _through_lesson(client)  # the second attempt
+        through_lesson(client)
+        choose(client, "Fax the records to the number given")  # critical: the attempt fails
+        post_step(client, "continue")
+        through_lesson(client)  # the second attempt
         assert pass_and_sign(client).status_code == 303
     with live_app.app_context():
         learner = db.session.query(User).filter_by(email="learner@example.org").one().id

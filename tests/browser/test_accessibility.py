@@ -78,7 +78,7 @@ def test_no_serious_or_critical_axe_violations_on_manager_and_admin_pages(live_a
 def test_no_serious_or_critical_axe_violations_when_a_trainer_tries_a_file(live_app, live_server, new_page):
     """The answers of "Try a file" (a POST, so not among the pages above): a file with an error
     and what it would break, and a good module laid bare."""
-    from ..conftest import DATA_CONTENT
+    from ..helpers import DATA_CONTENT
 
     page = new_page("phone", True, bypass_csp=True)
     sign_in_as_admin(live_app, page, live_server)

@@ -21,8 +21,7 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.models import User
 
-from ..conftest import add_user, close_app, make_app, sign_in
-from ..test_real_content import LIBRARY, best_choice  # the shipped library, and the walk that passes it
+from ..helpers import add_user, best_choice, close_app, make_app, shipped_library, sign_in
 from .axe import FAIL_ON, axe_violations
 from .conftest import SCREENSHOTS, served
 from .paths import heading
@@ -30,6 +29,7 @@ from .paths import heading
 pytestmark = pytest.mark.browser
 
 CONTENT = PROJECT_ROOT / "content"
+LIBRARY = shipped_library()  # the walk that passes it: best_choice
 SHOTS = SCREENSHOTS / "shipped-phone"
 LEARNER_NAME = "Sam Rivera"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import DATA_CONTENT
+from ..helpers import DATA_CONTENT
 from .axe import FAIL_ON, axe_violations
 from .conftest import DEVICES
 from .paths import take_the_module

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from ..conftest import PASSWORD
+from ..helpers import PASSWORD
 from .conftest import LEARNER_EMAIL, SCREENSHOTS
 from .paths import ANSWER_PATH, MODULE_TITLE, heading, sign_in, take_the_module, to_the_first_question
 from .axe import FAIL_ON, axe_violations
