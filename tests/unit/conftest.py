@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from quiz import evidence, evidence_keys
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
 from quiz.db import db
@@ -23,6 +24,7 @@ from ..helpers import DATA_CONTENT
 LIBRARY = load_library(DATA_CONTENT)
 CURRICULA, _ = load_curricula(DATA_CONTENT, LIBRARY)
 TODAY = date(2026, 11, 23)
+UNIT_KEYS = evidence_keys.from_environment_value("unit:" + "5a" * 32)
 
 
 def _plain_sqlite():
@@ -47,6 +49,7 @@ def _plain_sqlite():
 def session():
     engine = _plain_sqlite()
     db.metadata.create_all(engine)
+    evidence.use_keyring(engine, UNIT_KEYS)  # what create_app does with the evidence key
     with Session(engine) as session:
         yield session
     engine.dispose()
