@@ -65,6 +65,10 @@ def test_each_kind_of_slow_markdown_is_named_at_its_line():
         (10, "this paragraph has 300 backticks, `[` and `<` (at most 200)"),
     ]
     assert bounds.problems(split_lines("\\[" * 50 + " `" + "x" * 16 + "` " + "[a](b) " * 20), 0, 1) == []
+    fences = split_lines("```python\nx = 1\n```\n\n" + "~~~a\ntext\n" * 9)  # one closed, nine never
+    assert bounds.problems(fences, 0, len(fences)) == [(21, "9 code fences (``` or ~~~) here are never closed: "
+                                                             "Markdown reads to the end of the text for each one "
+                                                             "(at most 8); close each block with a line of the same fence")]
 
 
 def test_ten_kilobytes_of_backticks_or_brackets_are_refused_without_rendering():
@@ -81,6 +85,7 @@ def test_ten_kilobytes_of_backticks_or_brackets_are_refused_without_rendering():
         ("`" * TEN_KB, "s1.md:9: 10,000 backticks in a row: Markdown takes minutes"),
         ("[" * TEN_KB, "s1.md:9: 10,000 `[` in this paragraph are never closed by a `]`"),
         ("[a]" * (TEN_KB // 3), "s1.md:9: this paragraph has 3,333 backticks, `[` and `<`"),
+        ("\n" + "~~~a\n" * (TEN_KB // 5), "s1.md:18: 9 code fences (``` or ~~~) here are never closed"),
     ):
         result = subprocess.run([sys.executable, "-c", script], input=_scenario(paragraph), cwd=PROJECT_ROOT,
                                 capture_output=True, text=True, timeout=GENEROUS)

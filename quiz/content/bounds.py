@@ -9,7 +9,8 @@ some text (measured on a 2-core VM, Python-Markdown 3.10, bench/README.md "Bound
   length (1,000 in a row 2.5 s, 2,000 in a row 27 s);
 - brackets that never close, or nest deeply: 10 KB of ``[`` 21 s, 5,000 nested pairs 6.6 s;
 - many marks in one paragraph, even well-formed ones: 8 KB of ``[`` and backticks 22 s, 2,000
-  code spans 3.6 s, 2,700 ``<a `` 1.3 s.
+  code spans 3.6 s, 2,700 ``<a `` 1.3 s;
+- code fences that are never closed: 2,000 lines of ``~~~a`` 16 s, 8,000 lines 211 s.
 
 Each of these is refused here, by paragraph, with the file's line, before anything is rendered:
 such a fragment is not rendered at all (its file is an error and is not served), so a file like
@@ -35,6 +36,9 @@ MAX_BRACKET_DEPTH = 8
 MAX_UNCLOSED_BRACKETS = 8
 #: Backtick runs, ``[`` and ``<`` in one paragraph: each is a place a pattern starts a search.
 MAX_MARKS = 200
+#: Code fences (``` or ~~~) that no line closes, in one piece of text: the fenced-code pattern
+#: reads to the end of the text for each (10 KB of them: 16 s; 40 KB: 211 s).
+MAX_UNCLOSED_FENCES = 8
 
 _BACKTICKS = re.compile(r"`+")
 
@@ -68,17 +72,35 @@ def too_many_marks(count: int) -> str:
     )
 
 
+def unclosed_fences(count: int) -> str:
+    return (
+        f"{count:,} code fences (``` or ~~~) here are never closed: Markdown reads to the end of the text for "
+        f"each one (at most {MAX_UNCLOSED_FENCES}); close each block with a line of the same fence"
+    )
+
+
 def problems(lines: list[str], start: int, end: int) -> list[tuple[int, str]]:
     """(line number, message) for each paragraph of ``lines[start:end]`` that would take the
-    renderer too long; one message per paragraph, at the line where it passes the limit."""
+    renderer too long, one message per paragraph at the line where it passes the limit; and
+    for too many code fences never closed (then nothing more: the rest is not read)."""
     found: list[tuple[int, str]] = []
     paragraph: list[int] = []  # indexes of the lines of the paragraph being read
+    unclosed: list[int] = []  # line numbers of fences no line closes within the fragment
+    never_closed: dict[str, int] = {}  # each fence no line closes, and where it was first seen
     i = start
     while i < end:
         line = lines[i]
         fence = fence_open(line) if line.startswith(("`", "~")) else None
-        close = fence_close(lines, i + 1, fence) if fence is not None else None
-        if close is not None and close < end:  # a closed fence: code, not read for patterns
+        close = None
+        if fence is not None and fence not in never_closed:
+            close = fence_close(lines, i + 1, fence)
+            close = close if close is not None and close < end else None
+        if fence is not None and close is None:
+            never_closed.setdefault(fence, i)  # then none closes a later one either
+            unclosed.append(i + 1)
+            if len(unclosed) > MAX_UNCLOSED_FENCES:
+                return [(unclosed[-1], unclosed_fences(len(unclosed)))]
+        if close is not None:  # a closed fence: code, not read for patterns
             found.extend(_paragraph(lines, paragraph))
             paragraph = []
             i = close + 1
