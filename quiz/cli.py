@@ -272,9 +272,13 @@ TODAY_HELP = ("Run for a day the job missed (default: today). A day that has not
 @click.option("--until", callback=_day, help="Up to and including this UTC day (YYYY-MM-DD).")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=False), default="-",
               help="The CSV file to write (default: standard output).")
+@click.option("--spreadsheet-safe", "spreadsheet_safe", is_flag=True,
+              help="A copy to open in a spreadsheet: cells starting with = + - @, a tab or a carriage return "
+                   "begin with an apostrophe, so those cells no longer match their hashes.")
 @reads
-def evidence_export(email, module_id, event_name, since, until, output) -> None:
-    """Evidence records as CSV for an auditor: every field the hash covers, and the hash."""
+def evidence_export(email, module_id, event_name, since, until, output, spreadsheet_safe) -> None:
+    """Evidence records as CSV for an auditor: every field the hash covers, and the hash. The
+    exact bytes by default (to check the hashes); --spreadsheet-safe for opening in Excel."""
     user_id = None
     if email:
         user = accounts.find_by_email(db.session, email)
@@ -289,9 +293,12 @@ def evidence_export(email, module_id, event_name, since, until, output) -> None:
         for count, row in enumerate(rows, 1):  # noqa: B007 - count is what is reported after
             yield row
 
-    for chunk in csvtext.lines(evidence.EXPORT_COLUMNS, counted(evidence.export_rows(db.session, filters))):
+    rows = counted(evidence.export_rows(db.session, filters))
+    for chunk in csvtext.lines(evidence.EXPORT_COLUMNS, rows, spreadsheet_safe_copy=spreadsheet_safe):
         output.write(chunk)
-    click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported; "
+    safe = (" (spreadsheet-safe copy: cells that start like a formula begin with an apostrophe and no "
+            "longer match their hashes)") if spreadsheet_safe else ""
+    click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported{safe}; "
                "`flask --app app evidence verify` checks the whole chain they belong to", err=True)
 
 

@@ -175,6 +175,10 @@ def from_environment(instance_path: Path) -> dict:
         # (web/limits.py); redis://... in Redis; memory:// in each process (only if set).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "database://",
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # The Try page (web/author.py): checks a pasted file in a child process killed at this
+        # limit, and counts each trainer's checks against the rate limit.
+        "TRY_TIME_LIMIT_SECONDS": float(os.environ.get("TRY_TIME_LIMIT_SECONDS", "5")),
+        "TRY_RATE_LIMIT": os.environ.get("TRY_RATE_LIMIT", "20 per minute"),
         "LOGIN_LOCKOUT_FAILURES": int(os.environ.get("LOGIN_LOCKOUT_FAILURES", "10")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
         "CONTENT_REFRESH_SECONDS": float(os.environ.get("CONTENT_REFRESH_SECONDS", "2")),

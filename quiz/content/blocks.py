@@ -36,6 +36,7 @@ def find_headings(lines: list[str], start: int) -> list[Heading]:
     # Only lines starting with one of these can be either; finding them first is much faster.
     marked = [i for i in range(start, len(lines)) if lines[i].startswith(_MARKS)]
     skip_to = start
+    never_closed: set[str] = set()  # a fence no line after it closes closes no later one either
     for i in marked:
         if i < skip_to:  # inside a fenced block found earlier
             continue
@@ -46,8 +47,12 @@ def find_headings(lines: list[str], start: int) -> list[Heading]:
                 found.append(Heading(i, *heading))
             continue
         fence = fence_open(line)
-        close = fence_close(lines, i + 1, fence) if fence else None
-        if close is not None:
+        if not fence or fence in never_closed:  # (without this, many unclosed fences: n² lines read)
+            continue
+        close = fence_close(lines, i + 1, fence)
+        if close is None:
+            never_closed.add(fence)
+        else:
             skip_to = close + 1
     return found
 
@@ -126,11 +131,14 @@ def late_settings(lines: list[str], start: int, end: int) -> list[tuple[int, str
     a setting line (``Points: 2``) outside code: ``split_settings`` stops at the first line of
     text, so one written below it is shown to learners as text and sets nothing."""
     found: list[tuple[int, str]] = []
+    never_closed: set[str] = set()  # as in find_headings
     i = start
     while i < end:
         line = lines[i]
         fence = fence_open(line)
-        close = fence_close(lines, i + 1, fence) if fence else None
+        close = fence_close(lines, i + 1, fence) if fence and fence not in never_closed else None
+        if fence and close is None:
+            never_closed.add(fence)
         if close is not None and close < end:
             i = close + 1
             continue

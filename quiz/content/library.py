@@ -22,6 +22,7 @@ from typing import Union
 from .frontmatter import has_top_level_key, sniff_value
 from .model import ContentError, Library, Module, Scenario
 from .parse import parse_module, parse_scenario, version_of
+from .timelimit import parse_within
 from .validate import analyse_scenario, build_library
 
 log = logging.getLogger("quiz.content")
@@ -377,12 +378,14 @@ class Trial:
         return next((s for s in self.library.all_scenarios() if s.path == self.path), None)
 
 
-def try_file(root: Path, name: str, text: str) -> Trial:
+def try_file(root: Path, name: str, text: str, time_limit: float | None = None) -> Trial:
     """Check ``text`` as if it were saved under ``root`` as a file called ``name``, in place of
     the file with the same id (a scenario: the same id and specialty), or as a new file.
 
     Nothing is written, and the text never enters the parse cache (trials are not bounded by
-    trainers' edits as files are). The rest of the content is read as it is on disk now.
+    trainers' edits as files are). The rest of the content is read as it is on disk now. With
+    ``time_limit`` (seconds), the text is parsed in a process of its own, killed at the limit
+    (``timelimit.py``): for text from a web form.
     """
     root = Path(root)
     strays: list[tuple[str, str]] = []
@@ -413,7 +416,11 @@ def try_file(root: Path, name: str, text: str) -> Trial:
     unread = _root_errors(root) + _stray_errors(strays)
     before = _assemble(sources + ([replaced] if replaced else []), unread)
     trial = _Source(kind, shown, text)
-    library = _assemble([*sources, trial], unread, parsed={shown: _parse_safely(kind, shown, text)})
+    if time_limit is None:
+        parsed = _parse_safely(kind, shown, text)
+    else:
+        parsed = parse_within(kind, shown, text, time_limit)
+    library = _assemble([*sources, trial], unread, parsed={shown: parsed})
     known = {_unchanged(e) for e in before.errors}
     own = [e for e in library.errors if e.path == shown]
     caused = [e for e in library.errors if e.path != shown and _unchanged(e) not in known]

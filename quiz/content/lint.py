@@ -60,15 +60,17 @@ def html_tag(name: str) -> str:
 def problems(lines: list[str], start: int, end: int) -> list[tuple[int, str]]:
     """(line number, message) for each problem in ``lines[start:end]``, a fragment of a file."""
     found: list[tuple[int, str]] = []
+    never_closed: set[str] = set()  # as in blocks.find_headings
     i = start
     while i < end:
         line = lines[i]
         fence = fence_open(line)
-        if fence is not None:
+        if fence is not None and fence not in never_closed:
             close = fence_close(lines, i + 1, fence)
             if close is not None:  # (an unclosed fence is text, as the renderer sees it)
                 i = close + 1
                 continue
+            never_closed.add(fence)
         if "[" in line or "<" in line:
             found.extend((i + 1, message) for message in _line_problems(line))
         i += 1

@@ -7,7 +7,8 @@ learners as written (``lint.py``: an image, a link with no words, stripped HTML)
 built and returned beside those errors, because a stored version learners already took must
 still open (``parse_stored``); the library leaves such a file out of what it serves. A setting
 line written below text (shown as text, setting nothing) and a critical choice with no feedback
-are errors of that kind too.
+are errors of that kind too, and so is text that would take the renderer too long
+(``bounds.py``: it is not rendered).
 
 Each piece of Markdown (a lesson screen, a node's text, a choice's feedback) is rendered as it
 is read (``render.py``).
@@ -19,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable
 
-from . import lint
+from . import bounds, lint
 from .blocks import HEADING, Heading, find_headings, late_settings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
 from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
@@ -64,7 +65,13 @@ class _Texts:
         self.problems: list[ContentError] = []
 
     def html(self, start: int, end: int) -> str:
-        """Lines ``start:end`` rendered and sanitised, their problems noted."""
+        """Lines ``start:end`` rendered and sanitised, their problems noted. Text that would take
+        the renderer too long (``bounds.py``) is not rendered, nor looked at further: its
+        problems are noted and it stays empty."""
+        costly = bounds.problems(self.lines, start, end)
+        if costly:
+            self.problems.extend(ContentError(self.path, line, message) for line, message in costly)
+            return ""
         self.problems.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
         return render_markdown("\n".join(self.lines[start:end]))
 

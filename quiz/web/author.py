@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import TextAreaField
@@ -25,6 +26,7 @@ from ..content.check import of_library
 from ..content.curricula import load_curricula
 from .common import library
 from .access import require_role
+from .limits import limiter
 from .units import reads
 
 #: A lesson or a check is a few kilobytes; this is far more than any needs, and under what Flask
@@ -102,15 +104,32 @@ class TryForm(FlaskForm):
             raise ValidationError("This text is longer than 400 KB: no lesson or check is that long.")
 
 
+def _try_limit() -> str:
+    return current_app.config["TRY_RATE_LIMIT"]
+
+
+def _per_account() -> str:
+    """Tries are counted per account (only signed-in trainers get here): trainers behind one
+    hospital address do not share a count."""
+    return f"account:{current_user.get_id()}"
+
+
 @bp.route("/try", methods=["GET", "POST"])
+@limiter.limit(_try_limit, methods=["POST"], key_func=_per_account)
 @reads  # its POST too: it writes nothing, and no write lock is held while the file is checked
 def try_a_file():
+    """The text comes from a form, so reading it is bounded twice: ``content/bounds.py`` refuses
+    Markdown known to take the renderer too long, and the file is parsed in a process of its own,
+    killed after TRY_TIME_LIMIT_SECONDS (``content/timelimit.py``); POSTs are rate limited."""
     form = TryForm()
     trial = None
     if form.validate_on_submit():
         # A browser sends a textarea's line ends as CRLF; the file on disk would have LF.
         text = form.source if form.source is not None else form.text.data.replace("\r\n", "\n")
-        trial = try_file(Path(current_app.config["CONTENT_DIR"]), form.name, text)
+        trial = try_file(
+            Path(current_app.config["CONTENT_DIR"]), form.name, text,
+            time_limit=current_app.config["TRY_TIME_LIMIT_SECONDS"],
+        )
     status = 400 if form.is_submitted() and form.errors else 200
     checks, module = [], None
     if trial is not None and trial.content is not None:

@@ -1,6 +1,6 @@
 """Compliance: the evidence log. Find records (by person, department, module, kind and UTC days), page
 through them newest first, download exactly those as CSV (the same file as ``flask evidence
-export``), open one record to see it checked against its hash and its link to the one before,
+export``; or a spreadsheet-safe copy, as ``--spreadsheet-safe``), open one record to see it checked against its hash and its link to the one before,
 and check the whole chain (as ``flask evidence verify``)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
-from ... import chain_check, evidence
+from ... import chain_check, csvtext, evidence
 from ...db import db
 from ..units import reads
 from . import (DayField, DepartmentField, PersonFilter, bp, csv_download, days_in_order, department_field, department_known,
@@ -150,6 +150,20 @@ def export():
     if not form.validate():
         return index()
     return csv_download(evidence.export_csv(db.session, _filters(form)), "rounds-evidence")
+
+
+@bp.get("/evidence-spreadsheet-safe.csv")
+@reads
+def export_spreadsheet_safe():
+    """The same records, for opening in a spreadsheet: a cell that starts like a formula gets a
+    leading apostrophe (``csvtext.spreadsheet_safe``), so its bytes are no longer the hashed
+    ones. The page says which file is for what."""
+    form = _filter_form()
+    if not form.validate():
+        return index()
+    rows = evidence.export_rows(db.session, _filters(form))
+    return csv_download(csvtext.lines(evidence.EXPORT_COLUMNS, rows, spreadsheet_safe_copy=True),
+                        "rounds-evidence-spreadsheet-safe")
 
 
 @bp.get("/records/<int:seq>")
