@@ -17,7 +17,6 @@ from quiz.models import Evidence, RateLimitCounter, User
 
 from .conftest import DATA_CONTENT, add_user, close_app, make_app, sign_in, signed_in_as
 
-
 # --- /healthz --------------------------------------------------------------------------------
 
 
@@ -45,10 +44,17 @@ def test_healthz_is_503_when_no_content_is_loaded(database_url, tmp_path, monkey
 
 def test_healthz_is_503_when_the_database_does_not_answer(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({"TESTING": True, "SECRET_KEY": "k", "CONTENT_DIR": str(DATA_CONTENT),
-                      "CONTENT_REFRESH_SECONDS": 0, "RATELIMIT_ENABLED": False,
-                      # a folder that is not there: SQLite cannot open the database
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gone' / 'rounds.sqlite3'}"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "k",
+            "CONTENT_DIR": str(DATA_CONTENT),
+            "CONTENT_REFRESH_SECONDS": 0,
+            "RATELIMIT_ENABLED": False,
+            # a folder that is not there: SQLite cannot open the database
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gone' / 'rounds.sqlite3'}",
+        }
+    )
     try:
         response = app.test_client().get("/healthz")
         assert response.status_code == 503
@@ -203,8 +209,12 @@ def test_proxies_sets_how_many_forwarded_addresses_are_trusted(tmp_path, monkeyp
 
 def test_two_servers_on_one_database_count_an_address_s_failed_sign_ins_together(database_url, tmp_path, monkeypatch):
     """The default storage (database://): what one server (or worker) counted, the other sees."""
-    first = make_app(database_url, tmp_path / "one", monkeypatch, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
-    second = make_app(database_url, tmp_path / "two", monkeypatch, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    first = make_app(
+        database_url, tmp_path / "one", monkeypatch, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute"
+    )
+    second = make_app(
+        database_url, tmp_path / "two", monkeypatch, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute"
+    )
     try:
         assert first.config["RATELIMIT_STORAGE_URI"] == "database://"
         add_user(first, email="nurse@example.org", name="Nurse")

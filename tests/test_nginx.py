@@ -70,18 +70,64 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 @pytest.fixture
 def behind_nginx(tmp_path):
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'rounds.sqlite3'}", INSTANCE_PATH=str(tmp_path / "instance"),
-               CONTENT_DIR=str(DATA_CONTENT), SECRET_KEY="nginx-test-key", HTTPS="1", PROXIES="1",
-               LOGIN_RATE_LIMIT="2 per minute")
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'rounds.sqlite3'}",
+        INSTANCE_PATH=str(tmp_path / "instance"),
+        CONTENT_DIR=str(DATA_CONTENT),
+        SECRET_KEY="nginx-test-key",
+        HTTPS="1",
+        PROXIES="1",
+        LOGIN_RATE_LIMIT="2 per minute",
+    )
     env.pop("RATELIMIT_STORAGE_URI", None)
     for args in (["db", "upgrade"], ["content", "load"]):
-        subprocess.run([str(BIN / "flask"), "--app", "app", *args], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([str(BIN / "flask"), "--app", "app", "users", "add", "learner@example.org", "--name", "Dana Whitfield",
-                    "--role", "learner", "--job-role", "front-desk"], cwd=PROJECT_ROOT, env=env, check=True,
-                   capture_output=True, input=PASSWORD + "\n", text=True)
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "app", *args], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
+        )
+    subprocess.run(
+        [
+            str(BIN / "flask"),
+            "--app",
+            "app",
+            "users",
+            "add",
+            "learner@example.org",
+            "--name",
+            "Dana Whitfield",
+            "--role",
+            "learner",
+            "--job-role",
+            "front-desk",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        input=PASSWORD + "\n",
+        text=True,
+    )
     app_port, http_port, https_port = _free_port(), _free_port(), _free_port()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     conf = (PROJECT_ROOT / "deploy" / "nginx" / "rounds.conf").read_text()
     for old, new in [
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
@@ -102,19 +148,38 @@ def behind_nginx(tmp_path):
         f"{user}daemon off;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\n"
         f"events {{}}\nhttp {{\n access_log {tmp_path}/logs/access.log;\n client_body_temp_path {tmp_path}/client_body;\n"
         f" proxy_temp_path {tmp_path}/proxy;\n fastcgi_temp_path {tmp_path}/fastcgi;\n uwsgi_temp_path {tmp_path}/uwsgi;\n"
-        f" scgi_temp_path {tmp_path}/scgi;\n include {tmp_path}/rounds.conf;\n}}\n")
+        f" scgi_temp_path {tmp_path}/scgi;\n include {tmp_path}/rounds.conf;\n}}\n"
+    )
     nginx_args = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
     checked = subprocess.run([*nginx_args, "-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as fh:
         app_server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--preload", "--workers", "2", "--worker-class", "gthread", "--threads", "1",
-             "--bind", f"127.0.0.1:{app_port}", "app:app"],
-            cwd=PROJECT_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(BIN / "gunicorn"),
+                "--preload",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "1",
+                "--bind",
+                f"127.0.0.1:{app_port}",
+                "app:app",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait(f"http://127.0.0.1:{app_port}/healthz", app_server, log)
-        proxy = subprocess.Popen(nginx_args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        proxy = subprocess.Popen(
+            nginx_args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
             context.check_hostname = False
@@ -130,12 +195,16 @@ def test_the_shipped_nginx_config_serves_rounds_over_tls(behind_nginx):
     http_port, https_port, context, tmp_path, log = behind_nginx
     base = f"https://127.0.0.1:{https_port}"
     jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
-                                         urllib.request.HTTPCookieProcessor(jar), _NoRedirects)
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=context), urllib.request.HTTPCookieProcessor(jar), _NoRedirects
+    )
 
     def fetch(path, data=None, headers=None):
-        request = urllib.request.Request(base + path, data=urllib.parse.urlencode(data).encode() if data else None,
-                                         headers={"Referer": base + "/auth/login", **(headers or {})})
+        request = urllib.request.Request(
+            base + path,
+            data=urllib.parse.urlencode(data).encode() if data else None,
+            headers={"Referer": base + "/auth/login", **(headers or {})},
+        )
         try:
             response = opener.open(request, timeout=10)
         except urllib.error.HTTPError as exc:
@@ -155,8 +224,9 @@ def test_the_shipped_nginx_config_serves_rounds_over_tls(behind_nginx):
     # over HTTPS compares the Referer with the Host) passes, and the learner signs in
     status, headers, page = fetch("/auth/login")
     assert status == 200 and headers["Strict-Transport-Security"].startswith("max-age=")
-    status, headers, _ = fetch("/auth/login", {"email": "learner@example.org", "password": PASSWORD,
-                                               "csrf_token": csrf_token(page)})
+    status, headers, _ = fetch(
+        "/auth/login", {"email": "learner@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)}
+    )
     assert status == 303 and headers["Location"] == "/learn/"
     assert "; Secure" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
     status, _, page = fetch("/learn/")
@@ -169,13 +239,17 @@ def test_the_shipped_nginx_config_serves_rounds_over_tls(behind_nginx):
     # failed sign-ins are counted against the address nginx saw, whatever a client claims
     codes = []
     for i in range(3):
-        stranger = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
-                                               urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirects)
+        stranger = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context), urllib.request.HTTPCookieProcessor(CookieJar()), _NoRedirects
+        )
         login = stranger.open(base + "/auth/login", timeout=10).read().decode()
         request = urllib.request.Request(
-            base + "/auth/login", headers={"Referer": base + "/auth/login", "X-Forwarded-For": f"203.0.113.{i}"},
-            data=urllib.parse.urlencode({"email": "x@example.org", "password": "wrong password",
-                                         "csrf_token": csrf_token(login)}).encode())
+            base + "/auth/login",
+            headers={"Referer": base + "/auth/login", "X-Forwarded-For": f"203.0.113.{i}"},
+            data=urllib.parse.urlencode(
+                {"email": "x@example.org", "password": "wrong password", "csrf_token": csrf_token(login)}
+            ).encode(),
+        )
         try:
             codes.append(stranger.open(request, timeout=10).status)
         except urllib.error.HTTPError as exc:

@@ -55,13 +55,17 @@ class DatabaseStorage(Storage):
         now = time.time()
         insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(_COUNTERS)
         expired = _COUNTERS.c.expires_at <= now
-        statement = insert.values(key=key, hits=amount, expires_at=now + expiry).on_conflict_do_update(
-            index_elements=[_COUNTERS.c.key],
-            set_={
-                "hits": case((expired, amount), else_=_COUNTERS.c.hits + amount),
-                "expires_at": case((expired, now + expiry), else_=_COUNTERS.c.expires_at),
-            },
-        ).returning(_COUNTERS.c.hits)
+        statement = (
+            insert.values(key=key, hits=amount, expires_at=now + expiry)
+            .on_conflict_do_update(
+                index_elements=[_COUNTERS.c.key],
+                set_={
+                    "hits": case((expired, amount), else_=_COUNTERS.c.hits + amount),
+                    "expires_at": case((expired, now + expiry), else_=_COUNTERS.c.expires_at),
+                },
+            )
+            .returning(_COUNTERS.c.hits)
+        )
         with own_transaction(engine, writes=True) as connection:
             return connection.execute(statement).scalar_one()
 
