@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import versions
@@ -167,13 +167,12 @@ def module_insights(
     )
 
 
-def modules_with_results(session: Session, user_ids: set[int]) -> dict[str, int]:
-    """Module id -> how many of these people have attempted it."""
-    counts: dict[str, set[int]] = defaultdict(set)
-    if not user_ids:
-        return {}
-    for module_id, user_id in session.execute(
-        select(Attempt.module_id, Attempt.user_id).where(Attempt.user_id.in_(user_ids))
-    ):
-        counts[module_id].add(user_id)
-    return {m: len(u) for m, u in counts.items()}
+def modules_with_results(session: Session, user_ids) -> dict[str, int]:
+    """Module id -> how many of these people have attempted it (``user_ids``: ids, or a SELECT
+    of them, such as ``team.scope_ids``); one query."""
+    rows = session.execute(
+        select(Attempt.module_id, func.count(func.distinct(Attempt.user_id)))
+        .where(Attempt.user_id.in_(user_ids))
+        .group_by(Attempt.module_id)
+    )
+    return {module_id: count for module_id, count in rows}

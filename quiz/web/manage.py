@@ -11,18 +11,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, certificate_pdf, clock, engine, insights, team, triggers, versions
+from .. import assignments, certificate_pdf, clock, engine, insights, listing, team, triggers, versions
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
 from .common import curricula, library
 from .access import require_role
 from .certificates import pdf_response
-from .units import reads, writes
+from .units import reads, reads_then_writes, writes, writing
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 bp.before_request(require_role("manager", "admin"))
@@ -62,6 +61,11 @@ class AssignForm(FlaskForm):
     def validate_due_on(self, field):
         if field.data and field.data < _today():
             raise ValidationError("The due date cannot be in the past.")
+
+
+class BulkAssignForm(AssignForm):
+    department = StringField("Or everyone in the department", validators=[Optional(), Length(max=120)])
+    confirmed = HiddenField()
 
 
 class WaiveForm(FlaskForm):
@@ -120,19 +124,73 @@ class EventForm(FlaskForm):
 # --- the team -----------------------------------------------------------------------------------
 
 
+def _filters() -> team.Filters:
+    return team.Filters.from_args(request.args, shows=("active",))
+
+
+def _team_page(filters: team.Filters, form: BulkAssignForm | None = None, status: int = 200, error: str | None = None):
+    """The team, a page at a time: searched, filtered, with the bulk-assign form."""
+    today = _today()
+    page = team.people_page(
+        db.session, current_user, filters, today, curricula().due_soon_days, team.page_number(request.args.get("page")),
+    )
+    if form is None:
+        form = BulkAssignForm(formdata=None, due_on=today + timedelta(days=14))
+    form.module_id.choices = _module_choices()
+    return (
+        render_template(
+            "manage/index.html", page=page, filters=filters, choices=team.choices(db.session, current_user),
+            today=today, standings=assignments.STANDINGS, form=form, error=error,
+        ),
+        status,
+    )
+
+
 @bp.get("/")
 @reads
 def index():
-    today, soon = _today(), curricula().due_soon_days
-    wanted = request.args.get("standing")
-    rows = []
-    for person in _team():
-        standing = assignments.standing(db.session, person, today, soon)
-        if wanted and standing.state != wanted:
-            continue
-        open_ = [a for a in assignments.of_user(db.session, person.id) if a.is_open]
-        rows.append((person, standing, open_))
-    return render_template("manage/index.html", rows=rows, wanted=wanted, today=today, standings=assignments.STANDINGS)
+    return _team_page(_filters())
+
+
+@bp.post("/assign")
+@reads_then_writes
+def bulk_assign():
+    """Assign a module to the people chosen on the team page (their boxes ticked), or to
+    everyone in a department: first a confirmation naming how many, then the assignments, each
+    with its evidence record. Only people in the manager's team are assigned."""
+    form = BulkAssignForm()
+    form.module_id.choices = _module_choices()
+    filters = team.Filters.from_args(request.form, shows=("active",))
+    department = (form.department.data or "").strip()
+    chosen = request.form.getlist("person")
+    try:
+        ids = [int(i) for i in chosen]
+    except ValueError:
+        abort(400)
+    if not form.validate_on_submit():
+        return _team_page(filters, form, 422)
+    try:
+        people = team.chosen_people(db.session, current_user, ids=ids, department=department)
+    except team.SelectionError as exc:
+        return _team_page(filters, form, 422, error=str(exc))
+    module = library().modules[form.module_id.data]
+    if form.confirmed.data != "yes":
+        return render_template(
+            "manage/bulk_confirm.html", form=form, people=people, ids=ids, department=department,
+            module=module, filters=filters, departments=team.departments_of(people),
+        )
+    with writing(db.session):
+        people = team.chosen_people(db.session, current_user, ids=ids, department=department)
+        done = team.assign_many(
+            db.session, people, module.id, form.due_on.data, by=current_user._get_current_object(), library=library(),
+            detail=f"assigned by {current_user.name}" + (f" to {department}" if department else ""),
+        )
+    flash(
+        f"Assigned {module.title} to {len(done.made)} {'person' if len(done.made) == 1 else 'people'}"
+        + (f"; {done.already_open} already had it open" if done.already_open else "") + ".",
+        "info",
+    )
+    return redirect(url_for("manage.index", **filters.args()), code=303)
 
 
 @bp.get("/people/<int:user_id>")
@@ -240,11 +298,21 @@ def waive(assignment_id: int):
 @bp.get("/modules/")
 @reads
 def modules():
-    members = {p.id for p in _team()}
-    counts = insights.modules_with_results(db.session, members)
+    counts = insights.modules_with_results(db.session, team.scope_ids(current_user))
     lib = library()
     rows = [(m, counts.get(m.id, 0)) for m in sorted(lib.modules.values(), key=lambda m: m.title)]
     return render_template("manage/modules.html", rows=rows)
+
+
+#: How many names a result lists before "and N more" (the team page finds the rest).
+NAMES_SHOWN = 20
+
+
+def _names(ids: set[int]) -> dict[int, User]:
+    """The people these ids name, in one query."""
+    if not ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(select(User).where(User.id.in_(sorted(ids))))}
 
 
 def _module_page(module_id: str, remediate_forms: dict | None = None, status: int = 200):
@@ -252,8 +320,9 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
     module = lib.modules.get(module_id)
     if module is None:
         abort(404)
-    members = {p.id: p for p in _team()}
-    found = insights.module_insights(db.session, lib, module_id, set(members))
+    found = insights.module_insights(db.session, lib, module_id, team.member_ids(db.session, current_user))
+    missed = set().union(*(o.missed_by for o in found.objectives)) if found.objectives else set()
+    members = _names(missed)
     forms = remediate_forms or {}
     refreshers = {}
     for o in found.objectives:
@@ -269,6 +338,7 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
             module=module,
             found=found,
             members=members,
+            shown=NAMES_SHOWN,
             forms=forms,
             refreshers=refreshers,
         ),
@@ -289,8 +359,7 @@ def remediate(module_id: str):
     lib = library()
     if module_id not in lib.modules:
         abort(404)
-    members = {p.id: p for p in _team()}
-    found = insights.module_insights(db.session, lib, module_id, set(members))
+    found = insights.module_insights(db.session, lib, module_id, team.member_ids(db.session, current_user))
     form = RemediateForm()
     by_objective = {o.objective: o for o in found.objectives}
     target = by_objective.get(form.objective.data or "")
@@ -299,14 +368,12 @@ def remediate(module_id: str):
     if target is None or not form.validate_on_submit():
         return _module_page(module_id, {form.objective.data: form} if target else None, 422)
     due = _today() + timedelta(days=form.due_in_days.data)
-    made = 0
-    for uid in sorted(target.missed_by):
-        if assignments.ensure(
-            db.session, members[uid], form.module_id.data, due, "manager-choice", library=lib, by=current_user,
-            detail=f"missed objective '{target.objective}' in {module_id}",
-        ):
-            made += 1
-    skipped = len(target.missed_by) - made
+    people = list(db.session.scalars(select(User).where(User.id.in_(sorted(target.missed_by))).order_by(User.id)))
+    done = team.assign_many(
+        db.session, people, form.module_id.data, due, by=current_user._get_current_object(), library=lib,
+        detail=f"missed objective '{target.objective}' in {module_id}",
+    )
+    made, skipped = len(done.made), done.already_open
     flash(
         f"Assigned to {made} people who missed it"
         + (f"; {skipped} already had it open" if skipped else "")
@@ -322,14 +389,17 @@ def remediate(module_id: str):
 @bp.get("/events/")
 @reads
 def events():
-    loaded = selectinload(TriggerEvent.assignments).selectinload(Assignment.user)  # progress reads both
-    rows = list(db.session.scalars(
-        select(TriggerEvent).options(loaded).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())
-    ))
-    if current_user.role != "admin":
-        members = {p.id for p in _team()}
-        rows = [e for e in rows if e.recorded_by_id == current_user.id or any(a.user_id in members for a in e.assignments)]
-    return render_template("manage/events.html", rows=[(e, triggers.progress(e, _today())) for e in rows])
+    """Trigger events, latest first, a page at a time; found by title, of one kind."""
+    q = (request.args.get("q") or "").strip()[:200]
+    kind = request.args.get("kind", "")
+    kind = kind if kind in TRIGGER_KINDS else ""
+    page = listing.events_page(
+        db.session, _today(), viewer_id=current_user.id,
+        members=None if current_user.role == "admin" else team.scope_ids(current_user),
+        q=q, kind=kind, page=team.page_number(request.args.get("page")),
+    )
+    args = {k: v for k, v in (("q", q), ("kind", kind)) if v}
+    return render_template("manage/events.html", page=page, q=q, kind=kind, kinds=TRIGGER_KINDS, args=args)
 
 
 def _event_form(form: EventForm) -> EventForm:
@@ -379,7 +449,7 @@ def event(event_id: int):
         abort(404)
     visible = e.assignments
     if current_user.role != "admin":
-        members = {p.id for p in _team()}
+        members = team.member_ids(db.session, current_user)
         visible = [a for a in e.assignments if a.user_id in members]
         if e.recorded_by_id != current_user.id and not visible:
             abort(404)
