@@ -125,6 +125,7 @@ class Filters:
     job_role: str = ""
     work_state: str = ""
     show: str = "active"  # one of SHOW
+    show_default: str = "active"  # what "show" is when the query string does not say
 
     @classmethod
     def from_args(cls, args, *, show_default: str = "active", shows: Iterable[str] = SHOW) -> Filters:
@@ -138,11 +139,15 @@ class Filters:
             job_role=(args.get("job_role") or "")[:40],
             work_state=(args.get("work_state") or "")[:2],
             show=show if show in shows else show_default,
+            show_default=show_default,
         )
 
     def args(self) -> dict[str, str]:
         """The query-string arguments that say these filters (for the page links)."""
-        return {k: v for k, v in self.__dict__.items() if v}
+        kept = {k: v for k, v in self.__dict__.items() if v and k != "show_default"}
+        if self.show == self.show_default:
+            del kept["show"]
+        return kept
 
 
 @dataclass
