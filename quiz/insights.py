@@ -85,14 +85,19 @@ class ModuleInsights:
 
 
 def first_try_answers(session: Session, module_id: str) -> list[tuple[Answer, int]]:
-    """(answer, user id) for the first answer at each node in each learner's first attempt."""
+    """(answer, user id) for the first answer at each node in each learner's first attempt.
+    The answers are rows of the columns read here (attribute access as on an ``Answer``), not
+    ORM objects: an organisation's first tries are tens of thousands of them."""
     rows = session.execute(
-        select(Answer, Attempt.user_id)
+        select(
+            Answer.scenario_id, Answer.scenario_version, Answer.node_id, Answer.objective, Answer.correct,
+            Answer.choice_number, Answer.critical, Attempt.user_id,
+        )
         .join(Attempt, Answer.attempt_id == Attempt.id)
         .where(Attempt.module_id == module_id, Attempt.number == 1, Answer.first_visit.is_(True))
         .order_by(Answer.id)
     )
-    return [(answer, user_id) for answer, user_id in rows]
+    return [(row, row.user_id) for row in rows]
 
 
 def module_insights(

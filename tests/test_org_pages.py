@@ -321,3 +321,23 @@ def test_the_roster_runs_as_many_statements_for_200_people_as_for_20(app):
     small = _statements(app, admin, "/admin/roster")
     _with_history(app, _staff(app, None, 180, start=20))
     assert _statements(app, admin, "/admin/roster") == small
+
+
+def test_an_event_names_its_people_by_employee_id_or_email_within_the_team(app):
+    manager_id, client = _manager(app)
+    ids = _staff(app, manager_id, 3)
+    _staff(app, None, 1, start=10)  # not in the team
+    page = client.get("/manage/events/new")
+    assert page.status_code == 200 and "Person 0001" not in page.text  # no list of the whole team
+    form = {"csrf_token": csrf_token(page.text), "kind": "incident", "title": "Fax sent to the wrong number",
+            "occurred_on": date.today().isoformat(), "scope_kind": "people", "module_ids": "test-callers",
+            "due_in_days": "14", "department": "", "job_role": ""}
+    refused = client.post("/manage/events/new", data={**form, "people": "E0000\nE0010, nobody@example.org"})
+    assert refused.status_code == 422
+    assert "Not found among the active people of your team: E0010, nobody@example.org." in page_text(refused.text)
+    empty = client.post("/manage/events/new", data={**form, "people": "  "})
+    assert empty.status_code == 422 and "Name at least one person, by employee id or email." in empty.text
+    done = client.post("/manage/events/new", data={**form, "people": "e0000\nP0002@example.org"})
+    assert done.status_code == 303
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Assignment.user_id))) == [ids[0], ids[2]]

@@ -5,6 +5,7 @@ indirect); an admin sees everyone."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -94,7 +95,11 @@ class EventForm(FlaskForm):
     # No Optional() here: it would stop the scope checks below from running on empty values.
     department = SelectField("Department", validate_choice=False)
     job_role = SelectField("Job role", validate_choice=False)
-    people = SelectMultipleField("People", coerce=int)
+    # Named by employee id or email, not chosen from a list: a whole organisation's names
+    # would be a page of half a megabyte.
+    people = TextAreaField(
+        "People (employee ids or emails, one a line)", validators=[Length(max=50_000, message="Too long: name at most a few thousand people.")]
+    )
     module_ids = SelectMultipleField("Refreshers to assign", validators=[DataRequired("Choose at least one module.")])
     due_in_days = IntegerField(
         "Due in (days)", default=14, validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")]
@@ -109,8 +114,17 @@ class EventForm(FlaskForm):
             raise ValidationError("Choose the job role.")
 
     def validate_people(self, field):
-        if self.scope_kind.data == "people" and not field.data:
-            raise ValidationError("Choose at least one person.")
+        self.people_ids = []
+        if self.scope_kind.data != "people":
+            return
+        names = [n for n in re.split(r"[\s,;]+", field.data or "") if n]
+        if not names:
+            raise ValidationError("Name at least one person, by employee id or email.")
+        found, missing = team.find_people(db.session, current_user, names)
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise ValidationError(f"Not found among the active people of your team: {shown}.")
+        self.people_ids = [p.id for p in found]
 
     def validate_occurred_on(self, field):
         if field.data is None:  # not a date: the field says so
@@ -403,10 +417,9 @@ def events():
 
 
 def _event_form(form: EventForm) -> EventForm:
-    people = _team()
-    form.department.choices = [("", "—")] + [(d, d) for d in sorted({p.department for p in people if p.department})]
-    form.job_role.choices = [("", "—")] + [(r, label(r)) for r in sorted({p.job_role for p in people})]
-    form.people.choices = [(p.id, f"{p.name} ({label(p.job_role)})") for p in people]
+    found = team.choices(db.session, current_user)  # one query, whatever the team's size
+    form.department.choices = [("", "—")] + [(d, d) for d in found.departments]
+    form.job_role.choices = [("", "—")] + [(r, label(r)) for r in found.job_roles]
     form.module_ids.choices = _module_choices()
     return form
 
@@ -419,7 +432,7 @@ def new_event():
         scope_value = {
             "department": form.department.data,
             "job-role": form.job_role.data,
-            "people": form.people.data,
+            "people": form.people_ids,
         }[form.scope_kind.data]
         event = triggers.record(
             db.session,
