@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable
 
-from sqlalchemy import Select, and_, case, exists, func, not_, select
+from sqlalchemy import Select, and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from . import accounts, assignments, evidence
@@ -102,6 +102,31 @@ def standing_sql(today: date, due_soon_days: int):
     )
 
 
+def in_standing(standing: str, today: date, due_soon_days: int):
+    """A condition on ``User`` that holds for everyone in ``standing``: ``standing_sql``'s rule
+    as set membership (``IN`` uncorrelated subqueries, each read once), which is what a filter
+    over a whole organisation needs; per-person subqueries would run for every person."""
+    is_open = Assignment.state.in_(("open", "overdue"))
+
+    def open_ids(*more):
+        return User.id.in_(select(Assignment.user_id).where(is_open, *more))
+
+    late = open_ids(Assignment.due_on < today)
+    signed = User.id.in_(select(Attempt.user_id).where(Attempt.acknowledged_at.is_not(None)))
+    tried = User.id.in_(select(Attempt.user_id))
+    has_open, due_now = open_ids(), open_ids(Assignment.due_on <= today)
+    due_soon = open_ids(Assignment.due_on <= today + timedelta(days=due_soon_days))
+    never_signed = and_(not_(late), not_(signed))
+    return {
+        "overdue": late,
+        "attempted": and_(never_signed, tried),
+        "not-yet-due": and_(never_signed, not_(tried), has_open, not_(due_now)),
+        "never-trained": and_(never_signed, not_(tried), or_(not_(has_open), due_now)),
+        "due-soon": and_(not_(late), signed, due_soon),
+        "current": and_(not_(late), signed, not_(due_soon)),
+    }[standing]
+
+
 def _onboarding_done_sql():
     """``assignments.onboarding_done`` in SQL: at least one onboarding (or state) assignment,
     and each of them done or waived."""
@@ -178,7 +203,7 @@ def _where(viewer: User, filters: Filters, today: date, due_soon_days: int, *, a
     if filters.work_state:
         where.append(User.work_state == filters.work_state)
     if filters.standing:
-        where.append(standing_sql(today, due_soon_days) == filters.standing)
+        where.append(in_standing(filters.standing, today, due_soon_days))
     return where
 
 
@@ -196,16 +221,31 @@ def people_page(
     """One page of the people ``viewer`` may see, by name, with their standing, open
     assignments and next due date: two queries, whatever the number of people."""
     where = _where(viewer, filters, today, due_soon_days, admin_sees_self=admin_sees_self)
-    total = session.scalar(select(func.count(User.id)).where(*where)) or 0
-    page = min(page, max(1, -(-total // per_page)))
+    # The page's ids and how many match, in one query (a window count: the filters run once);
+    # then their figures, as a database works out the columns of the rows an OFFSET skips too,
+    # and the standing's subqueries are the costly part.
+    ids_and_total = (
+        select(User.id, func.count().over().label("total"))
+        .where(*where)
+        .order_by(User.name, User.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    found = session.execute(ids_and_total).all()
+    if found:
+        total = found[0].total
+    else:  # no one, or a page past the end: count them, and show the last page
+        total = session.scalar(select(func.count(User.id)).where(*where)) or 0
+        last = max(1, -(-total // per_page))
+        if page > last:
+            page = last
+            found = session.execute(ids_and_total.offset((page - 1) * per_page)).all()
+    ids = [row.id for row in found]
     boss = aliased(User)
     open_count = select(func.count(Assignment.id)).where(_open()).scalar_subquery()
     next_due = select(func.min(Assignment.due_on)).where(_open()).scalar_subquery()
-    # The page's ids first, then their figures: a database works out the columns of the rows an
-    # OFFSET skips too, and the standing's subqueries are the costly part.
-    on_page = (
-        select(User.id).where(*where).order_by(User.name, User.id).limit(per_page).offset((page - 1) * per_page)
-    ).subquery()
+    if not ids:
+        return Page(items=[], total=total, page=page, per_page=per_page)
     rows = session.execute(
         select(
             User,
@@ -215,8 +255,8 @@ def people_page(
             next_due,
             _onboarding_done_sql(),
         )
-        .join(on_page, on_page.c.id == User.id)
         .outerjoin(boss, User.supervisor_id == boss.id)
+        .where(User.id.in_(ids))
         .order_by(User.name, User.id)
     ).all()
     lines = [
