@@ -2,9 +2,10 @@
 of people they look at: searched, filtered and paged in the database, a page at a time.
 
 Sized for an organisation of 10,000 people and years of history: a page of people is two
-queries (how many match, and the page itself), whatever the size of the team; a person's
-standing is worked out in SQL (``standing_sql``, the same rule as ``assignments.standing``), so
-a filter on it pages too. The manager tree is walked by a recursive query in the database.
+queries (the page's ids with how many match, then their figures), whatever the size of the
+team; a person's standing is worked out in SQL (``standing_sql`` for the rows shown,
+``in_standing`` for a filter over everyone: the same rule as ``assignments.standing``), so a
+filter on it pages too. The manager tree is walked by a recursive query in the database.
 """
 
 from __future__ import annotations
