@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import versions
@@ -85,14 +85,19 @@ class ModuleInsights:
 
 
 def first_try_answers(session: Session, module_id: str) -> list[tuple[Answer, int]]:
-    """(answer, user id) for the first answer at each node in each learner's first attempt."""
+    """(answer, user id) for the first answer at each node in each learner's first attempt.
+    The answers are rows of the columns read here (attribute access as on an ``Answer``), not
+    ORM objects: an organisation's first tries are tens of thousands of them."""
     rows = session.execute(
-        select(Answer, Attempt.user_id)
+        select(
+            Answer.scenario_id, Answer.scenario_version, Answer.node_id, Answer.objective, Answer.correct,
+            Answer.choice_number, Answer.critical, Attempt.user_id,
+        )
         .join(Attempt, Answer.attempt_id == Attempt.id)
         .where(Attempt.module_id == module_id, Attempt.number == 1, Answer.first_visit.is_(True))
         .order_by(Answer.id)
     )
-    return [(answer, user_id) for answer, user_id in rows]
+    return [(row, row.user_id) for row in rows]
 
 
 def module_insights(
@@ -167,13 +172,12 @@ def module_insights(
     )
 
 
-def modules_with_results(session: Session, user_ids: set[int]) -> dict[str, int]:
-    """Module id -> how many of these people have attempted it."""
-    counts: dict[str, set[int]] = defaultdict(set)
-    if not user_ids:
-        return {}
-    for module_id, user_id in session.execute(
-        select(Attempt.module_id, Attempt.user_id).where(Attempt.user_id.in_(user_ids))
-    ):
-        counts[module_id].add(user_id)
-    return {m: len(u) for m, u in counts.items()}
+def modules_with_results(session: Session, user_ids) -> dict[str, int]:
+    """Module id -> how many of these people have attempted it (``user_ids``: ids, or a SELECT
+    of them, such as ``team.scope_ids``); one query."""
+    rows = session.execute(
+        select(Attempt.module_id, func.count(func.distinct(Attempt.user_id)))
+        .where(Attempt.user_id.in_(user_ids))
+        .group_by(Attempt.module_id)
+    )
+    return {module_id: count for module_id, count in rows}

@@ -76,7 +76,7 @@ def test_the_team_page_names_roles_and_settings_in_words(app):
     page = _manager(app).get("/manage/").text
     assert "<td>Front desk (Dental)</td>" in page and "<td>Front desk</td>" in page
     assert "<td>Pharmacy</td>" in page  # a pharmacy role in a pharmacy: said once
-    assert "front-desk" not in page
+    assert "front-desk" not in page_text(page)  # a filter option may carry the code as its value
 
 
 def test_the_team_page_puts_standing_and_next_due_beside_the_name(app):
@@ -151,7 +151,7 @@ def test_the_team_filter_finds_attempted_not_yet_due_and_never_trained(app):
     _assign(app, manager, ids["lead"], days=0)  # due today, not tried: never trained
     everyone = manager.get("/manage/").text
     for state, label in assignments.STANDINGS.items():  # the filter offers every standing
-        assert f'<option value="{state}" >{label}</option>' in everyone, state
+        assert f'<option value="{state}">{label}</option>' in everyone, state
 
     def shown(state: str) -> list[str]:
         page = manager.get(f"/manage/?standing={state}").text

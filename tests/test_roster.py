@@ -18,7 +18,7 @@ from quiz.content.curricula import load_curricula
 from quiz.db import db
 from quiz.models import NO_PASSWORD, Assignment, Attempt, Evidence, RosterUpload, User
 
-from .helpers import DATA_CONTENT, add_user, csrf_token, sign_in
+from .helpers import DATA_CONTENT, add_user, csrf_token, page_text, sign_in
 
 LIBRARY = load_library(DATA_CONTENT)
 CURRICULA, _ = load_curricula(DATA_CONTENT, LIBRARY)
@@ -570,7 +570,9 @@ def test_clearing_for_phi_is_refused_before_onboarding_and_allowed_after(app, cl
     with app.app_context():
         uid = _user(row["email"]).id
     page = client.get("/admin/roster?show=not-cleared")
-    assert "301 people shown" in page.text and "301 active people are not cleared for PHI access" in page.text
+    assert "301 people found" in page.text and "301 active people are not cleared for PHI access" in page.text
+    assert "1–50 of 301 people; page 1 of 7" in page_text(page.text)  # a page at a time
+    page = client.get(f"/admin/roster?show=not-cleared&q={row['email']}")
     assert f'aria-describedby="why{uid}">Mark cleared' in page.text  # the disabled button
     refused = client.post(f"/admin/roster/{uid}/clear", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True)
     assert f"{row['name']} cannot be cleared for PHI access yet: their onboarding training is not done" in refused.text
@@ -578,19 +580,19 @@ def test_clearing_for_phi_is_refused_before_onboarding_and_allowed_after(app, cl
         assert db.session.get(User, uid).cleared_at is None
 
     _complete(app, row["email"])
-    page = client.get("/admin/roster")
-    assert f'aria-describedby="why{uid}"' not in page.text
+    page = client.get(f"/admin/roster?q={row['email']}")
+    assert f'id="p{uid}"' in page.text and f'aria-describedby="why{uid}"' not in page.text
     cleared = client.post(f"/admin/roster/{uid}/clear?show=not-cleared", data={"csrf_token": csrf_token(page.text)})
     assert cleared.status_code == 303 and "show=not-cleared" in cleared.headers["Location"]
     page = client.get(cleared.headers["Location"])
     assert f"{row['name']} is cleared for PHI access." in page.text
-    assert "300 people shown" in page.text and f'id="p{uid}"' not in page.text
+    assert "300 people found" in page.text and f'id="p{uid}"' not in page.text
     with app.app_context():
         person = db.session.get(User, uid)
         assert person.cleared_at is not None and person.cleared_by_id == _user(ADMIN).id
         last = db.session.scalar(select(Evidence).order_by(Evidence.seq.desc()))
         assert last.event == "person.cleared-for-phi" and last.user_id == uid
-    everyone = client.get("/admin/roster?show=all")
+    everyone = client.get(f"/admin/roster?show=all&q={row['email']}")
     assert f'id="p{uid}"' in everyone.text and "Yes, <time" in everyone.text
 
 
@@ -601,15 +603,19 @@ def test_the_roster_page_shows_standing_and_deactivated_people(app, client):
     page = client.get("/admin/roster")
     assert page.status_code == 200
     assert 'class="badge badge-overdue"' in page.text or 'class="badge badge-never-trained"' in page.text
-    assert "No: deactivated" in page.text
     # roles and kinds in words, as on every other page; the codes are the CSV's
     assert "<td>Front desk</td>" in page.text and "<td>front-desk" not in page.text
     assert "<td>Employee</td>" in page.text and "<td>employee" not in page.text
     with app.app_context():
         director, manager = _user(GOOD[-1]["email"]).id, _user(GOOD[0]["email"]).id
-    assert f'id="p{director}"' in page.text
-    active = client.get("/admin/roster?show=active")
-    assert f'id="p{director}"' not in active.text and f'id="p{manager}"' in active.text
+    gone = client.get("/admin/roster?show=inactive")
+    assert f'id="p{director}"' in gone.text and "No: deactivated" in gone.text and "1 person found" in gone.text
+    active = client.get(f"/admin/roster?show=active&q={GOOD[0]['email']}")
+    assert f'id="p{manager}"' in active.text
+    active = client.get(f"/admin/roster?show=active&q={GOOD[-1]['email']}")
+    assert f'id="p{director}"' not in active.text
+    everyone = client.get(f"/admin/roster?q={GOOD[-1]['email']}")
+    assert f'id="p{director}"' in everyone.text and "No: deactivated" in everyone.text
 
 
 def test_an_admin_sets_a_password_for_an_imported_person(app):

@@ -177,10 +177,11 @@ def test_a_get_that_tries_to_write_fails_at_once_and_writes_nothing(app, monkeyp
     with app.app_context():
         manager_id = db.session.scalar(select(User.id).where(User.email == "manager@example.org"))
 
-    def team_that_writes(session, person):
+    def team_that_writes(session, *args, **kwargs):
         session.execute(update(User).where(User.id == manager_id).values(name="Changed In A GET"))
         return []
 
+    monkeypatch.setattr(manage.team, "people_page", team_that_writes)
     monkeypatch.setattr(manage.team, "reports_of", team_that_writes)
     with pytest.raises(DBAPIError):  # read-only: SQLite's query_only, PostgreSQL's READ ONLY
         client.get("/manage/")

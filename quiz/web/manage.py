@@ -5,24 +5,24 @@ indirect); an admin sees everyone."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, certificate_pdf, clock, engine, insights, team, triggers, versions
+from .. import assignments, certificate_pdf, clock, engine, insights, listing, team, triggers, versions
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
 from .common import curricula, library
 from .access import require_role
 from .certificates import pdf_response
-from .units import reads, writes
+from .units import reads, reads_then_writes, writes, writing
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 bp.before_request(require_role("manager", "admin"))
@@ -64,6 +64,11 @@ class AssignForm(FlaskForm):
             raise ValidationError("The due date cannot be in the past.")
 
 
+class BulkAssignForm(AssignForm):
+    department = StringField("Or everyone in the department", validators=[Optional(), Length(max=120)])
+    confirmed = HiddenField()
+
+
 class WaiveForm(FlaskForm):
     reason = StringField(
         "Reason for the waiver", validators=[DataRequired("Say why this training is waived."), Length(max=500)]
@@ -90,7 +95,11 @@ class EventForm(FlaskForm):
     # No Optional() here: it would stop the scope checks below from running on empty values.
     department = SelectField("Department", validate_choice=False)
     job_role = SelectField("Job role", validate_choice=False)
-    people = SelectMultipleField("People", coerce=int)
+    # Named by employee id or email, not chosen from a list: a whole organisation's names
+    # would be a page of half a megabyte.
+    people = TextAreaField(
+        "People (employee ids or emails, one a line)", validators=[Length(max=50_000, message="Too long: name at most a few thousand people.")]
+    )
     module_ids = SelectMultipleField("Refreshers to assign", validators=[DataRequired("Choose at least one module.")])
     due_in_days = IntegerField(
         "Due in (days)", default=14, validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")]
@@ -105,8 +114,17 @@ class EventForm(FlaskForm):
             raise ValidationError("Choose the job role.")
 
     def validate_people(self, field):
-        if self.scope_kind.data == "people" and not field.data:
-            raise ValidationError("Choose at least one person.")
+        self.people_ids = []
+        if self.scope_kind.data != "people":
+            return
+        names = [n for n in re.split(r"[\s,;]+", field.data or "") if n]
+        if not names:
+            raise ValidationError("Name at least one person, by employee id or email.")
+        found, missing = team.find_people(db.session, current_user, names)
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise ValidationError(f"Not found among the active people of your team: {shown}.")
+        self.people_ids = [p.id for p in found]
 
     def validate_occurred_on(self, field):
         if field.data is None:  # not a date: the field says so
@@ -120,19 +138,73 @@ class EventForm(FlaskForm):
 # --- the team -----------------------------------------------------------------------------------
 
 
+def _filters() -> team.Filters:
+    return team.Filters.from_args(request.args, shows=("active",))
+
+
+def _team_page(filters: team.Filters, form: BulkAssignForm | None = None, status: int = 200, error: str | None = None):
+    """The team, a page at a time: searched, filtered, with the bulk-assign form."""
+    today = _today()
+    page = team.people_page(
+        db.session, current_user, filters, today, curricula().due_soon_days, team.page_number(request.args.get("page")),
+    )
+    if form is None:
+        form = BulkAssignForm(formdata=None, due_on=today + timedelta(days=14))
+    form.module_id.choices = _module_choices()
+    return (
+        render_template(
+            "manage/index.html", page=page, filters=filters, choices=team.choices(db.session, current_user),
+            today=today, standings=assignments.STANDINGS, form=form, error=error,
+        ),
+        status,
+    )
+
+
 @bp.get("/")
 @reads
 def index():
-    today, soon = _today(), curricula().due_soon_days
-    wanted = request.args.get("standing")
-    rows = []
-    for person in _team():
-        standing = assignments.standing(db.session, person, today, soon)
-        if wanted and standing.state != wanted:
-            continue
-        open_ = [a for a in assignments.of_user(db.session, person.id) if a.is_open]
-        rows.append((person, standing, open_))
-    return render_template("manage/index.html", rows=rows, wanted=wanted, today=today, standings=assignments.STANDINGS)
+    return _team_page(_filters())
+
+
+@bp.post("/assign")
+@reads_then_writes
+def bulk_assign():
+    """Assign a module to the people chosen on the team page (their boxes ticked), or to
+    everyone in a department: first a confirmation naming how many, then the assignments, each
+    with its evidence record. Only people in the manager's team are assigned."""
+    form = BulkAssignForm()
+    form.module_id.choices = _module_choices()
+    filters = team.Filters.from_args(request.form, shows=("active",))
+    department = (form.department.data or "").strip()
+    chosen = request.form.getlist("person")
+    try:
+        ids = [int(i) for i in chosen]
+    except ValueError:
+        abort(400)
+    if not form.validate_on_submit():
+        return _team_page(filters, form, 422)
+    try:
+        people = team.chosen_people(db.session, current_user, ids=ids, department=department)
+    except team.SelectionError as exc:
+        return _team_page(filters, form, 422, error=str(exc))
+    module = library().modules[form.module_id.data]
+    if form.confirmed.data != "yes":
+        return render_template(
+            "manage/bulk_confirm.html", form=form, people=people, ids=ids, department=department,
+            module=module, filters=filters, departments=team.departments_of(people),
+        )
+    with writing(db.session):
+        people = team.chosen_people(db.session, current_user, ids=ids, department=department)
+        done = team.assign_many(
+            db.session, people, module.id, form.due_on.data, by=current_user._get_current_object(), library=library(),
+            detail=f"assigned by {current_user.name}" + (f" to {department}" if department else ""),
+        )
+    flash(
+        f"Assigned {module.title} to {len(done.made)} {'person' if len(done.made) == 1 else 'people'}"
+        + (f"; {done.already_open} already had it open" if done.already_open else "") + ".",
+        "info",
+    )
+    return redirect(url_for("manage.index", **filters.args()), code=303)
 
 
 @bp.get("/people/<int:user_id>")
@@ -240,11 +312,21 @@ def waive(assignment_id: int):
 @bp.get("/modules/")
 @reads
 def modules():
-    members = {p.id for p in _team()}
-    counts = insights.modules_with_results(db.session, members)
+    counts = insights.modules_with_results(db.session, team.scope_ids(current_user))
     lib = library()
     rows = [(m, counts.get(m.id, 0)) for m in sorted(lib.modules.values(), key=lambda m: m.title)]
     return render_template("manage/modules.html", rows=rows)
+
+
+#: How many names a result lists before "and N more" (the team page finds the rest).
+NAMES_SHOWN = 20
+
+
+def _names(ids: set[int]) -> dict[int, User]:
+    """The people these ids name, in one query."""
+    if not ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(select(User).where(User.id.in_(sorted(ids))))}
 
 
 def _module_page(module_id: str, remediate_forms: dict | None = None, status: int = 200):
@@ -252,8 +334,9 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
     module = lib.modules.get(module_id)
     if module is None:
         abort(404)
-    members = {p.id: p for p in _team()}
-    found = insights.module_insights(db.session, lib, module_id, set(members))
+    found = insights.module_insights(db.session, lib, module_id, team.member_ids(db.session, current_user))
+    missed = set().union(*(o.missed_by for o in found.objectives)) if found.objectives else set()
+    members = _names(missed)
     forms = remediate_forms or {}
     refreshers = {}
     for o in found.objectives:
@@ -269,6 +352,7 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
             module=module,
             found=found,
             members=members,
+            shown=NAMES_SHOWN,
             forms=forms,
             refreshers=refreshers,
         ),
@@ -289,8 +373,7 @@ def remediate(module_id: str):
     lib = library()
     if module_id not in lib.modules:
         abort(404)
-    members = {p.id: p for p in _team()}
-    found = insights.module_insights(db.session, lib, module_id, set(members))
+    found = insights.module_insights(db.session, lib, module_id, team.member_ids(db.session, current_user))
     form = RemediateForm()
     by_objective = {o.objective: o for o in found.objectives}
     target = by_objective.get(form.objective.data or "")
@@ -299,14 +382,12 @@ def remediate(module_id: str):
     if target is None or not form.validate_on_submit():
         return _module_page(module_id, {form.objective.data: form} if target else None, 422)
     due = _today() + timedelta(days=form.due_in_days.data)
-    made = 0
-    for uid in sorted(target.missed_by):
-        if assignments.ensure(
-            db.session, members[uid], form.module_id.data, due, "manager-choice", library=lib, by=current_user,
-            detail=f"missed objective '{target.objective}' in {module_id}",
-        ):
-            made += 1
-    skipped = len(target.missed_by) - made
+    people = list(db.session.scalars(select(User).where(User.id.in_(sorted(target.missed_by))).order_by(User.id)))
+    done = team.assign_many(
+        db.session, people, form.module_id.data, due, by=current_user._get_current_object(), library=lib,
+        detail=f"missed objective '{target.objective}' in {module_id}",
+    )
+    made, skipped = len(done.made), done.already_open
     flash(
         f"Assigned to {made} people who missed it"
         + (f"; {skipped} already had it open" if skipped else "")
@@ -322,21 +403,23 @@ def remediate(module_id: str):
 @bp.get("/events/")
 @reads
 def events():
-    loaded = selectinload(TriggerEvent.assignments).selectinload(Assignment.user)  # progress reads both
-    rows = list(db.session.scalars(
-        select(TriggerEvent).options(loaded).order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())
-    ))
-    if current_user.role != "admin":
-        members = {p.id for p in _team()}
-        rows = [e for e in rows if e.recorded_by_id == current_user.id or any(a.user_id in members for a in e.assignments)]
-    return render_template("manage/events.html", rows=[(e, triggers.progress(e, _today())) for e in rows])
+    """Trigger events, latest first, a page at a time; found by title, of one kind."""
+    q = (request.args.get("q") or "").strip()[:200]
+    kind = request.args.get("kind", "")
+    kind = kind if kind in TRIGGER_KINDS else ""
+    page = listing.events_page(
+        db.session, _today(), viewer_id=current_user.id,
+        members=None if current_user.role == "admin" else team.scope_ids(current_user),
+        q=q, kind=kind, page=team.page_number(request.args.get("page")),
+    )
+    args = {k: v for k, v in (("q", q), ("kind", kind)) if v}
+    return render_template("manage/events.html", page=page, q=q, kind=kind, kinds=TRIGGER_KINDS, args=args)
 
 
 def _event_form(form: EventForm) -> EventForm:
-    people = _team()
-    form.department.choices = [("", "—")] + [(d, d) for d in sorted({p.department for p in people if p.department})]
-    form.job_role.choices = [("", "—")] + [(r, label(r)) for r in sorted({p.job_role for p in people})]
-    form.people.choices = [(p.id, f"{p.name} ({label(p.job_role)})") for p in people]
+    found = team.choices(db.session, current_user)  # one query, whatever the team's size
+    form.department.choices = [("", "—")] + [(d, d) for d in found.departments]
+    form.job_role.choices = [("", "—")] + [(r, label(r)) for r in found.job_roles]
     form.module_ids.choices = _module_choices()
     return form
 
@@ -349,7 +432,7 @@ def new_event():
         scope_value = {
             "department": form.department.data,
             "job-role": form.job_role.data,
-            "people": form.people.data,
+            "people": form.people_ids,
         }[form.scope_kind.data]
         event = triggers.record(
             db.session,
@@ -379,7 +462,7 @@ def event(event_id: int):
         abort(404)
     visible = e.assignments
     if current_user.role != "admin":
-        members = {p.id for p in _team()}
+        members = team.member_ids(db.session, current_user)
         visible = [a for a in e.assignments if a.user_id in members]
         if e.recorded_by_id != current_user.id and not visible:
             abort(404)

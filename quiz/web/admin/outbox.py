@@ -2,16 +2,17 @@
 
 With no SMTP server configured this is where reminders are read; with one, it shows what went
 out and what the server refused (with its error; the next ``reminders send`` the same day
-tries again). Plain links and pages: works without JavaScript.
+tries again). Plain links and pages: works without JavaScript. A page at a time, searched by
+the recipient or the subject, filtered by kind and status (listing.outbox_page).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import render_template
-from sqlalchemy import select
+from flask import render_template, request
 
+from ... import listing
 from ...db import db
 from ...models import OutboxMessage, as_utc
 from ..common import ADMIN_SECTIONS
@@ -42,12 +43,21 @@ def status(m: OutboxMessage) -> tuple[str, str]:
 @bp.get("/outbox")
 @reads
 def outbox():
-    page = db.paginate(
-        select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()),
-        per_page=PER_PAGE,
-        max_per_page=PER_PAGE,
+    """Newest first, a page at a time; found by the recipient (address, name, employee id,
+    department) or the subject; of one kind; of one status."""
+    q = (request.args.get("q") or "").strip()[:200]
+    kind = request.args.get("kind", "")
+    kind = kind if kind in KINDS else ""
+    state = request.args.get("status", "")
+    state = state if state in listing.OUTBOX_STATUSES else ""
+    page = listing.outbox_page(
+        db.session, q=q, kind=kind, status=state, page=listing.page_number(request.args.get("page")), per_page=PER_PAGE,
     )
-    return render_template("admin/outbox.html", page=page, kinds=KINDS, when=when, status=status)
+    args = {k: v for k, v in (("q", q), ("kind", kind), ("status", state)) if v}
+    return render_template(
+        "admin/outbox.html", page=page, kinds=KINDS, when=when, status=status, q=q, kind=kind, state=state,
+        statuses=listing.OUTBOX_STATUSES, args=args,
+    )
 
 
 @bp.get("/outbox/<int:message_id>")

@@ -7,7 +7,6 @@ or nothing by a separate POST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -15,23 +14,18 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 from wtforms.validators import ValidationError
 
-from ... import assignments, roster
+from ... import assignments, roster, team
 from ...db import db
 from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
 from ..common import ADMIN_SECTIONS, curricula, library
-from ..units import reads, writes
+from ..units import reads, reads_then_writes, writes, writing
 from . import bp
 
 ADMIN_SECTIONS.append(("admin.roster", "Roster", "Import from HR, see who is cleared for PHI access"))
 
-SHOW = {
-    "all": "Everyone",
-    "active": "Active people",
-    "not-cleared": "Active, not cleared for PHI access",
-}
+SHOW = team.SHOW
 
 
 class UploadForm(FlaskForm):
@@ -52,50 +46,75 @@ class ActionForm(FlaskForm):
     """A one-button POST: only the CSRF token."""
 
 
-@dataclass
-class RosterLine:
-    person: User
-    supervisor: User | None
-    standing: assignments.Standing
-    onboarding_done: bool
-
-
 # --- the roster ------------------------------------------------------------------------------
+
+
+def _roster_page(filters: team.Filters, status: int = 200, error: str | None = None):
+    """Everyone, a page at a time: searched, filtered; each line with its standing and whether
+    onboarding is done, worked out in the same two queries (team.people_page)."""
+    page = team.people_page(
+        db.session, current_user, filters, date.today(), curricula().due_soon_days,
+        team.page_number(request.args.get("page")), admin_sees_self=True,
+    )
+    return (
+        render_template(
+            "admin/roster.html", page=page, filters=filters, shows=SHOW, show=filters.show,
+            choices=team.choices(db.session, current_user, admin_sees_self=True), standings=assignments.STANDINGS,
+            not_cleared=team.count_not_cleared(db.session), kinds=PERSON_KIND_LABELS, form=ActionForm(), error=error,
+        ),
+        status,
+    )
+
+
+def _roster_filters(args) -> team.Filters:
+    return team.Filters.from_args(args, show_default="all")
 
 
 @bp.get("/roster", endpoint="roster")
 @reads
 def roster_page():
-    show = request.args.get("show", "all")
-    if show not in SHOW:
-        show = "all"
-    boss = aliased(User)
-    query = select(User, boss).outerjoin(boss, User.supervisor_id == boss.id).order_by(User.name, User.id)
-    if show in ("active", "not-cleared"):
-        query = query.where(User.active.is_(True))
-    if show == "not-cleared":
-        query = query.where(User.cleared_at.is_(None))
-    today = date.today()
-    lines = [
-        RosterLine(
-            person=person,
-            supervisor=supervisor,
-            standing=assignments.standing(db.session, person, today, curricula().due_soon_days),
-            onboarding_done=assignments.onboarding_done(db.session, person),
+    return _roster_page(_roster_filters(request.args))
+
+
+@bp.post("/roster/deactivate")
+@reads_then_writes
+def roster_deactivate():
+    """Set the people ticked on the roster inactive: first a confirmation naming them, then
+    each deactivated (their sessions end) with its evidence record naming the admin."""
+    filters = _roster_filters(request.form)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        ids = [int(i) for i in request.form.getlist("person")]
+    except ValueError:
+        abort(400)
+    try:
+        people = team.chosen_people(db.session, current_user, ids=ids, admin_sees_self=True)
+        if any(p.id == current_user.id for p in people):
+            raise team.SelectionError("You cannot set your own account inactive: untick it.")
+    except team.SelectionError as exc:
+        return _roster_page(filters, 422, error=str(exc))
+    if request.form.get("confirmed") != "yes":
+        return render_template(
+            "admin/roster_deactivate.html", people=people, ids=ids, filters=filters, form=ActionForm(),
+            departments=team.departments_of(people),
         )
-        for person, supervisor in db.session.execute(query)
-    ]
-    not_cleared = sum(1 for line in lines if line.person.active and line.person.cleared_at is None)
-    return render_template(
-        "admin/roster.html", lines=lines, show=show, shows=SHOW, not_cleared=not_cleared, kinds=PERSON_KIND_LABELS
+    with writing(db.session):
+        people = team.chosen_people(db.session, current_user, ids=ids, admin_sees_self=True)
+        changed = team.set_inactive(db.session, people, by=current_user._get_current_object())
+    flash(
+        f"Set {len(changed)} {'person' if len(changed) == 1 else 'people'} inactive; their sessions have ended.",
+        "success",
     )
+    return redirect(url_for("admin.roster", **filters.args()), code=303)
 
 
 @bp.post("/roster/<int:user_id>/clear")
 @writes
 def roster_clear(user_id: int):
     person = db.session.get(User, user_id) or abort(404)
-    back = redirect(url_for("admin.roster", show=request.args.get("show", "all"), _anchor=f"p{user_id}"), code=303)
+    kept = _roster_filters(request.args).args() | {"page": team.page_number(request.args.get("page"))}
+    back = redirect(url_for("admin.roster", **kept, _anchor=f"p{user_id}"), code=303)
     if not ActionForm().validate_on_submit():
         abort(400)
     if not person.active:
