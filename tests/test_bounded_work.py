@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from quiz.config import PROJECT_ROOT
 from quiz.content import bounds
 from quiz.content.frontmatter import split_lines
 
-from .conftest import DATA_CONTENT, PROJECT_ROOT, close_app, make_app, page_text, signed_in_as
+from .helpers import DATA_CONTENT, close_app, make_app, page_text, signed_in_as
 from .test_author import _try
 
 CLEAN = Path(__file__).parent / "content_fixtures" / "rules" / "clean" / "scenarios" / "s1.md"

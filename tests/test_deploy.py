@@ -15,7 +15,7 @@ from quiz.config import SeveralServersError
 from quiz.db import db
 from quiz.models import Evidence, RateLimitCounter, User
 
-from .conftest import DATA_CONTENT, add_user, close_app, make_app, sign_in, signed_in_as
+from .helpers import DATA_CONTENT, add_user, close_app, make_app, sign_in, signed_in_as
 
 # --- /healthz --------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ def test_db_backup_points_postgresql_to_pg_dump(tmp_path, monkeypatch):
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL half of db backup did not run")
-    from .conftest import reset_postgresql
+    from .helpers import reset_postgresql
 
     reset_postgresql(url)
     app = make_app(url, tmp_path, monkeypatch)

@@ -27,7 +27,7 @@ import pytest
 
 from quiz.config import PROJECT_ROOT
 
-from .conftest import DATA_CONTENT, PASSWORD, csrf_token
+from .helpers import DATA_CONTENT, PASSWORD, csrf_token
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed: deploy/nginx/rounds.conf was not tried")

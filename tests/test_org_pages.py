@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from quiz.db import db
 from quiz.models import NO_PASSWORD, Assignment, Evidence, OutboxMessage, TriggerEvent, User
 
-from .conftest import add_user, csrf_token, page_text, recorded_sql, sign_in
+from .helpers import add_user, csrf_token, page_text, recorded_sql, sign_in
 
 DEPARTMENTS = ("Cardiology", "Radiology", "Front Office")
 STATES = ("TX", "CA", "NY")

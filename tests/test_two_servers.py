@@ -37,7 +37,7 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.models import NO_PASSWORD, Assignment, Evidence, User
 
-from .conftest import DATA_CONTENT, PASSWORD, PG_URL, close_app, csrf_token, make_app, reset_postgresql
+from .helpers import DATA_CONTENT, PASSWORD, PG_URL, close_app, csrf_token, make_app, reset_postgresql
 
 pytestmark = pytest.mark.skipif(
     not PG_URL,
