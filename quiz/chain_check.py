@@ -33,7 +33,6 @@ KIND = "chain-alert"
 #: Who is told: those who can open Compliance > Check the chain.
 ROLES = ("compliance", "admin")
 QUEUED = reminders.QUEUED
-_PG_RUN_LOCK = 0x43_68_41_6C  # "ChAl": one alert run at a time
 
 
 @dataclass
@@ -158,7 +157,7 @@ def send(
     if result.ok:
         return report
     subject, body = compose(result, today, base_url, at_fault)
-    with jobs.exclusive_run(session, "chain-alert", _PG_RUN_LOCK, "evidence verify --alert"):  # two runs never send one twice
+    with jobs.exclusive_run(session, "chain-alert", "evidence verify --alert", steps):  # two runs never send one twice
         with steps.read():
             people = [(p.id, p.email, p.name) for p in recipients(session)]
         for person in people:

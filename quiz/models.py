@@ -244,6 +244,18 @@ class Assignment(db.Model):
     """A person owes a module by a date, for a recorded reason."""
 
     __tablename__ = "assignments"
+    __table_args__ = (
+        # At most one open assignment per person and module (open or overdue: both are owed),
+        # whoever creates it and however many jobs run at once (migration 0008).
+        Index(
+            "uq_assignment_open",
+            "user_id",
+            "module_id",
+            unique=True,
+            sqlite_where=text("state IN ('open', 'overdue')"),
+            postgresql_where=text("state IN ('open', 'overdue')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -333,3 +345,17 @@ class OutboxMessage(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("to_address", "kind", "digest_day", name="uq_one_digest_a_day"),)
+
+
+class JobLock(db.Model):
+    """A daily job's run lock: one row per job name while a run holds it (``db.Steps.hold``).
+
+    Claimed and given back each in a short transaction of its own, on both databases; kept
+    alive while the run lasts and taken over once ``expires_at`` has passed (a run that died)."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))  # host, process and run
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -43,8 +43,6 @@ from .models import Assignment, OutboxMessage, User, utcnow
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
 QUEUED = "queued: not yet handed to the SMTP server"
-#: Arbitrary constant naming the PostgreSQL advisory lock held for the length of a run.
-_PG_RUN_LOCK = 0x52_6D_64_72  # "Rmdr"
 
 
 @dataclass(frozen=True)
@@ -334,7 +332,7 @@ def send_all(
     clock.check_not_future(today)
     steps = steps or Steps(session)
     report = Report(day=today)
-    with jobs.exclusive_run(session, "reminders", _PG_RUN_LOCK, "reminders send"):
+    with jobs.exclusive_run(session, "reminders", "reminders send", steps):
         with steps.read():
             digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)
         report.digests = sum(1 for d in digests if d.kind == "digest")
