@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -495,17 +495,24 @@ def _create(session: Session, wanted: list[Due], library: Library | None, *, sin
             signed_since.update(session.execute(
                 select(Attempt.user_id, Attempt.module_id)
                 .where(Attempt.user_id.in_(chunk), Attempt.acknowledged_at >= since)).tuples())
-    made = []
+    rows = []
     for d in wanted:
         person = people.get(d.user_id)
         key = (d.user_id, d.module_id)
         if person is None or not person.active or key in open_now or key in signed_since:
             continue
         open_now.add(key)
-        made.append(Assignment(user=person, module_id=d.module_id, due_on=d.due_on, reason=d.reason,
-                               detail=d.detail, objective=d.objective, state="open"))
-    session.add_all(made)
-    session.flush()
+        rows.append({"user_id": d.user_id, "module_id": d.module_id, "due_on": d.due_on, "reason": d.reason,
+                     "detail": d.detail, "objective": d.objective, "state": "open", "created_at": utcnow()})
+    if not rows:
+        return []
+    session.flush()  # the caller's changes first (people just made, when a roster is imported)
+    # Inserted in a few statements (not one per assignment), then read back as objects, by id;
+    # each one's person is already in the session, with their supervisor, for the evidence.
+    table = Assignment.__table__
+    ids = sorted(session.execute(insert(table).returning(table.c.id), rows).scalars())
+    made = [a for chunk in _chunks(ids) for a in session.scalars(
+        select(Assignment).where(Assignment.id.in_(chunk)).order_by(Assignment.id))]
     for a in made:
         _log(session, "assignment.created", a, library)
     return made

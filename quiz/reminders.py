@@ -9,8 +9,8 @@ constraint), so running the job again the same day sends nothing new; it only re
 messages that did not go out. Only one run works at a time (``jobs.exclusive_run``).
 
 Nothing lost, nothing doubled: the job runs in steps (``db.Steps``, given by the layer that runs
-it), each a transaction of its own: each message is kept in the outbox in one step *before* it is
-handed to the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is
+it), each a transaction of its own: messages are kept in the outbox, a batch at a time, in one
+step *before* each is handed to the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is
 kept right after, with its evidence record, in the next. No transaction is open while talking
 to the server (on SQLite that would block every other writer). A crash before the
 hand-over leaves a queued row that the next run today sends; the only way to send a message
@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import clock, evidence, jobs, mailer
 from .content import Library
@@ -43,6 +43,9 @@ from .models import Assignment, OutboxMessage, User, utcnow
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
 QUEUED = "queued: not yet handed to the SMTP server"
+#: Messages kept in the outbox per writing step (with their evidence when there is no SMTP
+#: server): a few tens of milliseconds of SQLite's write lock (bench/README.md, jobs_scale).
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -317,10 +320,12 @@ def send_all(
     sender: Sender = mailer.send,
     steps: Steps | None = None,
 ) -> Report:
-    """The daily job, in steps: one read to plan it, then for each message a short write to keep
-    it, the hand-over to the SMTP server with no transaction open, and a short write for the
-    outcome. ``steps`` runs each step as the caller's layer decides (by default ``db.Steps``: a
-    transaction each, committed at its end); nothing here commits.
+    """The daily job, in steps: one read to plan it, then for each batch of ``BATCH`` messages a
+    short write to keep them in the outbox, and for each message kept to be sent the hand-over
+    to the SMTP server with no transaction open and a short write for its outcome (without SMTP
+    the batch's step is all there is: the message and its evidence). ``steps`` runs each step as
+    the caller's layer decides (by default ``db.Steps``: a transaction each, committed at its
+    end); nothing here commits. One run at a time (the run lock ``reminders``).
 
     For each planned message: if today's message for that address and kind was already sent
     (or, without SMTP, already kept), nothing happens. If it is in the outbox but not sent and
@@ -338,19 +343,38 @@ def send_all(
         report.digests = sum(1 for d in digests if d.kind == "digest")
         report.escalations = len(digests) - report.digests
         report.unescalated = unescalated(digests, settings.escalate_after_days)
-        for digest in digests:
-            _deliver(session, steps, digest, today, settings, report, sender)
+        for start in range(0, len(digests), BATCH):
+            _deliver(session, steps, digests[start:start + BATCH], today, settings, report, sender)
     return report
 
 
+def _load_people(session: Session, batch: list[Digest]) -> None:
+    """Everyone the batch's evidence names, with their supervisors, in one query (then
+    ``session.get`` finds them without one each)."""
+    ids = {d.to_user_id for d in batch} | {i.learner_id for d in batch for i in d.items}
+    session.scalars(select(User).options(joinedload(User.supervisor)).where(User.id.in_(sorted(ids)))).all()
+
+
 def _deliver(
-    session: Session, steps: Steps, digest: Digest, today: date, settings: Settings, report: Report, sender: Sender
+    session: Session, steps: Steps, batch: list[Digest], today: date, settings: Settings, report: Report,
+    sender: Sender,
 ) -> None:
-    subject, body = compose(digest, settings)
+    """Keep a batch of messages in the outbox in one step; then hand over each one to send."""
+    composed = [(digest, *compose(digest, settings)) for digest in batch]
     with steps.write():
-        kept = _keep(session, digest, today, settings, subject, body, report)
-    if kept is None:
-        return
+        _load_people(session, batch)
+        kept = [(digest, subject, body, _keep(session, digest, today, settings, subject, body, report))
+                for digest, subject, body in composed]
+    for digest, subject, body, message in kept:
+        if message is not None:
+            _hand_over(session, steps, digest, subject, body, message, today, settings, report, sender)
+
+
+def _hand_over(
+    session: Session, steps: Steps, digest: Digest, subject: str, body: str, kept: tuple[int, bool], today: date,
+    settings: Settings, report: Report, sender: Sender,
+) -> None:
+    """One message to the SMTP server, with no transaction open; its outcome kept at once after."""
     message_id, first = kept
 
     # No transaction is open from here until the outcome is recorded.
@@ -370,6 +394,7 @@ def _deliver(
         error = mailer.describe_failure(exc)
 
     with steps.write():
+        _load_people(session, [digest])
         row = session.get(OutboxMessage, message_id)
         if error is None:
             row.sent_at, row.transport, row.error = utcnow(), "smtp", None
