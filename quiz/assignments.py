@@ -562,13 +562,32 @@ def for_person(
     return for_people(session, [person], curricula, library, today, new=new)
 
 
+@dataclass(frozen=True)
+class Made:
+    """An assignment a job made or marked, as it was then (a job's report keeps these, not the
+    database objects, so that the session does not grow with every batch)."""
+
+    id: int
+    user_id: int
+    module_id: str
+    due_on: date
+    reason: str
+    detail: str | None
+    objective: str | None
+    state: str
+
+    @classmethod
+    def of(cls, a: Assignment) -> Made:
+        return cls(a.id, a.user_id, a.module_id, a.due_on, a.reason, a.detail, a.objective, a.state)
+
+
 @dataclass
 class RefreshReport:
-    overdue: list[Assignment] = field(default_factory=list)
-    recurring: list[Assignment] = field(default_factory=list)
-    policy_change: list[Assignment] = field(default_factory=list)
-    onboarding: list[Assignment] = field(default_factory=list)
-    follow_up: list[Assignment] = field(default_factory=list)
+    overdue: list[Made] = field(default_factory=list)
+    recurring: list[Made] = field(default_factory=list)
+    policy_change: list[Made] = field(default_factory=list)
+    onboarding: list[Made] = field(default_factory=list)
+    follow_up: list[Made] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
@@ -579,25 +598,26 @@ class RefreshReport:
 
 
 def _write_in_batches(session: Session, steps: Steps, wanted: list[Due], library: Library, since: datetime,
-                      report: RefreshReport | None = None) -> list[Assignment]:
+                      report: RefreshReport | None = None) -> list[Made]:
     """Make ``wanted`` in short writing steps of ``BATCH``, each checking again what it writes
     (``_create``). A batch that meets an assignment made meanwhile by someone else (the unique
     rule: one open per person and module) is read again and retried."""
-    made: list[Assignment] = []
+    made: list[Made] = []
     for batch in _chunks(wanted, BATCH):
         for attempt in range(3):
             try:
                 with steps.write():
-                    done = _create(session, batch, library, since=since)
-                    rules = _rule_of(batch, done)
+                    created = _create(session, batch, library, since=since)
+                    rules = _rule_of(batch, created)
+                    done = [(Made.of(a), rules[id(a)]) for a in created]
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise
-        made += done
+        made += [m for m, _ in done]
         if report is not None:
-            for a in done:
-                getattr(report, rules[id(a)]).append(a)
+            for m, rule in done:
+                getattr(report, rule).append(m)
     return made
 
 
@@ -639,7 +659,7 @@ def refresh(
     return report
 
 
-def _mark_overdue(session: Session, ids: list[int], library: Library, today: date) -> list[Assignment]:
+def _mark_overdue(session: Session, ids: list[int], library: Library, today: date) -> list[Made]:
     """Mark these assignments overdue, if they are still open, late, and their person active."""
     marked = list(session.scalars(
         select(Assignment)
@@ -651,7 +671,7 @@ def _mark_overdue(session: Session, ids: list[int], library: Library, today: dat
     for a in marked:
         a.state = "overdue"
         _log(session, "assignment.overdue", a, library, days_late=(today - a.due_on).days)
-    return marked
+    return [Made.of(a) for a in marked]
 
 
 def follow_ups(session: Session, curricula: Curricula, library: Library, today: date) -> list[Assignment]:
@@ -699,7 +719,7 @@ def policy_changes(
 
 def retrain_after_policy_changes(
     session: Session, curricula: Curricula, library: Library, today: date, *, steps: Steps | None = None
-) -> list[Assignment]:
+) -> list[Made]:
     """``policy_changes`` for a job (``content load``): read in one step with no write lock
     held, written in short steps of ``BATCH``. The caller holds the job's run lock."""
     clock.check_not_future(today)

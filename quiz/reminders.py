@@ -43,8 +43,9 @@ from .models import Assignment, OutboxMessage, User, utcnow
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
 QUEUED = "queued: not yet handed to the SMTP server"
-#: Messages kept in the outbox per writing step (with their evidence when there is no SMTP
-#: server): a few tens of milliseconds of SQLite's write lock (bench/README.md, jobs_scale).
+#: Evidence records per writing step that keeps messages in the outbox (a learner's digest is
+#: one, an escalation one per person it names): a few tens of milliseconds of SQLite's write
+#: lock (bench/README.md, "Daily jobs").
 BATCH = 100
 
 
@@ -343,9 +344,24 @@ def send_all(
         report.digests = sum(1 for d in digests if d.kind == "digest")
         report.escalations = len(digests) - report.digests
         report.unescalated = unescalated(digests, settings.escalate_after_days)
-        for start in range(0, len(digests), BATCH):
-            _deliver(session, steps, digests[start:start + BATCH], today, settings, report, sender)
+        for batch in _batches(digests):
+            _deliver(session, steps, batch, today, settings, report, sender)
     return report
+
+
+def _batches(digests: list[Digest]) -> list[list[Digest]]:
+    """The digests in batches of about ``BATCH`` evidence records each: one for a learner's
+    digest, one per person named for a supervisor's escalation (which can name hundreds)."""
+    batches: list[list[Digest]] = [[]]
+    weight = 0
+    for digest in digests:
+        records = 1 if digest.kind == "digest" else len({i.learner_id for i in digest.items})
+        if batches[-1] and weight + records > BATCH:
+            batches.append([])
+            weight = 0
+        batches[-1].append(digest)
+        weight += records
+    return [b for b in batches if b]
 
 
 def _load_people(session: Session, batch: list[Digest]) -> None:

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import text as text_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import accounts, assignments, clock, evidence
 from .content import JOB_ROLES, SPECIALTIES, US_STATES, Library
@@ -709,6 +709,42 @@ def _not_the_importer(by_user: User | None, result: Preview) -> None:
 # --- apply ---------------------------------------------------------------------------------
 
 
+def _create_people(session: Session, result: Preview) -> dict[int, User]:
+    """The preview's new people, in a few statements (not one per person), with their
+    supervisors; then read back as accounts, by line. In the caller's transaction."""
+    if not result.created:
+        return {}
+    table = User.__table__
+    rows = []
+    for plan in result.created:
+        values = plan._row.values
+        row = {"email": values["email"], "name": values["name"], "password_hash": NO_PASSWORD, "role": "learner",
+               "job_role": values["job_role"], "employee_id": values["employee_id"], "active": True,
+               "session_version": 1, "failed_logins": 0}
+        for column in OPTIONAL_COLUMNS:
+            if column in _ATTRIBUTE and column != "active":
+                row[_ATTRIBUTE[column]] = values.get(column, _DEFAULTS[column])
+        rows.append(row)
+    session.flush()  # the caller's changes first
+    ids = {eid: uid for eid, uid in session.execute(insert(table).returning(table.c.employee_id, table.c.id), rows)}
+    line_ids = {plan.line: ids[plan.employee_id] for plan in result.created}
+
+    def account_id(key: tuple) -> int:
+        return key[1] if key[0] == "u" else line_ids[key[1]]
+
+    bosses = [{"person": line_ids[line], "boss": account_id(key)}
+              for line, key in result._supervisors.items() if line in line_ids and key is not None]
+    if bosses:
+        session.execute(
+            update(table).where(table.c.id == bindparam("person")).values(supervisor_id=bindparam("boss")), bosses)
+    by_id: dict[int, User] = {}
+    wanted = sorted(line_ids.values())
+    for start in range(0, len(wanted), 900):
+        by_id.update((u.id, u) for u in session.scalars(
+            select(User).options(joinedload(User.supervisor)).where(User.id.in_(wanted[start:start + 900]))))
+    return {line: by_id[user_id] for line, user_id in line_ids.items()}
+
+
 def apply(
     session: Session,
     text: str,
@@ -735,37 +771,13 @@ def apply(
         return result
     by = by_user.email if by_user is not None else (by_label or "command line")
 
-    created: dict[int, User] = {}  # line -> new account
-    for plan in result.created:
-        values = plan._row.values
-        user = User(
-            email=values["email"],
-            name=values["name"],
-            password_hash=NO_PASSWORD,
-            role="learner",
-            job_role=values["job_role"],
-            employee_id=values["employee_id"],
-            active=True,
-            session_version=1,
-            failed_logins=0,
-        )
-        for column in OPTIONAL_COLUMNS:
-            if column in values and column in _ATTRIBUTE and column != "active":
-                setattr(user, _ATTRIBUTE[column], values[column])
-        if user.person_kind is None:
-            user.person_kind = "employee"
-        session.add(user)
-        created[plan.line] = user
-    session.flush()
+    created = _create_people(session, result)  # line -> new account
 
     def account(key: tuple | None) -> User | None:
         if key is None:
             return None
         return session.get(User, key[1]) if key[0] == "u" else created[key[1]]
 
-    for plan in result.created:
-        if plan.line in result._supervisors:
-            created[plan.line].supervisor = account(result._supervisors[plan.line])
     for plan in result.changed + result.deactivated:
         user = session.get(User, plan.user_id)
         row = plan._row
