@@ -145,7 +145,8 @@ def main() -> int:
     first.write_text(roster_csv(args.people), encoding="utf-8")
     second = tmp / "roster2.csv"
     second.write_text(roster_csv(args.people, changed=0.05), encoding="utf-8")
-    print(f"{args.people} people, {args.db}, source {sys.modules['quiz'].__file__}")
+    print(f"{args.people} people, {args.db}, source {sys.modules['quiz'].__file__}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     steps = [
         ("content load", ["content", "load"]),
         ("roster import (new)", ["roster", "import", str(first), "--apply"]),
@@ -156,20 +157,20 @@ def main() -> int:
         ("reminders send", ["reminders", "send"]),
         ("reminders send (again)", ["reminders", "send"]),
     ]
-    print(f"{'step':<28} {'seconds':>8} {'longest write':>14} {'writes':>7} {'learner max wait':>17} {'learner fails':>14}")
+    print(f"{'step':<28} {'seconds':>8} {'cpu s':>6} {'longest write':>14} {'writes':>7} {'learner max wait':>17} {'learner fails':>14}")
     for label, command in steps:
         watch.reset()
         with watch:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             result = runner.invoke(args=command)
-            took = time.perf_counter() - began
+            took, cpu = time.perf_counter() - began, time.process_time() - cpu
         if result.exit_code not in (0,):
             print(f"  {label}: exit {result.exit_code}: {result.output[-500:]}", file=sys.stderr)
         waits = watch.waits or [0.0]
-        print(f"{label:<28} {took:8.2f} {watch.longest * 1000:11.0f} ms {watch.count:7d} "
+        print(f"{label:<28} {took:8.2f} {cpu:6.1f} {watch.longest * 1000:11.0f} ms {watch.count:7d} "
               f"{max(waits) * 1000:14.0f} ms {watch.failures:14d}")
         out = result.output.strip().splitlines()
-        print("    " + (out[-1][:150] if out else ""))
+        print("    " + (out[-1][:150] if out else ""), flush=True)
     return 0
 
 
