@@ -317,7 +317,7 @@ class _Known:
             .where(Attempt.acknowledged_at.is_not(None))
             .group_by(Attempt.user_id, Attempt.module_id, Attempt.policy_version)
         )
-        batches = [None] if user_ids is None else list(_chunks(sorted(user_ids)))
+        batches: list[list[int] | None] = [None] if user_ids is None else list(_chunks(sorted(user_ids)))
         for ids in batches:
             o = opened if ids is None else opened.where(Assignment.user_id.in_(ids))
             s = signed if ids is None else signed.where(Attempt.user_id.in_(ids))
@@ -405,9 +405,9 @@ def _policy_changes(people, curricula: Curricula, library: Library, today: date,
             rule = curricula.states.get(person.work_state or "")
             if rule is not None and module.id in rule.modules and rule.after_law_change_days:
                 due = min(due, today + timedelta(days=rule.after_law_change_days))
-            last = known.last_done(person.id, module.id)
+            _, before = known.last_done(person.id, module.id) or (None, "?")
             known.plan(wanted, Due(person.id, module.id, due, "policy-change", "policy_change",
-                                   detail=f"{module.policy_name}: version {last[1]} -> {module.policy_version}"))
+                                   detail=f"{module.policy_name}: version {before} -> {module.policy_version}"))
 
 
 def _follow_ups(session: Session, curricula: Curricula, library: Library, today: date, known: _Known,
@@ -711,9 +711,9 @@ def policy_changes(
     completed an earlier policy version of a module, and holds a role it covers, is assigned the
     module again. ``today`` may be a past day, never one to come (ValueError)."""
     clock.check_not_future(today)
-    people = people if people is not None else _active_people(session)
+    who: list = people if people is not None else _active_people(session)
     wanted: list[Due] = []
-    _policy_changes(people, curricula, library, today, _Known.read(session, [p.id for p in people]), wanted)
+    _policy_changes(who, curricula, library, today, _Known.read(session, [p.id for p in who]), wanted)
     return _create(session, wanted, library)
 
 

@@ -226,11 +226,10 @@ def _job_lock_table():
 
 
 def _upsert(engine: Engine):
+    from sqlalchemy.dialects import postgresql, sqlite
+
     table = _job_lock_table()
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     return insert(table), table
 
 

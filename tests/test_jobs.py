@@ -20,7 +20,7 @@ from quiz.config import PROJECT_ROOT
 from quiz.content import load_library
 from quiz.content.curricula import load_curricula
 from quiz.db import db
-from quiz.models import NO_PASSWORD, Assignment, Attempt, Evidence, JobLock, User, utcnow
+from quiz.models import NO_PASSWORD, Assignment, Evidence, JobLock, User, utcnow
 
 from .conftest import DATA_CONTENT, add_user, csrf_token, sign_in
 
