@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
 
-from . import clock, evidence
+from . import clock, evidence, jobs
 from .content import Library, Module, label
 from .content.curricula import Curricula
+from .db import Steps
 from .models import Answer, Assignment, Attempt, TriggerEvent, User, as_utc, utcnow
 
 
@@ -183,22 +185,28 @@ def ensure(
     event: TriggerEvent | None = None,
     objective: str | None = None,
 ) -> Assignment | None:
-    """Assign unless the person already has this module open. Returns the new assignment."""
+    """Assign unless the person already has this module open. Returns the new assignment.
+    The database holds the rule too (one open assignment per person and module): one made
+    meanwhile by someone else is found there, and then none is made here."""
     if open_assignment(session, user.id, module_id) is not None:
         return None
-    a = Assignment(
-        user=user,
-        module_id=module_id,
-        due_on=due_on,
-        reason=reason,
-        detail=detail,
-        objective=objective,
-        assigned_by=by,
-        trigger_event=event,
-        state="open",
-    )
-    session.add(a)
-    session.flush()
+    session.flush()  # what the caller changed stays outside the savepoint below
+    try:
+        with session.begin_nested():  # a savepoint: a clash undoes this insert only
+            a = Assignment(
+                user=user,
+                module_id=module_id,
+                due_on=due_on,
+                reason=reason,
+                detail=detail,
+                objective=objective,
+                assigned_by=by,
+                trigger_event=event,
+                state="open",
+            )
+            session.add(a)
+    except IntegrityError:
+        return None
     _log(session, "assignment.created", a, library)
     return a
 
@@ -233,6 +241,307 @@ def waive(session: Session, a: Assignment, by: User, reason: str, library: Libra
 
 
 # --- the rules -------------------------------------------------------------------------------
+#
+# Set-based: each rule works out what is owed (``Due``) from a handful of queries for everyone
+# at once (``_Known``), not one per person and module; ``_create`` then makes the assignments
+# (and their evidence) in the caller's transaction, checking again what matters when it writes.
+# The daily job (``refresh``) reads with no write lock held and writes in short batches.
+
+#: Assignments made (or marked overdue) per writing transaction of a daily job: about 40-60 ms
+#: of SQLite's write lock on a 2-core machine, evidence included (bench/README.md, jobs_scale).
+BATCH = 200
+#: Ids per IN (...) list when reading for many people at once.
+_CHUNK = 900
+OPEN_STATES = ("open", "overdue")
+
+
+@dataclass(frozen=True)
+class Due:
+    """An assignment a rule says is owed and not yet open."""
+
+    user_id: int
+    module_id: str
+    due_on: date
+    reason: str
+    rule: str  # the RefreshReport list it counts in: onboarding, recurring, follow_up, policy_change
+    detail: str | None = None
+    objective: str | None = None
+
+
+@dataclass(frozen=True)
+class _Person:
+    """What the rules read of a person (a User has the same attributes)."""
+
+    id: int
+    job_role: str
+    specialty: str | None
+    work_state: str | None
+    hire_date: date | None
+    created_at: datetime | None
+    active: bool = True
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _active_people(session: Session) -> list[_Person]:
+    return [
+        _Person(*row)
+        for row in session.execute(
+            select(User.id, User.job_role, User.specialty, User.work_state, User.hire_date, User.created_at)
+            .where(User.active.is_(True))
+            .order_by(User.id)
+        )
+    ]
+
+
+@dataclass
+class _Known:
+    """Open assignments and completions of many people, read at once: ``open`` holds (person,
+    module) pairs with an open assignment (and each one planned: a rule never plans what
+    another already did); ``done`` maps (person, module) to each policy version signed and
+    when it was last signed."""
+
+    open: set[tuple[int, str]] = field(default_factory=set)
+    done: dict[tuple[int, str], dict[str, datetime]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, session: Session, user_ids: list[int] | None) -> _Known:
+        """For everyone (``user_ids`` None) or for these people."""
+        known = cls()
+        opened = select(Assignment.user_id, Assignment.module_id).where(Assignment.state.in_(OPEN_STATES))
+        signed = (
+            select(Attempt.user_id, Attempt.module_id, Attempt.policy_version, func.max(Attempt.acknowledged_at))
+            .where(Attempt.acknowledged_at.is_not(None))
+            .group_by(Attempt.user_id, Attempt.module_id, Attempt.policy_version)
+        )
+        batches: list[list[int] | None] = [None] if user_ids is None else list(_chunks(sorted(user_ids)))
+        for ids in batches:
+            o = opened if ids is None else opened.where(Assignment.user_id.in_(ids))
+            s = signed if ids is None else signed.where(Attempt.user_id.in_(ids))
+            known.open.update((u, m) for u, m in session.execute(o))
+            for u, m, policy, at in session.execute(s):
+                known.done.setdefault((u, m), {})[policy] = as_utc(at)
+        return known
+
+    def last_done(self, user_id: int, module_id: str) -> tuple[datetime, str] | None:
+        """When the person last signed the module, and its policy version then."""
+        signed = self.done.get((user_id, module_id))
+        if not signed:
+            return None
+        policy, at = max(signed.items(), key=lambda item: item[1])
+        return at, policy
+
+    def plan(self, wanted: list[Due], due: Due) -> None:
+        """Add ``due`` unless the person has (or was just planned) this module open."""
+        key = (due.user_id, due.module_id)
+        if key not in self.open:
+            self.open.add(key)
+            wanted.append(due)
+
+
+def _onboarding(person, curricula: Curricula, library: Library, today: date, new: bool, known: _Known,
+                wanted: list[Due]) -> None:
+    """Onboarding and state-mandate modules the person should hold (on add, import, change; and
+    daily, for anything missing). A new hire's dates count from the hire date; a changed
+    person's from today. Modules the person has completed are not assigned again."""
+    start = (person.hire_date or today) if new else today
+    plan = curricula.plan(person.job_role)
+    items: list[tuple[str, date, str, str | None]] = [
+        (m, start + timedelta(days=plan.onboarding_days), "onboarding", None) for m in plan.onboarding
+    ]
+    rule = curricula.states.get(person.work_state or "")
+    if rule is not None:
+        items += [(m, start + timedelta(days=rule.within_days_of_hire), "state-mandate", rule.law) for m in rule.modules]
+    for module_id, due, reason, detail in items:
+        module = library.modules.get(module_id)
+        if module is None or not module.is_for(person.job_role, person.specialty) and reason == "onboarding":
+            continue
+        if (person.id, module_id) in known.done:
+            continue
+        known.plan(wanted, Due(person.id, module_id, due, reason, "onboarding", detail=detail))
+
+
+def _refreshers(person, curricula: Curricula, library: Library, today: date, known: _Known, wanted: list[Due]) -> None:
+    """The person's refresher plan (their role's, and everyone's): each module falls due
+    ``every_months`` after its last completion, or, never taken and with ``first_after_days``,
+    that many days after their hire date and then on that day each year. It is assigned once it
+    is within the due-soon window, so the learner sees it coming."""
+    start = person.hire_date or utc_day(person.created_at or utcnow())
+    for item, whose in curricula.refreshers(person.job_role):
+        module = library.modules.get(item.module)
+        if module is None or not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
+            continue
+        last = known.last_done(person.id, item.module)
+        if last is not None:
+            due = add_months(utc_day(last[0]), item.every_months)
+        elif item.first_after_days is None:
+            continue  # never trained: onboarding covers it
+        else:
+            due = start + timedelta(days=item.first_after_days)
+            while due < today:  # the next of its days, not one long gone
+                due = add_months(due, item.every_months)
+        if due - timedelta(days=curricula.due_soon_days) > today:
+            continue
+        plan = "everyone" if whose == "everyone" else f"{label(whose).lower()} staff"
+        known.plan(wanted, Due(person.id, item.module, due, "refresher", "recurring",
+                               detail=f"every {item.every_months} months, for {plan}"))
+
+
+def _policy_changes(people, curricula: Curricula, library: Library, today: date, known: _Known,
+                    wanted: list[Due]) -> None:
+    """Material change: whoever completed an earlier policy version of a module, and holds a
+    role it covers, is assigned the module again, with the change recorded as the reason."""
+    for module in library.modules.values():
+        for person in people:
+            signed = known.done.get((person.id, module.id))
+            if not signed or module.policy_version in signed:
+                continue
+            if not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
+                continue
+            due = today + timedelta(days=curricula.policy_change_days)
+            rule = curricula.states.get(person.work_state or "")
+            if rule is not None and module.id in rule.modules and rule.after_law_change_days:
+                due = min(due, today + timedelta(days=rule.after_law_change_days))
+            _, before = known.last_done(person.id, module.id) or (None, "?")
+            known.plan(wanted, Due(person.id, module.id, due, "policy-change", "policy_change",
+                                   detail=f"{module.policy_name}: version {before} -> {module.policy_version}"))
+
+
+def _follow_ups(session: Session, curricula: Curricula, library: Library, today: date, known: _Known,
+                people: dict[int, _Person] | None, wanted: list[Due]) -> None:
+    """Missed objectives come back, spaced. A first answer that was wrong (or critical) in a
+    finished attempt is a miss of its decision's objective. The first miss of an objective is
+    followed, ``after_days[0]`` days later, by a refresher that trains it (a refresher module the
+    person may take that declares the same objective id); a miss after that follow-up was
+    assigned brings the next one ``after_days[1]`` days after it, and so on down the list. Each
+    is due ``due_days`` after it is assigned. Read with two queries for everyone at once."""
+    plan = curricula.follow_up
+    misses = session.execute(
+        select(Attempt.user_id, Answer.objective, func.max(Answer.answered_at), Attempt.module_id)
+        .join(Attempt, Answer.attempt_id == Attempt.id)
+        .join(User, Attempt.user_id == User.id)
+        .where(
+            User.active.is_(True),
+            Attempt.stage == "finished",
+            Answer.objective.is_not(None),
+            or_(and_(Answer.first_visit.is_(True), Answer.correct.is_(False)), Answer.critical.is_(True)),
+        )
+        .group_by(Attempt.user_id, Answer.objective, Attempt.module_id)
+    ).all()
+    if not misses:
+        return
+    last_miss: dict[tuple[int, str], tuple[datetime, str]] = {}
+    for user_id, objective, at, module_id in misses:
+        key = (user_id, objective)
+        if key not in last_miss or as_utc(at) > last_miss[key][0]:
+            last_miss[key] = (as_utc(at), module_id)
+    earlier: dict[tuple[int, str], tuple[int, datetime]] = {
+        (user_id, objective): (count, as_utc(latest))
+        for user_id, objective, count, latest in session.execute(
+            select(Assignment.user_id, Assignment.objective, func.count(Assignment.id), func.max(Assignment.created_at))
+            .where(Assignment.reason == "objective-follow-up", Assignment.objective.is_not(None))
+            .group_by(Assignment.user_id, Assignment.objective)
+        )
+    }
+    if people is None:
+        ids = sorted({user_id for user_id, _ in last_miss})
+        people = {p.id: p for chunk in _chunks(ids) for p in (
+            _Person(*row) for row in session.execute(
+                select(User.id, User.job_role, User.specialty, User.work_state, User.hire_date, User.created_at)
+                .where(User.id.in_(chunk), User.active.is_(True))))}
+    for (user_id, objective), (missed_at, module_id) in sorted(last_miss.items()):
+        count, latest = earlier.get((user_id, objective), (0, None))
+        if latest is not None and missed_at <= latest:
+            continue  # followed up since: only a new miss brings the next one
+        if count >= len(plan.after_days):
+            continue  # the list is used up: the manager's results show it
+        if utc_day(missed_at) + timedelta(days=plan.after_days[count]) > today:
+            continue
+        person = people.get(user_id)
+        if person is None:
+            continue
+        refresher = _refresher_for(library, curricula, person, objective, module_id)
+        if refresher is None:
+            continue
+        where = library.modules.get(module_id)
+        text = refresher.objectives.get(objective, objective)
+        known.plan(wanted, Due(
+            user_id, refresher.id, today + timedelta(days=plan.due_days), "objective-follow-up", "follow_up",
+            objective=objective,
+            detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {utc_day(missed_at):%d %b %Y}",
+        ))
+
+
+def _create(session: Session, wanted: list[Due], library: Library | None, *, since: datetime | None = None) -> list[Assignment]:
+    """Make the ``wanted`` assignments, with their evidence, in the caller's transaction; but not
+    one the person has open by now, nor one whose module they signed since ``since`` (when the
+    rules were read), nor one for a person no longer active. Reads in a few queries."""
+    if not wanted:
+        return []
+    ids = sorted({d.user_id for d in wanted})
+    people: dict[int, User] = {}
+    open_now: set[tuple[int, str]] = set()
+    signed_since: set[tuple[int, str]] = set()
+    for chunk in _chunks(ids):
+        people.update((u.id, u) for u in session.scalars(
+            select(User).options(joinedload(User.supervisor)).where(User.id.in_(chunk))))
+        open_now.update(session.execute(
+            select(Assignment.user_id, Assignment.module_id)
+            .where(Assignment.user_id.in_(chunk), Assignment.state.in_(OPEN_STATES))).tuples())
+        if since is not None:
+            signed_since.update(session.execute(
+                select(Attempt.user_id, Attempt.module_id)
+                .where(Attempt.user_id.in_(chunk), Attempt.acknowledged_at >= since)).tuples())
+    rows = []
+    for d in wanted:
+        person = people.get(d.user_id)
+        key = (d.user_id, d.module_id)
+        if person is None or not person.active or key in open_now or key in signed_since:
+            continue
+        open_now.add(key)
+        rows.append({"user_id": d.user_id, "module_id": d.module_id, "due_on": d.due_on, "reason": d.reason,
+                     "detail": d.detail, "objective": d.objective, "state": "open", "created_at": utcnow()})
+    if not rows:
+        return []
+    session.flush()  # the caller's changes first (people just made, when a roster is imported)
+    # Inserted in a few statements (not one per assignment), then read back as objects, by id;
+    # each one's person is already in the session, with their supervisor, for the evidence.
+    table = Assignment.__table__
+    ids = sorted(session.execute(insert(table).returning(table.c.id), rows).scalars())
+    made = [a for chunk in _chunks(ids) for a in session.scalars(
+        select(Assignment).where(Assignment.id.in_(chunk)).order_by(Assignment.id))]
+    for a in made:
+        _log(session, "assignment.created", a, library)
+    return made
+
+
+def _rule_of(wanted: list[Due], made: list[Assignment]) -> dict[int, str]:
+    rules = {(d.user_id, d.module_id): d.rule for d in wanted}
+    return {id(a): rules[(a.user_id, a.module_id)] for a in made}
+
+
+def for_people(
+    session: Session,
+    people: list[User],
+    curricula: Curricula,
+    library: Library,
+    today: date,
+    *,
+    new: bool = False,
+) -> list[Assignment]:
+    """``for_person`` for many people at once (a roster import), in a few queries."""
+    clock.check_not_future(today)
+    people = [p for p in people if p.active]
+    if not people:
+        return []
+    known = _Known.read(session, [p.id for p in people])
+    wanted: list[Due] = []
+    for person in people:
+        _onboarding(person, curricula, library, today, new, known, wanted)
+    return _create(session, wanted, library)
 
 
 def for_person(
@@ -248,42 +557,37 @@ def for_person(
 
     A new hire's dates count from the hire date; a changed person's (new role, new state) from
     today. Modules the person has already completed are not assigned again. ``today`` may be a
-    past day, never one to come (ValueError: clock.check_not_future).
+    past day, never one to come (ValueError: clock.check_not_future). In the caller's transaction.
     """
-    clock.check_not_future(today)
-    if not person.active:
-        return []
-    start = (person.hire_date or today) if new else today
-    created = []
-    plan = curricula.plan(person.job_role)
-    wanted: list[tuple[str, date, str, str | None]] = [
-        (m, start + timedelta(days=plan.onboarding_days), "onboarding", None) for m in plan.onboarding
-    ]
-    rule = curricula.states.get(person.work_state or "")
-    if rule is not None:
-        wanted += [
-            (m, start + timedelta(days=rule.within_days_of_hire), "state-mandate", rule.law)
-            for m in rule.modules
-        ]
-    for module_id, due, reason, detail in wanted:
-        module = library.modules.get(module_id)
-        if module is None or not module.is_for(person.job_role, person.specialty) and reason == "onboarding":
-            continue
-        if completions(session, person.id, module_id):
-            continue
-        a = ensure(session, person, module_id, due, reason, library=library, detail=detail)
-        if a is not None:
-            created.append(a)
-    return created
+    return for_people(session, [person], curricula, library, today, new=new)
+
+
+@dataclass(frozen=True)
+class Made:
+    """An assignment a job made or marked, as it was then (a job's report keeps these, not the
+    database objects, so that the session does not grow with every batch)."""
+
+    id: int
+    user_id: int
+    module_id: str
+    due_on: date
+    reason: str
+    detail: str | None
+    objective: str | None
+    state: str
+
+    @classmethod
+    def of(cls, a: Assignment) -> Made:
+        return cls(a.id, a.user_id, a.module_id, a.due_on, a.reason, a.detail, a.objective, a.state)
 
 
 @dataclass
 class RefreshReport:
-    overdue: list[Assignment] = field(default_factory=list)
-    recurring: list[Assignment] = field(default_factory=list)
-    policy_change: list[Assignment] = field(default_factory=list)
-    onboarding: list[Assignment] = field(default_factory=list)
-    follow_up: list[Assignment] = field(default_factory=list)
+    overdue: list[Made] = field(default_factory=list)
+    recurring: list[Made] = field(default_factory=list)
+    policy_change: list[Made] = field(default_factory=list)
+    onboarding: list[Made] = field(default_factory=list)
+    follow_up: list[Made] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
@@ -293,127 +597,94 @@ class RefreshReport:
         )
 
 
-def refresh(session: Session, curricula: Curricula, library: Library, today: date) -> RefreshReport:
-    """The daily job: missing onboarding, recurring refreshers, policy changes, overdue marks.
-    ``today`` may be a day the job missed, never one to come (ValueError, nothing written)."""
+def _write_in_batches(session: Session, steps: Steps, wanted: list[Due], library: Library, since: datetime,
+                      report: RefreshReport | None = None) -> list[Made]:
+    """Make ``wanted`` in short writing steps of ``BATCH``, each checking again what it writes
+    (``_create``). A batch that meets an assignment made meanwhile by someone else (the unique
+    rule: one open per person and module) is read again and retried."""
+    made: list[Made] = []
+    for batch in _chunks(wanted, BATCH):
+        for attempt in range(3):
+            try:
+                with steps.write():
+                    created = _create(session, batch, library, since=since)
+                    rules = _rule_of(batch, created)
+                    done = [(Made.of(a), rules[id(a)]) for a in created]
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        made += [m for m, _ in done]
+        if report is not None:
+            for m, rule in done:
+                getattr(report, rule).append(m)
+    return made
+
+
+def refresh(
+    session: Session, curricula: Curricula, library: Library, today: date, *, steps: Steps | None = None
+) -> RefreshReport:
+    """The daily job: missing onboarding, recurring refreshers, missed objectives, policy
+    changes, overdue marks. ``today`` may be a day the job missed, never one to come
+    (ValueError, nothing written).
+
+    One run at a time (the run lock ``assignments-refresh``: a second meanwhile raises
+    jobs.AlreadyRunning). It reads what everyone owes in one read step (a few queries, no write
+    lock), then writes in short steps of ``BATCH`` assignments; run again, it finds nothing to
+    do. ``steps``: as the caller's layer runs them (by default ``db.Steps``)."""
     clock.check_not_future(today)
+    steps = steps or Steps(session)
     report = RefreshReport()
-    people = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)))
-    for person in people:
-        report.onboarding += for_person(session, person, curricula, library, today)
-        report.recurring += _refreshers(session, person, curricula, library, today)
-    report.follow_up += follow_ups(session, curricula, library, today)
-    report.policy_change += policy_changes(session, curricula, library, today, people)
-    for a in session.scalars(
-        select(Assignment)
-        .join(User, Assignment.user_id == User.id)
-        .where(Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
-    ):  # a deactivated person's training is not "overdue": they no longer work here
-        a.state = "overdue"
-        _log(session, "assignment.overdue", a, library, days_late=(today - a.due_on).days)
-        report.overdue.append(a)
+    with jobs.exclusive_run(session, "assignments-refresh", "assignments refresh", steps):
+        since = utcnow()
+        with steps.read():
+            people = _active_people(session)
+            known = _Known.read(session, None)
+            wanted: list[Due] = []
+            for person in people:
+                _onboarding(person, curricula, library, today, False, known, wanted)
+                _refreshers(person, curricula, library, today, known, wanted)
+            _follow_ups(session, curricula, library, today, known, {p.id: p for p in people}, wanted)
+            _policy_changes(people, curricula, library, today, known, wanted)
+            late = list(session.scalars(
+                select(Assignment.id)
+                .join(User, Assignment.user_id == User.id)
+                .where(Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
+                .order_by(Assignment.id)
+            ))  # a deactivated person's training is not "overdue": they no longer work here
+        _write_in_batches(session, steps, wanted, library, since, report)
+        for batch in _chunks(late, BATCH):
+            with steps.write():
+                report.overdue += _mark_overdue(session, batch, library, today)
     return report
 
 
-def _refreshers(
-    session: Session, person: User, curricula: Curricula, library: Library, today: date
-) -> list[Assignment]:
-    """The person's refresher plan (their role's, and everyone's): each module falls due
-    ``every_months`` after its last completion, or, never taken and with ``first_after_days``,
-    that many days after their hire date and then on that day each year. It is assigned once it
-    is within the due-soon window, so the learner sees it coming."""
-    created = []
-    start = person.hire_date or utc_day(person.created_at or utcnow())
-    for item, whose in curricula.refreshers(person.job_role):
-        module = library.modules.get(item.module)
-        if module is None or not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
-            continue
-        done = completions(session, person.id, item.module)
-        if done:
-            due = add_months(utc_day(done[-1].acknowledged_at), item.every_months)
-        elif item.first_after_days is None:
-            continue  # never trained: onboarding covers it
-        else:
-            due = start + timedelta(days=item.first_after_days)
-            while due < today:  # the next of its days, not one long gone
-                due = add_months(due, item.every_months)
-        if due - timedelta(days=curricula.due_soon_days) > today:
-            continue
-        plan = "everyone" if whose == "everyone" else f"{label(whose).lower()} staff"
-        a = ensure(
-            session, person, item.module, due, "refresher", library=library,
-            detail=f"every {item.every_months} months, for {plan}",
-        )
-        if a is not None:
-            created.append(a)
-    return created
+def _mark_overdue(session: Session, ids: list[int], library: Library, today: date) -> list[Made]:
+    """Mark these assignments overdue, if they are still open, late, and their person active."""
+    marked = list(session.scalars(
+        select(Assignment)
+        .join(User, Assignment.user_id == User.id)
+        .options(joinedload(Assignment.user).joinedload(User.supervisor), joinedload(Assignment.assigned_by))
+        .where(Assignment.id.in_(ids), Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
+        .order_by(Assignment.id)
+    ))
+    for a in marked:
+        a.state = "overdue"
+        _log(session, "assignment.overdue", a, library, days_late=(today - a.due_on).days)
+    return [Made.of(a) for a in marked]
 
 
 def follow_ups(session: Session, curricula: Curricula, library: Library, today: date) -> list[Assignment]:
-    """Missed objectives come back, spaced. A first answer that was wrong (or critical) in a
-    finished attempt is a miss of its decision's objective. The first miss of an objective is
-    followed, ``after_days[0]`` days later, by a refresher that trains it (a refresher module the
-    person may take that declares the same objective id); a miss after that follow-up was
-    assigned brings the next one ``after_days[1]`` days after it, and so on down the list. Each
-    is due ``due_days`` after it is assigned. Read with two queries for everyone at once."""
+    """The missed-objective follow-ups owed ``today`` (``_follow_ups``), made in the caller's
+    transaction."""
     clock.check_not_future(today)
-    plan = curricula.follow_up
-    misses = session.execute(
-        select(Attempt.user_id, Answer.objective, func.max(Answer.answered_at), Attempt.module_id)
-        .join(Attempt, Answer.attempt_id == Attempt.id)
-        .join(User, Attempt.user_id == User.id)
-        .where(
-            User.active.is_(True),
-            Attempt.stage == "finished",
-            Answer.objective.is_not(None),
-            or_(and_(Answer.first_visit.is_(True), Answer.correct.is_(False)), Answer.critical.is_(True)),
-        )
-        .group_by(Attempt.user_id, Answer.objective, Attempt.module_id)
-    ).all()
-    if not misses:
-        return []
-    last_miss: dict[tuple[int, str], tuple[datetime, str]] = {}
-    for user_id, objective, at, module_id in misses:
-        key = (user_id, objective)
-        if key not in last_miss or as_utc(at) > last_miss[key][0]:
-            last_miss[key] = (as_utc(at), module_id)
-    earlier: dict[tuple[int, str], tuple[int, datetime]] = {
-        (user_id, objective): (count, as_utc(latest))
-        for user_id, objective, count, latest in session.execute(
-            select(Assignment.user_id, Assignment.objective, func.count(Assignment.id), func.max(Assignment.created_at))
-            .where(Assignment.reason == "objective-follow-up", Assignment.objective.is_not(None))
-            .group_by(Assignment.user_id, Assignment.objective)
-        )
-    }
-    created = []
-    people: dict[int, User] = {}
-    for (user_id, objective), (missed_at, module_id) in sorted(last_miss.items()):
-        count, latest = earlier.get((user_id, objective), (0, None))
-        if latest is not None and missed_at <= latest:
-            continue  # followed up since: only a new miss brings the next one
-        if count >= len(plan.after_days):
-            continue  # the list is used up: the manager's results show it
-        if utc_day(missed_at) + timedelta(days=plan.after_days[count]) > today:
-            continue
-        person = people.get(user_id) or session.get(User, user_id)
-        people[user_id] = person
-        refresher = _refresher_for(library, curricula, person, objective, module_id)
-        if refresher is None:
-            continue
-        where = library.modules.get(module_id)
-        text = refresher.objectives.get(objective, objective)
-        a = ensure(
-            session, person, refresher.id, today + timedelta(days=plan.due_days), "objective-follow-up",
-            library=library, objective=objective,
-            detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {utc_day(missed_at):%d %b %Y}",
-        )
-        if a is not None:
-            created.append(a)
-    return created
+    wanted: list[Due] = []
+    _follow_ups(session, curricula, library, today, _Known.read(session, None), None, wanted)
+    return _create(session, wanted, library)
 
 
 def _refresher_for(
-    library: Library, curricula: Curricula, person: User, objective: str, missed_in: str
+    library: Library, curricula: Curricula, person, objective: str, missed_in: str
 ) -> Module | None:
     """The refresher to follow a missed objective up with: one the person may take that declares
     the objective; of those, one in their role's own plan first (it tells their job's story),
@@ -436,30 +707,29 @@ def policy_changes(
     today: date,
     people: list[User] | None = None,
 ) -> list[Assignment]:
-    """Material change: whoever completed an earlier policy version of a module, and holds a role
-    it covers, is assigned the module again, with the change recorded as the reason. ``today``
-    may be a past day, never one to come (ValueError)."""
+    """Material change (``_policy_changes``), made in the caller's transaction: whoever
+    completed an earlier policy version of a module, and holds a role it covers, is assigned the
+    module again. ``today`` may be a past day, never one to come (ValueError)."""
     clock.check_not_future(today)
-    created = []
-    people = people if people is not None else list(session.scalars(select(User).where(User.active.is_(True))))
-    for module in library.modules.values():
-        for person in people:
-            if not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
-                continue
-            done = completions(session, person.id, module.id)
-            if not done or any(a.policy_version == module.policy_version for a in done):
-                continue
-            due = today + timedelta(days=curricula.policy_change_days)
-            rule = curricula.states.get(person.work_state or "")
-            if rule is not None and module.id in rule.modules and rule.after_law_change_days:
-                due = min(due, today + timedelta(days=rule.after_law_change_days))
-            a = ensure(
-                session, person, module.id, due, "policy-change", library=library,
-                detail=f"{module.policy_name}: version {done[-1].policy_version} -> {module.policy_version}",
-            )
-            if a is not None:
-                created.append(a)
-    return created
+    who: list = people if people is not None else _active_people(session)
+    wanted: list[Due] = []
+    _policy_changes(who, curricula, library, today, _Known.read(session, [p.id for p in who]), wanted)
+    return _create(session, wanted, library)
+
+
+def retrain_after_policy_changes(
+    session: Session, curricula: Curricula, library: Library, today: date, *, steps: Steps | None = None
+) -> list[Made]:
+    """``policy_changes`` for a job (``content load``): read in one step with no write lock
+    held, written in short steps of ``BATCH``. The caller holds the job's run lock."""
+    clock.check_not_future(today)
+    steps = steps or Steps(session)
+    since = utcnow()
+    with steps.read():
+        people = _active_people(session)
+        wanted: list[Due] = []
+        _policy_changes(people, curricula, library, today, _Known.read(session, None), wanted)
+    return _write_in_batches(session, steps, wanted, library, since)
 
 
 # --- state signed statements -----------------------------------------------------------------

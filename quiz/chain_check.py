@@ -44,7 +44,6 @@ HEAD_KIND = "chain-head"
 #: Who is told: those who can open Compliance > Check the chain.
 ROLES = ("compliance", "admin")
 QUEUED = reminders.QUEUED
-_PG_RUN_LOCK = 0x43_68_41_6C  # "ChAl": one alert run at a time
 
 
 @dataclass
@@ -308,7 +307,7 @@ def send(
     else:
         kind = KIND
         subject, body = compose(result, today, base_url, at_fault, disagreements)
-    with jobs.exclusive_run(session, "chain-alert", _PG_RUN_LOCK, "evidence verify --alert"):  # two runs never send one twice
+    with jobs.exclusive_run(session, "chain-alert", "evidence verify --alert", steps):  # two runs never send one twice
         with steps.read():
             people = [(p.id, p.email, p.name) for p in recipients(session)]
         for person in people:

@@ -116,17 +116,25 @@ def content_policies() -> None:
 
 
 @content_cli.command("load")
-@writes
+@reads_then_writes
 def content_load() -> None:
-    """Store the exact source of every current content version in the database."""
+    """Store the exact source of every current content version in the database, then assign
+    retraining where a module's policy version changed (read first, written in short batches;
+    one run at a time)."""
     library = load_library(Path(current_app.config["CONTENT_DIR"]))
     for err in library.errors:
         click.echo(f"skipped: {err}", err=True)
-    stored = versions.remember_library(db.session, library)
     curricula, curricula_errors = load_curricula(Path(current_app.config["CONTENT_DIR"]), library)
     for err in curricula_errors:
         click.echo(f"curricula: {err}", err=True)
-    retrain = assignments.policy_changes(db.session, curricula, library, date.today())
+    steps = Steps(db.session)
+    try:
+        with jobs.exclusive_run(db.session, "content-load", "content load", steps):
+            with writing(db.session):
+                stored = versions.remember_library(db.session, library)
+            retrain = assignments.retrain_after_policy_changes(db.session, curricula, library, date.today(), steps=steps)
+    except jobs.AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"content loaded: {len(library.modules)} modules, {len(library.all_scenarios())} "
         f"scenarios ({stored} new versions stored, {len(library.errors)} errors); "
@@ -518,12 +526,17 @@ assignments_cli = AppGroup("assignments", help="Training assignments.")
 
 @assignments_cli.command("refresh")
 @click.option("--today", "today", callback=_today, metavar="YYYY-MM-DD", help=TODAY_HELP)
-@writes
+@reads_then_writes
 def assignments_refresh(today: date) -> None:
-    """Daily (cron): missing onboarding, recurring refreshers, policy changes, overdue marks.
-    --today re-runs a missed day; a day to come is refused."""
+    """Daily (timer): missing onboarding, recurring refreshers, policy changes, overdue marks.
+    Read first, then written in short batches; safe to run again, and one run at a time (a
+    second meanwhile exits 1 having done nothing). --today re-runs a missed day; a day to come
+    is refused."""
     library, curricula = _library_and_curricula()
-    report = assignments.refresh(db.session, curricula, library, today)
+    try:
+        report = assignments.refresh(db.session, curricula, library, today, steps=Steps(db.session))
+    except jobs.AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(str(report))
 
 

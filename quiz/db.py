@@ -24,14 +24,17 @@ from __future__ import annotations
 import contextvars
 import fcntl
 import os
+import socket
 import threading
 import time
+import uuid
 import weakref
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Iterator
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import Pool
@@ -221,6 +224,118 @@ class Steps:
 
     def write(self):
         return writing(self.session, keep_objects=False)
+
+    def hold(self, name: str):
+        """``with steps.hold("reminders") as held:``: the job's run lock, a row of ``job_locks``
+        (``job_lock``); ``held`` is False when another run holds it. Ends the session's read
+        transaction first (nothing was written in it); refused in a unit that writes, whose
+        open write lock the claim would wait for."""
+        _refuse_in("hold", READS, WRITES)
+        self.session.commit()
+        return job_lock(self.session.get_bind(), name)
+
+
+# --- job run locks: a row in the database, on both databases ---------------------------------
+
+#: How long a claim lasts unless renewed; a run renews it every quarter of that while it lasts,
+#: so a run that died (killed, power cut) frees the job at most this long after.
+JOB_LOCK_SECONDS = 120
+
+
+def _job_lock_table():
+    from .models import JobLock  # models imports this module
+
+    return JobLock.__table__
+
+
+def _upsert(engine: Engine):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = _job_lock_table()
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    return insert(table), table
+
+
+def _claim_job_lock(engine: Engine, name: str, holder: str) -> bool:
+    """Take the lock ``name`` for ``holder`` in one short transaction of its own: insert its row,
+    or take over a row whose holder's time is up. True if ``holder`` has it now."""
+    from .models import utcnow
+
+    statement, table = _upsert(engine)
+    now = utcnow()
+    values = {"name": name, "holder": holder, "taken_at": now,
+              "expires_at": now + timedelta(seconds=JOB_LOCK_SECONDS)}
+    statement = statement.values(**values).on_conflict_do_update(
+        index_elements=[table.c.name],
+        set_={"holder": values["holder"], "taken_at": now, "expires_at": values["expires_at"]},
+        where=table.c.expires_at < now,
+    )
+    token = write_intent.set(True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(statement)
+            return conn.execute(select(table.c.holder).where(table.c.name == name)).scalar() == holder
+    finally:
+        write_intent.reset(token)
+
+
+def _renew_job_lock(engine: Engine, name: str, holder: str) -> None:
+    from .models import utcnow
+
+    table = _job_lock_table()
+    token = write_intent.set(True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.update().where(table.c.name == name, table.c.holder == holder)
+                         .values(expires_at=utcnow() + timedelta(seconds=JOB_LOCK_SECONDS)))
+    finally:
+        write_intent.reset(token)
+
+
+def _release_job_lock(engine: Engine, name: str, holder: str) -> None:
+    table = _job_lock_table()
+    token = write_intent.set(True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.name == name, table.c.holder == holder))
+    finally:
+        write_intent.reset(token)
+
+
+@contextmanager
+def job_lock(engine: Engine, name: str) -> Iterator[bool]:
+    """Hold the run lock ``name`` for the block, yielding True; or yield False at once when
+    another run holds it (the block decides what to do: ``jobs.exclusive_run`` stops).
+
+    The same on SQLite and PostgreSQL, on one server or several sharing the database: the lock
+    is the row ``job_locks.name``, claimed (insert, or take over an expired one) and given back
+    (delete) each in a short transaction of its own on a connection of its own, so no
+    transaction stays open for the run. While the block runs, a thread renews the claim every
+    ``JOB_LOCK_SECONDS / 4``; a run that dies without giving it back frees the job once its
+    claim expires. Given back when the block ends, normally or by an exception.
+    docs/architecture.md, "Daily jobs".
+    """
+    holder = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    if not _claim_job_lock(engine, name, holder):
+        yield False
+        return
+    stop = threading.Event()
+
+    def keep_alive() -> None:
+        while not stop.wait(JOB_LOCK_SECONDS / 4):
+            try:
+                _renew_job_lock(engine, name, holder)
+            except Exception:  # the database is away for a moment: try again at the next tick
+                continue
+
+    renewer = threading.Thread(target=keep_alive, name=f"job-lock-{name}", daemon=True)
+    renewer.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        renewer.join()
+        _release_job_lock(engine, name, holder)
 
 
 # --- connection rules ----------------------------------------------------------------------

@@ -1,22 +1,22 @@
 """Daily jobs: one run at a time.
 
-``reminders send`` and ``evidence verify --alert`` each run from cron, and a slow run may still
-be going when a manual one starts; two overlapping runs could send the same message twice.
-Each holds its own named lock for the whole run (``exclusive_run``); a second run meanwhile
-stops with AlreadyRunning and does nothing.
+``assignments refresh``, ``reminders send``, ``content load`` and ``evidence verify --alert``
+each run from a timer, perhaps on several servers at once, and a slow run may still be going
+when a manual one starts: two overlapping runs could send the same message twice or do the same
+work twice. Each holds its own named lock for the whole run (``exclusive_run``); a second run
+meanwhile stops with AlreadyRunning and does nothing. The lock is a row in the database
+(``job_locks``, ``db.job_lock``), the same on SQLite and PostgreSQL, taken and given back each
+in a short transaction of its own: docs/architecture.md, "Daily jobs".
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .db import is_postgresql
+from .db import Steps
 
 
 class AlreadyRunning(RuntimeError):
@@ -24,45 +24,11 @@ class AlreadyRunning(RuntimeError):
 
 
 @contextmanager
-def exclusive_run(session: Session, name: str, key: int, command: str) -> Iterator[None]:
-    """Hold the lock called ``name`` (PostgreSQL: advisory lock ``key``) for a whole run, or
-    raise AlreadyRunning.
-
-    Two overlapping runs (a slow cron job and a manual one) could otherwise both retry the same
-    unsent message. PostgreSQL: a session-level advisory lock on a connection of its own (freed
-    if the process dies). SQLite: an exclusive flock on a file beside the database.
-    """
-    engine = session.get_bind()
-    if is_postgresql(session):
-        # A lock, not a unit of work: no transaction on this connection, so nothing to commit.
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        except BaseException:
-            conn.close()
-            raise
-        if not got:
-            conn.close()
+def exclusive_run(session: Session, name: str, command: str, steps: Steps | None = None) -> Iterator[None]:
+    """Hold the run lock called ``name`` for the block, or raise AlreadyRunning (``command``
+    names the job in the message). Given back when the block ends, whether it ends well or
+    raises. ``steps``: the job's steps, as its layer runs them (by default ``db.Steps``)."""
+    with (steps or Steps(session)).hold(name) as held:
+        if not held:
             raise AlreadyRunning(f"another `{command}` is running; nothing done")
-        try:
-            yield
-        finally:
-            try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.close()
-            except Exception:
-                conn.invalidate()  # closes the connection for real, and with it the lock
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield  # one connection, one process: nothing to race with
-        return
-    fd = os.open(f"{database}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunning(f"another `{command}` is running; nothing done") from None
         yield
-    finally:
-        os.close(fd)  # releases the lock

@@ -257,6 +257,18 @@ class Assignment(Model):
     """A person owes a module by a date, for a recorded reason."""
 
     __tablename__ = "assignments"
+    __table_args__ = (
+        # At most one open assignment per person and module (open or overdue: both are owed),
+        # whoever creates it and however many jobs run at once (migration 0008).
+        Index(
+            "uq_assignment_open",
+            "user_id",
+            "module_id",
+            unique=True,
+            sqlite_where=text("state IN ('open', 'overdue')"),
+            postgresql_where=text("state IN ('open', 'overdue')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -348,7 +360,7 @@ class OutboxMessage(Model):
     __table_args__ = (UniqueConstraint("to_address", "kind", "digest_day", name="uq_one_digest_a_day"),)
 
 
-class RateLimitCounter(db.Model):
+class RateLimitCounter(Model):
     """A request rate limit's counter for one key (an address and a limit) and its current
     window, shared by every worker and server (web/limits.py: RATELIMIT_STORAGE_URI=database://,
     the default). Kept outside the units of work: not evidence, and nothing to back up."""
@@ -358,3 +370,17 @@ class RateLimitCounter(db.Model):
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
     hits: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
+class JobLock(Model):
+    """A daily job's run lock: one row per job name while a run holds it (``db.Steps.hold``).
+
+    Claimed and given back each in a short transaction of its own, on both databases; kept
+    alive while the run lasts and taken over once ``expires_at`` has passed (a run that died)."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))  # host, process and run
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -9,8 +9,8 @@ constraint), so running the job again the same day sends nothing new; it only re
 messages that did not go out. Only one run works at a time (``jobs.exclusive_run``).
 
 Nothing lost, nothing doubled: the job runs in steps (``db.Steps``, given by the layer that runs
-it), each a transaction of its own: each message is kept in the outbox in one step *before* it is
-handed to the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is
+it), each a transaction of its own: messages are kept in the outbox, a batch at a time, in one
+step *before* each is handed to the SMTP server (``error`` says "queued" until the attempt is over), and the outcome is
 kept right after, with its evidence record, in the next. No transaction is open while talking
 to the server (on SQLite that would block every other writer). A crash before the
 hand-over leaves a queued row that the next run today sends; the only way to send a message
@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import clock, evidence, jobs, mailer
 from .content import Library
@@ -43,8 +43,10 @@ from .models import Assignment, OutboxMessage, User, utcnow
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
 QUEUED = "queued: not yet handed to the SMTP server"
-#: Arbitrary constant naming the PostgreSQL advisory lock held for the length of a run.
-_PG_RUN_LOCK = 0x52_6D_64_72  # "Rmdr"
+#: Evidence records per writing step that keeps messages in the outbox (a learner's digest is
+#: one, an escalation one per person it names): a few tens of milliseconds of SQLite's write
+#: lock (bench/README.md, "Daily jobs").
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -319,10 +321,12 @@ def send_all(
     sender: Sender = mailer.send,
     steps: Steps | None = None,
 ) -> Report:
-    """The daily job, in steps: one read to plan it, then for each message a short write to keep
-    it, the hand-over to the SMTP server with no transaction open, and a short write for the
-    outcome. ``steps`` runs each step as the caller's layer decides (by default ``db.Steps``: a
-    transaction each, committed at its end); nothing here commits.
+    """The daily job, in steps: one read to plan it, then for each batch of ``BATCH`` messages a
+    short write to keep them in the outbox, and for each message kept to be sent the hand-over
+    to the SMTP server with no transaction open and a short write for its outcome (without SMTP
+    the batch's step is all there is: the message and its evidence). ``steps`` runs each step as
+    the caller's layer decides (by default ``db.Steps``: a transaction each, committed at its
+    end); nothing here commits. One run at a time (the run lock ``reminders``).
 
     For each planned message: if today's message for that address and kind was already sent
     (or, without SMTP, already kept), nothing happens. If it is in the outbox but not sent and
@@ -334,25 +338,59 @@ def send_all(
     clock.check_not_future(today)
     steps = steps or Steps(session)
     report = Report(day=today)
-    with jobs.exclusive_run(session, "reminders", _PG_RUN_LOCK, "reminders send"):
+    with jobs.exclusive_run(session, "reminders", "reminders send", steps):
         with steps.read():
             digests = plan(session, today, settings.due_soon_days, settings.escalate_after_days, library=library)
         report.digests = sum(1 for d in digests if d.kind == "digest")
         report.escalations = len(digests) - report.digests
         report.unescalated = unescalated(digests, settings.escalate_after_days)
-        for digest in digests:
-            _deliver(session, steps, digest, today, settings, report, sender)
+        for batch in _batches(digests):
+            _deliver(session, steps, batch, today, settings, report, sender)
     return report
 
 
+def _batches(digests: list[Digest]) -> list[list[Digest]]:
+    """The digests in batches of about ``BATCH`` evidence records each: one for a learner's
+    digest, one per person named for a supervisor's escalation (which can name hundreds)."""
+    batches: list[list[Digest]] = [[]]
+    weight = 0
+    for digest in digests:
+        records = 1 if digest.kind == "digest" else len({i.learner_id for i in digest.items})
+        if batches[-1] and weight + records > BATCH:
+            batches.append([])
+            weight = 0
+        batches[-1].append(digest)
+        weight += records
+    return [b for b in batches if b]
+
+
+def _load_people(session: Session, batch: list[Digest]) -> None:
+    """Everyone the batch's evidence names, with their supervisors, in one query (then
+    ``session.get`` finds them without one each)."""
+    ids = {d.to_user_id for d in batch} | {i.learner_id for d in batch for i in d.items}
+    session.scalars(select(User).options(joinedload(User.supervisor)).where(User.id.in_(sorted(ids)))).all()
+
+
 def _deliver(
-    session: Session, steps: Steps, digest: Digest, today: date, settings: Settings, report: Report, sender: Sender
+    session: Session, steps: Steps, batch: list[Digest], today: date, settings: Settings, report: Report,
+    sender: Sender,
 ) -> None:
-    subject, body = compose(digest, settings)
+    """Keep a batch of messages in the outbox in one step; then hand over each one to send."""
+    composed = [(digest, *compose(digest, settings)) for digest in batch]
     with steps.write():
-        kept = _keep(session, digest, today, settings, subject, body, report)
-    if kept is None:
-        return
+        _load_people(session, batch)
+        kept = [(digest, subject, body, _keep(session, digest, today, settings, subject, body, report))
+                for digest, subject, body in composed]
+    for digest, subject, body, message in kept:
+        if message is not None:
+            _hand_over(session, steps, digest, subject, body, message, today, settings, report, sender)
+
+
+def _hand_over(
+    session: Session, steps: Steps, digest: Digest, subject: str, body: str, kept: tuple[int, bool], today: date,
+    settings: Settings, report: Report, sender: Sender,
+) -> None:
+    """One message to the SMTP server, with no transaction open; its outcome kept at once after."""
     message_id, first = kept
 
     # No transaction is open from here until the outcome is recorded.
@@ -372,6 +410,7 @@ def _deliver(
         error = mailer.describe_failure(exc)
 
     with steps.write():
+        _load_people(session, [digest])
         row = session.get(OutboxMessage, message_id)
         if error is None:
             row.sent_at, row.transport, row.error = utcnow(), "smtp", None

@@ -26,11 +26,11 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import text as text_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import accounts, assignments, clock, evidence
 from .content import JOB_ROLES, SPECIALTIES, US_STATES, Library
@@ -41,19 +41,6 @@ from .models import NO_PASSWORD, PERSON_KINDS, User
 MAX_BYTES = 5 * 1024 * 1024
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises roster imports.
 _PG_IMPORT_LOCK = 0x52_6F_73_74  # "Rost"
-REQUIRED_COLUMNS = ("employee_id", "email", "name", "job_role")
-OPTIONAL_COLUMNS = (
-    "specialty",
-    "department",
-    "supervisor_email",
-    "hire_date",
-    "work_state",
-    "kind",
-    "vendor",
-    "active",
-)
-COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-_SQUEEZED = {c.replace("_", ""): c for c in COLUMNS}
 #: Fields a change to which calls for the person's assignments to be worked out again.
 ASSIGNMENT_FIELDS = ("job_role", "specialty", "work_state", "active")
 
@@ -61,7 +48,6 @@ _EMAIL = accounts.EMAIL  # the same rule as accounts made one by one
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
-_MAX_LENGTH = {"employee_id": 64, "email": 254, "name": 200, "department": 120, "vendor": 200}
 #: CSV column -> User attribute, for the plain fields (supervisor and employee_id are special).
 _ATTRIBUTE = {
     "email": "email",
@@ -103,6 +89,9 @@ class RosterError(ValueError):
 class RowError:
     line: int | None  # the line in the file (header = 1); None: the file as a whole
     message: str
+    #: The rule it breaks, to group problems by: "file", "shape", a column's name (its check in
+    #: COLUMN_RULES), "duplicate", "account", "kind and vendor", "supervisor", "importer".
+    rule: str = field(default="file", compare=False)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line is not None else self.message
@@ -157,6 +146,32 @@ class Preview:
             "bad_rows": len({e.line for e in self.errors}),
         }
 
+    def problems_by_rule(self) -> dict[str, list[RowError]]:
+        """The problems grouped by the rule each breaks, rules in the order first met."""
+        grouped: dict[str, list[RowError]] = {}
+        for error in self.errors:
+            grouped.setdefault(error.rule, []).append(error)
+        return grouped
+
+    def problem_rows(self):
+        """Every problem as a CSV row: line, rule, problem."""
+        return ((e.line, e.rule, e.message) for e in self.errors)
+
+    def change_rows(self):
+        """Every change as a CSV row: what, line, employee_id, name, email, the change."""
+        for what, plans in (("create", self.created), ("change", self.changed), ("deactivate", self.deactivated),
+                            ("not created (inactive)", self.skipped)):
+            for p in plans:
+                if what == "create":
+                    detail = "; ".join(f"{k}: {v}" for k, v in p.values.items() if v)
+                elif what == "not created (inactive)":
+                    detail = ""
+                else:
+                    detail = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in p.changes.items())
+                    if p.reason:
+                        detail = f"{p.reason}; {detail}"
+                yield (what, p.line, p.employee_id, p.name, p.email, detail)
+
     def summary(self) -> str:
         if self.errors:
             return (
@@ -207,9 +222,12 @@ class _Row:
     line: int
     cells: dict[str, str]  # the present columns' raw (stripped) text
     values: dict[str, Any] = field(default_factory=dict)  # column -> normalised value
-    errors: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (rule, problem)
     user: User | None = None  # matched existing account
     key: tuple | None = None  # ("u", user id) or ("n", line)
+
+    def problem(self, rule: str, message: str) -> None:
+        self.errors.append((rule, message))
 
     @property
     def employee_id(self) -> str:
@@ -260,7 +278,8 @@ def _read(text: str) -> tuple[list[str] | None, list[_Row], list[RowError]]:
                 continue
             row = _Row(line=line, cells={})
             if len(cells) != len(header):
-                row.errors.append(
+                row.problem(
+                    "shape",
                     f"has {len(cells)} values but the header has {len(header)} columns "
                     "(a value with a comma in it needs double quotes around it)"
                 )
@@ -300,80 +319,133 @@ def _one_of(choices) -> str:
     return ", ".join(choices)
 
 
+# --- the column checks: one cell at a time ---------------------------------------------------
+# Each check takes a cell's text (stripped) and gives the value Rounds keeps and, if the cell is
+# bad, the problem in words. A required column is in every file (the header check sees to it);
+# an optional one is checked only when the file has it.
+
+
+def _text(raw: str) -> tuple[Any, str | None]:
+    return raw, None
+
+
+def _words(raw: str) -> tuple[Any, str | None]:
+    """Spaces squeezed; empty is None."""
+    return " ".join(raw.split()) or None, None
+
+
+def _required(column: str, check: Callable[[str], tuple[Any, str | None]]) -> Callable[[str], tuple[Any, str | None]]:
+    def checked(raw: str) -> tuple[Any, str | None]:
+        value, problem = check(raw)
+        return value, problem or (None if raw else f"{column} is empty")
+    return checked
+
+
+def _email(column: str, *, empty: Any) -> Callable[[str], tuple[Any, str | None]]:
+    def check(raw: str) -> tuple[Any, str | None]:
+        value = raw.lower() or empty
+        if value and not _EMAIL.match(value):
+            return value, f"{column} '{raw}' is not an email address"
+        return value, None
+    return check
+
+
+def _name(raw: str) -> tuple[Any, str | None]:
+    return " ".join(raw.split()), None
+
+
+def _job_role(raw: str) -> tuple[Any, str | None]:
+    value = raw.lower()
+    if not value:
+        return value, f"job_role is empty (one of {_one_of(JOB_ROLES)})"
+    if value not in JOB_ROLES:
+        return value, f"job_role '{raw}' is not one of {_one_of(JOB_ROLES)}"
+    return value, None
+
+
+def _specialty(raw: str) -> tuple[Any, str | None]:
+    value = raw.lower() or None
+    if value and value not in SPECIALTIES:
+        return value, f"specialty '{raw}' is not one of {_one_of(SPECIALTIES)} (or empty)"
+    return value, None
+
+
+def _hire_date(raw: str) -> tuple[Any, str | None]:
+    if not raw:
+        return None, None
+    if _ISO_DATE.match(raw):
+        try:
+            return date.fromisoformat(raw), None
+        except ValueError:
+            pass
+    return None, f"hire_date '{raw}' is not a date in the form YYYY-MM-DD"
+
+
+def _work_state(raw: str) -> tuple[Any, str | None]:
+    value = raw.upper() or None
+    if value and value not in US_STATES:
+        return value, f"work_state '{raw}' is not a two-letter US state code such as TX"
+    return value, None
+
+
+def _kind(raw: str) -> tuple[Any, str | None]:
+    value = raw.lower() or "employee"
+    if value not in PERSON_KINDS:
+        return value, f"kind '{raw}' is not one of {_one_of(PERSON_KINDS)}"
+    return value, None
+
+
+def _active(raw: str) -> tuple[Any, str | None]:
+    value = raw.lower()
+    if not value or value in _YES:
+        return True, None
+    if value in _NO:
+        return False, None
+    return True, f"active '{raw}' is not yes or no"
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    column: str
+    required: bool
+    check: Callable[[str], tuple[Any, str | None]]  # the cell's text -> (value, problem or None)
+    max_length: int | None = None
+
+
+#: Every column of a roster file, in the order its cells are checked: whether the header must
+#: name it, how a cell is checked (and read), and its longest value. The messages are in the
+#: checks above.
+COLUMN_RULES: tuple[ColumnRule, ...] = (
+    ColumnRule("employee_id", True, _required("employee_id", _text), 64),
+    ColumnRule("email", True, _required("email", _email("email", empty="")), 254),
+    ColumnRule("name", True, _required("name", _name), 200),
+    ColumnRule("job_role", True, _job_role),
+    ColumnRule("specialty", False, _specialty),
+    ColumnRule("department", False, _words, 120),
+    ColumnRule("supervisor_email", False, _email("supervisor_email", empty=None)),
+    ColumnRule("hire_date", False, _hire_date),
+    ColumnRule("work_state", False, _work_state),
+    ColumnRule("kind", False, _kind),
+    ColumnRule("vendor", False, _words, 200),
+    ColumnRule("active", False, _active),
+)
+REQUIRED_COLUMNS = tuple(r.column for r in COLUMN_RULES if r.required)
+OPTIONAL_COLUMNS = tuple(r.column for r in COLUMN_RULES if not r.required)
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+_SQUEEZED = {c.replace("_", ""): c for c in COLUMNS}
+
+
 def _normalise(row: _Row) -> None:
-    """Check each present cell on its own; fill row.values with the normalised values."""
-    cells, values, errors = row.cells, row.values, row.errors
-    for name, limit in _MAX_LENGTH.items():
-        if len(cells.get(name, "")) > limit:
-            errors.append(f"{name} is longer than {limit} characters")
-    employee_id = cells["employee_id"]
-    if not employee_id:
-        errors.append("employee_id is empty")
-    values["employee_id"] = employee_id
-
-    email = cells["email"].lower()
-    if not email:
-        errors.append("email is empty")
-    elif not _EMAIL.match(email):
-        errors.append(f"email '{cells['email']}' is not an email address")
-    values["email"] = email
-
-    name = " ".join(cells["name"].split())
-    if not name:
-        errors.append("name is empty")
-    values["name"] = name
-
-    job_role = cells["job_role"].lower()
-    if not job_role:
-        errors.append(f"job_role is empty (one of {_one_of(JOB_ROLES)})")
-    elif job_role not in JOB_ROLES:
-        errors.append(f"job_role '{cells['job_role']}' is not one of {_one_of(JOB_ROLES)}")
-    values["job_role"] = job_role
-
-    if "specialty" in cells:
-        specialty = cells["specialty"].lower() or None
-        if specialty and specialty not in SPECIALTIES:
-            errors.append(f"specialty '{cells['specialty']}' is not one of {_one_of(SPECIALTIES)} (or empty)")
-        values["specialty"] = specialty
-    if "department" in cells:
-        values["department"] = " ".join(cells["department"].split()) or None
-    if "supervisor_email" in cells:
-        supervisor = cells["supervisor_email"].lower() or None
-        if supervisor and not _EMAIL.match(supervisor):
-            errors.append(f"supervisor_email '{cells['supervisor_email']}' is not an email address")
-        values["supervisor_email"] = supervisor
-    if "hire_date" in cells:
-        raw = cells["hire_date"]
-        hired = None
-        if raw:
-            try:
-                if not _ISO_DATE.match(raw):
-                    raise ValueError
-                hired = date.fromisoformat(raw)
-            except ValueError:
-                errors.append(f"hire_date '{raw}' is not a date in the form YYYY-MM-DD")
-        values["hire_date"] = hired
-    if "work_state" in cells:
-        state = cells["work_state"].upper() or None
-        if state and state not in US_STATES:
-            errors.append(f"work_state '{cells['work_state']}' is not a two-letter US state code such as TX")
-        values["work_state"] = state
-    if "kind" in cells:
-        kind = cells["kind"].lower() or "employee"
-        if kind not in PERSON_KINDS:
-            errors.append(f"kind '{cells['kind']}' is not one of {_one_of(PERSON_KINDS)}")
-        values["kind"] = kind
-    if "vendor" in cells:
-        values["vendor"] = " ".join(cells["vendor"].split()) or None
-    if "active" in cells:
-        raw = cells["active"].lower()
-        if not raw or raw in _YES:
-            values["active"] = True
-        elif raw in _NO:
-            values["active"] = False
-        else:
-            errors.append(f"active '{cells['active']}' is not yes or no")
-            values["active"] = True
+    """Check each present cell on its own (COLUMN_RULES); fill row.values with the values.
+    Lengths first, then each column's own check."""
+    for rule in COLUMN_RULES:
+        if rule.max_length is not None and len(row.cells.get(rule.column, "")) > rule.max_length:
+            row.problem(rule.column, f"{rule.column} is longer than {rule.max_length} characters")
+    for rule in COLUMN_RULES:
+        if rule.column in row.cells:
+            row.values[rule.column], problem = rule.check(row.cells[rule.column])
+            if problem:
+                row.problem(rule.column, problem)
 
 
 def _effective(row: _Row, column: str) -> Any:
@@ -398,81 +470,134 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+@dataclass
+class _Rounds:
+    """Everyone in Rounds, read once, by id, employee_id and email."""
+
+    people: list[User]
+    by_id: dict[int, User]
+    by_employee_id: dict[str, User]
+    by_email: dict[str, User]
+
+    @classmethod
+    def read(cls, session: Session) -> _Rounds:
+        people = list(session.scalars(select(User)))
+        return cls(
+            people,
+            {u.id: u for u in people},
+            {u.employee_id: u for u in people if u.employee_id is not None},
+            {u.email.lower(): u for u in people},
+        )
+
+
 def preview(session: Session, text: str, by_user: User | None = None) -> Preview:
     """What importing ``text`` would do, changing nothing. ``by_user``: who would import it (an
-    import that would deactivate its own importer is refused)."""
+    import that would deactivate its own importer is refused).
+
+    The rules, in order: the file's shape (``_read``); each cell on its own (COLUMN_RULES); no
+    employee_id or email twice in the file; each row matched to its account; kind and vendor
+    together; supervisors exist and form no loop; then what changes for each person, and who is
+    deactivated. Every problem names its line and its rule (``RowError.rule``)."""
     result = Preview(sha256=sha256(text))
     _, rows, file_errors = _read(text)
     if file_errors:
         result.errors = file_errors
         return result
     result.rows = len(rows)
-    people = list(session.scalars(select(User)))
-    by_id = {u.id: u for u in people}
-    by_employee_id = {u.employee_id: u for u in people if u.employee_id is not None}
-    by_email = {u.email.lower(): u for u in people}
-
+    rounds = _Rounds.read(session)
     for row in rows:
         miscounted = list(row.errors)
         _normalise(row)
         if miscounted:  # the values are shifted: their own complaints would only confuse
             row.errors = miscounted
+    _no_duplicates_in_file(rows)
+    _match_accounts(rows, rounds)
+    _kind_and_vendor(rows)
+    supervisors = _supervisors(rows, rounds)
+    _changes(rows, rounds, supervisors, result)
+    _absent_are_deactivated(rows, rounds, result)
+    result._supervisors = supervisors.target_of
+    _not_the_importer(by_user, result)
+    for row in rows:
+        result.errors.extend(RowError(row.line, message, rule) for rule, message in row.errors)
+    result.errors.sort(key=lambda e: (e.line or 0))
+    result.created.sort(key=lambda p: p.line or 0)
+    result.changed.sort(key=lambda p: p.line or 0)
+    result.deactivated.sort(key=lambda p: (p.line is None, p.line or 0, p.name))
+    return result
 
-    # Duplicates within the file
+
+def _no_duplicates_in_file(rows: list[_Row]) -> None:
+    """An employee_id or email on two lines: both lines are bad."""
     for column in ("employee_id", "email"):
         seen: dict[str, list[int]] = {}
         for row in rows:
             value = row.values.get(column)
             if value:
                 seen.setdefault(value.lower() if column == "email" else value, []).append(row.line)
-        for value, lines in seen.items():
-            if len(lines) > 1:
-                for row in rows:
-                    if row.line in lines:
-                        others = ", ".join(str(n) for n in lines if n != row.line)
-                        row.errors.append(f"{column} '{value}' is also on line {others}")
+        twice = {line: lines for lines in seen.values() if len(lines) > 1 for line in lines}
+        for row in rows:
+            if row.line in twice:
+                value = row.values[column].lower() if column == "email" else row.values[column]
+                others = ", ".join(str(n) for n in twice[row.line] if n != row.line)
+                row.problem("duplicate", f"{column} '{value}' is also on line {others}")
 
-    # Match each row to an existing account
+
+def _match_accounts(rows: list[_Row], rounds: _Rounds) -> None:
+    """Each row's account: by employee_id, else by email when that account has no employee_id
+    yet (made by hand: it is linked); an email that is someone else's is a bad row."""
     for row in rows:
         eid, email = row.values["employee_id"], row.values["email"]
-        user = by_employee_id.get(eid) if eid else None
-        holder = by_email.get(email) if email else None
+        user = rounds.by_employee_id.get(eid) if eid else None
+        holder = rounds.by_email.get(email) if email else None
         if user is None and holder is not None:
             if holder.employee_id is None:
                 user = holder  # an account made by hand: link it to its HR record
             else:
-                row.errors.append(
-                    f"email {email} belongs to {holder.name}, employee_id {holder.employee_id}, "
-                    f"not {eid}"
-                )
+                row.problem("account", f"email {email} belongs to {holder.name}, employee_id {holder.employee_id}, not {eid}")
         elif user is not None and holder is not None and holder.id != user.id:
-            row.errors.append(
-                f"email {email} already belongs to {holder.name}"
-                + (f" (employee_id {holder.employee_id})" if holder.employee_id else "")
-            )
+            row.problem("account", f"email {email} already belongs to {holder.name}"
+                        + (f" (employee_id {holder.employee_id})" if holder.employee_id else ""))
         row.user = user
         row.key = ("u", user.id) if user is not None else ("n", row.line)
 
-    # Kind and vendor, with the values the person will end up with
+
+def _kind_and_vendor(rows: list[_Row]) -> None:
+    """With the values the person will end up with: ba-staff name their vendor; employees none."""
     for row in rows:
         kind, vendor = _effective(row, "kind"), _effective(row, "vendor")
         if kind == "ba-staff" and not vendor:
-            row.errors.append("vendor is required when kind is ba-staff")
+            row.problem("kind and vendor", "vendor is required when kind is ba-staff")
         elif kind == "employee" and vendor and "vendor" in row.values:
-            row.errors.append(f"vendor '{vendor}' is only for contractor or ba-staff rows")
+            row.problem("kind and vendor", f"vendor '{vendor}' is only for contractor or ba-staff rows")
 
-    # Supervisors: someone in this file (by their email in it) or already in Rounds
-    rows_by_email = {}
+
+@dataclass
+class _Supervisors:
+    """Who reports to whom once the file is applied: people by key (("u", account id) or
+    ("n", line) for someone new), ``target_of`` each line's supervisor as the file names it."""
+
+    parent: dict[tuple, tuple | None]
+    email_of: dict[tuple, str]
+    target_of: dict[int, tuple | None]
+
+
+def _supervisors(rows: list[_Row], rounds: _Rounds) -> _Supervisors:
+    """A supervisor is someone in this file (by their email in it) or already in Rounds, not
+    inactive and new; nobody is their own supervisor, and there is no loop."""
+    rows_by_email: dict[str, _Row] = {}
     for row in rows:
         if row.values["email"]:
             rows_by_email.setdefault(row.values["email"], row)
-    parent: dict[tuple, tuple | None] = {("u", u.id): ("u", u.supervisor_id) if u.supervisor_id else None for u in people}
-    email_of: dict[tuple, str] = {("u", u.id): u.email for u in people}
-    target_of: dict[int, tuple | None] = {}
+    tree = _Supervisors(
+        parent={("u", u.id): ("u", u.supervisor_id) if u.supervisor_id else None for u in rounds.people},
+        email_of={("u", u.id): u.email for u in rounds.people},
+        target_of={},
+    )
     for row in rows:
-        email_of[row.key] = row.values["email"] or row.employee_id
+        tree.email_of[row.key] = row.values["email"] or row.employee_id
         if "supervisor_email" not in row.values:
-            parent[row.key] = ("u", row.user.supervisor_id) if row.user is not None and row.user.supervisor_id else None
+            tree.parent[row.key] = ("u", row.user.supervisor_id) if row.user is not None and row.user.supervisor_id else None
             continue
         wanted = row.values["supervisor_email"]
         target = None
@@ -481,29 +606,30 @@ def preview(session: Session, text: str, by_user: User | None = None) -> Preview
                 boss = rows_by_email[wanted]
                 target = boss.key
                 if boss.user is None and boss.values.get("active", True) is False:
-                    row.errors.append(
-                        f"supervisor_email {wanted} is inactive on line {boss.line} and not in Rounds"
-                    )
-            elif wanted in by_email:
-                target = ("u", by_email[wanted].id)
+                    row.problem("supervisor", f"supervisor_email {wanted} is inactive on line {boss.line} and not in Rounds")
+            elif wanted in rounds.by_email:
+                target = ("u", rounds.by_email[wanted].id)
             elif _EMAIL.match(wanted):
-                row.errors.append(f"supervisor_email {wanted} is not anyone in this file or in Rounds")
-        parent[row.key] = target
-        target_of[row.line] = target
+                row.problem("supervisor", f"supervisor_email {wanted} is not anyone in this file or in Rounds")
+        tree.parent[row.key] = target
+        tree.target_of[row.line] = target
     for row in rows:
-        if parent.get(row.key) == row.key:
-            row.errors.append("a person cannot be their own supervisor")
+        if tree.parent.get(row.key) == row.key:
+            row.problem("supervisor", "a person cannot be their own supervisor")
             continue
-        chain, current = [row.key], parent.get(row.key)
-        while current is not None and current not in chain and len(chain) <= len(parent):
+        chain, current = [row.key], tree.parent.get(row.key)
+        while current is not None and current not in chain and len(chain) <= len(tree.parent):
             chain.append(current)
-            current = parent.get(current)
+            current = tree.parent.get(current)
         if current == row.key:
-            loop = " -> ".join(email_of.get(k, "?") for k in chain + [row.key])
-            row.errors.append(f"supervisor loop: {loop}")
+            loop = " -> ".join(tree.email_of.get(k, "?") for k in chain + [row.key])
+            row.problem("supervisor", f"supervisor loop: {loop}")
+    return tree
 
-    # What changes
-    in_file = {row.values["employee_id"] for row in rows if row.values["employee_id"]}
+
+def _changes(rows: list[_Row], rounds: _Rounds, supervisors: _Supervisors, result: Preview) -> None:
+    """For each good row: someone to create (or, inactive and new, to skip), or an account whose
+    fields change (deactivated when the file says inactive), or unchanged."""
     for row in rows:
         if row.errors:
             continue
@@ -513,8 +639,8 @@ def preview(session: Session, text: str, by_user: User | None = None) -> Preview
         )
         supervisor_email = None
         if "supervisor_email" in values:
-            target = target_of.get(row.line)
-            supervisor_email = email_of.get(target) if target else None
+            target = supervisors.target_of.get(row.line)
+            supervisor_email = supervisors.email_of.get(target) if target else None
         if row.user is None:
             if not values.get("active", True):
                 result.skipped.append(plan)
@@ -541,8 +667,8 @@ def preview(session: Session, text: str, by_user: User | None = None) -> Preview
                 plan.changes[column] = (_shown(old), _shown(new))
         if "supervisor_email" in values:
             old_target = ("u", user.supervisor_id) if user.supervisor_id else None
-            if old_target != target_of.get(row.line):
-                old_email = by_id[user.supervisor_id].email if user.supervisor_id in by_id else ""
+            if old_target != supervisors.target_of.get(row.line):
+                old_email = rounds.by_id[user.supervisor_id].email if user.supervisor_id in rounds.by_id else ""
                 plan.changes["supervisor"] = (old_email, supervisor_email or "")
         if not plan.changes:
             result.unchanged += 1
@@ -551,7 +677,13 @@ def preview(session: Session, text: str, by_user: User | None = None) -> Preview
             result.deactivated.append(plan)
         else:
             result.changed.append(plan)
-    for user in people:
+
+
+def _absent_are_deactivated(rows: list[_Row], rounds: _Rounds, result: Preview) -> None:
+    """Active people with an employee_id who are not in the file are deactivated (people
+    without one, made by hand, are never touched)."""
+    in_file = {row.values["employee_id"] for row in rows if row.values["employee_id"]}
+    for user in rounds.people:
         if user.employee_id is not None and user.active and user.employee_id not in in_file:
             result.deactivated.append(
                 PersonPlan(
@@ -563,23 +695,54 @@ def preview(session: Session, text: str, by_user: User | None = None) -> Preview
                     user_id=user.id,
                 )
             )
-    result._supervisors = target_of
 
+
+def _not_the_importer(by_user: User | None, result: Preview) -> None:
+    """An import may not deactivate the person importing it."""
     if by_user is not None and any(p.user_id == by_user.id for p in result.deactivated):
         mine = next(p for p in result.deactivated if p.user_id == by_user.id)
         result.errors.append(
-            RowError(mine.line, f"importing this would deactivate your own account ({by_user.email})")
+            RowError(mine.line, f"importing this would deactivate your own account ({by_user.email})", "importer")
         )
-    for row in rows:
-        result.errors.extend(RowError(row.line, message) for message in row.errors)
-    result.errors.sort(key=lambda e: (e.line or 0))
-    result.created.sort(key=lambda p: p.line or 0)
-    result.changed.sort(key=lambda p: p.line or 0)
-    result.deactivated.sort(key=lambda p: (p.line is None, p.line or 0, p.name))
-    return result
 
 
 # --- apply ---------------------------------------------------------------------------------
+
+
+def _create_people(session: Session, result: Preview) -> dict[int, User]:
+    """The preview's new people, in a few statements (not one per person), with their
+    supervisors; then read back as accounts, by line. In the caller's transaction."""
+    if not result.created:
+        return {}
+    table = User.__table__
+    rows = []
+    for plan in result.created:
+        values = plan._row.values
+        row = {"email": values["email"], "name": values["name"], "password_hash": NO_PASSWORD, "role": "learner",
+               "job_role": values["job_role"], "employee_id": values["employee_id"], "active": True,
+               "session_version": 1, "failed_logins": 0}
+        for column in OPTIONAL_COLUMNS:
+            if column in _ATTRIBUTE and column != "active":
+                row[_ATTRIBUTE[column]] = values.get(column, _DEFAULTS[column])
+        rows.append(row)
+    session.flush()  # the caller's changes first
+    ids = {eid: uid for eid, uid in session.execute(insert(table).returning(table.c.employee_id, table.c.id), rows)}
+    line_ids = {plan.line: ids[plan.employee_id] for plan in result.created}
+
+    def account_id(key: tuple) -> int:
+        return key[1] if key[0] == "u" else line_ids[key[1]]
+
+    bosses = [{"person": line_ids[line], "boss": account_id(key)}
+              for line, key in result._supervisors.items() if line in line_ids and key is not None]
+    if bosses:
+        session.execute(
+            update(table).where(table.c.id == bindparam("person")).values(supervisor_id=bindparam("boss")), bosses)
+    by_id: dict[int, User] = {}
+    wanted = sorted(line_ids.values())
+    for start in range(0, len(wanted), 900):
+        by_id.update((u.id, u) for u in session.scalars(
+            select(User).options(joinedload(User.supervisor)).where(User.id.in_(wanted[start:start + 900]))))
+    return {line: by_id[user_id] for line, user_id in line_ids.items()}
 
 
 def apply(
@@ -608,37 +771,13 @@ def apply(
         return result
     by = by_user.email if by_user is not None else (by_label or "command line")
 
-    created: dict[int, User] = {}  # line -> new account
-    for plan in result.created:
-        values = plan._row.values
-        user = User(
-            email=values["email"],
-            name=values["name"],
-            password_hash=NO_PASSWORD,
-            role="learner",
-            job_role=values["job_role"],
-            employee_id=values["employee_id"],
-            active=True,
-            session_version=1,
-            failed_logins=0,
-        )
-        for column in OPTIONAL_COLUMNS:
-            if column in values and column in _ATTRIBUTE and column != "active":
-                setattr(user, _ATTRIBUTE[column], values[column])
-        if user.person_kind is None:
-            user.person_kind = "employee"
-        session.add(user)
-        created[plan.line] = user
-    session.flush()
+    created = _create_people(session, result)  # line -> new account
 
     def account(key: tuple | None) -> User | None:
         if key is None:
             return None
         return session.get(User, key[1]) if key[0] == "u" else created[key[1]]
 
-    for plan in result.created:
-        if plan.line in result._supervisors:
-            created[plan.line].supervisor = account(result._supervisors[plan.line])
     for plan in result.changed + result.deactivated:
         user = session.get(User, plan.user_id)
         row = plan._row
@@ -658,16 +797,14 @@ def apply(
         "roster.imported",
         details={"sha256": result.sha256, "filename": filename, "by": by, **result.counts()},
     )
-    given = 0
     for plan in result.created:
-        user = created[plan.line]
         evidence.append(
             session,
             "person.created",
-            user=user,
+            user=created[plan.line],
             details={"employee_id": plan.employee_id, "fields": plan.values, "import": result.sha256, "by": by},
         )
-        given += len(assignments.for_person(session, user, curricula, library, today, new=True))
+    retrain = []
     for plan in result.changed:
         user = session.get(User, plan.user_id)
         evidence.append(
@@ -682,7 +819,7 @@ def apply(
             },
         )
         if user.active and any(column in plan.changes for column in ASSIGNMENT_FIELDS):
-            given += len(assignments.for_person(session, user, curricula, library, today, new=False))
+            retrain.append(user)
     for plan in result.deactivated:
         evidence.append(
             session,
@@ -696,5 +833,8 @@ def apply(
                 "by": by,
             },
         )
-    result.assignments = given
+    # Everyone's assignments at once: a few queries, not a few per person.
+    given = assignments.for_people(session, [created[p.line] for p in result.created], curricula, library, today, new=True)
+    given += assignments.for_people(session, retrain, curricula, library, today, new=False)
+    result.assignments = len(given)
     return result

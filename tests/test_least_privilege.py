@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from quiz import create_app, evidence, jobs, privileges
+from quiz import create_app, evidence, privileges
 from quiz.config import PROJECT_ROOT, normalise_database_url
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence, User
@@ -364,7 +364,7 @@ def test_instance_folder_sqlite_files_and_secret_key_are_readable_by_their_owner
         with app.app_context():
             flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
         add_user(app)  # a write: the write gate, and SQLite's -wal and -shm
-        with app.app_context(), jobs.exclusive_run(db.session, "reminders", 1, "reminders send"):
+        with app.app_context():
             modes = {
                 path.name: _mode(path)
                 for path in (
@@ -372,7 +372,6 @@ def test_instance_folder_sqlite_files_and_secret_key_are_readable_by_their_owner
                     Path(f"{database}-wal"),
                     Path(f"{database}-shm"),
                     Path(f"{database}-writegate"),
-                    Path(f"{database}.reminders.lock"),
                     instance / "secret_key",
                 )
             }

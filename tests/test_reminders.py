@@ -447,7 +447,7 @@ def test_only_one_run_at_a_time(app, smtp):
     use_smtp(app, smtp.port)
     person(app, "ana@example.org", "Ana Lima", due=TODAY)
     with app.app_context():
-        with jobs.exclusive_run(db.session, "reminders", reminders._PG_RUN_LOCK, "reminders send"):
+        with jobs.exclusive_run(db.session, "reminders", "reminders send"):
             busy = run(app, *on(TODAY))
     assert busy.exit_code == 1 and "another `reminders send` is running" in busy.output
     assert smtp.messages == [] and outbox(app) == []

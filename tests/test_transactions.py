@@ -215,10 +215,13 @@ def test_a_writing_command_keeps_nothing_when_it_fails(app, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("the command failed after its change")
 
-    monkeypatch.setattr(cli.click, "echo", fail)  # assignments refresh echoes after it wrote
-    result = app.test_cli_runner().invoke(args=["assignments", "refresh"])
+    monkeypatch.setattr(cli.click, "echo", fail)  # users add echoes after it wrote
+    result = app.test_cli_runner().invoke(
+        args=["users", "add", "new@example.org", "--name", "Nia New", "--job-role", "front-desk"],
+        input="a long enough passphrase\n")
     assert isinstance(result.exception, RuntimeError)
     with app.app_context():
+        assert db.session.scalar(select(func.count(User.id))) == 1  # only add_user's
         assert db.session.scalar(select(func.count(Assignment.id))) == 0
 
 

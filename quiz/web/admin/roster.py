@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from ... import assignments, roster, team
+from ... import assignments, csvtext, roster, team
 from ...db import db
 from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
 from ..common import ADMIN_SECTIONS, curricula, library
@@ -162,6 +162,12 @@ def roster_import():
     return render_template("admin/roster_import.html", form=form, uploads=_recent_uploads()), status
 
 
+#: The preview page shows the first problems of each rule and the first people of each list;
+#: the CSV downloads have them all (a file of 89,000 people made a 20 MB page).
+PREVIEW_PROBLEMS_PER_RULE = 20
+PREVIEW_PEOPLE_PER_LIST = 100
+
+
 @bp.get("/roster/import/<int:upload_id>")
 @reads
 def roster_upload(upload_id: int):
@@ -169,7 +175,37 @@ def roster_upload(upload_id: int):
     result = roster.preview(db.session, upload.content, by_user=current_user)
     uploader = db.session.get(User, upload.uploaded_by_id) if upload.uploaded_by_id else None
     return render_template(
-        "admin/roster_preview.html", upload=upload, uploader=uploader, result=result, form=ActionForm()
+        "admin/roster_preview.html", upload=upload, uploader=uploader, result=result, form=ActionForm(),
+        per_rule=PREVIEW_PROBLEMS_PER_RULE, per_list=PREVIEW_PEOPLE_PER_LIST,
+    )
+
+
+@bp.get("/roster/import/<int:upload_id>/problems.csv")
+@reads
+def roster_upload_problems(upload_id: int):
+    """Every problem of the file, as the preview finds it now: line, rule, problem."""
+    upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    result = roster.preview(db.session, upload.content, by_user=current_user)
+    rows = ((line, rule, csvtext.spreadsheet_safe(message)) for line, rule, message in result.problem_rows())
+    return _csv(csvtext.lines(("line", "rule", "problem"), rows), f"roster-{upload.id}-problems")
+
+
+@bp.get("/roster/import/<int:upload_id>/changes.csv")
+@reads
+def roster_upload_changes(upload_id: int):
+    """Everyone the import would create, change, deactivate or skip, as the preview finds it now."""
+    upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    result = roster.preview(db.session, upload.content, by_user=current_user)
+    rows = (tuple(csvtext.spreadsheet_safe(cell) for cell in row) for row in result.change_rows())
+    return _csv(csvtext.lines(("action", "line", "employee_id", "name", "email", "detail"), rows),
+                f"roster-{upload.id}-changes")
+
+
+def _csv(lines, name: str) -> Response:
+    return Response(
+        "".join(lines),  # the preview is in memory already; the page's transaction ends with it
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 
