@@ -365,15 +365,7 @@ def test_the_daily_refresh_run_from_both_servers_at_once_assigns_nothing_twice(t
             )
             assert evidence.verify(db.session).ok  # the chain did not fork either
             unique_rule = any(index["unique"] for index in inspect(db.engine).get_indexes("assignments"))
-        # ISSUE 28 PART 2 (a database-held job lock for `assignments refresh`, and the unique rule
-        # on open assignments): without them two runs at once both assign the same module to the
-        # same person. Until that part is merged (no unique index on assignments yet) this is an
-        # expected failure; once it is, the assertion below holds it to its word.
-        if doubled and not unique_rule:
-            pytest.xfail(
-                f"issue 28 part 2 not merged yet: {len(doubled)} people were assigned the same module "
-                "twice by two refresh runs at once (no job lock held in the database, no unique rule)"
-            )
+        assert unique_rule  # the database refuses a second open assignment too
         assert doubled == [], f"{len(doubled)} people were assigned the same module twice: {doubled[:5]}"
         assert open_count == STAFF + 1 and assigned == STAFF + 1  # everyone once, the learner too
     finally:
