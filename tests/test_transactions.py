@@ -182,7 +182,8 @@ def test_a_get_that_tries_to_write_fails_at_once_and_writes_nothing(app, monkeyp
         return []
 
     monkeypatch.setattr(manage.team, "people_page", team_that_writes)
-    monkeypatch.setattr(manage.team, "choices", team_that_writes)  # what the new-event form reads
+    monkeypatch.setattr(manage.team, "reports_of", team_that_writes)
+    monkeypatch.setattr(manage.team, "choices", team_that_writes)  # the new-event form's lists
     with pytest.raises(DBAPIError):  # read-only: SQLite's query_only, PostgreSQL's READ ONLY
         client.get("/manage/")
     with pytest.raises(DBAPIError):  # a view that writes when sent a form still only reads a GET
