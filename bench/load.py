@@ -111,14 +111,15 @@ def resolve_content(choice: str) -> Path:
 def run_locust(
     user_class: str, host: str, cfg: dict, workdir: Path, label: str, *, users: int,
     duration: int, spawn_rate: float, server_pids: list[int], measured: bool = False,
-    quiet_wait: float = 0,
+    quiet_wait: float = 0, ready_allowance: int = 240,
 ) -> dict:
     """Run locust headless. ``measured``: users wait until all are ready, then run exactly
-    ``duration`` seconds (the run-time limit is only a safety net)."""
+    ``duration`` seconds (the run-time limit, ``ready_allowance`` seconds more, is only a
+    safety net)."""
     out = workdir / f"locust-{label}.json"
     cfg = {**cfg, "out": str(out), "users": users, "measure_seconds": duration if measured else 0,
            "server_pids": server_pids}
-    run_time = duration + 240 if measured else duration
+    run_time = duration + ready_allowance if measured else duration
     cfg_path = workdir / f"locust-{label}.config.json"
     cfg_path.write_text(json.dumps(cfg))
     log = workdir / f"locust-{label}.log"
