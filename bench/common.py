@@ -30,7 +30,11 @@ REAL_CONTENT = ROOT / "content"
 LOOPBACK = "127.0.0.1"
 
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_BENCH_DB = "bench"  # the only database these scripts ever drop and re-create
+#: The only database these scripts ever drop and re-create: `bench`, or the name in
+#: BENCH_PG_DB (so two people benchmarking on one server do not drop each other's).
+PG_BENCH_DB = os.environ.get("BENCH_PG_DB", "bench")
+if not re.fullmatch(r"bench[a-z0-9_]*", PG_BENCH_DB):
+    raise SystemExit(f"BENCH_PG_DB must start with 'bench' (letters, digits, _), not {PG_BENCH_DB!r}")
 
 #: One password for every bench learner; its Argon2id hash is computed once per run.
 PASSWORD = "bench learner passphrase 2026"
@@ -165,7 +169,7 @@ def free_port() -> int:
 
 
 def reset_postgresql_bench() -> str:
-    """Drop and re-create the `bench` database (and only that one); return its URL."""
+    """Drop and re-create the `bench` database (or BENCH_PG_DB; that one only); return its URL."""
     from sqlalchemy import create_engine, text
 
     from quiz.config import normalise_database_url

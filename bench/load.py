@@ -25,9 +25,9 @@ For each database it:
    authenticated form POST in Rounds is (signed cookie session, Flask-Login user loaded with the
    ORM, CSRF, a FlaskForm, the write as an ORM object), same gunicorn settings, N users, no
    think time: what the stack itself costs before any domain logic;
-8. prints latency per step, throughput, errors, the answer/baseline throughput ratio and the
-   targets: answer submit p95 < 50 ms at N learners (journey), no errors, >= 50% of baseline;
-   and, for information only, floor/baseline and answer/floor.
+8. prints latency per step, throughput, errors and the targets: answer submit p95 < 50 ms at
+   N learners (journey), no errors, answer-submit throughput >= 60% of the floor's; and, for
+   information only, floor/baseline and answer/baseline.
 
 Traffic only ever goes to 127.0.0.1. Nothing here runs under `make test`.
 """
@@ -90,7 +90,10 @@ STEP_ORDER = [
     "floor submit",
 ]
 TARGET_P95_MS = 50.0
-TARGET_RATIO = 0.5
+#: Answer-submit throughput against the floor's, measured in the same run (restated 2026-12-06:
+#: the earlier ">= 50% of the bare baseline" asked for less than the stack alone costs; see
+#: bench/README.md, "The floor").
+TARGET_FLOOR_RATIO = 0.6
 
 
 # ------------------------------------------------------------------------------- content
@@ -108,14 +111,15 @@ def resolve_content(choice: str) -> Path:
 def run_locust(
     user_class: str, host: str, cfg: dict, workdir: Path, label: str, *, users: int,
     duration: int, spawn_rate: float, server_pids: list[int], measured: bool = False,
-    quiet_wait: float = 0,
+    quiet_wait: float = 0, ready_allowance: int = 240,
 ) -> dict:
     """Run locust headless. ``measured``: users wait until all are ready, then run exactly
-    ``duration`` seconds (the run-time limit is only a safety net)."""
+    ``duration`` seconds (the run-time limit, ``ready_allowance`` seconds more, is only a
+    safety net)."""
     out = workdir / f"locust-{label}.json"
     cfg = {**cfg, "out": str(out), "users": users, "measure_seconds": duration if measured else 0,
            "server_pids": server_pids}
-    run_time = duration + 240 if measured else duration
+    run_time = duration + ready_allowance if measured else duration
     cfg_path = workdir / f"locust-{label}.config.json"
     cfg_path.write_text(json.dumps(cfg))
     log = workdir / f"locust-{label}.log"
@@ -471,7 +475,7 @@ def print_report(report: dict, args) -> dict:
     # Informational: where the floor sits between the bare baseline and the app.
     answer_rate, base_rate, floor_rate = (summary.get(k) for k in ("answer_rate", "baseline_rate", "floor_rate"))
     if floor_rate and (base_rate or answer_rate):
-        say(f"\n--- floor ({db}; informational, not a target)")
+        say(f"\n--- floor ({db}; floor / baseline for information; answers / floor is a target, below)")
         if base_rate:
             summary["floor_to_baseline"] = floor_rate / base_rate
             say(f"floor / baseline throughput: {floor_rate:.1f} / {base_rate:.1f} = {floor_rate / base_rate:.0%} "
@@ -508,10 +512,14 @@ def print_report(report: dict, args) -> dict:
     checks.append(("no errors (journey + answers phases)", f"{errors} failed requests, {not_rec} answers not recorded",
                    errors == 0 and not_rec == 0))
     if summary.get("answer_rate") and summary.get("baseline_rate"):
-        ratio = summary["answer_rate"] / summary["baseline_rate"]
-        summary["ratio"] = ratio
-        checks.append((f"answer-submit throughput >= {TARGET_RATIO:.0%} of baseline",
-                       f"{summary['answer_rate']:.1f} / {summary['baseline_rate']:.1f} = {ratio:.0%}", ratio >= TARGET_RATIO))
+        summary["ratio"] = summary["answer_rate"] / summary["baseline_rate"]  # information since 2026-12-06
+        say(f"answer-submit throughput / baseline (information): {summary['answer_rate']:.1f} / "
+            f"{summary['baseline_rate']:.1f} = {summary['ratio']:.0%}")
+    if summary.get("answer_rate") and summary.get("floor_rate"):
+        ratio = summary["answer_rate"] / summary["floor_rate"]
+        checks.append((f"answer-submit throughput >= {TARGET_FLOOR_RATIO:.0%} of the floor",
+                       f"{summary['answer_rate']:.1f} / {summary['floor_rate']:.1f} = {ratio:.0%}",
+                       ratio >= TARGET_FLOOR_RATIO))
     matches = [summary.get(p, {}).get("match") for p in ("journey", "answers") if p in summary]
     checks.append(("evidence verify passes", report["verify"]["out"].splitlines()[-1] if report["verify"]["out"] else "",
                    report["verify"]["code"] == 0))

@@ -157,6 +157,8 @@ def _wait_for_everyone(environment):
         READY.set()
         gevent.spawn_later(MEASURE, _end_measurement, environment)
     READY.wait()
+    if THINK[1] > 0:  # learners at work (bench/capacity.py): not all clicking at the same instant
+        gevent.sleep(_rng.uniform(0, THINK[1]))
 
 
 def _think():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import Engine, event, func, insert, select, text
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
@@ -97,15 +97,6 @@ def learner_snapshot(user: User | None) -> dict[str, Any]:
     }
 
 
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-
-
-def _lock_chain(session: Session) -> None:
-    if is_postgresql(session):
-        session.connection().execute(_PG_LOCK, {"k": _PG_APPEND_LOCK})
-    # SQLite: the writing transaction began with BEGIN IMMEDIATE and already holds the lock.
-
-
 #: Each engine's evidence keys (``use_keyring``): weak, so a test's app and its engine go together.
 _KEYRINGS: "weakref.WeakKeyDictionary[Engine, Keyring]" = weakref.WeakKeyDictionary()
 
@@ -132,6 +123,32 @@ _PENDING = "rounds_pending_evidence"
 #: statements themselves).
 _CHAIN_HEAD = select(Evidence.seq, Evidence.hash, Evidence.mac).order_by(Evidence.seq.desc()).limit(1)
 _INSERT_RECORDS = insert(Evidence.__table__)
+#: PostgreSQL: the chain lock and the head in one round trip, as two statements sent together.
+#: The server runs them in order and, in READ COMMITTED, each statement takes its own snapshot
+#: when it starts, so the head is read once the lock is held and sees every append committed
+#: before. (One statement could not do both: its snapshot would be older than the lock.) The
+#: lock is held to the commit, and every answer waits for it, so each round trip under it
+#: counts (bench/README.md, "The chain's lock on PostgreSQL").
+_PG_LOCK_AND_HEAD = (f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK}); "
+                     "SELECT seq, hash, mac FROM evidence ORDER BY seq DESC LIMIT 1")
+
+
+def _locked_head(session: Session) -> tuple[int, str, str | None] | None:
+    """Take the chain lock and read the chain's head (its seq, hash and MAC; None when empty)."""
+    connection = session.connection()
+    if not is_postgresql(session):
+        # SQLite: the writing transaction began with BEGIN IMMEDIATE and already holds the lock.
+        head = connection.execute(_CHAIN_HEAD).first()
+        return (head.seq, head.hash, head.mac) if head else None
+    result = connection.execution_options(no_parameters=True).exec_driver_sql(_PG_LOCK_AND_HEAD)
+    try:
+        cursor = result.cursor  # on the lock's result; the head's is the next
+        if not cursor.nextset():
+            raise RuntimeError("the chain's head was not read after its lock")
+        row = cursor.fetchone()
+    finally:
+        result.close()
+    return (row[0], row[1], row[2]) if row else None
 
 
 def append(
@@ -180,10 +197,9 @@ def _chain_pending(session: OrmSession) -> None:
     keyring = _KEYRINGS.get(connection.engine)
     if keyring is None:  # an unkeyed record after keyed ones would break the chain for good
         raise RuntimeError("no evidence key for this database: the app registers one (evidence.use_keyring)")
-    _lock_chain(session)
-    head = connection.execute(_CHAIN_HEAD).first()
-    seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if head is not None and head.mac is None:  # a chain begun before keys: say where keying starts
+    head = _locked_head(session)
+    seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    if head is not None and head[2] is None:  # a chain begun before keys: say where keying starts
         pending = [_keyed_marker(seq, keyring), *pending]
     rows = []
     for fields in pending:

@@ -21,6 +21,7 @@ from .helpers import (
     add_user,
     attempt_at_first_decision,
     choice_value,
+    recorded_sql,
     csrf_token,
     sign_in,
     step_token,
@@ -190,3 +191,66 @@ def test_racing_taps_that_all_read_before_any_writes_record_one_answer(app, monk
 
     assert sorted(_taps(app, 4, htmx_every_other=True, before=hold_the_writes)) == [200, 200, 303, 303]
     assert _recorded(app) == (1, 1)
+
+
+def test_the_chain_is_locked_and_its_head_read_in_one_trip_at_commit(app):
+    """Evidence is linked at commit: nothing of the chain runs before it, and then the lock
+    (PostgreSQL's advisory lock; SQLite's BEGIN IMMEDIATE is the lock) and the head are one
+    round trip, the record's insert the next: the lock every answer waits for spans only those
+    and the commit."""
+    from quiz import evidence
+
+    with app.app_context():
+        with recorded_sql(app) as before_commit:
+            evidence.append(db.session, "test.one")
+            db.session.execute(text("SELECT 1"))
+        with recorded_sql(app) as at_commit:
+            db.session.commit()
+        assert not any("evidence" in s or "advisory" in s for s in before_commit)
+        chain = [s for s in at_commit if "evidence" in s or "advisory" in s]
+        assert len(chain) == 2 and chain[1].startswith("INSERT INTO evidence")
+        assert "ORDER BY seq DESC LIMIT 1" in chain[0] or "ORDER BY evidence.seq DESC" in chain[0]
+        assert ("pg_advisory_xact_lock" in chain[0]) == (db.engine.dialect.name == "postgresql")
+
+
+def test_an_append_that_waited_for_the_chain_lock_links_to_the_record_committed_meanwhile(app):
+    """PostgreSQL: the head is read after the lock is held, with a snapshot taken then, so a
+    record committed while this append waited is its predecessor (an older snapshot would give
+    both the same sequence number, and the second would fail)."""
+    from quiz import evidence
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite's writers are serialised from BEGIN IMMEDIATE on")
+        engine_ = db.engine
+    holder = Session(engine_)
+    holder.connection().execute(text(f"SELECT pg_advisory_xact_lock({evidence._PG_APPEND_LOCK})"))
+    evidence.append(holder, "test.first")  # linked when the holder commits, the lock still held
+    errors: list[BaseException] = []
+
+    def append_second():
+        try:
+            with app.app_context():
+                evidence.append(db.session, "test.second")
+                db.session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    waiter = threading.Thread(target=append_second)
+    waiter.start()
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
+    with engine_.connect() as watch:
+        deadline = time.monotonic() + 10
+        while watch.execute(text(waiting)).scalar() == 0:
+            assert time.monotonic() < deadline, "the second append never waited for the chain lock"
+            time.sleep(0.02)
+            watch.rollback()
+    holder.commit()
+    holder.close()
+    waiter.join(10)
+    assert errors == []
+    with app.app_context():
+        rows = db.session.execute(select(Evidence.seq, Evidence.event).order_by(Evidence.seq)).all()
+        assert [tuple(r) for r in rows][-2:] == [(len(rows) - 1, "test.first"), (len(rows), "test.second")]
+        assert evidence.verify(db.session).ok
