@@ -177,26 +177,34 @@ def _claim_text(value: Any) -> str | None:
 def find_account(session: Session, claims: dict[str, Any], settings: SsoSettings) -> ClaimCheck:
     """Match checked ID token claims to a roster account (only reads). The role is never read
     from a claim."""
-    now = datetime.now(UTC)
     value = _claim_text(claims.get(settings.claim))
-    base = dict(at=now, issuer=str(claims.get("iss", "")), subject=str(claims.get("sub", "")), matched_by=settings.claim)
+
+    def found(refused: str | None, user_id: int | None = None, **more: Any) -> ClaimCheck:
+        return ClaimCheck(
+            at=datetime.now(UTC),
+            issuer=str(claims.get("iss", "")),
+            subject=str(claims.get("sub", "")),
+            matched_by=settings.claim,
+            value=value,
+            user_id=user_id,
+            refused=refused,
+            **more,
+        )
+
     if value is None:
-        return ClaimCheck(**base, value=None, refused="claim-missing")
+        return found("claim-missing")
     if settings.match_by == "email":
         value = value.lower()
         if claims.get("email_verified") is False:  # absent is taken as verified: Entra ID sends none
-            return ClaimCheck(**base, value=value, refused="email-not-verified")
+            return found("email-not-verified")
         user = session.scalar(select(User).where(func.lower(User.email) == value))
     else:
         user = session.scalar(select(User).where(User.employee_id == value))
     if user is None:
         if settings.create_unknown and accounts.EMAIL.match(value):
-            name = _claim_text(claims.get("name")) or value
-            return ClaimCheck(**base, value=value, refused=None, create=True, name=name[:200])
-        return ClaimCheck(**base, value=value, refused="no-such-account")
-    if not user.active:
-        return ClaimCheck(**base, value=value, user_id=user.id, refused="deactivated")
-    return ClaimCheck(**base, value=value, user_id=user.id, refused=None)
+            return found(None, create=True, name=(_claim_text(claims.get("name")) or value)[:200])
+        return found("no-such-account")
+    return found(None if user.active else "deactivated", user.id)
 
 
 def record_sign_in(
@@ -221,23 +229,45 @@ def record_sign_in(
     if refused is None and (user is None or not user.active):
         refused = "deactivated" if user is not None else "no-such-account"
     if refused is not None:
-        evidence.append(session, "session.sign-in-refused", user=user, details={
-            **details, "refused": refused, **({} if user is not None else {check.matched_by: check.value}),
-        })
+        evidence.append(
+            session,
+            "session.sign-in-refused",
+            user=user,
+            details={
+                **details,
+                "refused": refused,
+                **({} if user is not None else {check.matched_by: check.value}),
+            },
+        )
         return None
     assert user is not None
-    evidence.append(session, "session.signed-in", user=user, details={
-        **details, "session": session_id, "password_set_by_admin": False, "must_choose_a_new_password": False,
-    })
+    evidence.append(
+        session,
+        "session.signed-in",
+        user=user,
+        details={
+            **details,
+            "session": session_id,
+            "password_set_by_admin": False,
+            "must_choose_a_new_password": False,
+        },
+    )
     return user
 
 
 def refuse(session: Session, settings: SsoSettings, reason: str, error: str) -> None:
     """A sign-in the provider's answer did not let through (nobody is named yet): recorded,
     with the check that failed, as Authlib named it."""
-    evidence.append(session, "session.sign-in-refused", details={
-        "method": OIDC, "issuer": settings.issuer, "refused": reason, "error": error[:300],
-    })
+    evidence.append(
+        session,
+        "session.sign-in-refused",
+        details={
+            "method": OIDC,
+            "issuer": settings.issuer,
+            "refused": reason,
+            "error": error[:300],
+        },
+    )
 
 
 def _create(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
@@ -251,8 +281,15 @@ def _create(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
         job_role=settings.new_person_job_role,
     )
     user.password_hash = NO_PASSWORD  # they sign in with single sign-on
-    evidence.append(session, "person.created", user=user, details={
-        "by": "single sign-on", "issuer": check.issuer, "subject": check.subject,
-        "fields": {"email": user.email, "name": user.name, "role": "learner", "job_role": user.job_role},
-    })
+    evidence.append(
+        session,
+        "person.created",
+        user=user,
+        details={
+            "by": "single sign-on",
+            "issuer": check.issuer,
+            "subject": check.subject,
+            "fields": {"email": user.email, "name": user.name, "role": "learner", "job_role": user.job_role},
+        },
+    )
     return user

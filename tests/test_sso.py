@@ -328,8 +328,14 @@ def test_an_unverified_email_is_refused(app, client, provider):
 
 
 def test_people_can_be_matched_by_employee_id(database_url, tmp_path, monkeypatch, provider):
-    app = sso_app(database_url, tmp_path, monkeypatch, provider,
-                  OIDC_MATCH_CLAIM="employee_id", OIDC_EMPLOYEE_ID_CLAIM="employeeNumber")
+    app = sso_app(
+        database_url,
+        tmp_path,
+        monkeypatch,
+        provider,
+        OIDC_MATCH_CLAIM="employee_id",
+        OIDC_EMPLOYEE_ID_CLAIM="employeeNumber",
+    )
     try:
         uid = add_user(app, email="roster.email@example.org")
         with app.app_context():
@@ -349,8 +355,9 @@ def test_people_can_be_matched_by_employee_id(database_url, tmp_path, monkeypatc
 
 
 def test_unknown_people_are_made_learners_when_the_deployment_says_so(database_url, tmp_path, monkeypatch, provider):
-    app = sso_app(database_url, tmp_path, monkeypatch, provider,
-                  OIDC_CREATE_UNKNOWN=True, OIDC_NEW_PERSON_JOB_ROLE="clinical")
+    app = sso_app(
+        database_url, tmp_path, monkeypatch, provider, OIDC_CREATE_UNKNOWN=True, OIDC_NEW_PERSON_JOB_ROLE="clinical"
+    )
     try:
         provider.person("new-sub", email="new.nurse@example.org", name="New Nurse", role="admin")
         client = app.test_client()
@@ -358,7 +365,12 @@ def test_unknown_people_are_made_learners_when_the_deployment_says_so(database_u
         assert response.status_code == 303 and response.headers["Location"] == "/learn/"
         with app.app_context():
             user = db.session.scalar(select(User).where(User.email == "new.nurse@example.org"))
-            assert (user.role, user.job_role, user.name, user.password_hash) == ("learner", "clinical", "New Nurse", "!")
+            assert (user.role, user.job_role, user.name, user.password_hash) == (
+                "learner",
+                "clinical",
+                "New Nurse",
+                "!",
+            )
         [(_, created)] = records(app, "person.created")
         assert created["by"] == "single sign-on" and created["fields"]["role"] == "learner"
         assert records(app, "session.signed-in")[0][1]["method"] == "oidc"
@@ -376,8 +388,10 @@ def test_with_local_passwords_off_the_password_form_refuses(database_url, tmp_pa
         client = app.test_client()
         page = client.get("/auth/login")
         assert 'name="password"' not in page.text and "Sign in with Northwind Health ID" in page.text
-        response = client.post("/auth/login", data={
-            "email": "admin@example.org", "password": PASSWORD, "csrf_token": form_token(app, client)})
+        response = client.post(
+            "/auth/login",
+            data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": form_token(app, client)},
+        )
         assert response.status_code == 403
         assert "Signing in with a password is turned off here" in page_text(response.text)
         assert_signed_out(client)  # not signed in
@@ -386,8 +400,7 @@ def test_with_local_passwords_off_the_password_form_refuses(database_url, tmp_pa
         close_app(app)
 
 
-def test_admins_only_keeps_a_break_glass_admin_and_refuses_everyone_else(database_url, tmp_path, monkeypatch,
-                                                                         provider):
+def test_admins_only_keeps_a_break_glass_admin_and_refuses_everyone_else(database_url, tmp_path, monkeypatch, provider):
     app = sso_app(database_url, tmp_path, monkeypatch, provider, LOCAL_PASSWORDS="admins")
     try:
         add_user(app, email="breakglass@example.org", role="admin", job_role="it")
@@ -421,7 +434,8 @@ def test_sign_out_ends_the_session_and_offers_the_providers_sign_out(app, client
     login = client.get("/auth/login")
     assert "You are signed out of Rounds" in page_text(login.text)
     end_session = requests.get(f"{provider.url}/.well-known/openid-configuration", timeout=5).json()[
-        "end_session_endpoint"]
+        "end_session_endpoint"
+    ]
     link = next(part.split('"')[0] for part in login.text.split('href="')[1:] if part.startswith(end_session))
     query = parse_qs(urlsplit(link.replace("&amp;", "&")).query)
     assert query["client_id"] == ["rounds"]
@@ -445,17 +459,26 @@ def test_a_password_session_is_not_offered_the_providers_sign_out(app, client):
 # --- settings -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"LOCAL_PASSWORDS": "off"}, "LOCAL_PASSWORDS=off needs single sign-on"),
-    ({"LOCAL_PASSWORDS": "sometimes", "OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r"},
-     "LOCAL_PASSWORDS must be one of on, off, admins"),
-    ({"OIDC_ISSUER": "https://id.example"}, "needs both OIDC_ISSUER and OIDC_CLIENT_ID"),
-    ({"OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r", "OIDC_MATCH_CLAIM": "name"},
-     "OIDC_MATCH_CLAIM must be one of email, employee_id"),
-    ({"OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r", "OIDC_SCOPES": "email"}, "must include openid"),
-    ({"OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r", "OIDC_CREATE_UNKNOWN": True},
-     "OIDC_CREATE_UNKNOWN needs OIDC_NEW_PERSON_JOB_ROLE"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"LOCAL_PASSWORDS": "off"}, "LOCAL_PASSWORDS=off needs single sign-on"),
+        (
+            {"LOCAL_PASSWORDS": "sometimes", "OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r"},
+            "LOCAL_PASSWORDS must be one of on, off, admins",
+        ),
+        ({"OIDC_ISSUER": "https://id.example"}, "needs both OIDC_ISSUER and OIDC_CLIENT_ID"),
+        (
+            {"OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r", "OIDC_MATCH_CLAIM": "name"},
+            "OIDC_MATCH_CLAIM must be one of email, employee_id",
+        ),
+        ({"OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r", "OIDC_SCOPES": "email"}, "must include openid"),
+        (
+            {"OIDC_ISSUER": "https://id.example", "OIDC_CLIENT_ID": "r", "OIDC_CREATE_UNKNOWN": True},
+            "OIDC_CREATE_UNKNOWN needs OIDC_NEW_PERSON_JOB_ROLE",
+        ),
+    ],
+)
 def test_a_setting_that_cannot_work_is_refused_with_its_name(config, message):
     with pytest.raises(SsoConfigError, match=message):
         settings_from(config)
@@ -463,7 +486,8 @@ def test_a_setting_that_cannot_work_is_refused_with_its_name(config, message):
 
 def test_the_discovery_url_is_the_issuers_unless_given_whole():
     assert settings_from({"OIDC_ISSUER": "https://login.example/t/v2.0/", "OIDC_CLIENT_ID": "r"}).discovery_url == (
-        "https://login.example/t/v2.0/.well-known/openid-configuration")
+        "https://login.example/t/v2.0/.well-known/openid-configuration"
+    )
     whole = "https://id.example/oauth2/default/.well-known/openid-configuration"
     assert settings_from({"OIDC_ISSUER": whole, "OIDC_CLIENT_ID": "r"}).discovery_url == whole
 
