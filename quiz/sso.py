@@ -19,7 +19,7 @@ And the rule for local passwords beside it: on, off, or for admins only (a break
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -143,8 +143,6 @@ def limit_password(session: Session, check: accounts.PasswordCheck, settings: Ss
     user = session.get(User, check.user_id)
     if user is not None and password_allowed(settings, user.role):
         return check
-    from dataclasses import replace
-
     return replace(check, accepted=False, refused="password-not-allowed", new_hash=None)
 
 
