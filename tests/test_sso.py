@@ -501,3 +501,24 @@ def test_without_single_sign_on_its_pages_are_not_there(database_url, tmp_path, 
         assert client.get("/auth/sso/callback?code=x&state=y").status_code == 404
     finally:
         close_app(app)
+
+
+def test_a_single_sign_on_session_is_not_sent_to_choose_a_password(app, client, provider):
+    """An admin set a temporary password on this account; signed in with single sign-on, no
+    password was used, so the page to choose one does not stand in the way."""
+    from quiz import accounts
+
+    uid = add_user(app, email="temp@example.org")
+    with app.app_context():
+        user = db.session.get(User, uid)
+        accounts.set_password(db.session, user, accounts.new_password("a temporary one here"), by="test")
+        db.session.commit()
+    provider.person("temp-sub", email="temp@example.org")
+    assert sso_sign_in(client, "temp-sub").headers["Location"] == "/learn/"
+    assert client.get("/learn/").status_code == 200
+    password_client = app.test_client()  # with the password, it is still required
+    assert (
+        sign_in(password_client, "temp@example.org", "a temporary one here")
+        .headers["Location"]
+        .startswith("/auth/password")
+    )

@@ -57,7 +57,7 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, learn, manage, oidc, sso
+    from . import admin, assets, audit, auth, author, learn, manage, sso
 
     oidc.init_app(app)  # single sign-on's settings checked (a bad one stops the server) and its client
 
