@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run serve test test-browser check-content verify-evidence clean
+.PHONY: install run serve test lint test-browser check-content verify-evidence clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,15 @@ NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests 
 
 ## make test: the whole suite (against PostgreSQL too when TEST_DATABASE_URL is set), with the
 ## real-browser tests in tests/browser/ (they skip, saying so, without /usr/bin/chromium)
-test: install
+test: install lint
 	@test -x $(CHROMIUM) || echo "*** $(if $(filter true,$(CI)),Chromium not installed and CI=true: the browser tests will FAIL,$(NO_CHROMIUM)) ***"
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make lint: ruff (lint and format) on every Python file, mypy on quiz/ (pyproject.toml says how)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## make test-browser: only the real-browser tests (screenshots go to test-artifacts/screenshots/)
 test-browser: install

@@ -158,8 +158,8 @@ class LockoutPolicy:
     minutes: int = 15
 
 
-#: How a person signed in, as the evidence says: a password (single sign-on and a second factor
-#: will be other methods).
+#: How a person signed in, as the evidence says: a password (single sign-on is ``oidc``,
+#: quiz/sso.py).
 PASSWORD = "password"
 
 #: Why a sign-in was refused, as its record says (the person is never told which).
@@ -169,6 +169,7 @@ REFUSALS = {
     "locked": "the account was locked after repeated failures",
     "deactivated": "the account is deactivated",
     "no-such-account": "no account has that email",
+    "password-not-allowed": "the password was right, but passwords are off here (or for admins only): single sign-on",
 }
 
 
@@ -241,6 +242,9 @@ def record_sign_in(
             **details, "refused": "locked", "locked_until": evidence.utc_timestamp(user.locked_until)
             if user.locked_until else None,
         })
+        return None
+    if check.refused == "password-not-allowed":  # not counted: the password was right (quiz/sso.py)
+        evidence.append(session, "session.sign-in-refused", user=user, details={**details, "refused": check.refused})
         return None
     if not check.accepted:
         user.failed_logins = (user.failed_logins or 0) + 1

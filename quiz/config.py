@@ -200,4 +200,16 @@ def from_environment(instance_path: Path) -> dict:
         "EVIDENCE_KEYS": os.environ.get("EVIDENCE_KEYS") or None,
         "EVIDENCE_KEY_FILE": os.environ.get("EVIDENCE_KEY_FILE") or str(instance_path / "evidence-keys"),
         "EVIDENCE_ANCHOR_PATH": os.environ.get("EVIDENCE_ANCHOR_PATH") or str(instance_path / "evidence-anchor.log"),
+        # --- single sign-on, OpenID Connect (quiz/sso.py, web/oidc.py; docs/operations.md, "Single sign-on")
+        "OIDC_ISSUER": os.environ.get("OIDC_ISSUER", "").strip() or None,
+        "OIDC_CLIENT_ID": os.environ.get("OIDC_CLIENT_ID", "").strip() or None,
+        "OIDC_CLIENT_SECRET": os.environ.get("OIDC_CLIENT_SECRET") or None,
+        "OIDC_SCOPES": os.environ.get("OIDC_SCOPES") or "openid email profile",
+        "OIDC_MATCH_CLAIM": os.environ.get("OIDC_MATCH_CLAIM") or "email",
+        "OIDC_EMPLOYEE_ID_CLAIM": os.environ.get("OIDC_EMPLOYEE_ID_CLAIM") or "employee_id",
+        "OIDC_CREATE_UNKNOWN": _flag("OIDC_CREATE_UNKNOWN"),
+        "OIDC_NEW_PERSON_JOB_ROLE": os.environ.get("OIDC_NEW_PERSON_JOB_ROLE") or None,
+        "OIDC_PROVIDER_NAME": os.environ.get("OIDC_PROVIDER_NAME") or "single sign-on",
+        "OIDC_TIMEOUT_SECONDS": float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10")),
+        "LOCAL_PASSWORDS": os.environ.get("LOCAL_PASSWORDS") or "on",
     }

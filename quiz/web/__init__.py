@@ -24,6 +24,7 @@ from .. import accounts, assignments
 from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
+from . import oidc
 from .common import ADMIN_SECTIONS, LAST_SEEN, library, session_id  # noqa: F401  (library: the content being served)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
 from .limits import init_app as init_limits
@@ -61,7 +62,9 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, health, learn, manage
+    from . import admin, assets, audit, auth, author, health, learn, manage, sso
+
+    oidc.init_app(app)  # single sign-on's settings checked (a bad one stops the server) and its client
 
     app.register_blueprint(assets.bp)
     app.register_blueprint(health.bp)
@@ -76,6 +79,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["state_label"] = assignments.state_label
     app.jinja_env.filters["state_on"] = assignments.state_of  # an assignment's state as of the page's today
     app.register_blueprint(auth.bp)
+    app.register_blueprint(sso.bp)
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(author.bp)
@@ -178,8 +182,8 @@ def _password_to_choose():
     open (the account says so on every request; the cookie cannot get round it)."""
     if request.endpoint in _OPEN_BEFORE_A_NEW_PASSWORD or not current_user.is_authenticated:
         return None
-    if not current_user.password_must_change:
-        return None
+    if not current_user.password_must_change or session.get(oidc.METHOD) == "oidc":
+        return None  # (signed in with single sign-on: no password was used)
     if request.method not in ("GET", "HEAD"):
         flash("Choose your new password first. What you just sent was not recorded.", "info")
     return redirect_anywhere(url_for("auth.password", next=_back_here()))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import current_app, session
+from flask import current_app, session, url_for
 
 from ..content import Library
 
@@ -69,3 +70,48 @@ def signed_in_with_admin_set_password() -> bool:
     """Whether this session began with a password someone else set (kept for the whole
     session, even after the person chose their own in it)."""
     return bool(session.get(ADMIN_SET_PASSWORD, False))
+
+
+# --- where each person lands after signing in -------------------------------------------------
+
+#: The page where each account role's work is: learners' own training, a manager's team, a
+#: trainer's content, a compliance officer's training report, an admin's roster. Everyone reaches
+#: My training from the menu.
+LANDING = {
+    "learner": "learn.index",
+    "manager": "manage.index",
+    "trainer": "author.index",
+    "compliance": "audit.training",
+    "admin": "admin.roster",
+}
+
+
+def landing_page(role: str | None) -> str:
+    """Where someone with this account role lands after signing in (when no ``next=`` names a
+    page of its own)."""
+    return url_for(LANDING.get(role or "", "learn.index"))
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: never a full URL or a protocol-relative one."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+class SignedIn:
+    """What login_user needs, read before the commit, so signing in after it takes no new
+    (write-locking) transaction just to read the id back."""
+
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, user_id: str, user=None):
+        self._id = user_id
+
+    def get_id(self) -> str:
+        return self._id
