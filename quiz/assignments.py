@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import Table, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -509,7 +510,7 @@ def _create(session: Session, wanted: list[Due], library: Library | None, *, sin
     session.flush()  # the caller's changes first (people just made, when a roster is imported)
     # Inserted in a few statements (not one per assignment), then read back as objects, by id;
     # each one's person is already in the session, with their supervisor, for the evidence.
-    table = Assignment.__table__
+    table = cast(Table, Assignment.__table__)
     ids = sorted(session.execute(insert(table).returning(table.c.id), rows).scalars())
     made = [a for chunk in _chunks(ids) for a in session.scalars(
         select(Assignment).where(Assignment.id.in_(chunk)).order_by(Assignment.id))]

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased
 
 from . import csvtext, evidence, state_check, training_report
 from .assignments import utc_day
-from .content import Library
+from .content import Library, Module, Scenario
 from .versions import as_row
 from .models import ContentVersion, User
 
@@ -157,7 +157,8 @@ class _Writer:
     """Adds files to the ZIP as text arrives, keeping each one's size and SHA-256."""
 
     def __init__(self, archive: zipfile.ZipFile, made_at: datetime):
-        self.archive, self.members = archive, []
+        self.archive = archive
+        self.members: list[Member] = []
         self.stamp = made_at.astimezone(timezone.utc).timetuple()[:6]
 
     def add(self, name: str, chunks: Iterable[str]) -> Member:
@@ -326,7 +327,7 @@ def _add_content(session: Session, library: Library | None, writer: _Writer, ver
         query = select(ContentVersion).where(ContentVersion.version.in_(wanted[start:start + 500]))
         found.update((stored.version, stored) for stored in session.scalars(query))
     served = _served(library, versions - found.keys())
-    index = []
+    index: list[tuple[str, str | None, str | None, str | None, str | None, str | None, str]] = []
     for version in wanted:
         item = found.get(version) or served.get(version)
         if item is None:
@@ -346,7 +347,7 @@ def _served(library: Library | None, versions: set[str]) -> dict[str, ContentVer
     """Versions the library serves, as rows never added to a session."""
     if library is None or not versions:
         return {}
-    items = [*library.modules.values(), *library.all_scenarios()]
+    items: list[Module | Scenario] = [*library.modules.values(), *library.all_scenarios()]
     return {item.version: as_row(item) for item in items if item.version in versions}
 
 

@@ -333,7 +333,7 @@ def _tell(session: Session, steps: Steps, person: tuple[int, str, str], subject:
     except mailer.FAILURES as exc:  # the message stays in the outbox, with why
         error = mailer.describe_failure(exc)
     with steps.write():
-        row = session.get(OutboxMessage, message_id)
+        row = session.get_one(OutboxMessage, message_id)
         if error is None:
             row.sent_at, row.transport, row.error = utcnow(), "smtp", None
             report.sent += 1

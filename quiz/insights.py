@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from . import versions
@@ -84,7 +85,7 @@ class ModuleInsights:
     team_learners: int
 
 
-def first_try_answers(session: Session, module_id: str) -> list[tuple[Answer, int]]:
+def first_try_answers(session: Session, module_id: str) -> list[tuple[Row[Any], int]]:
     """(answer, user id) for the first answer at each node in each learner's first attempt.
     The answers are rows of the columns read here (attribute access as on an ``Answer``), not
     ORM objects: an organisation's first tries are tens of thousands of them."""

@@ -395,6 +395,8 @@ def _hand_over(
 
     # No transaction is open from here until the outcome is recorded.
     smtp = settings.smtp
+    if smtp is None:  # _keep hands over nothing when there is no SMTP server
+        raise ValueError("no SMTP server to hand the message to")
     error: str | None = None
     try:
         message = mailer.build(
@@ -411,7 +413,7 @@ def _hand_over(
 
     with steps.write():
         _load_people(session, [digest])
-        row = session.get(OutboxMessage, message_id)
+        row = session.get_one(OutboxMessage, message_id)
         if error is None:
             row.sent_at, row.transport, row.error = utcnow(), "smtp", None
             _record(session, digest, message_id, today, "smtp", None, retry=not first)

@@ -26,9 +26,9 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy import text as text_
 from sqlalchemy.orm import Session, joinedload
 
@@ -224,7 +224,7 @@ class _Row:
     values: dict[str, Any] = field(default_factory=dict)  # column -> normalised value
     errors: list[tuple[str, str]] = field(default_factory=list)  # (rule, problem)
     user: User | None = None  # matched existing account
-    key: tuple | None = None  # ("u", user id) or ("n", line)
+    key: tuple = ()  # ("u", user id) or ("n", line), set by _match_accounts
 
     def problem(self, rule: str, message: str) -> None:
         self.errors.append((rule, message))
@@ -709,15 +709,22 @@ def _not_the_importer(by_user: User | None, result: Preview) -> None:
 # --- apply ---------------------------------------------------------------------------------
 
 
+def _in_file(plan: PersonPlan) -> tuple[int, _Row]:
+    """The line and row in the file of a person to create (every one has them)."""
+    if plan.line is None or plan._row is None:
+        raise ValueError(f"employee_id {plan.employee_id}: a person to create has no line in the file")
+    return plan.line, plan._row
+
+
 def _create_people(session: Session, result: Preview) -> dict[int, User]:
     """The preview's new people, in a few statements (not one per person), with their
     supervisors; then read back as accounts, by line. In the caller's transaction."""
     if not result.created:
         return {}
-    table = User.__table__
+    table = cast(Table, User.__table__)
     rows = []
     for plan in result.created:
-        values = plan._row.values
+        values = _in_file(plan)[1].values
         row = {"email": values["email"], "name": values["name"], "password_hash": NO_PASSWORD, "role": "learner",
                "job_role": values["job_role"], "employee_id": values["employee_id"], "active": True,
                "session_version": 1, "failed_logins": 0}
@@ -727,7 +734,7 @@ def _create_people(session: Session, result: Preview) -> dict[int, User]:
         rows.append(row)
     session.flush()  # the caller's changes first
     ids = {eid: uid for eid, uid in session.execute(insert(table).returning(table.c.employee_id, table.c.id), rows)}
-    line_ids = {plan.line: ids[plan.employee_id] for plan in result.created}
+    line_ids = {_in_file(plan)[0]: ids[plan.employee_id] for plan in result.created}
 
     def account_id(key: tuple) -> int:
         return key[1] if key[0] == "u" else line_ids[key[1]]
@@ -779,7 +786,7 @@ def apply(
         return session.get(User, key[1]) if key[0] == "u" else created[key[1]]
 
     for plan in result.changed + result.deactivated:
-        user = session.get(User, plan.user_id)
+        user = session.get_one(User, plan.user_id)
         row = plan._row
         if row is None:  # absent from the file
             user.active = False
@@ -801,12 +808,12 @@ def apply(
         evidence.append(
             session,
             "person.created",
-            user=created[plan.line],
+            user=created[_in_file(plan)[0]],
             details={"employee_id": plan.employee_id, "fields": plan.values, "import": result.sha256, "by": by},
         )
     retrain = []
     for plan in result.changed:
-        user = session.get(User, plan.user_id)
+        user = session.get_one(User, plan.user_id)
         evidence.append(
             session,
             "person.changed",
@@ -834,7 +841,7 @@ def apply(
             },
         )
     # Everyone's assignments at once: a few queries, not a few per person.
-    given = assignments.for_people(session, [created[p.line] for p in result.created], curricula, library, today, new=True)
+    given = assignments.for_people(session, [created[_in_file(p)[0]] for p in result.created], curricula, library, today, new=True)
     given += assignments.for_people(session, retrain, curricula, library, today, new=False)
     result.assignments = len(given)
     return result

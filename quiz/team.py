@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterable
 
-from sqlalchemy import Select, and_, case, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from . import accounts, assignments, evidence
@@ -187,7 +187,7 @@ class PersonLine:
 
 
 def _where(viewer: User, filters: Filters, today: date, due_soon_days: int, *, admin_sees_self: bool) -> list:
-    where = [User.id.in_(scope_ids(viewer, admin_sees_self=admin_sees_self))]
+    where: list[ColumnElement[bool]] = [User.id.in_(scope_ids(viewer, admin_sees_self=admin_sees_self))]
     if filters.show == "active":
         where.append(User.active.is_(True))
     elif filters.show == "inactive":

@@ -17,11 +17,12 @@ transaction of its own (``db.own_transaction``), never inside the request's unit
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import Storage
-from sqlalchemy import case, delete, select
+from sqlalchemy import Table, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,7 +32,7 @@ from ..models import RateLimitCounter
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 DATABASE_STORAGE = "database://"
-_COUNTERS = RateLimitCounter.__table__
+_COUNTERS = cast(Table, RateLimitCounter.__table__)
 
 
 class DatabaseStorage(Storage):

@@ -277,7 +277,7 @@ def assign(user_id: int):
     person = _person_or_404(user_id)
     form = AssignForm()
     form.module_id.choices = _module_choices()
-    if not form.validate_on_submit():
+    if not form.validate_on_submit() or form.due_on.data is None:
         return _person_page(person, form, 422)
     made = assignments.ensure(
         db.session, person, form.module_id.data, form.due_on.data, "manager-choice",
@@ -297,7 +297,7 @@ def waive(assignment_id: int):
     form = WaiveForm()
     if not a.is_open:
         flash("That assignment is already closed.", "info")
-    elif not form.validate_on_submit():
+    elif not form.validate_on_submit() or form.reason.data is None:
         form.reason.id = f"reason-{a.id}"  # the row's own field, which the summary links to
         return _person_page(person, status=422, waive_failed=(a.id, form))
     else:
@@ -379,7 +379,7 @@ def remediate(module_id: str):
     target = by_objective.get(form.objective.data or "")
     candidates = assignments.modules_for_objective(lib, form.objective.data or "")
     form.module_id.choices = [(m.id, m.title) for m in candidates] or _module_choices()
-    if target is None or not form.validate_on_submit():
+    if target is None or not form.validate_on_submit() or form.due_in_days.data is None:
         return _module_page(module_id, {form.objective.data: form} if target else None, 422)
     due = _today() + timedelta(days=form.due_in_days.data)
     people = list(db.session.scalars(select(User).where(User.id.in_(sorted(target.missed_by))).order_by(User.id)))

@@ -46,11 +46,11 @@ def password(user_id: int):
     if person.id == current_user.id:  # your own is yours to choose, with your current password
         return redirect(url_for("auth.password"), code=303)
     form = PasswordForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and form.password.data is not None:
         chosen = accounts.new_password(form.password.data)  # the form held it to the rule
         smtp = mailer.settings_from_config(current_app.config)
         with writing(db.session):
-            locked = db.session.get(User, user_id, populate_existing=True, with_for_update=True)
+            locked = db.session.get_one(User, user_id, populate_existing=True, with_for_update=True)
             notice = accounts.set_password(db.session, locked, chosen, by=current_user._get_current_object(), smtp=smtp,
                                            base_url=current_app.config["BASE_URL"])
             name, address = locked.name, locked.email

@@ -35,7 +35,7 @@ def role(user_id: int):
         try:
             changed = accounts.set_role(db.session, person, form.role.data, by=current_user)
         except accounts.AccountError as exc:
-            form.role.errors.append(str(exc))
+            form.role.errors = [*form.role.errors, str(exc)]
         else:
             name = accounts.ROLE_NAMES[person.role]
             flash(f"{person.name} is now: {name}." if changed else f"{person.name} was already: {name}.", "info")

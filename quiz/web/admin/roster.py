@@ -8,6 +8,7 @@ or nothing by a separate POST.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -113,7 +114,7 @@ def roster_deactivate():
 @writes
 def roster_clear(user_id: int):
     person = db.session.get(User, user_id) or abort(404)
-    kept = _roster_filters(request.args).args() | {"page": team.page_number(request.args.get("page"))}
+    kept: dict[str, Any] = _roster_filters(request.args).args() | {"page": team.page_number(request.args.get("page"))}
     back = redirect(url_for("admin.roster", **kept, _anchor=f"p{user_id}"), code=303)
     if not ActionForm().validate_on_submit():
         abort(400)

@@ -20,6 +20,7 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import accounts, evidence, training_report
 from ...db import db
+from ...models import User
 from ..common import library
 from ..access import require_role
 
@@ -48,7 +49,7 @@ class PersonFilter:
     ``person`` is their account, or None when no email was given."""
 
     email = StringField("Person (their email)", validators=[Optional()])
-    person = None
+    person: User | None = None
 
     def validate_email(self, field):
         self.person = accounts.find_by_email(db.session, field.data) if field.data else None
