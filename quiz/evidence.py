@@ -20,9 +20,9 @@ import json
 import weakref
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, cast
 
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import Engine, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
@@ -122,7 +122,7 @@ _PENDING = "rounds_pending_evidence"
 #: (the ORM's execution layer, and for a list of rows its bulk-insert path, cost more than the
 #: statements themselves).
 _CHAIN_HEAD = select(Evidence.seq, Evidence.hash, Evidence.mac).order_by(Evidence.seq.desc()).limit(1)
-_INSERT_RECORDS = insert(Evidence.__table__)
+_INSERT_RECORDS = insert(cast(Table, Evidence.__table__))
 #: PostgreSQL: the chain lock and the head in one round trip, as two statements sent together.
 #: The server runs them in order and, in READ COMMITTED, each statement takes its own snapshot
 #: when it starts, so the head is read once the lock is held and sees every append committed
@@ -261,7 +261,7 @@ def _fields(row: Evidence) -> dict[str, Any]:
     return {name: getattr(row, name) for name in HASHED_FIELDS}
 
 
-def verify_records(rows: Iterable[Evidence], keyring: Keyring | None = None) -> Verification:
+def verify_records(rows: Iterable[Any], keyring: Keyring | None = None) -> Verification:
     """Recompute the chain over records in sequence order, and with ``keyring`` check each
     record's MAC; name the first record at fault. Once one record carries a MAC, every later
     one must: a record without one after it was written by someone without the key."""

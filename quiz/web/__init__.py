@@ -49,7 +49,7 @@ def init_web(app: Flask) -> None:
 
         # Each proxy adds the address it was reached from to X-Forwarded-For; the one next to
         # the app (nginx) sets X-Forwarded-Proto and -Host whole, from what reached it.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1)  # type: ignore[method-assign]  # as Flask documents
     init_units(app)  # first: every request runs as the unit its view declares
     htmx.init_app(app)
     csrf.init_app(app)
