@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this checkout's quiz
 
 from common import (  # noqa: E402
+    RE_CHOICE,
     ROOT,
     csrf_token_in,
     fresh_database,
     in_process_app,
     machine_line,
-    RE_CHOICE,
     rmtree_quiet,
     say,
     step_in,
@@ -75,8 +75,14 @@ def _app(database_url: str, work: Path):
             ("boss@example.org", "Robin Boss", "leadership", None),
             ("learner@example.org", "Dana Whitfield", "front-desk", "boss@example.org"),
         ):
-            accounts.create_user(db.session, email=email, name=name, password="bench passphrase 2026",
-                                 job_role=job_role, supervisor_email=boss)
+            accounts.create_user(
+                db.session,
+                email=email,
+                name=name,
+                password="bench passphrase 2026",
+                job_role=job_role,
+                supervisor_email=boss,
+            )
         db.session.commit()
     return app
 
@@ -84,8 +90,10 @@ def _app(database_url: str, work: Path):
 def _at_a_decision(client) -> str:
     """Sign in, start test-callers and page through its lesson; the page at the first decision."""
     page = client.get("/auth/login").text
-    client.post("/auth/login", data={"email": "learner@example.org", "password": "bench passphrase 2026",
-                                     "csrf_token": _token(page)})
+    client.post(
+        "/auth/login",
+        data={"email": "learner@example.org", "password": "bench passphrase 2026", "csrf_token": _token(page)},
+    )
     page = client.get(MODULE).text
     client.post(MODULE + "start", data={"csrf_token": _token(page), "step": _step(page)})
     for _ in range(50):
@@ -115,8 +123,9 @@ def measure(db_kind: str, answers: int, rounds: int, warmup: int) -> dict:
 
         def answer() -> None:
             nonlocal step, page
-            response = client.post(MODULE + "answer", headers=htmx,
-                                   data={"csrf_token": token, "step": step, "choice": looping(page)})
+            response = client.post(
+                MODULE + "answer", headers=htmx, data={"csrf_token": token, "step": step, "choice": looping(page)}
+            )
             if response.status_code != 200:
                 raise SystemExit(f"answer at step {step} got {response.status_code}")
             page = response.text
@@ -159,13 +168,22 @@ def main(argv=None) -> int:
     say(f"machine: {machine_line()}")
     import quiz
 
-    say(f"code: {Path(quiz.__file__).parent}; {args.rounds} rounds of {args.answers} htmx answers after {args.warmup} to warm up")
+    say(
+        f"code: {Path(quiz.__file__).parent}; {args.rounds} rounds of {args.answers} htmx answers after {args.warmup} to warm up"
+    )
     rows = []
-    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+    for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
         result = measure(kind, args.answers, args.rounds, args.warmup)
         cpu, wall = result["cpu"], result["wall"]
-        rows.append([kind, f"{statistics.median(cpu):.2f}", f"{min(cpu):.2f} - {max(cpu):.2f}",
-                     f"{statistics.median(wall):.2f}", len(result["statements"])])
+        rows.append(
+            [
+                kind,
+                f"{statistics.median(cpu):.2f}",
+                f"{min(cpu):.2f} - {max(cpu):.2f}",
+                f"{statistics.median(wall):.2f}",
+                len(result["statements"]),
+            ]
+        )
         if args.show_sql:
             say(f"\n{kind}: the statements of one answer")
             for sql in result["statements"]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, render_template, request
 from jinja2 import DictLoader
@@ -49,7 +49,7 @@ def database_url() -> str:
     url = os.environ["DATABASE_URL"]
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -70,7 +70,6 @@ def engine():
     if _engine is None:
         _engine = create_engine(database_url())
         if _engine.dialect.name == "sqlite":
-
             event.listen(_engine, "connect", sqlite_settings)
 
             @event.listens_for(_engine, "begin")
@@ -91,7 +90,7 @@ def ready():
 
 @app.post("/answer")
 def answer():
-    at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     choice = int(request.form.get("choice", 1))
     step = int(request.form.get("step", 0))
     with engine().begin() as conn:

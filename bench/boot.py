@@ -66,9 +66,21 @@ def boot_once(env: dict, workers: int, preload: bool, log: Path) -> dict:
     import psutil
 
     port = free_port()
-    cmd = [str(BIN / "gunicorn"), *(["--preload"] if preload else []), "--workers", str(workers),
-           "--worker-class", "gthread", "--threads", "1", "--bind", f"{LOOPBACK}:{port}",
-           "--log-level", "warning", "app:app"]
+    cmd = [
+        str(BIN / "gunicorn"),
+        *(["--preload"] if preload else []),
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "1",
+        "--bind",
+        f"{LOOPBACK}:{port}",
+        "--log-level",
+        "warning",
+        "app:app",
+    ]
     started = time.monotonic()
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
@@ -88,8 +100,10 @@ def boot_once(env: dict, workers: int, preload: bool, log: Path) -> dict:
             before = {c.pid: _cpu(c) for c in master.children()}
             time.sleep(0.5)
             after = {c.pid: _cpu(c) for c in master.children()}
-            if len(after) == workers and before.keys() == after.keys() and all(
-                after[pid] - before[pid] < 0.02 for pid in after
+            if (
+                len(after) == workers
+                and before.keys() == after.keys()
+                and all(after[pid] - before[pid] < 0.02 for pid in after)
             ):
                 break
         all_up = time.monotonic() - started - 0.5
@@ -127,7 +141,9 @@ def main(argv=None) -> int:
         generate(content, args.modules, args.seed)
         env = app_env(fresh_database("sqlite", work), content, work / "instance")
         flask_cli(env, "db", "upgrade")  # also makes the instance folder and its secret key
-        say(f"{args.modules} generated modules with their scenarios; gunicorn {args.workers} workers x 1 thread (gthread)")
+        say(
+            f"{args.modules} generated modules with their scenarios; gunicorn {args.workers} workers x 1 thread (gthread)"
+        )
         results: dict[bool, list[dict]] = {True: [], False: []}
         for _ in range(args.runs):
             for preload in (True, False):
@@ -137,15 +153,33 @@ def main(argv=None) -> int:
         rows = []
         for preload in (True, False):
             runs = results[preload]
-            med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+            med = lambda key, runs=runs: statistics.median(r[key] for r in runs)  # noqa: E731
             rss = statistics.median(statistics.mean(r["worker_rss"]) for r in runs)
-            rows.append([
-                "--preload" if preload else "no --preload",
-                f"{med('first_page'):.1f}", f"{med('all_up'):.1f}", f"{med('master_cpu'):.1f}", f"{med('worker_cpu'):.1f}",
-                f"{med('pss'):.0f}", f"{rss:.0f}",
-            ])
-        say(table(["serving", "first page (s)", "all workers up (s)", "master's CPU (s)", "workers' CPU (s)",
-                   "PSS, all (MiB)", "RSS per worker (MiB)"], rows))
+            rows.append(
+                [
+                    "--preload" if preload else "no --preload",
+                    f"{med('first_page'):.1f}",
+                    f"{med('all_up'):.1f}",
+                    f"{med('master_cpu'):.1f}",
+                    f"{med('worker_cpu'):.1f}",
+                    f"{med('pss'):.0f}",
+                    f"{rss:.0f}",
+                ]
+            )
+        say(
+            table(
+                [
+                    "serving",
+                    "first page (s)",
+                    "all workers up (s)",
+                    "master's CPU (s)",
+                    "workers' CPU (s)",
+                    "PSS, all (MiB)",
+                    "RSS per worker (MiB)",
+                ],
+                rows,
+            )
+        )
         say(f"medians of {args.runs} starts each; first page and all workers up are seconds from starting gunicorn")
     finally:
         if args.keep:

@@ -71,7 +71,9 @@ def writer(variant: str, seconds: float, out) -> None:
             cur.nextset()
             row = cur.fetchone()
         seq, prev = row if row else (0, GENESIS)
-        digest = hashlib.sha256(json.dumps({"seq": seq + 1, "prev_hash": prev, "details": details}).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps({"seq": seq + 1, "prev_hash": prev, "details": details}).encode()
+        ).hexdigest()
         if variant == "async-flush":
             c.execute("SET LOCAL synchronous_commit = off")
         c.execute("INSERT INTO ev VALUES (%s, %s, %s, %s)", (seq + 1, prev, digest, details))
@@ -109,7 +111,8 @@ def main(argv=None) -> int:
     with psycopg.connect(URL) as c:
         rows = c.execute("SELECT seq, prev_hash, hash FROM ev ORDER BY seq").fetchall()
     linked = all(r[0] == i + 1 for i, r in enumerate(rows)) and all(
-        rows[i][1] == (rows[i - 1][2] if i else GENESIS) for i in range(len(rows)))
+        rows[i][1] == (rows[i - 1][2] if i else GENESIS) for i in range(len(rows))
+    )
     print(f"chain: {len(rows)} records, " + ("every one linked to the one before" if linked else "BROKEN"))
     return 0 if linked else 1
 

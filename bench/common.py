@@ -85,12 +85,18 @@ def table(headers: list[str], rows: list[list], align: str | None = None) -> str
     cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     align = align or ("l" + "r" * (len(headers) - 1))
+
     def line(row):
         out = []
         for i, c in enumerate(row):
             out.append(c.ljust(widths[i]) if align[i] == "l" else c.rjust(widths[i]))
         return "| " + " | ".join(out) + " |"
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+
+    sep = (
+        "|"
+        + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align, strict=False))
+        + "|"
+    )
     return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
 
 
@@ -145,7 +151,7 @@ def machine() -> dict:
     except Exception:  # noqa: BLE001
         mem = "?"
     return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "memory": mem,
         "cpu": cpu,
@@ -156,11 +162,14 @@ def machine() -> dict:
 
 def machine_line() -> str:
     m = machine()
-    return (f"{m['date']}; nproc {m['nproc']}; memory {m['memory']}; CPU {m['cpu']}; Python {m['python']}; "
-            f"Python speed {m['python_ns_per_step']} ns per loop step (python_speed(): lower is faster)")
+    return (
+        f"{m['date']}; nproc {m['nproc']}; memory {m['memory']}; CPU {m['cpu']}; Python {m['python']}; "
+        f"Python speed {m['python_ns_per_step']} ns per loop step (python_speed(): lower is faster)"
+    )
 
 
 # -------------------------------------------------------------------------------- databases
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -200,12 +209,14 @@ def in_process_app(database_url: str, work: Path, content_dir: Path = TEST_CONTE
     from quiz import create_app
     from quiz.config import PROJECT_ROOT
 
-    app = create_app({
-        "SECRET_KEY": "bench-secret-key-not-for-production",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "CONTENT_DIR": str(content_dir),
-        "RATELIMIT_ENABLED": False,
-    })
+    app = create_app(
+        {
+            "SECRET_KEY": "bench-secret-key-not-for-production",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "CONTENT_DIR": str(content_dir),
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     with app.app_context():
         flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
     return app
@@ -247,7 +258,11 @@ class Learner:
 
 
 def create_learners(
-    env: dict, count: int, roles: list[tuple[str, str | None]], prefix: str = "bench", work_state: str | None = None,
+    env: dict,
+    count: int,
+    roles: list[tuple[str, str | None]],
+    prefix: str = "bench",
+    work_state: str | None = None,
 ) -> list[Learner]:
     """Insert ``count`` learner accounts directly, all sharing one pre-computed Argon2id hash,
     and all reporting to one supervisor account (as staff from a roster do: their evidence
@@ -257,10 +272,12 @@ def create_learners(
     app's database state (the app's own accounts code makes the hash, so its parameters match).
     """
     learners = [
-        Learner(f"{prefix}-{i:04d}@example.org", f"{prefix.title()} Learner {i:04d}", *roles[i % len(roles)], work_state)
+        Learner(
+            f"{prefix}-{i:04d}@example.org", f"{prefix.title()} Learner {i:04d}", *roles[i % len(roles)], work_state
+        )
         for i in range(count)
     ]
-    payload = json.dumps([l.__dict__ for l in learners])
+    payload = json.dumps([learner.__dict__ for learner in learners])
     script = r"""
 import json, sys
 from datetime import datetime, timezone
@@ -286,8 +303,12 @@ with app.app_context():
     db.engine.dispose()
 """
     result = subprocess.run(
-        [sys.executable, "-c", script, PASSWORD, prefix], input=payload, cwd=ROOT, env=env,
-        capture_output=True, text=True,
+        [sys.executable, "-c", script, PASSWORD, prefix],
+        input=payload,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise SystemExit(f"creating learners failed:\n{result.stderr}")
@@ -295,6 +316,7 @@ with app.app_context():
 
 
 # ----------------------------------------------------------------------------------- content
+
 
 def content_facts(content_dir: Path, allow_errors: bool = False) -> tuple[dict, list, list, str | None]:
     """The answer key (what each choice is worth, and whether it can keep a walk looping), the
@@ -318,23 +340,27 @@ def content_facts(content_dir: Path, allow_errors: bool = False) -> tuple[dict, 
         for n in s.nodes.values():
             for c in n.choices:
                 key[f"{s.title}\x1f{n.title}\x1f{c.label}"] = {
-                    "points": c.points, "critical": c.critical, "loops": c.target in loopable,
+                    "points": c.points,
+                    "critical": c.critical,
+                    "loops": c.target in loopable,
                 }
     roles: list[tuple[str, str | None]] = []
     for module in sorted(lib.modules.values(), key=lambda m: m.id):
-        specialties = {None} | {
-            spec for sid in module.scenario_ids for spec in lib.scenarios.get(sid, {}) if spec
-        }
+        specialties = {None} | {spec for sid in module.scenario_ids for spec in lib.scenarios.get(sid, {}) if spec}
         for role in module.roles:
             for spec in sorted(specialties, key=lambda x: x or ""):
                 if module.is_for(role, spec) and (role, spec) not in roles:
                     roles.append((role, spec))
+
     def loops(role, spec):
         for module in lib.modules_for(role, spec):
             for sid in module.scenario_ids:
                 scenario = lib.scenario_for(sid, spec)
-                if scenario and any(key.get(f"{scenario.title}\x1f{n.title}\x1f{c.label}", {}).get("loops")
-                                    for n in scenario.nodes.values() for c in n.choices):
+                if scenario and any(
+                    key.get(f"{scenario.title}\x1f{n.title}\x1f{c.label}", {}).get("loops")
+                    for n in scenario.nodes.values()
+                    for c in n.choices
+                ):
                     return True
         return False
 
@@ -344,6 +370,7 @@ def content_facts(content_dir: Path, allow_errors: bool = False) -> tuple[dict, 
 
 
 # ---------------------------------------------------------------------------------- gunicorn
+
 
 @dataclass
 class Server:
@@ -397,8 +424,15 @@ class Server:
 
 
 def start_gunicorn(
-    app_spec: str, env: dict, logdir: Path, *, workers: int, threads: int, label: str,
-    ready_path: str = "/", chdir: Path = ROOT,
+    app_spec: str,
+    env: dict,
+    logdir: Path,
+    *,
+    workers: int,
+    threads: int,
+    label: str,
+    ready_path: str = "/",
+    chdir: Path = ROOT,
 ) -> Server:
     """gunicorn on loopback with the gthread worker and ``--preload``, as `make run` and the
     operations guide serve Rounds: the app is built once and the workers forked from it (each
@@ -408,16 +442,25 @@ def start_gunicorn(
     log = logdir / f"gunicorn-{label}.log"
     cmd = [
         str(BIN / "gunicorn"),
-        "--bind", f"{LOOPBACK}:{port}",
-        "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", str(threads),
+        "--bind",
+        f"{LOOPBACK}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
         "--preload",
-        "--keep-alive", "30",
-        "--graceful-timeout", "10",
-        "--timeout", "60",
-        "--log-level", "warning",
-        "--chdir", str(chdir),
+        "--keep-alive",
+        "30",
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "60",
+        "--log-level",
+        "warning",
+        "--chdir",
+        str(chdir),
         app_spec,
     ]
     # gunicorn's own messages and the app's log (tracebacks of 500s) both go to the log file.
@@ -443,8 +486,10 @@ def start_gunicorn(
     while len(server.pids()) < workers + 1:
         if time.monotonic() >= deadline:
             server.stop()
-            raise SystemExit(f"gunicorn ({label}) started {len(server.pids()) - 1} of {workers} workers "
-                             f"within 30 s:\n{server.log_tail()}")
+            raise SystemExit(
+                f"gunicorn ({label}) started {len(server.pids()) - 1} of {workers} workers "
+                f"within 30 s:\n{server.log_tail()}"
+            )
         time.sleep(0.05)
     # Each worker answers its first request slower (imports, template compile): touch both.
     for _ in range(workers * 4):
@@ -498,14 +543,22 @@ def process_cpu() -> dict[int, tuple[str, float]]:
             continue
         cmd = proc.info["cmdline"] or []
         # "python -m pytest ..." says more than "python"; kernel threads have no command line.
-        label = " ".join(Path(cmd[0]).name if i == 0 else a for i, a in enumerate(cmd[:3])) if cmd \
+        label = (
+            " ".join(Path(cmd[0]).name if i == 0 else a for i, a in enumerate(cmd[:3]))
+            if cmd
             else f"[{proc.info['name']}]"
+        )
         seen[proc.pid] = (" ".join(label.split())[:60], t.user + t.system)
     return seen
 
 
-def busiest_others(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
-                   exclude: set[int], seconds: float, n: int = 3) -> list[tuple[str, float]]:
+def busiest_others(
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    exclude: set[int],
+    seconds: float,
+    n: int = 3,
+) -> list[tuple[str, float]]:
     """The ``n`` processes outside ``exclude`` that used the most CPU between two ``process_cpu``
     snapshots, in cores, grouped by label. A process that both started and ended in between is
     not seen."""
@@ -553,8 +606,12 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.3, sample: float = 3.0)
 
 def add_quiet_wait(ap, default: float, before: str) -> None:
     """``--quiet-wait``: how long to wait for the machine to go quiet (``wait_for_quiet``)."""
-    ap.add_argument("--quiet-wait", type=float, default=default,
-                    help=f"before {before} wait up to this many seconds for other processes to go quiet (0: don't)")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=default,
+        help=f"before {before} wait up to this many seconds for other processes to go quiet (0: don't)",
+    )
 
 
 def rmtree_quiet(path: Path) -> None:

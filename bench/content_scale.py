@@ -83,8 +83,15 @@ def scenario_text(n: int, rng: random.Random) -> tuple[str, int]:
     k = total - endings
     sid = f"scenario-{n:04d}"
     lines = [
-        "---", f"id: {sid}", f"title: Scenario {n} ({k} decisions)", "start: d1",
-        "cites: [45 CFR 164.514(h)]", "---", "", f"# Scenario {n}", "",
+        "---",
+        f"id: {sid}",
+        f"title: Scenario {n} ({k} decisions)",
+        "start: d1",
+        "cites: [45 CFR 164.514(h)]",
+        "---",
+        "",
+        f"# Scenario {n}",
+        "",
     ]
     for i in range(1, k + 1):
         objective = "objective-a" if i % 2 else "objective-b"
@@ -92,16 +99,32 @@ def scenario_text(n: int, rng: random.Random) -> tuple[str, int]:
         nxt = f"d{i + 1}" if i < k else "good-end"
         lines += [f"### Do the right thing at step {i} -> {nxt}", "Points: 2", "", _paragraph(rng), ""]
         if i > 1 and rng.random() < 0.5:
-            lines += [f"### Skip the check at step {i} -> d{i - 1}", "Points: 0", "",
-                      "You have to go back. " + _sentence(rng), ""]
+            lines += [
+                f"### Skip the check at step {i} -> d{i - 1}",
+                "Points: 0",
+                "",
+                "You have to go back. " + _sentence(rng),
+                "",
+            ]
         else:
             lines += [f"### Guess at step {i} -> bad-end", "Points: 0", "", _paragraph(rng), ""]
         if rng.random() < 0.4:
-            lines += [f"### Send the whole record at step {i} -> bad-end", "Points: 0", "Critical: yes", "",
-                      "This is critical: it discloses far more than needed. " + _sentence(rng), ""]
+            lines += [
+                f"### Send the whole record at step {i} -> bad-end",
+                "Points: 0",
+                "Critical: yes",
+                "",
+                "This is critical: it discloses far more than needed. " + _sentence(rng),
+                "",
+            ]
         if endings == 3 and i == k:
-            lines += [f"### Report it to the privacy officer at step {i} -> reported-end", "Points: 1", "",
-                      _sentence(rng), ""]
+            lines += [
+                f"### Report it to the privacy officer at step {i} -> reported-end",
+                "Points: 1",
+                "",
+                _sentence(rng),
+                "",
+            ]
     lines += ["## It went well {#good-end}", "Ending: Records protected", "", _paragraph(rng), ""]
     lines += ["## It went badly {#bad-end}", "Ending: Unverified disclosure", "", _paragraph(rng), ""]
     if endings == 3:
@@ -113,14 +136,28 @@ def module_text(n: int, rng: random.Random, pass_score: int) -> str:
     roles = sorted(set(rng.sample(ROLES, rng.randint(1, 3))))
     screens = rng.randint(2, 5)
     lines = [
-        "---", f"id: module-{n:04d}", f'title: "Module {n}: {_sentence(rng, 4)[:-1]}"',
-        f"roles: [{', '.join(roles)}]", f"minutes: {rng.randint(2, 6)}", "objectives:",
-        f"  objective-a: {_sentence(rng, 8)}", f"  objective-b: {_sentence(rng, 8)}",
-        "cites:", "  - 45 CFR 164.514(h)", "  - 45 CFR 164.502(b)",
-        "policy:", f"  name: Policy {n}", f'  version: "{rng.randint(1, 4)}.{rng.randint(0, 9)}"',
-        f"pass_score: {pass_score}", f"scenarios: [scenario-{n:04d}]",
-        "acknowledgement: >", f"  I have completed module {n} and I will follow the policy.", "---", "",
-        f"# Module {n}", "",
+        "---",
+        f"id: module-{n:04d}",
+        f'title: "Module {n}: {_sentence(rng, 4)[:-1]}"',
+        f"roles: [{', '.join(roles)}]",
+        f"minutes: {rng.randint(2, 6)}",
+        "objectives:",
+        f"  objective-a: {_sentence(rng, 8)}",
+        f"  objective-b: {_sentence(rng, 8)}",
+        "cites:",
+        "  - 45 CFR 164.514(h)",
+        "  - 45 CFR 164.502(b)",
+        "policy:",
+        f"  name: Policy {n}",
+        f'  version: "{rng.randint(1, 4)}.{rng.randint(0, 9)}"',
+        f"pass_score: {pass_score}",
+        f"scenarios: [scenario-{n:04d}]",
+        "acknowledgement: >",
+        f"  I have completed module {n} and I will follow the policy.",
+        "---",
+        "",
+        f"# Module {n}",
+        "",
     ]
     for i in range(screens):
         lines += [f"## Screen {i + 1} of module {n}", "", _screen_body(rng, i), ""]
@@ -271,12 +308,14 @@ def main(argv=None) -> int:
     root = work / "content"
     t = time.perf_counter()
     sizes = generate(root, args.modules, args.seed)
-    say(f"generated {args.modules} modules + {args.modules} scenarios in {root} ({time.perf_counter() - t:.1f} s): "
+    say(
+        f"generated {args.modules} modules + {args.modules} scenarios in {root} ({time.perf_counter() - t:.1f} s): "
         f"{sizes['module_bytes'] / 1e6:.1f} MB modules, {sizes['scenario_bytes'] / 1e6:.1f} MB scenarios, "
-        f"nodes per scenario {min(sizes['nodes'])}-{max(sizes['nodes'])} (mean {statistics.mean(sizes['nodes']):.1f})")
+        f"nodes per scenario {min(sizes['nodes'])}-{max(sizes['nodes'])} (mean {statistics.mean(sizes['nodes']):.1f})"
+    )
 
     runs = []
-    for i in range(args.runs):
+    for _ in range(args.runs):
         if args.quiet_wait:
             wait_for_quiet(args.quiet_wait)
         out = subprocess.run([sys.executable, "-c", COLD, str(root)], cwd=ROOT, capture_output=True, text=True)
@@ -290,35 +329,59 @@ def main(argv=None) -> int:
     cold = [r["cold"] for r in runs]
     rows = [
         ["load_library, cold (fresh process)", *(f"{x:.2f}" for x in (min(cold), statistics.median(cold), max(cold)))],
-        ["load_library, warm (parse cache hit)", *(f"{x:.3f}" for x in (min(r["warm"] for r in runs),
-                                                                      statistics.median(r["warm"] for r in runs),
-                                                                      max(r["warm"] for r in runs)))],
-        ["ContentStore.refresh, no file changed", *(f"{x:.3f}" for x in (min(r["refresh_unchanged"] for r in runs),
-                                                                        statistics.median(r["refresh_unchanged"] for r in runs),
-                                                                        max(r["refresh_unchanged"] for r in runs)))],
+        [
+            "load_library, warm (parse cache hit)",
+            *(
+                f"{x:.3f}"
+                for x in (
+                    min(r["warm"] for r in runs),
+                    statistics.median(r["warm"] for r in runs),
+                    max(r["warm"] for r in runs),
+                )
+            ),
+        ],
+        [
+            "ContentStore.refresh, no file changed",
+            *(
+                f"{x:.3f}"
+                for x in (
+                    min(r["refresh_unchanged"] for r in runs),
+                    statistics.median(r["refresh_unchanged"] for r in runs),
+                    max(r["refresh_unchanged"] for r in runs),
+                )
+            ),
+        ],
     ]
     say(table(["seconds", "min", "median", "max"], rows))
     ok_content = first["error_count"] == 0
-    say(f"cold load of {args.modules} modules: median {statistics.median(cold):.2f} s (no target; "
-        f"{'every file loads' if ok_content else 'MISS: the generated content has errors'})")
+    say(
+        f"cold load of {args.modules} modules: median {statistics.median(cold):.2f} s (no target; "
+        f"{'every file loads' if ok_content else 'MISS: the generated content has errors'})"
+    )
 
     out = subprocess.run([sys.executable, "-c", RENDER, str(root), str(work)], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    say(f"\nwarm app on this content: {r['modules_listed']} modules listed for a front-desk learner; "
-        f"{r['pages_rendered']} learner pages rendered (5 modules walked end to end)")
-    say("calls while the app loaded the content (startup): "
-        + ", ".join(f"{k} {v}" for k, v in sorted(r["calls_at_startup"].items())))
+    say(
+        f"\nwarm app on this content: {r['modules_listed']} modules listed for a front-desk learner; "
+        f"{r['pages_rendered']} learner pages rendered (5 modules walked end to end)"
+    )
+    say(
+        "calls while the app loaded the content (startup): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(r["calls_at_startup"].items()))
+    )
     during = {k: v for k, v in r["calls_during_pages"].items() if v}
     say("calls while rendering the pages: " + (", ".join(f"{k} {v}" for k, v in sorted(during.items())) or "none"))
     for name, values in r["timings_ms"].items():
         if values:
             say(f"  {name}: {len(values)} renders, median {statistics.median(values):.1f} ms, max {max(values):.1f} ms")
     g = r["gc"]
-    say(f"  cycle collector while rendering: {g['passes']} passes, {g['full_passes']} full "
+    say(
+        f"  cycle collector while rendering: {g['passes']} passes, {g['full_passes']} full "
         f"(longest full {g['longest_full_ms']:.1f} ms), longest of all {g['longest_ms']:.1f} ms; "
-        f"{g['frozen']} objects frozen at start (app.py's gc.freeze(); BENCH_GC_FREEZE=0 leaves them in)")
+        f"{g['frozen']} objects frozen at start (app.py's gc.freeze(); BENCH_GC_FREEZE=0 leaves them in)"
+    )
     ok_md = not during and r["pages_rendered"] > 0
     say(f"target: rendering a learner page parses no Markdown -> {'PASS' if ok_md else 'MISS'}")
     if args.keep:

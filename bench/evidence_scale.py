@@ -28,19 +28,36 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # measure this checkout's quiz
 
-from common import ROOT, csrf_token_in, fresh_database, in_process_app, machine_line, rmtree_quiet, say, table  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    csrf_token_in,
+    fresh_database,
+    in_process_app,
+    machine_line,
+    rmtree_quiet,
+    say,
+    table,
+)
 
 #: The share of each kind of record, roughly as a year of learners writes them.
 MIX = {
-    "lesson.viewed": 40, "choice.made": 30, "attempt.started": 7, "scenario.finished": 7,
-    "module.passed": 6, "acknowledgement.signed": 6, "assignment.created": 6, "assignment.completed": 6,
-    "reminder.sent": 3, "module.failed": 1, "assignment.overdue": 1,
+    "lesson.viewed": 40,
+    "choice.made": 30,
+    "attempt.started": 7,
+    "scenario.finished": 7,
+    "module.passed": 6,
+    "acknowledgement.signed": 6,
+    "assignment.created": 6,
+    "assignment.completed": 6,
+    "reminder.sent": 3,
+    "module.failed": 1,
+    "assignment.overdue": 1,
 }
 YEARS = 6
 PASSWORD = "bench passphrase 2026"
@@ -55,10 +72,17 @@ def _app(database_url: str, work: Path):
 
     app = in_process_app(database_url, work)
     with app.app_context():
-        accounts.create_user(db.session, email="officer@example.org", name="Casey Officer", password=PASSWORD,
-                             role="compliance", job_role="leadership")
-        person = accounts.create_user(db.session, email="person7@example.org", name="Person 7", password=PASSWORD,
-                                      job_role="front-desk")
+        accounts.create_user(
+            db.session,
+            email="officer@example.org",
+            name="Casey Officer",
+            password=PASSWORD,
+            role="compliance",
+            job_role="leadership",
+        )
+        person = accounts.create_user(
+            db.session, email="person7@example.org", name="Person 7", password=PASSWORD, job_role="front-desk"
+        )
         db.session.commit()
         app.config["BENCH_PERSON_7"] = person.id
     return app
@@ -74,9 +98,9 @@ def fill(app, records: int, people: int, batch: int = 5000) -> None:
     from quiz.models import Evidence
 
     rng = random.Random(2026)
-    kinds, weights = zip(*MIX.items())
+    kinds, weights = zip(*MIX.items(), strict=False)
     modules = ["test-callers", "test-refresher"]
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     start = end - timedelta(days=365 * YEARS)
     step = (end - start) / records
     prev = evidence.GENESIS_HASH
@@ -122,26 +146,46 @@ def fill_assignments(app, people: int, per_person: int, batch: int = 5000) -> in
     from quiz.models import NO_PASSWORD, Assignment, User
 
     rng = random.Random(2027)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     first = today - timedelta(days=365 * YEARS)
     with app.app_context():
-        db.session.execute(insert(User.__table__), [
-            {"email": f"staff{n}@example.org", "name": f"Staff {n:05d}", "password_hash": NO_PASSWORD,
-             "role": "learner", "job_role": "front-desk", "department": f"Ward {n % 40}", "active": n % 20 != 0,
-             "session_version": 1, "failed_logins": 0, "person_kind": "employee"}
-            for n in range(1, people + 1)
-        ])
+        db.session.execute(
+            insert(User.__table__),
+            [
+                {
+                    "email": f"staff{n}@example.org",
+                    "name": f"Staff {n:05d}",
+                    "password_hash": NO_PASSWORD,
+                    "role": "learner",
+                    "job_role": "front-desk",
+                    "department": f"Ward {n % 40}",
+                    "active": n % 20 != 0,
+                    "session_version": 1,
+                    "failed_logins": 0,
+                    "person_kind": "employee",
+                }
+                for n in range(1, people + 1)
+            ],
+        )
         ids = list(db.session.scalars(select(User.id).where(User.email.like("staff%"))))
         rows, count = [], 0
         for uid in ids:
-            for k in range(per_person):
+            for _ in range(per_person):
                 due = first + timedelta(days=rng.randrange(0, 365 * YEARS + 60))
                 past, roll = due < today, rng.random()
                 state = ("waived" if roll < 0.02 else "open" if roll < 0.053 else "done") if past else "open"
-                closed = datetime.combine(due - timedelta(days=rng.randrange(0, 20)), datetime.min.time(), timezone.utc)
-                rows.append({"user_id": uid, "module_id": rng.choice(["test-callers", "test-refresher"]), "due_on": due,
-                             "reason": "annual-refresher", "state": state, "waived_reason": "Bench" if state == "waived" else None,
-                             "closed_at": closed if state in ("done", "waived") else None})
+                closed = datetime.combine(due - timedelta(days=rng.randrange(0, 20)), datetime.min.time(), UTC)
+                rows.append(
+                    {
+                        "user_id": uid,
+                        "module_id": rng.choice(["test-callers", "test-refresher"]),
+                        "due_on": due,
+                        "reason": "annual-refresher",
+                        "state": state,
+                        "waived_reason": "Bench" if state == "waived" else None,
+                        "closed_at": closed if state in ("done", "waived") else None,
+                    }
+                )
                 if len(rows) == batch:
                     db.session.execute(insert(Assignment.__table__), rows)
                     count, rows = count + len(rows), []
@@ -172,9 +216,11 @@ def measure(kind: str, records: int, people: int, per_person: int, repeat: int) 
         say(f"{kind}: {assigned:,} assignments for {people:,} people written")
         client = app.test_client()
         page = client.get("/auth/login").text
-        client.post("/auth/login", data={"email": "officer@example.org", "password": PASSWORD,
-                                         "csrf_token": csrf_token_in(page)})
-        month = (datetime.now(timezone.utc) - timedelta(days=400)).date().replace(day=1)
+        client.post(
+            "/auth/login",
+            data={"email": "officer@example.org", "password": PASSWORD, "csrf_token": csrf_token_in(page)},
+        )
+        month = (datetime.now(UTC) - timedelta(days=400)).date().replace(day=1)
         month_end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
         def get(url: str, expect: str | None = None) -> int:
@@ -195,7 +241,11 @@ def measure(kind: str, records: int, people: int, per_person: int, repeat: int) 
         row("filtered by a rare kind (module failed, ~1%)", "/audit/?event=module.failed", "records found")
         row(f"filtered by one month ({month:%Y-%m})", f"/audit/?since={month}&until={month_end}", "records found")
         deep = max(records - 50_000, records // 2)
-        row(f"{(records - deep) // 50:,} pages deep (older than record {deep:,})", f"/audit/?before={deep}", "Older records")
+        row(
+            f"{(records - deep) // 50:,} pages deep (older than record {deep:,})",
+            f"/audit/?before={deep}",
+            "Older records",
+        )
         row("one record, checked against its hash", f"/audit/records/{records // 2}", "matches its hash")
         row("CSV of one person's records", "/audit/evidence.csv?email=person7@example.org")
 
@@ -210,11 +260,19 @@ def measure(kind: str, records: int, people: int, per_person: int, repeat: int) 
         t0 = time.perf_counter()
         size = get("/audit/evidence.csv")
         seconds = time.perf_counter() - t0
-        rows.append([kind, f"CSV of every record ({size / 1e6:,.0f} MB)", f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)"])
+        rows.append(
+            [
+                kind,
+                f"CSV of every record ({size / 1e6:,.0f} MB)",
+                f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)",
+            ]
+        )
         t0 = time.perf_counter()
         get("/audit/chain", "Every record is intact")
         seconds = time.perf_counter() - t0
-        rows.append([kind, "Check the whole chain (the page)", f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)"])
+        rows.append(
+            [kind, "Check the whole chain (the page)", f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)"]
+        )
         from quiz import evidence
         from quiz.db import db
 
@@ -225,7 +283,13 @@ def measure(kind: str, records: int, people: int, per_person: int, repeat: int) 
             assert result.ok and result.count == records, result
             db.session.remove()
             db.engine.dispose()
-        rows.append([kind, "evidence.verify (as `flask evidence verify`)", f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)"])
+        rows.append(
+            [
+                kind,
+                "evidence.verify (as `flask evidence verify`)",
+                f"{seconds:,.1f} s ({records / seconds:,.0f} records/s)",
+            ]
+        )
 
         def package(what: str, **scope: str) -> None:
             token = csrf_token_in(client.get("/audit/package").get_data(as_text=True))
@@ -238,7 +302,7 @@ def measure(kind: str, records: int, people: int, per_person: int, repeat: int) 
             shown = f"{size / 1e6:,.1f} MB" if size >= 1e6 else f"{size / 1e3:,.0f} KB"
             rows.append([kind, f"Audit package, {what} ({shown} zipped)", f"{seconds:,.1f} s"])
 
-        year_ago = (datetime.now(timezone.utc) - timedelta(days=365)).date()
+        year_ago = (datetime.now(UTC) - timedelta(days=365)).date()
         package("one department, the last year", department="Ward 7", since=str(year_ago))
         package("everything (six years, everyone)")
         return rows
@@ -257,7 +321,7 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     say(f"machine: {machine_line()}")
     rows = []
-    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+    for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
         rows += measure(kind, args.records, args.people, args.assignments, args.repeat)
     say("")
     say(table(["database", "what", "wall time (median)"], rows))

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, abort, has_request_context, render_template, request
 from flask_login import LoginManager, current_user, login_required, login_user
@@ -66,7 +66,11 @@ from wtforms.widgets import HiddenInput
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from baseline_app import TEMPLATE, database_url, sqlite_settings  # noqa: E402  (the same template, URL rules, SQLite settings)
+from baseline_app import (  # noqa: E402  (the same template, URL rules, SQLite settings)
+    TEMPLATE,
+    database_url,
+    sqlite_settings,
+)
 
 # ------------------------------------------------------------------------------------ models
 
@@ -116,8 +120,12 @@ class AnswerForm(FlaskForm):
     """Like the app's AnswerForm: a hidden step and one radio choice (CSRF field from FlaskForm)."""
 
     step = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-    choice = RadioField("Your choice", coerce=int, choices=[(1, "One"), (2, "Two"), (3, "Three")],
-                        validators=[InputRequired("Choose one answer.")])
+    choice = RadioField(
+        "Your choice",
+        coerce=int,
+        choices=[(1, "One"), (2, "Two"), (3, "Three")],
+        validators=[InputRequired("Choose one answer.")],
+    )
 
 
 FORM_PAGE = """<!doctype html>
@@ -198,7 +206,7 @@ def answer():
     form = AnswerForm()
     if not form.validate_on_submit():
         return {"errors": form.errors}, 400
-    at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     row = Answer(user_id=current_user.id, step=form.step.data, choice=form.choice.data, recorded_at=at)
     db.session.add(row)
     db.session.commit()

@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -64,7 +64,7 @@ def _build():
     table = floor_app.Answer.__table__
 
     def write(user_id: int, step: int, choice: int):
-        at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         result = db.session.execute(insert(table).values(user_id=user_id, step=step, choice=choice, recorded_at=at))
         db.session.commit()
         return render_template("answer.html", choice=choice, answer_id=result.inserted_primary_key[0], step=step, at=at)
@@ -150,7 +150,10 @@ def _measure(kind: str, requests: int, rounds: int) -> dict:
         env = {**os.environ, "DATABASE_URL": url}
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--requests", str(requests), "--rounds", str(rounds)],
-            env=env, check=True, capture_output=True, text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
@@ -171,23 +174,31 @@ def main(argv=None) -> int:
     from common import machine_line, table
 
     print(machine_line())
-    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+    for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
         result = _measure(kind, args.requests, args.rounds)
         us = result["us"]
         gap = us[-1] - us[0]
         rows = []
         for i, name in enumerate(RUNGS):
             added = us[i] - us[i - 1] if i else None
-            rows.append([
-                f"{i} {name}",
-                f"{us[i]:,.0f}",
-                f"{result['median'][i]:,.0f} / {result['spread'][i][1]:,.0f}",
-                "" if added is None else f"{added:+,.0f}",
-                "" if added is None or gap <= 0 else f"{added / gap:.0%}",
-                f"{us[0] / us[i]:.0%}",
-            ])
+            rows.append(
+                [
+                    f"{i} {name}",
+                    f"{us[i]:,.0f}",
+                    f"{result['median'][i]:,.0f} / {result['spread'][i][1]:,.0f}",
+                    "" if added is None else f"{added:+,.0f}",
+                    "" if added is None or gap <= 0 else f"{added / gap:.0%}",
+                    f"{us[0] / us[i]:.0%}",
+                ]
+            )
         print(f"\n{kind}: {args.requests} requests per rung per round, {args.rounds} rounds (least of the rounds)")
-        print(table(["rung", "CPU µs / request", "median / max", "added", "share of the gap", "baseline / rung"], rows, "lrrrrr"))
+        print(
+            table(
+                ["rung", "CPU µs / request", "median / max", "added", "share of the gap", "baseline / rung"],
+                rows,
+                "lrrrrr",
+            )
+        )
     return 0
 
 

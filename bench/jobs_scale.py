@@ -36,8 +36,11 @@ from quiz.config import PROJECT_ROOT  # noqa: E402
 from quiz.db import db, write_intent  # noqa: E402
 
 ROLES = ("front-desk", "case-manager", "pharmacy", "front-desk", "case-manager", "front-desk")
-SPECIALTIES = {"front-desk": ("medical", "dental", "behavioral-health"), "pharmacy": ("pharmacy",),
-               "case-manager": ("", "behavioral-health")}
+SPECIALTIES = {
+    "front-desk": ("medical", "dental", "behavioral-health"),
+    "pharmacy": ("pharmacy",),
+    "case-manager": ("", "behavioral-health"),
+}
 STATES = ("TX", "CA", "NY", "WA", "FL", "IL", "OH", "CO")
 DEPARTMENTS = [f"Dept {i:03d}" for i in range(60)]
 
@@ -50,13 +53,19 @@ def roster_csv(n: int, seed: int = 1, changed: float = 0.0) -> str:
     for i in range(n):
         role = "leadership" if i < managers else rng.choice(ROLES)
         specialty = rng.choice(SPECIALTIES.get(role, ("",)))
-        boss = "" if i == 0 else f"p{(rng.randrange(min(i, managers)) if i >= managers else rng.randrange(i)):05d}@org.example"
+        boss = (
+            ""
+            if i == 0
+            else f"p{(rng.randrange(min(i, managers)) if i >= managers else rng.randrange(i)):05d}@org.example"
+        )
         hired = date.today() - timedelta(days=rng.randrange(6 * 365))
         department = rng.choice(DEPARTMENTS)
         if change.random() < changed:
             department = change.choice(DEPARTMENTS) + " (moved)"
-        lines.append(f"E{i:05d},p{i:05d}@org.example,Person {i:05d},{role},{specialty},{department},{boss},"
-                     f"{hired.isoformat()},{rng.choice(STATES)}")
+        lines.append(
+            f"E{i:05d},p{i:05d}@org.example,Person {i:05d},{role},{specialty},{department},{boss},"
+            f"{hired.isoformat()},{rng.choice(STATES)}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -138,8 +147,15 @@ def main() -> int:
         admin.dispose()
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
     os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url, "CONTENT_DIR": args.content,
-                      "CONTENT_REFRESH_SECONDS": 0, "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "CONTENT_DIR": args.content,
+            "CONTENT_REFRESH_SECONDS": 0,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     with app.app_context():
         flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
         engine = db.engine
@@ -149,8 +165,11 @@ def main() -> int:
     first.write_text(roster_csv(args.people), encoding="utf-8")
     second = tmp / "roster2.csv"
     second.write_text(roster_csv(args.people, changed=0.05), encoding="utf-8")
-    print(f"{args.people} people, {args.db}, source {sys.modules['quiz'].__file__}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"{args.people} people, {args.db}, source {sys.modules['quiz'].__file__}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     steps = [
         ("content load", ["content", "load"]),
         ("roster import (new)", ["roster", "import", str(first), "--apply"]),
@@ -161,8 +180,10 @@ def main() -> int:
         ("reminders send", ["reminders", "send"]),
         ("reminders send (again)", ["reminders", "send"]),
     ]
-    print(f"{'step':<28} {'seconds':>8} {'cpu s':>6} {'longest write':>14} {'(cpu)':>8} {'writes':>7} {'learner max wait':>17} {'learner fails':>14}")
-    for label, command in steps[:args.steps]:
+    print(
+        f"{'step':<28} {'seconds':>8} {'cpu s':>6} {'longest write':>14} {'(cpu)':>8} {'writes':>7} {'learner max wait':>17} {'learner fails':>14}"
+    )
+    for label, command in steps[: args.steps]:
         watch.reset()
         with watch:
             began, cpu = time.perf_counter(), time.process_time()
@@ -171,8 +192,10 @@ def main() -> int:
         if result.exit_code not in (0,):
             print(f"  {label}: exit {result.exit_code}: {result.output[-500:]}", file=sys.stderr)
         waits = watch.waits or [0.0]
-        print(f"{label:<28} {took:8.2f} {cpu:6.1f} {watch.longest * 1000:11.0f} ms {watch.longest_cpu * 1000:5.0f} ms {watch.count:7d} "
-              f"{max(waits) * 1000:14.0f} ms {watch.failures:14d}")
+        print(
+            f"{label:<28} {took:8.2f} {cpu:6.1f} {watch.longest * 1000:11.0f} ms {watch.longest_cpu * 1000:5.0f} ms {watch.count:7d} "
+            f"{max(waits) * 1000:14.0f} ms {watch.failures:14d}"
+        )
         out = result.output.strip().splitlines()
         print("    " + (out[-1][:150] if out else ""), flush=True)
     return 0

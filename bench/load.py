@@ -98,6 +98,7 @@ TARGET_FLOOR_RATIO = 0.6
 
 # ------------------------------------------------------------------------------- content
 
+
 def resolve_content(choice: str) -> Path:
     if choice == "test":
         return TEST_CONTENT
@@ -108,26 +109,58 @@ def resolve_content(choice: str) -> Path:
 
 # ------------------------------------------------------------------------------- locust
 
+
 def run_locust(
-    user_class: str, host: str, cfg: dict, workdir: Path, label: str, *, users: int,
-    duration: int, spawn_rate: float, server_pids: list[int], measured: bool = False,
-    quiet_wait: float = 0, ready_allowance: int = 240,
+    user_class: str,
+    host: str,
+    cfg: dict,
+    workdir: Path,
+    label: str,
+    *,
+    users: int,
+    duration: int,
+    spawn_rate: float,
+    server_pids: list[int],
+    measured: bool = False,
+    quiet_wait: float = 0,
+    ready_allowance: int = 240,
 ) -> dict:
     """Run locust headless. ``measured``: users wait until all are ready, then run exactly
     ``duration`` seconds (the run-time limit, ``ready_allowance`` seconds more, is only a
     safety net)."""
     out = workdir / f"locust-{label}.json"
-    cfg = {**cfg, "out": str(out), "users": users, "measure_seconds": duration if measured else 0,
-           "server_pids": server_pids}
+    cfg = {
+        **cfg,
+        "out": str(out),
+        "users": users,
+        "measure_seconds": duration if measured else 0,
+        "server_pids": server_pids,
+    }
     run_time = duration + ready_allowance if measured else duration
     cfg_path = workdir / f"locust-{label}.config.json"
     cfg_path.write_text(json.dumps(cfg))
     log = workdir / f"locust-{label}.log"
     cmd = [
-        str(BIN / "locust"), "-f", str(BENCH / "locustfile.py"), "--headless",
-        "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time", f"{run_time}s",
-        "--host", host, "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING",
-        "--exit-code-on-error", "0", user_class,
+        str(BIN / "locust"),
+        "-f",
+        str(BENCH / "locustfile.py"),
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(spawn_rate),
+        "--run-time",
+        f"{run_time}s",
+        "--host",
+        host,
+        "--stop-timeout",
+        "30",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+        user_class,
     ]
     env = {**os.environ, "BENCH_CONFIG": str(cfg_path)}
     if quiet_wait > 0:
@@ -193,12 +226,27 @@ def step_rows(results: dict, start: float | None = None, end: float | None = Non
         ms = [m for m, _ in items]
         fails = sum(1 for _, ok in items if not ok)
         s = {
-            "count": len(items), "fails": fails, "per_s": len(items) / span,
-            "p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99), "max": max(ms),
+            "count": len(items),
+            "fails": fails,
+            "per_s": len(items) / span,
+            "p50": percentile(ms, 50),
+            "p95": percentile(ms, 95),
+            "p99": percentile(ms, 99),
+            "max": max(ms),
         }
         stats[name] = s
-        rows.append([name, s["count"], s["fails"], f"{s['per_s']:.1f}", fmt_ms(s["p50"]), fmt_ms(s["p95"]),
-                     fmt_ms(s["p99"]), fmt_ms(s["max"])])
+        rows.append(
+            [
+                name,
+                s["count"],
+                s["fails"],
+                f"{s['per_s']:.1f}",
+                fmt_ms(s["p50"]),
+                fmt_ms(s["p95"]),
+                fmt_ms(s["p99"]),
+                fmt_ms(s["max"]),
+            ]
+        )
     real = requests
     total_fails = sum(1 for r in real if not r[2])
     stats["total"] = {"count": len(real), "fails": total_fails, "per_s": len(real) / span}
@@ -217,6 +265,7 @@ def window_rate(times: list[float], results: dict) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------- database
 
+
 def choice_made_by_learner(url: str) -> dict[str, int]:
     from sqlalchemy import create_engine, text
 
@@ -225,9 +274,9 @@ def choice_made_by_learner(url: str) -> dict[str, int]:
     eng = create_engine(normalise_database_url(url))
     try:
         with eng.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT learner_email, count(*) FROM evidence WHERE event = 'choice.made' GROUP BY learner_email"
-            ))
+            rows = conn.execute(
+                text("SELECT learner_email, count(*) FROM evidence WHERE event = 'choice.made' GROUP BY learner_email")
+            )
             return {email: int(n) for email, n in rows}
     finally:
         eng.dispose()
@@ -248,6 +297,7 @@ def scalar(url: str, sql: str) -> int:
 
 # ----------------------------------------------------------------------------------- main
 
+
 def run_one(db: str, args, content_dir: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"rounds-bench-{db}-"))
     say(f"\n=== {db}: working in {work}")
@@ -261,15 +311,22 @@ def run_one(db: str, args, content_dir: Path) -> dict:
         "answers": create_learners(env, args.users, loop_roles, "answers"),
     }
     kinds = lambda rs: ", ".join(sorted({f"{r}/{s or 'general'}" for r, s in rs}))  # noqa: E731
-    say(f"database ready: {args.users} journey learners ({kinds(roles)}), "
-        f"{args.users} answers-phase learners ({kinds(loop_roles)})")
+    say(
+        f"database ready: {args.users} journey learners ({kinds(roles)}), "
+        f"{args.users} answers-phase learners ({kinds(loop_roles)})"
+    )
     base_cfg = {
-        "password": PASSWORD, "answer_key": key,
-        "module": module, "seed": args.seed, "loop_cap": args.loop_cap, "p_best": args.p_best,
+        "password": PASSWORD,
+        "answer_key": key,
+        "module": module,
+        "seed": args.seed,
+        "loop_cap": args.loop_cap,
+        "p_best": args.p_best,
     }
     report: dict = {"db": db, "work": str(work)}
-    server = start_gunicorn("app:app", env, work, workers=args.workers, threads=args.threads,
-                            label=f"app-{db}", ready_path="/auth/login")
+    server = start_gunicorn(
+        "app:app", env, work, workers=args.workers, threads=args.threads, label=f"app-{db}", ready_path="/auth/login"
+    )
     try:
         phases = [
             ("journey", args.duration, args.think),
@@ -281,11 +338,23 @@ def run_one(db: str, args, content_dir: Path) -> dict:
                 continue
             say(f"{db}: {phase} phase, {args.users} learners, {duration} s, think {think[0]}-{think[1]} s ...")
             res = run_locust(
-                "Learner", server.url,
-                {**base_cfg, "phase": phase, "think": list(think), "learners": [l.__dict__ for l in learners[phase]],
-                 "answer_mix": args.answer_mix if phase == "answers" else "mixed"}, work,
-                f"{db}-{phase}", users=args.users, duration=duration, spawn_rate=args.spawn_rate,
-                server_pids=server.pids(), measured=(phase == "answers"), quiet_wait=args.quiet_wait,
+                "Learner",
+                server.url,
+                {
+                    **base_cfg,
+                    "phase": phase,
+                    "think": list(think),
+                    "learners": [learner.__dict__ for learner in learners[phase]],
+                    "answer_mix": args.answer_mix if phase == "answers" else "mixed",
+                },
+                work,
+                f"{db}-{phase}",
+                users=args.users,
+                duration=duration,
+                spawn_rate=args.spawn_rate,
+                server_pids=server.pids(),
+                measured=(phase == "answers"),
+                quiet_wait=args.quiet_wait,
             )
             after = scalar(url, "SELECT count(*) FROM evidence WHERE event = 'choice.made'")
             res["choice_made"] = after - before
@@ -293,10 +362,11 @@ def run_one(db: str, args, content_dir: Path) -> dict:
             # Per learner: this phase's learners are its own accounts, so the comparison is exact.
             server_side = choice_made_by_learner(url)
             client_side = res.get("answers_by_learner", {})
-            emails = {l.email for l in learners[phase]}
+            emails = {learner.email for learner in learners[phase]}
             res["learner_mismatches"] = {
                 e: (client_side.get(e, 0), server_side.get(e, 0))
-                for e in emails if client_side.get(e, 0) != server_side.get(e, 0)
+                for e in emails
+                if client_side.get(e, 0) != server_side.get(e, 0)
             }
             res["learners_compared"] = len(emails)
             report[phase] = res
@@ -313,14 +383,30 @@ def run_one(db: str, args, content_dir: Path) -> dict:
         burl = f"sqlite:///{work / 'baseline.sqlite3'}" if db == "sqlite" else url
         benv = {**env, "DATABASE_URL": burl}
         subprocess.run([sys.executable, str(BENCH / "baseline_app.py"), "init"], env=benv, check=True)
-        base = start_gunicorn("baseline_app:app", benv, work, workers=args.workers, threads=args.threads,
-                              label=f"baseline-{db}", ready_path="/", chdir=BENCH)
+        base = start_gunicorn(
+            "baseline_app:app",
+            benv,
+            work,
+            workers=args.workers,
+            threads=args.threads,
+            label=f"baseline-{db}",
+            ready_path="/",
+            chdir=BENCH,
+        )
         try:
             say(f"{db}: baseline phase, {args.users} users, {args.baseline_duration} s, no think time ...")
             res = run_locust(
-                "BaselineUser", base.url, {"think": [0, 0], "seed": args.seed}, work, f"{db}-baseline",
-                users=args.users, duration=args.baseline_duration, spawn_rate=args.spawn_rate,
-                server_pids=base.pids(), measured=True, quiet_wait=args.quiet_wait,
+                "BaselineUser",
+                base.url,
+                {"think": [0, 0], "seed": args.seed},
+                work,
+                f"{db}-baseline",
+                users=args.users,
+                duration=args.baseline_duration,
+                spawn_rate=args.spawn_rate,
+                server_pids=base.pids(),
+                measured=True,
+                quiet_wait=args.quiet_wait,
             )
             res["rows"] = scalar(burl, "SELECT count(*) FROM baseline_answer")
             report["baseline"] = res
@@ -332,14 +418,30 @@ def run_one(db: str, args, content_dir: Path) -> dict:
         furl = f"sqlite:///{work / 'floor.sqlite3'}" if db == "sqlite" else url
         fenv = {**env, "DATABASE_URL": furl}
         subprocess.run([sys.executable, str(BENCH / "floor_app.py"), "init", str(args.users)], env=fenv, check=True)
-        floor = start_gunicorn("floor_app:app", fenv, work, workers=args.workers, threads=args.threads,
-                               label=f"floor-{db}", ready_path="/", chdir=BENCH)
+        floor = start_gunicorn(
+            "floor_app:app",
+            fenv,
+            work,
+            workers=args.workers,
+            threads=args.threads,
+            label=f"floor-{db}",
+            ready_path="/",
+            chdir=BENCH,
+        )
         try:
             say(f"{db}: floor phase, {args.users} users, {args.floor_duration} s, no think time ...")
             res = run_locust(
-                "FloorUser", floor.url, {"think": [0, 0], "seed": args.seed, "floor_users": args.users}, work,
-                f"{db}-floor", users=args.users, duration=args.floor_duration, spawn_rate=args.spawn_rate,
-                server_pids=floor.pids(), measured=True, quiet_wait=args.quiet_wait,
+                "FloorUser",
+                floor.url,
+                {"think": [0, 0], "seed": args.seed, "floor_users": args.users},
+                work,
+                f"{db}-floor",
+                users=args.users,
+                duration=args.floor_duration,
+                spawn_rate=args.spawn_rate,
+                server_pids=floor.pids(),
+                measured=True,
+                quiet_wait=args.quiet_wait,
             )
             res["rows"] = scalar(furl, "SELECT count(*) FROM floor_answer")
             report["floor"] = res
@@ -372,25 +474,42 @@ def print_report(report: dict, args) -> dict:
         other = res.get("cpu_other", 0) / max(res["wall"], 1)
         pgc = res.get("cpu_postgres", 0) / max(res["wall"], 1)
         stolen = res.get("cpu_stolen", 0) / max(res["wall"], 1)
-        say(f"\n--- {phase}: {res['users_started']} users; whole run {span:.0f} s; "
+        say(
+            f"\n--- {phase}: {res['users_started']} users; whole run {span:.0f} s; "
             f"CPU over the whole run: server {cores:.2f} cores, locust {res['cpu_locust'] / max(res['wall'], 1):.2f}, "
-            + (f"PostgreSQL {pgc:.2f}, " if pgc >= 0.005 else "") + f"other processes {other:.2f}, "
-            f"stolen by the hypervisor {stolen:.2f}")
+            + (f"PostgreSQL {pgc:.2f}, " if pgc >= 0.005 else "")
+            + f"other processes {other:.2f}, "
+            f"stolen by the hypervisor {stolen:.2f}"
+        )
         if other > 0.3:
-            say(f"WARNING: other processes used {other:.2f} of {os.cpu_count()} cores during this phase: figures are skewed")
+            say(
+                f"WARNING: other processes used {other:.2f} of {os.cpu_count()} cores during this phase: figures are skewed"
+            )
             if res.get("other_top"):
-                say("  busiest of them: " + "; ".join(f"{label} {c:.2f}" for label, c in res["other_top"])
-                    + " (cores; the rest is the kernel's own work or processes that came and went)")
+                say(
+                    "  busiest of them: "
+                    + "; ".join(f"{label} {c:.2f}" for label, c in res["other_top"])
+                    + " (cores; the rest is the kernel's own work or processes that came and went)"
+                )
         if stolen > 0.2:
-            say(f"WARNING: the hypervisor took {stolen:.2f} of {os.cpu_count()} cores from this VM during this phase "
-                "(steal): figures are skewed")
-        entry: dict = {"span": span, "server_cores": cores, "other_cores": other, "postgres_cores": pgc,
-                       "stolen_cores": stolen,
-                       "other_top": res.get("other_top", []),
-                       "locust_cores": res["cpu_locust"] / max(res["wall"], 1)}
+            say(
+                f"WARNING: the hypervisor took {stolen:.2f} of {os.cpu_count()} cores from this VM during this phase "
+                "(steal): figures are skewed"
+            )
+        entry: dict = {
+            "span": span,
+            "server_cores": cores,
+            "other_cores": other,
+            "postgres_cores": pgc,
+            "stolen_cores": stolen,
+            "other_top": res.get("other_top", []),
+            "locust_cores": res["cpu_locust"] / max(res["wall"], 1),
+        }
         if phase == "journey":
             rows, stats = step_rows(res)
-            say(f"all requests, from the first sign-in ({args.think[0]:g}-{args.think[1]:g} s think time between clicks):")
+            say(
+                f"all requests, from the first sign-in ({args.think[0]:g}-{args.think[1]:g} s think time between clicks):"
+            )
             say(table(HEAD, rows))
             entry["steps"] = stats
             settled = ramp_end(res)
@@ -411,9 +530,11 @@ def print_report(report: dict, args) -> dict:
                 # CPU per request compares runs of one phase: the same code has cost a third more
                 # in one hour than in the one before on these VMs (bench/HISTORY.md).
                 per_request = (res.get("cpu_window") or 0) / max(stats["total"]["count"], 1) * 1000
-                say(f"measured window: {t1 - t0:.0f} s after all {args.users} users were ready, no think time; "
+                say(
+                    f"measured window: {t1 - t0:.0f} s after all {args.users} users were ready, no think time; "
                     f"in the window the server used {wcores:.2f} cores and the machine as a whole {wbusy:.2f} of {os.cpu_count()}; "
-                    f"{per_request:.2f} ms of server CPU per request")
+                    f"{per_request:.2f} ms of server CPU per request"
+                )
                 entry["window_server_cores"] = wcores
                 entry["window_busy_cores"] = wbusy
                 entry["server_cpu_ms_per_request"] = per_request
@@ -437,29 +558,48 @@ def print_report(report: dict, args) -> dict:
             entry.update(rows=res["rows"], ok=res["baseline_ok"])
         elif phase == "floor":
             fails = sum(1 for r in res["requests"] if not r[2])
-            say(f"whole run incl. sign-in: {len(res['requests'])} requests, {fails} errors; "
-                f"sign-in retries {res['floor_signin_failures']}")
-            say(f"floor rows {res['rows']} vs ok responses {res['floor_ok']} -> "
-                + ("MATCH" if res["rows"] == res["floor_ok"] else "MISMATCH"))
+            say(
+                f"whole run incl. sign-in: {len(res['requests'])} requests, {fails} errors; "
+                f"sign-in retries {res['floor_signin_failures']}"
+            )
+            say(
+                f"floor rows {res['rows']} vs ok responses {res['floor_ok']} -> "
+                + ("MATCH" if res["rows"] == res["floor_ok"] else "MISMATCH")
+            )
             entry.update(rows=res["rows"], ok=res["floor_ok"], fails=fails, match=res["rows"] == res["floor_ok"])
         else:
             recorded = res["answers"]["htmx"] + res["answers"]["plain"]
-            say(f"answers seen recorded: {recorded} (htmx {res['answers']['htmx']}, plain {res['answers']['plain']}); "
+            say(
+                f"answers seen recorded: {recorded} (htmx {res['answers']['htmx']}, plain {res['answers']['plain']}); "
                 f"recorded despite an error status: {res['answers_recorded_despite_error']}; "
-                f"posted but not recorded: {res['answers_not_recorded']}")
-            say(f"choice.made evidence records written in this phase: {res['choice_made']} -> "
-                + ("MATCH (nothing lost, nothing doubled)" if res["choice_made"] == recorded else "MISMATCH"))
+                f"posted but not recorded: {res['answers_not_recorded']}"
+            )
+            say(
+                f"choice.made evidence records written in this phase: {res['choice_made']} -> "
+                + ("MATCH (nothing lost, nothing doubled)" if res["choice_made"] == recorded else "MISMATCH")
+            )
             mism = res.get("learner_mismatches", {})
-            say(f"per learner: {res.get('learners_compared', 0) - len(mism)} of {res.get('learners_compared', 0)} learners' "
+            say(
+                f"per learner: {res.get('learners_compared', 0) - len(mism)} of {res.get('learners_compared', 0)} learners' "
                 f"choice.made records equal the answers they saw recorded"
-                + ("" if not mism else "; MISMATCH (client, server): "
-                   + ", ".join(f"{e} {c}/{v}" for e, (c, v) in sorted(mism.items())[:10])))
-            say(f"attempts started {res['attempts_started']}, passed {res['modules_passed']}, failed {res['modules_failed']}, "
-                f"acknowledged {res['acknowledged']}; sign-in retries {res['signin_failures']}")
-            entry.update(recorded=recorded, choice_made=res["choice_made"],
-                         match=res["choice_made"] == recorded and not res.get("learner_mismatches"),
-                         not_recorded=res["answers_not_recorded"],
-                         fails=sum(1 for r in res["requests"] if not r[2]))
+                + (
+                    ""
+                    if not mism
+                    else "; MISMATCH (client, server): "
+                    + ", ".join(f"{e} {c}/{v}" for e, (c, v) in sorted(mism.items())[:10])
+                )
+            )
+            say(
+                f"attempts started {res['attempts_started']}, passed {res['modules_passed']}, failed {res['modules_failed']}, "
+                f"acknowledged {res['acknowledged']}; sign-in retries {res['signin_failures']}"
+            )
+            entry.update(
+                recorded=recorded,
+                choice_made=res["choice_made"],
+                match=res["choice_made"] == recorded and not res.get("learner_mismatches"),
+                not_recorded=res["answers_not_recorded"],
+                fails=sum(1 for r in res["requests"] if not r[2]),
+            )
         summary[phase] = entry
     say(f"\nevidence verify: exit {report['verify']['code']}: {report['verify']['out']}")
     say(f"answers rows {report.get('answers_rows')} vs choice.made records {report.get('choice_made_total')}")
@@ -478,12 +618,16 @@ def print_report(report: dict, args) -> dict:
         say(f"\n--- floor ({db}; floor / baseline for information; answers / floor is a target, below)")
         if base_rate:
             summary["floor_to_baseline"] = floor_rate / base_rate
-            say(f"floor / baseline throughput: {floor_rate:.1f} / {base_rate:.1f} = {floor_rate / base_rate:.0%} "
-                "(what is left of the bare baseline once the session, Flask-Login, CSRF, the form and the ORM are paid)")
+            say(
+                f"floor / baseline throughput: {floor_rate:.1f} / {base_rate:.1f} = {floor_rate / base_rate:.0%} "
+                "(what is left of the bare baseline once the session, Flask-Login, CSRF, the form and the ORM are paid)"
+            )
         if answer_rate:
             summary["answers_to_floor"] = answer_rate / floor_rate
-            say(f"answer-submit throughput / floor: {answer_rate:.1f} / {floor_rate:.1f} = {answer_rate / floor_rate:.0%} "
-                "(what is left of the floor once Rounds' own logic is paid)")
+            say(
+                f"answer-submit throughput / floor: {answer_rate:.1f} / {floor_rate:.1f} = {answer_rate / floor_rate:.0%} "
+                "(what is left of the floor once Rounds' own logic is paid)"
+            )
 
     # Informational: the answers the server can take against the answers the journey's learners
     # send while they work (1-3 s of thought between clicks): the headroom a restated target
@@ -492,37 +636,65 @@ def print_report(report: dict, args) -> dict:
     if answer_rate and busy and busy["per_s"] > 0:
         summary["answers_to_journey_rate"] = answer_rate / busy["per_s"]
         say(f"\n--- headroom ({db}; informational, not a target)")
-        say(f"answer-submit throughput / the answer rate of {args.users} learners at work: "
+        say(
+            f"answer-submit throughput / the answer rate of {args.users} learners at work: "
             f"{answer_rate:.1f} / {busy['per_s']:.1f} = {answer_rate / busy['per_s']:.0f}x "
-            f"(the journey phase's answers per second after the sign-in ramp)")
+            f"(the journey phase's answers per second after the sign-in ramp)"
+        )
 
     # targets
     say(f"\n--- targets ({db})")
     checks = []
     j = summary.get("journey", {}).get("steps", {}).get("answer submit (all)")
     if j:
-        checks.append((f"answer submit p95 < {TARGET_P95_MS:.0f} ms at {args.users} learners (journey)",
-                       f"{fmt_ms(j['p95'])} ms", j["p95"] < TARGET_P95_MS))
+        checks.append(
+            (
+                f"answer submit p95 < {TARGET_P95_MS:.0f} ms at {args.users} learners (journey)",
+                f"{fmt_ms(j['p95'])} ms",
+                j["p95"] < TARGET_P95_MS,
+            )
+        )
     js = summary.get("journey_settled", {}).get("steps", {}).get("answer submit (all)")
     if js:
-        checks.append((f"  same, after the sign-in ramp (from {summary['journey_settled']['from_s']:.0f} s)",
-                       f"{fmt_ms(js['p95'])} ms", js["p95"] < TARGET_P95_MS))
+        checks.append(
+            (
+                f"  same, after the sign-in ramp (from {summary['journey_settled']['from_s']:.0f} s)",
+                f"{fmt_ms(js['p95'])} ms",
+                js["p95"] < TARGET_P95_MS,
+            )
+        )
     errors = sum(summary.get(p, {}).get("fails", 0) for p in ("journey", "answers"))
     not_rec = sum(summary.get(p, {}).get("not_recorded", 0) for p in ("journey", "answers"))
-    checks.append(("no errors (journey + answers phases)", f"{errors} failed requests, {not_rec} answers not recorded",
-                   errors == 0 and not_rec == 0))
+    checks.append(
+        (
+            "no errors (journey + answers phases)",
+            f"{errors} failed requests, {not_rec} answers not recorded",
+            errors == 0 and not_rec == 0,
+        )
+    )
     if summary.get("answer_rate") and summary.get("baseline_rate"):
         summary["ratio"] = summary["answer_rate"] / summary["baseline_rate"]  # information since 2026-12-06
-        say(f"answer-submit throughput / baseline (information): {summary['answer_rate']:.1f} / "
-            f"{summary['baseline_rate']:.1f} = {summary['ratio']:.0%}")
+        say(
+            f"answer-submit throughput / baseline (information): {summary['answer_rate']:.1f} / "
+            f"{summary['baseline_rate']:.1f} = {summary['ratio']:.0%}"
+        )
     if summary.get("answer_rate") and summary.get("floor_rate"):
         ratio = summary["answer_rate"] / summary["floor_rate"]
-        checks.append((f"answer-submit throughput >= {TARGET_FLOOR_RATIO:.0%} of the floor",
-                       f"{summary['answer_rate']:.1f} / {summary['floor_rate']:.1f} = {ratio:.0%}",
-                       ratio >= TARGET_FLOOR_RATIO))
+        checks.append(
+            (
+                f"answer-submit throughput >= {TARGET_FLOOR_RATIO:.0%} of the floor",
+                f"{summary['answer_rate']:.1f} / {summary['floor_rate']:.1f} = {ratio:.0%}",
+                ratio >= TARGET_FLOOR_RATIO,
+            )
+        )
     matches = [summary.get(p, {}).get("match") for p in ("journey", "answers") if p in summary]
-    checks.append(("evidence verify passes", report["verify"]["out"].splitlines()[-1] if report["verify"]["out"] else "",
-                   report["verify"]["code"] == 0))
+    checks.append(
+        (
+            "evidence verify passes",
+            report["verify"]["out"].splitlines()[-1] if report["verify"]["out"] else "",
+            report["verify"]["code"] == 0,
+        )
+    )
     checks.append(("choice.made records == answers seen recorded", "per phase and per learner", all(matches)))
     say(table(["target", "measured", "result"], [[a, b, "PASS" if c else "MISS"] for a, b, c in checks], "llr"))
     summary["checks"] = [{"target": a, "measured": b, "pass": c} for a, b, c in checks]
@@ -535,25 +707,47 @@ def parse_think(text: str) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--duration", type=int, default=60, help="journey phase seconds (default 60)")
     ap.add_argument("--answer-duration", type=int, default=30, help="answer-throughput phase seconds (0 skips)")
     ap.add_argument("--baseline-duration", type=int, default=30, help="baseline phase seconds (0 skips)")
-    ap.add_argument("--floor-duration", type=int, default=30,
-                    help="floor phase seconds (0 skips): the baseline behind session, sign-in, CSRF, form and ORM")
-    ap.add_argument("--think", type=parse_think, default=(1.0, 3.0),
-                    help="journey think time between clicks, seconds, e.g. 1-3 (default) or 0")
+    ap.add_argument(
+        "--floor-duration",
+        type=int,
+        default=30,
+        help="floor phase seconds (0 skips): the baseline behind session, sign-in, CSRF, form and ORM",
+    )
+    ap.add_argument(
+        "--think",
+        type=parse_think,
+        default=(1.0, 3.0),
+        help="journey think time between clicks, seconds, e.g. 1-3 (default) or 0",
+    )
     ap.add_argument("--spawn-rate", type=float, default=10.0, help="learners started per second")
     ap.add_argument("--content", default="test", help="test (tests/data/content, default), real (content/), or a path")
-    ap.add_argument("--workers", type=int, default=4,
-                    help="gunicorn workers (default 4: two per core, as make run and the operations guide)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="threads per worker (default 1: CPU-bound Python gains nothing from more, see README)")
-    ap.add_argument("--answer-mix", choices=["mixed", "htmx", "plain"], default="mixed",
-                    help="answers phase: half the learners with htmx, half with plain forms (default), or all one way; "
-                         "htmx is one request per answer like the baseline's, plain is a POST, a 303 and a page GET")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="gunicorn workers (default 4: two per core, as make run and the operations guide)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker (default 1: CPU-bound Python gains nothing from more, see README)",
+    )
+    ap.add_argument(
+        "--answer-mix",
+        choices=["mixed", "htmx", "plain"],
+        default="mixed",
+        help="answers phase: half the learners with htmx, half with plain forms (default), or all one way; "
+        "htmx is one request per answer like the baseline's, plain is a POST, a 303 and a page GET",
+    )
     ap.add_argument("--loop-cap", type=int, default=20, help="answers per attempt in the answers phase")
     ap.add_argument("--p-best", type=float, default=0.85, help="journey: chance of the best choice at each decision")
     ap.add_argument("--seed", type=int, default=1)
@@ -564,17 +758,27 @@ def main(argv=None) -> int:
 
     content_dir = resolve_content(args.content)
     say(f"machine: {machine_line()}")
-    say(f"content: {content_dir}; gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
-        f"journey think {args.think[0]}-{args.think[1]} s; answers phase: {args.answer_mix} answers")
+    say(
+        f"content: {content_dir}; gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
+        f"journey think {args.think[0]}-{args.think[1]} s; answers phase: {args.answer_mix} answers"
+    )
     summaries = []
-    for db in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+    for db in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
         report = run_one(db, args, content_dir)
         summaries.append(print_report(report, args))
         if not args.keep:
             rmtree_quiet(Path(report["work"]))
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                                         "machine": machine_line(), "results": summaries}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "machine": machine_line(),
+                    "results": summaries,
+                },
+                indent=2,
+            )
+        )
     ok = all(c["pass"] for s in summaries for c in s["checks"])
     say("\nall targets met" if ok else "\nsome targets missed (see above)")
     return 0 if ok else 1

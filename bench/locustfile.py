@@ -34,13 +34,19 @@ import time
 from urllib.parse import urlsplit
 
 import gevent
+from common import (  # noqa: E402
+    RE_CHOICE,
+    RE_NODE,
+    RE_SCENARIO,
+    RE_VIEW,
+    busy_cpu_seconds,
+    cpu_seconds,
+    csrf_token_in,
+    step_in,
+)  # bench/common.py (locust puts this folder on sys.path)
 from gevent.event import Event
 from locust import FastHttpUser, between, constant, events, task
 from locust.exception import StopUser
-
-from common import (  # noqa: E402
-    RE_CHOICE, RE_NODE, RE_SCENARIO, RE_VIEW, busy_cpu_seconds, cpu_seconds, csrf_token_in, step_in,
-)  # bench/common.py (locust puts this folder on sys.path)
 
 CFG = json.loads(open(os.environ["BENCH_CONFIG"]).read())
 KEY: dict = CFG.get("answer_key", {})
@@ -173,7 +179,9 @@ class Learner(FastHttpUser):
         self.idx = next(_ids)
         account = CFG["learners"][self.idx % len(CFG["learners"])]
         self.email, self.name = account["email"], account["name"]
-        self.mode = ANSWER_MIX if ANSWER_MIX in ("htmx", "plain") else ("htmx" if self.idx % HTMX_SHARE == 0 else "plain")
+        self.mode = (
+            ANSWER_MIX if ANSWER_MIX in ("htmx", "plain") else ("htmx" if self.idx % HTMX_SHARE == 0 else "plain")
+        )
         self.module = CFG.get("module")
         self.page = ""
         self.answers_in_attempt = 0
@@ -194,8 +202,9 @@ class Learner(FastHttpUser):
 
     def _post(self, path: str, data: dict, name: str, expect_location: str = "", headers=None):
         """A form POST that must answer 303 (to a location containing ``expect_location``)."""
-        with self.client.post(path, data=data, name=name, allow_redirects=False, headers=headers or {},
-                              catch_response=True) as r:
+        with self.client.post(
+            path, data=data, name=name, allow_redirects=False, headers=headers or {}, catch_response=True
+        ) as r:
             location = (r.headers or {}).get("Location", "") if r.status_code else ""
             if r.status_code == 303 and expect_location in location:
                 r.success()
@@ -209,8 +218,10 @@ class Learner(FastHttpUser):
             token = csrf_token_in(page)
             if token:
                 ok, location = self._post(
-                    "/auth/login", {"email": self.email, "password": CFG["password"], "csrf_token": token},
-                    "sign-in", "/learn/",
+                    "/auth/login",
+                    {"email": self.email, "password": CFG["password"], "csrf_token": token},
+                    "sign-in",
+                    "/learn/",
                 )
                 if ok:
                     return
@@ -277,7 +288,8 @@ class Learner(FastHttpUser):
         ok, location = self._post(
             self.base + "acknowledge",
             {"csrf_token": token, "step": step, "agree": "y", "full_name": self.name},
-            "acknowledge", "/certificate/",
+            "acknowledge",
+            "/certificate/",
         )
         if ok:
             RESULTS["acknowledged"] += 1
@@ -308,10 +320,18 @@ class Learner(FastHttpUser):
             self._open_module()
             return
         number, label = self._pick(choices, _text(RE_SCENARIO.search(page)) or "", _text(RE_NODE.search(page)) or "")
-        headers = {"HX-Request": "true", "HX-Current-URL": self.base, "HX-Target": "step"} if self.mode == "htmx" else {}
+        headers = (
+            {"HX-Request": "true", "HX-Current-URL": self.base, "HX-Target": "step"} if self.mode == "htmx" else {}
+        )
         name = f"answer submit ({self.mode})"
-        with self.client.post(self.base + "answer", data={"csrf_token": token, "step": step, "choice": number},
-                              headers=headers, name=name, allow_redirects=False, catch_response=True) as r:
+        with self.client.post(
+            self.base + "answer",
+            data={"csrf_token": token, "step": step, "choice": number},
+            headers=headers,
+            name=name,
+            allow_redirects=False,
+            catch_response=True,
+        ) as r:
             status = r.status_code
             if self.mode == "htmx":
                 http_ok = status == 200
@@ -356,8 +376,12 @@ class BaselineUser(FastHttpUser):
     @task
     def submit(self):
         self.n += 1
-        with self.client.post("/answer", data={"learner": self.idx, "step": self.n, "choice": 1 + self.n % 3},
-                              name="baseline submit", catch_response=True) as r:
+        with self.client.post(
+            "/answer",
+            data={"learner": self.idx, "step": self.n, "choice": 1 + self.n % 3},
+            name="baseline submit",
+            catch_response=True,
+        ) as r:
             done_at = time.time()
             if r.status_code == 200 and "recorded" in (r.text or ""):
                 r.success()
@@ -408,8 +432,12 @@ class FloorUser(FastHttpUser):
     @task
     def submit(self):
         self.n += 1
-        with self.client.post("/answer", data={"csrf_token": self.token, "step": self.n, "choice": 1 + self.n % 3},
-                              name="floor submit", catch_response=True) as r:
+        with self.client.post(
+            "/answer",
+            data={"csrf_token": self.token, "step": self.n, "choice": 1 + self.n % 3},
+            name="floor submit",
+            catch_response=True,
+        ) as r:
             done_at = time.time()
             if r.status_code == 200 and "recorded" in (r.text or ""):
                 r.success()

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,21 +67,105 @@ ROLE_MIX = [
 ]
 STATES = [("TX", 35), ("CA", 20), ("NY", 15), ("FL", 10), ("IL", 8), ("WA", 6), ("OH", 6)]
 DEPARTMENTS = [
-    "Cardiology", "Oncology", "Emergency", "Radiology", "Pediatrics", "Orthopedics", "Neurology", "Surgery",
-    "Intensive Care", "Maternity", "Pharmacy", "Laboratory", "Billing Office", "Patient Access", "Health IT",
-    "Behavioral Health", "Dental Clinic", "Primary Care", "Dermatology", "Urology", "Nephrology", "Gastroenterology",
-    "Pulmonology", "Rehabilitation", "Nutrition", "Social Work", "Case Management", "Quality", "Compliance",
-    "Facilities", "Home Health", "Hospice", "Outpatient Surgery", "Endocrinology", "Rheumatology", "Sleep Center",
-    "Wound Care", "Infusion", "Transplant", "Vendor Services",
+    "Cardiology",
+    "Oncology",
+    "Emergency",
+    "Radiology",
+    "Pediatrics",
+    "Orthopedics",
+    "Neurology",
+    "Surgery",
+    "Intensive Care",
+    "Maternity",
+    "Pharmacy",
+    "Laboratory",
+    "Billing Office",
+    "Patient Access",
+    "Health IT",
+    "Behavioral Health",
+    "Dental Clinic",
+    "Primary Care",
+    "Dermatology",
+    "Urology",
+    "Nephrology",
+    "Gastroenterology",
+    "Pulmonology",
+    "Rehabilitation",
+    "Nutrition",
+    "Social Work",
+    "Case Management",
+    "Quality",
+    "Compliance",
+    "Facilities",
+    "Home Health",
+    "Hospice",
+    "Outpatient Surgery",
+    "Endocrinology",
+    "Rheumatology",
+    "Sleep Center",
+    "Wound Care",
+    "Infusion",
+    "Transplant",
+    "Vendor Services",
 ]
-FIRST = ["Ana", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lena", "Moe", "Nia", "Omar",
-         "Pia", "Quinn", "Rosa", "Sam", "Tia", "Uma", "Vik", "Wes", "Xia", "Yusuf", "Zoe"]
-LAST = ["Alvarez", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Huang", "Ito", "Jones", "Kim", "Lopez",
-        "Miller", "Nguyen", "Okafor", "Patel", "Quist", "Reyes", "Smith", "Tran", "Usman", "Vega", "Wong", "Young"]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Cara",
+    "Dev",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jo",
+    "Kai",
+    "Lena",
+    "Moe",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tia",
+    "Uma",
+    "Vik",
+    "Wes",
+    "Xia",
+    "Yusuf",
+    "Zoe",
+]
+LAST = [
+    "Alvarez",
+    "Brown",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Huang",
+    "Ito",
+    "Jones",
+    "Kim",
+    "Lopez",
+    "Miller",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Reyes",
+    "Smith",
+    "Tran",
+    "Usman",
+    "Vega",
+    "Wong",
+    "Young",
+]
 
 
 def weighted(rng: random.Random, pairs):
-    items, weights = zip(*[(p[0], p[1]) for p in pairs])
+    items, weights = zip(*[(p[0], p[1]) for p in pairs], strict=False)
     return rng.choices(items, weights=weights)[0]
 
 
@@ -104,23 +188,33 @@ def roster_rows(people: int, today: date, seed: int = 7) -> list[dict]:
         elif n <= directors:
             boss = 0
         elif n < managers:
-            boss = rng.randrange(1, directors + 1) if rng.random() < 0.7 else rng.randrange(directors + 1, n) if n > directors + 1 else 1
+            boss = (
+                rng.randrange(1, directors + 1)
+                if rng.random() < 0.7
+                else rng.randrange(directors + 1, n)
+                if n > directors + 1
+                else 1
+            )
         else:
             boss = rng.randrange(directors + 1, managers) if managers > directors + 1 else 0
         hired = today - timedelta(days=rng.randrange(0, 365 * (YEARS + 4)))
-        rows.append({
-            "employee_id": f"E{n:06d}",
-            "email": f"staff{n:06d}@hospital.example.org",
-            "name": f"{rng.choice(FIRST)} {rng.choice(LAST)} {n:05d}",
-            "job_role": role,
-            "specialty": rng.choice(specialties) or "",
-            "department": DEPARTMENTS[(n * 7 + rng.randrange(3)) % len(DEPARTMENTS)] if n >= managers else DEPARTMENTS[n % len(DEPARTMENTS)],
-            "supervisor_email": f"staff{boss:06d}@hospital.example.org" if boss is not None else "",
-            "hire_date": hired.isoformat(),
-            "work_state": weighted(rng, STATES),
-            "kind": "contractor" if rng.random() < 0.05 else "employee",
-            "active": "yes",
-        })
+        rows.append(
+            {
+                "employee_id": f"E{n:06d}",
+                "email": f"staff{n:06d}@hospital.example.org",
+                "name": f"{rng.choice(FIRST)} {rng.choice(LAST)} {n:05d}",
+                "job_role": role,
+                "specialty": rng.choice(specialties) or "",
+                "department": DEPARTMENTS[(n * 7 + rng.randrange(3)) % len(DEPARTMENTS)]
+                if n >= managers
+                else DEPARTMENTS[n % len(DEPARTMENTS)],
+                "supervisor_email": f"staff{boss:06d}@hospital.example.org" if boss is not None else "",
+                "hire_date": hired.isoformat(),
+                "work_state": weighted(rng, STATES),
+                "kind": "contractor" if rng.random() < 0.05 else "employee",
+                "active": "yes",
+            }
+        )
     return rows
 
 
@@ -149,8 +243,10 @@ class WriteMeter:
         self.engine, self.event = engine, event
         self.spans: list[float] = []
         self.listeners = [
-            ("begin", self._begin), ("before_cursor_execute", self._statement),
-            ("commit", self._end), ("rollback", self._end),
+            ("begin", self._begin),
+            ("before_cursor_execute", self._statement),
+            ("commit", self._end),
+            ("rollback", self._end),
         ]
         for name, fn in self.listeners:
             event.listen(engine, name, fn)
@@ -204,7 +300,9 @@ def insert_history(app, today: date, seed: int = 11) -> dict:
         stored = set(db.session.scalars(select(ContentVersion.version)))
         modules = {m.id: m for m in lib.modules.values() if m.version in stored}
         people = db.session.execute(
-            select(User.id, User.job_role, User.specialty, User.hire_date, User.supervisor_id).where(User.employee_id.is_not(None))
+            select(User.id, User.job_role, User.specialty, User.hire_date, User.supervisor_id).where(
+                User.employee_id.is_not(None)
+            )
         ).all()
         admin_id = db.session.scalar(select(User.id).where(User.email == "admin@hospital.example.org"))
         first_ids = db.session.scalar(select(Attempt.id).order_by(Attempt.id.desc()).limit(1)) or 0
@@ -222,7 +320,9 @@ def insert_history(app, today: date, seed: int = 11) -> dict:
 
         for uid, role, specialty, hired, _boss in people:
             plan = curricula.plan(role)
-            wanted = list(dict.fromkeys(list(plan.onboarding) + [item.module for item, _ in curricula.refreshers(role)]))
+            wanted = list(
+                dict.fromkeys(list(plan.onboarding) + [item.module for item, _ in curricula.refreshers(role)])
+            )
             wanted = [modules[m] for m in wanted if m in modules and modules[m].is_for(role, specialty)]
             begin = max(start, hired or start)
             for module in wanted:
@@ -230,43 +330,84 @@ def insert_history(app, today: date, seed: int = 11) -> dict:
                 day = begin + timedelta(days=rng.randrange(5, 40))
                 while day < today - timedelta(days=20):
                     number += 1
-                    signed = datetime(day.year, day.month, day.day, 9 + rng.randrange(8), rng.randrange(60), tzinfo=timezone.utc)
+                    signed = datetime(day.year, day.month, day.day, 9 + rng.randrange(8), rng.randrange(60), tzinfo=UTC)
                     aid = next_attempt
                     next_attempt += 1
-                    attempts.append({
-                        "id": aid, "user_id": uid, "module_id": module.id, "number": number,
-                        "module_version": module.version, "policy_version": module.policy_version,
-                        "scenario_versions": "[]", "stage": "finished", "screen": 0, "scenario_index": 0,
-                        "step": 20, "score": 80 + rng.randrange(21), "passed": True,
-                        "started_at": signed - timedelta(minutes=module.minutes), "finished_at": signed,
-                        "acknowledged_at": signed, "acknowledged_name": "bench", "choice_key": "0" * 32,
-                    })
+                    attempts.append(
+                        {
+                            "id": aid,
+                            "user_id": uid,
+                            "module_id": module.id,
+                            "number": number,
+                            "module_version": module.version,
+                            "policy_version": module.policy_version,
+                            "scenario_versions": "[]",
+                            "stage": "finished",
+                            "screen": 0,
+                            "scenario_index": 0,
+                            "step": 20,
+                            "score": 80 + rng.randrange(21),
+                            "passed": True,
+                            "started_at": signed - timedelta(minutes=module.minutes),
+                            "finished_at": signed,
+                            "acknowledged_at": signed,
+                            "acknowledged_name": "bench",
+                            "choice_key": "0" * 32,
+                        }
+                    )
                     if number == 1:
                         for step, (sid, objective) in enumerate(_decisions(lib, module, specialty)[:4]):
                             correct = rng.random() < 0.8
-                            answers.append({
-                                "attempt_id": aid, "step": step + 1, "scenario_index": 0, "scenario_id": sid[0],
-                                "scenario_version": sid[1], "node_id": sid[2], "objective": objective,
-                                "choice_number": 1 if correct else 2, "to_node": "next", "first_visit": True,
-                                "points": 10 if correct else 0, "correct": correct, "critical": False,
-                                "answered_at": signed - timedelta(minutes=2),
-                            })
-                    done.append({
-                        "user_id": uid, "module_id": module.id, "due_on": day + timedelta(days=rng.randrange(0, 30)),
-                        "reason": "onboarding" if number == 1 else "refresher", "detail": None, "state": "done",
-                        "created_at": signed - timedelta(days=20), "closed_at": signed, "closed_by_attempt_id": aid,
-                        "assigned_by_id": None,
-                    })
+                            answers.append(
+                                {
+                                    "attempt_id": aid,
+                                    "step": step + 1,
+                                    "scenario_index": 0,
+                                    "scenario_id": sid[0],
+                                    "scenario_version": sid[1],
+                                    "node_id": sid[2],
+                                    "objective": objective,
+                                    "choice_number": 1 if correct else 2,
+                                    "to_node": "next",
+                                    "first_visit": True,
+                                    "points": 10 if correct else 0,
+                                    "correct": correct,
+                                    "critical": False,
+                                    "answered_at": signed - timedelta(minutes=2),
+                                }
+                            )
+                    done.append(
+                        {
+                            "user_id": uid,
+                            "module_id": module.id,
+                            "due_on": day + timedelta(days=rng.randrange(0, 30)),
+                            "reason": "onboarding" if number == 1 else "refresher",
+                            "detail": None,
+                            "state": "done",
+                            "created_at": signed - timedelta(days=20),
+                            "closed_at": signed,
+                            "closed_by_attempt_id": aid,
+                            "assigned_by_id": None,
+                        }
+                    )
                     day += timedelta(days=330 + rng.randrange(60))
             if wanted and rng.random() < 0.25:  # an open one: some late, some coming up
                 module = rng.choice(wanted)
                 due = today + timedelta(days=rng.randrange(-60, 45))
-                open_.append({
-                    "user_id": uid, "module_id": module.id, "due_on": due, "reason": "manager-choice",
-                    "detail": "bench", "state": "overdue" if due < today - timedelta(days=1) else "open",
-                    "created_at": datetime.now(timezone.utc) - timedelta(days=30), "closed_at": None,
-                    "closed_by_attempt_id": None, "assigned_by_id": None,
-                })
+                open_.append(
+                    {
+                        "user_id": uid,
+                        "module_id": module.id,
+                        "due_on": due,
+                        "reason": "manager-choice",
+                        "detail": "bench",
+                        "state": "overdue" if due < today - timedelta(days=1) else "open",
+                        "created_at": datetime.now(UTC) - timedelta(days=30),
+                        "closed_at": None,
+                        "closed_by_attempt_id": None,
+                        "assigned_by_id": None,
+                    }
+                )
             if len(attempts) > 20000:
                 flush()
         flush()
@@ -276,28 +417,57 @@ def insert_history(app, today: date, seed: int = 11) -> dict:
         some = list(modules)[:3]
         for week in range(YEARS * 52):
             happened = start + timedelta(days=7 * week)
-            event_id = conn.execute(insert(TriggerEvent.__table__).values(
-                kind=rng.choice(["incident", "near-miss", "audit-finding", "new-system"]), title=f"Event of week {week}",
-                description=None, occurred_on=happened, scope_kind="people", scope_value="[]",
-                module_ids=json.dumps(some[:1]), recorded_by_id=admin_id, created_at=datetime.now(timezone.utc),
-            )).inserted_primary_key[0]
-            conn.execute(insert(Assignment.__table__), [{
-                "user_id": uid, "module_id": some[0], "due_on": happened + timedelta(days=14), "reason": "trigger-event",
-                "detail": None, "state": "done", "trigger_event_id": event_id, "created_at": datetime.now(timezone.utc),
-                "closed_at": datetime.now(timezone.utc), "assigned_by_id": admin_id,
-            } for uid in rng.sample(ids, 8)])
+            event_id = conn.execute(
+                insert(TriggerEvent.__table__).values(
+                    kind=rng.choice(["incident", "near-miss", "audit-finding", "new-system"]),
+                    title=f"Event of week {week}",
+                    description=None,
+                    occurred_on=happened,
+                    scope_kind="people",
+                    scope_value="[]",
+                    module_ids=json.dumps(some[:1]),
+                    recorded_by_id=admin_id,
+                    created_at=datetime.now(UTC),
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(Assignment.__table__),
+                [
+                    {
+                        "user_id": uid,
+                        "module_id": some[0],
+                        "due_on": happened + timedelta(days=14),
+                        "reason": "trigger-event",
+                        "detail": None,
+                        "state": "done",
+                        "trigger_event_id": event_id,
+                        "created_at": datetime.now(UTC),
+                        "closed_at": datetime.now(UTC),
+                        "assigned_by_id": admin_id,
+                    }
+                    for uid in rng.sample(ids, 8)
+                ],
+            )
             counts["trigger_events"] += 1
         # A year of daily digests for a tenth of the staff.
         messages = []
         for n, uid in enumerate(ids[: len(ids) // 10]):
             for week in range(52):
                 day = today - timedelta(days=7 * week + n % 7)
-                messages.append({
-                    "to_user_id": uid, "to_address": f"u{uid}@hospital.example.org", "subject": "Training due soon",
-                    "body": "You have training due.", "kind": "digest", "digest_day": day,
-                    "created_at": datetime(day.year, day.month, day.day, 6, tzinfo=timezone.utc),
-                    "transport": "outbox", "sent_at": None, "error": None,
-                })
+                messages.append(
+                    {
+                        "to_user_id": uid,
+                        "to_address": f"u{uid}@hospital.example.org",
+                        "subject": "Training due soon",
+                        "body": "You have training due.",
+                        "kind": "digest",
+                        "digest_day": day,
+                        "created_at": datetime(day.year, day.month, day.day, 6, tzinfo=UTC),
+                        "transport": "outbox",
+                        "sent_at": None,
+                        "error": None,
+                    }
+                )
         conn.execute(insert(OutboxMessage.__table__), messages)
         counts["outbox"] += len(messages)
         db.session.commit()
@@ -338,7 +508,9 @@ def timed_cli(app, meter: WriteMeter, *args: str) -> tuple[float, float, int, st
 def signed_in(app, email: str):
     client = app.test_client()
     page = client.get("/auth/login")
-    response = client.post("/auth/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_token_in(page.text)})
+    response = client.post(
+        "/auth/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_token_in(page.text)}
+    )
     if response.status_code != 303:
         raise SystemExit(f"could not sign in as {email}: {response.status_code}")
     return client
@@ -396,8 +568,14 @@ def main(argv=None) -> int:
         secs, lock, n, out = timed_cli(app, meter, "content", "load")
         say(f"content load: {secs:.1f} s ({out})")
         with app.app_context():
-            admin = accounts.create_user(db.session, email="admin@hospital.example.org", name="Avery Admin",
-                                         password=PASSWORD, role="admin", job_role="leadership")
+            admin = accounts.create_user(
+                db.session,
+                email="admin@hospital.example.org",
+                name="Avery Admin",
+                password=PASSWORD,
+                role="admin",
+                job_role="leadership",
+            )
             db.session.commit()
             password_hash = admin.password_hash
         rows = roster_rows(args.people, today)
@@ -438,25 +616,45 @@ def main(argv=None) -> int:
             db.session.add(upload)
             db.session.commit()
             upload_id = upload.id
-            emails = {"admin": "admin@hospital.example.org", "director": director.email, "line manager": line_manager.email}
+            emails = {
+                "admin": "admin@hospital.example.org",
+                "director": director.email,
+                "line manager": line_manager.email,
+            }
             module_id = next(iter(app.extensions["content_store"].library.modules))
             event_id = db.session.scalar(select(func.max(TriggerEvent.id)))
         say(f"director's team: {sizes['director']}, line manager's team: {sizes['line manager']}")
 
         pages = [
-            ("admin", "/admin/"), ("admin", "/admin/roster"), ("admin", "/admin/roster?page=100"),
-            ("admin", "/admin/roster?q=cardiology"), ("admin", "/admin/roster?show=not-cleared&standing=overdue"),
-            ("admin", "/admin/roster/import"), ("admin", f"/admin/roster/import/{upload_id}"),
-            ("admin", "/admin/outbox"), ("admin", "/admin/outbox?q=training&page=20"),
-            ("admin", "/manage/"), ("admin", "/manage/?standing=overdue"), ("admin", "/manage/?q=E0099"),
+            ("admin", "/admin/"),
+            ("admin", "/admin/roster"),
+            ("admin", "/admin/roster?page=100"),
+            ("admin", "/admin/roster?q=cardiology"),
+            ("admin", "/admin/roster?show=not-cleared&standing=overdue"),
+            ("admin", "/admin/roster/import"),
+            ("admin", f"/admin/roster/import/{upload_id}"),
+            ("admin", "/admin/outbox"),
+            ("admin", "/admin/outbox?q=training&page=20"),
+            ("admin", "/manage/"),
+            ("admin", "/manage/?standing=overdue"),
+            ("admin", "/manage/?q=E0099"),
             ("admin", "/manage/?department=Cardiology&job_role=clinical&page=2"),
-            ("admin", "/manage/events/"), ("admin", f"/manage/events/{event_id}"), ("admin", "/manage/modules/"),
-            ("admin", f"/manage/modules/{module_id}"), ("admin", f"/manage/people/{someone}"),
+            ("admin", "/manage/events/"),
+            ("admin", f"/manage/events/{event_id}"),
+            ("admin", "/manage/modules/"),
+            ("admin", f"/manage/modules/{module_id}"),
+            ("admin", f"/manage/people/{someone}"),
             ("admin", "/manage/events/new"),
-            ("director", "/manage/"), ("director", "/manage/?standing=overdue"), ("director", "/manage/events/"),
-            ("director", "/manage/modules/"), ("director", f"/manage/modules/{module_id}"),
-            ("line manager", "/manage/"), ("line manager", "/manage/events/"), ("line manager", "/manage/modules/"),
-            ("line manager", f"/manage/modules/{module_id}"), ("line manager", f"/manage/people/{someone}"),
+            ("director", "/manage/"),
+            ("director", "/manage/?standing=overdue"),
+            ("director", "/manage/events/"),
+            ("director", "/manage/modules/"),
+            ("director", f"/manage/modules/{module_id}"),
+            ("line manager", "/manage/"),
+            ("line manager", "/manage/events/"),
+            ("line manager", "/manage/modules/"),
+            ("line manager", f"/manage/modules/{module_id}"),
+            ("line manager", f"/manage/people/{someone}"),
         ]
         clients = {who: signed_in(app, email) for who, email in emails.items()}
         page_rows = []
@@ -465,8 +663,15 @@ def main(argv=None) -> int:
             page_rows.append((who, path, ms, size, status))
             say(f"  {who:12s} {path:55s} {ms:8.1f} ms {size / 1024:8.1f} KB  {status}")
         say("")
-        say(table(["as", "page", "ms (median)", "KB", "status"],
-                  [[who, f"`{path}`", f"{ms:.0f}", f"{size / 1024:.0f}", status] for who, path, ms, size, status in page_rows]))
+        say(
+            table(
+                ["as", "page", "ms (median)", "KB", "status"],
+                [
+                    [who, f"`{path}`", f"{ms:.0f}", f"{size / 1024:.0f}", status]
+                    for who, path, ms, size, status in page_rows
+                ],
+            )
+        )
         say("")
         if args.skip_jobs:
             say("jobs skipped (--skip-jobs)")
@@ -487,11 +692,22 @@ def main(argv=None) -> int:
     say(f"## {kind}, {args.people} people ({today.isoformat()})")
     say(machine_line())
     say("")
-    say(table(["job", "seconds", "longest write transaction (ms)", "transactions that wrote"],
-              [[label, f"{secs:.1f}", f"{lock:.0f}", n] for label, secs, lock, n, _ in jobs]))
+    say(
+        table(
+            ["job", "seconds", "longest write transaction (ms)", "transactions that wrote"],
+            [[label, f"{secs:.1f}", f"{lock:.0f}", n] for label, secs, lock, n, _ in jobs],
+        )
+    )
     say("")
-    say(table(["as", "page", "ms (median)", "KB", "status"],
-              [[who, f"`{path}`", f"{ms:.0f}", f"{size / 1024:.0f}", status] for who, path, ms, size, status in page_rows]))
+    say(
+        table(
+            ["as", "page", "ms (median)", "KB", "status"],
+            [
+                [who, f"`{path}`", f"{ms:.0f}", f"{size / 1024:.0f}", status]
+                for who, path, ms, size, status in page_rows
+            ],
+        )
+    )
     say("")
     import_s = jobs[0][1]
     idle_s = next((secs for label, secs, *_ in jobs if "nothing to do" in label), float("nan"))
@@ -500,13 +716,28 @@ def main(argv=None) -> int:
     heavy = [(who, path, size) for who, path, _, size, _ in page_rows if size >= TARGETS["page_kb"] * 1024]
     verdicts = [
         (f"import < {TARGETS['import_s']:.0f} s", import_s < TARGETS["import_s"], f"{import_s:.1f} s"),
-        (f"refresh with nothing to do < {TARGETS['refresh_idle_s']:.0f} s", idle_s < TARGETS["refresh_idle_s"],
-         f"{idle_s:.1f} s" if idle_s == idle_s else "not run"),
-        (f"no job holds the write lock > {TARGETS['write_lock_ms']:.0f} ms", worst_lock <= TARGETS["write_lock_ms"], f"longest {worst_lock:.0f} ms"),
-        (f"every page < {TARGETS['page_ms']:.0f} ms", not slow,
-         f"{len(page_rows) - len(slow)} of {len(page_rows)}" + (f"; slowest {max(ms for *_, ms in slow):.0f} ms" if slow else "")),
-        (f"every page < {TARGETS['page_kb']:.0f} KB", not heavy,
-         f"{len(page_rows) - len(heavy)} of {len(page_rows)}" + (f"; heaviest {max(s for *_, s in heavy) // 1024} KB" if heavy else "")),
+        (
+            f"refresh with nothing to do < {TARGETS['refresh_idle_s']:.0f} s",
+            idle_s < TARGETS["refresh_idle_s"],
+            f"{idle_s:.1f} s" if idle_s == idle_s else "not run",
+        ),
+        (
+            f"no job holds the write lock > {TARGETS['write_lock_ms']:.0f} ms",
+            worst_lock <= TARGETS["write_lock_ms"],
+            f"longest {worst_lock:.0f} ms",
+        ),
+        (
+            f"every page < {TARGETS['page_ms']:.0f} ms",
+            not slow,
+            f"{len(page_rows) - len(slow)} of {len(page_rows)}"
+            + (f"; slowest {max(ms for *_, ms in slow):.0f} ms" if slow else ""),
+        ),
+        (
+            f"every page < {TARGETS['page_kb']:.0f} KB",
+            not heavy,
+            f"{len(page_rows) - len(heavy)} of {len(page_rows)}"
+            + (f"; heaviest {max(s for *_, s in heavy) // 1024} KB" if heavy else ""),
+        ),
     ]
     say(table(["target", "met", "figure"], [[t, "yes" if ok else "NO", fig] for t, ok, fig in verdicts]))
     if not args.keep:

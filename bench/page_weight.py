@@ -39,21 +39,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    RE_CHOICE, RE_NODE, RE_SCENARIO, RE_VIEW,
     PASSWORD,
+    RE_CHOICE,
+    RE_NODE,
+    RE_SCENARIO,
+    RE_VIEW,
     REAL_CONTENT,
     TEST_CONTENT,
     app_env,
-    csrf_token_in,
-    step_in,
     content_facts,
     create_learners,
+    csrf_token_in,
     flask_cli,
     fresh_database,
     machine_line,
     rmtree_quiet,
     say,
     start_gunicorn,
+    step_in,
     table,
 )
 
@@ -104,7 +107,9 @@ class Walk:
         self.pages: list[dict] = []  # label, path, bytes, headers, kind
 
     def record(self, label: str, path: str, status: int, headers: dict, body: bytes, kind: str = "page") -> str:
-        self.pages.append({"label": label, "path": path, "status": status, "headers": headers, "body": body, "kind": kind})
+        self.pages.append(
+            {"label": label, "path": path, "status": status, "headers": headers, "body": body, "kind": kind}
+        )
         return body.decode("utf-8", "replace")
 
     def get(self, label: str, path: str) -> str:
@@ -164,8 +169,12 @@ class Walk:
             elif view == "acknowledge":
                 self.pages[-1]["label"] = f"{module}: acknowledge"
                 account_name = re.search(r'<span class="who">(.*?)</span>', page)
-                data = {"csrf_token": csrf_token_in(page), "step": step_in(page), "agree": "y",
-                        "full_name": htmllib.unescape(account_name.group(1)) if account_name else ""}
+                data = {
+                    "csrf_token": csrf_token_in(page),
+                    "step": step_in(page),
+                    "agree": "y",
+                    "full_name": htmllib.unescape(account_name.group(1)) if account_name else "",
+                }
                 page = self.post(f"{module}: certificate", base + "acknowledge", data)
                 break
             else:
@@ -199,16 +208,19 @@ def main(argv=None) -> int:
     for i, m in enumerate(modules):
         spec = m.specialties[0] if m.specialties else None
         states = getattr(m, "states", ()) or ()
-        learners += create_learners(env, 1, [(m.roles[0], spec)], prefix=f"weight{i:03d}",
-                                    work_state=states[0] if states else None)
+        learners += create_learners(
+            env, 1, [(m.roles[0], spec)], prefix=f"weight{i:03d}", work_state=states[0] if states else None
+        )
     server = start_gunicorn("app:app", env, work, workers=1, threads=2, label="page-weight", ready_path="/auth/login")
     pages: list[dict] = []
     try:
-        for m, learner in zip(modules, learners):
+        for m, learner in zip(modules, learners, strict=False):
             b = Browser(server.url)
             walk = Walk(b, key)
             login = walk.get("sign in", "/auth/login")
-            walk.post("", "/auth/login", {"email": learner.email, "password": PASSWORD, "csrf_token": csrf_token_in(login)})
+            walk.post(
+                "", "/auth/login", {"email": learner.email, "password": PASSWORD, "csrf_token": csrf_token_in(login)}
+            )
             walk.pages[-1]["label"] = "My training"
             walk.module(m.id, passing=False)
             walk.module(m.id, passing=True)
@@ -229,8 +241,18 @@ def main(argv=None) -> int:
             ok = status == 200 and hashed and long_cache and "immutable" in cc and stale == 404
             asset_ok &= ok
             asset_bytes[path] = (len(body), gz(body))
-            asset_rows.append([path, status, f"{len(body):,}", f"{gz(body):,}", cc, "yes" if hashed else "NO",
-                               stale, "ok" if ok else "FAIL"])
+            asset_rows.append(
+                [
+                    path,
+                    status,
+                    f"{len(body):,}",
+                    f"{gz(body):,}",
+                    cc,
+                    "yes" if hashed else "NO",
+                    stale,
+                    "ok" if ok else "FAIL",
+                ]
+            )
     finally:
         server.stop()
 
@@ -239,8 +261,10 @@ def main(argv=None) -> int:
     js = [a for a in asset_bytes if "htmx" in a]
     linked = css + ours  # counted in each page that links them
     css_gz = sum(asset_bytes[a][1] for a in linked)
-    say(f"\ncontent: {content} ({len(modules)} modules walked); gzip level 6; limit {LIMIT:,} bytes of "
-        f"compressed HTML + CSS + our script per page")
+    say(
+        f"\ncontent: {content} ({len(modules)} modules walked); gzip level 6; limit {LIMIT:,} bytes of "
+        f"compressed HTML + CSS + our script per page"
+    )
     rows, worst, fails, nostore_bad = [], 0, 0, []
     seen = set()
     for p in pages:
@@ -256,10 +280,21 @@ def main(argv=None) -> int:
         if key in seen:
             continue
         seen.add(key)
-        rows.append([p["label"] or p["path"], p["status"], f"{len(body):,}", f"{gz(body):,}",
-                     f"{css_gz:,}" if links_css else "-", f"{total:,}", "ok" if ok else "OVER"])
+        rows.append(
+            [
+                p["label"] or p["path"],
+                p["status"],
+                f"{len(body):,}",
+                f"{gz(body):,}",
+                f"{css_gz:,}" if links_css else "-",
+                f"{total:,}",
+                "ok" if ok else "OVER",
+            ]
+        )
     say(table(["page", "status", "HTML bytes", "HTML gz", "CSS+script gz", "total gz", "< 30 KB"], rows, "lrrrrrr"))
-    say(f"\n{len(pages)} responses ({len(rows)} distinct rows above); heaviest page: {worst:,} bytes compressed HTML+CSS+script")
+    say(
+        f"\n{len(pages)} responses ({len(rows)} distinct rows above); heaviest page: {worst:,} bytes compressed HTML+CSS+script"
+    )
     groups: dict[str, list] = {}
     for p in pages:
         label = re.sub(r"^[a-z0-9-]+: ", "", p["label"] or p["path"])
@@ -271,8 +306,15 @@ def main(argv=None) -> int:
         groups.setdefault(label, []).append((len(body), gz(body), gz(body) + (css_gz if with_css else 0)))
     summary = []
     for label, vals in sorted(groups.items()):
-        summary.append([label, len(vals), f"{max(v[0] for v in vals):,}", f"{max(v[1] for v in vals):,}",
-                        f"{max(v[2] for v in vals):,}"])
+        summary.append(
+            [
+                label,
+                len(vals),
+                f"{max(v[0] for v in vals):,}",
+                f"{max(v[1] for v in vals):,}",
+                f"{max(v[2] for v in vals):,}",
+            ]
+        )
     say("\nby kind of page (largest of each):")
     say(table(["page kind", "responses", "max HTML", "max HTML gz", "max total gz"], summary))
     for a in css:
@@ -282,13 +324,24 @@ def main(argv=None) -> int:
     for a in js:
         say(f"htmx {a}: {asset_bytes[a][0]:,} bytes, {asset_bytes[a][1]:,} gzipped (once; then cached for a year)")
     say("\nstatic assets referenced by the pages:")
-    say(table(["asset", "status", "bytes", "gz", "Cache-Control", "hash matches", "wrong hash", "result"],
-              asset_rows, "lrrrlllr"))
+    say(
+        table(
+            ["asset", "status", "bytes", "gz", "Cache-Control", "hash matches", "wrong hash", "result"],
+            asset_rows,
+            "lrrrlllr",
+        )
+    )
     unhashed = [a for a in assets if not RE_HASHED.match(a)]
-    say(f"\ntargets: every page < 30 KB compressed HTML+CSS+script -> {'PASS' if not fails else f'MISS ({fails} over)'}")
-    say(f"         assets hashed, immutable, max-age={ONE_YEAR}, old hash 404 -> "
-        f"{'PASS' if asset_ok and assets and not unhashed else 'MISS'} ({len(assets)} assets; unhashed: {unhashed or 'none'})")
-    say(f"         HTML pages not cached (no-store) -> {'PASS' if not nostore_bad else 'MISS: ' + ', '.join(nostore_bad[:5])}")
+    say(
+        f"\ntargets: every page < 30 KB compressed HTML+CSS+script -> {'PASS' if not fails else f'MISS ({fails} over)'}"
+    )
+    say(
+        f"         assets hashed, immutable, max-age={ONE_YEAR}, old hash 404 -> "
+        f"{'PASS' if asset_ok and assets and not unhashed else 'MISS'} ({len(assets)} assets; unhashed: {unhashed or 'none'})"
+    )
+    say(
+        f"         HTML pages not cached (no-store) -> {'PASS' if not nostore_bad else 'MISS: ' + ', '.join(nostore_bad[:5])}"
+    )
     if args.keep:
         say(f"kept {work}")
     else:

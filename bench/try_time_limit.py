@@ -83,13 +83,17 @@ def main() -> None:
         trial = try_file(CONTENT, "s1.md", source, time_limit=10)
         tried = (time.perf_counter() - start) * 1000
         assert errors and trial.errors, name
-        print(f"{name:36s} {_before(text, args.cap):>14s}   {parsed:10.1f} ms   {tried:14.1f} ms   ({errors[0].message[:40]}...)")
+        print(
+            f"{name:36s} {_before(text, args.cap):>14s}   {parsed:10.1f} ms   {tried:14.1f} ms   ({errors[0].message[:40]}...)"
+        )
     module = next(CONTENT.glob("modules/*.md"))
     source = module.read_text(encoding="utf-8")
     in_worker = _median_ms(lambda: try_file(CONTENT, module.name, source))
     in_child = _median_ms(lambda: try_file(CONTENT, module.name, source, time_limit=10))
-    print(f"Try of {module.name} (median of 20): in the worker {in_worker:.1f} ms, in a child process "
-          f"{in_child:.1f} ms: the time limit costs {in_child - in_worker:.1f} ms a check")
+    print(
+        f"Try of {module.name} (median of 20): in the worker {in_worker:.1f} ms, in a child process "
+        f"{in_child:.1f} ms: the time limit costs {in_child - in_worker:.1f} ms a check"
+    )
 
 
 if __name__ == "__main__":

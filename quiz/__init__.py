@@ -8,7 +8,14 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import PROJECT_ROOT, check_several_servers, from_environment, normalise_database_url, private_folder, private_sqlite_file
+from .config import (
+    PROJECT_ROOT,
+    check_several_servers,
+    from_environment,
+    normalise_database_url,
+    private_folder,
+    private_sqlite_file,
+)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -30,14 +37,22 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config[key] = normalise_database_url(app.config[key])
     private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])  # 0600, before SQLite makes it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if (app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") and app.config.get("SERVERS", 1) == 1
-            and not os.environ.get("SECRET_KEY") and not (test_config or {}).get("SECRET_KEY")):
+    if (
+        app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+        and app.config.get("SERVERS", 1) == 1
+        and not os.environ.get("SECRET_KEY")
+        and not (test_config or {}).get("SECRET_KEY")
+    ):
         logging.getLogger(__name__).warning(
             "SECRET_KEY is generated in %s: if another server shares this database, set the same SECRET_KEY "
-            "and SERVERS on each (docs/deploy.md, \"Several servers\")", instance_path)
+            'and SERVERS on each (docs/deploy.md, "Several servers")',
+            instance_path,
+        )
     mode = instance_path.stat().st_mode & 0o777
     if mode & 0o077:  # made by an older Rounds, or by hand
-        logging.getLogger(__name__).warning("instance folder %s is open to other users (mode %o): chmod 700 it", instance_path, mode)
+        logging.getLogger(__name__).warning(
+            "instance folder %s is open to other users (mode %o): chmod 700 it", instance_path, mode
+        )
 
     from . import accounts, cli, evidence, evidence_keys
     from .db import apply_connection_rules, db

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -55,8 +55,15 @@ def use_argon2(parameters: Parameters | None) -> None:
 def argon2_parameters() -> Parameters:
     """The parameters new password hashes are made with."""
     h = _hasher
-    return Parameters(type=h.type, version=PRODUCTION_ARGON2.version, salt_len=h.salt_len, hash_len=h.hash_len,
-                      time_cost=h.time_cost, memory_cost=h.memory_cost, parallelism=h.parallelism)
+    return Parameters(
+        type=h.type,
+        version=PRODUCTION_ARGON2.version,
+        salt_len=h.salt_len,
+        hash_len=h.hash_len,
+        time_cost=h.time_cost,
+        memory_cost=h.memory_cost,
+        parallelism=h.parallelism,
+    )
 
 
 def hash_password(password: str) -> str:
@@ -66,11 +73,16 @@ def hash_password(password: str) -> str:
 def check_password_rule(password: str) -> None:
     """The one rule for a new password, wherever it is typed (AccountError if it is broken)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError("password", f"the password needs at least {MIN_PASSWORD_LENGTH} characters "
-                                       f"(and at most {MAX_PASSWORD_LENGTH})")
+        raise AccountError(
+            "password",
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters " f"(and at most {MAX_PASSWORD_LENGTH})",
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError("password", f"the password can have at most {MAX_PASSWORD_LENGTH} characters "
-                                       f"(it has {len(password)}): the sign-in form takes no longer one")
+        raise AccountError(
+            "password",
+            f"the password can have at most {MAX_PASSWORD_LENGTH} characters "
+            f"(it has {len(password)}): the sign-in form takes no longer one",
+        )
 
 
 @dataclass(frozen=True)
@@ -198,7 +210,7 @@ def check_password(session: Session, email: str, password: str) -> PasswordCheck
     """The slow half of signing in (an Argon2id check, ~100 ms): only reads, so the caller can
     run it where no writer waits on it (docs/architecture.md, "Transactions"). An unknown email
     or a locked account costs the same time as a known one."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     user = find_by_email(session, email)
     if user is None:
         _verify(_DUMMY_HASH, password)
@@ -229,19 +241,31 @@ def record_sign_in(
     failures at once count as two. ``session_id`` names the session begun, in its records."""
     details: dict = {"method": check.method}
     if check.user_id is None:
-        evidence.append(session, "session.sign-in-refused", details={
-            **details, "refused": "no-such-account", "email": check.typed_email,
-            **({} if check.typed_email else {"email_not_kept": "what was typed is not an email address"}),
-        })
+        evidence.append(
+            session,
+            "session.sign-in-refused",
+            details={
+                **details,
+                "refused": "no-such-account",
+                "email": check.typed_email,
+                **({} if check.typed_email else {"email_not_kept": "what was typed is not an email address"}),
+            },
+        )
         return None
     user = session.get(User, check.user_id, populate_existing=True, with_for_update=True)
     if user is None:  # cannot happen (accounts are deactivated, never deleted): nothing to keep
         return None
     if check.refused == "locked":  # not counted: the lockout runs its course
-        evidence.append(session, "session.sign-in-refused", user=user, details={
-            **details, "refused": "locked", "locked_until": evidence.utc_timestamp(user.locked_until)
-            if user.locked_until else None,
-        })
+        evidence.append(
+            session,
+            "session.sign-in-refused",
+            user=user,
+            details={
+                **details,
+                "refused": "locked",
+                "locked_until": evidence.utc_timestamp(user.locked_until) if user.locked_until else None,
+            },
+        )
         return None
     if check.refused == "password-not-allowed":  # not counted: the password was right (quiz/sso.py)
         evidence.append(session, "session.sign-in-refused", user=user, details={**details, "refused": check.refused})
@@ -259,16 +283,26 @@ def record_sign_in(
     user.locked_until = None
     if check.new_hash is not None:
         user.password_hash = check.new_hash
-    evidence.append(session, "session.signed-in", user=user, details={
-        **details, "session": session_id,
-        "password_set_by_admin": bool(user.password_set_by_admin),
-        "must_choose_a_new_password": bool(user.password_must_change),
-    })
+    evidence.append(
+        session,
+        "session.signed-in",
+        user=user,
+        details={
+            **details,
+            "session": session_id,
+            "password_set_by_admin": bool(user.password_set_by_admin),
+            "must_choose_a_new_password": bool(user.password_must_change),
+        },
+    )
     return user
 
 
 def authenticate(
-    session: Session, email: str, password: str, policy: LockoutPolicy = LockoutPolicy(), *,
+    session: Session,
+    email: str,
+    password: str,
+    policy: LockoutPolicy = LockoutPolicy(),
+    *,
     session_id: str | None = None,
 ) -> User | None:
     """The user if the password is right and the account usable; None otherwise, whatever the
@@ -301,9 +335,16 @@ def end_all_sessions(user: User) -> None:
 
 def sign_out(session: Session, user: User, *, session_id: str | None) -> None:
     """They signed out: every session of the account ends, on every device, and it is recorded."""
-    evidence.append(session, "session.signed-out", user=user, details={
-        "how": "signed out", "session": session_id, "every_session_ended": True,
-    })
+    evidence.append(
+        session,
+        "session.signed-out",
+        user=user,
+        details={
+            "how": "signed out",
+            "session": session_id,
+            "every_session_ended": True,
+        },
+    )
     end_all_sessions(user)
 
 
@@ -313,16 +354,29 @@ def timed_out(
     """A session that ended at the idle limit, recorded when its cookie is next seen (a session
     whose browser never comes back ended all the same, unrecorded: nothing runs at the limit).
     The record's time is when it was seen; ``ended_at`` is when the limit ended it."""
-    evidence.append(session, "session.signed-out", user=user, details={
-        "how": "idle", "session": session_id, "idle_limit_minutes": idle_minutes,
-        "last_request_at": evidence.utc_timestamp(last_request),
-        "ended_at": evidence.utc_timestamp(last_request + timedelta(minutes=idle_minutes)),
-    })
+    evidence.append(
+        session,
+        "session.signed-out",
+        user=user,
+        details={
+            "how": "idle",
+            "session": session_id,
+            "idle_limit_minutes": idle_minutes,
+            "last_request_at": evidence.utc_timestamp(last_request),
+            "ended_at": evidence.utc_timestamp(last_request + timedelta(minutes=idle_minutes)),
+        },
+    )
 
 
 #: Account roles by name, and what each opens, as an admin chooses between them. Everyone has
 #: My training.
-ROLE_NAMES = {"learner": "Learner", "manager": "Manager", "trainer": "Trainer", "compliance": "Compliance officer", "admin": "Admin"}
+ROLE_NAMES = {
+    "learner": "Learner",
+    "manager": "Manager",
+    "trainer": "Trainer",
+    "compliance": "Compliance officer",
+    "admin": "Admin",
+}
 ROLE_DESCRIPTIONS = {
     "learner": "My training only.",
     "manager": "My team too: their reports' training, assignments, waivers and trigger events.",
@@ -393,19 +447,30 @@ def set_password(
     user.password_must_change = temporary
     end_all_sessions(user)
     notice = _keep_notice(session, user, by, temporary, smtp, base_url)
-    evidence.append(session, "person.password-set", user=user, details={
-        "by": who, "temporary": temporary, "every_session_ended": True,
-        "told": {"to": user.email, "outbox_message": notice.message_id},
-    })
+    evidence.append(
+        session,
+        "person.password-set",
+        user=user,
+        details={
+            "by": who,
+            "temporary": temporary,
+            "every_session_ended": True,
+            "told": {"to": user.email, "outbox_message": notice.message_id},
+        },
+    )
     return notice
 
 
 def _notice_words(user: User, by: User | str, temporary: bool, at: datetime, base_url: str) -> tuple[str, str]:
-    who = f"{by.name} ({by.email}), an administrator," if isinstance(by, User) else "An administrator, on the server's command line,"
+    who = (
+        f"{by.name} ({by.email}), an administrator,"
+        if isinstance(by, User)
+        else "An administrator, on the server's command line,"
+    )
     then = (
         "When you next sign in you will be asked to choose a new password of your own."
-        if temporary else
-        "Until you choose one of your own (Change password, beside Sign out), what you sign in Rounds is marked as signed with a password an administrator set."
+        if temporary
+        else "Until you choose one of your own (Change password, beside Sign out), what you sign in Rounds is marked as signed with a password an administrator set."
     )
     lines = [
         f"Hello {user.name},",
@@ -426,13 +491,17 @@ def _notice_words(user: User, by: User | str, temporary: bool, at: datetime, bas
     return "Rounds: an administrator set your password", "\n".join(lines) + "\n"
 
 
-def _keep_notice(session: Session, user: User, by: User | str, temporary: bool, smtp: mailer.SmtpSettings | None,
-                 base_url: str) -> PasswordNotice:
+def _keep_notice(
+    session: Session, user: User, by: User | str, temporary: bool, smtp: mailer.SmtpSettings | None, base_url: str
+) -> PasswordNotice:
     at = utcnow()
     subject, body = _notice_words(user, by, temporary, at, base_url)
     today = at.date()
-    row = session.scalar(select(OutboxMessage).where(
-        OutboxMessage.to_address == user.email, OutboxMessage.kind == NOTICE_KIND, OutboxMessage.digest_day == today))
+    row = session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.to_address == user.email, OutboxMessage.kind == NOTICE_KIND, OutboxMessage.digest_day == today
+        )
+    )
     if row is None:
         row = OutboxMessage(to_user_id=user.id, to_address=user.email, kind=NOTICE_KIND, digest_day=today)
         session.add(row)
@@ -443,7 +512,11 @@ def _keep_notice(session: Session, user: User, by: User | str, temporary: bool, 
 
 
 def send_password_notice(
-    session: Session, notice: PasswordNotice, smtp: mailer.SmtpSettings | None, *, steps: Steps | None = None,
+    session: Session,
+    notice: PasswordNotice,
+    smtp: mailer.SmtpSettings | None,
+    *,
+    steps: Steps | None = None,
     sender=mailer.send,
 ) -> str | None:
     """Hand the notice to the SMTP server, with no transaction open, then keep the outcome in
@@ -455,10 +528,18 @@ def send_password_notice(
     steps = steps or Steps(session)
     error = None
     try:
-        sender(mailer.build(sender=smtp.sender, to_address=notice.to_address, to_name=notice.to_name,
-                            subject=notice.subject, body=notice.body,
-                            message_id=f"<rounds-{NOTICE_KIND}-{notice.message_id}.{secrets.token_hex(4)}"
-                                       f"@{mailer.sender_domain(smtp.sender)}>"), smtp)
+        sender(
+            mailer.build(
+                sender=smtp.sender,
+                to_address=notice.to_address,
+                to_name=notice.to_name,
+                subject=notice.subject,
+                body=notice.body,
+                message_id=f"<rounds-{NOTICE_KIND}-{notice.message_id}.{secrets.token_hex(4)}"
+                f"@{mailer.sender_domain(smtp.sender)}>",
+            ),
+            smtp,
+        )
     except mailer.FAILURES as exc:
         error = mailer.describe_failure(exc)
     with steps.write():
@@ -482,7 +563,15 @@ def choose_own_password(
     user.password_set_by_admin = False
     user.password_must_change = False
     end_all_sessions(user)
-    evidence.append(session, "person.password-changed", user=user, details={
-        "by": "themselves", "required": required, "replaced_a_password_set_by_an_admin": was_set_by_admin,
-        "session": session_id, "other_sessions_ended": True,
-    })
+    evidence.append(
+        session,
+        "person.password-changed",
+        user=user,
+        details={
+            "by": "themselves",
+            "required": required,
+            "replaced_a_password_set_by_an_admin": was_set_by_admin,
+            "session": session_id,
+            "other_sessions_ended": True,
+        },
+    )

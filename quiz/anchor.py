@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .evidence_keys import ANCHOR_PURPOSE, Keyring
@@ -73,8 +73,14 @@ def parse(text: str, keyring: Keyring) -> list[Line]:
             raise Corrupt(f"line {number} does not have the fields of an anchor line")
         signed = {name: found[name] for name in SIGNED}
         seq, keyed_from = found["seq"], found["keyed_from"]
-        if (type(seq) is not int or seq < 0 or found["kind"] not in KINDS or not isinstance(found["head"], str)
-                or not (keyed_from is None or type(keyed_from) is int) or not isinstance(found["at"], str)):
+        if (
+            type(seq) is not int
+            or seq < 0
+            or found["kind"] not in KINDS
+            or not isinstance(found["head"], str)
+            or not (keyed_from is None or type(keyed_from) is int)
+            or not isinstance(found["at"], str)
+        ):
             raise Corrupt(f"line {number} does not have the fields of an anchor line")
         why = keyring.check(ANCHOR_PURPOSE, _canonical(signed), found["key_id"], found["mac"])
         if why is not None:
@@ -83,8 +89,19 @@ def parse(text: str, keyring: Keyring) -> list[Line]:
             raise Corrupt(f"line {number} does not follow line {number - 1}: a line was removed, changed or moved")
         if lines and seq < lines[-1].seq:
             raise Corrupt(f"line {number} has a head ({seq}) older than line {number - 1}'s ({lines[-1].seq})")
-        lines.append(Line(number, found["kind"], seq, found["head"], keyed_from, found["at"], found["prev"],
-                          found["key_id"], found["mac"]))
+        lines.append(
+            Line(
+                number,
+                found["kind"],
+                seq,
+                found["head"],
+                keyed_from,
+                found["at"],
+                found["prev"],
+                found["key_id"],
+                found["mac"],
+            )
+        )
         prev = _line_hash(raw)
     return lines
 
@@ -101,13 +118,21 @@ def read(path: str | Path, keyring: Keyring) -> list[Line] | None:
     return parse(text, keyring)
 
 
-def append(path: str | Path, keyring: Keyring, *, kind: str, seq: int, head: str, keyed_from: int | None,
-           at: datetime | None = None) -> Line:
+def append(
+    path: str | Path,
+    keyring: Keyring,
+    *,
+    kind: str,
+    seq: int,
+    head: str,
+    keyed_from: int | None,
+    at: datetime | None = None,
+) -> Line:
     """Add a head at the end (made 0600 if not there), under an exclusive lock, after checking
     every line already there (never append to a file that is not sound: Corrupt)."""
     if kind not in KINDS:
         raise ValueError(f"anchor line kind {kind!r}")
-    stamp = (at or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

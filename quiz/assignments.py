@@ -137,7 +137,11 @@ def why(a: Assignment) -> str:
     if a.reason == "refresher":
         return f"Your refresher plan: {a.detail}." if a.detail else "Your refresher plan."
     if a.reason == "objective-follow-up":
-        return f"A short refresher on something you missed: {a.detail}." if a.detail else "A short refresher on something you missed."
+        return (
+            f"A short refresher on something you missed: {a.detail}."
+            if a.detail
+            else "A short refresher on something you missed."
+        )
     if a.reason == "policy-change":
         change = re.search(r"version (\S+) -> (\S+)$", a.detail or "")
         if change:
@@ -225,7 +229,15 @@ def complete(session: Session, attempt: Attempt, library: Library | None = None)
         a.state = "done"
         a.closed_at = utcnow()
         a.closed_by_attempt_id = attempt.id
-        _log(session, "assignment.completed", a, library, attempt, attempt_number=attempt.number, late=a.due_on < utc_day(a.closed_at))
+        _log(
+            session,
+            "assignment.completed",
+            a,
+            library,
+            attempt,
+            attempt_number=attempt.number,
+            late=a.due_on < utc_day(a.closed_at),
+        )
         closed.append(a)
     return closed
 
@@ -284,7 +296,7 @@ class _Person:
 
 def _chunks(items: list, size: int = _CHUNK):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _active_people(session: Session) -> list[_Person]:
@@ -343,8 +355,9 @@ class _Known:
             wanted.append(due)
 
 
-def _onboarding(person, curricula: Curricula, library: Library, today: date, new: bool, known: _Known,
-                wanted: list[Due]) -> None:
+def _onboarding(
+    person, curricula: Curricula, library: Library, today: date, new: bool, known: _Known, wanted: list[Due]
+) -> None:
     """Onboarding and state-mandate modules the person should hold (on add, import, change; and
     daily, for anything missing). A new hire's dates count from the hire date; a changed
     person's from today. Modules the person has completed are not assigned again."""
@@ -355,7 +368,9 @@ def _onboarding(person, curricula: Curricula, library: Library, today: date, new
     ]
     rule = curricula.states.get(person.work_state or "")
     if rule is not None:
-        items += [(m, start + timedelta(days=rule.within_days_of_hire), "state-mandate", rule.law) for m in rule.modules]
+        items += [
+            (m, start + timedelta(days=rule.within_days_of_hire), "state-mandate", rule.law) for m in rule.modules
+        ]
     for module_id, due, reason, detail in items:
         module = library.modules.get(module_id)
         if module is None or not module.is_for(person.job_role, person.specialty) and reason == "onboarding":
@@ -373,7 +388,11 @@ def _refreshers(person, curricula: Curricula, library: Library, today: date, kno
     start = person.hire_date or utc_day(person.created_at or utcnow())
     for item, whose in curricula.refreshers(person.job_role):
         module = library.modules.get(item.module)
-        if module is None or not module.is_for(person.job_role, person.specialty) or not module.covers_state(person.work_state):
+        if (
+            module is None
+            or not module.is_for(person.job_role, person.specialty)
+            or not module.covers_state(person.work_state)
+        ):
             continue
         last = known.last_done(person.id, item.module)
         if last is not None:
@@ -387,12 +406,22 @@ def _refreshers(person, curricula: Curricula, library: Library, today: date, kno
         if due - timedelta(days=curricula.due_soon_days) > today:
             continue
         plan = "everyone" if whose == "everyone" else f"{label(whose).lower()} staff"
-        known.plan(wanted, Due(person.id, item.module, due, "refresher", "recurring",
-                               detail=f"every {item.every_months} months, for {plan}"))
+        known.plan(
+            wanted,
+            Due(
+                person.id,
+                item.module,
+                due,
+                "refresher",
+                "recurring",
+                detail=f"every {item.every_months} months, for {plan}",
+            ),
+        )
 
 
-def _policy_changes(people, curricula: Curricula, library: Library, today: date, known: _Known,
-                    wanted: list[Due]) -> None:
+def _policy_changes(
+    people, curricula: Curricula, library: Library, today: date, known: _Known, wanted: list[Due]
+) -> None:
     """Material change: whoever completed an earlier policy version of a module, and holds a
     role it covers, is assigned the module again, with the change recorded as the reason."""
     for module in library.modules.values():
@@ -407,12 +436,28 @@ def _policy_changes(people, curricula: Curricula, library: Library, today: date,
             if rule is not None and module.id in rule.modules and rule.after_law_change_days:
                 due = min(due, today + timedelta(days=rule.after_law_change_days))
             _, before = known.last_done(person.id, module.id) or (None, "?")
-            known.plan(wanted, Due(person.id, module.id, due, "policy-change", "policy_change",
-                                   detail=f"{module.policy_name}: version {before} -> {module.policy_version}"))
+            known.plan(
+                wanted,
+                Due(
+                    person.id,
+                    module.id,
+                    due,
+                    "policy-change",
+                    "policy_change",
+                    detail=f"{module.policy_name}: version {before} -> {module.policy_version}",
+                ),
+            )
 
 
-def _follow_ups(session: Session, curricula: Curricula, library: Library, today: date, known: _Known,
-                people: dict[int, _Person] | None, wanted: list[Due]) -> None:
+def _follow_ups(
+    session: Session,
+    curricula: Curricula,
+    library: Library,
+    today: date,
+    known: _Known,
+    people: dict[int, _Person] | None,
+    wanted: list[Due],
+) -> None:
     """Missed objectives come back, spaced. A first answer that was wrong (or critical) in a
     finished attempt is a miss of its decision's objective. The first miss of an objective is
     followed, ``after_days[0]`` days later, by a refresher that trains it (a refresher module the
@@ -449,10 +494,18 @@ def _follow_ups(session: Session, curricula: Curricula, library: Library, today:
     }
     if people is None:
         ids = sorted({user_id for user_id, _ in last_miss})
-        people = {p.id: p for chunk in _chunks(ids) for p in (
-            _Person(*row) for row in session.execute(
-                select(User.id, User.job_role, User.specialty, User.work_state, User.hire_date, User.created_at)
-                .where(User.id.in_(chunk), User.active.is_(True))))}
+        people = {
+            p.id: p
+            for chunk in _chunks(ids)
+            for p in (
+                _Person(*row)
+                for row in session.execute(
+                    select(
+                        User.id, User.job_role, User.specialty, User.work_state, User.hire_date, User.created_at
+                    ).where(User.id.in_(chunk), User.active.is_(True))
+                )
+            )
+        }
     for (user_id, objective), (missed_at, module_id) in sorted(last_miss.items()):
         count, latest = earlier.get((user_id, objective), (0, None))
         if latest is not None and missed_at <= latest:
@@ -469,14 +522,23 @@ def _follow_ups(session: Session, curricula: Curricula, library: Library, today:
             continue
         where = library.modules.get(module_id)
         text = refresher.objectives.get(objective, objective)
-        known.plan(wanted, Due(
-            user_id, refresher.id, today + timedelta(days=plan.due_days), "objective-follow-up", "follow_up",
-            objective=objective,
-            detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {utc_day(missed_at):%d %b %Y}",
-        ))
+        known.plan(
+            wanted,
+            Due(
+                user_id,
+                refresher.id,
+                today + timedelta(days=plan.due_days),
+                "objective-follow-up",
+                "follow_up",
+                objective=objective,
+                detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {utc_day(missed_at):%d %b %Y}",
+            ),
+        )
 
 
-def _create(session: Session, wanted: list[Due], library: Library | None, *, since: datetime | None = None) -> list[Assignment]:
+def _create(
+    session: Session, wanted: list[Due], library: Library | None, *, since: datetime | None = None
+) -> list[Assignment]:
     """Make the ``wanted`` assignments, with their evidence, in the caller's transaction; but not
     one the person has open by now, nor one whose module they signed since ``since`` (when the
     rules were read), nor one for a person no longer active. Reads in a few queries."""
@@ -487,15 +549,25 @@ def _create(session: Session, wanted: list[Due], library: Library | None, *, sin
     open_now: set[tuple[int, str]] = set()
     signed_since: set[tuple[int, str]] = set()
     for chunk in _chunks(ids):
-        people.update((u.id, u) for u in session.scalars(
-            select(User).options(joinedload(User.supervisor)).where(User.id.in_(chunk))))
-        open_now.update(session.execute(
-            select(Assignment.user_id, Assignment.module_id)
-            .where(Assignment.user_id.in_(chunk), Assignment.state.in_(OPEN_STATES))).tuples())
+        people.update(
+            (u.id, u)
+            for u in session.scalars(select(User).options(joinedload(User.supervisor)).where(User.id.in_(chunk)))
+        )
+        open_now.update(
+            session.execute(
+                select(Assignment.user_id, Assignment.module_id).where(
+                    Assignment.user_id.in_(chunk), Assignment.state.in_(OPEN_STATES)
+                )
+            ).tuples()
+        )
         if since is not None:
-            signed_since.update(session.execute(
-                select(Attempt.user_id, Attempt.module_id)
-                .where(Attempt.user_id.in_(chunk), Attempt.acknowledged_at >= since)).tuples())
+            signed_since.update(
+                session.execute(
+                    select(Attempt.user_id, Attempt.module_id).where(
+                        Attempt.user_id.in_(chunk), Attempt.acknowledged_at >= since
+                    )
+                ).tuples()
+            )
     rows = []
     for d in wanted:
         person = people.get(d.user_id)
@@ -503,8 +575,18 @@ def _create(session: Session, wanted: list[Due], library: Library | None, *, sin
         if person is None or not person.active or key in open_now or key in signed_since:
             continue
         open_now.add(key)
-        rows.append({"user_id": d.user_id, "module_id": d.module_id, "due_on": d.due_on, "reason": d.reason,
-                     "detail": d.detail, "objective": d.objective, "state": "open", "created_at": utcnow()})
+        rows.append(
+            {
+                "user_id": d.user_id,
+                "module_id": d.module_id,
+                "due_on": d.due_on,
+                "reason": d.reason,
+                "detail": d.detail,
+                "objective": d.objective,
+                "state": "open",
+                "created_at": utcnow(),
+            }
+        )
     if not rows:
         return []
     session.flush()  # the caller's changes first (people just made, when a roster is imported)
@@ -512,8 +594,11 @@ def _create(session: Session, wanted: list[Due], library: Library | None, *, sin
     # each one's person is already in the session, with their supervisor, for the evidence.
     table = cast(Table, Assignment.__table__)
     ids = sorted(session.execute(insert(table).returning(table.c.id), rows).scalars())
-    made = [a for chunk in _chunks(ids) for a in session.scalars(
-        select(Assignment).where(Assignment.id.in_(chunk)).order_by(Assignment.id))]
+    made = [
+        a
+        for chunk in _chunks(ids)
+        for a in session.scalars(select(Assignment).where(Assignment.id.in_(chunk)).order_by(Assignment.id))
+    ]
     for a in made:
         _log(session, "assignment.created", a, library)
     return made
@@ -598,8 +683,14 @@ class RefreshReport:
         )
 
 
-def _write_in_batches(session: Session, steps: Steps, wanted: list[Due], library: Library, since: datetime,
-                      report: RefreshReport | None = None) -> list[Made]:
+def _write_in_batches(
+    session: Session,
+    steps: Steps,
+    wanted: list[Due],
+    library: Library,
+    since: datetime,
+    report: RefreshReport | None = None,
+) -> list[Made]:
     """Make ``wanted`` in short writing steps of ``BATCH``, each checking again what it writes
     (``_create``). A batch that meets an assignment made meanwhile by someone else (the unique
     rule: one open per person and module) is read again and retried."""
@@ -647,12 +738,14 @@ def refresh(
                 _refreshers(person, curricula, library, today, known, wanted)
             _follow_ups(session, curricula, library, today, known, {p.id: p for p in people}, wanted)
             _policy_changes(people, curricula, library, today, known, wanted)
-            late = list(session.scalars(
-                select(Assignment.id)
-                .join(User, Assignment.user_id == User.id)
-                .where(Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
-                .order_by(Assignment.id)
-            ))  # a deactivated person's training is not "overdue": they no longer work here
+            late = list(
+                session.scalars(
+                    select(Assignment.id)
+                    .join(User, Assignment.user_id == User.id)
+                    .where(Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
+                    .order_by(Assignment.id)
+                )
+            )  # a deactivated person's training is not "overdue": they no longer work here
         _write_in_batches(session, steps, wanted, library, since, report)
         for batch in _chunks(late, BATCH):
             with steps.write():
@@ -662,13 +755,15 @@ def refresh(
 
 def _mark_overdue(session: Session, ids: list[int], library: Library, today: date) -> list[Made]:
     """Mark these assignments overdue, if they are still open, late, and their person active."""
-    marked = list(session.scalars(
-        select(Assignment)
-        .join(User, Assignment.user_id == User.id)
-        .options(joinedload(Assignment.user).joinedload(User.supervisor), joinedload(Assignment.assigned_by))
-        .where(Assignment.id.in_(ids), Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
-        .order_by(Assignment.id)
-    ))
+    marked = list(
+        session.scalars(
+            select(Assignment)
+            .join(User, Assignment.user_id == User.id)
+            .options(joinedload(Assignment.user).joinedload(User.supervisor), joinedload(Assignment.assigned_by))
+            .where(Assignment.id.in_(ids), Assignment.state == "open", Assignment.due_on < today, User.active.is_(True))
+            .order_by(Assignment.id)
+        )
+    )
     for a in marked:
         a.state = "overdue"
         _log(session, "assignment.overdue", a, library, days_late=(today - a.due_on).days)
@@ -684,18 +779,19 @@ def follow_ups(session: Session, curricula: Curricula, library: Library, today: 
     return _create(session, wanted, library)
 
 
-def _refresher_for(
-    library: Library, curricula: Curricula, person, objective: str, missed_in: str
-) -> Module | None:
+def _refresher_for(library: Library, curricula: Curricula, person, objective: str, missed_in: str) -> Module | None:
     """The refresher to follow a missed objective up with: one the person may take that declares
     the objective; of those, one in their role's own plan first (it tells their job's story),
     then everyone's, then any other; another module than the one it was missed in if there is
     one; then the shortest."""
     plan = {item.module: 0 if whose != "everyone" else 1 for item, whose in curricula.refreshers(person.job_role)}
     found = [
-        m for m in library.modules.values()
-        if m.kind == "refresher" and objective in m.objectives
-        and m.is_for(person.job_role, person.specialty) and m.covers_state(person.work_state)
+        m
+        for m in library.modules.values()
+        if m.kind == "refresher"
+        and objective in m.objectives
+        and m.is_for(person.job_role, person.specialty)
+        and m.covers_state(person.work_state)
     ]
     found.sort(key=lambda m: (m.id == missed_in, plan.get(m.id, 2), m.minutes, m.id))
     return found[0] if found else None
@@ -839,8 +935,6 @@ def clear_for_phi(session: Session, person: User, by: User) -> None:
 def modules_for_objective(library: Library, objective: str, job_role: str | None = None) -> list[Module]:
     """Refreshers that train an objective (they declare the same objective id), best first."""
     found = [
-        m
-        for m in library.modules.values()
-        if objective in m.objectives and (job_role is None or job_role in m.roles)
+        m for m in library.modules.values() if objective in m.objectives and (job_role is None or job_role in m.roles)
     ]
     return sorted(found, key=lambda m: (m.kind != "refresher", m.minutes, m.id))

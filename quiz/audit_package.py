@@ -27,7 +27,7 @@ import textwrap
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import BinaryIO
 
 from sqlalchemy import select
@@ -36,17 +36,33 @@ from sqlalchemy.orm import Session, aliased
 from . import csvtext, evidence, state_check, training_report
 from .assignments import utc_day
 from .content import Library, Module, Scenario
-from .versions import as_row
 from .models import ContentVersion, User
+from .versions import as_row
 
 #: The files every package has, in the order README.txt lists them.
 README, PEOPLE, REPORT, EVIDENCE, CONTENT_INDEX, SUMS = (
-    "README.txt", "people.csv", "training-report.csv", "evidence.csv", "content/index.csv", "SHA256SUMS",
+    "README.txt",
+    "people.csv",
+    "training-report.csv",
+    "evidence.csv",
+    "content/index.csv",
+    "SHA256SUMS",
 )
 
 PEOPLE_COLUMNS = (
-    "person_name", "email", "employee_id", "person_kind", "vendor", "job_role", "specialty",
-    "department", "work_state", "supervisor_email", "hire_date", "active", "account_created_on",
+    "person_name",
+    "email",
+    "employee_id",
+    "person_kind",
+    "vendor",
+    "job_role",
+    "specialty",
+    "department",
+    "work_state",
+    "supervisor_email",
+    "hire_date",
+    "active",
+    "account_created_on",
 )
 CONTENT_COLUMNS = ("version", "kind", "content_id", "specialty", "path", "stored_at", "file")
 
@@ -105,8 +121,9 @@ class Scope:
         if self.person:
             people = f"{self.person.name} <{self.person.email}>"
         elif self.department:
-            people = (f"everyone in the department {self.department!r} now, and every record made "
-                      "while someone was in it")
+            people = (
+                f"everyone in the department {self.department!r} now, and every record made " "while someone was in it"
+            )
         else:
             people = "everyone, present and past"
         days = f"{_day(self.since, 'the first record')} to {_day(self.until, 'the day it was made')}"
@@ -159,7 +176,7 @@ class _Writer:
     def __init__(self, archive: zipfile.ZipFile, made_at: datetime):
         self.archive = archive
         self.members: list[Member] = []
-        self.stamp = made_at.astimezone(timezone.utc).timetuple()[:6]
+        self.stamp = made_at.astimezone(UTC).timetuple()[:6]
 
     def add(self, name: str, chunks: Iterable[str]) -> Member:
         info = zipfile.ZipInfo(name, date_time=self.stamp)
@@ -185,8 +202,8 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
     waits on it (docs/architecture.md, "Transactions").
     Its time (in README.txt, on its files, and the day its training report is as of) is the
     real time: no caller picks it."""
-    made_at = datetime.now(timezone.utc)
-    today = made_at.astimezone(timezone.utc).date()
+    made_at = datetime.now(UTC)
+    today = made_at.astimezone(UTC).date()
     chain = evidence.verify(session)
     package = Package(scope, made_at, made_by, chain)
     if chain.ok:
@@ -246,10 +263,12 @@ def _evidence_csv(session: Session, filters: evidence.Filters, versions: set[str
     return csvtext.lines(evidence.EXPORT_COLUMNS, noted(evidence.export_rows(session, filters)))
 
 
-def _report_csv(session: Session, filters: training_report.Filters, today: date, versions: set[str],
-                package: Package) -> Iterator[str]:
+def _report_csv(
+    session: Session, filters: training_report.Filters, today: date, versions: set[str], package: Package
+) -> Iterator[str]:
     """The training report's CSV, counting its rows and noting the versions of the attempts
     that completed them (their days need not be the evidence's)."""
+
     def noted(rows):
         for row in rows:
             package.assignments += 1
@@ -298,12 +317,24 @@ def _people_csv(session: Session, scope: Scope, records: evidence.Filters, packa
     def rows():
         for person, supervisor_email in session.execute(query):
             package.people += 1
-            yield [csvtext.spreadsheet_safe(cell) for cell in (
-                person.name, person.email, person.employee_id, person.person_kind, person.vendor,
-                person.job_role, person.specialty, person.department, person.work_state, supervisor_email,
-                person.hire_date.isoformat() if person.hire_date else None, "yes" if person.active else "no",
-                utc_day(person.created_at).isoformat(),
-            )]
+            yield [
+                csvtext.spreadsheet_safe(cell)
+                for cell in (
+                    person.name,
+                    person.email,
+                    person.employee_id,
+                    person.person_kind,
+                    person.vendor,
+                    person.job_role,
+                    person.specialty,
+                    person.department,
+                    person.work_state,
+                    supervisor_email,
+                    person.hire_date.isoformat() if person.hire_date else None,
+                    "yes" if person.active else "no",
+                    utc_day(person.created_at).isoformat(),
+                )
+            ]
 
     return csvtext.lines(PEOPLE_COLUMNS, rows())
 
@@ -316,15 +347,16 @@ def _content_file(stored: ContentVersion) -> str:
     return f"content/{stored.kind}s/{name}@{stored.version}.md"
 
 
-def _add_content(session: Session, library: Library | None, writer: _Writer, versions: set[str],
-                 package: Package) -> None:
+def _add_content(
+    session: Session, library: Library | None, writer: _Writer, versions: set[str], package: Package
+) -> None:
     """Each content version's exact source (a file's SHA-256 is its version), as stored when it
     was first used, or as served now if it never was; and an index of them. A version found in
     neither is listed as "(not stored)"."""
     found: dict[str, ContentVersion] = {}
     wanted = sorted(versions)
     for start in range(0, len(wanted), 500):
-        query = select(ContentVersion).where(ContentVersion.version.in_(wanted[start:start + 500]))
+        query = select(ContentVersion).where(ContentVersion.version.in_(wanted[start : start + 500]))
         found.update((stored.version, stored) for stored in session.scalars(query))
     served = _served(library, versions - found.keys())
     index: list[tuple[str, str | None, str | None, str | None, str | None, str | None, str]] = []
@@ -367,31 +399,41 @@ def _count(n: int, one: str, many: str) -> str:
 def _readme(package: Package) -> list[str]:
     chain = package.chain
     if chain.ok:
-        state = (f"The whole evidence chain was verified when this package was made: "
-                 f"{_count(chain.count, 'record', 'records')}, intact. The newest record's hash (the head) was {chain.head_hash}. The "
-                 "evidence below stops at that record.")
+        state = (
+            f"The whole evidence chain was verified when this package was made: "
+            f"{_count(chain.count, 'record', 'records')}, intact. The newest record's hash (the head) was {chain.head_hash}. The "
+            "evidence below stops at that record."
+        )
     else:
-        state = (f"WARNING: the evidence chain did NOT verify when this package was made: record "
-                 f"{chain.seq}: {chain.problem}. The records are included as they are stored; tell "
-                 "the compliance officer and the database administrator.")
+        state = (
+            f"WARNING: the evidence chain did NOT verify when this package was made: record "
+            f"{chain.seq}: {chain.problem}. The records are included as they are stored; tell "
+            "the compliance officer and the database administrator."
+        )
     if not chain.ok:
         agree = ""
     elif package.disagreements:
-        agree = (f"WARNING: {_count(len(package.disagreements), 'assignment or clearance', 'assignments or clearances')} "
-                 "in Rounds' database did NOT agree with the evidence behind them when this package was made "
-                 "(every \"Done\" needs an \"Assignment completed\" record and a signed acknowledgement of the "
-                 "attempt it names; every \"Waived\" an \"Assignment waived\" record; every clearance for PHI a "
-                 "\"Person cleared for PHI\" record). Treat the rows below as unproven, and tell the compliance "
-                 "officer: the database was changed outside Rounds.")
+        agree = (
+            f"WARNING: {_count(len(package.disagreements), 'assignment or clearance', 'assignments or clearances')} "
+            "in Rounds' database did NOT agree with the evidence behind them when this package was made "
+            "(every \"Done\" needs an \"Assignment completed\" record and a signed acknowledgement of the "
+            "attempt it names; every \"Waived\" an \"Assignment waived\" record; every clearance for PHI a "
+            "\"Person cleared for PHI\" record). Treat the rows below as unproven, and tell the compliance "
+            "officer: the database was changed outside Rounds."
+        )
     else:
-        agree = ("Every assignment done or waived, and every person cleared for PHI, in Rounds' whole database "
-                 "agreed with the evidence behind it when this package was made (an \"Assignment completed\" "
-                 "record and a signed acknowledgement for each done one, an \"Assignment waived\" record for each "
-                 "waived one, a \"Person cleared for PHI\" record for each clearance).")
+        agree = (
+            "Every assignment done or waived, and every person cleared for PHI, in Rounds' whole database "
+            'agreed with the evidence behind it when this package was made (an "Assignment completed" '
+            'record and a signed acknowledgement for each done one, an "Assignment waived" record for each '
+            'waived one, a "Person cleared for PHI" record for each clearance).'
+        )
     missing = ""
     if package.missing_versions:
-        missing = (f" {len(package.missing_versions)} version(s) named by the records were never "
-                   "stored; content/index.csv lists them as \"(not stored)\".")
+        missing = (
+            f" {len(package.missing_versions)} version(s) named by the records were never "
+            'stored; content/index.csv lists them as "(not stored)".'
+        )
     files = [
         (README, "this file"),
         (PEOPLE, _count(package.people, "person", "people") + " in scope, accounts as they are now"),
@@ -401,19 +443,30 @@ def _readme(package: Package) -> list[str]:
         (CONTENT_INDEX, "which content file is which version"),
         (SUMS, "the SHA-256 of every file above"),
     ]
-    made_at = package.made_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    made_at = package.made_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts = [
         "Rounds audit package\n====================\n\n",
-        _wrap(f"Training records of a HIPAA workforce training programme (45 CFR 164.530(b) and "
-              f"(j)), made by Rounds on {made_at} for {package.made_by}.") + "\n\n",
+        _wrap(
+            f"Training records of a HIPAA workforce training programme (45 CFR 164.530(b) and "
+            f"(j)), made by Rounds on {made_at} for {package.made_by}."
+        )
+        + "\n\n",
         "Scope\n-----\n",
         "".join(_wrap(line, "  ") + "\n" for line in package.scope.in_words()),
         "\nFiles\n-----\n",
         "".join(f"  {name:<21}{what}\n" for name, what in files),
         "\nThe evidence chain\n------------------\n",
         _wrap(state + missing) + "\n\n",
-        *(["Assignments against the evidence\n--------------------------------\n", _wrap(agree) + "\n",
-           "".join(_wrap(str(d), "  ") + "\n" for d in package.disagreements), "\n"] if agree else []),
+        *(
+            [
+                "Assignments against the evidence\n--------------------------------\n",
+                _wrap(agree) + "\n",
+                "".join(_wrap(str(d), "  ") + "\n" for d in package.disagreements),
+                "\n",
+            ]
+            if agree
+            else []
+        ),
         "How to check this package\n-------------------------\n",
         "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS),
     ]
@@ -423,8 +476,8 @@ def _readme(package: Package) -> list[str]:
 _CHECKS = (
     "1. Nothing in it was changed: `sha256sum -c SHA256SUMS` in this folder checks every file. "
     "The SHA-256 of SHA256SUMS itself is kept in Rounds' evidence log, in the record of kind "
-    "\"Audit package made\" (evidence.packaged) written when this package was made, under "
-    "\"sha256sums\": ask for that record, or find it on Rounds' Evidence page, and compare.",
+    '"Audit package made" (evidence.packaged) written when this package was made, under '
+    '"sha256sums": ask for that record, or find it on Rounds\' Evidence page, and compare.',
     "2. Each evidence record is unchanged: a row's hash is the SHA-256 (hex) of the UTF-8 JSON "
     "object of its other columns, keys sorted, no spaces, non-ASCII as is, seq and user_id as "
     "numbers and empty cells as null. Records of one person or one module are not consecutive, "

@@ -17,8 +17,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-from fpdf import FPDF
 from fontTools.ttLib import TTFont
+from fpdf import FPDF
 
 from .content import Module, label
 from .engine import Certificate

@@ -57,8 +57,10 @@ class Report:
     def __str__(self) -> str:
         if self.nobody:
             return "alert: NOBODY TOLD: there is no active compliance officer or admin (flask users set-role)"
-        return (f"alert: {self.told} new, {self.already} already told today, {self.sent} sent by SMTP, "
-                f"{self.failed} refused by the SMTP server (kept in the outbox)")
+        return (
+            f"alert: {self.told} new, {self.already} already told today, {self.sent} sent by SMTP, "
+            f"{self.failed} refused by the SMTP server (kept in the outbox)"
+        )
 
 
 #: The record that says the anchor was started: from then on a missing anchor file is an alarm.
@@ -98,11 +100,13 @@ class AnchorState:
         return self.started_by_record is not None or self.started_marker
 
 
-def _hold_to_anchor(session: Session, result: Verification, place: AnchorPlace,
-                    keyring: Keyring | None) -> tuple[Verification, AnchorState]:
+def _hold_to_anchor(
+    session: Session, result: Verification, place: AnchorPlace, keyring: Keyring | None
+) -> tuple[Verification, AnchorState]:
     started = session.scalar(select(func.min(Evidence.seq)).where(Evidence.event == ANCHOR_STARTED))
-    state = AnchorState(place.path, started_by_record=started,
-                        started_marker=(place.instance_path / STARTED_MARKER).exists())
+    state = AnchorState(
+        place.path, started_by_record=started, started_marker=(place.instance_path / STARTED_MARKER).exists()
+    )
 
     def alarm(problem: str) -> tuple[Verification, AnchorState]:
         return (result if not result.ok else replace(result, ok=False, problem=problem, seq=None)), state
@@ -117,20 +121,31 @@ def _hold_to_anchor(session: Session, result: Verification, place: AnchorPlace,
         return alarm(f"ANCHOR UNREADABLE: the anchor file {place.path} cannot be read ({exc.strerror or exc})")
     if not lines:
         if state.should_exist:
-            witness = (f"record {started} says it was started" if started is not None
-                       else f"this server's {STARTED_MARKER} says it started it")
+            witness = (
+                f"record {started} says it was started"
+                if started is not None
+                else f"this server's {STARTED_MARKER} says it started it"
+            )
             what = "missing" if lines is None else "empty"
-            return alarm(f"ANCHOR MISSING: the anchor file {place.path} is {what}, but {witness}: it was deleted, "
-                         "moved or emptied, and the log can no longer be held to the heads it kept")
+            return alarm(
+                f"ANCHOR MISSING: the anchor file {place.path} is {what}, but {witness}: it was deleted, "
+                "moved or emptied, and the log can no longer be held to the heads it kept"
+            )
         state = replace(state, not_started=True)
         return _hold_to_legacy(session, result, place), state
     last = lines[-1]
     state = replace(state, last=last, lines=len(lines))
     held = still_extends(session, result, last.seq, last.head)
     if held.ok and last.keyed_from is not None and held.keyed_from != last.keyed_from:
-        held = replace(held, ok=False, seq=None, problem=(
-            f"the anchor's last head says the log was keyed from record {last.keyed_from}, the log now says "
-            f"{held.keyed_from or 'from no record'}: it was rewritten"))
+        held = replace(
+            held,
+            ok=False,
+            seq=None,
+            problem=(
+                f"the anchor's last head says the log was keyed from record {last.keyed_from}, the log now says "
+                f"{held.keyed_from or 'from no record'}: it was rewritten"
+            ),
+        )
     return held, state
 
 
@@ -162,13 +177,17 @@ class Checked:
         if self.anchor is not None and self.result.ok:
             if self.anchor.last is not None:
                 last = self.anchor.last
-                out.append(f"anchor ok: {self.anchor.path}, {self.anchor.lines} lines; the last ({last.at}) "
-                           f"holds record {last.seq}, hash {last.head}")
+                out.append(
+                    f"anchor ok: {self.anchor.path}, {self.anchor.lines} lines; the last ({last.at}) "
+                    f"holds record {last.seq}, hash {last.head}"
+                )
             elif self.anchor.not_started:
                 out.append(f"anchor not started yet: {self.anchor.path} (the daily evidence verify --alert starts it)")
         if self.disagreements:
-            out.append(f"ASSIGNMENTS DISAGREE WITH THE EVIDENCE: {len(self.disagreements)} "
-                       "(person, module, state: what is missing)")
+            out.append(
+                f"ASSIGNMENTS DISAGREE WITH THE EVIDENCE: {len(self.disagreements)} "
+                "(person, module, state: what is missing)"
+            )
             out.extend(f"  {d}" for d in self.disagreements)
         elif self.result.ok:
             out.append("assignments ok: every done, waived and cleared agrees with the evidence")
@@ -200,83 +219,112 @@ def record_good(session: Session, checked: Checked, place: AnchorPlace, steps: S
         raise RuntimeError("no evidence key for this database")
     result = checked.result
     first = checked.anchor is not None and checked.anchor.not_started
-    line = anchor.append(place.path, keyring, kind="start" if first else "daily", seq=result.count,
-                         head=result.head_hash, keyed_from=result.keyed_from)
+    line = anchor.append(
+        place.path,
+        keyring,
+        kind="start" if first else "daily",
+        seq=result.count,
+        head=result.head_hash,
+        keyed_from=result.keyed_from,
+    )
     if first:
         marker = place.instance_path / STARTED_MARKER
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps({"anchor": str(place.path), "started_at": line.at}) + "\n")
         with steps.write():
-            evidence.append(session, ANCHOR_STARTED, details={
-                "anchor": str(place.path), "head_seq": result.count, "head": result.head_hash,
-                "keyed_from": result.keyed_from})
+            evidence.append(
+                session,
+                ANCHOR_STARTED,
+                details={
+                    "anchor": str(place.path),
+                    "head_seq": result.count,
+                    "head": result.head_hash,
+                    "keyed_from": result.keyed_from,
+                },
+            )
         # ... and the head that record made, so that removing it is caught as well.
         with steps.read():
             head = session.execute(select(Evidence.seq, Evidence.hash).order_by(Evidence.seq.desc()).limit(1)).one()
             keyed_from = result.keyed_from or session.scalar(
-                select(func.min(Evidence.seq)).where(Evidence.seq > result.count, Evidence.mac.is_not(None)))
+                select(func.min(Evidence.seq)).where(Evidence.seq > result.count, Evidence.mac.is_not(None))
+            )
         line = anchor.append(place.path, keyring, kind="daily", seq=head.seq, head=head.hash, keyed_from=keyed_from)
     return line
 
 
 def recipients(session: Session) -> list[User]:
-    return list(session.scalars(
-        select(User).where(User.role.in_(ROLES), User.active.is_(True)).order_by(User.email)
-    ))
+    return list(session.scalars(select(User).where(User.role.in_(ROLES), User.active.is_(True)).order_by(User.email)))
 
 
-def compose(result: Verification, today: date, base_url: str, at_fault: int | None,
-            disagreements: tuple[Disagreement, ...] | list[Disagreement] = ()) -> tuple[str, str]:
+def compose(
+    result: Verification,
+    today: date,
+    base_url: str,
+    at_fault: int | None,
+    disagreements: tuple[Disagreement, ...] | list[Disagreement] = (),
+) -> tuple[str, str]:
     """The subject and the body: what failed, what it means, and what to do (and not do)."""
     base = base_url.rstrip("/")
     record = f"{base}/audit/records/{at_fault}" if at_fault is not None else None
     subject = f"Rounds: the evidence chain failed its check ({today.isoformat()})"
     if result.ok:
-        found = [f"The daily check of Rounds' evidence log on {today.isoformat()} found the chain intact",
-                 f"({result.count} records, head {result.head_hash}), but {len(disagreements)} assignment(s) or",
-                 "clearance(s) that the evidence does not bear out (person, module, state: what is missing):", ""]
+        found = [
+            f"The daily check of Rounds' evidence log on {today.isoformat()} found the chain intact",
+            f"({result.count} records, head {result.head_hash}), but {len(disagreements)} assignment(s) or",
+            "clearance(s) that the evidence does not bear out (person, module, state: what is missing):",
+            "",
+        ]
     else:
         where = f"record {result.seq}" if result.seq is not None else "the anchor"
-        found = [f"The daily check of Rounds' evidence log failed on {today.isoformat()}:", "",
-                 f"    {where}: {result.problem}", "",
-                 f"The {result.count} records before it are intact, the newest with hash {result.head_hash}; from",
-                 "there on, the log can no longer show that its records are the ones Rounds wrote.", ""]
+        found = [
+            f"The daily check of Rounds' evidence log failed on {today.isoformat()}:",
+            "",
+            f"    {where}: {result.problem}",
+            "",
+            f"The {result.count} records before it are intact, the newest with hash {result.head_hash}; from",
+            "there on, the log can no longer show that its records are the ones Rounds wrote.",
+            "",
+        ]
     found += [f"    {d}" for d in disagreements]
-    body = "\n".join([
-        *found,
-        *([""] if disagreements else []),
-        "Until it is explained:",
-        "",
-        "- Do not change, restore or \"repair\" the database: it is the evidence of what happened.",
-        f"- See it for yourself: Compliance > Check the chain, {base}/audit/chain"
-        + (f"\n  and the record at fault, {record}" if record else ""),
-        "- Compare with the heads in the anchor file and in the daily messages you kept, and with",
-        "  the newest backup (docs/operations.md, Evidence and Backups).",
-        "- Tell the database administrator, and follow your security incident procedure: a",
-        "  changed training record may be a reportable incident in its own right.",
-        "",
-        "Every compliance officer and admin of Rounds gets this message, once a day while the",
-        "check fails (flask --app app evidence verify --alert).",
-    ])
+    body = "\n".join(
+        [
+            *found,
+            *([""] if disagreements else []),
+            "Until it is explained:",
+            "",
+            '- Do not change, restore or "repair" the database: it is the evidence of what happened.',
+            f"- See it for yourself: Compliance > Check the chain, {base}/audit/chain"
+            + (f"\n  and the record at fault, {record}" if record else ""),
+            "- Compare with the heads in the anchor file and in the daily messages you kept, and with",
+            "  the newest backup (docs/operations.md, Evidence and Backups).",
+            "- Tell the database administrator, and follow your security incident procedure: a",
+            "  changed training record may be a reportable incident in its own right.",
+            "",
+            "Every compliance officer and admin of Rounds gets this message, once a day while the",
+            "check fails (flask --app app evidence verify --alert).",
+        ]
+    )
     return subject, body
 
 
 def compose_head(result: Verification, today: date, base_url: str, line: anchor.Line | None) -> tuple[str, str]:
     """The daily message of a good check: the head, to be kept outside Rounds."""
     subject = f"Rounds: evidence chain intact, {result.count} records ({today.isoformat()})"
-    body = "\n".join([
-        f"The daily check of Rounds' evidence log on {today.isoformat()} found it intact:",
-        "",
-        f"    {result.count} records, the newest (record {result.count}) with hash",
-        f"    {result.head_hash}",
-        f"    {result.keyed_in_words()}",
-        *([f"    anchor file line {line.number}: {line.at}"] if line else []),
-        "",
-        "Keep this message: it is a copy of the head outside Rounds and its database. Record",
-        f"{result.count} must show this same hash on its page ({base_url.rstrip('/')}/audit/records/{result.count})",
-        "for as long as the evidence is kept; a later check that finds otherwise is an alarm.",
-    ])
+    body = "\n".join(
+        [
+            f"The daily check of Rounds' evidence log on {today.isoformat()} found it intact:",
+            "",
+            f"    {result.count} records, the newest (record {result.count}) with hash",
+            f"    {result.head_hash}",
+            f"    {result.keyed_in_words()}",
+            *([f"    anchor file line {line.number}: {line.at}"] if line else []),
+            "",
+            "Keep this message: it is a copy of the head outside Rounds and its database. Record",
+            f"{result.count} must show this same hash on its page ({base_url.rstrip('/')}/audit/records/{result.count})",
+            "for as long as the evidence is kept; a later check that finds otherwise is an alarm.",
+        ]
+    )
     return subject, body
 
 
@@ -316,8 +364,18 @@ def send(
     return report
 
 
-def _tell(session: Session, steps: Steps, person: tuple[int, str, str], subject: str, body: str, today: date,
-          smtp: mailer.SmtpSettings | None, sender, report: Report, kind: str = KIND) -> None:
+def _tell(
+    session: Session,
+    steps: Steps,
+    person: tuple[int, str, str],
+    subject: str,
+    body: str,
+    today: date,
+    smtp: mailer.SmtpSettings | None,
+    sender,
+    report: Report,
+    kind: str = KIND,
+) -> None:
     """One person's message: kept (one step), then sent with no transaction open, then its
     outcome kept (another step)."""
     person_id, to_address, to_name = person
@@ -327,9 +385,17 @@ def _tell(session: Session, steps: Steps, person: tuple[int, str, str], subject:
         return
     error = None
     try:
-        sender(mailer.build(sender=smtp.sender, to_address=to_address, to_name=to_name, subject=subject,
-                            body=body, message_id=f"<rounds-{kind}-{message_id}@{mailer.sender_domain(smtp.sender)}>"),
-               smtp)
+        sender(
+            mailer.build(
+                sender=smtp.sender,
+                to_address=to_address,
+                to_name=to_name,
+                subject=subject,
+                body=body,
+                message_id=f"<rounds-{kind}-{message_id}@{mailer.sender_domain(smtp.sender)}>",
+            ),
+            smtp,
+        )
     except mailer.FAILURES as exc:  # the message stays in the outbox, with why
         error = mailer.describe_failure(exc)
     with steps.write():
@@ -342,18 +408,38 @@ def _tell(session: Session, steps: Steps, person: tuple[int, str, str], subject:
             report.failed += 1
 
 
-def _keep(session: Session, person_id: int, to_address: str, subject: str, body: str, today: date,
-          smtp: mailer.SmtpSettings | None, report: Report, kind: str = KIND) -> int | None:
+def _keep(
+    session: Session,
+    person_id: int,
+    to_address: str,
+    subject: str,
+    body: str,
+    today: date,
+    smtp: mailer.SmtpSettings | None,
+    report: Report,
+    kind: str = KIND,
+) -> int | None:
     """Today's message to this person in the outbox, and its id; None if they were told today
     already (sent, or kept when there is no SMTP server)."""
-    row = session.scalar(select(OutboxMessage).where(
-        OutboxMessage.to_address == to_address, OutboxMessage.kind == kind, OutboxMessage.digest_day == today))
+    row = session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.to_address == to_address, OutboxMessage.kind == kind, OutboxMessage.digest_day == today
+        )
+    )
     if row is not None and (row.sent_at is not None or smtp is None):
         report.already += 1
         return None
     if row is None:
-        row = OutboxMessage(to_user_id=person_id, to_address=to_address, subject=subject, body=body, kind=kind,
-                            digest_day=today, transport="outbox", error=QUEUED if smtp else None)
+        row = OutboxMessage(
+            to_user_id=person_id,
+            to_address=to_address,
+            subject=subject,
+            body=body,
+            kind=kind,
+            digest_day=today,
+            transport="outbox",
+            error=QUEUED if smtp else None,
+        )
         session.add(row)
         report.told += 1
     else:  # refused earlier today: try again, with today's words

@@ -14,6 +14,7 @@ import functools
 import os
 import pwd
 import sys
+from datetime import date
 from pathlib import Path
 
 import click
@@ -22,10 +23,21 @@ from flask.cli import AppGroup
 from flask_migrate import Migrate
 from flask_migrate.cli import db as migrate_db_cli
 
-from datetime import date
-
-from . import (accounts, anchor, assignments, audit_package, backup, chain_check, clock, csvtext, evidence,
-               evidence_keys, jobs, mailer, versions)
+from . import (
+    accounts,
+    anchor,
+    assignments,
+    audit_package,
+    backup,
+    chain_check,
+    clock,
+    csvtext,
+    evidence,
+    evidence_keys,
+    jobs,
+    mailer,
+    versions,
+)
 from .config import PROJECT_ROOT
 from .content import JOB_ROLES, SPECIALTIES, coverage, load_library, policies
 from .content.check import check_content
@@ -112,7 +124,9 @@ def content_policies() -> None:
     for statement in found:
         click.echo(f"{statement.path}:{statement.line}: {statement.text}")
     files = len({statement.path for statement in found})
-    click.echo(f"{len(found)} policy statement{'s' if len(found) != 1 else ''} in {files} file{'s' if files != 1 else ''}")
+    click.echo(
+        f"{len(found)} policy statement{'s' if len(found) != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+    )
 
 
 @content_cli.command("load")
@@ -132,7 +146,9 @@ def content_load() -> None:
         with jobs.exclusive_run(db.session, "content-load", "content load", steps):
             with writing(db.session):
                 stored = versions.remember_library(db.session, library)
-            retrain = assignments.retrain_after_policy_changes(db.session, curricula, library, date.today(), steps=steps)
+            retrain = assignments.retrain_after_policy_changes(
+                db.session, curricula, library, date.today(), steps=steps
+            )
     except jobs.AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -164,16 +180,20 @@ def db_backup(target: Path) -> None:
     servers run (never copy the file itself). PostgreSQL: use pg_dump (docs/deploy.md, "Backups")."""
     url = db.engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        click.echo("db backup is for SQLite; on PostgreSQL use pg_dump --format=custom "
-                   "(docs/deploy.md, \"Backups\")", err=True)
+        click.echo(
+            "db backup is for SQLite; on PostgreSQL use pg_dump --format=custom " '(docs/deploy.md, "Backups")',
+            err=True,
+        )
         sys.exit(2)
     try:
         copied = backup.sqlite_backup(Path(url.database), target)
     except backup.BackupError as exc:
         click.echo(f"db backup: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"backed up {url.database} to {target} ({copied} bytes). Check it: "
-               f"DATABASE_URL=sqlite:///{target.resolve()} flask --app app evidence verify --no-anchor")
+    click.echo(
+        f"backed up {url.database} to {target} ({copied} bytes). Check it: "
+        f"DATABASE_URL=sqlite:///{target.resolve()} flask --app app evidence verify --no-anchor"
+    )
 
 
 # --- evidence ------------------------------------------------------------------------------
@@ -182,12 +202,18 @@ evidence_cli = AppGroup("evidence", help="The tamper-evident evidence log.")
 
 
 @evidence_cli.command("verify")
-@click.option("--alert", is_flag=True,
-              help="For cron, daily: append the head of a good check to the anchor file (starting it on the first "
-                   "run) and send it to every active compliance officer and admin; if the check fails, alert them "
-                   "instead (once a day each).")
-@click.option("--no-anchor", is_flag=True,
-              help="Check a copy (a backup): the chain, its MACs and the assignments alone, not held to the anchor file.")
+@click.option(
+    "--alert",
+    is_flag=True,
+    help="For cron, daily: append the head of a good check to the anchor file (starting it on the first "
+    "run) and send it to every active compliance officer and admin; if the check fails, alert them "
+    "instead (once a day each).",
+)
+@click.option(
+    "--no-anchor",
+    is_flag=True,
+    help="Check a copy (a backup): the chain, its MACs and the assignments alone, not held to the anchor file.",
+)
 @reads_then_writes
 def evidence_verify(alert: bool, no_anchor: bool) -> None:
     """Recompute the hash chain and check each record's MAC with the evidence key, hold the log
@@ -211,11 +237,17 @@ def evidence_verify(alert: bool, no_anchor: bool) -> None:
             sys.exit(1)
     if alert:
         try:
-            report = chain_check.send(db.session, result, date.today(),
-                                      smtp=mailer.settings_from_config(current_app.config),
-                                      base_url=current_app.config["BASE_URL"], at_fault=checked.at_fault,
-                                      disagreements=checked.disagreements, anchor_line=line,
-                                      steps=Steps(db.session))
+            report = chain_check.send(
+                db.session,
+                result,
+                date.today(),
+                smtp=mailer.settings_from_config(current_app.config),
+                base_url=current_app.config["BASE_URL"],
+                at_fault=checked.at_fault,
+                disagreements=checked.disagreements,
+                anchor_line=line,
+                steps=Steps(db.session),
+            )
             click.echo(str(report), err=not checked.ok)
         except jobs.AlreadyRunning as exc:
             click.echo(f"alert: {exc}", err=True)
@@ -231,14 +263,17 @@ def evidence_rotate_key() -> None:
     if current_app.config.get("EVIDENCE_KEYS"):
         raise click.ClickException(
             "the keys come from EVIDENCE_KEYS: add the new one there, at the end, as ID:HEX "
-            f"(for example {evidence_keys.new_key_line().strip().replace(' ', ':')}), keep the old ones, and restart")
+            f"(for example {evidence_keys.new_key_line().strip().replace(' ', ':')}), keep the old ones, and restart"
+        )
     path = current_app.config["EVIDENCE_KEY_FILE"]
     try:
         key_id = evidence_keys.rotate(path)
     except evidence_keys.EvidenceKeyError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"new evidence key {key_id} added to {path}; restart every Rounds process (and copy the file to "
-               "every server) so that it signs; the old keys stay to verify older records")
+    click.echo(
+        f"new evidence key {key_id} added to {path}; restart every Rounds process (and copy the file to "
+        "every server) so that it signs; the old keys stay to verify older records"
+    )
 
 
 def _day(ctx, param, value: str | None) -> str | None:
@@ -268,8 +303,10 @@ def _today(ctx, param, value: str | None) -> date:
 
 
 #: The help of every ``--today``.
-TODAY_HELP = ("Run for a day the job missed (default: today). A day that has not begun anywhere on Earth "
-              "yet, later than the date at UTC+14, is refused and nothing is written.")
+TODAY_HELP = (
+    "Run for a day the job missed (default: today). A day that has not begun anywhere on Earth "
+    "yet, later than the date at UTC+14, is refused and nothing is written."
+)
 
 
 @evidence_cli.command("export")
@@ -278,11 +315,20 @@ TODAY_HELP = ("Run for a day the job missed (default: today). A day that has not
 @click.option("--event", "event_name", type=click.Choice(tuple(evidence.EVENTS)), help="Only records of this kind.")
 @click.option("--since", callback=_day, help="From this UTC day on (YYYY-MM-DD).")
 @click.option("--until", callback=_day, help="Up to and including this UTC day (YYYY-MM-DD).")
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=False), default="-",
-              help="The CSV file to write (default: standard output).")
-@click.option("--spreadsheet-safe", "spreadsheet_safe", is_flag=True,
-              help="A copy to open in a spreadsheet: cells starting with = + - @, a tab or a carriage return "
-                   "begin with an apostrophe, so those cells no longer match their hashes.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=False),
+    default="-",
+    help="The CSV file to write (default: standard output).",
+)
+@click.option(
+    "--spreadsheet-safe",
+    "spreadsheet_safe",
+    is_flag=True,
+    help="A copy to open in a spreadsheet: cells starting with = + - @, a tab or a carriage return "
+    "begin with an apostrophe, so those cells no longer match their hashes.",
+)
 @reads
 def evidence_export(email, module_id, event_name, since, until, output, spreadsheet_safe) -> None:
     """Evidence records as CSV for an auditor: every field the hash covers, and the hash. The
@@ -304,20 +350,32 @@ def evidence_export(email, module_id, event_name, since, until, output, spreadsh
     rows = counted(evidence.export_rows(db.session, filters))
     for chunk in csvtext.lines(evidence.EXPORT_COLUMNS, rows, spreadsheet_safe_copy=spreadsheet_safe):
         output.write(chunk)
-    safe = (" (spreadsheet-safe copy: cells that start like a formula begin with an apostrophe and no "
-            "longer match their hashes)") if spreadsheet_safe else ""
-    click.echo(f"{count} evidence record{'s' if count != 1 else ''} exported{safe}; "
-               "`flask --app app evidence verify` checks the whole chain they belong to", err=True)
+    safe = (
+        (
+            " (spreadsheet-safe copy: cells that start like a formula begin with an apostrophe and no "
+            "longer match their hashes)"
+        )
+        if spreadsheet_safe
+        else ""
+    )
+    click.echo(
+        f"{count} evidence record{'s' if count != 1 else ''} exported{safe}; "
+        "`flask --app app evidence verify` checks the whole chain they belong to",
+        err=True,
+    )
 
 
 @evidence_cli.command("package")
-@click.option("--since", callback=_day, help="Evidence recorded, and assignments due, from this UTC day on (YYYY-MM-DD).")
+@click.option(
+    "--since", callback=_day, help="Evidence recorded, and assignments due, from this UTC day on (YYYY-MM-DD)."
+)
 @click.option("--until", callback=_day, help="... up to and including this UTC day (YYYY-MM-DD).")
 @click.option("--email", help="Only this person (by their account's email).")
 @click.option("--department", help="Only the people in this department now, and records made while someone was in it.")
 @click.option("--module", "module_id", help="Only this module (its id).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
-              help="The ZIP file to write.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True, help="The ZIP file to write."
+)
 @reads_then_writes
 def evidence_package(since, until, email, department, module_id, output) -> None:
     """An audit package: people, training report, evidence and the content it names, as one ZIP
@@ -344,20 +402,27 @@ def evidence_package(since, until, email, department, module_id, output) -> None
     partial = Path(f"{output}.part")  # the file appears under its name only with its record made
     try:
         with partial.open("wb") as out, reading(db.session, snapshot=True):  # no writer waits on it
-            package = audit_package.write(db.session, scope, out, made_by=made_by, library=load_library(Path(current_app.config["CONTENT_DIR"])))
+            package = audit_package.write(
+                db.session, scope, out, made_by=made_by, library=load_library(Path(current_app.config["CONTENT_DIR"]))
+            )
         with writing(db.session):
             audit_package.record(db.session, package, None)
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
-    click.echo(f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
-               f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}")
+    click.echo(
+        f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
+        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}"
+    )
     if not package.chain.ok:
         click.echo(f"WARNING: {package.chain}", err=True)
         sys.exit(1)
     if package.disagreements:
-        click.echo(f"WARNING: {len(package.disagreements)} assignment(s) or clearance(s) do not agree with the "
-                   "evidence (README.txt lists them):", err=True)
+        click.echo(
+            f"WARNING: {len(package.disagreements)} assignment(s) or clearance(s) do not agree with the "
+            "evidence (README.txt lists them):",
+            err=True,
+        )
         for found in package.disagreements:
             click.echo(f"  {found}", err=True)
         sys.exit(1)
@@ -368,8 +433,9 @@ def evidence_package(since, until, email, department, module_id, output) -> None
 users_cli = AppGroup("users", help="Manage accounts.")
 
 
-@users_cli.command("add", help=f"Add an account. The password is read from standard input (first line; "
-                                      f"{accounts.PASSWORD_RULE}).")
+@users_cli.command(
+    "add", help=f"Add an account. The password is read from standard input (first line; " f"{accounts.PASSWORD_RULE})."
+)
 @click.argument("email")
 @click.option("--name", required=True, help="Full name, as the learner will sign it.")
 @click.option("--role", type=click.Choice(ACCOUNT_ROLES), default="learner", show_default=True)
@@ -415,15 +481,22 @@ def users_set_role(email, role) -> None:
     click.echo(f"{email}: {was} -> {role}" if changed else f"{email} is already {role}: nothing changed")
 
 
-@users_cli.command("set-password", help=(
-    f"Set (or reset) a password, read from standard input ({accounts.PASSWORD_RULE}). It ends the person's "
-    "other sessions, is an evidence record naming the command line, and the person is told by email (or the "
-    "outbox). People imported from HR have none until this is done."))
+@users_cli.command(
+    "set-password",
+    help=(
+        f"Set (or reset) a password, read from standard input ({accounts.PASSWORD_RULE}). It ends the person's "
+        "other sessions, is an evidence record naming the command line, and the person is told by email (or the "
+        "outbox). People imported from HR have none until this is done."
+    ),
+)
 @click.argument("email")
-@click.option("--permanent/--temporary", default=False,
-              help="--temporary (the default): they must choose their own at their next sign-in. --permanent: "
-                   "no change is asked (e.g. your own, typed by you on the server); either way, until they choose "
-                   "their own in Rounds, what they sign is marked as signed with a password an admin set.")
+@click.option(
+    "--permanent/--temporary",
+    default=False,
+    help="--temporary (the default): they must choose their own at their next sign-in. --permanent: "
+    "no change is asked (e.g. your own, typed by you on the server); either way, until they choose "
+    "their own in Rounds, what they sign is marked as signed with a password an admin set.",
+)
 @reads_then_writes
 def users_set_password(email, permanent) -> None:
     """(The help is above: it names the password rule.) The password is typed and hashed with
@@ -440,8 +513,12 @@ def users_set_password(email, permanent) -> None:
     smtp = mailer.settings_from_config(current_app.config)
     with writing(db.session):
         notice = accounts.set_password(
-            db.session, db.session.get_one(User, user_id, populate_existing=True, with_for_update=True), chosen,
-            by=_command_line("flask users set-password"), temporary=not permanent, smtp=smtp,
+            db.session,
+            db.session.get_one(User, user_id, populate_existing=True, with_for_update=True),
+            chosen,
+            by=_command_line("flask users set-password"),
+            temporary=not permanent,
+            smtp=smtp,
             base_url=current_app.config["BASE_URL"],
         )
     error = accounts.send_password_notice(db.session, notice, smtp, steps=Steps(db.session))
@@ -471,11 +548,43 @@ DEMO_PEOPLE = [
     ("manager@demo.rounds", "Morgan Manager", "manager", "leadership", None, "Patient Access", None),
     ("trainer@demo.rounds", "Riley Chen", "trainer", "leadership", None, "Privacy Office", None),
     ("compliance@demo.rounds", "Jamie Brooks", "compliance", "leadership", None, "Privacy Office", None),
-    ("frontdesk@demo.rounds", "Dana Whitfield", "learner", "front-desk", "medical", "Patient Access", "manager@demo.rounds"),
+    (
+        "frontdesk@demo.rounds",
+        "Dana Whitfield",
+        "learner",
+        "front-desk",
+        "medical",
+        "Patient Access",
+        "manager@demo.rounds",
+    ),
     ("dental@demo.rounds", "Luis Ortega", "learner", "front-desk", "dental", "Dental Clinic", "manager@demo.rounds"),
-    ("casemanager@demo.rounds", "Priya Raman", "learner", "case-manager", None, "Care Coordination", "manager@demo.rounds"),
-    ("pharmacy@demo.rounds", "Sam Okafor", "learner", "pharmacy", "pharmacy", "Outpatient Pharmacy", "manager@demo.rounds"),
-    ("vendor@demo.rounds", "Jordan Lee", "learner", "business-associate", None, "Billing Vendor", "manager@demo.rounds"),
+    (
+        "casemanager@demo.rounds",
+        "Priya Raman",
+        "learner",
+        "case-manager",
+        None,
+        "Care Coordination",
+        "manager@demo.rounds",
+    ),
+    (
+        "pharmacy@demo.rounds",
+        "Sam Okafor",
+        "learner",
+        "pharmacy",
+        "pharmacy",
+        "Outpatient Pharmacy",
+        "manager@demo.rounds",
+    ),
+    (
+        "vendor@demo.rounds",
+        "Jordan Lee",
+        "learner",
+        "business-associate",
+        None,
+        "Billing Vendor",
+        "manager@demo.rounds",
+    ),
 ]
 
 
@@ -601,8 +710,14 @@ def roster_import(file: Path, do_apply: bool) -> None:
     try:
         with writing(db.session):
             result = roster.apply(
-                db.session, text, curricula, library, date.today(), None,
-                by_label=f"command line ({getpass.getuser()})", filename=file.name,
+                db.session,
+                text,
+                curricula,
+                library,
+                date.today(),
+                None,
+                by_label=f"command line ({getpass.getuser()})",
+                filename=file.name,
             )
     except roster.RosterError as exc:  # the database changed since the preview above
         click.echo(str(exc), err=True)

@@ -17,7 +17,7 @@ always with the real time.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 #: The furthest ahead of UTC any place on Earth keeps its clocks (UTC+14).
 AHEAD_OF_UTC = timedelta(hours=14)
@@ -25,13 +25,13 @@ AHEAD_OF_UTC = timedelta(hours=14)
 
 def real_today() -> date:
     """The real date in UTC, the time zone the evidence is recorded in."""
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def latest_today(now: datetime | None = None) -> date:
     """The latest date that is today somewhere on Earth at ``now`` (default: right now), the
     date at UTC+14."""
-    return ((now or datetime.now(timezone.utc)).astimezone(timezone.utc) + AHEAD_OF_UTC).date()
+    return ((now or datetime.now(UTC)).astimezone(UTC) + AHEAD_OF_UTC).date()
 
 
 def check_not_future(day: date) -> date:

@@ -110,7 +110,7 @@ def check_several_servers(config: dict) -> None:
             f"SERVERS is {servers} and SECRET_KEY is not set: each server would generate a key "
             "of its own and sign out everyone who reaches another server. Set the same SECRET_KEY "
             "(python -c 'import secrets; print(secrets.token_hex(32))') on every server "
-            "(docs/deploy.md, \"Several servers\")."
+            '(docs/deploy.md, "Several servers").'
         )
     if servers > 1 and not config.get("EVIDENCE_KEYS") and not Path(config.get("EVIDENCE_KEY_FILE") or "").is_file():
         raise SeveralServersError(
@@ -124,7 +124,7 @@ def check_several_servers(config: dict) -> None:
         raise SeveralServersError(
             f"SERVERS is {servers} and RATELIMIT_STORAGE_URI is memory://: each process would "
             "count sign-in failures for itself. Leave it unset (database://, the default) or set "
-            "redis://... (docs/deploy.md, \"Several servers\")."
+            'redis://... (docs/deploy.md, "Several servers").'
         )
 
 
@@ -132,15 +132,13 @@ def normalise_database_url(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs (SQLAlchemy would otherwise look for psycopg2)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
 def from_environment(instance_path: Path) -> dict:
     """The settings Rounds reads; README.md documents each one."""
-    database_url = os.environ.get("DATABASE_URL") or (
-        f"sqlite:///{instance_path / 'rounds.sqlite3'}"
-    )
+    database_url = os.environ.get("DATABASE_URL") or (f"sqlite:///{instance_path / 'rounds.sqlite3'}")
     idle_minutes = int(os.environ.get("SESSION_IDLE_MINUTES", "15"))
     https = _flag("HTTPS")
     servers = _count("SERVERS", 1, minimum=1)

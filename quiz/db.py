@@ -29,9 +29,10 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event, select, text
@@ -263,8 +264,7 @@ def _claim_job_lock(engine: Engine, name: str, holder: str) -> bool:
 
     statement, table = _upsert(engine)
     now = utcnow()
-    values = {"name": name, "holder": holder, "taken_at": now,
-              "expires_at": now + timedelta(seconds=JOB_LOCK_SECONDS)}
+    values = {"name": name, "holder": holder, "taken_at": now, "expires_at": now + timedelta(seconds=JOB_LOCK_SECONDS)}
     statement = statement.values(**values).on_conflict_do_update(
         index_elements=[table.c.name],
         set_={"holder": values["holder"], "taken_at": now, "expires_at": values["expires_at"]},
@@ -286,8 +286,11 @@ def _renew_job_lock(engine: Engine, name: str, holder: str) -> None:
     token = write_intent.set(True)
     try:
         with engine.begin() as conn:
-            conn.execute(table.update().where(table.c.name == name, table.c.holder == holder)
-                         .values(expires_at=utcnow() + timedelta(seconds=JOB_LOCK_SECONDS)))
+            conn.execute(
+                table.update()
+                .where(table.c.name == name, table.c.holder == holder)
+                .values(expires_at=utcnow() + timedelta(seconds=JOB_LOCK_SECONDS))
+            )
     finally:
         write_intent.reset(token)
 
@@ -481,7 +484,6 @@ def apply_connection_rules(engine: Engine) -> None:
     _engines.add(engine)
 
 
-
 # --- forked workers ------------------------------------------------------------------------
 
 #: Every app's engines, so that a forked child can let go of its parent's pooled connections.
@@ -507,4 +509,3 @@ def fresh_connections_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=fresh_connections_after_fork)
-

@@ -14,8 +14,8 @@ import random
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import cast
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -41,9 +41,7 @@ class AttemptContent:
 
 def content_for(session: Session, library: Library, attempt: Attempt) -> AttemptContent:
     module = versions.resolve(session, library, attempt.module_version)
-    scenarios = tuple(
-        versions.resolve(session, library, v) for v in json.loads(attempt.scenario_versions)
-    )
+    scenarios = tuple(versions.resolve(session, library, v) for v in json.loads(attempt.scenario_versions))
     return AttemptContent(module, scenarios)  # type: ignore[arg-type]
 
 
@@ -226,9 +224,7 @@ def start_attempt(session: Session, user: User, content: AttemptContent) -> Atte
         versions.remember(session, item)
     number = (
         session.scalar(
-            select(func.max(Attempt.number)).where(
-                Attempt.user_id == user.id, Attempt.module_id == module.id
-            )
+            select(func.max(Attempt.number)).where(Attempt.user_id == user.id, Attempt.module_id == module.id)
         )
         or 0
     ) + 1
@@ -346,8 +342,12 @@ def _screens_as_taken(session: Session, library: Library, attempt: Attempt, cont
 
 
 def lesson_read(
-    session: Session, library: Library, attempt: Attempt, content: AttemptContent,
-    attempts: list[Attempt] | None = None, viewed: dict[int, set[int]] | None = None,
+    session: Session,
+    library: Library,
+    attempt: Attempt,
+    content: AttemptContent,
+    attempts: list[Attempt] | None = None,
+    viewed: dict[int, set[int]] | None = None,
 ) -> LessonRead:
     """``attempts``: the learner's attempts at the module, and ``viewed``: what
     ``_screens_viewed`` says of them, when the caller has already read them."""
@@ -378,9 +378,7 @@ def _to_the_check(attempt: Attempt, content: AttemptContent) -> None:
     attempt.node_id = content.scenario(0).start
 
 
-def skip_lesson(
-    session: Session, library: Library, attempt: Attempt, content: AttemptContent, step: int
-) -> bool:
+def skip_lesson(session: Session, library: Library, attempt: Attempt, content: AttemptContent, step: int) -> bool:
     """Go straight to the check, if every lesson screen was viewed in an earlier attempt. The
     record names the screens viewed in this attempt, those not, and the attempts each was read in."""
     if not _fresh(attempt, step, "lesson"):
@@ -471,12 +469,12 @@ def posted_choice(attempt: Attempt, content: AttemptContent, value: str) -> Choi
     attempt reached this node, or before the way choices are named changed."""
     node = current_node(attempt, content)
     posted = value.encode()
-    return next((c for c in node.choices if hmac.compare_digest(_choice_value(attempt, node.id, c).encode(), posted)), None)
+    return next(
+        (c for c in node.choices if hmac.compare_digest(_choice_value(attempt, node.id, c).encode(), posted)), None
+    )
 
 
-_LAST_ANSWER = (
-    select(Answer).where(Answer.attempt_id == bindparam("attempt_id")).order_by(Answer.step.desc()).limit(1)
-)
+_LAST_ANSWER = select(Answer).where(Answer.attempt_id == bindparam("attempt_id")).order_by(Answer.step.desc()).limit(1)
 _ANSWERED_AT = (
     select(Answer.id)
     .where(
@@ -556,9 +554,7 @@ _MOVE_ON = (
 _INSERT_ANSWER = insert(cast(Table, Answer.__table__))
 
 
-def record_choice(
-    session: Session, attempt: Attempt, content: AttemptContent, plan: PlannedChoice
-) -> Answer:
+def record_choice(session: Session, attempt: Attempt, content: AttemptContent, plan: PlannedChoice) -> Answer:
     """Write a planned choice: the attempt moved on, the answer, and their evidence.
 
     The attempt is moved on first, checked against the step it was read with: a request that
@@ -568,8 +564,13 @@ def record_choice(
     scenario, node, choice, step = plan.scenario, plan.node, plan.choice, plan.step
     target = scenario.nodes[choice.target]
     moved = {"step": step + 1, "node_id": choice.target, "stage": "ending" if target.is_ending else attempt.stage}
-    params = {"attempt_id": attempt.id, "read_step": step, "new_step": moved["step"],
-              "new_node": moved["node_id"], "new_stage": moved["stage"]}
+    params = {
+        "attempt_id": attempt.id,
+        "read_step": step,
+        "new_step": moved["step"],
+        "new_node": moved["node_id"],
+        "new_stage": moved["stage"],
+    }
     session.flush()  # the statements below skip the ORM: anything it holds unwritten goes first
     connection = session.connection()
     if step != attempt.step or connection.execute(_MOVE_ON, params).rowcount != 1:
@@ -628,9 +629,7 @@ def record_choice(
     return answer
 
 
-def choose(
-    session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int
-) -> Answer | None:
+def choose(session: Session, attempt: Attempt, content: AttemptContent, step: int, choice_number: int) -> Answer | None:
     """Record one choice, graded here on the server, and move to where it leads.
 
     Returns the new answer, or None when the step token is stale (nothing changes).
@@ -643,9 +642,7 @@ def scenario_score(attempt: Attempt, index: int) -> int:
     return sum(a.points for a in attempt.answers if a.scenario_index == index)
 
 
-def continue_after_ending(
-    session: Session, attempt: Attempt, content: AttemptContent, step: int
-) -> bool:
+def continue_after_ending(session: Session, attempt: Attempt, content: AttemptContent, step: int) -> bool:
     """Leave an ending: on to the next scenario, or finish and grade the module."""
     if not _fresh(attempt, step, "ending"):
         return False
@@ -674,10 +671,7 @@ def _finish(session: Session, attempt: Attempt, content: AttemptContent) -> None
         "module.passed" if attempt.passed else "module.failed",
         score=total,
         pass_score=module.pass_score,
-        critical_choices=[
-            {"scenario": a.scenario_id, "node": a.node_id, "choice": a.choice_number}
-            for a in criticals
-        ],
+        critical_choices=[{"scenario": a.scenario_id, "node": a.node_id, "choice": a.choice_number} for a in criticals],
     )
 
 
@@ -781,10 +775,20 @@ def result(attempt: Attempt, content: AttemptContent) -> Result:
 
 #: What phones type in place of the apostrophe and hyphen in a name: iOS and Android keyboards
 #: turn ' into a curly quote and -- into a dash as you type, so "O'Brien" arrives as "O’Brien".
-_TYPED_LOOKALIKES = str.maketrans({
-    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
-})
+_TYPED_LOOKALIKES = str.maketrans(
+    {
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u02bc": "'",
+        "`": "'",
+        "\u00b4": "'",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+    }
+)
 
 
 def _normalise_name(name: str) -> str:
@@ -829,10 +833,13 @@ def acknowledge(
         signed_on = assignments.utc_day(attempt.acknowledged_at)
         attempt.signed_statement = state_statement.words(signed_on)
         until = state_statement.keep_until(signed_on)
-        kept = {"state_statement": {
-            "state": state_statement.state, "law": state_statement.law,
-            "keep_until": until.isoformat() if until else None,
-        }}
+        kept = {
+            "state_statement": {
+                "state": state_statement.state,
+                "law": state_statement.law,
+                "keep_until": until.isoformat() if until else None,
+            }
+        }
     _log(
         session,
         attempt,
@@ -879,5 +886,6 @@ def certificate(session: Session, attempt: Attempt) -> Certificate | None:
     if not records:  # cannot happen (signing and its record commit together); show the account
         return Certificate(attempt, attempt.user.name, attempt.user.job_role, None)
     record = records[0]
-    return Certificate(attempt, record.learner_name or attempt.user.name, record.job_role or attempt.user.job_role,
-                       record)
+    return Certificate(
+        attempt, record.learner_name or attempt.user.name, record.job_role or attempt.user.job_role, record
+    )

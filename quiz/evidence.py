@@ -18,17 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, cast
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import Engine, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
 from . import csvtext
-from .evidence_keys import RECORD_PURPOSE, Keyring
 from .db import is_postgresql, real_session
+from .evidence_keys import RECORD_PURPOSE, Keyring
 from .models import Evidence, User, as_utc
 
 GENESIS_HASH = "0" * 64
@@ -71,7 +72,7 @@ def record_hash(fields: dict[str, Any]) -> str:
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
-    moment = as_utc(moment or datetime.now(timezone.utc))
+    moment = as_utc(moment or datetime.now(UTC))
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -98,7 +99,7 @@ def learner_snapshot(user: User | None) -> dict[str, Any]:
 
 
 #: Each engine's evidence keys (``use_keyring``): weak, so a test's app and its engine go together.
-_KEYRINGS: "weakref.WeakKeyDictionary[Engine, Keyring]" = weakref.WeakKeyDictionary()
+_KEYRINGS: weakref.WeakKeyDictionary[Engine, Keyring] = weakref.WeakKeyDictionary()
 
 
 def use_keyring(engine: Engine, keyring: Keyring) -> None:
@@ -129,8 +130,9 @@ _INSERT_RECORDS = insert(cast(Table, Evidence.__table__))
 #: before. (One statement could not do both: its snapshot would be older than the lock.) The
 #: lock is held to the commit, and every answer waits for it, so each round trip under it
 #: counts (bench/README.md, "The chain's lock on PostgreSQL").
-_PG_LOCK_AND_HEAD = (f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK}); "
-                     "SELECT seq, hash, mac FROM evidence ORDER BY seq DESC LIMIT 1")
+_PG_LOCK_AND_HEAD = (
+    f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK}); " "SELECT seq, hash, mac FROM evidence ORDER BY seq DESC LIMIT 1"
+)
 
 
 def _locked_head(session: Session) -> tuple[int, str, str | None] | None:
@@ -214,7 +216,10 @@ def _chain_pending(session: OrmSession) -> None:
 
 def _keyed_marker(unkeyed: int, keyring: Keyring) -> dict[str, Any]:
     return {
-        **learner_snapshot(None), "module_id": None, "content_version": None, "policy_version": None,
+        **learner_snapshot(None),
+        "module_id": None,
+        "content_version": None,
+        "policy_version": None,
         "event": KEYED,
         "details": canonical_json({"unkeyed_records": unkeyed, "key_id": keyring.current_id}),
     }
@@ -242,12 +247,15 @@ class Verification:
         if not self.macs_checked:
             return "MACs not checked (no evidence key)"
         if self.keyed_from is None:
-            return ("no record carries a MAC: all were written before the evidence key"
-                    if self.count else "no records yet")
+            return (
+                "no record carries a MAC: all were written before the evidence key" if self.count else "no records yet"
+            )
         if self.keyed_from == 1:
             return "every record's MAC checked"
-        return (f"MACs checked from record {self.keyed_from} on; records 1..{self.keyed_from - 1} "
-                "were written before the evidence key and carry none")
+        return (
+            f"MACs checked from record {self.keyed_from} on; records 1..{self.keyed_from - 1} "
+            "were written before the evidence key and carry none"
+        )
 
     def __str__(self) -> str:
         if self.ok:
@@ -279,15 +287,19 @@ def verify_records(rows: Iterable[Any], keyring: Keyring | None = None) -> Verif
         if row.prev_hash != prev_hash:
             return broken(
                 f"it does not link to record {row.seq - 1}: that record was altered and its "
-                "hash rewritten, or a record was removed or inserted here", row.seq)
+                "hash rewritten, or a record was removed or inserted here",
+                row.seq,
+            )
         if record_hash(_fields(row)) != row.hash:
             return broken("its contents do not match its hash: the record was edited", row.seq)
         if keyring is not None and (row.mac is not None or keyed_from is not None):
             why = keyring.check(RECORD_PURPOSE, row.hash, row.key_id, row.mac)
             if why is not None:
                 if row.mac is None:
-                    why += (f", though every record from {keyed_from} on is keyed: it was appended by "
-                            "someone without the evidence key")
+                    why += (
+                        f", though every record from {keyed_from} on is keyed: it was appended by "
+                        "someone without the evidence key"
+                    )
                 return broken(why, row.seq)
             if keyed_from is None:
                 keyed_from = row.seq
@@ -302,13 +314,17 @@ def still_extends(session: Session, result: Verification, count: int, head_hash:
     if not result.ok or count == 0:
         return result
     if result.count < count:
-        problem = (f"the log has {result.count} records, fewer than the {count} of the last good check: "
-                   f"records {result.count + 1}..{count} were removed from its end")
+        problem = (
+            f"the log has {result.count} records, fewer than the {count} of the last good check: "
+            f"records {result.count + 1}..{count} were removed from its end"
+        )
         return replace(result, ok=False, problem=problem, seq=result.count + 1)
     then = session.scalar(select(Evidence.hash).where(Evidence.seq == count))
     if then != head_hash:
-        problem = (f"record {count}, the newest at the last good check, no longer has the hash it had "
-                   "then: the log was rewritten from there")
+        problem = (
+            f"record {count}, the newest at the last good check, no longer has the hash it had "
+            "then: the log was rewritten from there"
+        )
         return replace(result, ok=False, problem=problem, seq=count)
     return result
 
@@ -431,7 +447,9 @@ def count(session: Session, filters: Filters = Filters()) -> int:
     return session.scalar(_filtered(select(func.count()).select_from(Evidence), filters)) or 0
 
 
-def newest(session: Session, filters: Filters = Filters(), *, before: int | None = None, limit: int = 50) -> tuple[list[Evidence], bool]:
+def newest(
+    session: Session, filters: Filters = Filters(), *, before: int | None = None, limit: int = 50
+) -> tuple[list[Evidence], bool]:
     """A page of records, newest first, older than sequence number ``before``; and whether
     there are older ones. Paged by sequence number, not by offset, so a page deep in six years
     of records costs what the first one does, and records added meanwhile shift nothing."""
@@ -493,9 +511,7 @@ def check_record(session: Session, seq: int) -> RecordCheck | None:
 
 
 def for_user(session: Session, user_id: int) -> list[Evidence]:
-    return list(
-        session.scalars(select(Evidence).where(Evidence.user_id == user_id).order_by(Evidence.seq))
-    )
+    return list(session.scalars(select(Evidence).where(Evidence.user_id == user_id).order_by(Evidence.seq)))
 
 
 def for_attempt(session: Session, user_id: int, module_id: str, number: int, event: str) -> list[Evidence]:

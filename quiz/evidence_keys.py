@@ -27,7 +27,7 @@ import re
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 #: A key id: short, printable, kept on every record.
@@ -84,14 +84,16 @@ class Keyring:
             return "it carries no MAC"
         key = self.key(key_id)
         if key is None:
-            return f"its MAC was made with key {key_id!r}, which is not among this server's evidence keys ({self.source})"
+            return (
+                f"its MAC was made with key {key_id!r}, which is not among this server's evidence keys ({self.source})"
+            )
         if not hmac.compare_digest(_mac(key, purpose, key_id or "", message), mac):
             return "its MAC does not match: it was written or changed by someone without the evidence key"
         return None
 
 
 def _mac(key: bytes, purpose: str, key_id: str, message: str) -> str:
-    return hmac.new(key, f"{purpose}\n{key_id}\n{message}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{purpose}\n{key_id}\n{message}".encode(), hashlib.sha256).hexdigest()
 
 
 def record_mac_message(record_hash: str) -> str:
@@ -109,7 +111,9 @@ def _parse(pairs: list[tuple[str, str]], source: str) -> Keyring:
         except ValueError:
             raise EvidenceKeyError(f"{source}: key {key_id!r} is not hexadecimal") from None
         if len(key) < MIN_KEY_BYTES:
-            raise EvidenceKeyError(f"{source}: key {key_id!r} has {len(key)} bytes; at least {MIN_KEY_BYTES} are needed")
+            raise EvidenceKeyError(
+                f"{source}: key {key_id!r} has {len(key)} bytes; at least {MIN_KEY_BYTES} are needed"
+            )
         keys.append((key_id, key))
     return Keyring(tuple(keys), source)
 
@@ -143,7 +147,7 @@ def from_environment_value(value: str) -> Keyring:
 
 def new_key_line(now: datetime | None = None) -> str:
     """A new key as a key file's line: its id is the UTC day it was made and a random part."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%d}-{secrets.token_hex(3)} {secrets.token_hex(KEY_BYTES)}\n"
 
 

@@ -91,8 +91,14 @@ def first_try_answers(session: Session, module_id: str) -> list[tuple[Row[Any], 
     ORM objects: an organisation's first tries are tens of thousands of them."""
     rows = session.execute(
         select(
-            Answer.scenario_id, Answer.scenario_version, Answer.node_id, Answer.objective, Answer.correct,
-            Answer.choice_number, Answer.critical, Attempt.user_id,
+            Answer.scenario_id,
+            Answer.scenario_version,
+            Answer.node_id,
+            Answer.objective,
+            Answer.correct,
+            Answer.choice_number,
+            Answer.critical,
+            Attempt.user_id,
         )
         .join(Attempt, Answer.attempt_id == Attempt.id)
         .where(Attempt.module_id == module_id, Attempt.number == 1, Answer.first_visit.is_(True))

@@ -10,8 +10,8 @@ from datetime import date
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from .triggers import EventProgress
 from .models import Assignment, OutboxMessage, TriggerEvent, User
+from .triggers import EventProgress
 
 #: Items on one page of a list.
 PER_PAGE = 50
@@ -71,8 +71,6 @@ def search_condition(q: str, *columns):
     return and_(*conditions) if conditions else None
 
 
-
-
 def clamp(page: int, total: int, per_page: int) -> int:
     """A page number past the end is the last page."""
     return min(page, max(1, -(-total // per_page)))
@@ -89,12 +87,20 @@ OUTBOX_STATUSES = {
 
 
 def outbox_page(
-    session: Session, *, q: str = "", kind: str = "", status: str = "", page: int = 1, per_page: int = PER_PAGE,
+    session: Session,
+    *,
+    q: str = "",
+    kind: str = "",
+    status: str = "",
+    page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> Page:
     """Messages newest first, found by the recipient's address, name, employee id or
     department, or the subject; of one kind; of one status. Two queries."""
     where = []
-    found = search_condition(q, OutboxMessage.to_address, OutboxMessage.subject, User.name, User.employee_id, User.department)
+    found = search_condition(
+        q, OutboxMessage.to_address, OutboxMessage.subject, User.name, User.employee_id, User.department
+    )
     if found is not None:
         where.append(found)
     if kind:
@@ -108,14 +114,16 @@ def outbox_page(
     joined = select(func.count(OutboxMessage.id)).outerjoin(User, OutboxMessage.to_user_id == User.id)
     total = session.scalar(joined.where(*where)) or 0
     page = clamp(page, total, per_page)
-    items = list(session.scalars(
-        select(OutboxMessage)
-        .outerjoin(User, OutboxMessage.to_user_id == User.id)
-        .where(*where)
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ))
+    items = list(
+        session.scalars(
+            select(OutboxMessage)
+            .outerjoin(User, OutboxMessage.to_user_id == User.id)
+            .where(*where)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
     return Page(items=items, total=total, page=page, per_page=per_page)
 
 
@@ -146,12 +154,12 @@ def events_page(
     Three queries."""
     where = []
     if members is not None:
-        where.append(or_(
-            TriggerEvent.recorded_by_id == viewer_id,
-            TriggerEvent.id.in_(
-                select(Assignment.trigger_event_id).where(Assignment.user_id.in_(members))
-            ),
-        ))
+        where.append(
+            or_(
+                TriggerEvent.recorded_by_id == viewer_id,
+                TriggerEvent.id.in_(select(Assignment.trigger_event_id).where(Assignment.user_id.in_(members))),
+            )
+        )
     found = search_condition(q, TriggerEvent.title)
     if found is not None:
         where.append(found)
@@ -159,13 +167,15 @@ def events_page(
         where.append(TriggerEvent.kind == kind)
     total = session.scalar(select(func.count(TriggerEvent.id)).where(*where)) or 0
     page = clamp(page, total, per_page)
-    events = list(session.scalars(
-        select(TriggerEvent)
-        .where(*where)
-        .order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ))
+    events = list(
+        session.scalars(
+            select(TriggerEvent)
+            .where(*where)
+            .order_by(TriggerEvent.occurred_on.desc(), TriggerEvent.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
     counts: dict[int, tuple[int, int, int]] = {}
     if events:
         overdue = case(  # assignments.state_as_of: overdue on ``today``
@@ -187,4 +197,3 @@ def events_page(
         counts = {eid: (n, closed or 0, late or 0) for eid, n, closed, late in session.execute(progress)}
     items = [EventLine(e, EventProgress(*counts.get(e.id, (0, 0, 0)))) for e in events]
     return Page(items=items, total=total, page=page, per_page=per_page)
-

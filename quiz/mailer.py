@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def build(
     message["From"] = sender
     message["To"] = formataddr((to_name, to_address)) if to_name else to_address
     message["Subject"] = subject
-    message["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    message["Date"] = format_datetime(date or datetime.now(UTC))
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     message["X-Auto-Response-Suppress"] = "All"  # the same, for Exchange

@@ -100,21 +100,26 @@ def weaknesses(connection: Connection, role: str) -> list[str]:
         text("SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = :role"), {"role": role}
     ).first()
     if found is None:
-        return [f"role {role!r} (DATABASE_URL's user) does not exist: create it (docs/operations.md, \"PostgreSQL: two roles\")"]
+        return [
+            f'role {role!r} (DATABASE_URL\'s user) does not exist: create it (docs/operations.md, "PostgreSQL: two roles")'
+        ]
     reasons = []
     if found.rolsuper:
         reasons.append(f"role {role!r} is a superuser: it may do anything, drop the triggers too")
     if found.rolcreaterole:
-        reasons.append(f"role {role!r} has CREATEROLE: it could make itself a member of the owner (ALTER ROLE {role} NOCREATEROLE)")
+        reasons.append(
+            f"role {role!r} has CREATEROLE: it could make itself a member of the owner (ALTER ROLE {role} NOCREATEROLE)"
+        )
     if connection.execute(text("SELECT pg_has_role(:role, current_user, 'MEMBER')"), {"role": role}).scalar_one():
         reasons.append(
             f"role {role!r} is the role that runs the migrations (MIGRATION_DATABASE_URL's user), or a member of it: "
             "give the app a role of its own"
         )
         return reasons  # what it owns then goes without saying
-    owned = connection.execute(
-        text(
-            """
+    owned = (
+        connection.execute(
+            text(
+                """
             SELECT 'schema ' || n.nspname FROM pg_namespace n
              WHERE n.nspname = current_schema() AND pg_has_role(:role, n.nspowner, 'MEMBER')
             UNION ALL
@@ -128,9 +133,12 @@ def weaknesses(connection: Connection, role: str) -> list[str]:
                AND pg_has_role(:role, p.proowner, 'MEMBER')
             ORDER BY 1
             """
-        ),
-        {"role": role},
-    ).scalars().all()
+            ),
+            {"role": role},
+        )
+        .scalars()
+        .all()
+    )
     if owned:
         reasons.append(
             f"role {role!r} owns {', '.join(owned)}: an owner can drop or disable the triggers. "

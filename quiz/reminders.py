@@ -28,9 +28,10 @@ saying so. Emails name module titles and due dates only: no PHI.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -147,8 +148,7 @@ def plan(
         if item.days_overdue >= escalate_after_days and person.supervisor_id is not None:
             escalate[person.supervisor_id].append(item)
     digests = [
-        Digest("digest", person.id, person.email, person.name, tuple(items))
-        for person, items in learners.values()
+        Digest("digest", person.id, person.email, person.name, tuple(items)) for person, items in learners.values()
     ]
     for supervisor_id in sorted(escalate):
         supervisor = session.get(User, supervisor_id)
@@ -372,23 +372,38 @@ def _load_people(session: Session, batch: list[Digest]) -> None:
 
 
 def _deliver(
-    session: Session, steps: Steps, batch: list[Digest], today: date, settings: Settings, report: Report,
+    session: Session,
+    steps: Steps,
+    batch: list[Digest],
+    today: date,
+    settings: Settings,
+    report: Report,
     sender: Sender,
 ) -> None:
     """Keep a batch of messages in the outbox in one step; then hand over each one to send."""
     composed = [(digest, *compose(digest, settings)) for digest in batch]
     with steps.write():
         _load_people(session, batch)
-        kept = [(digest, subject, body, _keep(session, digest, today, settings, subject, body, report))
-                for digest, subject, body in composed]
+        kept = [
+            (digest, subject, body, _keep(session, digest, today, settings, subject, body, report))
+            for digest, subject, body in composed
+        ]
     for digest, subject, body, message in kept:
         if message is not None:
             _hand_over(session, steps, digest, subject, body, message, today, settings, report, sender)
 
 
 def _hand_over(
-    session: Session, steps: Steps, digest: Digest, subject: str, body: str, kept: tuple[int, bool], today: date,
-    settings: Settings, report: Report, sender: Sender,
+    session: Session,
+    steps: Steps,
+    digest: Digest,
+    subject: str,
+    body: str,
+    kept: tuple[int, bool],
+    today: date,
+    settings: Settings,
+    report: Report,
+    sender: Sender,
 ) -> None:
     """One message to the SMTP server, with no transaction open; its outcome kept at once after."""
     message_id, first = kept

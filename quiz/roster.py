@@ -24,9 +24,10 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy import text as text_
@@ -159,8 +160,12 @@ class Preview:
 
     def change_rows(self):
         """Every change as a CSV row: what, line, employee_id, name, email, the change."""
-        for what, plans in (("create", self.created), ("change", self.changed), ("deactivate", self.deactivated),
-                            ("not created (inactive)", self.skipped)):
+        for what, plans in (
+            ("create", self.created),
+            ("change", self.changed),
+            ("deactivate", self.deactivated),
+            ("not created (inactive)", self.skipped),
+        ):
             for p in plans:
                 if what == "create":
                     detail = "; ".join(f"{k}: {v}" for k, v in p.values.items() if v)
@@ -205,12 +210,12 @@ def decode(data: bytes) -> str:
     if len(data) > MAX_BYTES:
         raise RosterFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise RosterFileError("The file is UTF-16 text: export the roster as \"CSV UTF-8\" instead.")
+        raise RosterFileError('The file is UTF-16 text: export the roster as "CSV UTF-8" instead.')
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise RosterFileError(
-            "The file is not UTF-8 text: export the roster as \"CSV UTF-8\" (comma-separated values)."
+            'The file is not UTF-8 text: export the roster as "CSV UTF-8" (comma-separated values).'
         ) from None
     if "\x00" in text:
         raise RosterFileError("This is not a CSV file: it contains binary data.")
@@ -281,7 +286,7 @@ def _read(text: str) -> tuple[list[str] | None, list[_Row], list[RowError]]:
                 row.problem(
                     "shape",
                     f"has {len(cells)} values but the header has {len(header)} columns "
-                    "(a value with a comma in it needs double quotes around it)"
+                    "(a value with a comma in it needs double quotes around it)",
                 )
             for index, name in enumerate(header):
                 if name in COLUMNS:
@@ -292,9 +297,11 @@ def _read(text: str) -> tuple[list[str] | None, list[_Row], list[RowError]]:
     if header is None:
         return None, [], [RowError(None, "The file is empty.")]
     if not rows:
-        return None, [], [
-            RowError(None, "The file has a header but no people: importing it would deactivate everyone.")
-        ]
+        return (
+            None,
+            [],
+            [RowError(None, "The file has a header but no people: importing it would deactivate everyone.")],
+        )
     return header, rows, []
 
 
@@ -338,6 +345,7 @@ def _required(column: str, check: Callable[[str], tuple[Any, str | None]]) -> Ca
     def checked(raw: str) -> tuple[Any, str | None]:
         value, problem = check(raw)
         return value, problem or (None if raw else f"{column} is empty")
+
     return checked
 
 
@@ -347,6 +355,7 @@ def _email(column: str, *, empty: Any) -> Callable[[str], tuple[Any, str | None]
         if value and not _EMAIL.match(value):
             return value, f"{column} '{raw}' is not an email address"
         return value, None
+
     return check
 
 
@@ -554,10 +563,15 @@ def _match_accounts(rows: list[_Row], rounds: _Rounds) -> None:
             if holder.employee_id is None:
                 user = holder  # an account made by hand: link it to its HR record
             else:
-                row.problem("account", f"email {email} belongs to {holder.name}, employee_id {holder.employee_id}, not {eid}")
+                row.problem(
+                    "account", f"email {email} belongs to {holder.name}, employee_id {holder.employee_id}, not {eid}"
+                )
         elif user is not None and holder is not None and holder.id != user.id:
-            row.problem("account", f"email {email} already belongs to {holder.name}"
-                        + (f" (employee_id {holder.employee_id})" if holder.employee_id else ""))
+            row.problem(
+                "account",
+                f"email {email} already belongs to {holder.name}"
+                + (f" (employee_id {holder.employee_id})" if holder.employee_id else ""),
+            )
         row.user = user
         row.key = ("u", user.id) if user is not None else ("n", row.line)
 
@@ -597,7 +611,9 @@ def _supervisors(rows: list[_Row], rounds: _Rounds) -> _Supervisors:
     for row in rows:
         tree.email_of[row.key] = row.values["email"] or row.employee_id
         if "supervisor_email" not in row.values:
-            tree.parent[row.key] = ("u", row.user.supervisor_id) if row.user is not None and row.user.supervisor_id else None
+            tree.parent[row.key] = (
+                ("u", row.user.supervisor_id) if row.user is not None and row.user.supervisor_id else None
+            )
             continue
         wanted = row.values["supervisor_email"]
         target = None
@@ -606,7 +622,9 @@ def _supervisors(rows: list[_Row], rounds: _Rounds) -> _Supervisors:
                 boss = rows_by_email[wanted]
                 target = boss.key
                 if boss.user is None and boss.values.get("active", True) is False:
-                    row.problem("supervisor", f"supervisor_email {wanted} is inactive on line {boss.line} and not in Rounds")
+                    row.problem(
+                        "supervisor", f"supervisor_email {wanted} is inactive on line {boss.line} and not in Rounds"
+                    )
             elif wanted in rounds.by_email:
                 target = ("u", rounds.by_email[wanted].id)
             elif _EMAIL.match(wanted):
@@ -725,9 +743,17 @@ def _create_people(session: Session, result: Preview) -> dict[int, User]:
     rows = []
     for plan in result.created:
         values = _in_file(plan)[1].values
-        row = {"email": values["email"], "name": values["name"], "password_hash": NO_PASSWORD, "role": "learner",
-               "job_role": values["job_role"], "employee_id": values["employee_id"], "active": True,
-               "session_version": 1, "failed_logins": 0}
+        row = {
+            "email": values["email"],
+            "name": values["name"],
+            "password_hash": NO_PASSWORD,
+            "role": "learner",
+            "job_role": values["job_role"],
+            "employee_id": values["employee_id"],
+            "active": True,
+            "session_version": 1,
+            "failed_logins": 0,
+        }
         for column in OPTIONAL_COLUMNS:
             if column in _ATTRIBUTE and column != "active":
                 row[_ATTRIBUTE[column]] = values.get(column, _DEFAULTS[column])
@@ -739,16 +765,24 @@ def _create_people(session: Session, result: Preview) -> dict[int, User]:
     def account_id(key: tuple) -> int:
         return key[1] if key[0] == "u" else line_ids[key[1]]
 
-    bosses = [{"person": line_ids[line], "boss": account_id(key)}
-              for line, key in result._supervisors.items() if line in line_ids and key is not None]
+    bosses = [
+        {"person": line_ids[line], "boss": account_id(key)}
+        for line, key in result._supervisors.items()
+        if line in line_ids and key is not None
+    ]
     if bosses:
         session.execute(
-            update(table).where(table.c.id == bindparam("person")).values(supervisor_id=bindparam("boss")), bosses)
+            update(table).where(table.c.id == bindparam("person")).values(supervisor_id=bindparam("boss")), bosses
+        )
     by_id: dict[int, User] = {}
     wanted = sorted(line_ids.values())
     for start in range(0, len(wanted), 900):
-        by_id.update((u.id, u) for u in session.scalars(
-            select(User).options(joinedload(User.supervisor)).where(User.id.in_(wanted[start:start + 900]))))
+        by_id.update(
+            (u.id, u)
+            for u in session.scalars(
+                select(User).options(joinedload(User.supervisor)).where(User.id.in_(wanted[start : start + 900]))
+            )
+        )
     return {line: by_id[user_id] for line, user_id in line_ids.items()}
 
 
@@ -841,7 +875,9 @@ def apply(
             },
         )
     # Everyone's assignments at once: a few queries, not a few per person.
-    given = assignments.for_people(session, [created[_in_file(p)[0]] for p in result.created], curricula, library, today, new=True)
+    given = assignments.for_people(
+        session, [created[_in_file(p)[0]] for p in result.created], curricula, library, today, new=True
+    )
     given += assignments.for_people(session, retrain, curricula, library, today, new=False)
     result.assignments = len(given)
     return result

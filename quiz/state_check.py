@@ -57,7 +57,8 @@ def disagreements(session: Session, through_seq: int | None = None) -> list[Disa
     signed: set[tuple[int | None, str | None, object]] = set()
     cleared: set[int] = set()
     query = select(Evidence.user_id, Evidence.module_id, Evidence.event, Evidence.details).where(
-        Evidence.event.in_(_EVENTS))
+        Evidence.event.in_(_EVENTS)
+    )
     if through_seq is not None:
         query = query.where(Evidence.seq <= through_seq)
     for user_id, module_id, event, details_text in session.execute(query.execution_options(yield_per=1000)):
@@ -82,19 +83,21 @@ def disagreements(session: Session, through_seq: int | None = None) -> list[Disa
         if state == "done":
             record = completed.get(a_id)
             if record is None or record[:2] != (user_id, module_id):
-                why = "no \"Assignment completed\" record names this assignment"
+                why = 'no "Assignment completed" record names this assignment'
             elif (user_id, module_id, record[2]) not in signed:
-                why = f"no \"Acknowledgement signed\" record of the attempt ({record[2]}) that completed it"
+                why = f'no "Acknowledgement signed" record of the attempt ({record[2]}) that completed it'
             else:
                 continue
         else:
             if waived.get(a_id) == (user_id, module_id):
                 continue
-            why = "no \"Assignment waived\" record names this assignment"
+            why = 'no "Assignment waived" record names this assignment'
         found.append(Disagreement(email, module_id, state, why, a_id))
     for user_id, email in session.execute(
         select(User.id, User.email).where(User.cleared_at.is_not(None)).order_by(User.email)
     ):
         if user_id not in cleared:
-            found.append(Disagreement(email, None, "cleared for PHI", "no \"Person cleared for PHI\" record of this person"))
+            found.append(
+                Disagreement(email, None, "cleared for PHI", 'no "Person cleared for PHI" record of this person')
+            )
     return sorted(found, key=lambda d: (d.email, d.module_id or "", d.assignment_id or 0))

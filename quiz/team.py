@@ -11,9 +11,9 @@ filter on it pages too. The manager tree is walked by a recursive query in the d
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterable
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -310,9 +310,7 @@ def choices(session: Session, viewer: User, *, admin_sees_self: bool = False) ->
 
 def count_not_cleared(session: Session) -> int:
     """Active people not cleared for PHI access (the roster's warning)."""
-    return session.scalar(
-        select(func.count(User.id)).where(User.active.is_(True), User.cleared_at.is_(None))
-    ) or 0
+    return session.scalar(select(func.count(User.id)).where(User.active.is_(True), User.cleared_at.is_(None))) or 0
 
 
 # --- choosing people for a bulk action ----------------------------------------------------------
@@ -327,7 +325,12 @@ MAX_BULK = 5000
 
 
 def chosen_people(
-    session: Session, viewer: User, *, ids: Iterable[int] = (), department: str = "", admin_sees_self: bool = False,
+    session: Session,
+    viewer: User,
+    *,
+    ids: Iterable[int] = (),
+    department: str = "",
+    admin_sees_self: bool = False,
 ) -> list[User]:
     """The active people a bulk action is for: the ``ids`` chosen, or everyone in ``department``,
     each one ``viewer`` may see (one query). SelectionError: no one, or too many."""
@@ -348,7 +351,8 @@ def chosen_people(
     )
     if not people:
         raise SelectionError(
-            f"No active person in {department} is in your team." if department
+            f"No active person in {department} is in your team."
+            if department
             else "None of the people chosen is an active member of your team."
         )
     if len(people) > MAX_BULK:
@@ -362,12 +366,17 @@ def find_people(session: Session, viewer: User, names: Iterable[str]) -> tuple[l
     wanted = {n.strip().lower(): n.strip() for n in names if n.strip()}
     if not wanted:
         return [], []
-    found = list(session.scalars(
-        select(User).where(
-            User.id.in_(scope_ids(viewer)), User.active.is_(True),
-            func.lower(User.employee_id).in_(wanted) | func.lower(User.email).in_(wanted),
-        ).order_by(User.name, User.id)
-    ))
+    found = list(
+        session.scalars(
+            select(User)
+            .where(
+                User.id.in_(scope_ids(viewer)),
+                User.active.is_(True),
+                func.lower(User.employee_id).in_(wanted) | func.lower(User.email).in_(wanted),
+            )
+            .order_by(User.name, User.id)
+        )
+    )
     known = {p.email.lower() for p in found} | {(p.employee_id or "").lower() for p in found}
     return found, [shown for key, shown in wanted.items() if key not in known]
 
@@ -392,18 +401,26 @@ def assign_many(
     record (``assignments.ensure``); who already has it open is found with one query."""
     if module_id not in library.modules:
         raise SelectionError("That module is not offered.")
-    busy = set(session.scalars(
-        select(Assignment.user_id).where(
-            Assignment.module_id == module_id,
-            Assignment.state.in_(("open", "overdue")),
-            Assignment.user_id.in_([p.id for p in people]),
+    busy = (
+        set(
+            session.scalars(
+                select(Assignment.user_id).where(
+                    Assignment.module_id == module_id,
+                    Assignment.state.in_(("open", "overdue")),
+                    Assignment.user_id.in_([p.id for p in people]),
+                )
+            )
         )
-    )) if people else set()
+        if people
+        else set()
+    )
     made = []
     for person in people:
         if person.id in busy:
             continue
-        a = assignments.ensure(session, person, module_id, due_on, "manager-choice", library=library, by=by, detail=detail)
+        a = assignments.ensure(
+            session, person, module_id, due_on, "manager-choice", library=library, by=by, detail=detail
+        )
         if a is not None:
             made.append(a)
     return BulkAssigned(made=made, already_open=len(people) - len(made))
@@ -442,4 +459,3 @@ def departments_of(people: Iterable[User]) -> dict[str, int]:
     for p in people:
         counts[p.department or "(no department)"] += 1
     return dict(sorted(counts.items()))
-

@@ -11,9 +11,9 @@ evidence log stays the record of what happened, this is its summary by assignmen
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -83,8 +83,12 @@ def _overdue(today: date):
 
 #: The filters that ask for one value of a column.
 _EQUALS = (
-    ("user_id", Assignment.user_id), ("module_id", Assignment.module_id), ("department", User.department),
-    ("job_role", User.job_role), ("person_kind", User.person_kind), ("vendor", User.vendor),
+    ("user_id", Assignment.user_id),
+    ("module_id", Assignment.module_id),
+    ("department", User.department),
+    ("job_role", User.job_role),
+    ("person_kind", User.person_kind),
+    ("vendor", User.vendor),
 )
 
 
@@ -130,7 +134,9 @@ def counts(session: Session, filters: Filters, today: date) -> dict[str, int]:
     return by_department(session, filters, today)[1]
 
 
-def by_department(session: Session, filters: Filters, today: date) -> tuple[list[tuple[str | None, dict[str, int]]], dict[str, int]]:
+def by_department(
+    session: Session, filters: Filters, today: date
+) -> tuple[list[tuple[str | None, dict[str, int]]], dict[str, int]]:
     """The same counts for each department (by name; people with none last), and in total: one
     read of the rows the filters find, so the parts always add up to the whole."""
     departments: dict[str | None, dict[str, int]] = {}
@@ -158,9 +164,29 @@ def vendors(session: Session) -> list[str]:
 
 #: The CSV's columns, one row per assignment.
 COLUMNS = (
-    "person_name", "email", "employee_id", "person_kind", "vendor", "job_role", "department", "active",
-    "module_id", "reason", "detail", "assigned_on", "due_on", "state", "completed_on", "late",
-    "attempt", "score", "signed_at", "signed_name", "content_version", "waived_reason", "state_statement",
+    "person_name",
+    "email",
+    "employee_id",
+    "person_kind",
+    "vendor",
+    "job_role",
+    "department",
+    "active",
+    "module_id",
+    "reason",
+    "detail",
+    "assigned_on",
+    "due_on",
+    "state",
+    "completed_on",
+    "late",
+    "attempt",
+    "score",
+    "signed_at",
+    "signed_name",
+    "content_version",
+    "waived_reason",
+    "state_statement",
     "signed_in_with_admin_set_password",
 )
 
@@ -168,13 +194,28 @@ COLUMNS = (
 def _cells(row: Row) -> tuple:
     a, p, t = row.assignment, row.person, row.attempt
     return (
-        p.name, p.email, p.employee_id, p.person_kind, p.vendor, p.job_role, p.department, "yes" if p.active else "no",
-        a.module_id, a.reason, a.detail, utc_day(a.created_at).isoformat(), a.due_on.isoformat(), row.state,
+        p.name,
+        p.email,
+        p.employee_id,
+        p.person_kind,
+        p.vendor,
+        p.job_role,
+        p.department,
+        "yes" if p.active else "no",
+        a.module_id,
+        a.reason,
+        a.detail,
+        utc_day(a.created_at).isoformat(),
+        a.due_on.isoformat(),
+        row.state,
         row.completed_on.isoformat() if row.completed_on else None,
         ("yes" if row.late else "no") if row.state == "done" else None,
-        t.number if t else None, t.score if t else None,
+        t.number if t else None,
+        t.score if t else None,
         utc_stamp(t.acknowledged_at) if t and t.acknowledged_at else None,
-        t.acknowledged_name if t else None, t.module_version if t else None, a.waived_reason,
+        t.acknowledged_name if t else None,
+        t.module_version if t else None,
+        a.waived_reason,
         t.signed_statement if t else None,
         _yes_no(t.signed_in_with_admin_set_password) if t and t.acknowledged_at else None,
     )

@@ -97,8 +97,15 @@ def record(
     for person in people:
         for module_id in module_ids:
             assignments.ensure(
-                session, person, module_id, due, "trigger-event",
-                library=library, detail=f"{kind}: {event.title}", by=by, event=event,
+                session,
+                person,
+                module_id,
+                due,
+                "trigger-event",
+                library=library,
+                detail=f"{kind}: {event.title}",
+                by=by,
+                event=event,
             )
     return event
 

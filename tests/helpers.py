@@ -608,6 +608,8 @@ def workforce(app) -> None:
     assert pass_and_sign(client).status_code == 303
     add_user(app, email="ben@example.org", name="Ben Brook", department="Patient Access")
     assign_module(app, "ben@example.org", "test-callers", today - timedelta(days=3))
-    assign_module(app, "ben@example.org", "test-refresher", today + timedelta(days=30), waive="Trained at his last employer")
+    assign_module(
+        app, "ben@example.org", "test-refresher", today + timedelta(days=30), waive="Trained at his last employer"
+    )
     add_user(app, email="cy@example.org", name="Cy Dent", department="Dental Clinic", job_role="front-desk")
     assign_module(app, "cy@example.org", "test-callers", today + timedelta(days=20))

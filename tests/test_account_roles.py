@@ -100,13 +100,22 @@ def test_the_command_line_sets_a_role_as_evidence_and_says_when_nothing_changed(
     assert details["by"].startswith("the command line (flask users set-role, as ")
     again = runner.invoke(args=["users", "set-role", "learner@example.org", "compliance"])
     assert again.exit_code == 0 and "already compliance: nothing changed" in again.output
-    for args, message in ((["nobody@example.org", "admin"], "no account for nobody@example.org"),
-                          (["learner@example.org", "owner"], "'owner' is not one of")):
+    for args, message in (
+        (["nobody@example.org", "admin"], "no account for nobody@example.org"),
+        (["learner@example.org", "owner"], "'owner' is not one of"),
+    ):
         bad = runner.invoke(args=["users", "set-role", *args])
         assert bad.exit_code != 0 and message in bad.output
     with app.app_context():
-        assert db.session.scalar(select(Evidence.seq).where(Evidence.event == "person.role-changed")
-                                 .order_by(Evidence.seq.desc()).limit(1)) == record.seq  # one record
+        assert (
+            db.session.scalar(
+                select(Evidence.seq)
+                .where(Evidence.event == "person.role-changed")
+                .order_by(Evidence.seq.desc())
+                .limit(1)
+            )
+            == record.seq
+        )  # one record
 
 
 def test_the_command_line_names_the_account_it_runs_as_not_what_the_environment_says(app, monkeypatch):

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from quiz import accounts
 from quiz.config import PROJECT_ROOT
 from quiz.db import db
-from quiz.models import Attempt, Evidence, NO_PASSWORD, OutboxMessage, User
+from quiz.models import NO_PASSWORD, Attempt, Evidence, OutboxMessage, User
 
 from .helpers import (
     PASSWORD,
@@ -88,8 +88,12 @@ def test_a_sign_in_is_recorded_with_its_method_and_session(app, client):
     assert sign_in(client).status_code == 303
     [(record, details)] = records(app, "session.signed-in")
     assert record.user_id == uid and record.learner_email == "learner@example.org"
-    assert details == {"method": "password", "session": session_of(client)["sid"],
-                       "password_set_by_admin": False, "must_choose_a_new_password": False}
+    assert details == {
+        "method": "password",
+        "session": session_of(client)["sid"],
+        "password_set_by_admin": False,
+        "must_choose_a_new_password": False,
+    }
     assert_no_password_in_the_evidence(app, PASSWORD)
 
 
@@ -178,8 +182,13 @@ def test_the_idle_sign_out_comes_at_the_limit_not_before_and_is_recorded(databas
         [(record, details)] = records(app, "session.signed-out")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(last))
         ended = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(last + limit))
-        assert details == {"how": "idle", "session": sid, "idle_limit_minutes": minutes,
-                           "last_request_at": f"{stamp}.000000Z", "ended_at": f"{ended}.000000Z"}
+        assert details == {
+            "how": "idle",
+            "session": sid,
+            "idle_limit_minutes": minutes,
+            "last_request_at": f"{stamp}.000000Z",
+            "ended_at": f"{ended}.000000Z",
+        }
         assert record.learner_email == "learner@example.org"
         # Once: the cookie was cleared, so nothing more is recorded for that session.
         client.get("/learn/")
@@ -189,7 +198,6 @@ def test_the_idle_sign_out_comes_at_the_limit_not_before_and_is_recorded(databas
 
 
 def test_an_idle_end_found_on_a_form_sent_is_recorded_and_the_form_is_not(app, client, monkeypatch):
-
     page = at_a_question(app, client)
     later = time.time() + 15 * 60
     monkeypatch.setattr(time, "time", lambda: later)
@@ -212,8 +220,10 @@ def smtp_server():
 
 def admin_sets(admin, uid: int, password: str = NEW):
     page = admin.get(f"/admin/people/{uid}/password")
-    return admin.post(f"/admin/people/{uid}/password",
-                      data={"csrf_token": csrf_token(page.text), "password": password, "confirm": password})
+    return admin.post(
+        f"/admin/people/{uid}/password",
+        data={"csrf_token": csrf_token(page.text), "password": password, "confirm": password},
+    )
 
 
 def choose(client, password: str = OWN, current: str | None = None, next_url: str = ""):
@@ -272,8 +282,13 @@ def test_an_admin_setting_a_password_is_recorded_told_by_email_and_a_new_one_is_
     assert second.get("/learn/").status_code in (302, 303)
     [(record, details)] = records(app, "person.password-changed")
     assert record.user_id == uid
-    assert details == {"by": "themselves", "required": True, "replaced_a_password_set_by_an_admin": True,
-                       "session": session_of(learner)["sid"], "other_sessions_ended": True}
+    assert details == {
+        "by": "themselves",
+        "required": True,
+        "replaced_a_password_set_by_an_admin": True,
+        "session": session_of(learner)["sid"],
+        "other_sessions_ended": True,
+    }
     assert sign_in(app.test_client(), password=NEW).status_code == 401
     assert sign_in(app.test_client(), password=OWN).headers["Location"] == "/learn/"
     assert_no_password_in_the_evidence(app, NEW, OWN, PASSWORD)
@@ -332,7 +347,6 @@ def test_choosing_your_own_password_asks_for_the_current_one(app, client):
 
 
 def test_a_signature_after_a_reset_is_marked_in_its_record_and_the_report(app):
-
     app.config.update(SMTP_HOST=None)
     uid = add_user(app)
     add_user(app, email="ben@example.org", name="Ben Brook")
@@ -354,7 +368,9 @@ def test_a_signature_after_a_reset_is_marked_in_its_record_and_the_report(app):
     assert signed["learner@example.org"]["signed_in_with_admin_set_password"] is True
     assert signed["ben@example.org"]["signed_in_with_admin_set_password"] is False
     with app.app_context():
-        flags = dict(db.session.execute(select(User.email, Attempt.signed_in_with_admin_set_password).join(Attempt.user)).all())
+        flags = dict(
+            db.session.execute(select(User.email, Attempt.signed_in_with_admin_set_password).join(Attempt.user)).all()
+        )
     assert flags == {"learner@example.org": True, "ben@example.org": False}
 
     compliance = signed_in_as(app, "compliance")
@@ -410,14 +426,25 @@ def test_one_password_length_rule_for_the_command_line_and_the_sign_in_form(app)
     result = run_cli(app, "users", "set-password", "learner@example.org", input=too_long + "\n")
     assert result.exit_code != 0 and "at most 1024 characters" in result.output
     assert records(app, "person.password-set") == []
-    result = run_cli(app, "users", "add", "new@example.org", "--name", "New Person", "--job-role", "front-desk",
-                  input=too_long + "\n")
+    result = run_cli(
+        app,
+        "users",
+        "add",
+        "new@example.org",
+        "--name",
+        "New Person",
+        "--job-role",
+        "front-desk",
+        input=too_long + "\n",
+    )
     assert result.exit_code != 0 and "at most 1024 characters" in result.output
     for command in ("set-password", "add"):
         assert "12 to 1024 characters)" in " ".join(run_cli(app, "users", command, "--help").output.split())
     # the longest the command line takes, the sign-in form takes too
     longest = "y" * accounts.MAX_PASSWORD_LENGTH
-    assert run_cli(app, "users", "set-password", "--permanent", "learner@example.org", input=longest + "\n").exit_code == 0
+    assert (
+        run_cli(app, "users", "set-password", "--permanent", "learner@example.org", input=longest + "\n").exit_code == 0
+    )
     assert sign_in(app.test_client(), password=longest).status_code == 303
 
 
@@ -444,8 +471,10 @@ def _redis_answers() -> bool:
         return False
 
 
-needs_redis = pytest.mark.skipif(not _redis_answers(), reason="Redis is not answering on 127.0.0.1:6379: "
-                                 "the RATELIMIT_STORAGE_URI=redis:// tests did not run")
+needs_redis = pytest.mark.skipif(
+    not _redis_answers(),
+    reason="Redis is not answering on 127.0.0.1:6379: " "the RATELIMIT_STORAGE_URI=redis:// tests did not run",
+)
 
 
 @needs_redis
@@ -469,18 +498,43 @@ def test_gunicorn_starts_with_redis_and_its_workers_share_the_sign_in_limit(tmp_
     """The documented production setting, served for real: it used to stop gunicorn at start
     (the redis package was missing). Two workers count one address's failures together."""
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'rounds.sqlite3'}", INSTANCE_PATH=str(tmp_path),
-               SECRET_KEY="redis-test-key", RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379",
-               LOGIN_RATE_LIMIT="3 per minute")
-    subprocess.run([str(bin_dir / "flask"), "--app", "app", "db", "upgrade"], cwd=PROJECT_ROOT, env=env,
-                   capture_output=True, check=True)
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'rounds.sqlite3'}",
+        INSTANCE_PATH=str(tmp_path),
+        SECRET_KEY="redis-test-key",
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379",
+        LOGIN_RATE_LIMIT="3 per minute",
+    )
+    subprocess.run(
+        [str(bin_dir / "flask"), "--app", "app", "db", "upgrade"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     port, log = free_port(), tmp_path / "gunicorn.log"
     prefix = f"rounds-test-{secrets.token_hex(6)}"  # its own counters in a Redis others may share
     with open(log, "wb") as fh:
         server = subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "--preload", "--workers", "2", "--worker-class", "gthread", "--threads", "1",
-             "--bind", f"127.0.0.1:{port}", f"quiz:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})"],
-            cwd=PROJECT_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(bin_dir / "gunicorn"),
+                "--preload",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+                f"quiz:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -497,8 +551,9 @@ def test_gunicorn_starts_with_redis_and_its_workers_share_the_sign_in_limit(tmp_
         for i in range(6):  # each on a new connection (and cookie jar): either worker takes it
             opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
             page = opener.open(base + "/auth/login", timeout=10).read().decode()
-            data = urllib.parse.urlencode({"email": f"x{i}@example.org", "password": "wrong password here",
-                                           "csrf_token": csrf_token(page)}).encode()
+            data = urllib.parse.urlencode(
+                {"email": f"x{i}@example.org", "password": "wrong password here", "csrf_token": csrf_token(page)}
+            ).encode()
             try:
                 codes.append(opener.open(base + "/auth/login", data=data, timeout=10).status)
             except urllib.error.HTTPError as exc:

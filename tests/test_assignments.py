@@ -4,7 +4,7 @@ overdue marks, completion, waivers, and PHI clearance."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -79,7 +79,7 @@ def _complete(app, uid, policy_version="1.0", when=TODAY):
         attempt = engine.start_attempt(db.session, user, content)
         attempt.stage, attempt.passed, attempt.score = "finished", True, 4
         attempt.policy_version = policy_version
-        attempt.acknowledged_at = datetime(when.year, when.month, when.day, 12, tzinfo=timezone.utc)
+        attempt.acknowledged_at = datetime(when.year, when.month, when.day, 12, tzinfo=UTC)
         assignments.complete(db.session, attempt, LIBRARY)
         db.session.commit()
 
@@ -156,7 +156,9 @@ def test_a_policy_version_change_assigns_retraining_to_those_trained_on_the_old_
 def test_waiving_needs_a_reason_and_is_recorded(app):
     uid = _person(app)
     with app.app_context():
-        admin = accounts.create_user(db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin")
+        admin = accounts.create_user(
+            db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin"
+        )
         a = assignments.of_user(db.session, uid)[0]
         with pytest.raises(ValueError):
             assignments.waive(db.session, a, admin, "  ")
@@ -170,7 +172,9 @@ def test_waiving_needs_a_reason_and_is_recorded(app):
 def test_clearance_for_phi_needs_onboarding_done(app):
     uid = _person(app)
     with app.app_context():
-        admin = accounts.create_user(db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin")
+        admin = accounts.create_user(
+            db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin"
+        )
         db.session.commit()
         person = db.session.get(User, uid)
         with pytest.raises(ValueError, match="onboarding"):
@@ -218,7 +222,9 @@ def test_training_marked_overdue_before_its_due_date_is_shown_open_and_due_that_
     due = today + timedelta(days=10)
     uid = add_user(app)
     with app.app_context():
-        a = assignments.ensure(db.session, db.session.get(User, uid), "test-callers", due, "manager-choice", library=LIBRARY)
+        a = assignments.ensure(
+            db.session, db.session.get(User, uid), "test-callers", due, "manager-choice", library=LIBRARY
+        )
         a.state = "overdue"  # as that run stored it (no evidence is written here)
         db.session.commit()
         assignment_id = a.id
@@ -254,7 +260,9 @@ def _attempt(app, uid, passed: bool | None) -> None:
     """An attempt at test-callers: failed (False), or not finished yet (None)."""
     with app.app_context():
         user = db.session.get(User, uid)
-        attempt = engine.start_attempt(db.session, user, engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], user))
+        attempt = engine.start_attempt(
+            db.session, user, engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], user)
+        )
         if passed is not None:
             attempt.stage, attempt.passed, attempt.score = "finished", passed, 1
         db.session.commit()
@@ -278,10 +286,7 @@ def test_standing_tells_attempted_not_yet_due_and_never_trained_apart(app):
     _attempt(app, people["started"], passed=None)
     _attempt(app, people["failed, late"], passed=False)
     with app.app_context():
-        found = {
-            who: assignments.standing(db.session, db.session.get(User, uid), TODAY)
-            for who, uid in people.items()
-        }
+        found = {who: assignments.standing(db.session, db.session.get(User, uid), TODAY) for who, uid in people.items()}
     assert {who: (s.state, s.label) for who, s in found.items()} == {
         "new hire": ("not-yet-due", "Not yet due"),
         "failed": ("attempted", "Attempted, not passed"),
@@ -340,19 +345,32 @@ def _miss(app, uid, module_id="test-callers", on=PAST, objective_wrong="verify-i
         scenario = content.scenario(0)
         node = next(n for n in scenario.nodes.values() if n.objective == objective_wrong)
         wrong = next(c for c in node.choices if not c.correct and not c.critical)
-        at = datetime(on.year, on.month, on.day, 10, tzinfo=timezone.utc)
-        db.session.add(Answer(
-            attempt_id=attempt.id, step=1, scenario_index=0, scenario_id=scenario.id, scenario_version=scenario.version,
-            node_id=node.id, objective=objective_wrong, choice_number=wrong.number, to_node=wrong.target,
-            first_visit=True, points=0, correct=False, critical=False, answered_at=at,
-        ))
+        at = datetime(on.year, on.month, on.day, 10, tzinfo=UTC)
+        db.session.add(
+            Answer(
+                attempt_id=attempt.id,
+                step=1,
+                scenario_index=0,
+                scenario_id=scenario.id,
+                scenario_version=scenario.version,
+                node_id=node.id,
+                objective=objective_wrong,
+                choice_number=wrong.number,
+                to_node=wrong.target,
+                first_visit=True,
+                points=0,
+                correct=False,
+                critical=False,
+                answered_at=at,
+            )
+        )
         attempt.stage, attempt.passed, attempt.score, attempt.finished_at = "finished", False, 0, at
         db.session.commit()
 
 
 def _on(day):
     """Move the clock to ``day`` (the daily job runs as that day, records are made then)."""
-    return time_machine.travel(datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc), tick=False)
+    return time_machine.travel(datetime(day.year, day.month, day.day, 9, tzinfo=UTC), tick=False)
 
 
 def test_a_missed_objective_comes_back_spaced_as_the_curricula_say(app):
@@ -371,9 +389,14 @@ def test_a_missed_objective_comes_back_spaced_as_the_curricula_say(app):
         a = made[0]
         assert (a.module_id, a.reason, a.objective) == ("test-refresher", "objective-follow-up", "verify-identity")
         assert a.due_on == first + timedelta(days=plan.due_days)
-        assert a.detail == f"\u201cVerify identity and authority before sharing.\u201d, missed in Test module on callers on {PAST:%d %b %Y}"
+        assert (
+            a.detail
+            == f"\u201cVerify identity and authority before sharing.\u201d, missed in Test module on callers on {PAST:%d %b %Y}"
+        )
         assert assignments.why(a).startswith("A short refresher on something you missed: \u201cVerify identity")
-        record = db.session.scalars(select(Evidence).where(Evidence.event == "assignment.created").order_by(Evidence.seq.desc())).first()
+        record = db.session.scalars(
+            select(Evidence).where(Evidence.event == "assignment.created").order_by(Evidence.seq.desc())
+        ).first()
         assert '"objective":"verify-identity"' in record.details
         a.state = "done"  # taken (the engine closes it on signing; here only its state matters)
         db.session.commit()
@@ -407,7 +430,7 @@ def test_a_refresher_never_taken_is_owed_from_its_day_after_hire_and_spread_thro
     curricula, errors = load_curricula(tmp_path, LIBRARY)
     assert errors == []
     hired = PAST - timedelta(days=400)  # hired long before, never took it
-    uid = _person(app, hire=hired)
+    _person(app, hire=hired)
     first_day = hired + timedelta(days=60)
     anniversary = assignments.add_months(first_day, 12)  # its first day is long gone: the next one
     with app.app_context():
@@ -444,7 +467,6 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
     import io
     import json
 
-
     add_user(app)
     with app.app_context():
         person = db.session.scalars(select(User)).one()
@@ -460,7 +482,10 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
     law = "Texas Health and Safety Code 181.101 (as amended in 2013)"
     assert f"Your signature is also your signed statement of completion under {law}; we keep it for 6 years." in before
     page = client.get(MODULE).text
-    signed = client.post(MODULE + "acknowledge", data={"csrf_token": csrf_token(page), "step": step_token(page), "agree": "y", "full_name": "Dana Whitfield"})
+    signed = client.post(
+        MODULE + "acknowledge",
+        data={"csrf_token": csrf_token(page), "step": step_token(page), "agree": "y", "full_name": "Dana Whitfield"},
+    )
     assert signed.status_code == 303
     today = date.today()  # signed now, so kept until six years from now
     words = f"Signed statement of completion under {law}; kept until {assignments.add_months(today, 72).isoformat()}"
@@ -468,7 +493,9 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
     with app.app_context():
         record = db.session.scalars(select(Evidence).where(Evidence.event == "acknowledgement.signed")).one()
         assert json.loads(record.details)["state_statement"] == {
-            "state": "TX", "law": law, "keep_until": assignments.add_months(today, 72).isoformat(),
+            "state": "TX",
+            "law": law,
+            "keep_until": assignments.add_months(today, 72).isoformat(),
         }
     report = signed_in_as(app, "compliance").get("/audit/training.csv").text
     rows = list(csv.DictReader(io.StringIO(report)))
@@ -476,7 +503,6 @@ def test_a_texas_signature_is_the_signed_statement_kept_six_years(app, client):
 
 
 def test_outside_texas_the_signature_is_only_the_acknowledgement(app, client):
-
     add_user(app)
     assert sign_in(client).status_code == 303
     through_lesson(client)

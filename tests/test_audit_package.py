@@ -125,8 +125,13 @@ def test_making_a_package_is_an_evidence_record_holding_the_sha256_of_its_sha256
     sums = hashlib.sha256(files["SHA256SUMS"]).hexdigest()
     assert details["sha256sums"] == sums
     assert details["by"] == "compliance@example.org" and made.learner_email == "compliance@example.org"
-    assert details["scope"] == {"since": "2020-01-01", "until": None, "person": None, "department": None,
-                                "module": "test-callers"}
+    assert details["scope"] == {
+        "since": "2020-01-01",
+        "until": None,
+        "person": None,
+        "department": None,
+        "module": "test-callers",
+    }
     assert details["chain_ok"] is True
     assert details["records"] == len(_rows(files["evidence.csv"])) > 0
     assert f"-{sums[:12]}.zip" in response.headers["Content-Disposition"]
@@ -194,21 +199,27 @@ def test_a_broken_chain_is_said_in_the_package_and_its_record_and_every_record_i
 def test_bad_fields_are_named_beside_them_and_no_package_is_made(app):
     add_user(app, email="ana@example.org", name="Ana Lima", department="Ward 4")
     client = signed_in_as(app, "compliance")
-    response = _make(client, since="2026-03-01", until="2026-02-01", email="nobody@example.org",
-                     department="Ward 4")
+    response = _make(client, since="2026-03-01", until="2026-02-01", email="nobody@example.org", department="Ward 4")
     assert response.status_code == 400 and response.mimetype == "text/html"
     words = page_text(response.text)
-    for message in ("The last day is before the first day.", "No account has this email.",
-                    "Choose a department or a person, not both."):
+    for message in (
+        "The last day is before the first day.",
+        "No account has this email.",
+        "Choose a department or a person, not both.",
+    ):
         assert words.count(message) == 2, message  # in the summary and beside the field
     response = _make(client, since="31/01/2026", department="Nowhere")
-    assert "Give the day as YYYY-MM-DD" in response.text and "Nobody is or was in this department: check its spelling." in response.text
+    assert (
+        "Give the day as YYYY-MM-DD" in response.text
+        and "Nobody is or was in this department: check its spelling." in response.text
+    )
     assert client.post("/audit/package", data={}).status_code == 400  # no CSRF token
     assert _packaged(app) == []
 
 
-@pytest.mark.parametrize("role, allowed", [("learner", False), ("manager", False), ("trainer", False),
-                                           ("compliance", True), ("admin", True)])
+@pytest.mark.parametrize(
+    "role, allowed", [("learner", False), ("manager", False), ("trainer", False), ("compliance", True), ("admin", True)]
+)
 def test_only_compliance_officers_and_admins_make_packages(app, role, allowed):
     client = signed_in_as(app, role)
     page = client.get("/audit/package")
@@ -239,9 +250,11 @@ def test_the_command_line_writes_the_same_package_and_its_record(app, tmp_path):
     with app.app_context():
         learner = db.session.scalar(select(User).where(User.email == "learner@example.org"))
         assert len(_rows(files["evidence.csv"])) == evidence.count(db.session, evidence.Filters(user_id=learner.id)) > 0
-    for args, message in ((["--email", "no@example.org"], "no account with email"),
-                          (["--department", "Nowhere"], "nobody is or was in department 'Nowhere'"),
-                          (["--since", "2026-02-01", "--until", "2026-01-01"], "the last day is before the first day")):
+    for args, message in (
+        (["--email", "no@example.org"], "no account with email"),
+        (["--department", "Nowhere"], "nobody is or was in department 'Nowhere'"),
+        (["--since", "2026-02-01", "--until", "2026-01-01"], "the last day is before the first day"),
+    ):
         bad = runner.invoke(args=["evidence", "package", *args, "-o", str(tmp_path / "x.zip")])
         assert bad.exit_code == 2 and message in bad.output and not (tmp_path / "x.zip").exists(), args
     assert len(_packaged(app)) == 1
@@ -273,8 +286,15 @@ def test_building_a_package_holds_no_write_lock_and_its_parts_are_one_moment(app
 
     def someone_writes():  # another request, on its own thread and connection
         with app.app_context():
-            db.session.add(User(email="new@example.org", name="New Person", password_hash="x", job_role="clinical",
-                                department="Ward 4"))
+            db.session.add(
+                User(
+                    email="new@example.org",
+                    name="New Person",
+                    password_hash="x",
+                    job_role="clinical",
+                    department="Ward 4",
+                )
+            )
             evidence.append(db.session, "person.created", details={"email": "new@example.org"})
             db.session.commit()
 
@@ -288,7 +308,9 @@ def test_building_a_package_holds_no_write_lock_and_its_parts_are_one_moment(app
         return result
 
     monkeypatch.setattr(evidence, "verify", verify_then_someone_writes)
-    result = app.test_cli_runner().invoke(args=["evidence", "package", "--department", "Ward 4", "-o", str(tmp_path / "p.zip")])
+    result = app.test_cli_runner().invoke(
+        args=["evidence", "package", "--department", "Ward 4", "-o", str(tmp_path / "p.zip")]
+    )
     assert result.exit_code == 0, result.output
     assert failed == []
     files = zipfile.ZipFile(tmp_path / "p.zip")
@@ -320,8 +342,13 @@ def test_a_version_never_stored_comes_from_the_content_served_or_is_listed_as_no
 
         served = library().modules["test-refresher"]
         assert db.session.get(ContentVersion, served.version) is None  # the premise: nobody started it
-        evidence.append(db.session, "assignment.created", module_id=served.id, content_version=served.version,
-                        details={"scenarios": [{"id": "x", "version": "f" * 64, "specialty": None}]})
+        evidence.append(
+            db.session,
+            "assignment.created",
+            module_id=served.id,
+            content_version=served.version,
+            details={"scenarios": [{"id": "x", "version": "f" * 64, "specialty": None}]},
+        )
         db.session.commit()
         for lib, stored_at in ((library(), "(served, not stored)"), (None, None)):
             out = io.BytesIO()

@@ -135,7 +135,10 @@ def test_trying_a_new_scenario_shows_its_check_and_says_no_module_uses_it(app):
     source = (DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8")
     new = source.replace("id: test-check", "id: brand-new-check", 1)
     text = page_text(_try(client, file=(new.encode("utf-8"), "brand-new-check.md")).text)
-    assert "This scenario loads without errors: it is laid bare below the form." in text and "Saved, it would be a new scenario." in text
+    assert (
+        "This scenario loads without errors: it is laid bare below the form." in text
+        and "Saved, it would be a new scenario." in text
+    )
     assert "No module uses this check yet." in text and "The phone rings" in text
 
 
@@ -145,8 +148,18 @@ def test_trying_a_new_scenario_shows_its_check_and_says_no_module_uses_it(app):
         ("", None, "text", "Choose a file, or paste its text."),
         ("some text", (b"---\nid: x\n---\n", "x.md"), "file", "Choose a file or paste its text, not both."),
         ("", (b"hello", "notes.txt"), "file", "Choose a Markdown file: its name ends in .md."),
-        ("", (b"---\nid: caf\xe9\n---\n", "cafe.md"), "file", "This file is not UTF-8 text (line 2): save it as UTF-8."),
-        ("", (b"x" * (400 * 1024 + 1), "huge.md"), "file", "This file is larger than 400 KB: no lesson or check is that long."),
+        (
+            "",
+            (b"---\nid: caf\xe9\n---\n", "cafe.md"),
+            "file",
+            "This file is not UTF-8 text (line 2): save it as UTF-8.",
+        ),
+        (
+            "",
+            (b"x" * (400 * 1024 + 1), "huge.md"),
+            "file",
+            "This file is larger than 400 KB: no lesson or check is that long.",
+        ),
     ],
 )
 def test_a_bad_try_is_refused_beside_its_field(app, text, file, field, message):
@@ -175,8 +188,9 @@ def test_a_module_draft_named_as_a_module_is_checked_as_one(app):
 def test_text_too_large_for_any_form_gets_a_page_that_says_so(app):
     client = signed_in_as(app, "trainer")
     token = csrf_token(client.get("/author/try").text)
-    response = client.post("/author/try", data={"csrf_token": token, "text": "x" * 600_000},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/author/try", data={"csrf_token": token, "text": "x" * 600_000}, content_type="multipart/form-data"
+    )
     assert response.status_code == 413
     assert "What was sent is too large for this form." in response.text and "Rounds" in response.text
 
@@ -201,15 +215,23 @@ def test_the_content_page_lists_causes_first_then_what_they_stop_then_the_standa
     )
     module = (content / "modules" / "test-callers.md").read_text(encoding="utf-8")
     (content / "modules" / "extra.md").write_text(
-        module.replace("id: test-callers", "id: extra-module").replace("scenarios: [test-check]", "scenarios: [extra-check]"),
+        module.replace("id: test-callers", "id: extra-module").replace(
+            "scenarios: [test-check]", "scenarios: [extra-check]"
+        ),
         encoding="utf-8",
     )
     curricula = content / "curricula.yml"
-    curricula.write_text(curricula.read_text(encoding="utf-8").replace(
-        "    onboarding: [test-callers]\n    recurring:", "    onboarding: [test-callers, extra-module]\n    recurring:"
-    ), encoding="utf-8")
+    curricula.write_text(
+        curricula.read_text(encoding="utf-8").replace(
+            "    onboarding: [test-callers]\n    recurring:",
+            "    onboarding: [test-callers, extra-module]\n    recurring:",
+        ),
+        encoding="utf-8",
+    )
     refresher = content / "modules" / "test-refresher.md"
-    refresher.write_text(refresher.read_text(encoding="utf-8").replace("**Follow-up question:**", "**Question:**"), encoding="utf-8")
+    refresher.write_text(
+        refresher.read_text(encoding="utf-8").replace("**Follow-up question:**", "**Question:**"), encoding="utf-8"
+    )
     (content / "modules" / "new-lesson.markdown").write_text("---\nid: new-lesson\n---\n", encoding="utf-8")
     (content / "modules" / ".gitkeep").write_text("", encoding="utf-8")
     monkeypatch.chdir(tmp_path)

@@ -42,22 +42,24 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_each_kind_of_slow_markdown_is_named_at_its_line():
-    text = "\n".join([
-        "fine `code` and [a link](https://example.org)",  # 1
-        "",
-        "`" * 17,  # 3
-        "",
-        "[[[[[[[[[a]]]]]]]]]",  # 5: nine deep
-        "",
-        "a [ b " + "[ " * 9,  # 7: ten never closed
-        "",
-        "first line",  # 9
-        " ".join(["`a` <b>"] * 100),  # 10: 300 marks, past 200 here
-        "",
-        "```",  # 12: fenced code is not read for patterns
-        "`" * 100,
-        "```",
-    ])
+    text = "\n".join(
+        [
+            "fine `code` and [a link](https://example.org)",  # 1
+            "",
+            "`" * 17,  # 3
+            "",
+            "[[[[[[[[[a]]]]]]]]]",  # 5: nine deep
+            "",
+            "a [ b " + "[ " * 9,  # 7: ten never closed
+            "",
+            "first line",  # 9
+            " ".join(["`a` <b>"] * 100),  # 10: 300 marks, past 200 here
+            "",
+            "```",  # 12: fenced code is not read for patterns
+            "`" * 100,
+            "```",
+        ]
+    )
     found = bounds.problems(split_lines(text), 0, 14)
     assert [(line, message.split(":")[0]) for line, message in found] == [
         (3, "17 backticks in a row"),
@@ -67,9 +69,14 @@ def test_each_kind_of_slow_markdown_is_named_at_its_line():
     ]
     assert bounds.problems(split_lines("\\[" * 50 + " `" + "x" * 16 + "` " + "[a](b) " * 20), 0, 1) == []
     fences = split_lines("```python\nx = 1\n```\n\n" + "~~~a\ntext\n" * 9)  # one closed, nine never
-    assert bounds.problems(fences, 0, len(fences)) == [(21, "9 code fences (``` or ~~~) here are never closed: "
-                                                             "Markdown reads to the end of the text for each one "
-                                                             "(at most 8); close each block with a line of the same fence")]
+    assert bounds.problems(fences, 0, len(fences)) == [
+        (
+            21,
+            "9 code fences (``` or ~~~) here are never closed: "
+            "Markdown reads to the end of the text for each one "
+            "(at most 8); close each block with a line of the same fence",
+        )
+    ]
 
 
 def test_ten_kilobytes_of_backticks_or_brackets_are_refused_without_rendering():
@@ -88,8 +95,14 @@ def test_ten_kilobytes_of_backticks_or_brackets_are_refused_without_rendering():
         ("[a]" * (TEN_KB // 3), "s1.md:9: this paragraph has 3,333 backticks, `[` and `<`"),
         ("\n" + "~~~a\n" * (TEN_KB // 5), "s1.md:18: 9 code fences (``` or ~~~) here are never closed"),
     ):
-        result = subprocess.run([sys.executable, "-c", script], input=_scenario(paragraph), cwd=PROJECT_ROOT,
-                                capture_output=True, text=True, timeout=GENEROUS)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            input=_scenario(paragraph),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=GENEROUS,
+        )
         lines = result.stdout.splitlines()
         assert result.returncode == 0, result.stderr
         assert lines[0] == "1"  # an authoring error: the library does not serve the file (parse.py)
@@ -100,9 +113,16 @@ def test_a_slow_file_in_the_content_folder_is_reported_by_check_and_never_stalls
     content = tmp_path / "content"
     shutil.copytree(DATA_CONTENT, content)
     (content / "scenarios" / "slow-check.md").write_text(_scenario("`" * TEN_KB, "slow-check"), encoding="utf-8")
-    (content / "scenarios" / "brackets-check.md").write_text(_scenario("[" * TEN_KB, "brackets-check"), encoding="utf-8")
-    env = dict(os.environ, CONTENT_DIR=str(content), DATABASE_URL=f"sqlite:///{tmp_path / 'rounds.sqlite3'}",
-               INSTANCE_PATH=str(tmp_path / "instance"), SECRET_KEY="bounded-test-key")
+    (content / "scenarios" / "brackets-check.md").write_text(
+        _scenario("[" * TEN_KB, "brackets-check"), encoding="utf-8"
+    )
+    env = dict(
+        os.environ,
+        CONTENT_DIR=str(content),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'rounds.sqlite3'}",
+        INSTANCE_PATH=str(tmp_path / "instance"),
+        SECRET_KEY="bounded-test-key",
+    )
     flask = str(Path(sys.executable).parent / "flask")
 
     start = time.monotonic()
@@ -112,11 +132,18 @@ def test_a_slow_file_in_the_content_folder_is_reported_by_check_and_never_stalls
     assert "scenarios/brackets-check.md:9: 10,000 `[` in this paragraph are never closed" in check.stderr
 
     # A start: the app built as gunicorn builds it, its content loaded, and `content load`.
-    started = _run([sys.executable, "-c", (
-        "from app import app\n"
-        "library = app.extensions['content_store'].library\n"
-        "print(sorted(library.modules), *library.errors, sep='\\n')\n"
-    )], env)
+    started = _run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from app import app\n"
+                "library = app.extensions['content_store'].library\n"
+                "print(sorted(library.modules), *library.errors, sep='\\n')\n"
+            ),
+        ],
+        env,
+    )
     assert started.returncode == 0, started.stderr
     assert "'test-callers'" in started.stdout.splitlines()[0]  # the rest is served
     assert "slow-check.md:9: 10,000 backticks in a row" in started.stdout

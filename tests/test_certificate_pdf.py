@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC
 
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -93,7 +94,7 @@ def test_only_the_learners_own_certificate_downloads(app):
 def test_every_real_module_fits_its_certificate_on_one_page():
     """The longest titles, regulation lists and statements of the curriculum, with a long name:
     one page each (text that ran into the footer would start a second page)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from quiz import certificate_pdf
     from quiz.content import load_library
@@ -107,8 +108,11 @@ def test_every_real_module_fits_its_certificate_on_one_page():
     name = "Maria-Fernanda Castellanos-Villalobos de la Cruz Ólafsdóttir"
     for module in library.modules.values():
         attempt = Attempt(
-            number=12, score=module.pass_score, module_version="f" * 64, acknowledged_name=name,
-            acknowledged_at=datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc),
+            number=12,
+            score=module.pass_score,
+            module_version="f" * 64,
+            acknowledged_name=name,
+            acknowledged_at=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
             # the longest a state's signed statement makes it (curricula.yml's Texas rule)
             signed_statement="Signed statement of completion under Texas Health and Safety Code 181.101 "
             "(as amended in 2013); kept until 2032-11-23",

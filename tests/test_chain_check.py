@@ -55,7 +55,10 @@ def test_a_chain_that_verifies_sends_the_days_head_and_no_alert(app):
     with app.app_context():  # the anchor's start record came after the head the message gives
         head = db.session.scalar(select(evidence.Evidence.hash).where(evidence.Evidence.seq == 3))
     rows = _outbox(app)
-    assert [(r.to_address, r.kind) for r in rows] == [("admin@example.org", "chain-head"), ("officer@example.org", "chain-head")]
+    assert [(r.to_address, r.kind) for r in rows] == [
+        ("admin@example.org", "chain-head"),
+        ("officer@example.org", "chain-head"),
+    ]
     assert head in rows[0].body and "3 records" in rows[0].subject and "failed" not in rows[0].subject
     again = runner.invoke(args=["evidence", "verify", "--alert"])
     assert again.exit_code == 0 and "alert: 0 new, 2 already told today" in again.output
@@ -98,22 +101,42 @@ def test_with_smtp_it_is_sent_and_a_refusal_is_kept_and_tried_again_the_same_day
 
     with app.app_context():
         result = evidence.verify(db.session)
-        first = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
-                            at_fault=3, sender=refuse)
+        first = chain_check.send(
+            db.session,
+            result,
+            date.today(),
+            smtp=SMTP,
+            base_url="https://rounds.example.org/",
+            at_fault=3,
+            sender=refuse,
+        )
     assert (first.told, first.sent, first.failed) == (2, 0, 2)
     assert all("550 no such user" in r.error and r.sent_at is None for r in _outbox(app))
 
     with app.app_context():
-        second = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
-                             at_fault=3, sender=lambda message, settings: handed.append(message))
+        second = chain_check.send(
+            db.session,
+            result,
+            date.today(),
+            smtp=SMTP,
+            base_url="https://rounds.example.org/",
+            at_fault=3,
+            sender=lambda message, settings: handed.append(message),
+        )
     assert (second.told, second.sent, second.failed) == (0, 2, 0)
     assert sorted(m["To"] for m in handed) == ["Ada Admin <admin@example.org>", "Olu Officer <officer@example.org>"]
     assert handed[0]["Subject"] == f"Rounds: the evidence chain failed its check ({date.today().isoformat()})"
     assert "https://rounds.example.org/audit/records/3" in handed[0].get_content()
     assert all(r.sent_at is not None and r.transport == "smtp" and r.error is None for r in _outbox(app))
     with app.app_context():
-        third = chain_check.send(db.session, result, date.today(), smtp=SMTP, base_url="https://rounds.example.org/",
-                            sender=lambda message, settings: handed.append(message))
+        third = chain_check.send(
+            db.session,
+            result,
+            date.today(),
+            smtp=SMTP,
+            base_url="https://rounds.example.org/",
+            sender=lambda message, settings: handed.append(message),
+        )
     assert (third.already, len(handed)) == (2, 2)  # sent today already: not again
 
 
@@ -152,18 +175,28 @@ def test_records_removed_from_the_end_are_caught_against_the_anchor(app):
     assert runner.invoke(args=["evidence", "verify", "--alert"]).exit_code == 0
     disable_evidence_triggers(app)
     with app.app_context():
-        assert db.session.scalar(select(evidence.Evidence.event).where(evidence.Evidence.seq == 4)) == chain_check.ANCHOR_STARTED
+        assert (
+            db.session.scalar(select(evidence.Evidence.event).where(evidence.Evidence.seq == 4))
+            == chain_check.ANCHOR_STARTED
+        )
         db.session.execute(text("DELETE FROM evidence WHERE seq = 4"))
         db.session.commit()
-    assert runner.invoke(args=["evidence", "verify", "--no-anchor"]).exit_code == 0  # the premise: the chain alone cannot tell
+    assert (
+        runner.invoke(args=["evidence", "verify", "--no-anchor"]).exit_code == 0
+    )  # the premise: the chain alone cannot tell
     result = runner.invoke(args=["evidence", "verify", "--alert"])
     assert result.exit_code == 1 and "records 4..4 were removed from its end" in result.output
-    assert [r.to_address for r in _outbox(app) if r.kind == "chain-alert"] == ["admin@example.org", "officer@example.org"]
+    assert [r.to_address for r in _outbox(app) if r.kind == "chain-alert"] == [
+        "admin@example.org",
+        "officer@example.org",
+    ]
     with app.app_context():  # a new record 4 in its place, even with the key: the head differs
         evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={"i": "forged"})
         db.session.commit()
     result = runner.invoke(args=["evidence", "verify"])
-    assert result.exit_code == 1 and "record 4, the newest at the last good check, no longer has the hash" in result.output
+    assert (
+        result.exit_code == 1 and "record 4, the newest at the last good check, no longer has the hash" in result.output
+    )
 
 
 def test_a_broken_chain_with_nobody_to_tell_says_so(app):
@@ -182,11 +215,16 @@ def test_the_chain_page_shows_the_anchor_and_holds_the_log_to_it(app):
     officer = app.test_client()
     assert sign_in(officer, "officer@example.org").status_code == 303  # record 4: the sign-in
     assert "has not run on this server yet" in page_text(officer.get("/audit/chain").text)
-    assert app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"]).exit_code == 0  # record 5: anchor started
+    assert (
+        app.test_cli_runner().invoke(args=["evidence", "verify", "--alert"]).exit_code == 0
+    )  # record 5: anchor started
     with app.app_context():
         head = evidence.verify(db.session).head_hash
     page = page_text(officer.get("/audit/chain").text)
-    assert "last wrote the chain's head to the anchor file on" in page and f"5 records, the newest with hash {head}" in page
+    assert (
+        "last wrote the chain's head to the anchor file on" in page
+        and f"5 records, the newest with hash {head}" in page
+    )
     disable_evidence_triggers(app)
     with app.app_context():
         db.session.execute(text("DELETE FROM evidence WHERE seq = 5"))

@@ -46,7 +46,9 @@ def test_content_check_names_file_and_line_of_a_broken_scenario(app, tmp_path):
     content = tmp_path / "content"
     shutil.copytree(DATA_CONTENT, content)
     broken = content / "scenarios" / "test-check.md"
-    text = broken.read_text().replace("### Only the appointment time -> good-end", "### Only the appointment time -> nowhere")
+    text = broken.read_text().replace(
+        "### Only the appointment time -> good-end", "### Only the appointment time -> nowhere"
+    )
     broken.write_text(text)
     line = text.splitlines().index("### Only the appointment time -> nowhere") + 1
     app.config["CONTENT_DIR"] = str(content)
@@ -81,8 +83,8 @@ def test_each_error_is_printed_once_by_content_check_and_logged_once_by_a_server
         whole = run_cli(app, "content", "check")
         named = run_cli(app, "content", "check", str(broken))
         assert logged == []
-        app.extensions["content_store"].library  # a request's first read
-        app.extensions["content_store"].library
+        _ = app.extensions["content_store"].library  # a request's first read
+        _ = app.extensions["content_store"].library
     finally:
         close_app(app)
     printed = whole.output.splitlines()
@@ -108,21 +110,48 @@ def test_content_load_stores_sources_once(app):
 
 def test_users_add_reads_the_password_from_stdin(app):
     result = run_cli(
-        app, "users", "add", "Nurse@Example.org", "--name", "Ana Lima", "--role", "learner",
-        "--job-role", "clinical", "--department", "Ward 4", input="a long enough passphrase\n",
+        app,
+        "users",
+        "add",
+        "Nurse@Example.org",
+        "--name",
+        "Ana Lima",
+        "--role",
+        "learner",
+        "--job-role",
+        "clinical",
+        "--department",
+        "Ward 4",
+        input="a long enough passphrase\n",
     )
     assert result.exit_code == 0, result.output
     with app.app_context():
         user = db.session.scalar(select(User))
-        assert (user.email, user.name, user.job_role, user.department) == ("nurse@example.org", "Ana Lima", "clinical", "Ward 4")
+        assert (user.email, user.name, user.job_role, user.department) == (
+            "nurse@example.org",
+            "Ana Lima",
+            "clinical",
+            "Ward 4",
+        )
         assert user.password_hash.startswith("$argon2id$")
 
 
 def test_users_add_rejects_a_short_password_and_an_unknown_supervisor(app):
     short = run_cli(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it", input="short\n")
     assert short.exit_code != 0 and "12 characters" in short.output
-    missing = run_cli(app, "users", "add", "a@example.org", "--name", "A", "--job-role", "it",
-                   "--supervisor", "ghost@example.org", input="a long enough passphrase\n")
+    missing = run_cli(
+        app,
+        "users",
+        "add",
+        "a@example.org",
+        "--name",
+        "A",
+        "--job-role",
+        "it",
+        "--supervisor",
+        "ghost@example.org",
+        input="a long enough passphrase\n",
+    )
     assert missing.exit_code != 0 and "ghost@example.org" in missing.output
     with app.app_context():
         assert db.session.scalar(select(func.count(User.id))) == 0
@@ -169,7 +198,9 @@ def _everything(app) -> tuple:
     with app.app_context():
         return (
             db.session.scalar(select(func.count()).select_from(Evidence)),
-            tuple(db.session.execute(select(Assignment.id, Assignment.due_on, Assignment.state).order_by(Assignment.id))),
+            tuple(
+                db.session.execute(select(Assignment.id, Assignment.due_on, Assignment.state).order_by(Assignment.id))
+            ),
             db.session.scalar(select(func.count()).select_from(OutboxMessage)),
         )
 
@@ -183,8 +214,10 @@ def test_refresh_and_reminders_refuse_a_day_to_come_and_write_nothing(app):
     for command in (("assignments", "refresh"), ("reminders", "send")):
         result = run_cli(app, *command, "--today", future.isoformat())
         assert result.exit_code == 2, result.output
-        assert (f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
-                f"today is {today.isoformat()} (UTC)") in result.output
+        assert (
+            f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
+            f"today is {today.isoformat()} (UTC)"
+        ) in result.output
         assert "a missed day can be run again, a day to come cannot" in result.output
         assert _everything(app) == before  # no evidence, no assignment marked, no outbox row
     # Not a date at all: said so, and nothing written either.
@@ -197,8 +230,9 @@ def test_refresh_runs_again_for_a_missed_day(app):
     uid = add_user(app)
     yesterday = clock.real_today() - timedelta(days=1)
     with app.app_context():
-        assignments.ensure(db.session, db.session.get(User, uid), "test-callers", yesterday - timedelta(days=2),
-                           "manager-choice")
+        assignments.ensure(
+            db.session, db.session.get(User, uid), "test-callers", yesterday - timedelta(days=2), "manager-choice"
+        )
         db.session.commit()
     result = run_cli(app, "assignments", "refresh", "--today", yesterday.isoformat())
     assert result.exit_code == 0, result.output

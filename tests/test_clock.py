@@ -6,7 +6,7 @@ evidence about the future, and nothing needs a library to fake the time."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ CURRICULA, _ = load_curricula(DATA_CONTENT, LIBRARY)
 
 
 def test_the_latest_day_anywhere_is_the_date_at_utc_plus_14():
-    utc = timezone.utc
+    utc = UTC
     assert clock.latest_today(datetime(2026, 12, 5, 9, 59, 59, tzinfo=utc)).isoformat() == "2026-12-05"
     assert clock.latest_today(datetime(2026, 12, 5, 10, 0, tzinfo=utc)).isoformat() == "2026-12-06"
     assert clock.latest_today(datetime(2026, 12, 31, 23, 0, tzinfo=utc)).isoformat() == "2027-01-01"
@@ -35,7 +35,7 @@ def test_the_latest_day_anywhere_is_the_date_at_utc_plus_14():
 
 def test_a_missed_day_passes_and_a_day_to_come_is_refused_naming_both_days():
     today = clock.real_today()
-    assert today == datetime.now(timezone.utc).date()
+    assert today == datetime.now(UTC).date()
     assert clock.latest_today() in (today, today + timedelta(days=1))
     for day in (today - timedelta(days=400), today - timedelta(days=1), today, clock.latest_today()):
         assert clock.check_not_future(day) == day
@@ -70,15 +70,23 @@ def _everyone(app) -> None:
     for email, name, days in (("ana@example.org", "Ana Lima", 3), ("ben@example.org", "Ben Ortiz", -3)):
         uid = add_user(app, email=email, name=name, department="Desk")
         with app.app_context():
-            assignments.ensure(db.session, db.session.get(User, uid), "test-callers",
-                               clock.real_today() + timedelta(days=days), "manager-choice", library=LIBRARY)
+            assignments.ensure(
+                db.session,
+                db.session.get(User, uid),
+                "test-callers",
+                clock.real_today() + timedelta(days=days),
+                "manager-choice",
+                library=LIBRARY,
+            )
             db.session.commit()
     cal = add_user(app, email="cal@example.org", name="Cal Trained", department="Desk")
     with app.app_context():  # signed under an earlier policy version: retraining is due
         person = db.session.get(User, cal)
-        attempt = engine.start_attempt(db.session, person, engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], person))
+        attempt = engine.start_attempt(
+            db.session, person, engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], person)
+        )
         attempt.stage, attempt.passed, attempt.score, attempt.policy_version = "finished", True, 4, "0.9"
-        attempt.acknowledged_at = datetime.now(timezone.utc) - timedelta(days=30)
+        attempt.acknowledged_at = datetime.now(UTC) - timedelta(days=30)
         db.session.commit()
     add_user(app, email="officer@example.org", name="Olu Officer", role="compliance", job_role="leadership")
     add_user(app, email="admin@example.org", name="Ada Admin", role="admin", job_role="it")
@@ -91,14 +99,25 @@ def _jobs(day):
     return {
         "assignments.refresh": lambda: assignments.refresh(db.session, CURRICULA, LIBRARY, day),
         "assignments.for_person": lambda: assignments.for_person(
-            db.session, db.session.scalar(select(User).where(User.email == "nia@example.org")), CURRICULA, LIBRARY, day),
+            db.session, db.session.scalar(select(User).where(User.email == "nia@example.org")), CURRICULA, LIBRARY, day
+        ),
         "assignments.policy_changes": lambda: assignments.policy_changes(db.session, CURRICULA, LIBRARY, day),
         "reminders.send_all": lambda: reminders.send_all(db.session, day, LIBRARY, reminders.Settings()),
         "chain_check.send": lambda: chain_check.send(db.session, broken, day, smtp=None, base_url="http://x"),
         "triggers.record": lambda: triggers.record(
-            db.session, by=admin(), kind="incident", title="Fax to the wrong number", description=None,
-            occurred_on=clock.real_today(), scope_kind="department", scope_value="Desk",
-            module_ids=["test-callers"], due_in_days=7, library=LIBRARY, today=day),
+            db.session,
+            by=admin(),
+            kind="incident",
+            title="Fax to the wrong number",
+            description=None,
+            occurred_on=clock.real_today(),
+            scope_kind="department",
+            scope_value="Desk",
+            module_ids=["test-callers"],
+            due_in_days=7,
+            library=LIBRARY,
+            today=day,
+        ),
         "roster.apply": lambda: roster.apply(db.session, ROSTER, CURRICULA, LIBRARY, day, admin()),
     }
 
@@ -134,8 +153,18 @@ def test_an_event_cannot_have_happened_on_a_day_to_come(app):
         admin = db.session.scalar(select(User).where(User.email == "admin@example.org"))
         with pytest.raises(ValueError, match=f"^the day it happened: {future.isoformat()} has not happened yet"):
             triggers.record(
-                db.session, by=admin, kind="incident", title="Fax to the wrong number", description=None,
-                occurred_on=future, scope_kind="department", scope_value="Desk",
-                module_ids=["test-callers"], due_in_days=7, library=LIBRARY, today=clock.real_today())
+                db.session,
+                by=admin,
+                kind="incident",
+                title="Fax to the wrong number",
+                description=None,
+                occurred_on=future,
+                scope_kind="department",
+                scope_value="Desk",
+                module_ids=["test-callers"],
+                due_in_days=7,
+                library=LIBRARY,
+                today=clock.real_today(),
+            )
         db.session.commit()
     assert _written(app) == before

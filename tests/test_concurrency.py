@@ -21,8 +21,8 @@ from .helpers import (
     add_user,
     attempt_at_first_decision,
     choice_value,
-    recorded_sql,
     csrf_token,
+    recorded_sql,
     sign_in,
     step_token,
     through_lesson,
@@ -145,7 +145,11 @@ def _taps(app, count: int, htmx_every_other: bool = False, before=lambda: None) 
     sign_in(first)
     through_lesson(first)
     page = first.get(MODULE).text
-    form = {"csrf_token": csrf_token(page), "step": step_token(page), "choice": choice_value(page, "Ask for two identifiers")}
+    form = {
+        "csrf_token": csrf_token(page),
+        "step": step_token(page),
+        "choice": choice_value(page, "Ask for two identifiers"),
+    }
     cookie = first.get_cookie("session").value
     results: list[int] = []
     before()
@@ -238,8 +242,10 @@ def test_an_append_that_waited_for_the_chain_lock_links_to_the_record_committed_
 
     waiter = threading.Thread(target=append_second)
     waiter.start()
-    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-               "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    )
     with engine_.connect() as watch:
         deadline = time.monotonic() + 10
         while watch.execute(text(waiting)).scalar() == 0:

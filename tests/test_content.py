@@ -182,7 +182,13 @@ def test_scenario_round_trip_and_defaults() -> None:
     assert call.line == line_of(text, "{#the-call}")
     assert "Mr Okafor" in call.body_html and "Objective" not in call.body_html
     first, second, third = call.choices
-    assert (first.number, first.target, first.points, first.correct, first.critical) == (1, "told-too-much", 0, False, False)
+    assert (first.number, first.target, first.points, first.correct, first.critical) == (
+        1,
+        "told-too-much",
+        0,
+        False,
+        False,
+    )
     assert first.label == "Read her the appointment time, since she knows his name and birthday"
     assert (second.target, second.points, second.correct) == ("the-chart-has-a-note", 2, True)
     assert (third.target, third.critical, third.correct) == ("faxed", True, False)  # "→" arrow
@@ -233,40 +239,87 @@ def test_unclosed_front_matter() -> None:
     assert err.line == 1 and "closing" in err.message
 
 
-@pytest.mark.parametrize("old, new, at, message", [
-    ("title: Module one", "title: Module: one", "title: Module: one",
-     'a colon followed by a space inside a value ends it: put the whole title in double quotes: `title: "Module: one"`'),
-    ("title: Module one", 'title: "She said "no""', "title: ",
-     "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
-     """put the whole title in single quotes: `title: 'She said "no"'`"""),
-    ("title: Module one", 'title: "No" means no', "title: ",
-     "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
-     """put the whole title in single quotes: `title: '"No" means no'`"""),
-    ("title: Module one", "title: 'It's one'", "title: ",
-     "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
-     """put the whole title in double quotes: `title: "It's one"`"""),
-    ("title: Module one", 'title: "Module one', "title: ",
-     '`title` starts with a quote mark that is not closed on this line: end it with ", or put the whole title in '
-     'double quotes: `title: "Module one"`'),
-    ("  obj-a: Do A.", "\tobj-a: Do A.", "obj-a", "YAML does not allow tabs for indentation: use spaces"),
-    ('  version: "1"', '   version: "1"', "version",
-     "`version` is indented under `name`, which already has a value on its own line: line it up with `name`"),
-    ("  name: Privacy policy", "   name: Privacy policy", 'version: "1"',
-     "`version` is indented 2 spaces, but `name` above it is indented 3: what is at one level must start in the "
-     "same column; line them up"),
-    ("cites: [45 CFR 164.530(b)]", "cites:\n  - 45 CFR 164.530(b)\n - 45 CFR 164.502(b)", "- 45 CFR 164.502(b)",
-     "the list item is indented 1 space, but the list item above it is indented 2: what is at one level must start "
-     "in the same column; line them up"),
-    ("minutes: 3", " minutes: 3", "minutes",
-     "`minutes` is indented under `roles`, which already has a value on its own line: line it up with `roles`"),
-    ("id: m1", " id: m1", "id: m1", "the fields start at the beginning of the line: remove the spaces before `id`"),
-    ("title: Module one", "title:Module one", "title:", "put a space after the colon: `title: Module one`"),
-    ("roles: [front-desk]", "roles: [front-desk", "roles:",
-     "`[` starts a list, which must end with `]` on the same line: close it, or, if this is text, put the whole "
-     'roles in double quotes: `roles: "[front-desk"`'),
-    ("title: Module one", "title: @home", "title:",
-     'a value cannot start with `@`: put the whole title in double quotes: `title: "@home"`'),
-])
+@pytest.mark.parametrize(
+    "old, new, at, message",
+    [
+        (
+            "title: Module one",
+            "title: Module: one",
+            "title: Module: one",
+            'a colon followed by a space inside a value ends it: put the whole title in double quotes: `title: "Module: one"`',
+        ),
+        (
+            "title: Module one",
+            'title: "She said "no""',
+            "title: ",
+            "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
+            """put the whole title in single quotes: `title: 'She said "no"'`""",
+        ),
+        (
+            "title: Module one",
+            'title: "No" means no',
+            "title: ",
+            "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
+            """put the whole title in single quotes: `title: '"No" means no'`""",
+        ),
+        (
+            "title: Module one",
+            "title: 'It's one'",
+            "title: ",
+            "`title` starts with a quote mark, so it ends at the next one and the rest of the line cannot be read: "
+            """put the whole title in double quotes: `title: "It's one"`""",
+        ),
+        (
+            "title: Module one",
+            'title: "Module one',
+            "title: ",
+            '`title` starts with a quote mark that is not closed on this line: end it with ", or put the whole title in '
+            'double quotes: `title: "Module one"`',
+        ),
+        ("  obj-a: Do A.", "\tobj-a: Do A.", "obj-a", "YAML does not allow tabs for indentation: use spaces"),
+        (
+            '  version: "1"',
+            '   version: "1"',
+            "version",
+            "`version` is indented under `name`, which already has a value on its own line: line it up with `name`",
+        ),
+        (
+            "  name: Privacy policy",
+            "   name: Privacy policy",
+            'version: "1"',
+            "`version` is indented 2 spaces, but `name` above it is indented 3: what is at one level must start in the "
+            "same column; line them up",
+        ),
+        (
+            "cites: [45 CFR 164.530(b)]",
+            "cites:\n  - 45 CFR 164.530(b)\n - 45 CFR 164.502(b)",
+            "- 45 CFR 164.502(b)",
+            "the list item is indented 1 space, but the list item above it is indented 2: what is at one level must start "
+            "in the same column; line them up",
+        ),
+        (
+            "minutes: 3",
+            " minutes: 3",
+            "minutes",
+            "`minutes` is indented under `roles`, which already has a value on its own line: line it up with `roles`",
+        ),
+        ("id: m1", " id: m1", "id: m1", "the fields start at the beginning of the line: remove the spaces before `id`"),
+        ("title: Module one", "title:Module one", "title:", "put a space after the colon: `title: Module one`"),
+        (
+            "roles: [front-desk]",
+            "roles: [front-desk",
+            "roles:",
+            "`[` starts a list, which must end with `]` on the same line: close it, or, if this is text, put the whole "
+            'roles in double quotes: `roles: "[front-desk"`',
+        ),
+        (
+            "title: Module one",
+            "title: @home",
+            "title:",
+            'a value cannot start with `@`: put the whole title in double quotes: `title: "@home"`',
+        ),
+    ],
+)
 def test_yaml_slips_are_explained_at_their_line_with_the_fix(old: str, new: str, at: str, message: str) -> None:
     text = MODULE.replace(old, new, 1)
     assert text != MODULE  # the premise
@@ -340,7 +393,9 @@ def test_unknown_specialty_in_module_and_scenario() -> None:
 def test_kind_topics_and_states_parse_and_default() -> None:
     module, errors = parse_module("m.md", MODULE)
     assert errors == [] and (module.kind, module.topics, module.states) == ("onboarding", (), ())
-    text = MODULE.replace("minutes: 3", "minutes: 3\nkind: refresher\ntopics: [phi-basics, sanctions]\nstates: [TX, CA]")
+    text = MODULE.replace(
+        "minutes: 3", "minutes: 3\nkind: refresher\ntopics: [phi-basics, sanctions]\nstates: [TX, CA]"
+    )
     module, errors = parse_module("m.md", text)
     assert errors == [] and module.kind == "refresher"
     assert module.topics == ("phi-basics", "sanctions") and module.states == ("TX", "CA")
@@ -408,18 +463,29 @@ def test_valid_pair_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_duplicate_module_ids(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lib = load(tmp_path, monkeypatch, {
-        "modules/a.md": MODULE, "modules/b.md": MODULE.replace("title: Module one", "title: Copy"),
-        "scenarios/s1.md": SCENARIO,
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/a.md": MODULE,
+            "modules/b.md": MODULE.replace("title: Module one", "title: Copy"),
+            "scenarios/s1.md": SCENARIO,
+        },
+    )
     assert_error(lib, "content/modules/b.md", 2, "already defined in content/modules/a.md")
     assert lib.modules["m1"].title == "Module one"  # the first one keeps serving
 
 
 def test_duplicate_scenario_id_and_specialty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lib = load(tmp_path, monkeypatch, {
-        "modules/m1.md": MODULE, "scenarios/a.md": SCENARIO, "scenarios/b.md": SCENARIO + "\n",
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/m1.md": MODULE,
+            "scenarios/a.md": SCENARIO,
+            "scenarios/b.md": SCENARIO + "\n",
+        },
+    )
     assert_error(lib, "content/scenarios/b.md", 2, "scenario `s1` is already defined in content/scenarios/a.md")
     assert "m1" in lib.modules
 
@@ -488,8 +554,16 @@ def test_loop_with_no_way_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     lib = load(tmp_path, monkeypatch, {"scenarios/s1.md": text})
     found = [(e.path, e.line, e.message) for e in lib.errors]
     assert found == [
-        ("content/scenarios/s1.md", line_of(text, "## Spin {#spin}"), "no way out to an ending from here: every path loops back"),
-        ("content/scenarios/s1.md", line_of(text, "## Spin two"), "no way out to an ending from here: every path loops back"),
+        (
+            "content/scenarios/s1.md",
+            line_of(text, "## Spin {#spin}"),
+            "no way out to an ending from here: every path loops back",
+        ),
+        (
+            "content/scenarios/s1.md",
+            line_of(text, "## Spin two"),
+            "no way out to an ending from here: every path loops back",
+        ),
     ]
 
 
@@ -528,9 +602,14 @@ def test_pass_score_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_pass_score_needing_critical_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = SCENARIO.replace("Points: 0", "Points: 5\nCorrect: no\nCritical: yes")
-    lib = load(tmp_path, monkeypatch, {
-        "modules/m1.md": MODULE.replace("pass_score: 2", "pass_score: 5"), "scenarios/s1.md": scenario,
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/m1.md": MODULE.replace("pass_score: 2", "pass_score: 5"),
+            "scenarios/s1.md": scenario,
+        },
+    )
     assert only_error(lib).line == line_of(MODULE, "pass_score")
     assert lib.scenario_for("s1", None).scores == ScoreRange(2, 5, 2)
 
@@ -539,9 +618,15 @@ def test_pass_score_checked_against_hardest_variant(tmp_path: Path, monkeypatch:
     variant = SCENARIO.replace("title: Scenario one", "specialty: dental\ntitle: Scenario one").replace(
         "Points: 2", "Points: 1"
     )
-    lib = load(tmp_path, monkeypatch, {
-        "modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO, "scenarios/s1.dental.md": variant,
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/m1.md": MODULE,
+            "scenarios/s1.md": SCENARIO,
+            "scenarios/s1.dental.md": variant,
+        },
+    )
     assert_error(lib, "content/modules/m1.md", line_of(MODULE, "pass_score"), "s1[dental] 1")
 
 
@@ -659,16 +744,19 @@ def test_markdown_tables_render() -> None:
 # ------------------------------------------------- what would not reach learners as written
 
 
-@pytest.mark.parametrize("line, message", [
-    ("A diagram: ![the callback flow](callback.png)", "images are not shown"),
-    ("A diagram: ![the callback flow][flow]", "images are not shown"),
-    ("A diagram: ![the callback flow] [flow]", "images are not shown"),
-    ("See [](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
-    ("See [ ](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
-    ("Call <u>this</u> number.", "HTML <u> is not shown"),
-    ('<div class="box">Boxed text</div>', "HTML <div> is not shown"),
-    ("Hi <script>alert(1)</script>", "HTML <script> is not shown"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("A diagram: ![the callback flow](callback.png)", "images are not shown"),
+        ("A diagram: ![the callback flow][flow]", "images are not shown"),
+        ("A diagram: ![the callback flow] [flow]", "images are not shown"),
+        ("See [](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
+        ("See [ ](https://www.hhs.gov/hipaa/) for more.", "a link needs words"),
+        ("Call <u>this</u> number.", "HTML <u> is not shown"),
+        ('<div class="box">Boxed text</div>', "HTML <div> is not shown"),
+        ("Hi <script>alert(1)</script>", "HTML <script> is not shown"),
+    ],
+)
 def test_markdown_that_would_vanish_or_not_be_read_out_is_an_error_at_its_line(
     line: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -688,7 +776,9 @@ def test_a_stored_version_with_such_text_still_opens_for_those_who_took_it() -> 
     assert "Call this number." in module.screens[0].html
 
 
-def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_in_a_scenario_node_and_in_a_choice_s_feedback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = SCENARIO.replace("Situation.", "Situation. ![a fax machine](fax.jpg)").replace("Fine.", "Fine, see [](#).")
     _, errors = parse_scenario("s.md", text)
     assert [(e.line, e.message.split(":")[0].split(" (")[0]) for e in errors] == [
@@ -713,26 +803,29 @@ def test_code_autolinks_and_allowed_html_are_fine() -> None:
     assert "&lt;div&gt;" in html and "<br>" in html and "<strong>1</strong>" in html
 
 
-@pytest.mark.parametrize("line, scheme", [
-    ("Call [the desk](tel:+15555550100).", "tel"),
-    ("[Run it](javascript:alert(1))", "javascript"),
-    ("[Run it](JavaScript:alert(1))", "JavaScript"),
-    ("[Run it]( javascript:alert(1))", "javascript"),
-    ("[Run it](javascript&#58;alert(1))", "javascript"),
-    ("[The policy](file:///S:/Policies/verify.docx)", "file"),
-    ("[The policy](C:/Policies/verify.docx)", "C"),
-    ("[A picture](data:text/html,hello)", "data"),
-    ("[Old files](ftp://files.example.org/)", "ftp"),
-    ("[Text us](sms:+15555550100)", "sms"),
-    ("[The [nested] desk](tel:+15555550100)", "tel"),
-    ("[The desk](<tel:+15555550100>)", "tel"),
-    ("See [the desk][desk].\n\n[desk]: tel:+15555550100", "tel"),
-    ("See [the desk][desk].\n\n[desk]: <tel:+15555550100> \"The desk\"", "tel"),
-    ("Call <tel:+15555550100> now.", "tel"),
-    ("Press <javascript:alert(1)> now.", "javascript"),
-    ("Get <ftp://files.example.org/> now.", "ftp"),
-    ('<a href="tel:+15555550100">Call</a>', "tel"),
-])
+@pytest.mark.parametrize(
+    "line, scheme",
+    [
+        ("Call [the desk](tel:+15555550100).", "tel"),
+        ("[Run it](javascript:alert(1))", "javascript"),
+        ("[Run it](JavaScript:alert(1))", "JavaScript"),
+        ("[Run it]( javascript:alert(1))", "javascript"),
+        ("[Run it](javascript&#58;alert(1))", "javascript"),
+        ("[The policy](file:///S:/Policies/verify.docx)", "file"),
+        ("[The policy](C:/Policies/verify.docx)", "C"),
+        ("[A picture](data:text/html,hello)", "data"),
+        ("[Old files](ftp://files.example.org/)", "ftp"),
+        ("[Text us](sms:+15555550100)", "sms"),
+        ("[The [nested] desk](tel:+15555550100)", "tel"),
+        ("[The desk](<tel:+15555550100>)", "tel"),
+        ("See [the desk][desk].\n\n[desk]: tel:+15555550100", "tel"),
+        ('See [the desk][desk].\n\n[desk]: <tel:+15555550100> "The desk"', "tel"),
+        ("Call <tel:+15555550100> now.", "tel"),
+        ("Press <javascript:alert(1)> now.", "javascript"),
+        ("Get <ftp://files.example.org/> now.", "ftp"),
+        ('<a href="tel:+15555550100">Call</a>', "tel"),
+    ],
+)
 def test_a_link_the_page_would_strip_is_an_error_naming_its_kind(line: str, scheme: str) -> None:
     html = render_markdown(line)
     assert "href" not in html  # the premise: the sanitiser drops the target (or all of it)
@@ -741,22 +834,37 @@ def test_a_link_the_page_would_strip_is_an_error_naming_its_kind(line: str, sche
     err = one(errors)
     at = next(n for n in line.split("\n") if scheme + ":" in n or "&#58;" in n)
     assert err.line == line_of(text, at)
-    assert err.message.startswith(f"a `{scheme}:` link would be removed from the page (only http:, https: and mailto: links are kept): ")
+    assert err.message.startswith(
+        f"a `{scheme}:` link would be removed from the page (only http:, https: and mailto: links are kept): "
+    )
 
 
-@pytest.mark.parametrize("line", [
-    "[HHS](https://www.hhs.gov/hipaa/)", "[HHS](HTTP://www.hhs.gov/)", "<https://www.hhs.gov/>",
-    "[Write to us](mailto:privacy@example.org)", "<privacy@example.org>", "<mailto:privacy@example.org>",
-    "[Below](#steps)", "[The form](/forms/release)", "[Next](next-page)",
-    "`[x](tel:+15555550100)`", "\\[x](tel:+15555550100)", "[x] (tel:+15555550100)",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[HHS](https://www.hhs.gov/hipaa/)",
+        "[HHS](HTTP://www.hhs.gov/)",
+        "<https://www.hhs.gov/>",
+        "[Write to us](mailto:privacy@example.org)",
+        "<privacy@example.org>",
+        "<mailto:privacy@example.org>",
+        "[Below](#steps)",
+        "[The form](/forms/release)",
+        "[Next](next-page)",
+        "`[x](tel:+15555550100)`",
+        "\\[x](tel:+15555550100)",
+        "[x] (tel:+15555550100)",
+    ],
+)
 def test_links_the_page_keeps_are_fine(line: str) -> None:
     module, errors = parse_module("m.md", MODULE.replace("Text.\n", f"Text.\n\n{line}\n"))
     assert errors == [] and module is not None
 
 
 def test_a_critical_choice_needs_feedback() -> None:
-    text = SCENARIO.replace("### Bad -> bad-end\nPoints: 0\n\nNot fine.\n", "### Bad -> bad-end\nPoints: 0\nCritical: yes\n\n")
+    text = SCENARIO.replace(
+        "### Bad -> bad-end\nPoints: 0\n\nNot fine.\n", "### Bad -> bad-end\nPoints: 0\nCritical: yes\n\n"
+    )
     err = one(parse_scenario("s.md", text)[1])
     assert err.line == line_of(text, "Critical: yes")
     assert err.message.startswith("a critical choice needs feedback: ")
@@ -765,20 +873,34 @@ def test_a_critical_choice_needs_feedback() -> None:
 
 
 def test_a_setting_written_below_text_is_an_error_at_its_line() -> None:
-    text = SCENARIO.replace("### Good -> good-end\nPoints: 2\n\nFine.\n", "### Good -> good-end\nFine.\n\nPoints: 2\ncorrect: Yes\n")
+    text = SCENARIO.replace(
+        "### Good -> good-end\nPoints: 2\n\nFine.\n", "### Good -> good-end\nFine.\n\nPoints: 2\ncorrect: Yes\n"
+    )
     _, errors = parse_scenario("s.md", text)
     assert [(e.line, e.message) for e in errors] == [
-        (line_of(text, "Points: 2"), "`Points:` comes after text, so learners would see it and it does nothing: move it "
-         "right under the `###` heading of the choice"),
-        (line_of(text, "correct: Yes"), "`correct:` comes after text, so learners would see it and it does nothing: move it "
-         "right under the `###` heading of the choice"),
+        (
+            line_of(text, "Points: 2"),
+            "`Points:` comes after text, so learners would see it and it does nothing: move it "
+            "right under the `###` heading of the choice",
+        ),
+        (
+            line_of(text, "correct: Yes"),
+            "`correct:` comes after text, so learners would see it and it does nothing: move it "
+            "right under the `###` heading of the choice",
+        ),
     ]
     node = SCENARIO.replace("Situation.\n", "Situation.\nEnding: Too late\nPoints: 3\n")
     assert [(e.line, e.message) for e in parse_scenario("s.md", node)[1]] == [
-        (line_of(node, "Ending: Too late"), "`Ending:` comes after text, so learners would see it and it does nothing: "
-         "move it right under the `##` heading of the node"),
-        (line_of(node, "Points: 3"), "`Points:` belongs right under a choice (### heading); here it comes after text, "
-         "so learners would see it and it does nothing"),
+        (
+            line_of(node, "Ending: Too late"),
+            "`Ending:` comes after text, so learners would see it and it does nothing: "
+            "move it right under the `##` heading of the node",
+        ),
+        (
+            line_of(node, "Points: 3"),
+            "`Points:` belongs right under a choice (### heading); here it comes after text, "
+            "so learners would see it and it does nothing",
+        ),
     ]
 
 
@@ -816,9 +938,15 @@ def test_a_checks_versions_come_general_first_then_by_specialty() -> None:
 
 def test_variant_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     variant = SCENARIO.replace("title: Scenario one", "specialty: dental\ntitle: Dental one")
-    lib = load(tmp_path, monkeypatch, {
-        "modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO, "scenarios/s1.dental.md": variant,
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/m1.md": MODULE,
+            "scenarios/s1.md": SCENARIO,
+            "scenarios/s1.dental.md": variant,
+        },
+    )
     assert lib.errors == []
     assert lib.scenario_for("s1", "dental").title == "Dental one"
     assert lib.scenario_for("s1", "pharmacy").title == "Scenario one"
@@ -828,11 +956,16 @@ def test_variant_selection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_broken_file_skipped_others_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other_module = MODULE.replace("id: m1", "id: m2").replace("scenarios: [s1]", "scenarios: [s2]")
-    lib = load(tmp_path, monkeypatch, {
-        "modules/m1.md": MODULE, "modules/m2.md": other_module,
-        "scenarios/s1.md": SCENARIO,
-        "scenarios/s2.md": SCENARIO.replace("id: s1", "id: s2").replace("Points: 2", "Points: lots"),
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/m1.md": MODULE,
+            "modules/m2.md": other_module,
+            "scenarios/s1.md": SCENARIO,
+            "scenarios/s2.md": SCENARIO.replace("id: s1", "id: s2").replace("Points: 2", "Points: lots"),
+        },
+    )
     assert set(lib.modules) == {"m1"} and set(lib.scenarios) == {"s1"}
     # The cause first, then what it stops, naming the file to fix.
     assert [str(e) for e in lib.errors] == [
@@ -871,9 +1004,15 @@ def test_extra_paths_kind_by_front_matter(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_summary_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     variant = SCENARIO.replace("title: Scenario one", "specialty: dental\ntitle: D").replace("Points: 2", "Points: 3")
-    lib = load(tmp_path, monkeypatch, {
-        "modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO, "scenarios/s1.dental.md": variant,
-    })
+    lib = load(
+        tmp_path,
+        monkeypatch,
+        {
+            "modules/m1.md": MODULE,
+            "scenarios/s1.md": SCENARIO,
+            "scenarios/s1.dental.md": variant,
+        },
+    )
     # The module has no manager notes and the scenarios one decision each: below the standards.
     assert summary_line(lib) == "content has 6 standards not met: 1 module, 2 scenarios (s1 0..2, s1[dental] 0..3)"
     assert summary_line(lib, (0, 0)) == "content ok: 1 module, 2 scenarios (s1 0..2, s1[dental] 0..3)"
@@ -931,9 +1070,7 @@ def _bump(path: Path, text: str) -> None:
     os.utime(path, ns=(before + 5_000_000_000, before + 5_000_000_000))
 
 
-def test_content_store_picks_up_edits_and_skips_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_content_store_picks_up_edits_and_skips_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
     reads: list[str] = []
     _record_calls(monkeypatch, "_read_file", lambda path: reads.append(path.name))
@@ -970,7 +1107,9 @@ def test_content_store_logs_each_error_once(
         _bump(tmp_path / "content" / "modules" / "m1.md", MODULE + "\nMore.\n")
         assert "m1" in store.library.modules  # rebuilt, and the good content still serves
     messages = [r.getMessage() for r in caplog.records if r.name == "quiz.content"]
-    assert messages == [f"content/scenarios/s9.md:{line_of(SCENARIO, 'Points: 2')}: `Points:` must be a whole number, got `x`"]
+    assert messages == [
+        f"content/scenarios/s9.md:{line_of(SCENARIO, 'Points: 2')}: `Points:` must be a whole number, got `x`"
+    ]
 
 
 def test_which_files_are_content(tmp_path: Path) -> None:
@@ -994,7 +1133,9 @@ def test_which_files_are_content(tmp_path: Path) -> None:
     expected = [".hidden.md", "a.md", "linkfile.md", "sub/b.md"]
     assert [p.relative_to(modules).as_posix() for p in library_module._markdown_files(modules)] == expected
     listed = library_module._listing(tmp_path / "content")
-    assert {Path(p).relative_to(tmp_path / "content").as_posix(): (size, kind) for p, (_, size, kind) in listed.items()} == {
+    assert {
+        Path(p).relative_to(tmp_path / "content").as_posix(): (size, kind) for p, (_, size, kind) in listed.items()
+    } == {
         **{f"modules/{name}": (1, "module") for name in expected},
         "scenarios/s.md": (2, "scenario"),
     }
@@ -1059,7 +1200,7 @@ def test_watcher_survives_a_failed_check_and_restarts_when_gone(
 
         watcher = store._watcher
         store._watcher = threading.Thread(target=lambda: None)  # as after a fork: not alive
-        store.library
+        _ = store.library
         assert store._watcher is not watcher and store._watcher.is_alive()
     finally:
         store.close()
@@ -1107,9 +1248,7 @@ def _brute_force(scenario: Scenario) -> ScoreRange | None:
     if not finals:
         return None
     safe_scores = [s for s, ok in finals if ok]
-    return ScoreRange(
-        min(s for s, _ in finals), max(s for s, _ in finals), max(safe_scores) if safe_scores else None
-    )
+    return ScoreRange(min(s for s, _ in finals), max(s for s, _ in finals), max(safe_scores) if safe_scores else None)
 
 
 def test_score_range_matches_brute_force_on_random_graphs() -> None:
@@ -1146,9 +1285,12 @@ def test_revisitable_decisions_are_those_on_a_loop_of_choices() -> None:
     scenario = lib.scenario_for("test-check", None)
     assert scenario.revisitable == {"call", "told"}
     assert {"verify", "overshare"} <= {n.id for n in scenario.nodes.values() if not n.is_ending}
-    looped = parse_scenario("s.md", "---\nid: s\ntitle: S\nstart: a\n---\n# S\n\n## A {#a}\nObjective: o\n\nText.\n\n"
-                            "### Stay -> a\nPoints: 0\n\nAgain.\n\n### Go -> end\nPoints: 1\n\nOut.\n\n"
-                            "## End {#end}\nEnding: Done\n\nDone.\n")[0]
+    looped = parse_scenario(
+        "s.md",
+        "---\nid: s\ntitle: S\nstart: a\n---\n# S\n\n## A {#a}\nObjective: o\n\nText.\n\n"
+        "### Stay -> a\nPoints: 0\n\nAgain.\n\n### Go -> end\nPoints: 1\n\nOut.\n\n"
+        "## End {#end}\nEnding: Done\n\nDone.\n",
+    )[0]
     assert looped is not None and looped.revisitable == {"a"}  # a choice back to itself
 
 
@@ -1179,17 +1321,25 @@ def test_trying_a_file_replaces_the_one_with_its_id_and_specialty_and_writes_not
     trial = try_file(root, "mine.md", dental)
     assert trial.kind == "scenario" and trial.replaces.endswith("scenarios/test-check.dental.md")
     assert not trial.errors and not trial.caused
-    assert trial.content is not None and trial.content.specialty == "dental" and trial.content.path == "mine.md (not saved)"
+    assert (
+        trial.content is not None
+        and trial.content.specialty == "dental"
+        and trial.content.path == "mine.md (not saved)"
+    )
     assert {s.specialty for s in trial.library.versions_of("test-check")} == {None, "dental"}  # the general one kept
     # The same check with no specialty takes the general version's place instead.
     general = try_file(root, "g.md", (root / "scenarios" / "test-check.md").read_text(encoding="utf-8"))
     assert general.replaces.endswith("scenarios/test-check.md")
     # A module with a new id is a new module, beside the others.
-    module = (root / "modules" / "test-callers.md").read_text(encoding="utf-8").replace("id: test-callers", "id: another", 1)
+    module = (
+        (root / "modules" / "test-callers.md").read_text(encoding="utf-8").replace("id: test-callers", "id: another", 1)
+    )
     new = try_file(root, "another.md", module)
     assert new.replaces is None and set(new.library.modules) == {"test-callers", "test-refresher", "another"}
     # A new scenario that happens to share a module's file name is still a scenario.
-    check = (root / "scenarios" / "test-check.md").read_text(encoding="utf-8").replace("id: test-check", "id: new-check", 1)
+    check = (
+        (root / "scenarios" / "test-check.md").read_text(encoding="utf-8").replace("id: test-check", "id: new-check", 1)
+    )
     clash = try_file(root, "test-callers.md", check)
     assert clash.kind == "scenario" and clash.replaces is None and not clash.errors
     assert {p: p.read_bytes() for p in root.rglob("*.md")} == before

@@ -49,5 +49,8 @@ def test_us_spelling_leaves_ids_targets_and_code_alone():
     assert british("## The neighbour at the counter {#the-neighbour}") == [("neighbour", "neighbor")]
     assert british("### Call her back -> the-neighbour") == []
     assert british("start: the-neighbour") == []
-    assert british("Type `colour` in the box, then Recognise and apologise.") == [("Recognise", "Recognize"), ("apologise", "apologize")]
+    assert british("Type `colour` in the box, then Recognise and apologise.") == [
+        ("Recognise", "Recognize"),
+        ("apologise", "apologize"),
+    ]
     assert british("Advise the patient; otherwise exercise care.") == []

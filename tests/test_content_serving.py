@@ -137,7 +137,6 @@ def test_my_training_still_serves_when_an_earlier_modules_stored_text_no_longer_
     import quiz.versions
     from quiz.content import StoredContentError
 
-
     client = _learner(editable_app)
     through_lesson(client)
     pass_and_sign(client)
@@ -165,7 +164,10 @@ def test_a_manager_is_told_when_an_open_assignment_is_for_a_withdrawn_module(edi
     sign_in(manager, "manager@example.org")
     page = manager.get(f"/manage/people/{ana}").text
     due = (date.today() + timedelta(days=7)).isoformat()
-    manager.post(f"/manage/people/{ana}/assign", data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": due})
+    manager.post(
+        f"/manage/people/{ana}/assign",
+        data={"csrf_token": csrf_token(page), "module_id": "test-callers", "due_on": due},
+    )
     hint = "No longer in the library, so it cannot be taken"
     assert hint not in manager.get(f"/manage/people/{ana}").text
     with editable_app.app_context():  # what `content load` does: every version stored

@@ -8,13 +8,12 @@ passes here too; tests/test_content_rules.py shows each standard failing."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from quiz.config import PROJECT_ROOT
 from quiz.content import JOB_ROLES, SPECIALTIES, TOPICS, load_library
-from quiz.content.curricula import load_curricula
 from quiz.content.coverage import matrix, track
+from quiz.content.curricula import load_curricula
 
 LIBRARY = load_library(PROJECT_ROOT / "content")
 STATE_LAWS = {"TX", "CA", "NY", "MA"}
@@ -36,10 +35,7 @@ def test_every_role_track_has_onboarding_and_two_refreshers(role):
 def test_front_desk_and_clinical_scenarios_exist_in_every_specialty(role):
     for_role = [m for m in LIBRARY.modules.values() if role in m.roles]
     varied = {
-        sid
-        for m in for_role
-        for sid in m.scenario_ids
-        if set(SPECIALTIES) <= set(LIBRARY.scenarios.get(sid, {}))
+        sid for m in for_role for sid in m.scenario_ids if set(SPECIALTIES) <= set(LIBRARY.scenarios.get(sid, {}))
     }
     assert varied, f"no {role} scenario has variants for all of {SPECIALTIES}"
 
@@ -57,7 +53,9 @@ def test_state_mandates_module_covers_the_four_states():
 
 def test_docs_curriculum_is_generated_from_the_content():
     committed = (PROJECT_ROOT / "docs" / "curriculum.md").read_text(encoding="utf-8")
-    assert committed == matrix(LIBRARY), "docs/curriculum.md is stale: run `flask --app app content matrix -o docs/curriculum.md`"
+    assert committed == matrix(
+        LIBRARY
+    ), "docs/curriculum.md is stale: run `flask --app app content matrix -o docs/curriculum.md`"
 
 
 # --- Missed objectives come back: onboarding and refreshers share objective ids ---------------

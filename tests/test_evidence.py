@@ -204,8 +204,15 @@ def _export(app, *args: str):
 
 def _module_record(app, user_id: int, module_id: str) -> None:
     with app.app_context():
-        evidence.append(db.session, "lesson.viewed", user=db.session.get(User, user_id), module_id=module_id,
-                        content_version="v" * 64, policy_version="1", details={"screen": 1})
+        evidence.append(
+            db.session,
+            "lesson.viewed",
+            user=db.session.get(User, user_id),
+            module_id=module_id,
+            content_version="v" * 64,
+            policy_version="1",
+            details={"screen": 1},
+        )
         db.session.commit()
 
 
@@ -221,7 +228,7 @@ def test_an_export_holds_every_hashed_field_so_each_row_and_the_chain_can_be_che
     assert len(body) == 5 and [int(r[0]) for r in body] == [1, 2, 3, 4, 5]
     prev = evidence.GENESIS_HASH
     for row in body:
-        fields = dict(zip(header, row))
+        fields = dict(zip(header, row, strict=False))
         # As docs/operations.md tells an auditor: an empty cell is no value; seq and user_id are numbers.
         typed = {name: value or None for name, value in fields.items()}
         typed.update(seq=int(fields["seq"]), user_id=int(fields["user_id"]) if fields["user_id"] else None)

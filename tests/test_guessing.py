@@ -31,8 +31,11 @@ CASES = [
     for module_id, module in sorted(LIBRARY.modules.items())
     for specialty in [None, *SPECIALTIES]
     if (not module.specialties or specialty in module.specialties)
-    and (specialty is None or specialty in module.specialties
-         or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids))
+    and (
+        specialty is None
+        or specialty in module.specialties
+        or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids)
+    )
 ]
 STRATEGIES = {
     "first": lambda values: values[0],
@@ -53,8 +56,10 @@ def tail(chances: list[float], at_least: int) -> float:
     """P(at least ``at_least`` of independent events with these chances happen)."""
     counts = [1.0]
     for p in chances:
-        counts = [(counts[k] if k < len(counts) else 0.0) * (1 - p) + (counts[k - 1] * p if k else 0.0)
-                  for k in range(len(counts) + 1)]
+        counts = [
+            (counts[k] if k < len(counts) else 0.0) * (1 - p) + (counts[k - 1] * p if k else 0.0)
+            for k in range(len(counts) + 1)
+        ]
     return sum(counts[at_least:])
 
 

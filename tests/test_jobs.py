@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import flask_migrate
 import pytest
@@ -33,8 +33,17 @@ def _people(app, n: int, *, hired: date, start: int = 0) -> list[int]:
     """``n`` front-desk people with no assignments yet (as if made before the rules ran)."""
     with app.app_context():
         users = [
-            User(email=f"p{i}@example.org", name=f"Person {i}", password_hash=NO_PASSWORD, job_role="front-desk",
-                 hire_date=hired, employee_id=f"E{i}", active=True, session_version=1, failed_logins=0)
+            User(
+                email=f"p{i}@example.org",
+                name=f"Person {i}",
+                password_hash=NO_PASSWORD,
+                job_role="front-desk",
+                hire_date=hired,
+                employee_id=f"E{i}",
+                active=True,
+                session_version=1,
+                failed_logins=0,
+            )
             for i in range(start, start + n)
         ]
         db.session.add_all(users)
@@ -49,15 +58,20 @@ def _signed(app, uid: int, on: date) -> None:
         content = engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], user)
         attempt = engine.start_attempt(db.session, user, content)
         attempt.stage, attempt.passed, attempt.score = "finished", True, 4
-        attempt.acknowledged_at = datetime(on.year, on.month, on.day, 12, tzinfo=timezone.utc)
+        attempt.acknowledged_at = datetime(on.year, on.month, on.day, 12, tzinfo=UTC)
         db.session.commit()
 
 
 def _open(app) -> list[tuple[int, str, str, date, str]]:
     with app.app_context():
-        return [tuple(r) for r in db.session.execute(
-            select(Assignment.user_id, Assignment.module_id, Assignment.reason, Assignment.due_on, Assignment.state)
-            .where(Assignment.state.in_(("open", "overdue"))).order_by(Assignment.user_id, Assignment.module_id))]
+        return [
+            tuple(r)
+            for r in db.session.execute(
+                select(Assignment.user_id, Assignment.module_id, Assignment.reason, Assignment.due_on, Assignment.state)
+                .where(Assignment.state.in_(("open", "overdue")))
+                .order_by(Assignment.user_id, Assignment.module_id)
+            )
+        ]
 
 
 def _count(app, model) -> int:
@@ -77,8 +91,11 @@ def test_refresh_is_set_based_correct_and_idempotent(app):
         _signed(app, uid, TODAY - timedelta(days=358))
     with app.app_context():  # someone whose onboarding is past due
         late = db.session.get(User, fresh[0])
-        db.session.add(Assignment(user=late, module_id="test-callers", due_on=TODAY - timedelta(days=3),
-                                  reason="onboarding", state="open"))
+        db.session.add(
+            Assignment(
+                user=late, module_id="test-callers", due_on=TODAY - timedelta(days=3), reason="onboarding", state="open"
+            )
+        )
         db.session.commit()
 
     report = _refresh(app)
@@ -94,8 +111,10 @@ def test_refresh_is_set_based_correct_and_idempotent(app):
     records = _count(app, Evidence)
 
     again = _refresh(app)  # run again: nothing to do, nothing written
-    assert str(again).startswith("assignments refreshed: 0 onboarding/state, 0 refresher, 0 missed-objective, "
-                                 "0 policy-change created; 0 marked overdue")
+    assert str(again).startswith(
+        "assignments refreshed: 0 onboarding/state, 0 refresher, 0 missed-objective, "
+        "0 policy-change created; 0 marked overdue"
+    )
     assert _open(app) == rows and _count(app, Evidence) == records
     with app.app_context():
         assert evidence.verify(db.session).ok
@@ -182,10 +201,17 @@ def test_a_lock_whose_run_died_is_taken_over_once_it_expires(app):
     _people(app, 2, hired=TODAY)
     with app.app_context():
         now = utcnow()
-        db.session.add(JobLock(name="assignments-refresh", holder="a dead run", taken_at=now - timedelta(hours=1),
-                               expires_at=now - timedelta(minutes=1)))
-        db.session.add(JobLock(name="reminders", holder="a live run", taken_at=now,
-                               expires_at=now + timedelta(minutes=2)))
+        db.session.add(
+            JobLock(
+                name="assignments-refresh",
+                holder="a dead run",
+                taken_at=now - timedelta(hours=1),
+                expires_at=now - timedelta(minutes=1),
+            )
+        )
+        db.session.add(
+            JobLock(name="reminders", holder="a live run", taken_at=now, expires_at=now + timedelta(minutes=2))
+        )
         db.session.commit()
     assert len(_refresh(app).onboarding) == 2
     with app.app_context():
@@ -203,8 +229,9 @@ def test_the_database_refuses_two_open_assignments_of_one_module_for_one_person(
         db.session.add(Assignment(user=user, module_id="test-callers", due_on=TODAY, reason="onboarding", state="open"))
         db.session.commit()  # one done and one open: allowed
         for state in ("open", "overdue"):
-            db.session.add(Assignment(user=user, module_id="test-callers", due_on=TODAY, reason="manager-choice",
-                                      state=state))
+            db.session.add(
+                Assignment(user=user, module_id="test-callers", due_on=TODAY, reason="manager-choice", state=state)
+            )
             with pytest.raises(IntegrityError):
                 db.session.commit()
             db.session.rollback()
@@ -217,14 +244,20 @@ def test_the_migration_refuses_while_duplicates_exist(app, capfd):
     with app.app_context():
         flask_migrate.downgrade(directory=str(PROJECT_ROOT / "migrations"), revision="0008_rate_limits")
         for _ in range(2):
-            db.session.execute(text(
-                "INSERT INTO assignments (user_id, module_id, due_on, reason, state, created_at) "
-                "VALUES (:u, 'test-callers', :d, 'onboarding', 'open', :now)"), {"u": uid, "d": TODAY, "now": utcnow()})
+            db.session.execute(
+                text(
+                    "INSERT INTO assignments (user_id, module_id, due_on, reason, state, created_at) "
+                    "VALUES (:u, 'test-callers', :d, 'onboarding', 'open', :now)"
+                ),
+                {"u": uid, "d": TODAY, "now": utcnow()},
+            )
         db.session.commit()
         with pytest.raises(SystemExit):  # flask-migrate logs the migration's RuntimeError and exits 1
             flask_migrate.upgrade(directory=str(PROJECT_ROOT / "migrations"))
-        assert (f"1 person/module pair(s) have more than one open assignment: user id {uid}, module "
-                "test-callers: 2 open. Nothing was changed") in capfd.readouterr().err
+        assert (
+            f"1 person/module pair(s) have more than one open assignment: user id {uid}, module "
+            "test-callers: 2 open. Nothing was changed"
+        ) in capfd.readouterr().err
         db.session.rollback()
         assert db.session.scalar(text("SELECT version_num FROM alembic_version")) == "0008_rate_limits"
         db.session.execute(text("UPDATE assignments SET state = 'waived' WHERE id = (SELECT MIN(id) FROM assignments)"))
@@ -239,7 +272,8 @@ def test_a_learners_write_waits_for_a_roster_apply_and_succeeds(app):
     admin = add_user(app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership")
     learner = add_user(app, email="learner@example.org", name="Lee Learner", job_role="front-desk")
     lines = ["employee_id,email,name,job_role,hire_date"] + [
-        f"E{i},p{i}@example.org,Person {i},front-desk,{TODAY.isoformat()}" for i in range(400)]
+        f"E{i},p{i}@example.org,Person {i},front-desk,{TODAY.isoformat()}" for i in range(400)
+    ]
     applied, holding = threading.Event(), threading.Event()
 
     def apply() -> None:
@@ -312,10 +346,14 @@ def test_the_preview_of_a_big_file_is_a_small_page_with_every_problem_in_a_csv(a
         email = f"not-an-email-{i}" if i % 5 == 0 else f"p{i}@example.org"  # 300 bad emails
         lines.append(f"E{i},{email},Person {i},{role}")
     page = client.get("/admin/roster/import")
-    upload = client.post("/admin/roster/import", data={
-        "csrf_token": csrf_token(page.text),
-        "file": (io.BytesIO(("\n".join(lines) + "\n").encode()), "big.csv"),
-    }, content_type="multipart/form-data")
+    upload = client.post(
+        "/admin/roster/import",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "file": (io.BytesIO(("\n".join(lines) + "\n").encode()), "big.csv"),
+        },
+        content_type="multipart/form-data",
+    )
     assert upload.status_code == 303
     preview = client.get(upload.headers["Location"])
     assert preview.status_code == 200 and len(preview.data) < 150_000

@@ -42,19 +42,33 @@ def _head(app) -> Evidence:
         return row
 
 
-def _forge(app, *, key_id: str | None = None, mac: str | None = None, event: str = "acknowledgement.signed",
-           seq: int | None = None, prev_hash: str | None = None) -> int:
+def _forge(
+    app,
+    *,
+    key_id: str | None = None,
+    mac: str | None = None,
+    event: str = "acknowledgement.signed",
+    seq: int | None = None,
+    prev_hash: str | None = None,
+) -> int:
     """What someone who can write to the database but has no key can do: a record that links to
     the head and hashes correctly (the formula is public), with whatever MAC they care to make."""
     head = _head(app)
     if seq is None:
         seq, prev_hash = head.seq + 1, head.hash
     fields = {name: getattr(head, name) for name in evidence.HASHED_FIELDS}
-    fields.update(seq=seq, prev_hash=prev_hash, event=event, learner_email="never@example.org",
-                  learner_name="Never Trained", details=evidence.canonical_json({"attempt": 1, "typed_name": "Never Trained"}))
+    fields.update(
+        seq=seq,
+        prev_hash=prev_hash,
+        event=event,
+        learner_email="never@example.org",
+        learner_name="Never Trained",
+        details=evidence.canonical_json({"attempt": 1, "typed_name": "Never Trained"}),
+    )
     with app.app_context():
-        db.session.execute(Evidence.__table__.insert().values(
-            **fields, hash=evidence.record_hash(fields), key_id=key_id, mac=mac))
+        db.session.execute(
+            Evidence.__table__.insert().values(**fields, hash=evidence.record_hash(fields), key_id=key_id, mac=mac)
+        )
         db.session.commit()
     return seq
 
@@ -75,11 +89,14 @@ def _kinds(app) -> list[str]:
 # --- the keyed chain ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("forged, named", [
-    ({}, "it carries no MAC, though every record from 1 on is keyed"),
-    ({"key_id": "20261205-abcdef", "mac": "0" * 64}, "which is not among this server's evidence keys"),
-    ({"mac": secrets.token_hex(32)}, "its MAC does not match"),
-])
+@pytest.mark.parametrize(
+    "forged, named",
+    [
+        ({}, "it carries no MAC, though every record from 1 on is keyed"),
+        ({"key_id": "20261205-abcdef", "mac": "0" * 64}, "which is not among this server's evidence keys"),
+        ({"mac": secrets.token_hex(32)}, "its MAC does not match"),
+    ],
+)
 def test_a_record_appended_without_the_key_fails_at_that_record(app, forged, named):
     _append(app, 3)
     if "mac" in forged and "key_id" not in forged:  # the real key id, a MAC made up
@@ -148,18 +165,48 @@ def test_a_whole_chain_rewritten_without_the_key_is_caught_by_the_anchor(app):
     prev = evidence.GENESIS_HASH
     for seq in range(1, 5):  # a new chain, as long, correctly hashed, no MAC: "written before keys"
         with app.app_context():
-            db.session.execute(Evidence.__table__.insert().values(
-                seq=seq, recorded_at="2026-12-01T00:00:00.000000Z", event="lesson.viewed", details="{}", prev_hash=prev,
-                **{name: None for name in ("user_id", "learner_email", "learner_name", "job_role", "department",
-                                           "supervisor", "module_id", "content_version", "policy_version")},
-                hash=(prev := evidence.record_hash({**dict.fromkeys(evidence.HASHED_FIELDS), "seq": seq,
-                      "recorded_at": "2026-12-01T00:00:00.000000Z", "event": "lesson.viewed", "details": "{}",
-                      "prev_hash": prev}))))
+            db.session.execute(
+                Evidence.__table__.insert().values(
+                    seq=seq,
+                    recorded_at="2026-12-01T00:00:00.000000Z",
+                    event="lesson.viewed",
+                    details="{}",
+                    prev_hash=prev,
+                    **{
+                        name: None
+                        for name in (
+                            "user_id",
+                            "learner_email",
+                            "learner_name",
+                            "job_role",
+                            "department",
+                            "supervisor",
+                            "module_id",
+                            "content_version",
+                            "policy_version",
+                        )
+                    },
+                    hash=(
+                        prev := evidence.record_hash(
+                            {
+                                **dict.fromkeys(evidence.HASHED_FIELDS),
+                                "seq": seq,
+                                "recorded_at": "2026-12-01T00:00:00.000000Z",
+                                "event": "lesson.viewed",
+                                "details": "{}",
+                                "prev_hash": prev,
+                            }
+                        )
+                    ),
+                )
+            )
             db.session.commit()
     alone = _verify(app, "--no-anchor")
     assert alone.exit_code == 0 and "no record carries a MAC" in alone.output  # what the chain alone can say
     result = _verify(app)
-    assert result.exit_code == 1 and "record 4, the newest at the last good check, no longer has the hash" in result.output
+    assert (
+        result.exit_code == 1 and "record 4, the newest at the last good check, no longer has the hash" in result.output
+    )
 
 
 def test_a_chain_begun_before_keys_is_keyed_from_a_marked_record(app):
@@ -169,7 +216,9 @@ def test_a_chain_begun_before_keys_is_keyed_from_a_marked_record(app):
         db.session.execute(text("UPDATE evidence SET key_id = NULL, mac = NULL"))
         db.session.commit()
     result = _verify(app)
-    assert result.exit_code == 0 and "no record carries a MAC: all were written before the evidence key" in result.output
+    assert (
+        result.exit_code == 0 and "no record carries a MAC: all were written before the evidence key" in result.output
+    )
     with app.app_context():
         evidence.append(db.session, "lesson.viewed", module_id="test-callers", details={"after": "keys"})
         db.session.commit()
@@ -180,10 +229,15 @@ def test_a_chain_begun_before_keys_is_keyed_from_a_marked_record(app):
     assert result.exit_code == 0 and "MACs checked from record 4 on; records 1..3 were written before" in result.output
     seq = _forge(app)
     result = _verify(app)
-    assert result.exit_code == 1 and f"record {seq}: it carries no MAC, though every record from 4 on is keyed" in result.output
+    assert (
+        result.exit_code == 1
+        and f"record {seq}: it carries no MAC, though every record from 4 on is keyed" in result.output
+    )
 
 
-def test_key_rotation_keeps_old_records_verifying_and_signs_new_ones_with_the_new_key(database_url, tmp_path, monkeypatch):
+def test_key_rotation_keeps_old_records_verifying_and_signs_new_ones_with_the_new_key(
+    database_url, tmp_path, monkeypatch
+):
     app = make_app(database_url, tmp_path, monkeypatch)
     old = app.extensions["evidence_keys"].current_id
     _append(app, 2)
@@ -254,7 +308,9 @@ def test_the_first_run_starts_the_anchor_and_a_deleted_anchor_is_an_alarm(app):
     _anchor(app).unlink()
     result = _verify(app)
     assert result.exit_code == 1
-    assert f"ANCHOR MISSING: the anchor file {_anchor(app)} is missing, but record 4 says it was started" in result.output
+    assert (
+        f"ANCHOR MISSING: the anchor file {_anchor(app)} is missing, but record 4 says it was started" in result.output
+    )
     alert = _verify(app, "--alert")
     assert alert.exit_code == 1 and "ANCHOR MISSING" in alert.output and "alert: 1 new" in alert.output
     assert not _anchor(app).exists()  # never started again over the alarm
@@ -291,14 +347,17 @@ def _re_mac_with_a_key_of_ones_own(lines: list[str]) -> list[str]:
     return [*lines[:-1], json.dumps({**signed, "key_id": key_id, "mac": mac})]
 
 
-@pytest.mark.parametrize("corrupt, named", [
-    (lambda lines: [*lines, "not json at all"], "line 4 is not JSON"),
-    (_rewrite_last_head, "line 3: its MAC does not match"),
-    (_re_mac_with_a_key_of_ones_own, "line 3: its MAC was made with key 'mine'"),
-    (lambda lines: [lines[0], lines[2]], "line 2 does not follow line 1"),
-    (lambda lines: [lines[1], lines[0], lines[2]], "line 1 does not follow line 0"),
-    (lambda lines: [*lines, '{"seq": 1'], "line 4 is cut short"),
-])
+@pytest.mark.parametrize(
+    "corrupt, named",
+    [
+        (lambda lines: [*lines, "not json at all"], "line 4 is not JSON"),
+        (_rewrite_last_head, "line 3: its MAC does not match"),
+        (_re_mac_with_a_key_of_ones_own, "line 3: its MAC was made with key 'mine'"),
+        (lambda lines: [lines[0], lines[2]], "line 2 does not follow line 1"),
+        (lambda lines: [lines[1], lines[0], lines[2]], "line 1 does not follow line 0"),
+        (lambda lines: [*lines, '{"seq": 1'], "line 4 is cut short"),
+    ],
+)
 def test_a_corrupt_or_rewritten_anchor_is_an_alarm(app, corrupt, named):
     _append(app, 2)
     assert _verify(app, "--alert").exit_code == 0  # lines 1 and 2
@@ -324,10 +383,18 @@ def test_assignments_flipped_to_done_or_waived_and_clearances_without_evidence_a
     ok = _verify(app)
     assert ok.exit_code == 0 and "assignments ok" in ok.output
     with app.app_context():
-        db.session.execute(text("UPDATE assignments SET state = 'done' WHERE user_id = "
-                                "(SELECT id FROM users WHERE email = 'cy@example.org')"))
-        db.session.execute(text("UPDATE assignments SET state = 'waived' WHERE module_id = 'test-callers' AND user_id = "
-                                "(SELECT id FROM users WHERE email = 'ben@example.org')"))
+        db.session.execute(
+            text(
+                "UPDATE assignments SET state = 'done' WHERE user_id = "
+                "(SELECT id FROM users WHERE email = 'cy@example.org')"
+            )
+        )
+        db.session.execute(
+            text(
+                "UPDATE assignments SET state = 'waived' WHERE module_id = 'test-callers' AND user_id = "
+                "(SELECT id FROM users WHERE email = 'ben@example.org')"
+            )
+        )
         db.session.execute(text("UPDATE users SET cleared_at = CURRENT_TIMESTAMP WHERE email = 'ben@example.org'"))
         db.session.commit()
     result = _verify(app)
@@ -335,8 +402,8 @@ def test_assignments_flipped_to_done_or_waived_and_clearances_without_evidence_a
     named = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]
     assert len(named) == 3
     assert named[0].startswith("ben@example.org, -, cleared for PHI")
-    assert named[1].startswith("ben@example.org, test-callers, waived") and "no \"Assignment waived\" record" in named[1]
-    assert named[2].startswith("cy@example.org, test-callers, done") and "no \"Assignment completed\" record" in named[2]
+    assert named[1].startswith("ben@example.org, test-callers, waived") and 'no "Assignment waived" record' in named[1]
+    assert named[2].startswith("cy@example.org, test-callers, done") and 'no "Assignment completed" record' in named[2]
     assert "dana@example.org" not in result.output and "evidence ok" in result.output  # the chain itself is intact
 
     # The audit package says so, and the command that makes it fails.
@@ -346,7 +413,9 @@ def test_assignments_flipped_to_done_or_waived_and_clearances_without_evidence_a
     import zipfile
 
     readme = " ".join(zipfile.ZipFile(out).read("README.txt").decode().split())
-    assert "did NOT agree with the evidence" in readme and "cy@example.org, test-callers, done" in " ".join(readme.split())
+    assert "did NOT agree with the evidence" in readme and "cy@example.org, test-callers, done" in " ".join(
+        readme.split()
+    )
     # The chain page names them, and the daily check alerts.
     page = page_text(signed_in_as(app, "compliance").get("/audit/chain").text)
     assert "cy@example.org test-callers done" in page
@@ -369,7 +438,7 @@ def test_a_done_assignment_whose_signature_record_is_missing_is_named(app):
 
         found = state_check.disagreements(db.session)
     assert [(d.email, d.module_id, d.state) for d in found] == [("dana@example.org", "test-callers", "done")]
-    assert "no \"Acknowledgement signed\" record of the attempt (1)" in found[0].why
+    assert 'no "Acknowledgement signed" record of the attempt (1)' in found[0].why
 
 
 def test_a_legitimate_waiver_and_clearance_agree(app):

@@ -42,7 +42,9 @@ def _name(path: Path) -> str:
 
 
 MODULES: dict[str, Path] = {_name(p): p for p in sorted(QUIZ.rglob("*.py"))}
-TREES: dict[str, ast.Module] = {name: ast.parse(path.read_text(encoding="utf-8"), str(path)) for name, path in MODULES.items()}
+TREES: dict[str, ast.Module] = {
+    name: ast.parse(path.read_text(encoding="utf-8"), str(path)) for name, path in MODULES.items()
+}
 
 
 def _package(name: str) -> str:
@@ -87,8 +89,11 @@ def _blueprints() -> dict[str, str]:
     owners = {}
     for name, tree in TREES.items():
         for node in tree.body:
-            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                    and getattr(node.value.func, "id", None) == "Blueprint"):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) == "Blueprint"
+            ):
                 owners[name] = name
     for name in MODULES:
         for owner in owners.copy().values():
@@ -100,8 +105,14 @@ def _blueprints() -> dict[str, str]:
 def test_the_layers_are_found():
     """The checks below look at what they should: a change of layout must not empty them."""
     assert {"quiz.engine", "quiz.evidence", "quiz.accounts", "quiz.db"} <= {n for n in MODULES if _is_core(n)}
-    assert set(_blueprints().values()) >= {"quiz.web.auth", "quiz.web.learn", "quiz.web.manage", "quiz.web.author",
-                                           "quiz.web.audit", "quiz.web.admin"}
+    assert set(_blueprints().values()) >= {
+        "quiz.web.auth",
+        "quiz.web.learn",
+        "quiz.web.manage",
+        "quiz.web.author",
+        "quiz.web.audit",
+        "quiz.web.admin",
+    }
     assert (6, "quiz.web.common", None) not in imports("quiz.web.learn")  # sanity of the resolver
     assert any(target == "quiz.web.common" for _, target, _ in imports("quiz.web.learn"))
 
@@ -122,7 +133,8 @@ def test_the_core_never_imports_the_web_layer_the_command_line_or_request_object
 def test_content_imports_nothing_from_quiz_outside_quiz_content():
     found = [
         f"{name}:{line} imports {target}"
-        for name in MODULES if _within(name, "quiz.content")
+        for name in MODULES
+        if _within(name, "quiz.content")
         for line, target, _ in imports(name)
         if _within(target, "quiz") and not _within(target, "quiz.content")
     ]
@@ -165,9 +177,13 @@ def test_the_core_never_begins_commits_or_rolls_back_a_transaction():
             if target == "quiz.db" and taken is not None and taken not in CORE_MAY_TAKE_FROM_DB:
                 found.append(f"{name}:{line} takes {taken} from quiz.db (a tool of the web and command-line layers)")
         for node in ast.walk(TREES[name]):  # nor as SQL: text("COMMIT"), exec_driver_sql("BEGIN")
-            if (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)
-                    and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("text", "exec_driver_sql", "execute")):
+            if (
+                isinstance(node, ast.Call)
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("text", "exec_driver_sql", "execute")
+            ):
                 words = node.args[0].value.strip().upper().split()
                 if words and words[0] in ("BEGIN", "COMMIT", "ROLLBACK", "END", "SAVEPOINT", "RELEASE"):
                     found.append(f"{name}:{node.lineno} sends {words[0]} itself")
@@ -188,9 +204,12 @@ def test_one_helper_makes_a_stored_time_utc_aware():
     """``models.as_utc``; nobody else tags a naive datetime as UTC."""
     found = [
         f"{name}:{node.lineno}"
-        for name in MODULES if name != "quiz.models"
+        for name in MODULES
+        if name != "quiz.models"
         for node in ast.walk(TREES[name])
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "replace"
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "replace"
         and any(k.arg == "tzinfo" for k in node.keywords)
     ]
     assert found == []

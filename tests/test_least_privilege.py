@@ -138,7 +138,9 @@ def test_a_learner_signs_in_takes_a_module_and_signs_as_the_apps_role(app_as_app
     assert verified.exit_code == 0 and "evidence ok: 9 records" in verified.output, verified.output
     with app.app_context():
         assert "session.signed-in" in db.session.scalars(select(Evidence.event)).all()  # the app's role wrote it
-        assert db.session.scalar(select(Evidence.event).order_by(Evidence.seq.desc()).limit(1)) == "acknowledgement.signed"
+        assert (
+            db.session.scalar(select(Evidence.event).order_by(Evidence.seq.desc()).limit(1)) == "acknowledgement.signed"
+        )
         assert db.session.scalars(select(ContentVersion.content_id)).all()  # stored as the app's role
 
 
@@ -182,7 +184,9 @@ def test_the_apps_role_cannot_change_remove_or_unguard_evidence_nor_content_vers
     assert allowed == []
     with _engine(pg.owner_url).connect() as conn:
         guards = conn.execute(
-            text("SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger WHERE tgname LIKE '%\\_no\\_%' ORDER BY 1, 2")
+            text(
+                "SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_trigger WHERE tgname LIKE '%\\_no\\_%' ORDER BY 1, 2"
+            )
         ).all()
     assert guards == [
         ("content_versions", "content_versions_no_change", "O"),
@@ -205,15 +209,22 @@ def _privileges(pg) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     with _engine(pg.owner_url).connect() as conn:
         for name, kind in conn.execute(
-            text("SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'S')")
+            text(
+                "SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'S')"
+            )
         ):
             asks = ALL_TABLE_PRIVILEGES if kind == "r" else ("USAGE", "SELECT", "UPDATE")
             check = "has_table_privilege" if kind == "r" else "has_sequence_privilege"
             found[name] = {
-                p for p in asks if conn.execute(text(f"SELECT {check}(:r, :t, :p)"), {"r": pg.app, "t": f"public.{name}", "p": p}).scalar()
+                p
+                for p in asks
+                if conn.execute(
+                    text(f"SELECT {check}(:r, :t, :p)"), {"r": pg.app, "t": f"public.{name}", "p": p}
+                ).scalar()
             }
         found["schema public"] = {
-            p for p in ("USAGE", "CREATE")
+            p
+            for p in ("USAGE", "CREATE")
             if conn.execute(text("SELECT has_schema_privilege(:r, 'public', :p)"), {"r": pg.app, "p": p}).scalar()
         }
     return found
@@ -223,7 +234,11 @@ def _privileges(pg) -> dict[str, set[str]]:
 def test_the_apps_role_has_exactly_its_privileges_on_every_table(app_as_app_role, pg):
     found = _privileges(pg)
     ordinary = {"SELECT", "INSERT", "UPDATE", "DELETE"}
-    expected = {"evidence": {"SELECT", "INSERT"}, "content_versions": {"SELECT", "INSERT"}, "alembic_version": {"SELECT"}}
+    expected = {
+        "evidence": {"SELECT", "INSERT"},
+        "content_versions": {"SELECT", "INSERT"},
+        "alembic_version": {"SELECT"},
+    }
     tables = {name for name in found if not name.endswith("_seq") and name != "schema public"}
     assert {"users", "attempts", "answers", "assignments", "outbox", "evidence", "content_versions"} <= tables
     for name in tables:
@@ -312,7 +327,9 @@ def test_a_database_of_one_role_moves_to_two_as_the_operations_guide_says(pg, tm
             "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         ):
             conn.execute(text(statement))
-    app = make_app(pg.app_url, tmp_path / "two", monkeypatch, MIGRATION_DATABASE_URI=pg.owner_url, EVIDENCE_KEY_FILE=keys)
+    app = make_app(
+        pg.app_url, tmp_path / "two", monkeypatch, MIGRATION_DATABASE_URI=pg.owner_url, EVIDENCE_KEY_FILE=keys
+    )
     try:
         with app.app_context():
             assert evidence.verify(db.session).head_hash == head
@@ -399,6 +416,10 @@ def test_a_migration_url_must_name_the_same_database_as_the_apps():
     same = privileges.check_same_database
     same("postgresql+psycopg://app@db.example/rounds", "postgresql+psycopg://owner:pw@db.example:5432/rounds")
     same("sqlite:///instance/rounds.sqlite3", f"sqlite:///{Path.cwd() / 'instance' / 'rounds.sqlite3'}")
-    for other in ("postgresql+psycopg://owner@db.example/bench", "postgresql+psycopg://owner@elsewhere/rounds", "sqlite:///rounds.sqlite3"):
+    for other in (
+        "postgresql+psycopg://owner@db.example/bench",
+        "postgresql+psycopg://owner@elsewhere/rounds",
+        "sqlite:///rounds.sqlite3",
+    ):
         with pytest.raises(privileges.PrivilegeError, match="must name the same database"):
             same("postgresql+psycopg://app@db.example/rounds", other)

@@ -28,10 +28,33 @@ from .helpers import (
 def _org(app):
     """manager -> lead -> ana (indirect); manager -> ben (direct); cat reports to no one here."""
     ids = {}
-    ids["manager"] = add_user(app, email="manager@example.org", name="Mo Manager", role="manager", job_role="leadership")
-    ids["lead"] = add_user(app, email="lead@example.org", name="Lee Lead", job_role="front-desk", department="Desk", supervisor_email="manager@example.org")
-    ids["ana"] = add_user(app, email="ana@example.org", name="Ana Alvarez", job_role="front-desk", department="Desk", supervisor_email="lead@example.org")
-    ids["ben"] = add_user(app, email="ben@example.org", name="Ben Brown", job_role="front-desk", department="Desk", supervisor_email="manager@example.org")
+    ids["manager"] = add_user(
+        app, email="manager@example.org", name="Mo Manager", role="manager", job_role="leadership"
+    )
+    ids["lead"] = add_user(
+        app,
+        email="lead@example.org",
+        name="Lee Lead",
+        job_role="front-desk",
+        department="Desk",
+        supervisor_email="manager@example.org",
+    )
+    ids["ana"] = add_user(
+        app,
+        email="ana@example.org",
+        name="Ana Alvarez",
+        job_role="front-desk",
+        department="Desk",
+        supervisor_email="lead@example.org",
+    )
+    ids["ben"] = add_user(
+        app,
+        email="ben@example.org",
+        name="Ben Brown",
+        job_role="front-desk",
+        department="Desk",
+        supervisor_email="manager@example.org",
+    )
     ids["cat"] = add_user(app, email="cat@example.org", name="Cat Cole", job_role="front-desk", department="Other")
     return ids
 
@@ -54,7 +77,9 @@ def _assign(app, client, user_id: int, module_id: str = "test-callers", days: in
     """The manager assigns a module due in ``days`` from the person's page; the assignment's id."""
     page = client.get(f"/manage/people/{user_id}").text
     due = (date.today() + timedelta(days=days)).isoformat()
-    response = client.post(f"/manage/people/{user_id}/assign", data={"csrf_token": csrf_token(page), "module_id": module_id, "due_on": due})
+    response = client.post(
+        f"/manage/people/{user_id}/assign", data={"csrf_token": csrf_token(page), "module_id": module_id, "due_on": due}
+    )
     assert response.status_code == 303
     with app.app_context():
         return db.session.scalar(
@@ -71,8 +96,22 @@ def test_a_manager_sees_direct_and_indirect_reports_only(app):
 
 def test_the_team_page_names_roles_and_settings_in_words(app):
     _org(app)
-    add_user(app, email="dee@example.org", name="Dee Dental", job_role="front-desk", specialty="dental", supervisor_email="manager@example.org")
-    add_user(app, email="pat@example.org", name="Pat Pharm", job_role="pharmacy", specialty="pharmacy", supervisor_email="manager@example.org")
+    add_user(
+        app,
+        email="dee@example.org",
+        name="Dee Dental",
+        job_role="front-desk",
+        specialty="dental",
+        supervisor_email="manager@example.org",
+    )
+    add_user(
+        app,
+        email="pat@example.org",
+        name="Pat Pharm",
+        job_role="pharmacy",
+        specialty="pharmacy",
+        supervisor_email="manager@example.org",
+    )
     page = _manager(app).get("/manage/").text
     assert "<td>Front desk (Dental)</td>" in page and "<td>Front desk</td>" in page
     assert "<td>Pharmacy</td>" in page  # a pharmacy role in a pharmacy: said once
@@ -88,7 +127,7 @@ def test_the_team_page_puts_standing_and_next_due_beside_the_name(app):
     page = client.get("/manage/").text
     headers = re.findall(r'<th scope="col">([^<]+)</th>', page)
     assert headers[:3] == ["Person", "Standing", "Next due"], headers
-    row = page[page.index("Ben Brown"):]
+    row = page[page.index("Ben Brown") :]
     row = row[: row.index("</tr>")]
     cells = re.findall(r"<td>(.*?)</td>", row)
     assert "badge" in cells[0]  # the standing
@@ -116,8 +155,8 @@ def test_results_compare_team_with_organisation_and_show_wrong_branches(app):
     _take(app, "cat@example.org", "Ask for two identifiers")  # outside the team
     page = _manager(app).get("/manage/modules/test-callers").text
     # team: 1 of 2 right at "The phone rings"; organisation: 2 of 3
-    assert "50% <span class=\"meta\">(1/2)</span>" in page
-    assert "67% <span class=\"meta\">(2/3)</span>" in page
+    assert '50% <span class="meta">(1/2)</span>' in page
+    assert '67% <span class="meta">(2/3)</span>' in page
     assert "“Read out the appointment time”" in page
     assert "1 missed it: Ana Alvarez" in page
     assert "Ask the team how they verify callers." in page  # manager notes beside the results
@@ -127,7 +166,14 @@ def test_each_specialty_version_of_a_check_is_counted_under_its_own_words(app):
     """The general and the dental version both have a wrong second choice at their first
     decision, worded differently: each is counted apart, and named by its version."""
     _org(app)
-    add_user(app, email="dee@example.org", name="Dee Dental", job_role="front-desk", specialty="dental", supervisor_email="manager@example.org")
+    add_user(
+        app,
+        email="dee@example.org",
+        name="Dee Dental",
+        job_role="front-desk",
+        specialty="dental",
+        supervisor_email="manager@example.org",
+    )
     _take(app, "ana@example.org", "Read out the appointment time")  # general version, choice 2
     _take(app, "ben@example.org", "Read out the appointment time")  # the same words: counted together
     _take(app, "dee@example.org", "Read out the balance")  # dental version, choice 2 (critical)
@@ -136,10 +182,12 @@ def test_each_specialty_version_of_a_check_is_counted_under_its_own_words(app):
     assert "The phone rings (General): “Read out the appointment time” — 2 times" in branches
     assert "The phone rings at the dental desk (Dental): “Read out the balance” — 1 time critical" in branches
     # by question: each version's decision on its own row, with its own rate
-    general = page[page.index('<th scope="row">The phone rings <span class="meta">(General)</span></th>'):]
-    dental = page[page.index('<th scope="row">The phone rings at the dental desk <span class="meta">(Dental)</span></th>'):]
-    assert general.split("</tr>")[0].count("0% <span class=\"meta\">(0/2)</span>") == 2  # team, organisation
-    assert dental.split("</tr>")[0].count("0% <span class=\"meta\">(0/1)</span>") == 2
+    general = page[page.index('<th scope="row">The phone rings <span class="meta">(General)</span></th>') :]
+    dental = page[
+        page.index('<th scope="row">The phone rings at the dental desk <span class="meta">(Dental)</span></th>') :
+    ]
+    assert general.split("</tr>")[0].count('0% <span class="meta">(0/2)</span>') == 2  # team, organisation
+    assert dental.split("</tr>")[0].count('0% <span class="meta">(0/1)</span>') == 2
 
 
 def test_the_team_filter_finds_attempted_not_yet_due_and_never_trained(app):
@@ -161,7 +209,7 @@ def test_the_team_filter_finds_attempted_not_yet_due_and_never_trained(app):
     assert shown("not-yet-due") == ["Ben Brown"]
     assert shown("never-trained") == ["Lee Lead"]
     assert shown("overdue") == shown("due-soon") == shown("current") == []
-    row = everyone[everyone.index("Ana Alvarez"):]
+    row = everyone[everyone.index("Ana Alvarez") :]
     assert '<span class="badge badge-attempted">Attempted, not passed</span>' in row[: row.index("</tr>")]
     person = manager.get(f"/manage/people/{ids['ben']}").text
     assert '<span class="badge badge-not-yet-due">Not yet due</span>' in person
@@ -175,12 +223,19 @@ def test_one_action_assigns_a_refresher_to_those_who_missed_the_objective(app):
     page = client.get("/manage/modules/test-callers").text
     response = client.post(
         "/manage/modules/test-callers/remediate",
-        data={"csrf_token": csrf_token(page), "objective": "verify-identity", "module_id": "test-refresher", "due_in_days": 7},
+        data={
+            "csrf_token": csrf_token(page),
+            "objective": "verify-identity",
+            "module_id": "test-refresher",
+            "due_in_days": 7,
+        },
     )
     assert response.status_code == 303
     with app.app_context():
         made = list(db.session.scalars(select(Assignment).where(Assignment.module_id == "test-refresher")))
-        assert [(a.user_id, a.reason, a.due_on) for a in made] == [(ids["ana"], "manager-choice", date.today() + timedelta(days=7))]
+        assert [(a.user_id, a.reason, a.due_on) for a in made] == [
+            (ids["ana"], "manager-choice", date.today() + timedelta(days=7))
+        ]
         assert made[0].assigned_by.email == "manager@example.org"
 
 
@@ -201,7 +256,10 @@ def test_waiving_from_the_transcript_records_the_reason(app):
     client = _manager(app)
     assignment_id = _assign(app, client, ids["ben"])
     page = client.get(f"/manage/people/{ids['ben']}").text
-    client.post(f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "On leave until March"})
+    client.post(
+        f"/manage/assignments/{assignment_id}/waive",
+        data={"csrf_token": csrf_token(page), "reason": "On leave until March"},
+    )
     with app.app_context():
         a = db.session.get(Assignment, assignment_id)
         assert (a.state, a.waived_reason) == ("waived", "On leave until March")
@@ -219,7 +277,9 @@ def test_a_waiver_without_a_reason_is_refused_beside_the_field(app):
     with app.app_context():
         events = db.session.scalar(select(func.count()).select_from(Evidence))
     page = client.get(f"/manage/people/{ids['ben']}").text
-    response = client.post(f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "   "})
+    response = client.post(
+        f"/manage/assignments/{assignment_id}/waive", data={"csrf_token": csrf_token(page), "reason": "   "}
+    )
     assert response.status_code == 422
     # the error-summary pattern: a summary linking to the row's field, the same words beside it
     assert f'<a href="#reason-{assignment_id}">Say why this training is waived.</a>' in response.text
@@ -242,9 +302,14 @@ def test_a_trigger_event_assigns_its_scope_and_shows_the_share_closed(app):
     response = client.post(
         "/manage/events/new",
         data={
-            "csrf_token": csrf_token(page), "kind": "incident", "title": "Fax sent to the wrong number",
-            "occurred_on": date.today().isoformat(), "scope_kind": "department", "department": "Desk",
-            "module_ids": ["test-callers"], "due_in_days": 10,
+            "csrf_token": csrf_token(page),
+            "kind": "incident",
+            "title": "Fax sent to the wrong number",
+            "occurred_on": date.today().isoformat(),
+            "scope_kind": "department",
+            "department": "Desk",
+            "module_ids": ["test-callers"],
+            "due_in_days": 10,
         },
     )
     assert response.status_code == 303, response.text
@@ -264,7 +329,10 @@ def test_event_form_errors_are_beside_the_fields(app):
     _org(app)
     client = _manager(app)
     page = client.get("/manage/events/new").text
-    response = client.post("/manage/events/new", data={"csrf_token": csrf_token(page), "kind": "incident", "scope_kind": "department", "occurred_on": ""})
+    response = client.post(
+        "/manage/events/new",
+        data={"csrf_token": csrf_token(page), "kind": "incident", "scope_kind": "department", "occurred_on": ""},
+    )
     assert response.status_code == 422
     for message in ("Give the event a short title.", "Choose the department.", "Choose at least one module."):
         assert response.text.count(message) == 2, message
@@ -276,22 +344,33 @@ def test_an_event_cannot_be_recorded_as_happening_on_a_day_to_come(app):
     _org(app)
     client = _manager(app)
     with app.app_context():
-        before = (db.session.scalar(select(func.count()).select_from(Evidence)),
-                  db.session.scalar(select(func.count()).select_from(Assignment)))
+        before = (
+            db.session.scalar(select(func.count()).select_from(Evidence)),
+            db.session.scalar(select(func.count()).select_from(Assignment)),
+        )
     page = client.get("/manage/events/new").text
     data = {
-        "csrf_token": csrf_token(page), "kind": "incident", "title": "Fax sent to the wrong number",
-        "occurred_on": (clock.real_today() + timedelta(days=2)).isoformat(), "scope_kind": "department",
-        "department": "Desk", "module_ids": ["test-callers"], "due_in_days": 10,
+        "csrf_token": csrf_token(page),
+        "kind": "incident",
+        "title": "Fax sent to the wrong number",
+        "occurred_on": (clock.real_today() + timedelta(days=2)).isoformat(),
+        "scope_kind": "department",
+        "department": "Desk",
+        "module_ids": ["test-callers"],
+        "due_in_days": 10,
     }
     response = client.post("/manage/events/new", data=data)
     assert response.status_code == 422
     assert response.text.count("The date it happened cannot be a day still to come.") == 2  # summary and field
     with app.app_context():
-        assert (db.session.scalar(select(func.count()).select_from(Evidence)),
-                db.session.scalar(select(func.count()).select_from(Assignment))) == before
+        assert (
+            db.session.scalar(select(func.count()).select_from(Evidence)),
+            db.session.scalar(select(func.count()).select_from(Assignment)),
+        ) == before
     # Yesterday is a day it could have happened.
-    response = client.post("/manage/events/new", data={**data, "occurred_on": (date.today() - timedelta(days=1)).isoformat()})
+    response = client.post(
+        "/manage/events/new", data={**data, "occurred_on": (date.today() - timedelta(days=1)).isoformat()}
+    )
     assert response.status_code == 303, response.text
 
 
@@ -315,7 +394,10 @@ def test_a_manager_opens_a_reports_certificate_from_the_transcript(app):
     assert f"<dt>Evidence record</dt><dd>No. {signed.seq}, <code>{signed.hash[:16]}</code></dd>" in page
     pdf = manager.get(link + ".pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
-    assert pdf.headers["Content-Disposition"] == f'attachment; filename="certificate-test-callers-1-person-{ids["ana"]}.pdf"'
+    assert (
+        pdf.headers["Content-Disposition"]
+        == f'attachment; filename="certificate-test-callers-1-person-{ids["ana"]}.pdf"'
+    )
     # outside the team, or no such certificate: nothing, not even whether it exists
     assert manager.get(f"/manage/people/{ids['cat']}/certificates/test-callers/1").status_code == 404
     assert manager.get(f"/manage/people/{ids['cat']}/certificates/test-callers/1.pdf").status_code == 404
@@ -334,9 +416,15 @@ def test_manager_pages_use_no_id_twice(app):
     manager = _manager(app)
     for module_id in ("test-callers", "test-refresher"):
         _assign(app, manager, ids["ben"], module_id)
-    pages = {path: manager.get(path).text for path in (
-        "/manage/", f"/manage/people/{ids['ben']}", "/manage/modules/test-callers", "/manage/events/new",
-    )}
+    pages = {
+        path: manager.get(path).text
+        for path in (
+            "/manage/",
+            f"/manage/people/{ids['ben']}",
+            "/manage/modules/test-callers",
+            "/manage/events/new",
+        )
+    }
     assert pages[f"/manage/people/{ids['ben']}"].count('action="/manage/assignments/') == 2  # the premise
     assert "1 missed it: Ana Alvarez" in pages["/manage/modules/test-callers"]
     repeated = {path: found for path, html in pages.items() if (found := repeated_ids(html))}

@@ -19,8 +19,11 @@ CASES = [
     for module_id, module in sorted(LIBRARY.modules.items())
     for specialty in [None, *SPECIALTIES]
     if (not module.specialties or specialty in module.specialties)
-    and (specialty is None or specialty in module.specialties
-         or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids))
+    and (
+        specialty is None
+        or specialty in module.specialties
+        or any(specialty in LIBRARY.scenarios.get(s, {}) for s in module.scenario_ids)
+    )
 ]
 
 
@@ -69,10 +72,15 @@ def test_the_best_answers_pass_every_module(real_app, module_id, specialty):
         node_id, visited = scenario.start, set()
         while not scenario.nodes[node_id].is_ending:
             page = client.get(url).text
-            assert scenario.nodes[node_id].title in page.replace("&#39;", "'").replace("&amp;", "&").replace("&#34;", '"').replace("&quot;", '"')
+            assert scenario.nodes[node_id].title in page.replace("&#39;", "'").replace("&amp;", "&").replace(
+                "&#34;", '"'
+            ).replace("&quot;", '"')
             best = best_choice(scenario, node_id, visited)
             visited.add(node_id)
-            client.post(url + "answer", data={"csrf_token": csrf_token(page), "step": _step(page), "choice": value_of(page, best.label)})
+            client.post(
+                url + "answer",
+                data={"csrf_token": csrf_token(page), "step": _step(page), "choice": value_of(page, best.label)},
+            )
             node_id = best.target
         page = client.get(url).text
         client.post(url + "continue", data={"csrf_token": csrf_token(page), "step": _step(page)})

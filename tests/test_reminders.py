@@ -45,8 +45,13 @@ def no_smtp(app) -> None:
 def person(app, email, name, *, due=None, supervisor=None, role="learner", module="test-callers", active=True) -> int:
     with app.app_context():
         user = accounts.create_user(
-            db.session, email=email, name=name, password=PASSWORD, role=role,
-            job_role="front-desk" if role == "learner" else "leadership", supervisor_email=supervisor,
+            db.session,
+            email=email,
+            name=name,
+            password=PASSWORD,
+            role=role,
+            job_role="front-desk" if role == "learner" else "leadership",
+            supervisor_email=supervisor,
         )
         if due is not None:
             assignments.ensure(db.session, user, module, due, "manager-choice", library=LIBRARY)
@@ -96,7 +101,9 @@ def test_plan_picks_due_soon_and_overdue_and_escalates_after_n_days(app):
     person(app, "dan@example.org", "Dan Far", due=TODAY + timedelta(days=20), supervisor="boss@example.org")
     person(app, "eve@example.org", "Eve Alone", due=TODAY - timedelta(days=9))
     person(app, "hal@example.org", "Hal Orphan", due=TODAY - timedelta(days=9), supervisor="gone-boss@example.org")
-    person(app, "fay@example.org", "Fay Left", due=TODAY - timedelta(days=30), supervisor="boss@example.org", active=False)
+    person(
+        app, "fay@example.org", "Fay Left", due=TODAY - timedelta(days=30), supervisor="boss@example.org", active=False
+    )
     gus = person(app, "gus@example.org", "Gus Waived", due=TODAY - timedelta(days=30), supervisor="boss@example.org")
     with app.app_context():
         boss = db.session.scalar(select(User).where(User.email == "boss@example.org"))
@@ -146,7 +153,9 @@ def test_a_digest_lists_every_open_assignment_and_names_modules_without_a_librar
 def test_reminders_arrive_by_smtp_once_a_day(app, smtp):
     use_smtp(app, smtp.port)
     with app.app_context():  # a front-desk hire 25 days ago: onboarding due in 5 days
-        ana = accounts.create_user(db.session, email="ana@example.org", name="Ana Lima", password=PASSWORD, job_role="front-desk")
+        ana = accounts.create_user(
+            db.session, email="ana@example.org", name="Ana Lima", password=PASSWORD, job_role="front-desk"
+        )
         ana.hire_date = TODAY - timedelta(days=25)
         assignments.for_person(db.session, ana, CURRICULA, LIBRARY, TODAY, new=True)
         db.session.commit()
@@ -196,8 +205,10 @@ def test_a_day_to_come_is_refused_and_nothing_is_kept_sent_or_recorded(app, smtp
     future = today + timedelta(days=45)  # Ana would be 25 days overdue, and her supervisor told
     result = run(app, *on(future))
     assert result.exit_code == 2, result.output
-    assert (f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
-            f"today is {today.isoformat()} (UTC)") in result.output
+    assert (
+        f"Invalid value for '--today': {future.isoformat()} has not happened yet: "
+        f"today is {today.isoformat()} (UTC)"
+    ) in result.output
     assert smtp.messages == [] and outbox(app) == []
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Evidence)) == evidence_before
@@ -230,7 +241,7 @@ def test_the_supervisor_gets_one_escalation_after_n_days_overdue(app, smtp):
     result = run(app, *on(day))
     assert result.exit_code == 0, result.output
     assert "2 digest(s), 1 escalation(s); 3 new" in result.output
-    to_boss = [m for m, r in zip(smtp.messages, smtp.recipients) if r == ["boss@example.org"]]
+    to_boss = [m for m, r in zip(smtp.messages, smtp.recipients, strict=False) if r == ["boss@example.org"]]
     assert len(to_boss) == 1
     escalation = to_boss[0]
     assert escalation["Subject"] == "Rounds: overdue training for 2 people you supervise"
@@ -245,7 +256,16 @@ def test_the_supervisor_gets_one_escalation_after_n_days_overdue(app, smtp):
     escalated = records(app, "reminder.escalated")
     with app.app_context():
         ids = {uid: assignments.of_user(db.session, uid)[0].id for uid in (ana, ben)}
-    assert [(who, d["supervisor"], [a["assignment"] for a in d["assignments"]], d["assignments"][0]["days_overdue"], d["transport"]) for who, d in escalated] == [
+    assert [
+        (
+            who,
+            d["supervisor"],
+            [a["assignment"] for a in d["assignments"]],
+            d["assignments"][0]["days_overdue"],
+            d["transport"],
+        )
+        for who, d in escalated
+    ] == [
         ("ana@example.org", "boss@example.org", [ids[ana]], 7, "smtp"),
         ("ben@example.org", "boss@example.org", [ids[ben]], 7, "smtp"),
     ]
@@ -323,10 +343,17 @@ def test_the_outbox_shows_fifty_a_page_newest_first(app, client):
     person(app, "admin@example.org", "Avery Admin", role="admin")
     with app.app_context():
         for n in range(51):
-            db.session.add(OutboxMessage(
-                to_address=f"p{n}@example.org", subject=f"Message number {n}", body="Hello", kind="digest",
-                digest_day=TODAY, transport="outbox", error="SMTPDataError: 554 no" if n == 50 else None,
-            ))
+            db.session.add(
+                OutboxMessage(
+                    to_address=f"p{n}@example.org",
+                    subject=f"Message number {n}",
+                    body="Hello",
+                    kind="digest",
+                    digest_day=TODAY,
+                    transport="outbox",
+                    error="SMTPDataError: 554 no" if n == 50 else None,
+                )
+            )
             db.session.flush()
         db.session.commit()
     sign_in(client, "admin@example.org")
@@ -366,7 +393,10 @@ def test_a_refused_message_is_kept_with_the_error_and_a_later_run_sends_it(app, 
     assert "0 new, 1 retried" in retried.output and "1 sent by SMTP" in retried.output
     assert smtp.recipients == [["ana@example.org"]]
     assert outbox(app) == [("ana@example.org", "digest", TODAY, "smtp", True, None)]
-    assert [(d["transport"], d.get("retry")) for _, d in records(app, "reminder.sent")] == [("outbox", None), ("smtp", True)]
+    assert [(d["transport"], d.get("retry")) for _, d in records(app, "reminder.sent")] == [
+        ("outbox", None),
+        ("smtp", True),
+    ]
 
     assert run(app, *on(TODAY)).exit_code == 0
     assert len(smtp.messages) == 1
@@ -470,8 +500,15 @@ def test_completed_training_is_not_reminded(app, smtp):
 
 
 SMTP_VARIABLES = (
-    "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_STARTTLS", "SMTP_FROM",
-    "SMTP_TIMEOUT_SECONDS", "REMINDER_ESCALATE_AFTER_DAYS", "BASE_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_STARTTLS",
+    "SMTP_FROM",
+    "SMTP_TIMEOUT_SECONDS",
+    "REMINDER_ESCALATE_AFTER_DAYS",
+    "BASE_URL",
 )
 
 
@@ -481,22 +518,41 @@ def test_settings_from_the_environment(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     defaults = from_environment(tmp_path)
     assert defaults["SMTP_HOST"] is None and mailer.settings_from_config(defaults) is None
-    assert (defaults["SMTP_PORT"], defaults["SMTP_STARTTLS"], defaults["SMTP_FROM"]) == (587, True, "Rounds <rounds@localhost>")
+    assert (defaults["SMTP_PORT"], defaults["SMTP_STARTTLS"], defaults["SMTP_FROM"]) == (
+        587,
+        True,
+        "Rounds <rounds@localhost>",
+    )
     assert (defaults["REMINDER_ESCALATE_AFTER_DAYS"], defaults["BASE_URL"]) == (7, "http://127.0.0.1:5000")
 
     for name, value in {
-        "SMTP_HOST": "mail.example.org", "SMTP_PORT": "2525", "SMTP_USERNAME": "rounds",
-        "SMTP_PASSWORD": "hunter2-hunter2", "SMTP_STARTTLS": "0", "SMTP_FROM": "Training <t@example.org>",
-        "SMTP_TIMEOUT_SECONDS": "9", "REMINDER_ESCALATE_AFTER_DAYS": "3", "BASE_URL": "https://rounds.example.org/",
+        "SMTP_HOST": "mail.example.org",
+        "SMTP_PORT": "2525",
+        "SMTP_USERNAME": "rounds",
+        "SMTP_PASSWORD": "hunter2-hunter2",
+        "SMTP_STARTTLS": "0",
+        "SMTP_FROM": "Training <t@example.org>",
+        "SMTP_TIMEOUT_SECONDS": "9",
+        "REMINDER_ESCALATE_AFTER_DAYS": "3",
+        "BASE_URL": "https://rounds.example.org/",
     }.items():
         monkeypatch.setenv(name, value)
     config = from_environment(tmp_path)
     settings = reminders.settings_from_config(config, due_soon_days=10)
     assert settings.smtp == mailer.SmtpSettings(
-        host="mail.example.org", port=2525, username="rounds", password="hunter2-hunter2",
-        starttls=False, sender="Training <t@example.org>", timeout=9.0,
+        host="mail.example.org",
+        port=2525,
+        username="rounds",
+        password="hunter2-hunter2",
+        starttls=False,
+        sender="Training <t@example.org>",
+        timeout=9.0,
     )
-    assert (settings.escalate_after_days, settings.due_soon_days, settings.base_url) == (3, 10, "https://rounds.example.org")
+    assert (settings.escalate_after_days, settings.due_soon_days, settings.base_url) == (
+        3,
+        10,
+        "https://rounds.example.org",
+    )
     assert "hunter2" not in repr(settings)
 
 

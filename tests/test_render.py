@@ -65,6 +65,7 @@ def file_fragments() -> list[tuple[str, list[tuple[str, str]]]]:
 
 # ------------------------------------------------------------------------------ real content
 
+
 def test_every_shipped_file_renders() -> None:
     library = load_library(PROJECT_ROOT / "content")
     assert library.errors == []
@@ -141,12 +142,46 @@ def test_tricky_fragments_render_as_stock_markdown(texts: list[str]) -> None:
 
 
 SNIPPETS = [
-    "Plain text.", "*em* **strong** ***both***", "_u_ __uu__ snake_case", "a * b", "`code` ``a`b``",
-    "\\*escaped\\*", "[link](https://example.org)", "[ref][x]", "[x]: https://example.org/x", "![img](a.png)",
-    "<https://auto.link>", "<b>inline</b>", "a < b", "<div>\nraw\n</div>", "&amp; &copy &#123; AT&T",
-    "```", "```py\ncode\n```", "~~~\nx\n~~~", "    indented", "\tTab", "- a\n- b", "* a", "1. one\n2. two",
-    "- a\n\n    more", "- a\n    - nested", "> quote\nlazy", "| a | b |\n|---|---|\n| 1 | 2 |", "x|y\n-|-",
-    "# H", "###### H6", "Title\n===", "Sub\n---", "---", "***", "- - -", "hard  \nbreak", "   ", "", "=", "-",
+    "Plain text.",
+    "*em* **strong** ***both***",
+    "_u_ __uu__ snake_case",
+    "a * b",
+    "`code` ``a`b``",
+    "\\*escaped\\*",
+    "[link](https://example.org)",
+    "[ref][x]",
+    "[x]: https://example.org/x",
+    "![img](a.png)",
+    "<https://auto.link>",
+    "<b>inline</b>",
+    "a < b",
+    "<div>\nraw\n</div>",
+    "&amp; &copy &#123; AT&T",
+    "```",
+    "```py\ncode\n```",
+    "~~~\nx\n~~~",
+    "    indented",
+    "\tTab",
+    "- a\n- b",
+    "* a",
+    "1. one\n2. two",
+    "- a\n\n    more",
+    "- a\n    - nested",
+    "> quote\nlazy",
+    "| a | b |\n|---|---|\n| 1 | 2 |",
+    "x|y\n-|-",
+    "# H",
+    "###### H6",
+    "Title\n===",
+    "Sub\n---",
+    "---",
+    "***",
+    "- - -",
+    "hard  \nbreak",
+    "   ",
+    "",
+    "=",
+    "-",
 ]
 
 
@@ -176,30 +211,51 @@ def test_markdown_that_once_looped_forever_renders() -> None:
 
 # -------------------------------------------------------------------------------- sanitising
 
-@pytest.mark.parametrize("text, html", [
-    ("Hi <script>alert(1)</script> there", "<p>Hi  there</p>"),
-    ("<style>p { color: red }</style>\n\nText", "<p>Text</p>"),
-    ('<iframe src="https://evil.example">inside</iframe>\n\nText', "<p>Text</p>"),
-    ("Text <noscript>no</noscript> <template>t</template><object>o</object>x", "<p>Text  x</p>"),
-    ('<a href="https://example.org" onclick="steal()" style="color:red" target="_blank">ok</a>',
-     '<p><a href="https://example.org" rel="noopener noreferrer">ok</a></p>'),
-    ("[x](javascript:alert(1))", '<p><a rel="noopener noreferrer">x</a></p>'),
-    ("[x](data:text/html,hi)", '<p><a rel="noopener noreferrer">x</a></p>'),
-    ("[x](tel:+15555550100)", '<p><a rel="noopener noreferrer">x</a></p>'),
-    ('[x](https://example.org "The title")',
-     '<p><a href="https://example.org" title="The title" rel="noopener noreferrer">x</a></p>'),
-    ("<mailto:privacy@example.org>",
-     '<p><a href="mailto:privacy@example.org" rel="noopener noreferrer">privacy@example.org</a></p>'),
-    ("![a fax](fax.png)", "<p></p>"),
-    ("<u>under</u> <div class='box'>boxed</div> <span>s</span>", "<p>under </p>boxed s<p></p>"),
-    ("Text <!-- a note for trainers --> more", "<p>Text  more</p>"),
-    ('<img src=x onerror="alert(1)">', "<p></p>"),
-    ("Text <svg><script>alert(1)</script></svg> x", "<p>Text  x</p>"),
-])
+
+@pytest.mark.parametrize(
+    "text, html",
+    [
+        ("Hi <script>alert(1)</script> there", "<p>Hi  there</p>"),
+        ("<style>p { color: red }</style>\n\nText", "<p>Text</p>"),
+        ('<iframe src="https://evil.example">inside</iframe>\n\nText', "<p>Text</p>"),
+        ("Text <noscript>no</noscript> <template>t</template><object>o</object>x", "<p>Text  x</p>"),
+        (
+            '<a href="https://example.org" onclick="steal()" style="color:red" target="_blank">ok</a>',
+            '<p><a href="https://example.org" rel="noopener noreferrer">ok</a></p>',
+        ),
+        ("[x](javascript:alert(1))", '<p><a rel="noopener noreferrer">x</a></p>'),
+        ("[x](data:text/html,hi)", '<p><a rel="noopener noreferrer">x</a></p>'),
+        ("[x](tel:+15555550100)", '<p><a rel="noopener noreferrer">x</a></p>'),
+        (
+            '[x](https://example.org "The title")',
+            '<p><a href="https://example.org" title="The title" rel="noopener noreferrer">x</a></p>',
+        ),
+        (
+            "<mailto:privacy@example.org>",
+            '<p><a href="mailto:privacy@example.org" rel="noopener noreferrer">privacy@example.org</a></p>',
+        ),
+        ("![a fax](fax.png)", "<p></p>"),
+        ("<u>under</u> <div class='box'>boxed</div> <span>s</span>", "<p>under </p>boxed s<p></p>"),
+        ("Text <!-- a note for trainers --> more", "<p>Text  more</p>"),
+        ('<img src=x onerror="alert(1)">', "<p></p>"),
+        ("Text <svg><script>alert(1)</script></svg> x", "<p>Text  x</p>"),
+    ],
+)
 def test_the_sanitiser_strips_what_it_must(text: str, html: str) -> None:
     out = render.render_markdown(text)
     assert out == html == stock(text)
-    for bad in ("<script", "alert(", "onclick", "onerror", "style=", "target=", "javascript:", "<img", "<iframe", "<!--"):
+    for bad in (
+        "<script",
+        "alert(",
+        "onclick",
+        "onerror",
+        "style=",
+        "target=",
+        "javascript:",
+        "<img",
+        "<iframe",
+        "<!--",
+    ):
         assert bad not in out, (text, out)
 
 
@@ -210,12 +266,33 @@ def test_the_sanitiser_keeps_what_lessons_may_use() -> None:
     )
     out = render.render_markdown(text)
     assert out == stock(text)
-    for tag in ("h1", "h2", "em", "strong", "code", "a", "br", "ul", "ol", "li", "blockquote", "pre", "hr",
-                "table", "thead", "tbody", "tr", "th", "td", "p"):
+    for tag in (
+        "h1",
+        "h2",
+        "em",
+        "strong",
+        "code",
+        "a",
+        "br",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "pre",
+        "hr",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "p",
+    ):
         assert f"<{tag}" in out, tag
 
 
 # --------------------------------------------------------------------- Python-Markdown as is
+
 
 def test_python_markdown_is_used_through_its_public_api_only() -> None:
     """No module of the app reaches into Python-Markdown's parts (its processors, patterns or
@@ -229,8 +306,11 @@ def test_python_markdown_is_used_through_its_public_api_only() -> None:
             if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "markdown" for a in node.names):
                 assert [a.name for a in node.names] == ["markdown"], path
                 users.append(path)
-                used = {n.attr for n in ast.walk(tree)
-                        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "markdown"}
+                used = {
+                    n.attr
+                    for n in ast.walk(tree)
+                    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "markdown"
+                }
                 assert used == {"Markdown"}, (path, used)
     assert [p.name for p in users] == ["render.py"]
     md = render._converter()

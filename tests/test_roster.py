@@ -7,7 +7,7 @@ import csv
 import hashlib
 import io
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -82,7 +82,9 @@ def hr_roster(staff: int = 300, seed: int = 5) -> list[dict[str, str]]:
         n += 1
         vendor = "Acme Billing LLC" if i % 2 else "Cloud Records Inc."
         rows.append(
-            person(n, "business-associate", "", "Billing Vendor", managers["Revenue Cycle"], kind="ba-staff", vendor=vendor)
+            person(
+                n, "business-associate", "", "Billing Vendor", managers["Revenue Cycle"], kind="ba-staff", vendor=vendor
+            )
         )
     rows.append(person(1, "leadership", "", "Administration", ""))
     return rows
@@ -113,26 +115,39 @@ def with_bad_rows(good: list[dict[str, str]]) -> tuple[str, list[tuple[str, str]
         ("B0002", {"hire_date": "03/04/2026"}, "hire_date '03/04/2026' is not a date in the form YYYY-MM-DD"),
         ("B0003", {"kind": "ba-staff", "vendor": ""}, "vendor is required when kind is ba-staff"),
         ("B0004", {"work_state": "Texas"}, "work_state 'Texas' is not a two-letter US state code"),
-        ("B0005", {"supervisor_email": "nobody@clinic.example"}, "supervisor_email nobody@clinic.example is not anyone"),
+        (
+            "B0005",
+            {"supervisor_email": "nobody@clinic.example"},
+            "supervisor_email nobody@clinic.example is not anyone",
+        ),
         ("B0006", {"email": "not-an-email"}, "email 'not-an-email' is not an email address"),
         ("B0007", {"kind": "temp"}, "kind 'temp' is not one of employee, contractor, ba-staff"),
         ("B0008", {"active": "maybe"}, "active 'maybe' is not yes or no"),
         ("B0009", {"email": good[20]["email"]}, f"email '{good[20]['email']}' is also on line"),
         ("B0010", {"supervisor_email": "b0011@clinic.example", "email": "b0010@clinic.example"}, "supervisor loop"),
         ("B0011", {"supervisor_email": "b0010@clinic.example", "email": "b0011@clinic.example"}, "supervisor loop"),
-        ("B0012", {"supervisor_email": "b0012@clinic.example", "email": "b0012@clinic.example"}, "cannot be their own supervisor"),
+        (
+            "B0012",
+            {"supervisor_email": "b0012@clinic.example", "email": "b0012@clinic.example"},
+            "cannot be their own supervisor",
+        ),
         ("B0013", {"name": ""}, "name is empty"),
     ]
     rows = list(good)
     for i, (eid, changes, _) in enumerate(bad):
-        row = {**base, "employee_id": eid, "email": f"{eid.lower()}@clinic.example", "supervisor_email": good[0]["email"]}
+        row = {
+            **base,
+            "employee_id": eid,
+            "email": f"{eid.lower()}@clinic.example",
+            "supervisor_email": good[0]["email"],
+        }
         row.update(changes)
         rows.insert(15 + i * 19, row)
     rows.insert(40, {**good[30]})  # the same employee id twice
     text = as_csv(rows, newline="\r\n", bom=True)
     lines = text.split("\r\n")
     lines.insert(100, "")  # a blank line: skipped, but it still counts in line numbers
-    lines.insert(200, 'B0014,b0014@clinic.example,Doe, Jane,front-desk,,Patient Access,,2026-02-01,NM,employee,,yes')
+    lines.insert(200, "B0014,b0014@clinic.example,Doe, Jane,front-desk,,Patient Access,,2026-02-01,NM,employee,,yes")
     text = "\r\n".join(lines)
     expected = [(eid, reason) for eid, _, reason in bad]
     expected += [(good[30]["employee_id"], f"employee_id '{good[30]['employee_id']}' is also on line")]
@@ -172,7 +187,7 @@ def _complete(app, email: str) -> None:
         content = engine.content_to_start(LIBRARY, LIBRARY.modules["test-callers"], user)
         attempt = engine.start_attempt(db.session, user, content)
         attempt.stage, attempt.passed, attempt.score = "finished", True, 4
-        attempt.acknowledged_at = datetime.now(timezone.utc)
+        attempt.acknowledged_at = datetime.now(UTC)
         assignments.complete(db.session, attempt, LIBRARY)
         db.session.commit()
 
@@ -277,7 +292,10 @@ def test_a_changed_row_is_reported_and_applied(app):
     changes = {p.email: p.changes for p in result.changed}
     assert changes == {
         moved["email"]: {"department": ("Revenue Cycle", "Patient Access")},
-        promoted["email"]: {"job_role": ("it", "front-desk"), "department": ("Information Technology", "Patient Access")},
+        promoted["email"]: {
+            "job_role": ("it", "front-desk"),
+            "department": ("Information Technology", "Patient Access"),
+        },
     }
     assert result.unchanged == 298 and not result.created and not result.deactivated
     _apply(app, text)
@@ -337,7 +355,10 @@ def test_an_account_made_by_hand_is_linked_by_email(app):
     with app.app_context():
         result = roster.preview(db.session, GOOD_TEXT)
     linked = next(p for p in result.changed if p.user_id == manual)
-    assert linked.changes["employee_id"] == ("", GOOD[3]["employee_id"]) and linked.changes["job_role"] == ("it", "leadership")
+    assert linked.changes["employee_id"] == ("", GOOD[3]["employee_id"]) and linked.changes["job_role"] == (
+        "it",
+        "leadership",
+    )
     assert len(result.created) == 299
     _apply(app, GOOD_TEXT)
     with app.app_context():
@@ -451,7 +472,10 @@ def test_cli_preview_then_apply_then_nothing_to_do(app, tmp_path):
         assert '"by":"command line' in imported.details and '"filename":"hr.csv"' in imported.details
     path.write_bytes(as_csv(GOOD[:-1]).encode())
     shorter = _cli(app, "roster", "import", str(path))
-    assert f"- absent: {GOOD[-1]['employee_id']} {GOOD[-1]['name']} <{GOOD[-1]['email']}> (not in the file)" in shorter.output
+    assert (
+        f"- absent: {GOOD[-1]['employee_id']} {GOOD[-1]['name']} <{GOOD[-1]['email']}> (not in the file)"
+        in shorter.output
+    )
     path.write_bytes(GOOD_TEXT.encode())
     again = _cli(app, "roster", "import", str(path), "--apply")
     assert again.exit_code == 0 and again.output.strip().endswith("no changes")
@@ -492,7 +516,9 @@ def test_admin_upload_preview_apply(app, client):
     assert f"line {line_of(BAD_TEXT, 'B0001')}: job_role &#39;nurse&#39; is not one of" in page.text
     assert "Apply these changes" not in page.text
     # applying anyway is refused, and changes nothing
-    refused = client.post(bad.headers["Location"] + "/apply", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True)
+    refused = client.post(
+        bad.headers["Location"] + "/apply", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True
+    )
     assert "Nothing was imported" in refused.text
     with app.app_context():
         assert _count(User) == 1
@@ -513,7 +539,9 @@ def test_admin_upload_preview_apply(app, client):
         upload = db.session.scalar(select(RosterUpload).order_by(RosterUpload.id.desc()))
         assert upload.applied_at is not None and upload.sha256 == hashlib.sha256(GOOD_TEXT.encode()).hexdigest()
         assert upload.filename == "hr.csv" and upload.uploaded_by_id == _user(ADMIN).id
-    again = client.post(good.headers["Location"] + "/apply", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True)
+    again = client.post(
+        good.headers["Location"] + "/apply", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True
+    )
     assert "already applied" in again.text
     with app.app_context():
         assert _count(Evidence) > 300 and evidence.verify(db.session).ok
@@ -536,7 +564,9 @@ def test_a_bad_upload_gets_a_message_beside_the_field(app, client, data, message
     else:
         response = _upload(client, data)
     assert response.status_code == 400
-    assert f'<p class="field-error" id="file-error"><span class="visually-hidden">Error:</span> {message}' in response.text
+    assert (
+        f'<p class="field-error" id="file-error"><span class="visually-hidden">Error:</span> {message}' in response.text
+    )
     with app.app_context():
         assert _count(RosterUpload) == 0
 
@@ -574,7 +604,9 @@ def test_clearing_for_phi_is_refused_before_onboarding_and_allowed_after(app, cl
     assert "1–50 of 301 people; page 1 of 7" in page_text(page.text)  # a page at a time
     page = client.get(f"/admin/roster?show=not-cleared&q={row['email']}")
     assert f'aria-describedby="why{uid}">Mark cleared' in page.text  # the disabled button
-    refused = client.post(f"/admin/roster/{uid}/clear", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True)
+    refused = client.post(
+        f"/admin/roster/{uid}/clear", data={"csrf_token": csrf_token(page.text)}, follow_redirects=True
+    )
     assert f"{row['name']} cannot be cleared for PHI access yet: their onboarding training is not done" in refused.text
     with app.app_context():
         assert db.session.get(User, uid).cleared_at is None
@@ -633,15 +665,23 @@ def test_an_admin_sets_a_password_for_an_imported_person(app):
     assert "has no password yet" in page
     short = admin.post(url, data={"csrf_token": csrf_token(page), "password": "short", "confirm": "short"})
     assert short.status_code == 422 and short.text.count("The password needs 12 to 1024 characters.") == 2
-    differ = admin.post(url, data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase two"})
+    differ = admin.post(
+        url,
+        data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase two"},
+    )
     assert differ.text.count("The two passwords differ.") == 2
-    done = admin.post(url, data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase one"})
+    done = admin.post(
+        url,
+        data={"csrf_token": csrf_token(page), "password": "a long passphrase one", "confirm": "a long passphrase one"},
+    )
     assert done.status_code == 303
     assert sign_in(app.test_client(), "imported@example.org", "a long passphrase one").status_code == 303
     learner = app.test_client()
     sign_in(learner, "imported@example.org", "a long passphrase one")
     assert learner.get(url).headers["Location"].startswith("/auth/password")  # theirs to choose first
     page = learner.get("/auth/password").text
-    learner.post("/auth/password", data={"csrf_token": csrf_token(page), "password": "my own passphrase",
-                                         "confirm": "my own passphrase"})
+    learner.post(
+        "/auth/password",
+        data={"csrf_token": csrf_token(page), "password": "my own passphrase", "confirm": "my own passphrase"},
+    )
     assert learner.get(url).status_code == 403

@@ -62,8 +62,11 @@ def test_an_expired_form_sent_with_htmx_reloads_the_page_and_says_why(app, clien
     does not swap error responses, so without a reload the learner would see nothing happen."""
     add_user(app)
     sign_in(client)
-    response = client.post("/learn/test-callers/answer", data={"step": "3", "choice": "1", "csrf_token": "stale"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        "/learn/test-callers/answer",
+        data={"step": "3", "choice": "1", "csrf_token": "stale"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 400 and response.headers["HX-Refresh"] == "true"
     assert response.text == ""  # nothing rendered, so the message waits for the reload
     reloaded = client.get("/learn/")
@@ -76,8 +79,11 @@ def test_a_form_sent_with_htmx_after_signing_out_goes_to_sign_in_and_back(app, c
     sign_in(client)
     client.post("/auth/logout", data={"csrf_token": csrf_token(client.get("/learn/").text)})
     assert "You are signed out." in client.get("/auth/login").text  # that tab's own message, shown
-    response = client.post("/learn/test-callers/answer", data={"step": "3", "choice": "1", "csrf_token": "stale"},
-                           headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"})
+    response = client.post(
+        "/learn/test-callers/answer",
+        data={"step": "3", "choice": "1", "csrf_token": "stale"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"},
+    )
     assert response.headers["HX-Redirect"] == "/auth/login?next=/learn/test-callers/"
     login = client.get("/auth/login").text
     assert login.count('class="flash') == 1, "one message, not two"
@@ -203,7 +209,9 @@ def test_an_answer_sent_after_being_signed_out_elsewhere_leads_back_to_its_page(
 def test_with_htmx_the_page_to_come_back_to_is_the_one_htmx_names(app, client):
     page = at_a_question(app, client)
     _sign_out_everywhere(app)
-    response = post_an_answer(client, page, **{"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"})
+    response = post_an_answer(
+        client, page, **{"HX-Request": "true", "HX-Current-URL": "http://localhost/learn/test-callers/"}
+    )
     assert response.headers["HX-Redirect"] == "/auth/login?next=/learn/test-callers/"
 
 
@@ -216,7 +224,10 @@ def test_an_answer_sent_after_the_session_expired_leads_to_sign_in_and_back(app,
     assert response.status_code == 303
     assert response.headers["Location"] == "/auth/login?next=/learn/test-callers/"
     login = client.get(response.headers["Location"]).text
-    assert "You were signed out (in another tab, or the page was open too long). What you just sent was not recorded" in login
+    assert (
+        "You were signed out (in another tab, or the page was open too long). What you just sent was not recorded"
+        in login
+    )
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
 

@@ -35,8 +35,15 @@ NEW_TITLE = "Callers, edited while the server runs"
 
 
 def _flask(env: dict, *args: str, stdin: str | None = None) -> None:
-    subprocess.run([str(BIN / "flask"), "--app", "app", *args], cwd=PROJECT_ROOT, env=env,
-                   input=stdin, capture_output=True, text=True, check=True)
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "app", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 class Browser:
@@ -67,19 +74,51 @@ def served(database_url, tmp_path):
     empty database: the ``database_url`` fixture resets PostgreSQL's)."""
     content = tmp_path / "content"
     shutil.copytree(DATA_CONTENT, content)
-    env = dict(os.environ, DATABASE_URL=database_url, INSTANCE_PATH=str(tmp_path / "instance"),
-               CONTENT_DIR=str(content), SECRET_KEY="serving-test-key", CONTENT_REFRESH_SECONDS="0.2")
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        INSTANCE_PATH=str(tmp_path / "instance"),
+        CONTENT_DIR=str(content),
+        SECRET_KEY="serving-test-key",
+        CONTENT_REFRESH_SECONDS="0.2",
+    )
     _flask(env, "db", "upgrade")
     _flask(env, "content", "load")
-    _flask(env, "users", "add", "learner@example.org", "--name", "Dana Whitfield", "--role", "learner",
-           "--job-role", "front-desk", stdin=PASSWORD + "\n")
+    _flask(
+        env,
+        "users",
+        "add",
+        "learner@example.org",
+        "--name",
+        "Dana Whitfield",
+        "--role",
+        "learner",
+        "--job-role",
+        "front-desk",
+        stdin=PASSWORD + "\n",
+    )
     port = free_port()
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as fh:
         server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--preload", "--workers", "2", "--worker-class", "gthread", "--threads", "1",
-             "--bind", f"127.0.0.1:{port}", "app:app"],
-            cwd=PROJECT_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(BIN / "gunicorn"),
+                "--preload",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "app:app",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -24,8 +24,13 @@ def _formula_like_records(app) -> None:
     for n, department in enumerate(DEPARTMENTS):
         user_id = add_user(app, email=f"p{n}@example.org", name=NAME, department=department)
         with app.app_context():
-            evidence.append(db.session, "lesson.viewed", user=db.session.get(User, user_id), module_id="test-callers",
-                            details={"screen": 1})
+            evidence.append(
+                db.session,
+                "lesson.viewed",
+                user=db.session.get(User, user_id),
+                module_id="test-callers",
+                details={"screen": 1},
+            )
             db.session.commit()
 
 
@@ -47,7 +52,7 @@ def _assert_exact_and_safe(exact: list[dict[str, str]], safe: list[dict[str, str
     assert [r["department"] for r in safe] == ["'" + d for d in DEPARTMENTS]
     assert {r["learner_name"] for r in safe} == {"'" + NAME}
     assert not any(_hash_matches(r) for r in safe)  # a copy to read, not to check
-    for e, s in zip(exact, safe):  # nothing else changes: numbers, days, hashes, details
+    for e, s in zip(exact, safe, strict=False):  # nothing else changes: numbers, days, hashes, details
         assert {k: v for k, v in e.items() if k not in ("learner_name", "department")} == {
             k: v for k, v in s.items() if k not in ("learner_name", "department")
         }
@@ -64,7 +69,9 @@ def test_the_evidence_page_offers_the_exact_records_and_a_spreadsheet_safe_copy_
     assert "those cells no longer match their hashes, so do not use this copy to check them" in text
     assert 'href="/audit/evidence-spreadsheet-safe.csv?department=%2BWard+4"' in page.text  # the same records
 
-    exact = _rows(client.get("/audit/evidence.csv?event=lesson.viewed").text)  # (read each streamed file before the next request)
+    exact = _rows(
+        client.get("/audit/evidence.csv?event=lesson.viewed").text
+    )  # (read each streamed file before the next request)
     safe = client.get("/audit/evidence-spreadsheet-safe.csv?event=lesson.viewed")
     assert safe.status_code == 200 and safe.mimetype == "text/csv"
     assert "rounds-evidence-spreadsheet-safe-" in safe.headers["Content-Disposition"]
@@ -82,5 +89,8 @@ def test_the_export_command_writes_the_exact_records_or_with_spreadsheet_safe_a_
     safe = runner.invoke(args=["evidence", "export", "--event", "lesson.viewed", "--spreadsheet-safe"])
     assert exact.exit_code == 0 and safe.exit_code == 0, safe.output
     assert "5 evidence records exported;" in exact.stderr
-    assert "5 evidence records exported (spreadsheet-safe copy: cells that start like a formula begin with an apostrophe" in safe.stderr
+    assert (
+        "5 evidence records exported (spreadsheet-safe copy: cells that start like a formula begin with an apostrophe"
+        in safe.stderr
+    )
     _assert_exact_and_safe(_rows(exact.stdout), _rows(safe.stdout))

@@ -27,7 +27,7 @@ from .helpers import (
 def _report_rows(html: str) -> list[tuple[str, str, str]]:
     """(person, module, state) per row of the report's table."""
     found = []
-    html = html[html.index('id="report-order"'):] if 'id="report-order"' in html else ""  # not the departments'
+    html = html[html.index('id="report-order"') :] if 'id="report-order"' in html else ""  # not the departments'
     for row in re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", html, re.S):
         cells = [page_text(c).strip() for c in re.split(r"</t[hd]>", row)]
         found.append((cells[0].split(" ")[0], cells[1].split(" · ")[0], cells[3]))  # without the evidence link
@@ -49,12 +49,14 @@ def test_the_training_report_shows_every_assignment_and_how_it_ended(app):
     assert "Done 1 (25%)" in text_ and "Open (not yet due) 1" in text_ and "Overdue 1" in text_ and "Waived 1" in text_
     with app.app_context():
         attempt = db.session.scalar(select(Attempt).where(Attempt.acknowledged_at.is_not(None)))
-    assert f'attempt {attempt.number}, score {attempt.score}, signed “Dana Whitfield”' in text_
+    assert f"attempt {attempt.number}, score {attempt.score}, signed “Dana Whitfield”" in text_
     assert f"version {attempt.module_version[:12]}" in text_
     # Each person links to their own report, and each row to its proof: that person's records
     # of that module on the Evidence page.
     assert 'href="/audit/training?email=dana@example.org">Dana Whitfield</a>' in page
-    link = unescape(re.search(r'href="([^"]+)">evidence<span class="visually-hidden"> of Dana Whitfield', page).group(1))
+    link = unescape(
+        re.search(r'href="([^"]+)">evidence<span class="visually-hidden"> of Dana Whitfield', page).group(1)
+    )
     assert link == "/audit/?email=dana@example.org&module=test-callers"
     records = client.get(link).text
     assert record_seqs(records) and "Acknowledgement signed" in page_text(records) and "Ben Brook" not in records
@@ -87,7 +89,9 @@ def test_the_training_report_filters(app, query, people):
 
 def test_the_training_report_refuses_a_bad_filter_beside_its_field(app):
     client = signed_in_as(app, "compliance")
-    response = client.get("/audit/training?due_since=2026-02-01&due_until=2026-01-01&state=late&email=nobody@example.org")
+    response = client.get(
+        "/audit/training?due_since=2026-02-01&due_until=2026-01-01&state=late&email=nobody@example.org"
+    )
     assert response.status_code == 400
     assert '<a href="#email">No account has this email.</a>' in response.text
     assert '<a href="#due_until">The last day is before the first day.</a>' in response.text
@@ -100,7 +104,9 @@ def test_the_training_report_downloads_as_csv(app):
     client = signed_in_as(app, "compliance")
     response = client.get("/audit/training.csv?department=Patient+Access")
     assert response.mimetype == "text/csv"
-    assert re.match(r'attachment; filename="rounds-training-report-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"])
+    assert re.match(
+        r'attachment; filename="rounds-training-report-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"]
+    )
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert tuple(rows[0]) == training_report.COLUMNS
     assert [(r["email"], r["module_id"], r["state"]) for r in rows] == [
@@ -150,14 +156,16 @@ def test_the_report_csv_never_hands_a_spreadsheet_a_formula(app):
         waived = db.session.scalar(select(Assignment).where(Assignment.state == "waived"))
         waived.waived_reason = '=HYPERLINK("http://x.example","click")'
         db.session.commit()
-    rows = list(csv.DictReader(io.StringIO(signed_in_as(app, "compliance").get("/audit/training.csv").get_data(as_text=True))))
+    rows = list(
+        csv.DictReader(io.StringIO(signed_in_as(app, "compliance").get("/audit/training.csv").get_data(as_text=True)))
+    )
     assert [r["waived_reason"] for r in rows if r["state"] == "waived"] == ['\'=HYPERLINK("http://x.example","click")']
 
 
 def test_the_training_report_adds_up_by_department(app):
     workforce(app)
     page = signed_in_as(app, "compliance").get("/audit/training").text
-    table = page[page.index("By department"):page.index("</table>", page.index("By department"))]
+    table = page[page.index("By department") : page.index("</table>", page.index("By department"))]
     rows = [page_text(r).split() for r in re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</tr>", table, re.S)]
     # Dental Clinic: Cy's one open assignment; Patient Access: Dana's done one and Ben's overdue and waived ones.
     assert rows == [
@@ -180,16 +188,26 @@ def test_the_report_finds_contractors_and_business_associates_staff_by_kind_and_
         people["cy@example.org"].person_kind, people["cy@example.org"].vendor = "contractor", "Smile Temps"
         db.session.commit()
     client = signed_in_as(app, "compliance")
-    for query, expected in (("person_kind=ba-staff", ["Ben", "Ben"]), ("person_kind=contractor", ["Cy"]),
-                            ("person_kind=employee", ["Dana"]), ("vendor=Acme+Billing", ["Ben", "Ben"]),
-                            ("vendor=Smile+Temps&state=open", ["Cy"])):
+    for query, expected in (
+        ("person_kind=ba-staff", ["Ben", "Ben"]),
+        ("person_kind=contractor", ["Cy"]),
+        ("person_kind=employee", ["Dana"]),
+        ("vendor=Acme+Billing", ["Ben", "Ben"]),
+        ("vendor=Smile+Temps&state=open", ["Cy"]),
+    ):
         page = client.get(f"/audit/training?{query}").text
         assert [p for p, _, _ in _report_rows(page)] == expected, query
     page = page_text(client.get("/audit/training?vendor=Acme+Billing").text)
     assert "Business associate staff: Acme Billing" in page
-    rows = list(csv.DictReader(io.StringIO(client.get("/audit/training.csv?person_kind=ba-staff").get_data(as_text=True))))
-    assert {(r["email"], r["person_kind"], r["vendor"]) for r in rows} == {("ben@example.org", "ba-staff", "Acme Billing")}
-    for query, message in (("vendor=Nobody+Inc", "Choose a firm from the list."),
-                           ("person_kind=robot", "Choose a kind of person from the list.")):
+    rows = list(
+        csv.DictReader(io.StringIO(client.get("/audit/training.csv?person_kind=ba-staff").get_data(as_text=True)))
+    )
+    assert {(r["email"], r["person_kind"], r["vendor"]) for r in rows} == {
+        ("ben@example.org", "ba-staff", "Acme Billing")
+    }
+    for query, message in (
+        ("vendor=Nobody+Inc", "Choose a firm from the list."),
+        ("person_kind=robot", "Choose a kind of person from the list."),
+    ):
         wrong = client.get(f"/audit/training?{query}")
         assert wrong.status_code == 400 and page_text(wrong.text).count(message) == 2, query

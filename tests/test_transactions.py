@@ -29,7 +29,7 @@ from quiz.models import Assignment, Attempt, Evidence, User
 from quiz.web import manage
 from quiz.web.units import declared_unit
 
-from .helpers import PASSWORD, add_user, csrf_token, sign_in, signed_in_as
+from .helpers import PASSWORD, add_user, csrf_token, signed_in_as
 
 
 def _sqlite_only():
@@ -202,8 +202,10 @@ def test_a_writing_view_keeps_nothing_when_it_fails_after_writing(app, monkeypat
 
     monkeypatch.setattr(manage, "flash", fail)  # after assignments.ensure wrote the assignment
     with pytest.raises(RuntimeError):
-        client.post(f"/manage/people/{uid}/assign", data={
-            "csrf_token": csrf_token(page), "module_id": "test-refresher", "due_on": date.today().isoformat()})
+        client.post(
+            f"/manage/people/{uid}/assign",
+            data={"csrf_token": csrf_token(page), "module_id": "test-refresher", "due_on": date.today().isoformat()},
+        )
     with app.app_context():
         assert db.session.scalar(select(func.count(Assignment.id)).where(Assignment.reason == "manager-choice")) == 0
         assert db.session.scalar(select(func.count(Evidence.seq)).where(Evidence.event == "assignment.created")) == 0
@@ -219,7 +221,8 @@ def test_a_writing_command_keeps_nothing_when_it_fails(app, monkeypatch):
     monkeypatch.setattr(cli.click, "echo", fail)  # users add echoes after it wrote
     result = app.test_cli_runner().invoke(
         args=["users", "add", "new@example.org", "--name", "Nia New", "--job-role", "front-desk"],
-        input="a long enough passphrase\n")
+        input="a long enough passphrase\n",
+    )
     assert isinstance(result.exception, RuntimeError)
     with app.app_context():
         assert db.session.scalar(select(func.count(User.id))) == 1  # only add_user's
@@ -239,8 +242,9 @@ def test_signing_in_reads_then_writes_in_two_transactions_on_sqlite_and_one_on_p
     listener = lambda conn: begun.append(db_module.write_intent.get())  # noqa: E731
     event.listen(engine_, "begin", listener)
     try:
-        response = client.post("/auth/login", data={"email": "learner@example.org", "password": PASSWORD,
-                                                    "csrf_token": csrf_token(page)})
+        response = client.post(
+            "/auth/login", data={"email": "learner@example.org", "password": PASSWORD, "csrf_token": csrf_token(page)}
+        )
     finally:
         event.remove(engine_, "begin", listener)
     assert response.status_code == 303

@@ -11,7 +11,7 @@ security reminders, and, after the miss, the targeted refresher, spaced as curri
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -32,9 +32,15 @@ CURRICULA, _ = load_curricula(CONTENT, LIBRARY)
 HIRED = date(2025, 1, 6)  # a Monday; the year is in the past, and the clock is moved to each day
 DAYS = 366
 #: Someone of every role, and of every specialty where the content has versions for it.
-PEOPLE = [(role, None) for role in CURRICULA.roles] + [
-    (role, specialty) for role in ("front-desk", "clinical") for specialty in ("medical", "dental", "behavioral-health", "pharmacy")
-] + [("case-manager", "behavioral-health")]
+PEOPLE = (
+    [(role, None) for role in CURRICULA.roles]
+    + [
+        (role, specialty)
+        for role in ("front-desk", "clinical")
+        for specialty in ("medical", "dental", "behavioral-health", "pharmacy")
+    ]
+    + [("case-manager", "behavioral-health")]
+)
 MISSER = ("front-desk", None)  # answers one decision of their onboarding wrongly at first
 
 
@@ -71,10 +77,12 @@ def year_app(tmp_path, monkeypatch):
 def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app):
     app = year_app
     ids: dict[tuple[str, str | None], int] = {}
-    with time_machine.travel(datetime.combine(HIRED, time(8), tzinfo=timezone.utc), tick=False):
+    with time_machine.travel(datetime.combine(HIRED, time(8), tzinfo=UTC), tick=False):
         for role, specialty in PEOPLE:
             email = f"{role}.{specialty or 'general'}@example.org"
-            ids[(role, specialty)] = add_user(app, email=email, name=f"New {role} {specialty or ''}".strip(), job_role=role, specialty=specialty)
+            ids[(role, specialty)] = add_user(
+                app, email=email, name=f"New {role} {specialty or ''}".strip(), job_role=role, specialty=specialty
+            )
         with app.app_context():
             for uid in ids.values():
                 person = db.session.get(User, uid)
@@ -85,7 +93,7 @@ def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app)
     missed_once = False
     for offset in range(DAYS):
         day = HIRED + timedelta(days=offset)
-        with time_machine.travel(datetime.combine(day, time(9), tzinfo=timezone.utc), tick=False), app.app_context():
+        with time_machine.travel(datetime.combine(day, time(9), tzinfo=UTC), tick=False), app.app_context():
             assignments.refresh(db.session, CURRICULA, LIBRARY, day)
             db.session.commit()
             # Each person takes what is open three days after it was assigned.
@@ -101,8 +109,14 @@ def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app)
 
     with app.app_context():
         rows = db.session.execute(
-            select(Assignment.user_id, Assignment.module_id, Assignment.reason, Assignment.created_at, Assignment.due_on, Assignment.state)
-            .order_by(Assignment.user_id, Assignment.created_at, Assignment.id)
+            select(
+                Assignment.user_id,
+                Assignment.module_id,
+                Assignment.reason,
+                Assignment.created_at,
+                Assignment.due_on,
+                Assignment.state,
+            ).order_by(Assignment.user_id, Assignment.created_at, Assignment.id)
         ).all()
     year: dict[int, list] = defaultdict(list)
     for user_id, module_id, reason, created, due_on, state in rows:
@@ -133,11 +147,15 @@ def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app)
             if earlier and earlier[0] < first_due:  # taken early as a follow-up: a year after that
                 continue
             assert got, f"{who}: {item.module} ({whose}'s plan) never assigned"
-            assert got[0] == (first_due - timedelta(days=CURRICULA.due_soon_days), first_due), (who, item.module, got[0])
+            assert got[0] == (first_due - timedelta(days=CURRICULA.due_soon_days), first_due), (
+                who,
+                item.module,
+                got[0],
+            )
         # Spaced, not a yearly block: two plan refreshers never fall due within two weeks of
         # each other, and something comes at least every three months after onboarding.
         dues = sorted(d for _, _, r, d, _ in mine if r == "refresher" and d < HIRED + timedelta(days=365))
-        gaps = [b - a for a, b in zip([HIRED + timedelta(days=30), *dues], dues)]
+        gaps = [b - a for a, b in zip([HIRED + timedelta(days=30), *dues], dues, strict=False)]
         assert all(timedelta(days=14) <= g <= timedelta(days=100) for g in gaps), f"{who}: gaps {gaps}"
         # Everything assigned was done (they take it three days after it comes).
         last_day = HIRED + timedelta(days=DAYS - 1)

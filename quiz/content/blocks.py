@@ -80,13 +80,18 @@ def fence_open(line: str) -> str | None:
 def fence_close(lines: list[str], start: int, fence: str) -> int | None:
     """The index of the line closing a block opened with ``fence``, or None if none does."""
     for j in range(start, len(lines)):
-        if lines[j].startswith(fence) and not lines[j][len(fence):].strip(" "):
+        if lines[j].startswith(fence) and not lines[j][len(fence) :].strip(" "):
             return j
     return None
 
 
 def split_settings(
-    path: str, lines: list[str], start: int, end: int, own: tuple[str, ...], other: tuple[str, ...],
+    path: str,
+    lines: list[str],
+    start: int,
+    end: int,
+    own: tuple[str, ...],
+    other: tuple[str, ...],
     errors: list[ContentError],
 ) -> tuple[dict[str, tuple[str, int]], int]:
     """Read ``Name: value`` lines at the top of a section; return them and where the text starts."""

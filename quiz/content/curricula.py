@@ -77,7 +77,9 @@ class Curricula:
         role's own entry wins when both name a module."""
         own = self.plan(job_role).refreshers
         named = {r.module for r in own}
-        return tuple((r, job_role) for r in own) + tuple((r, "everyone") for r in self.everyone if r.module not in named)
+        return tuple((r, job_role) for r in own) + tuple(
+            (r, "everyone") for r in self.everyone if r.module not in named
+        )
 
 
 _TOP = ("defaults", "roles", "states", "everyone", "follow_up")
@@ -105,13 +107,17 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
 
     def number(value, key, low=1) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            errors.append(ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a whole number {low} or more"))
+            errors.append(
+                ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a whole number {low} or more")
+            )
             return None
         return value
 
     def modules(value, key) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            errors.append(ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a list of module ids"))
+            errors.append(
+                ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a list of module ids")
+            )
             return ()
         for i, module_id in enumerate(value):
             if known_modules is None or module_id in known_modules:
@@ -128,7 +134,9 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
             return {}
         for k in value:
             if k not in allowed:
-                errors.append(ContentError(shown, fm.line(*key, k), f"unknown field `{k}`; known: {', '.join(allowed)}"))
+                errors.append(
+                    ContentError(shown, fm.line(*key, k), f"unknown field `{k}`; known: {', '.join(allowed)}")
+                )
         return value
 
     defaults = mapping(fm.data.get("defaults") or {}, ("defaults",), _DEFAULTS)
@@ -137,22 +145,33 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
 
     def refreshers(items, key) -> tuple[Refresher, ...]:
         if not isinstance(items, list):
-            errors.append(ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a list of `- module:` items"))
+            errors.append(
+                ContentError(shown, fm.line(*key), f"`{'.'.join(map(str, key))}` must be a list of `- module:` items")
+            )
             return ()
         found = []
         for i, item in enumerate(items):
             at = key + (i,)
             if not isinstance(item, dict) or "module" not in item:
-                errors.append(ContentError(shown, fm.line(*at), "each refresher needs `module:` (and optionally `every_months:` and `first_after_days:`)"))
+                errors.append(
+                    ContentError(
+                        shown,
+                        fm.line(*at),
+                        "each refresher needs `module:` (and optionally `every_months:` and `first_after_days:`)",
+                    )
+                )
                 continue
             mapping(item, at, _REFRESHER)
             modules([item["module"]], at + ("module",))
             months = number(item.get("every_months", base.recurrence_months), at + ("every_months",))
             first = item.get("first_after_days")
-            found.append(Refresher(
-                item["module"], months or base.recurrence_months,
-                number(first, at + ("first_after_days",), low=0) if first is not None else None,
-            ))
+            found.append(
+                Refresher(
+                    item["module"],
+                    months or base.recurrence_months,
+                    number(first, at + ("first_after_days",), low=0) if first is not None else None,
+                )
+            )
         return tuple(found)
 
     roles: dict[str, RolePlan] = {}
@@ -167,14 +186,18 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
         )
     everyone = mapping(fm.data.get("everyone") or {}, ("everyone",), ("refreshers",))
     for_everyone = refreshers(everyone.get("refreshers") or [], ("everyone", "refreshers"))
-    follow_up = _follow_up(mapping(fm.data.get("follow_up") or {}, ("follow_up",), ("after_days", "due_days")), number, errors, shown, fm)
+    follow_up = _follow_up(
+        mapping(fm.data.get("follow_up") or {}, ("follow_up",), ("after_days", "due_days")), number, errors, shown, fm
+    )
 
     states: dict[str, StateRule] = {}
     for code, spec in mapping(fm.data.get("states") or {}, ("states",), US_STATES).items():
         key = ("states", code)
         spec = mapping(spec or {}, key, _STATE)
         if "law" not in spec or "modules" not in spec or "within_days_of_hire" not in spec:
-            errors.append(ContentError(shown, fm.line(*key), f"state {code} needs `law`, `modules` and `within_days_of_hire`"))
+            errors.append(
+                ContentError(shown, fm.line(*key), f"state {code} needs `law`, `modules` and `within_days_of_hire`")
+            )
             continue
         after = spec.get("after_law_change_days")
         retain = spec.get("retain_years")
@@ -192,9 +215,14 @@ def load_curricula(root: Path, library: Library | None = None) -> tuple[Curricul
         cause = library.unserved_modules[module_id]
         lines = sorted(set(lines))
         also = f" (named on lines {_and(lines)})" if len(lines) > 1 else ""
-        errors.append(ContentError(
-            shown, lines[0], f"module `{module_id}` is not served because of errors{also}: fix {cause} first", cause=cause,
-        ))
+        errors.append(
+            ContentError(
+                shown,
+                lines[0],
+                f"module `{module_id}` is not served because of errors{also}: fix {cause} first",
+                cause=cause,
+            )
+        )
     curricula = Curricula(
         onboarding_days=base.onboarding_days,
         recurrence_months=base.recurrence_months,
@@ -214,10 +242,26 @@ def _follow_up(spec: dict, number, errors: list[ContentError], shown: str, fm) -
     default = FollowUp()
     after = spec.get("after_days", list(default.after_days))
     days: tuple[int, ...] = default.after_days
-    if not isinstance(after, list) or not after or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in after):
-        errors.append(ContentError(shown, fm.line("follow_up", "after_days"), "`follow_up.after_days` must be a list of whole numbers of days above 0, e.g. [7, 30, 90]"))
-    elif any(later <= earlier for earlier, later in zip(after, after[1:])):
-        errors.append(ContentError(shown, fm.line("follow_up", "after_days"), "`follow_up.after_days` must grow: each interval longer than the one before"))
+    if (
+        not isinstance(after, list)
+        or not after
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in after)
+    ):
+        errors.append(
+            ContentError(
+                shown,
+                fm.line("follow_up", "after_days"),
+                "`follow_up.after_days` must be a list of whole numbers of days above 0, e.g. [7, 30, 90]",
+            )
+        )
+    elif any(later <= earlier for earlier, later in zip(after, after[1:], strict=False)):
+        errors.append(
+            ContentError(
+                shown,
+                fm.line("follow_up", "after_days"),
+                "`follow_up.after_days` must grow: each interval longer than the one before",
+            )
+        )
     else:
         days = tuple(after)
     due = number(spec.get("due_days", default.due_days), ("follow_up", "due_days"))

@@ -49,7 +49,7 @@ def has_top_level_key(text: str, *keys: str) -> bool:
     bounds = front_matter_bounds(lines)
     if bounds is None:
         return False
-    pattern = re.compile(r"^(?:%s)[ \t]*:" % "|".join(re.escape(k) for k in keys))
+    pattern = re.compile(r"^(?:" + "|".join(re.escape(k) for k in keys) + r")[ \t]*:")
     return any(pattern.match(line) for line in lines[1 : bounds[1]])
 
 
@@ -57,7 +57,7 @@ def sniff_value(text: str, key: str) -> str | None:
     """A top-level ``key: value`` read without YAML, to name a file that did not parse."""
     lines = split_lines(text)
     bounds = front_matter_bounds(lines)
-    pattern = re.compile(r"^%s[ \t]*:[ \t]*([^#\s]+)" % re.escape(key))
+    pattern = re.compile("^" + re.escape(key) + r"[ \t]*:[ \t]*([^#\s]+)")
     for line in lines[1 : bounds[1]] if bounds else []:
         match = pattern.match(line)
         if match:
@@ -105,7 +105,9 @@ def read_front_matter(path: str, lines: list[str]) -> tuple[FrontMatter | None, 
         index, message = explain_yaml_error(lines, end, exc)
         return None, [ContentError(path, index + 1, message)]
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
-        return None, [ContentError(path, 2, f"the front matter cannot be read ({exc}): check its quotes, colons and indentation")]
+        return None, [
+            ContentError(path, 2, f"the front matter cannot be read ({exc}): check its quotes, colons and indentation")
+        ]
     finally:
         loader.dispose()
     if data is None:
@@ -125,7 +127,9 @@ TAB_INDENT = "YAML does not allow tabs for indentation: use spaces"
 _TAB_INDENT = re.compile(r"^ *\t")
 #: ``  - key: value``: indentation, an optional list dash, an optional key (a word, or words
 #: for a mapping written by mistake inside text), the value.
-_YAML_LINE = re.compile(r"^(?P<indent> *)(?P<dash>-(?: +|$))?(?:(?P<key>[A-Za-z0-9_][\w .()-]*?) *:(?: +|$))?(?P<value>.*?)\s*$")
+_YAML_LINE = re.compile(
+    r"^(?P<indent> *)(?P<dash>-(?: +|$))?(?:(?P<key>[A-Za-z0-9_][\w .()-]*?) *:(?: +|$))?(?P<value>.*?)\s*$"
+)
 #: ``title:Callers``: a field name and its value with no space between (not a web address).
 _NO_SPACE = re.compile(r"^ *(?:- +)?([A-Za-z_][\w-]*):(?!//)(\S.*?)\s*$")
 #: Characters that YAML reads as syntax at the start of a value.
@@ -250,7 +254,10 @@ def _indent_slip(lines: list[str], first: int, line: _Line) -> tuple[int, str] |
         if not above.key or not above.value or re.fullmatch(r"[|>][+-]?[0-9]?", above.value):
             return None  # the line is indented under a field that has lines below it: not the slip
         if line.key and " " in line.key:  # words, not a field: a colon in text that goes on
-            return above.index, f"a colon followed by a space inside a value ends it: put the whole {above.what} in double quotes"
+            return (
+                above.index,
+                f"a colon followed by a space inside a value ends it: put the whole {above.what} in double quotes",
+            )
         return line.index, (
             f"{line.name} is indented under `{above.key}`, which already has a value on its own line: "
             f"line it up with `{above.key}`"
@@ -293,7 +300,7 @@ def explain_yaml_error(lines: list[str], end: int, exc: yaml.MarkedYAMLError) ->
                 return index, message
     for index in _content_lines(lines, first, at):  # a quote opened above and never closed
         line = _read_line(lines, index)
-        if line.value[:1] in ("\"", "'") and _closing_quote(line.value) is None:
+        if line.value[:1] in ('"', "'") and _closing_quote(line.value) is None:
             return index, _quote_slip(line) or ""
     if lines[at].strip():
         found = _indent_slip(lines, first, _read_line(lines, at))
@@ -322,7 +329,11 @@ def read_yaml_document(path: str, text: str) -> tuple[FrontMatter | None, list[C
 
 
 def _record_positions(
-    path: str, node: yaml.Node, prefix: Key, out: dict[Key, int], errors: list[ContentError],
+    path: str,
+    node: yaml.Node,
+    prefix: Key,
+    out: dict[Key, int],
+    errors: list[ContentError],
     visited: set[int] | None = None,
 ) -> None:
     """Record field lines; each node is walked once, so YAML aliases cannot make this explode."""
@@ -407,9 +418,7 @@ class Fields:
         value = self.raw(key, True)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-            high is not None and value > high
-        ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
             limits = f"from {low} to {high}" if high is not None else f"{low} or more"
             self.error(f"`{key}` must be a whole number {limits}", key)
             return None

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Union
 
 from .frontmatter import has_top_level_key, sniff_value
 from .model import ContentError, Library, Module, Scenario
@@ -27,7 +26,7 @@ from .validate import analyse_scenario, build_library
 
 log = logging.getLogger("quiz.content")
 
-Content = Union[Module, Scenario]
+Content = Module | Scenario
 KINDS = ("module", "scenario")
 
 
@@ -40,6 +39,7 @@ class StoredContentError(ValueError):
 
 
 # ------------------------------------------------------------------------------ parse cache
+
 
 @dataclass
 class _Parsed:
@@ -122,6 +122,7 @@ def parse_stored(kind: str, path: str, source: str) -> Content:
 
 # ---------------------------------------------------------------------------------- loading
 
+
 def display_path(path: Path) -> str:
     """The path as errors show it: relative to the working directory when it is under it."""
     try:
@@ -149,7 +150,7 @@ def _kind_by_content(text: str) -> str:
 
 
 #: A listed file: (mtime_ns, size, kind). Kind is "module", "scenario" or None (not under root).
-Listed = tuple[int, int, Union[str, None]]
+Listed = tuple[int, int, str | None]
 
 
 def _scan(directory: str, kind: str | None, found: dict[str, Listed], strays: list[str] | None = None) -> None:
@@ -205,7 +206,8 @@ def never_read(path: str, kind: str | None) -> ContentError:
         return ContentError(shown, 0, f"this file is never read: content files must end in .md; rename it to {stem}.md")
     folder = "scenarios" if kind == "scenario" else "modules"
     return ContentError(
-        shown, 0,
+        shown,
+        0,
         f"this file is never read: content files are Markdown text whose names end in .md; save it as one, "
         f"or keep it outside {folder}/",
     )
@@ -274,7 +276,7 @@ def _assemble(
     found = list(errors)
     broken: list[tuple[str, str | None, str]] = []  # scenario files that did not parse
     module_files: dict[str, str] = {}  # module id -> its first file
-    for source, version in zip(sources, versions):
+    for source, version in zip(sources, versions, strict=False):
         if source.text is None:
             assert source.error is not None
             found.append(source.error)
@@ -407,7 +409,8 @@ def try_file(root: Path, name: str, text: str, time_limit: float | None = None) 
             key[0] is not None
             and source.kind == kind
             and source.text is not None
-            and (sniff_value(source.text, "id"), sniff_value(source.text, "specialty") if kind == "scenario" else None) == key
+            and (sniff_value(source.text, "id"), sniff_value(source.text, "specialty") if kind == "scenario" else None)
+            == key
         )
         if same and replaced is None:
             replaced = source
@@ -483,6 +486,7 @@ def problem_counts(errors: int, standards: int) -> str:
 
 
 # ------------------------------------------------------------------------------ live store
+
 
 class ContentStore:
     """The library a running server reads, kept up to date with the files on disk.

@@ -54,6 +54,7 @@ def role_label(job_role: str | None, specialty: str | None, form: str = "{role} 
         return role
     return form.format(role=role, specialty=label(specialty))
 
+
 #: What a module is in its role track: the first training, or a short refresher.
 MODULE_KINDS: tuple[str, ...] = ("onboarding", "refresher")
 
@@ -88,10 +89,58 @@ TOPICS: dict[str, str] = {
 
 #: Two-letter codes of the states a module may be limited to (`states:`).
 US_STATES: tuple[str, ...] = (
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
-    "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
-    "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
-    "VT", "VA", "WA", "WV", "WI", "WY", "PR",
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "DC",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "PR",
 )
 
 
@@ -298,15 +347,13 @@ class Library:
 
     def modules_using(self, scenario_id: str) -> list[Module]:
         """The modules whose checks include this scenario, by title."""
-        return sorted((m for m in self.modules.values() if scenario_id in m.scenario_ids), key=lambda m: m.title.lower())
+        return sorted(
+            (m for m in self.modules.values() if scenario_id in m.scenario_ids), key=lambda m: m.title.lower()
+        )
 
     def modules_for(self, job_role: str, specialty: str | None, work_state: str | None = None) -> list[Module]:
         return sorted(
-            (
-                m
-                for m in self.modules.values()
-                if m.is_for(job_role, specialty) and m.covers_state(work_state)
-            ),
+            (m for m in self.modules.values() if m.is_for(job_role, specialty) and m.covers_state(work_state)),
             key=lambda m: (m.title.lower(), m.id),
         )
 

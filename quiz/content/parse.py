@@ -23,12 +23,36 @@ from collections.abc import Callable
 from . import bounds, lint
 from .blocks import HEADING, Heading, find_headings, late_settings, split_settings
 from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
-from .model import JOB_ROLES, MODULE_KINDS, SPECIALTIES, TOPICS, US_STATES, Choice, ContentError, Module, Node, Scenario, Screen
+from .model import (
+    JOB_ROLES,
+    MODULE_KINDS,
+    SPECIALTIES,
+    TOPICS,
+    US_STATES,
+    Choice,
+    ContentError,
+    Module,
+    Node,
+    Scenario,
+    Screen,
+)
 from .render import render_markdown
 
 MODULE_FIELDS = (
-    "id", "title", "roles", "specialties", "minutes", "objectives", "cites", "policy",
-    "pass_score", "scenarios", "acknowledgement", "kind", "topics", "states",
+    "id",
+    "title",
+    "roles",
+    "specialties",
+    "minutes",
+    "objectives",
+    "cites",
+    "policy",
+    "pass_score",
+    "scenarios",
+    "acknowledgement",
+    "kind",
+    "topics",
+    "states",
 )
 SCENARIO_FIELDS = ("id", "title", "specialty", "start", "cites")
 
@@ -72,7 +96,9 @@ class _Texts:
         if costly:
             self.problems.extend(ContentError(self.path, line, message) for line, message in costly)
             return ""
-        self.problems.extend(ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end))
+        self.problems.extend(
+            ContentError(self.path, line, message) for line, message in lint.problems(self.lines, start, end)
+        )
         return render_markdown("\n".join(self.lines[start:end]))
 
     def problem(self, line: int, message: str) -> None:
@@ -80,9 +106,7 @@ class _Texts:
         self.problems.append(ContentError(self.path, line, message))
 
 
-def _yes_no(
-    path: str, name: str, setting: tuple[str, int] | None, default: bool, errors: list[ContentError]
-) -> bool:
+def _yes_no(path: str, name: str, setting: tuple[str, int] | None, default: bool, errors: list[ContentError]) -> bool:
     if setting is None:
         return default
     value, line = setting
@@ -133,11 +157,26 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     assert objectives and cites and policy and pass_score is not None and scenario_ids
     assert acknowledgement
     return Module(
-        id=module_id, title=title, roles=roles, specialties=specialties, minutes=minutes,
-        objectives=objectives, cites=cites, policy_name=policy[0], policy_version=policy[1],
-        pass_score=pass_score, scenario_ids=scenario_ids, acknowledgement=acknowledgement,
-        screens=tuple(screens), manager_notes_html="\n".join(notes), path=path, version=version_of(text),
-        source=text, kind=kind, topics=topics or (), states=states or (),
+        id=module_id,
+        title=title,
+        roles=roles,
+        specialties=specialties,
+        minutes=minutes,
+        objectives=objectives,
+        cites=cites,
+        policy_name=policy[0],
+        policy_version=policy[1],
+        pass_score=pass_score,
+        scenario_ids=scenario_ids,
+        acknowledgement=acknowledgement,
+        screens=tuple(screens),
+        manager_notes_html="\n".join(notes),
+        path=path,
+        version=version_of(text),
+        source=text,
+        kind=kind,
+        topics=topics or (),
+        states=states or (),
     ), texts.problems
 
 
@@ -263,14 +302,19 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
         return None, sorted(errors + texts.problems, key=lambda e: e.line)
     assert scenario_id and title and cites is not None
     return Scenario(
-        id=scenario_id, title=title, specialty=specialty, start=start or next(iter(nodes)),
-        nodes=nodes, cites=cites, path=path, version=version_of(text), source=text,
+        id=scenario_id,
+        title=title,
+        specialty=specialty,
+        start=start or next(iter(nodes)),
+        nodes=nodes,
+        cites=cites,
+        path=path,
+        version=version_of(text),
+        source=text,
     ), texts.problems
 
 
-def _nodes(
-    path: str, lines: list[str], body: int, errors: list[ContentError], texts: _Texts
-) -> dict[str, Node]:
+def _nodes(path: str, lines: list[str], body: int, errors: list[ContentError], texts: _Texts) -> dict[str, Node]:
     """Each node by its id, in file order."""
     headings = find_headings(lines, body)
     node_heads = [h for h in headings if h.level == 2]
@@ -285,9 +329,9 @@ def _nodes(
         if node is None:
             continue
         if node.id in nodes:
-            errors.append(ContentError(
-                path, heading.line, f"node id `{node.id}` is already used at line {lines_of[node.id]}"
-            ))
+            errors.append(
+                ContentError(path, heading.line, f"node id `{node.id}` is already used at line {lines_of[node.id]}")
+            )
         else:
             nodes[node.id] = node
             lines_of[node.id] = heading.line
@@ -297,7 +341,11 @@ def _nodes(
 
 
 def _check_preamble(
-    path: str, lines: list[str], body: int, first: int, headings: list[Heading],
+    path: str,
+    lines: list[str],
+    body: int,
+    first: int,
+    headings: list[Heading],
     errors: list[ContentError],
 ) -> None:
     """Only a ``# Title`` may come before the first node; anything else would never be shown."""
@@ -308,15 +356,20 @@ def _check_preamble(
     start = _drop_title(lines, body, first)
     for i in range(start if start is not None else first, first):
         if lines[i].strip():
-            errors.append(ContentError(
-                path, i + 1, "text before the first node is never shown; put it in a node (`## ...`)"
-            ))
+            errors.append(
+                ContentError(path, i + 1, "text before the first node is never shown; put it in a node (`## ...`)")
+            )
             return
 
 
 def _node(
-    path: str, lines: list[str], heading: Heading, end: int, choice_heads: list[Heading],
-    errors: list[ContentError], texts: _Texts,
+    path: str,
+    lines: list[str],
+    heading: Heading,
+    end: int,
+    choice_heads: list[Heading],
+    errors: list[ContentError],
+    texts: _Texts,
 ) -> Node | None:
     title, node_id = heading.text, None
     explicit = _NODE_ID.match(heading.text)
@@ -355,13 +408,23 @@ def _node(
     ]
     best = max((points for points, _ in choices), default=0)
     return Node(
-        id=node_id, title=title, body_html=body_html, objective=objective or None, outcome=outcome,
-        choices=tuple(build(best) for _, build in choices), line=heading.line,
+        id=node_id,
+        title=title,
+        body_html=body_html,
+        objective=objective or None,
+        outcome=outcome,
+        choices=tuple(build(best) for _, build in choices),
+        line=heading.line,
     )
 
 
 def _choice(
-    path: str, lines: list[str], number: int, heading: Heading, end: int, errors: list[ContentError],
+    path: str,
+    lines: list[str],
+    number: int,
+    heading: Heading,
+    end: int,
+    errors: list[ContentError],
     texts: _Texts,
 ) -> tuple[int, Callable[[int], Choice]]:
     """The choice's points, and the builder of its Choice from the most points any choice at
@@ -372,14 +435,12 @@ def _choice(
         errors.append(ContentError(path, heading.line, "a choice needs `-> node-id` after what the learner does"))
     else:
         last = arrows[-1]
-        label, target = heading.text[: last.start()].strip(), heading.text[last.end():].strip()
+        label, target = heading.text[: last.start()].strip(), heading.text[last.end() :].strip()
         if not label:
             errors.append(ContentError(path, heading.line, "a choice needs text before the arrow"))
         if not ID_RE.match(target):
             errors.append(ContentError(path, heading.line, f"choice target `{target}` must be a node id: {ID_HINT}"))
-    settings, text_start = split_settings(
-        path, lines, heading.index + 1, end, _CHOICE_SETTINGS, _NODE_SETTINGS, errors
-    )
+    settings, text_start = split_settings(path, lines, heading.index + 1, end, _CHOICE_SETTINGS, _NODE_SETTINGS, errors)
     points = 0
     if "points" in settings:
         value, line = settings["points"]
@@ -395,9 +456,16 @@ def _choice(
         texts.problem(settings["critical"][1], NO_CRITICAL_FEEDBACK)
     feedback_html = texts.html(text_start, end)
     return points, lambda best: Choice(
-        number=number, label=label, target=target, points=points, correct=correct,
-        critical=critical, feedback_html=feedback_html, line=heading.line,
-        partly=partly if partly is not None else correct and points < best, recoverable=recoverable,
+        number=number,
+        label=label,
+        target=target,
+        points=points,
+        correct=correct,
+        critical=critical,
+        feedback_html=feedback_html,
+        line=heading.line,
+        partly=partly if partly is not None else correct and points < best,
+        recoverable=recoverable,
     )
 
 
@@ -438,4 +506,3 @@ def _correctness(
     if setting[0].lower() == "partly":
         return True, True
     return _yes_no(path, "Correct", setting, points > 0, errors), False
-

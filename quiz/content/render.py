@@ -23,8 +23,30 @@ _EXTENSIONS = ("tables", "sane_lists", "fenced_code")
 
 #: What lesson HTML may hold (anything else is stripped; ``lint.py`` tells the trainer).
 ALLOWED_TAGS = {
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "a", "code",
-    "pre", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "br", "hr",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "strong",
+    "em",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "br",
+    "hr",
 }
 _ATTRIBUTES = {"a": {"href", "title"}}
 #: The only kinds of link a page keeps (a link to anything else loses its target: ``lint.py``).

@@ -34,8 +34,14 @@ NOT_LEGAL_ADVICE = "not legal advice"
 #: The three parts of a module's manager notes, each as (words the notes hold in any
 #: capitalisation, the message when they do not).
 MANAGER_NOTES_PARTS = (
-    ("talking points", "the manager notes have no talking points: add **Talking points** and a short list for a team huddle"),
-    ("follow-up question", "the manager notes have no follow-up question: add **Follow-up question:** and one question to ask the team"),
+    (
+        "talking points",
+        "the manager notes have no talking points: add **Talking points** and a short list for a team huddle",
+    ),
+    (
+        "follow-up question",
+        "the manager notes have no follow-up question: add **Follow-up question:** and one question to ask the team",
+    ),
     ("escalate", "the manager notes do not say when to escalate: add **When to escalate:** and to whom"),
 )
 NO_MANAGER_NOTES = (
@@ -128,11 +134,16 @@ def _reading_level(module: Module, lines: list[str]) -> list[tuple[int, str]]:
     hardest = max(range(len(levels)), key=levels.__getitem__)
     title = module.screens[hardest].title
     where = f'"{title}"' if title else "the first, untitled, screen"
-    return [(screen_lines[hardest], (
-        f"the lesson reads at US school grade {level:.1f}; lessons for {', '.join(frontline)} staff must read at "
-        f"grade {MAX_GRADE:.0f} or below: use shorter sentences and everyday words (the hardest screen, {where}, "
-        f"reads at grade {levels[hardest]:.1f})"
-    ))]
+    return [
+        (
+            screen_lines[hardest],
+            (
+                f"the lesson reads at US school grade {level:.1f}; lessons for {', '.join(frontline)} staff must read at "
+                f"grade {MAX_GRADE:.0f} or below: use shorter sentences and everyday words (the hardest screen, {where}, "
+                f"reads at grade {levels[hardest]:.1f})"
+            ),
+        )
+    ]
 
 
 def _with_screens(module: Module, *screens: Screen) -> Module:
@@ -146,7 +157,9 @@ def _screen_lines(module: Module, lines: list[str]) -> list[int]:
     headings = [h for h in find_headings(lines, body) if h.level == 2]
     titled = [h.line for h in headings if h.text and h.text.lower() != "manager notes"]
     if len(module.screens) > len(titled):  # text before the first ## is a screen of its own
-        first = next((i + 1 for i in range(body, len(lines)) if lines[i].strip() and not lines[i].startswith("# ")), body)
+        first = next(
+            (i + 1 for i in range(body, len(lines)) if lines[i].strip() and not lines[i].startswith("# ")), body
+        )
         titled.insert(0, first)
     return titled or [body + 1]
 
@@ -177,10 +190,15 @@ def scenario_problems(scenario: Scenario) -> list[tuple[int, str]]:
     line = scenario.start_node.line
     if len(decisions) < MIN_DECISIONS:
         count = f"{len(decisions)} decision point{'s' if len(decisions) != 1 else ''}"
-        problems.append((line, (
-            f"the scenario has {count}; each needs at least {MIN_DECISIONS} on the way to its endings: add "
-            "decisions (`##` nodes with `###` choices) before the endings"
-        )))
+        problems.append(
+            (
+                line,
+                (
+                    f"the scenario has {count}; each needs at least {MIN_DECISIONS} on the way to its endings: add "
+                    "decisions (`##` nodes with `###` choices) before the endings"
+                ),
+            )
+        )
     if not any(choice.critical for node in decisions for choice in node.choices):
         problems.append((line, NO_CRITICAL_CHOICE))
     return problems + _spelling(split_lines(scenario.source))

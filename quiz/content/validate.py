@@ -33,7 +33,9 @@ def check_scenario(scenario: Scenario) -> list[ContentError]:
             error(node.line, "an ending cannot have choices: remove the `Ending:` line or the `###` choices")
         elif not node.is_ending:
             if not node.choices:
-                error(node.line, "this node has no choices and is not an ending: add `###` choices or an `Ending:` line")
+                error(
+                    node.line, "this node has no choices and is not an ending: add `###` choices or an `Ending:` line"
+                )
             elif len(node.choices) < 2:
                 error(node.line, "a decision point needs at least two choices")
             if node.objective is None and node.choices:
@@ -92,11 +94,14 @@ def analyse_scenario(scenario: Scenario) -> tuple[Scenario | None, list[ContentE
         walks = walking.walks_of(scenario)
     except walking.TooComplex:
         line = scenario.start_node.line
-        return None, [ContentError(
-            scenario.path, line,
-            "too many nodes or loops to work out the score range; simplify the loops "
-            "(fewer choices leading back to earlier nodes) or split the scenario",
-        )]
+        return None, [
+            ContentError(
+                scenario.path,
+                line,
+                "too many nodes or loops to work out the score range; simplify the loops "
+                "(fewer choices leading back to earlier nodes) or split the scenario",
+            )
+        ]
     scores = walking.range_of(walks)
     assert scores is not None  # check_scenario guarantees an ending is reachable
     return dataclasses.replace(scenario, scores=scores, walks=walks), []
@@ -137,10 +142,13 @@ def _add_scenarios(
     for scenario in scenarios:
         key = (scenario.id, scenario.specialty)
         if key in seen:
-            library.errors.append(ContentError(
-                scenario.path, field_line(scenario.source, "id"),
-                f"scenario `{_label(scenario)}` is already defined in {seen[key].path}",
-            ))
+            library.errors.append(
+                ContentError(
+                    scenario.path,
+                    field_line(scenario.source, "id"),
+                    f"scenario `{_label(scenario)}` is already defined in {seen[key].path}",
+                )
+            )
             continue
         seen[key] = scenario
         analysed, problems = analyse_scenario(scenario)
@@ -155,17 +163,23 @@ def _add_scenarios(
             line = field_line(scenario.source, "specialty")
             cause = failed_general.get(scenario.id)
             if cause is not None:
-                library.errors.append(ContentError(
-                    scenario.path, line,
-                    f"variant of `{scenario.id}` cannot be served: its general version has errors; fix {cause} first",
-                    cause=cause,
-                ))
+                library.errors.append(
+                    ContentError(
+                        scenario.path,
+                        line,
+                        f"variant of `{scenario.id}` cannot be served: its general version has errors; fix {cause} first",
+                        cause=cause,
+                    )
+                )
             else:
-                library.errors.append(ContentError(
-                    scenario.path, line,
-                    f"variant of `{scenario.id}` has no general version: add a file with `id: {scenario.id}` "
-                    "and no `specialty` (every scenario needs one)",
-                ))
+                library.errors.append(
+                    ContentError(
+                        scenario.path,
+                        line,
+                        f"variant of `{scenario.id}` has no general version: add a file with `id: {scenario.id}` "
+                        "and no `specialty` (every scenario needs one)",
+                    )
+                )
                 failed_variant.setdefault(scenario.id, scenario.path)
             continue
         library.scenarios.setdefault(scenario.id, {})[scenario.specialty] = scenario
@@ -176,9 +190,11 @@ def _add_scenarios(
 def _add_module(library: Library, module: Module, failed: dict[str, str]) -> None:
     if module.id in library.modules:
         other = library.modules[module.id]
-        library.errors.append(ContentError(
-            module.path, field_line(module.source, "id"), f"module `{module.id}` is already defined in {other.path}"
-        ))
+        library.errors.append(
+            ContentError(
+                module.path, field_line(module.source, "id"), f"module `{module.id}` is already defined in {other.path}"
+            )
+        )
         return
     problems: list[ContentError] = []
     for i, scenario_id in enumerate(module.scenario_ids):
@@ -186,15 +202,20 @@ def _add_module(library: Library, module: Module, failed: dict[str, str]) -> Non
             line = field_line(module.source, "scenarios", i)
             cause = failed.get(scenario_id)
             if cause is None:
-                problems.append(ContentError(
-                    module.path, line, f"scenario `{scenario_id}` does not exist, so this module cannot be served"
-                ))
+                problems.append(
+                    ContentError(
+                        module.path, line, f"scenario `{scenario_id}` does not exist, so this module cannot be served"
+                    )
+                )
             else:
-                problems.append(ContentError(
-                    module.path, line,
-                    f"scenario `{scenario_id}` has errors, so this module cannot be served: fix {cause} first",
-                    cause=cause,
-                ))
+                problems.append(
+                    ContentError(
+                        module.path,
+                        line,
+                        f"scenario `{scenario_id}` has errors, so this module cannot be served: fix {cause} first",
+                        cause=cause,
+                    )
+                )
     if not problems:
         problems = _objective_errors(library, module) + _pass_score_errors(library, module)
     if not problems:
@@ -212,11 +233,14 @@ def _objective_errors(library: Library, module: Module) -> list[ContentError]:
         for scenario in library.scenarios[scenario_id].values():
             for node in scenario.nodes.values():
                 if not node.is_ending and node.objective not in module.objectives:
-                    errors.append(ContentError(
-                        scenario.path, node.line,
-                        f"objective `{node.objective}` is not declared by module `{module.id}` "
-                        f"({module.path}), which uses this scenario",
-                    ))
+                    errors.append(
+                        ContentError(
+                            scenario.path,
+                            node.line,
+                            f"objective `{node.objective}` is not declared by module `{module.id}` "
+                            f"({module.path}), which uses this scenario",
+                        )
+                    )
     return errors
 
 
@@ -229,19 +253,25 @@ def _pass_score_errors(library: Library, module: Module) -> list[ContentError]:
         hardest = min(variants, key=lambda s: _safe_or_floor(s))
         safe = hardest.scores.highest_safe if hardest.scores else None
         if safe is None:
-            return [ContentError(
-                module.path, field_line(module.source, "pass_score"),
-                f"`pass_score` cannot be reached: every walk through scenario `{_label(hardest)}` "
-                "takes a critical choice",
-            )]
+            return [
+                ContentError(
+                    module.path,
+                    field_line(module.source, "pass_score"),
+                    f"`pass_score` cannot be reached: every walk through scenario `{_label(hardest)}` "
+                    "takes a critical choice",
+                )
+            ]
         best += safe
         parts.append(f"{_label(hardest)} {safe}")
     if best < module.pass_score:
-        return [ContentError(
-            module.path, field_line(module.source, "pass_score"),
-            f"`pass_score` {module.pass_score} cannot be reached without a critical choice: the best "
-            f"safe total is {best} ({', '.join(parts)})",
-        )]
+        return [
+            ContentError(
+                module.path,
+                field_line(module.source, "pass_score"),
+                f"`pass_score` {module.pass_score} cannot be reached without a critical choice: the best "
+                f"safe total is {best} ({', '.join(parts)})",
+            )
+        ]
     return []
 
 

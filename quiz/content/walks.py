@@ -233,31 +233,43 @@ def scoring_errors(module: Module, checks: list[Scenario]) -> list[ContentError]
             if w.wrong_line and w.points + others >= mark:
                 worst[w.wrong_line] = max(worst.get(w.wrong_line, w.points), w.points)
         for line, points in sorted(worst.items()):
-            error(scenario, line, (
-                f"this choice is marked incorrect, but a walk that takes it can still pass {of_module} "
-                f"with {points + others} points: make it critical, take points off that walk, or add "
-                "`Recoverable: yes` if passing after it is right"
-            ))
+            error(
+                scenario,
+                line,
+                (
+                    f"this choice is marked incorrect, but a walk that takes it can still pass {of_module} "
+                    f"with {points + others} points: make it critical, take points off that walk, or add "
+                    "`Recoverable: yes` if passing after it is right"
+                ),
+            )
         # Rule 3: no passing walk misses an objective at every decision that tests it (walks that
         # took a non-recoverable wrong choice are rule 1's).
         for objective in sorted({o for w in safe[i] for o in w.tested}):
             missed = [w.points for w in safe[i] if not w.wrong_line and objective in w.tested - w.met]
             if missed and max(missed) + others >= mark:
                 node = next(n for n in scenario.nodes.values() if n.objective == objective)
-                error(scenario, node.line, (
-                    f"objective `{objective}` can be missed at every decision that tests it on a walk "
-                    f"that still passes {of_module} with {max(missed) + others} points: make one of "
-                    "those choices worth less, or not recoverable"
-                ))
+                error(
+                    scenario,
+                    node.line,
+                    (
+                        f"objective `{objective}` can be missed at every decision that tests it on a walk "
+                        f"that still passes {of_module} with {max(missed) + others} points: make one of "
+                        "those choices worth less, or not recoverable"
+                    ),
+                )
 
     # Rule 2: every walk of correct (or partly correct) choices can pass.
     right = [[w for w in these if w.all_correct] for these in walks]
     for i, scenario in enumerate(checks):
         if not right[i]:
-            error(scenario, scenario.start_node.line, (
-                "no walk through this check is made only of choices that count as correct: give the "
-                "decisions on the way to an ending a correct choice"
-            ))
+            error(
+                scenario,
+                scenario.start_node.line,
+                (
+                    "no walk through this check is made only of choices that count as correct: give the "
+                    "decisions on the way to an ending a correct choice"
+                ),
+            )
     if not all(right):
         return list(errors.values())
     lowest = [min(w.points for w in these) for these in right]
@@ -274,10 +286,14 @@ def scoring_errors(module: Module, checks: list[Scenario]) -> list[ContentError]
         line = weakest.partly_line or scenario.start_node.line
         through = "through this choice " if weakest.partly_line else ""
         rest = " with the best of the other checks" if len(checks) > 1 else ""
-        error(scenario, line, (
-            f"a walk of only correct or partly correct choices {through}scores {score}{rest}, below the "
-            f"pass mark {mark} of module `{module.id}`: give those choices more points, or lower `pass_score`"
-        ))
+        error(
+            scenario,
+            line,
+            (
+                f"a walk of only correct or partly correct choices {through}scores {score}{rest}, below the "
+                f"pass mark {mark} of module `{module.id}`: give those choices more points, or lower `pass_score`"
+            ),
+        )
     if not blamed:
         line = field_line(module.source, "pass_score")
         message = (
@@ -349,8 +365,11 @@ def guessing(module: Module, checks: list[list[Scenario]]) -> list[tuple[str | N
     found: list[tuple[str | None, float]] = []
     seen: set[tuple[str, ...]] = set()
     for specialty in specialties:
-        chosen = [next((s for s in versions if s.specialty == specialty), None)
-                  or next((s for s in versions if s.specialty is None), None) for versions in checks]
+        chosen = [
+            next((s for s in versions if s.specialty == specialty), None)
+            or next((s for s in versions if s.specialty is None), None)
+            for versions in checks
+        ]
         if any(s is None for s in chosen):
             continue
         key = tuple(s.version for s in chosen if s is not None)

@@ -10,7 +10,7 @@ part of the app; what the blueprints share is in ``common`` (and ``access``, ``h
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -161,8 +161,13 @@ def _end_idle_sessions():
         if isinstance(last_seen, int):  # (a cookie without it predates the record: nothing to say)
             user, ended = current_user._get_current_object(), session_id()
             with instead_of_the_view():
-                accounts.timed_out(db.session, user, session_id=ended, idle_minutes=limit,
-                                   last_request=datetime.fromtimestamp(last_seen, timezone.utc))
+                accounts.timed_out(
+                    db.session,
+                    user,
+                    session_id=ended,
+                    idle_minutes=limit,
+                    last_request=datetime.fromtimestamp(last_seen, UTC),
+                )
         logout_user()
         session.clear()
         return _to_sign_in("You were signed out after a period of inactivity. Please sign in again.")
@@ -209,8 +214,10 @@ def _csrf_error(error: CSRFError):
         # past the idle limit (the cookie is gone). Straight to signing in, and back.
         return _to_sign_in("You were signed out (in another tab, or the page was open too long).")
     if is_htmx():  # the page reloads (error_page); say why there
-        flash("That was not recorded: the page had expired (you signed in again since it "
-              "opened). Here it is again.", "info")
+        flash(
+            "That was not recorded: the page had expired (you signed in again since it " "opened). Here it is again.",
+            "info",
+        )
     return error_page(
         400,
         "This form has expired",
@@ -227,4 +234,3 @@ def _error_page(error):
     }
     title, message = titles.get(error.code, ("Error", str(error)))
     return error_page(error.code, title, message)
-

@@ -16,4 +16,3 @@ def require_role(*roles: str):
         return None
 
     return guard
-

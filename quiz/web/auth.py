@@ -30,8 +30,9 @@ SIGN_IN_FAILED = "That email and password do not match an account we can sign yo
 
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."),
-                                                     Length(max=accounts.MAX_PASSWORD_LENGTH)])
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=accounts.MAX_PASSWORD_LENGTH)]
+    )
 
 
 class SignOutForm(FlaskForm):
@@ -47,8 +48,11 @@ class ChoosePasswordForm(FlaskForm):
         "New password",
         validators=[
             DataRequired("Type the new password."),
-            Length(min=accounts.MIN_PASSWORD_LENGTH, max=accounts.MAX_PASSWORD_LENGTH,
-                   message=f"The password needs {accounts.PASSWORD_RULE}."),
+            Length(
+                min=accounts.MIN_PASSWORD_LENGTH,
+                max=accounts.MAX_PASSWORD_LENGTH,
+                message=f"The password needs {accounts.PASSWORD_RULE}.",
+            ),
         ],
     )
     confirm = PasswordField(
@@ -102,8 +106,14 @@ def login():
             return redirect(next_url or landing_page(role), code=303)
         failed = True
     provider_sign_out = session.pop(oidc.PROVIDER_SIGN_OUT, None) if request.method == "GET" else None
-    return render_template("auth/login.html", form=form, failed=failed, failed_message=SIGN_IN_FAILED, sso=settings,
-                           provider_sign_out=provider_sign_out), (401 if failed else 200)
+    return render_template(
+        "auth/login.html",
+        form=form,
+        failed=failed,
+        failed_message=SIGN_IN_FAILED,
+        sso=settings,
+        provider_sign_out=provider_sign_out,
+    ), (401 if failed else 200)
 
 
 @bp.post("/logout")
@@ -151,5 +161,9 @@ def password():
             login_user(_SignedIn(signed_in, user))  # this session, on the new session version
             flash("Your new password is set. Any other session of yours has ended.", "info")
             return redirect(next_url or landing_page(role), code=303)
-    return render_template("auth/password.html", form=form, required=required,
-                           rule=f"A password of {accounts.PASSWORD_RULE}: a few words you will remember work well."), (422 if form.errors else 200)
+    return render_template(
+        "auth/password.html",
+        form=form,
+        required=required,
+        rule=f"A password of {accounts.PASSWORD_RULE}: a few words you will remember work well.",
+    ), (422 if form.errors else 200)

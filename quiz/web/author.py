@@ -24,8 +24,8 @@ from wtforms.validators import ValidationError
 from ..content import Module, policies, try_file, walks
 from ..content.check import of_library
 from ..content.curricula import load_curricula
-from .common import library
 from .access import require_role
+from .common import library
 from .limits import limiter
 from .units import reads
 
@@ -45,8 +45,12 @@ def index():
     checked = of_library(lib, curricula_errors)
     modules = sorted(lib.modules.values(), key=lambda m: m.title.lower())
     return render_template(
-        "author/index.html", errors=checked.errors, standards=checked.standards, modules=modules,
-        summary=checked.summary, policy_count=len(policies.statements(lib)),
+        "author/index.html",
+        errors=checked.errors,
+        standards=checked.standards,
+        modules=modules,
+        summary=checked.summary,
+        policy_count=len(policies.statements(lib)),
     )
 
 
@@ -127,7 +131,9 @@ def try_a_file():
         # A browser sends a textarea's line ends as CRLF; the file on disk would have LF.
         text = form.source if form.source is not None else form.text.data.replace("\r\n", "\n")
         trial = try_file(
-            Path(current_app.config["CONTENT_DIR"]), form.name, text,
+            Path(current_app.config["CONTENT_DIR"]),
+            form.name,
+            text,
             time_limit=current_app.config["TRY_TIME_LIMIT_SECONDS"],
         )
     status = 400 if form.is_submitted() and form.errors else 200

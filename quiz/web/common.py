@@ -41,7 +41,6 @@ def curricula():
     return cached[1]
 
 
-
 # --- the session itself (besides Flask-Login's account id and session version) -------------
 
 #: Names the session in its evidence records: signed in, signed out, timed out, password chosen.

@@ -4,9 +4,9 @@ redirects and error pages that work for htmx requests too."""
 from __future__ import annotations
 
 from flask import Response, redirect, render_template
-from werkzeug.wrappers import Response as BaseResponse
 from htmx_flask import Htmx, make_response, request
 from jinja2_fragments.flask import render_blocks
+from werkzeug.wrappers import Response as BaseResponse
 
 htmx = Htmx()
 

@@ -23,8 +23,8 @@ from .. import assignments, certificate_pdf, engine
 from ..content import Choice, Module
 from ..db import db
 from ..models import Attempt
-from .common import curricula, library, signed_in_with_admin_set_password
 from .certificates import pdf_response
+from .common import curricula, library, signed_in_with_admin_set_password
 from .htmx import is_partial, page_or_blocks
 from .units import done_writing, reads, reads_then_writes, writes, writing
 
@@ -43,6 +43,7 @@ class AnswerForm(StepForm):
     # names the choice a code stands for, or says the page was older than the question.
     choice = RadioField("Your choice", validators=[InputRequired("Choose one answer.")], validate_choice=False)
 
+
 #: Said when a posted code names no choice of the question on screen (an older page).
 OLDER_PAGE = "This question changed since your page was loaded, so that answer was not recorded. Choose again."
 
@@ -56,9 +57,7 @@ class AcknowledgeForm(StepForm):
 
     def validate_full_name(self, field):
         if not engine.name_matches(current_user, field.data or ""):
-            raise ValidationError(
-                f"Type your full name as it is on your account: {current_user.name}."
-            )
+            raise ValidationError(f"Type your full name as it is on your account: {current_user.name}.")
 
 
 @bp.before_request
@@ -343,8 +342,14 @@ def acknowledge(module_id: str):
         return _show(module_id, {"acknowledge": form})
     content = engine.content_for(db.session, library(), attempt)
     statement = assignments.signed_statement_for(curricula(), current_user, module_id)
-    engine.acknowledge(db.session, attempt, content, form.full_name.data or "", statement,
-                       signed_in_with_admin_set_password=signed_in_with_admin_set_password())
+    engine.acknowledge(
+        db.session,
+        attempt,
+        content,
+        form.full_name.data or "",
+        statement,
+        signed_in_with_admin_set_password=signed_in_with_admin_set_password(),
+    )
     return redirect(url_for("learn.certificate", module_id=module_id, number=attempt.number), code=303)
 
 
@@ -366,7 +371,11 @@ def certificate(module_id: str, number: int):
     cert, module = _certificate_or_404(module_id, number)
     upcoming = engine.next_up(engine.training_list(db.session, library(), current_user), module_id)
     return render_template(
-        "learn/certificate.html", cert=cert, module=module, pdf=certificate_pdf.printable(cert, module), upcoming=upcoming
+        "learn/certificate.html",
+        cert=cert,
+        module=module,
+        pdf=certificate_pdf.printable(cert, module),
+        upcoming=upcoming,
     )
 
 

@@ -19,9 +19,9 @@ from .. import assignments, certificate_pdf, clock, engine, insights, listing, t
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
-from .common import curricula, library
 from .access import require_role
 from .certificates import pdf_response
+from .common import curricula, library
 from .units import reads, reads_then_writes, writes, writing
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
@@ -46,9 +46,7 @@ def _person_or_404(user_id: int) -> User:
 def _module_choices(job_role: str | None = None) -> list[tuple[str, str]]:
     modules = sorted(library().modules.values(), key=lambda m: (m.kind, m.title))
     return [
-        (m.id, f"{m.title} ({m.kind}, {m.minutes} min)")
-        for m in modules
-        if job_role is None or job_role in m.roles
+        (m.id, f"{m.title} ({m.kind}, {m.minutes} min)") for m in modules if job_role is None or job_role in m.roles
     ]
 
 
@@ -79,7 +77,9 @@ class RemediateForm(FlaskForm):
     objective = HiddenField(validators=[DataRequired()])
     module_id = SelectField("Refresher", validators=[DataRequired("Choose a refresher.")])
     due_in_days = IntegerField(
-        "Due in (days)", default=14, validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")]
+        "Due in (days)",
+        default=14,
+        validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")],
     )
 
 
@@ -98,11 +98,14 @@ class EventForm(FlaskForm):
     # Named by employee id or email, not chosen from a list: a whole organisation's names
     # would be a page of half a megabyte.
     people = TextAreaField(
-        "People (employee ids or emails, one a line)", validators=[Length(max=50_000, message="Too long: name at most a few thousand people.")]
+        "People (employee ids or emails, one a line)",
+        validators=[Length(max=50_000, message="Too long: name at most a few thousand people.")],
     )
     module_ids = SelectMultipleField("Refreshers to assign", validators=[DataRequired("Choose at least one module.")])
     due_in_days = IntegerField(
-        "Due in (days)", default=14, validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")]
+        "Due in (days)",
+        default=14,
+        validators=[InputRequired("Give a number of days."), NumberRange(1, 365, "Between 1 and 365 days.")],
     )
 
     def validate_department(self, field):
@@ -146,15 +149,26 @@ def _team_page(filters: team.Filters, form: BulkAssignForm | None = None, status
     """The team, a page at a time: searched, filtered, with the bulk-assign form."""
     today = _today()
     page = team.people_page(
-        db.session, current_user, filters, today, curricula().due_soon_days, team.page_number(request.args.get("page")),
+        db.session,
+        current_user,
+        filters,
+        today,
+        curricula().due_soon_days,
+        team.page_number(request.args.get("page")),
     )
     if form is None:
         form = BulkAssignForm(formdata=None, due_on=today + timedelta(days=14))
     form.module_id.choices = _module_choices()
     return (
         render_template(
-            "manage/index.html", page=page, filters=filters, choices=team.choices(db.session, current_user),
-            today=today, standings=assignments.STANDINGS, form=form, error=error,
+            "manage/index.html",
+            page=page,
+            filters=filters,
+            choices=team.choices(db.session, current_user),
+            today=today,
+            standings=assignments.STANDINGS,
+            form=form,
+            error=error,
         ),
         status,
     )
@@ -190,18 +204,30 @@ def bulk_assign():
     module = library().modules[form.module_id.data]
     if form.confirmed.data != "yes":
         return render_template(
-            "manage/bulk_confirm.html", form=form, people=people, ids=ids, department=department,
-            module=module, filters=filters, departments=team.departments_of(people),
+            "manage/bulk_confirm.html",
+            form=form,
+            people=people,
+            ids=ids,
+            department=department,
+            module=module,
+            filters=filters,
+            departments=team.departments_of(people),
         )
     with writing(db.session):
         people = team.chosen_people(db.session, current_user, ids=ids, department=department)
         done = team.assign_many(
-            db.session, people, module.id, form.due_on.data, by=current_user._get_current_object(), library=library(),
+            db.session,
+            people,
+            module.id,
+            form.due_on.data,
+            by=current_user._get_current_object(),
+            library=library(),
             detail=f"assigned by {current_user.name}" + (f" to {department}" if department else ""),
         )
     flash(
         f"Assigned {module.title} to {len(done.made)} {'person' if len(done.made) == 1 else 'people'}"
-        + (f"; {done.already_open} already had it open" if done.already_open else "") + ".",
+        + (f"; {done.already_open} already had it open" if done.already_open else "")
+        + ".",
         "info",
     )
     return redirect(url_for("manage.index", **filters.args()), code=303)
@@ -215,7 +241,9 @@ def person(user_id: int):
 
 
 def _person_page(
-    person: User, assign_form: AssignForm | None = None, status: int = 200,
+    person: User,
+    assign_form: AssignForm | None = None,
+    status: int = 200,
     waive_failed: tuple[int, WaiveForm] | None = None,
 ):
     """The person's page; ``waive_failed``: the assignment whose waiver was refused, and its form
@@ -280,8 +308,14 @@ def assign(user_id: int):
     if not form.validate_on_submit() or form.due_on.data is None:
         return _person_page(person, form, 422)
     made = assignments.ensure(
-        db.session, person, form.module_id.data, form.due_on.data, "manager-choice",
-        library=library(), by=current_user, detail=f"assigned by {current_user.name}",
+        db.session,
+        person,
+        form.module_id.data,
+        form.due_on.data,
+        "manager-choice",
+        library=library(),
+        by=current_user,
+        detail=f"assigned by {current_user.name}",
     )
     flash("Assigned." if made else "That module is already open for this person; nothing changed.", "info")
     return redirect(url_for("manage.person", user_id=person.id), code=303)
@@ -384,14 +418,17 @@ def remediate(module_id: str):
     due = _today() + timedelta(days=form.due_in_days.data)
     people = list(db.session.scalars(select(User).where(User.id.in_(sorted(target.missed_by))).order_by(User.id)))
     done = team.assign_many(
-        db.session, people, form.module_id.data, due, by=current_user._get_current_object(), library=lib,
+        db.session,
+        people,
+        form.module_id.data,
+        due,
+        by=current_user._get_current_object(),
+        library=lib,
         detail=f"missed objective '{target.objective}' in {module_id}",
     )
     made, skipped = len(done.made), done.already_open
     flash(
-        f"Assigned to {made} people who missed it"
-        + (f"; {skipped} already had it open" if skipped else "")
-        + ".",
+        f"Assigned to {made} people who missed it" + (f"; {skipped} already had it open" if skipped else "") + ".",
         "info",
     )
     return redirect(url_for("manage.module", module_id=module_id), code=303)
@@ -408,9 +445,13 @@ def events():
     kind = request.args.get("kind", "")
     kind = kind if kind in TRIGGER_KINDS else ""
     page = listing.events_page(
-        db.session, _today(), viewer_id=current_user.id,
+        db.session,
+        _today(),
+        viewer_id=current_user.id,
         members=None if current_user.role == "admin" else team.scope_ids(current_user),
-        q=q, kind=kind, page=team.page_number(request.args.get("page")),
+        q=q,
+        kind=kind,
+        page=team.page_number(request.args.get("page")),
     )
     args = {k: v for k, v in (("q", q), ("kind", kind)) if v}
     return render_template("manage/events.html", page=page, q=q, kind=kind, kinds=TRIGGER_KINDS, args=args)

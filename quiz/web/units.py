@@ -18,15 +18,24 @@ after a change); ``reading(..., snapshot=True)`` reads from one snapshot. Views 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Iterator
 
 from flask import Flask, current_app, g, request
 
-from ..db import READS, READS_THEN_WRITES, WRITES, db, enter_unit, leave_unit, write_intent
+from ..db import (  # noqa: F401  (the views' tools, from this one door)
+    READS,
+    READS_THEN_WRITES,
+    WRITES,
+    db,
+    enter_unit,
+    leave_unit,
+    reading,
+    write_intent,
+    writing,
+)
 from ..db import done_writing as _done_writing
-from ..db import reading, writing  # noqa: F401  (the views' tools, from this one door)
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

@@ -71,7 +71,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if hasattr(report, "keywords")
     )
     if ran_browser_tests and chromium_missing():
-        terminalreporter.write_sep("!", SKIP_REASON if not _in_ci() else "Chromium not installed: browser tests FAILED (CI=true)", red=True, bold=True)
+        terminalreporter.write_sep(
+            "!",
+            SKIP_REASON if not _in_ci() else "Chromium not installed: browser tests FAILED (CI=true)",
+            red=True,
+            bold=True,
+        )
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -81,7 +86,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def browser():
     if chromium_missing():
         if _in_ci():
-            pytest.fail(f"{CHROMIUM} is missing and CI=true: the browser tests must run in CI (.ci/run installs chromium)", pytrace=False)
+            pytest.fail(
+                f"{CHROMIUM} is missing and CI=true: the browser tests must run in CI (.ci/run installs chromium)",
+                pytrace=False,
+            )
         pytest.skip(SKIP_REASON)
     from playwright.sync_api import sync_playwright
 

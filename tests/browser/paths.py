@@ -6,8 +6,8 @@ Each screen worth a look is handed to ``checkpoint(name)`` (screenshots, axe-cor
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -33,7 +33,7 @@ def heading(page: Page, text: str):
 
 def passed_on_dates() -> set[str]:
     """How "Passed on <date>" may read now (UTC, as the app stores it; either side of midnight)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {(now + delta).strftime("%d %b %Y") for delta in (timedelta(minutes=-5), timedelta(0))}
 
 
@@ -231,7 +231,9 @@ def focused(page: Page) -> dict:
     return page.evaluate(_FOCUSED)
 
 
-def tab_to(page: Page, tag: str, name: str | None = None, type_: str | None = None, backwards: bool = False, limit: int = 40) -> dict:
+def tab_to(
+    page: Page, tag: str, name: str | None = None, type_: str | None = None, backwards: bool = False, limit: int = 40
+) -> dict:
     """Press Tab (or Shift+Tab) until the focused element is the one described; fail if never."""
     seen = []
     for _ in range(limit):

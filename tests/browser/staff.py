@@ -6,13 +6,29 @@ from ..helpers import PASSWORD, add_user, choose, pass_and_sign, post_step, sign
 
 #: Every page a manager or admin opens with a GET ({learner}: the live app's learner's id).
 STAFF_PAGES = [
-    "/manage/", "/manage/people/{learner}", "/manage/modules/", "/manage/modules/test-callers",
-    "/manage/events/", "/manage/events/new", "/admin/", "/admin/roster", "/admin/roster/import",
-    "/admin/outbox", "/admin/people/{learner}/password", "/admin/people/{learner}/role", "/author/",
+    "/manage/",
+    "/manage/people/{learner}",
+    "/manage/modules/",
+    "/manage/modules/test-callers",
+    "/manage/events/",
+    "/manage/events/new",
+    "/admin/",
+    "/admin/roster",
+    "/admin/roster/import",
+    "/admin/outbox",
+    "/admin/people/{learner}/password",
+    "/admin/people/{learner}/role",
+    "/author/",
     "/author/modules/test-callers",
     "/author/try",
-    "/audit/training", "/audit/training?state=done", "/audit/", "/audit/?event=choice.made&since=2000-01-01",
-    "/audit/records/1", "/audit/chain", "/audit/package", "/auth/password",
+    "/audit/training",
+    "/audit/training?state=done",
+    "/audit/",
+    "/audit/?event=choice.made&since=2000-01-01",
+    "/audit/records/1",
+    "/audit/chain",
+    "/audit/package",
+    "/auth/password",
 ]
 
 
@@ -30,13 +46,21 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
     with live_app.app_context():
         known = db.session.query(User).filter_by(email="admin@example.org").one_or_none() is not None
     if not known:
-        add_user(live_app, email="admin@example.org", name="Avery Admin", role="admin", job_role="leadership",
-                 department="Compliance")
+        add_user(
+            live_app,
+            email="admin@example.org",
+            name="Avery Admin",
+            role="admin",
+            job_role="leadership",
+            department="Compliance",
+        )
         with live_app.app_context():
             learner = db.session.query(User).filter_by(email="learner@example.org").one()
             assignments.ensure(db.session, learner, "test-callers", date.today() + timedelta(days=7), "onboarding")
             admin = db.session.query(User).filter_by(email="admin@example.org").one()
-            assignments.ensure(db.session, admin, "test-refresher", date.today() + timedelta(days=30), "annual-refresher")
+            assignments.ensure(
+                db.session, admin, "test-refresher", date.today() + timedelta(days=30), "annual-refresher"
+            )
             db.session.commit()
         client = live_app.test_client()
         sign_in(client, "learner@example.org")

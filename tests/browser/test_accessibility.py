@@ -86,7 +86,11 @@ def test_no_serious_or_critical_axe_violations_when_a_trainer_tries_a_file(live_
     module = (DATA_CONTENT / "modules" / "test-callers.md").read_text(encoding="utf-8")
     found = {}
     for name, text, expected in (
-        ("broken scenario", scenario.replace("Points: 2", "Points: two", 1), "It would also stop these from being served"),
+        (
+            "broken scenario",
+            scenario.replace("Points: 2", "Points: two", 1),
+            "It would also stop these from being served",
+        ),
         ("good module", module, "Test module on callers, as it would be"),
         ("nothing given", "", "There is a problem"),
     ):

@@ -13,7 +13,9 @@ from .paths import sign_in
 pytestmark = pytest.mark.browser
 
 BODY_COLOURS = "() => { const s = getComputedStyle(document.body); return [s.color, s.backgroundColor]; }"
-THEME_COLOUR = "() => [...document.querySelectorAll('meta[name=theme-color]')].find(m => matchMedia(m.media).matches).content"
+THEME_COLOUR = (
+    "() => [...document.querySelectorAll('meta[name=theme-color]')].find(m => matchMedia(m.media).matches).content"
+)
 LIGHT = ["rgb(27, 31, 36)", "rgb(255, 255, 255)"]  # --ink on --bg, light
 DARK = ["rgb(230, 237, 243)", "rgb(15, 20, 25)"]  # --ink on --bg, dark
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from playwright.sync_api import expect
 
-from .paths import FOCUS_RING, MODULE_TITLE, heading, sign_in, take_the_module_by_keyboard, tab_to
+from .paths import FOCUS_RING, MODULE_TITLE, heading, sign_in, tab_to, take_the_module_by_keyboard
 
 pytestmark = pytest.mark.browser
 

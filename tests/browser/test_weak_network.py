@@ -9,9 +9,9 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from ..helpers import PASSWORD
+from .axe import FAIL_ON, axe_violations
 from .conftest import LEARNER_EMAIL, SCREENSHOTS
 from .paths import ANSWER_PATH, MODULE_TITLE, heading, sign_in, take_the_module, to_the_first_question
-from .axe import FAIL_ON, axe_violations
 
 pytestmark = pytest.mark.browser
 
@@ -144,9 +144,7 @@ def test_a_server_error_says_so_and_a_hung_request_is_given_up(live_server, live
     assert answers_recorded(live_app) == 1
 
 
-def test_signed_out_elsewhere_the_answer_goes_to_sign_in_and_says_it_was_not_recorded(
-    live_server, live_app, new_page
-):
+def test_signed_out_elsewhere_the_answer_goes_to_sign_in_and_says_it_was_not_recorded(live_server, live_app, new_page):
     page = new_page("phone", True)
     to_the_first_question(page, live_server)
     page.context.clear_cookies()  # signed out in another tab, or the session ended
@@ -169,7 +167,9 @@ def test_without_javascript_an_answer_after_the_session_expired_signs_in_and_com
     page.context.clear_cookies()
     choose(page)
     expect(heading(page, "Sign in")).to_be_visible()
-    expect(page.locator(".flash").first).to_contain_text("You were signed out (in another tab, or the page was open too long).")
+    expect(page.locator(".flash").first).to_contain_text(
+        "You were signed out (in another tab, or the page was open too long)."
+    )
     screenshot(page, "16-signed-out-after-idle", js=False)
     assert answers_recorded(live_app) == 0
     page.get_by_label("Email").fill(LEARNER_EMAIL)
@@ -223,8 +223,10 @@ def test_the_whole_path_works_on_a_slow_connection(live_server, live_app, new_pa
     take_the_module(page, live_server, js=True)
     assert answers_recorded(live_app) == 3  # the critical choice, then the two right ones
     # The premise held: the last page load's request and response took at least one slow trip.
-    trip = page.evaluate("(() => { const n = performance.getEntriesByType('navigation')[0];"
-                         " return n.responseEnd - n.requestStart; })()")
+    trip = page.evaluate(
+        "(() => { const n = performance.getEntriesByType('navigation')[0];"
+        " return n.responseEnd - n.requestStart; })()"
+    )
     assert trip >= 500, f"the connection was not slowed ({trip:.0f} ms)"
 
 

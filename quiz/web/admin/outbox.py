@@ -22,8 +22,13 @@ from . import bp
 ADMIN_SECTIONS.append(("admin.outbox", "Outbox", "Every email Rounds sent or would have sent"))
 
 PER_PAGE = 50
-KINDS = {"digest": "Reminder", "escalation": "Escalation", "chain-alert": "Chain check failed", "chain-head": "Chain head (daily)",
-         "password-set": "Password set by an admin"}
+KINDS = {
+    "digest": "Reminder",
+    "escalation": "Escalation",
+    "chain-alert": "Chain check failed",
+    "chain-head": "Chain head (daily)",
+    "password-set": "Password set by an admin",
+}
 
 
 def when(moment: datetime | None) -> str:
@@ -51,12 +56,25 @@ def outbox():
     state = request.args.get("status", "")
     state = state if state in listing.OUTBOX_STATUSES else ""
     page = listing.outbox_page(
-        db.session, q=q, kind=kind, status=state, page=listing.page_number(request.args.get("page")), per_page=PER_PAGE,
+        db.session,
+        q=q,
+        kind=kind,
+        status=state,
+        page=listing.page_number(request.args.get("page")),
+        per_page=PER_PAGE,
     )
     args = {k: v for k, v in (("q", q), ("kind", kind), ("status", state)) if v}
     return render_template(
-        "admin/outbox.html", page=page, kinds=KINDS, when=when, status=status, q=q, kind=kind, state=state,
-        statuses=listing.OUTBOX_STATUSES, args=args,
+        "admin/outbox.html",
+        page=page,
+        kinds=KINDS,
+        when=when,
+        status=status,
+        q=q,
+        kind=kind,
+        state=state,
+        statuses=listing.OUTBOX_STATUSES,
+        args=args,
     )
 
 
@@ -64,6 +82,4 @@ def outbox():
 @reads
 def outbox_message(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
-    return render_template(
-        "admin/outbox_message.html", m=message, kinds=KINDS, when=when, status=status
-    )
+    return render_template("admin/outbox_message.html", m=message, kinds=KINDS, when=when, status=status)

@@ -24,8 +24,11 @@ class PasswordForm(FlaskForm):
         "New password",
         validators=[
             DataRequired("Type the new password."),
-            Length(min=accounts.MIN_PASSWORD_LENGTH, max=accounts.MAX_PASSWORD_LENGTH,
-                   message=f"The password needs {accounts.PASSWORD_RULE}."),
+            Length(
+                min=accounts.MIN_PASSWORD_LENGTH,
+                max=accounts.MAX_PASSWORD_LENGTH,
+                message=f"The password needs {accounts.PASSWORD_RULE}.",
+            ),
         ],
     )
     confirm = PasswordField(
@@ -51,8 +54,14 @@ def password(user_id: int):
         smtp = mailer.settings_from_config(current_app.config)
         with writing(db.session):
             locked = db.session.get_one(User, user_id, populate_existing=True, with_for_update=True)
-            notice = accounts.set_password(db.session, locked, chosen, by=current_user._get_current_object(), smtp=smtp,
-                                           base_url=current_app.config["BASE_URL"])
+            notice = accounts.set_password(
+                db.session,
+                locked,
+                chosen,
+                by=current_user._get_current_object(),
+                smtp=smtp,
+                base_url=current_app.config["BASE_URL"],
+            )
             name, address = locked.name, locked.email
         error = accounts.send_password_notice(db.session, notice, smtp, steps=Steps(db.session))
         if smtp is None:
@@ -61,11 +70,19 @@ def password(user_id: int):
             told = f"The email telling them could not be sent ({error}): it is in the outbox; tell them yourself."
         else:
             told = f"They were told by email at {address}."
-        flash(f"Password set for {name}. Give it to them in person or by a channel you trust; they choose "
-              f"their own when they next sign in. {told}", "info")
+        flash(
+            f"Password set for {name}. Give it to them in person or by a channel you trust; they choose "
+            f"their own when they next sign in. {told}",
+            "info",
+        )
         return redirect(url_for("admin.roster", _anchor=f"p{user_id}"), code=303)
     return (
-        render_template("admin/password.html", person=person, form=form, has_password=person.password_hash != NO_PASSWORD,
-                        rule=accounts.PASSWORD_RULE),
+        render_template(
+            "admin/password.html",
+            person=person,
+            form=form,
+            has_password=person.password_hash != NO_PASSWORD,
+            rule=accounts.PASSWORD_RULE,
+        ),
         422 if form.errors else 200,
     )

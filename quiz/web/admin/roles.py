@@ -41,7 +41,13 @@ def role(user_id: int):
             flash(f"{person.name} is now: {name}." if changed else f"{person.name} was already: {name}.", "info")
             return redirect(url_for("admin.roster", _anchor=f"p{person.id}"), code=303)
     return (
-        render_template("admin/role.html", person=person, form=form, names=accounts.ROLE_NAMES,
-                        descriptions=accounts.ROLE_DESCRIPTIONS, yourself=person.id == current_user.id),
+        render_template(
+            "admin/role.html",
+            person=person,
+            form=form,
+            names=accounts.ROLE_NAMES,
+            descriptions=accounts.ROLE_DESCRIPTIONS,
+            yourself=person.id == current_user.id,
+        ),
         422 if form.errors else 200,
     )

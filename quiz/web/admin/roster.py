@@ -54,14 +54,27 @@ def _roster_page(filters: team.Filters, status: int = 200, error: str | None = N
     """Everyone, a page at a time: searched, filtered; each line with its standing and whether
     onboarding is done, worked out in the same two queries (team.people_page)."""
     page = team.people_page(
-        db.session, current_user, filters, date.today(), curricula().due_soon_days,
-        team.page_number(request.args.get("page")), admin_sees_self=True,
+        db.session,
+        current_user,
+        filters,
+        date.today(),
+        curricula().due_soon_days,
+        team.page_number(request.args.get("page")),
+        admin_sees_self=True,
     )
     return (
         render_template(
-            "admin/roster.html", page=page, filters=filters, shows=SHOW, show=filters.show,
-            choices=team.choices(db.session, current_user, admin_sees_self=True), standings=assignments.STANDINGS,
-            not_cleared=team.count_not_cleared(db.session), kinds=PERSON_KIND_LABELS, form=ActionForm(), error=error,
+            "admin/roster.html",
+            page=page,
+            filters=filters,
+            shows=SHOW,
+            show=filters.show,
+            choices=team.choices(db.session, current_user, admin_sees_self=True),
+            standings=assignments.STANDINGS,
+            not_cleared=team.count_not_cleared(db.session),
+            kinds=PERSON_KIND_LABELS,
+            form=ActionForm(),
+            error=error,
         ),
         status,
     )
@@ -97,7 +110,11 @@ def roster_deactivate():
         return _roster_page(filters, 422, error=str(exc))
     if request.form.get("confirmed") != "yes":
         return render_template(
-            "admin/roster_deactivate.html", people=people, ids=ids, filters=filters, form=ActionForm(),
+            "admin/roster_deactivate.html",
+            people=people,
+            ids=ids,
+            filters=filters,
+            form=ActionForm(),
             departments=team.departments_of(people),
         )
     with writing(db.session):
@@ -176,8 +193,13 @@ def roster_upload(upload_id: int):
     result = roster.preview(db.session, upload.content, by_user=current_user)
     uploader = db.session.get(User, upload.uploaded_by_id) if upload.uploaded_by_id else None
     return render_template(
-        "admin/roster_preview.html", upload=upload, uploader=uploader, result=result, form=ActionForm(),
-        per_rule=PREVIEW_PROBLEMS_PER_RULE, per_list=PREVIEW_PEOPLE_PER_LIST,
+        "admin/roster_preview.html",
+        upload=upload,
+        uploader=uploader,
+        result=result,
+        form=ActionForm(),
+        per_rule=PREVIEW_PROBLEMS_PER_RULE,
+        per_list=PREVIEW_PEOPLE_PER_LIST,
     )
 
 
@@ -198,8 +220,9 @@ def roster_upload_changes(upload_id: int):
     upload = db.session.get(RosterUpload, upload_id) or abort(404)
     result = roster.preview(db.session, upload.content, by_user=current_user)
     rows = (tuple(csvtext.spreadsheet_safe(cell) for cell in row) for row in result.change_rows())
-    return _csv(csvtext.lines(("action", "line", "employee_id", "name", "email", "detail"), rows),
-                f"roster-{upload.id}-changes")
+    return _csv(
+        csvtext.lines(("action", "line", "employee_id", "name", "email", "detail"), rows), f"roster-{upload.id}-changes"
+    )
 
 
 def _csv(lines, name: str) -> Response:
@@ -216,20 +239,29 @@ def roster_apply(upload_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     # Lock the upload row so two clicks cannot both apply it (SQLite: BEGIN IMMEDIATE already).
-    upload = db.session.scalar(
-        select(RosterUpload).where(RosterUpload.id == upload_id).with_for_update()
-    ) or abort(404)
+    upload = db.session.scalar(select(RosterUpload).where(RosterUpload.id == upload_id).with_for_update()) or abort(404)
     back = redirect(url_for("admin.roster_upload", upload_id=upload_id), code=303)
     if upload.applied_at is not None:
-        flash(f"This file was already applied on {_when(upload.applied_at)}. Upload a new export to import again.", "error")
+        flash(
+            f"This file was already applied on {_when(upload.applied_at)}. Upload a new export to import again.",
+            "error",
+        )
         return back
     try:
         result = roster.apply(
-            db.session, upload.content, curricula(), library(), date.today(), current_user,
+            db.session,
+            upload.content,
+            curricula(),
+            library(),
+            date.today(),
+            current_user,
             filename=upload.filename,
         )
     except roster.RosterError as exc:  # raised before anything is changed
-        flash(f"Nothing was imported: the file has {len(exc.errors)} problem(s). Fix them and upload the file again.", "error")
+        flash(
+            f"Nothing was imported: the file has {len(exc.errors)} problem(s). Fix them and upload the file again.",
+            "error",
+        )
         return back
     upload.applied_at = utcnow()
     if result.has_changes:

@@ -21,8 +21,8 @@ from wtforms.validators import Optional, ValidationError
 from ... import accounts, evidence, training_report
 from ...db import db
 from ...models import User
-from ..common import library
 from ..access import require_role
+from ..common import library
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 bp.before_request(require_role("compliance", "admin"))
@@ -58,7 +58,7 @@ class PersonFilter:
 
 
 def module_choices() -> list[tuple[str, str]]:
-    """"Any module", then the modules served now, by title; a module asked for in the address
+    """ "Any module", then the modules served now, by title; a module asked for in the address
     that is no longer served (its records and assignments remain) is kept, under its id, so the
     filter holds."""
     choices = [(m.id, m.title) for m in sorted(library().modules.values(), key=lambda m: m.title.lower())]

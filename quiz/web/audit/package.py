@@ -18,8 +18,16 @@ from ... import audit_package
 from ...db import db
 from ..common import library
 from ..units import reading, reads, reads_then_writes, writing
-from . import (DayField, DepartmentField, PersonFilter, bp, days_in_order, department_field, department_known,
-               module_choices)
+from . import (
+    DayField,
+    DepartmentField,
+    PersonFilter,
+    bp,
+    days_in_order,
+    department_field,
+    department_known,
+    module_choices,
+)
 
 
 class PackageForm(PersonFilter, FlaskForm):
@@ -86,7 +94,6 @@ def make_package():
         out.close()
         raise
     out.seek(0)
-    response = send_file(out, mimetype="application/zip", as_attachment=True, download_name=filename(made),
-                         max_age=0)
+    response = send_file(out, mimetype="application/zip", as_attachment=True, download_name=filename(made), max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -17,8 +17,19 @@ from wtforms.validators import Optional, ValidationError
 from ... import chain_check, csvtext, evidence
 from ...db import db
 from ..units import reads
-from . import (DayField, DepartmentField, PersonFilter, bp, csv_download, days_in_order, department_field, department_known,
-               kept_args, module_choices, module_titles)
+from . import (
+    DayField,
+    DepartmentField,
+    PersonFilter,
+    bp,
+    csv_download,
+    days_in_order,
+    department_field,
+    department_known,
+    kept_args,
+    module_choices,
+    module_titles,
+)
 
 PER_PAGE = 50
 
@@ -31,7 +42,9 @@ class FilterForm(PersonFilter, FlaskForm):
 
     department = DepartmentField()
     module = SelectField("Module", validate_choice=False)
-    event = SelectField("Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False)
+    event = SelectField(
+        "Kind of record", choices=[("", "Any kind"), *evidence.EVENTS.items()], default="", validate_choice=False
+    )
     since = DayField("From (UTC day)", validators=[Optional()])
     until = DayField("To (UTC day, included)", validators=[Optional()])
 
@@ -83,7 +96,7 @@ def details_of(record) -> list[tuple[str, str]]:
             return "none"
         if isinstance(value, bool):
             return "yes" if value else "no"
-        if isinstance(value, (list, dict)):
+        if isinstance(value, list | dict):
             return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
         return str(value)
 
@@ -162,8 +175,9 @@ def export_spreadsheet_safe():
     if not form.validate():
         return index()
     rows = evidence.export_rows(db.session, _filters(form))
-    return csv_download(csvtext.lines(evidence.EXPORT_COLUMNS, rows, spreadsheet_safe_copy=True),
-                        "rounds-evidence-spreadsheet-safe")
+    return csv_download(
+        csvtext.lines(evidence.EXPORT_COLUMNS, rows, spreadsheet_safe_copy=True), "rounds-evidence-spreadsheet-safe"
+    )
 
 
 @bp.get("/records/<int:seq>")
@@ -191,5 +205,12 @@ def chain():
     # verifies on its own. Only read here: the daily check writes the anchor.
     checked = chain_check.check(db.session, chain_check.anchor_place(current_app.config, current_app.instance_path))
     seconds = time.perf_counter() - started
-    return render_template("audit/chain.html", result=checked.result, seconds=seconds, at_fault=checked.at_fault,
-                           anchor=checked.anchor, disagreements=checked.disagreements, when=when)
+    return render_template(
+        "audit/chain.html",
+        result=checked.result,
+        seconds=seconds,
+        at_fault=checked.at_fault,
+        anchor=checked.anchor,
+        disagreements=checked.disagreements,
+        when=when,
+    )

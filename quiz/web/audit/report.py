@@ -29,13 +29,20 @@ class ReportForm(PersonFilter, FlaskForm):
     class Meta:
         csrf = False
 
-    state = SelectField("State", choices=[("", "Any state"), *training_report.STATE_LABELS.items()], default="", validate_choice=False)
+    state = SelectField(
+        "State", choices=[("", "Any state"), *training_report.STATE_LABELS.items()], default="", validate_choice=False
+    )
     module = SelectField("Module", validate_choice=False)
     department = SelectField("Department", validate_choice=False)
-    job_role = SelectField("Job role", choices=[("", "Any job role"), *((r, label(r)) for r in JOB_ROLES)],
-                           default="", validate_choice=False)
-    person_kind = SelectField("Kind of person", choices=[("", "Anyone"), *PERSON_KIND_LABELS.items()], default="",
-                              validate_choice=False)
+    job_role = SelectField(
+        "Job role",
+        choices=[("", "Any job role"), *((r, label(r)) for r in JOB_ROLES)],
+        default="",
+        validate_choice=False,
+    )
+    person_kind = SelectField(
+        "Kind of person", choices=[("", "Anyone"), *PERSON_KIND_LABELS.items()], default="", validate_choice=False
+    )
     vendor = SelectField("Firm (contractors, business associates)", validate_choice=False)
     due_since = DayField("Due from", validators=[Optional()])
     due_until = DayField("Due until (included)", validators=[Optional()])
