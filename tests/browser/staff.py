@@ -75,5 +75,5 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
     page.get_by_label("Email").fill("admin@example.org")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/learn/")
+    page.wait_for_url("**/admin/roster")  # where an admin lands (web/common.py, LANDING)
     return [path.format(learner=learner) for path in STAFF_PAGES]
