@@ -308,6 +308,13 @@ def insert_history(app, today: date, seed: int = 11) -> dict:
         first_ids = db.session.scalar(select(Attempt.id).order_by(Attempt.id.desc()).limit(1)) or 0
         next_attempt = first_ids + 1
         attempts, answers, done, open_ = [], [], [], []
+        # The import opened onboarding assignments: one open per person and module (the
+        # database's rule, migration 0009), so the history adds no second one.
+        already_open = set(
+            db.session.execute(
+                select(Assignment.user_id, Assignment.module_id).where(Assignment.state.in_(("open", "overdue")))
+            ).tuples()
+        )
 
         def flush():
             nonlocal attempts, answers, done, open_
@@ -393,6 +400,8 @@ def insert_history(app, today: date, seed: int = 11) -> dict:
                     day += timedelta(days=330 + rng.randrange(60))
             if wanted and rng.random() < 0.25:  # an open one: some late, some coming up
                 module = rng.choice(wanted)
+                if (uid, module.id) in already_open:
+                    continue
                 due = today + timedelta(days=rng.randrange(-60, 45))
                 open_.append(
                     {
