@@ -22,9 +22,14 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
+import urllib.request
 from collections import Counter
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -365,6 +370,53 @@ def free_port() -> int:
 
 
 # --- the app served for real ----------------------------------------------------------------
+
+
+@contextmanager
+def gunicorn_server(
+    env: dict, log: Path, *, app: str = "app:app", port: int | None = None, wait_path: str = "/auth/login"
+):
+    """`make run`'s gunicorn command (``--preload``, two gthread workers) on a loopback port, with
+    ``env`` as its environment and its output in ``log``. Yields the base URL once ``wait_path``
+    answers (within 30 s, or the test fails with the log); stops the whole process group after."""
+    port = port or free_port()
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    command = [
+        gunicorn,
+        "--preload",
+        "--workers",
+        "2",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "1",
+        "--bind",
+        f"127.0.0.1:{port}",
+        app,
+    ]
+    with open(log, "wb") as fh:
+        server = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, "gunicorn stopped:\n" + log.read_text()
+            try:
+                urllib.request.urlopen(base + wait_path, timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s:\n" + log.read_text()
+                time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 @contextmanager

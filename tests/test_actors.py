@@ -11,7 +11,6 @@ import io
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from .helpers import (
     body_of,
     close_app,
     csrf_token,
-    free_port,
+    gunicorn_server,
     make_app,
     page_text,
     pass_and_sign,
@@ -513,40 +512,9 @@ def test_gunicorn_starts_with_redis_and_its_workers_share_the_sign_in_limit(tmp_
         capture_output=True,
         check=True,
     )
-    port, log = free_port(), tmp_path / "gunicorn.log"
+    log = tmp_path / "gunicorn.log"
     prefix = f"rounds-test-{secrets.token_hex(6)}"  # its own counters in a Redis others may share
-    with open(log, "wb") as fh:
-        server = subprocess.Popen(
-            [
-                str(bin_dir / "gunicorn"),
-                "--preload",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "1",
-                "--bind",
-                f"127.0.0.1:{port}",
-                f"quiz:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, "gunicorn stopped:\n" + log.read_text()
-            try:
-                urllib.request.urlopen(base + "/auth/login", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s:\n" + log.read_text()
-                time.sleep(0.1)
+    with gunicorn_server(env, log, app=f"quiz:create_app({{'RATELIMIT_KEY_PREFIX': '{prefix}'}})") as base:
         codes = []
         for i in range(6):  # each on a new connection (and cookie jar): either worker takes it
             opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
@@ -560,10 +528,3 @@ def test_gunicorn_starts_with_redis_and_its_workers_share_the_sign_in_limit(tmp_
                 codes.append(exc.code)
         assert codes == [401, 401, 401, 429, 429, 429]
         assert "Traceback" not in log.read_text()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()

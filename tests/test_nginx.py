@@ -27,7 +27,7 @@ import pytest
 
 from quiz.config import PROJECT_ROOT
 
-from .helpers import DATA_CONTENT, PASSWORD, csrf_token
+from .helpers import DATA_CONTENT, PASSWORD, csrf_token, gunicorn_server
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed: deploy/nginx/rounds.conf was not tried")
@@ -154,29 +154,7 @@ def behind_nginx(tmp_path):
     checked = subprocess.run([*nginx_args, "-t"], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
     log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as fh:
-        app_server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--preload",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "1",
-                "--bind",
-                f"127.0.0.1:{app_port}",
-                "app:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait(f"http://127.0.0.1:{app_port}/healthz", app_server, log)
+    with gunicorn_server(env, log, port=app_port, wait_path="/healthz"):
         proxy = subprocess.Popen(
             nginx_args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -187,8 +165,6 @@ def behind_nginx(tmp_path):
             yield http_port, https_port, context, tmp_path, log
         finally:
             _stop(proxy)
-    finally:
-        _stop(app_server)
 
 
 def test_the_shipped_nginx_config_serves_rounds_over_tls(behind_nginx):

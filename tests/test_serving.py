@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.web import library
 
-from .helpers import DATA_CONTENT, PASSWORD, close_app, csrf_token, free_port, make_app
+from .helpers import DATA_CONTENT, PASSWORD, close_app, csrf_token, gunicorn_server, make_app
 
 BIN = Path(sys.executable).parent
 OLD_TITLE = "Test module on callers"
@@ -97,48 +96,9 @@ def served(database_url, tmp_path):
         "front-desk",
         stdin=PASSWORD + "\n",
     )
-    port = free_port()
     log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as fh:
-        server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--preload",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "1",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "app:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                urllib.request.urlopen(base + "/auth/login", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s:\n" + log.read_text()
-                time.sleep(0.1)
+    with gunicorn_server(env, log) as base:
         yield base, content, log
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_preloaded_workers_serve_signed_in_pages_and_see_content_edits(served):

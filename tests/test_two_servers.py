@@ -16,7 +16,6 @@ import http.cookiejar
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +36,16 @@ from quiz.config import PROJECT_ROOT
 from quiz.db import db
 from quiz.models import NO_PASSWORD, Assignment, Evidence, User
 
-from .helpers import DATA_CONTENT, PASSWORD, PG_URL, close_app, csrf_token, make_app, reset_postgresql
+from .helpers import (
+    DATA_CONTENT,
+    PASSWORD,
+    PG_URL,
+    close_app,
+    csrf_token,
+    gunicorn_server,
+    make_app,
+    reset_postgresql,
+)
 
 pytestmark = pytest.mark.skipif(
     not PG_URL,
@@ -85,49 +93,7 @@ def _flask(env: dict, *args: str, stdin: str | None = None) -> subprocess.Comple
 
 
 def _serve(stack: ExitStack, env: dict, log: Path) -> str:
-    port = _free_port()
-    with open(log, "wb") as fh:
-        server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--preload",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "1",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "app:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop():
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-    stack.callback(stop)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert server.poll() is None, "gunicorn stopped:\n" + log.read_text()
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                assert response.status == 200
-            return base
-        except OSError:
-            assert time.monotonic() < deadline, "gunicorn did not answer within 30 s:\n" + log.read_text()
-            time.sleep(0.1)
+    return stack.enter_context(gunicorn_server(env, log, wait_path="/healthz"))
 
 
 def _copy(jar: http.cookiejar.CookieJar) -> http.cookiejar.CookieJar:
