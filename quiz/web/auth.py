@@ -12,14 +12,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
 from .. import accounts, sso
 from ..db import db
 from ..models import User
 from . import oidc
 from .common import SignedIn as _SignedIn
-from .common import begin_session, landing_page, safe_next, session_id
+from .common import begin_session, landing_page, new_password_fields, safe_next, session_id
 from .limits import limiter
 from .units import reads_then_writes, writes, writing
 
@@ -44,21 +44,7 @@ class ChoosePasswordForm(FlaskForm):
     person signed in with a password an admin set a moment ago)."""
 
     current = PasswordField("Your current password", validators=[Length(max=accounts.MAX_PASSWORD_LENGTH)])
-    password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired("Type the new password."),
-            Length(
-                min=accounts.MIN_PASSWORD_LENGTH,
-                max=accounts.MAX_PASSWORD_LENGTH,
-                message=f"The password needs {accounts.PASSWORD_RULE}.",
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        "Type it again",
-        validators=[DataRequired("Type the new password again."), EqualTo("password", "The two passwords differ.")],
-    )
+    password, confirm = new_password_fields()
 
 
 def _login_limit() -> str:

@@ -13,7 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, session, url_for
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
 
+from .. import accounts
 from ..content import Library
 
 #: (endpoint, title, description) of each admin page group; page modules append to it.
@@ -114,3 +117,24 @@ class SignedIn:
 
     def get_id(self) -> str:
         return self._id
+
+
+def new_password_fields() -> tuple[PasswordField, PasswordField]:
+    """A new password and the same again, with the account rules' messages: the fields of every
+    form that sets a password (your own at sign-in or later, or an admin's for someone)."""
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Type the new password."),
+            Length(
+                min=accounts.MIN_PASSWORD_LENGTH,
+                max=accounts.MAX_PASSWORD_LENGTH,
+                message=f"The password needs {accounts.PASSWORD_RULE}.",
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        "Type it again",
+        validators=[DataRequired("Type the new password again."), EqualTo("password", "The two passwords differ.")],
+    )
+    return password, confirm

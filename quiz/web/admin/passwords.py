@@ -9,32 +9,17 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length
 
 from ... import accounts, mailer
 from ...db import Steps, db
 from ...models import NO_PASSWORD, User
+from ..common import new_password_fields
 from ..units import reads_then_writes, writing
 from . import bp
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired("Type the new password."),
-            Length(
-                min=accounts.MIN_PASSWORD_LENGTH,
-                max=accounts.MAX_PASSWORD_LENGTH,
-                message=f"The password needs {accounts.PASSWORD_RULE}.",
-            ),
-        ],
-    )
-    confirm = PasswordField(
-        "Type it again",
-        validators=[DataRequired("Type the password again."), EqualTo("password", "The two passwords differ.")],
-    )
+    password, confirm = new_password_fields()
 
 
 @bp.route("/people/<int:user_id>/password", methods=["GET", "POST"])
