@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     check_several_servers(app.config)  # before anything else: a clear refusal, not a half start
+    host_only_session_cookie(app.config)
     for key in ("SQLALCHEMY_DATABASE_URI", "MIGRATION_DATABASE_URI"):
         if app.config.get(key):
             app.config[key] = normalise_database_url(app.config[key])
@@ -73,3 +74,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_web(app)
     cli.init_app(app)
     return app
+
+
+def host_only_session_cookie(config) -> None:
+    """Served over HTTPS, the session cookie is named with the ``__Host-`` prefix: browsers then
+    take it only when it is Secure, for Path=/ and with no Domain, so a neighboring subdomain
+    (another hospital app on the same parent domain) cannot set or overwrite it. A name the
+    deployment chose itself is kept."""
+    if config.get("SESSION_COOKIE_SECURE") and config.get("SESSION_COOKIE_NAME") == "session":
+        config["SESSION_COOKIE_NAME"] = "__Host-session"
+    if str(config.get("SESSION_COOKIE_NAME", "")).startswith("__Host-"):
+        config["SESSION_COOKIE_DOMAIN"] = None
+        config["SESSION_COOKIE_PATH"] = "/"

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import evidence, mailer
+from . import evidence, mailer, password_rules
 from .content import JOB_ROLES, SPECIALTIES
 from .db import Steps
 from .models import ACCOUNT_ROLES, NO_PASSWORD, OutboxMessage, User, as_utc, utcnow
@@ -70,8 +70,10 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password_rule(password: str) -> None:
-    """The one rule for a new password, wherever it is typed (AccountError if it is broken)."""
+def check_password_rule(password: str, *, email: str | None = None, name: str | None = None) -> None:
+    """The one rule for a new password, wherever it is typed (AccountError if it is broken): its
+    length, then what makes it easy to guess (quiz/password_rules.py: a common or breached
+    password, a pattern, the person's own ``email`` or ``name``)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
             "password",
@@ -83,6 +85,9 @@ def check_password_rule(password: str) -> None:
             f"the password can have at most {MAX_PASSWORD_LENGTH} characters "
             f"(it has {len(password)}): the sign-in form takes no longer one",
         )
+    wrong = password_rules.problem(password, email=email, name=name)
+    if wrong:
+        raise AccountError("password", f"the password {wrong}")
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,19 @@ class NewPassword:
     hash: str = field(repr=False)
 
 
-def new_password(password: str) -> NewPassword:
-    check_password_rule(password)
+def new_password(password: str, *, person: User | None = None) -> NewPassword:
+    """``password`` held to the rule (for ``person``, whose email and name it may not contain),
+    and hashed."""
+    check_password_rule(password, email=person.email if person else None, name=person.name if person else None)
     return NewPassword(hash_password(password))
 
 
-def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+def generate_password(*, email: str | None = None, name: str | None = None) -> str:
+    """A random password that keeps the rule (16 characters from 96 random bits)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if password_rules.problem(password, email=email, name=name) is None:
+            return password
 
 
 class AccountError(ValueError):
@@ -140,7 +151,7 @@ def create_user(
         raise AccountError("job_role", f"job role must be one of {', '.join(JOB_ROLES)}")
     if specialty and specialty not in SPECIALTIES:
         raise AccountError("specialty", f"specialty must be one of {', '.join(SPECIALTIES)}")
-    check_password_rule(password)
+    check_password_rule(password, email=email, name=name)
     supervisor = None
     if supervisor_email:
         supervisor = find_by_email(session, supervisor_email)
@@ -364,6 +375,23 @@ def timed_out(
             "idle_limit_minutes": idle_minutes,
             "last_request_at": evidence.utc_timestamp(last_request),
             "ended_at": evidence.utc_timestamp(last_request + timedelta(minutes=idle_minutes)),
+        },
+    )
+
+
+def lifetime_ended(session: Session, user: User, *, session_id: str | None, began: datetime, max_hours: int) -> None:
+    """A session that ended at its absolute lifetime (``SESSION_MAX_HOURS`` after it began,
+    however busy it was), recorded as ``timed_out`` is: when its cookie is next seen."""
+    evidence.append(
+        session,
+        "session.signed-out",
+        user=user,
+        details={
+            "how": "lifetime",
+            "session": session_id,
+            "lifetime_hours": max_hours,
+            "began_at": evidence.utc_timestamp(began),
+            "ended_at": evidence.utc_timestamp(began + timedelta(hours=max_hours)),
         },
     )
 

@@ -507,7 +507,7 @@ def users_set_password(email, permanent) -> None:
     user_id, address = user.id, user.email
     password = _read_password()
     try:
-        chosen = accounts.new_password(password)
+        chosen = accounts.new_password(password, person=user)
     except accounts.AccountError as exc:
         raise click.ClickException(f"{exc.field}: {exc}") from None
     smtp = mailer.settings_from_config(current_app.config)
@@ -608,7 +608,7 @@ def demo_seed() -> None:
         if users_exist():  # made meanwhile
             return
         for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
-            password = accounts.generate_password()
+            password = accounts.generate_password(email=email, name=name)
             person = accounts.create_user(
                 db.session,
                 email=email,

@@ -153,6 +153,8 @@ def from_environment(instance_path: Path) -> dict:
         "MIGRATION_DATABASE_URI": os.environ.get("MIGRATION_DATABASE_URL") or None,
         "CONTENT_DIR": os.environ.get("CONTENT_DIR") or str(PROJECT_ROOT / "content"),
         "SESSION_IDLE_MINUTES": idle_minutes,
+        # A session ends this long after it began, however busy (a long shift: 12 hours).
+        "SESSION_MAX_HOURS": _count("SESSION_MAX_HOURS", 12, minimum=1),
         # The server ends a session at the idle limit (web/__init__.py, _end_idle_sessions); the
         # cookie lives on past it, so that the browser's next request finds the session ended
         # and it is recorded. Then the cookie is cleared.

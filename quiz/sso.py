@@ -18,7 +18,6 @@ And the rule for local passwords beside it: on, off, or for admins only (a break
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -274,7 +273,7 @@ def _create(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
         session,
         email=check.value,
         name=check.name or check.value,
-        password=secrets.token_urlsafe(24),
+        password=accounts.generate_password(email=check.value, name=check.name),  # replaced below
         role="learner",  # never from a claim
         job_role=settings.new_person_job_role,
     )

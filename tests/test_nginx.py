@@ -205,6 +205,7 @@ def test_the_shipped_nginx_config_serves_rounds_over_tls(behind_nginx):
     )
     assert status == 303 and headers["Location"] == "/learn/"
     assert "; Secure" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    assert headers["Set-Cookie"].startswith("__Host-session=") and "Domain=" not in headers["Set-Cookie"]
     status, _, page = fetch("/learn/")
     assert status == 200 and "Test module on callers" in page
 

@@ -48,7 +48,10 @@ def test_secure_cookie_behind_https(database_url, tmp_path, monkeypatch):
     add_user(app)
     client = app.test_client()
     response = sign_in(client)
-    assert "Secure" in response.headers["Set-Cookie"]
+    cookie = response.headers["Set-Cookie"]
+    # __Host-: the browser takes it only Secure, for Path=/, with no Domain (no subdomain can set it)
+    assert cookie.startswith("__Host-session=") and "; Secure" in cookie and "; Path=/;" in cookie
+    assert "Domain=" not in cookie and client.get_cookie("session") is None
 
 
 def test_forms_without_csrf_token_are_refused(app, client):

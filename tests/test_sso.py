@@ -200,6 +200,7 @@ def test_the_code_flow_with_pkce_signs_a_learner_in_to_my_training(app, client, 
     assert response.headers["Location"] == "/learn/"
     page = client.get("/learn/")
     assert page.status_code == 200 and "Ana Lima" in page.text and "My training" in page.text
+    assert "Change password" not in page.text  # no Rounds password in this session
     # PKCE: the token request carried the verifier whose S256 hash is the challenge sent
     [token_request] = provider.token_requests
     verifier = token_request["code_verifier"]
@@ -452,6 +453,7 @@ def test_a_password_session_is_not_offered_the_providers_sign_out(app, client):
     add_user(app, email="pw@example.org")
     sign_in(client, "pw@example.org")
     page = client.get("/learn/")
+    assert "Change password" in page.text
     client.post("/auth/logout", data={"csrf_token": csrf_token(page.text)})
     assert "You are signed out of Rounds" not in client.get("/auth/login").text
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import http.cookiejar
+import json
 import os
 import re
 import shutil
@@ -76,6 +77,7 @@ def _env(tmp_path: Path, name: str, content: Path) -> dict:
         EVIDENCE_KEYS=EVIDENCE_KEYS,
         SERVERS="2",
         LOGIN_RATE_LIMIT="3 per minute",
+        LOGIN_LOCKOUT_FAILURES="2",
         CONTENT_REFRESH_SECONDS="0.5",
     )
 
@@ -265,18 +267,32 @@ def test_two_servers_behave_as_one_for_a_learner(two_servers, tmp_path, monkeypa
         assert status in (302, 303) and "/auth/login" in location
 
         # Sign-in limits are counted together: 3 failures a minute from one address, whichever
-        # server (and worker) took each; the next try is refused by either.
+        # server (and worker) took each; the next try is refused by either. And an account's
+        # failures too: a wrong password on each server locks it (LOGIN_LOCKOUT_FAILURES=2), so
+        # the right one, on the first server, is refused.
         codes = []
-        for i in range(5):
-            stranger = Visitor([servers[i % 2]])
+        tries = [("wrong password", servers[0]), ("wrong password", servers[1]), (PASSWORD, servers[0])]
+        tries += [(PASSWORD, servers[1]), (PASSWORD, servers[0])]
+        for password, server in tries:
+            stranger = Visitor([server])
             page = stranger.get("/auth/login")
             status, _, _ = stranger.request(
                 "/auth/login",
-                {"email": f"x{i}@example.org", "password": "wrong password", "csrf_token": csrf_token(page)},
+                {"email": "learner@example.org", "password": password, "csrf_token": csrf_token(page)},
             )
             codes.append(status)
         assert codes == [401, 401, 401, 429, 429]
         with app.app_context():
+            learner = db.session.scalar(select(User).where(User.email == "learner@example.org"))
+            refusals = [
+                json.loads(e.details)["refused"]
+                for e in db.session.scalars(
+                    select(Evidence)
+                    .where(Evidence.event == "session.sign-in-refused", Evidence.user_id == learner.id)
+                    .order_by(Evidence.seq)
+                )
+            ]
+            assert refusals == ["wrong-password", "wrong-password", "locked"]
             assert evidence.verify(db.session).ok
     finally:
         close_app(app)

@@ -25,7 +25,13 @@ from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
 from . import oidc
-from .common import ADMIN_SECTIONS, LAST_SEEN, library, session_id  # noqa: F401  (library: the content being served)
+from .common import (  # noqa: F401  (library: the content being served)
+    ADMIN_SECTIONS,
+    BEGAN,
+    LAST_SEEN,
+    library,
+    session_id,
+)
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
 from .limits import init_app as init_limits
 from .units import init_app as init_units
@@ -74,6 +80,8 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
     app.jinja_env.globals["role_label"] = role_label
+    # (a session begun with single sign-on has no Rounds password to change: the menu leaves it out)
+    app.jinja_env.globals["signed_in_with_sso"] = lambda: session.get(oidc.METHOD) == "oidc"
     app.jinja_env.filters["why"] = assignments.why
     app.jinja_env.filters["reason_label"] = assignments.reason_label
     app.jinja_env.filters["state_label"] = assignments.state_label
@@ -143,7 +151,8 @@ def _unauthorized():
 
 
 def _end_idle_sessions():
-    """Sign out after SESSION_IDLE_MINUTES without a request, even with a copied cookie.
+    """Sign out after SESSION_IDLE_MINUTES without a request, or SESSION_MAX_HOURS after the
+    session began (its absolute lifetime, however busy), even with a copied cookie.
 
     The session keeps the time of its last request to the second (``LAST_SEEN``, re-signed into
     the cookie when it moves on), so the sign-out comes exactly at the limit: a request N
@@ -157,6 +166,19 @@ def _end_idle_sessions():
     now = int(time.time())
     last_seen = session.get(LAST_SEEN)
     limit = current_app.config["SESSION_IDLE_MINUTES"]
+    began = session.get(BEGAN)
+    max_hours = current_app.config["SESSION_MAX_HOURS"]
+    if isinstance(began, int) and now - began >= max_hours * 3600:
+        user, ended = current_user._get_current_object(), session_id()
+        with instead_of_the_view():
+            accounts.lifetime_ended(
+                db.session, user, session_id=ended, began=datetime.fromtimestamp(began, UTC), max_hours=max_hours
+            )
+        logout_user()
+        session.clear()
+        return _to_sign_in(f"You were signed out: a session lasts at most {max_hours} hours. Please sign in again.")
+    if not isinstance(began, int):  # a cookie from before sessions had a lifetime: it starts now
+        session[BEGAN] = now
     if not isinstance(last_seen, int) or now - last_seen >= limit * 60:
         if isinstance(last_seen, int):  # (a cookie without it predates the record: nothing to say)
             user, ended = current_user._get_current_object(), session_id()

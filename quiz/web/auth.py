@@ -136,7 +136,7 @@ def password():
             form.current.errors.append("That is not your current password.")
         else:
             try:
-                chosen = accounts.new_password(form.password.data)
+                chosen = accounts.new_password(form.password.data, person=current_user)
             except accounts.AccountError as exc:
                 form.password.errors.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
         if chosen is not None:

@@ -50,6 +50,9 @@ def curricula():
 SESSION_ID = "sid"
 #: When the last request came, in whole seconds since the epoch: the idle limit counts from it.
 LAST_SEEN = "seen"
+#: When the session began, in whole seconds since the epoch: it ends SESSION_MAX_HOURS later
+#: however busy it is (the absolute lifetime, beside the idle one).
+BEGAN = "began"
 #: The session began with a password someone else set (an admin, or the command line): whoever
 #: knew it could have begun it, so what is signed in it is marked (engine.acknowledge).
 ADMIN_SET_PASSWORD = "admin_set_password"
@@ -59,7 +62,7 @@ def begin_session(session_id: str, *, admin_set_password: bool) -> None:
     """What a new session keeps from its sign-in (after ``login_user``): the cookie is signed,
     so the person cannot unset the mark."""
     session[SESSION_ID] = session_id
-    session[LAST_SEEN] = int(time.time())
+    session[LAST_SEEN] = session[BEGAN] = int(time.time())
     session[ADMIN_SET_PASSWORD] = admin_set_password
     session.permanent = True
 

@@ -34,8 +34,13 @@ def password(user_id: int):
     if person.id == current_user.id:  # your own is yours to choose, with your current password
         return redirect(url_for("auth.password"), code=303)
     form = PasswordForm()
+    chosen = None
     if form.validate_on_submit() and form.password.data is not None:
-        chosen = accounts.new_password(form.password.data)  # the form held it to the rule
+        try:
+            chosen = accounts.new_password(form.password.data, person=person)
+        except accounts.AccountError as exc:
+            form.password.errors.append(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")  # type: ignore[attr-defined]
+    if chosen is not None:
         smtp = mailer.settings_from_config(current_app.config)
         with writing(db.session):
             locked = db.session.get_one(User, user_id, populate_existing=True, with_for_update=True)
