@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import accounts, evidence
@@ -219,7 +220,7 @@ def record_sign_in(
     }
     user: User | None = None
     if check.create:
-        user = _create(session, check, settings)
+        user = _create_once(session, check, settings)
     elif check.user_id is not None:
         user = session.get(User, check.user_id, populate_existing=True, with_for_update=True)
     refused = check.refused
@@ -267,7 +268,28 @@ def refuse(session: Session, settings: SsoSettings, reason: str, error: str) -> 
     )
 
 
-def _create(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
+def _create_once(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
+    """The account for an unknown person the deployment lets in, made once: if it was made since
+    the check (the same person signing in from two tabs at once, or an import), that account is
+    the one signed in. Two servers making it at the same moment both try; the database's unique
+    email lets one through, and the other, in a savepoint, takes the account the first made."""
+    assert check.value
+    existing = accounts.find_by_email(session, check.value)
+    if existing is None:
+        try:
+            with session.begin_nested():  # (only the row: evidence is never appended in a savepoint)
+                user = _new_learner(session, check, settings)
+        except IntegrityError:  # made meanwhile by another request (its transaction has committed)
+            existing = accounts.find_by_email(session, check.value)
+            if existing is None:
+                raise
+        else:
+            _record_created(session, user, check)
+            return user
+    return session.get_one(User, existing.id, populate_existing=True, with_for_update=True)
+
+
+def _new_learner(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
     assert check.value and settings.new_person_job_role
     user = accounts.create_user(
         session,
@@ -278,6 +300,11 @@ def _create(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
         job_role=settings.new_person_job_role,
     )
     user.password_hash = NO_PASSWORD  # they sign in with single sign-on
+    session.flush()
+    return user
+
+
+def _record_created(session: Session, user: User, check: ClaimCheck) -> None:
     evidence.append(
         session,
         "person.created",
@@ -289,4 +316,3 @@ def _create(session: Session, check: ClaimCheck, settings: SsoSettings) -> User:
             "fields": {"email": user.email, "name": user.name, "role": "learner", "job_role": user.job_role},
         },
     )
-    return user

@@ -379,6 +379,75 @@ def test_unknown_people_are_made_learners_when_the_deployment_says_so(database_u
         close_app(app)
 
 
+def test_a_person_made_by_two_sign_ins_at_once_is_made_once(database_url, tmp_path, monkeypatch, provider):
+    """Both sign-ins checked the claims before either made the account: the second signs in the
+    account the first made (one person, one person.created record), rather than failing."""
+    from quiz import sso
+
+    app = sso_app(
+        database_url, tmp_path, monkeypatch, provider, OIDC_CREATE_UNKNOWN=True, OIDC_NEW_PERSON_JOB_ROLE="clinical"
+    )
+    try:
+        claims = {"iss": provider.url, "sub": "twin-sub", "email": "twin@example.org", "name": "Twin Tab"}
+        with app.app_context():
+            settings = app.extensions["rounds_sso"]
+            first, second = (sso.find_account(db.session, claims, settings) for _ in range(2))
+            db.session.rollback()
+            assert first.create and second.create
+            made = sso.record_sign_in(db.session, first, settings, session_id="one")
+            db.session.commit()
+            again = sso.record_sign_in(db.session, second, settings, session_id="two")
+            db.session.commit()
+            assert made is not None and again is not None and again.id == made.id
+            assert db.session.scalar(select(func.count(User.id)).where(User.email == "twin@example.org")) == 1
+        assert len(records(app, "person.created")) == 1
+        assert [d["session"] for _, d in records(app, "session.signed-in")] == ["one", "two"]
+    finally:
+        close_app(app)
+
+
+def test_two_servers_making_the_same_person_at_the_same_moment_make_one(database_url, tmp_path, monkeypatch, provider):
+    """PostgreSQL, two transactions at once: the second's insert waits on the first's unique
+    email, fails when it commits, and the second takes the account the first made."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: the sequential case above covers it")
+    from sqlalchemy.orm import Session
+
+    from quiz import sso
+
+    app = sso_app(
+        database_url, tmp_path, monkeypatch, provider, OIDC_CREATE_UNKNOWN=True, OIDC_NEW_PERSON_JOB_ROLE="clinical"
+    )
+    try:
+        claims = {"iss": provider.url, "sub": "twin-sub", "email": "twin@example.org", "name": "Twin Tab"}
+        with app.app_context():
+            settings, engine = app.extensions["rounds_sso"], db.engine
+            with Session(engine) as one, Session(engine) as two:
+                first, second = sso.find_account(one, claims, settings), sso.find_account(two, claims, settings)
+                made = sso.record_sign_in(one, first, settings, session_id="one")  # not yet committed
+                outcome: dict = {}
+
+                def other_server():
+                    try:
+                        outcome["user"] = sso.record_sign_in(two, second, settings, session_id="two").id
+                        two.commit()
+                    except Exception as exc:  # reported below
+                        outcome["error"] = exc
+
+                thread = threading.Thread(target=other_server)
+                thread.start()
+                thread.join(0.5)
+                assert thread.is_alive()  # waiting on the first's unique email
+                one.commit()
+                thread.join(10)
+                assert "error" not in outcome, outcome.get("error")
+                assert outcome["user"] == made.id
+        assert len(records(app, "person.created")) == 1
+        assert sorted(d["session"] for _, d in records(app, "session.signed-in")) == ["one", "two"]
+    finally:
+        close_app(app)
+
+
 # --- local passwords ------------------------------------------------------------------------------
 
 
