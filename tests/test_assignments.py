@@ -20,6 +20,7 @@ from quiz.models import Assignment, Attempt, Evidence, User
 from .helpers import (
     DATA_CONTENT,
     MODULE,
+    PASSWORD,
     add_user,
     choose,
     csrf_token,
@@ -58,7 +59,7 @@ def test_curricula_errors_name_file_and_line(tmp_path, monkeypatch):
 def _person(app, email="p@example.org", job_role="front-desk", hire=TODAY, state=None, **kw) -> int:
     with app.app_context():
         user = accounts.create_user(
-            db.session, email=email, name=kw.pop("name", "Pat Doe"), password="x" * 12, job_role=job_role, **kw
+            db.session, email=email, name=kw.pop("name", "Pat Doe"), password=PASSWORD, job_role=job_role, **kw
         )
         user.hire_date, user.work_state = hire, state
         assignments.for_person(db.session, user, CURRICULA, LIBRARY, TODAY, new=True)
@@ -157,7 +158,7 @@ def test_waiving_needs_a_reason_and_is_recorded(app):
     uid = _person(app)
     with app.app_context():
         admin = accounts.create_user(
-            db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin"
+            db.session, email="a@example.org", name="Ad Min", password=PASSWORD, job_role="leadership", role="admin"
         )
         a = assignments.of_user(db.session, uid)[0]
         with pytest.raises(ValueError):
@@ -173,7 +174,7 @@ def test_clearance_for_phi_needs_onboarding_done(app):
     uid = _person(app)
     with app.app_context():
         admin = accounts.create_user(
-            db.session, email="a@example.org", name="Ad Min", password="x" * 12, job_role="leadership", role="admin"
+            db.session, email="a@example.org", name="Ad Min", password=PASSWORD, job_role="leadership", role="admin"
         )
         db.session.commit()
         person = db.session.get(User, uid)
