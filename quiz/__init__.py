@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from . import clock
 from .config import (
     PROJECT_ROOT,
     check_several_servers,
@@ -33,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     check_several_servers(app.config)  # before anything else: a clear refusal, not a half start
     host_only_session_cookie(app.config)
+    clock.use_zone(clock.zone(app.config["TIME_ZONE"]))  # a bad name stops the start, named
     for key in ("SQLALCHEMY_DATABASE_URI", "MIGRATION_DATABASE_URI"):
         if app.config.get(key):
             app.config[key] = normalise_database_url(app.config[key])

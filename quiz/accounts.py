@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import evidence, mailer, password_rules
+from . import clock, evidence, mailer, password_rules
 from .content import JOB_ROLES, SPECIALTIES
 from .db import Steps
 from .models import ACCOUNT_ROLES, NO_PASSWORD, OutboxMessage, User, as_utc, utcnow
@@ -503,7 +503,8 @@ def _notice_words(user: User, by: User | str, temporary: bool, at: datetime, bas
     lines = [
         f"Hello {user.name},",
         "",
-        f"{who} set a new password for your Rounds account ({user.email}) on {at:%Y-%m-%d at %H:%M} UTC.",
+        f"{who} set a new password for your Rounds account ({user.email}) on "
+        f"{clock.local_text(at, clock.time_zone())}.",
         "Every session you had open was ended.",
         "",
         then,

@@ -169,9 +169,9 @@ def completions(session: Session, user_id: int, module_id: str) -> list[Attempt]
     )
 
 
-def utc_day(moment: datetime) -> date:
-    """The UTC day of a stored moment."""
-    return as_utc(moment).date()
+def org_day(moment: datetime) -> date:
+    """The organization's day of a stored moment (TIME_ZONE: quiz/clock.py)."""
+    return clock.org_day(as_utc(moment))
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def complete(session: Session, attempt: Attempt, library: Library | None = None)
             library,
             attempt,
             attempt_number=attempt.number,
-            late=a.due_on < utc_day(a.closed_at),
+            late=a.due_on < org_day(a.closed_at),
         )
         closed.append(a)
     return closed
@@ -385,7 +385,7 @@ def _refreshers(person, curricula: Curricula, library: Library, today: date, kno
     ``every_months`` after its last completion, or, never taken and with ``first_after_days``,
     that many days after their hire date and then on that day each year. It is assigned once it
     is within the due-soon window, so the learner sees it coming."""
-    start = person.hire_date or utc_day(person.created_at or utcnow())
+    start = person.hire_date or org_day(person.created_at or utcnow())
     for item, whose in curricula.refreshers(person.job_role):
         module = library.modules.get(item.module)
         if (
@@ -396,7 +396,7 @@ def _refreshers(person, curricula: Curricula, library: Library, today: date, kno
             continue
         last = known.last_done(person.id, item.module)
         if last is not None:
-            due = add_months(utc_day(last[0]), item.every_months)
+            due = add_months(org_day(last[0]), item.every_months)
         elif item.first_after_days is None:
             continue  # never trained: onboarding covers it
         else:
@@ -512,7 +512,7 @@ def _follow_ups(
             continue  # followed up since: only a new miss brings the next one
         if count >= len(plan.after_days):
             continue  # the list is used up: the manager's results show it
-        if utc_day(missed_at) + timedelta(days=plan.after_days[count]) > today:
+        if org_day(missed_at) + timedelta(days=plan.after_days[count]) > today:
             continue
         person = people.get(user_id)
         if person is None:
@@ -531,7 +531,7 @@ def _follow_ups(
                 "objective-follow-up",
                 "follow_up",
                 objective=objective,
-                detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {utc_day(missed_at):%d %b %Y}",
+                detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {org_day(missed_at):%d %b %Y}",
             ),
         )
 

@@ -33,8 +33,8 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from . import csvtext, evidence, state_check, training_report
-from .assignments import utc_day
+from . import clock, csvtext, evidence, state_check, training_report
+from .assignments import org_day
 from .content import Library, Module, Scenario
 from .models import ContentVersion, User
 from .versions import as_row
@@ -203,7 +203,7 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
     Its time (in README.txt, on its files, and the day its training report is as of) is the
     real time: no caller picks it."""
     made_at = datetime.now(UTC)
-    today = made_at.astimezone(UTC).date()
+    today = clock.org_today(made_at)
     chain = evidence.verify(session)
     package = Package(scope, made_at, made_by, chain)
     if chain.ok:
@@ -332,7 +332,7 @@ def _people_csv(session: Session, scope: Scope, records: evidence.Filters, packa
                     supervisor_email,
                     person.hire_date.isoformat() if person.hire_date else None,
                     "yes" if person.active else "no",
-                    utc_day(person.created_at).isoformat(),
+                    org_day(person.created_at).isoformat(),
                 )
             ]
 
@@ -443,12 +443,17 @@ def _readme(package: Package) -> list[str]:
         (CONTENT_INDEX, "which content file is which version"),
         (SUMS, "the SHA-256 of every file above"),
     ]
-    made_at = package.made_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    made_at = clock.local_text(package.made_at, clock.time_zone(), seconds=True, with_utc=True)
     parts = [
         "Rounds audit package\n====================\n\n",
         _wrap(
-            f"Training records of a HIPAA workforce training programme (45 CFR 164.530(b) and "
+            f"Training records of a HIPAA workforce training program (45 CFR 164.530(b) and "
             f"(j)), made by Rounds on {made_at} for {package.made_by}."
+        )
+        + "\n\n"
+        + _wrap(
+            f"Times: the evidence records' times are UTC, as recorded. Days in the report (due, "
+            f"completed, created) are the organization's, in its time zone, {clock.time_zone().key}."
         )
         + "\n\n",
         "Scope\n-----\n",

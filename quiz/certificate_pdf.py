@@ -20,6 +20,7 @@ from pathlib import Path
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
+from . import clock
 from .content import Module, label
 from .engine import Certificate
 
@@ -52,7 +53,7 @@ def _details(cert: Certificate, module: Module) -> list[tuple[str, str]]:
     if attempt.acknowledged_at is None:
         raise ValueError(f"attempt {attempt.id} is not signed: it has no certificate")
     rows = [
-        ("Completed", attempt.acknowledged_at.strftime("%d %B %Y, %H:%M UTC")),
+        ("Completed", clock.local_text(attempt.acknowledged_at, clock.time_zone(), long=True)),
         ("Score", f"{attempt.score} (pass mark {module.pass_score})"),
         ("Policy", f"{module.policy_name}, version {module.policy_version}"),
         ("Job role", label(cert.job_role)),

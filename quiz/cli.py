@@ -147,7 +147,7 @@ def content_load() -> None:
             with writing(db.session):
                 stored = versions.remember_library(db.session, library)
             retrain = assignments.retrain_after_policy_changes(
-                db.session, curricula, library, date.today(), steps=steps
+                db.session, curricula, library, clock.org_today(), steps=steps
             )
     except jobs.AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
@@ -240,7 +240,7 @@ def evidence_verify(alert: bool, no_anchor: bool) -> None:
             report = chain_check.send(
                 db.session,
                 result,
-                date.today(),
+                clock.org_today(),
                 smtp=mailer.settings_from_config(current_app.config),
                 base_url=current_app.config["BASE_URL"],
                 at_fault=checked.at_fault,
@@ -291,7 +291,7 @@ def _today(ctx, param, value: str | None) -> date:
     run again; a day that has not happened anywhere on Earth yet is refused before anything is
     read or written (clock.check_not_future; the core functions refuse it too)."""
     if value is None:
-        return date.today()
+        return clock.org_today()
     try:
         day = date.fromisoformat(value)
     except ValueError:
@@ -462,7 +462,7 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
     except accounts.AccountError as exc:
         raise click.ClickException(f"{exc.field}: {exc}") from None
     library, curricula = _library_and_curricula()
-    given = assignments.for_person(db.session, user, curricula, library, date.today(), new=True)
+    given = assignments.for_person(db.session, user, curricula, library, clock.org_today(), new=True)
     click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
 
 
@@ -620,8 +620,8 @@ def demo_seed() -> None:
                 department=department,
                 supervisor_email=supervisor,
             )
-            person.hire_date = date.today()
-            assignments.for_person(db.session, person, curricula, library, date.today(), new=True)
+            person.hire_date = clock.org_today()
+            assignments.for_person(db.session, person, curricula, library, clock.org_today(), new=True)
             lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
     click.echo("Demo organisation created. These passwords are shown once; keep them now:")
     for line in lines:
@@ -714,7 +714,7 @@ def roster_import(file: Path, do_apply: bool) -> None:
                 text,
                 curricula,
                 library,
-                date.today(),
+                clock.org_today(),
                 None,
                 by_label=f"command line ({getpass.getuser()})",
                 filename=file.name,

@@ -152,6 +152,9 @@ def from_environment(instance_path: Path) -> dict:
         # The role that owns the tables, for `flask db upgrade` only (migrations/env.py).
         "MIGRATION_DATABASE_URI": os.environ.get("MIGRATION_DATABASE_URL") or None,
         "CONTENT_DIR": os.environ.get("CONTENT_DIR") or str(PROJECT_ROOT / "content"),
+        # The organization's time zone (IANA name): the dates and times people read, and the day
+        # that is "today" for what is due; the database and the evidence keep UTC.
+        "TIME_ZONE": (os.environ.get("TIME_ZONE") or "UTC").strip(),
         "SESSION_IDLE_MINUTES": idle_minutes,
         # A session ends this long after it began, however busy (a long shift: 12 hours).
         "SESSION_MAX_HOURS": _count("SESSION_MAX_HOURS", 12, minimum=1),

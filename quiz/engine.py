@@ -830,7 +830,7 @@ def acknowledge(
     attempt.signed_in_with_admin_set_password = signed_in_with_admin_set_password
     kept: dict = {}
     if state_statement is not None:
-        signed_on = assignments.utc_day(attempt.acknowledged_at)
+        signed_on = assignments.org_day(attempt.acknowledged_at)
         attempt.signed_statement = state_statement.words(signed_on)
         until = state_statement.keep_until(signed_on)
         kept = {

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from . import csvtext
-from .assignments import state_as_of, utc_day
+from .assignments import org_day, state_as_of
 from .models import Assignment, Attempt, User, as_utc
 
 #: The states a report row can be in, as of the day it is made (assignments.state_as_of): "overdue"
@@ -56,7 +56,7 @@ class Row:
     def completed_on(self) -> date | None:
         """The UTC day it was done (as the evidence and the CSV have it), for a done one."""
         closed = self.assignment.closed_at
-        return utc_day(closed) if self.state == "done" and closed is not None else None
+        return org_day(closed) if self.state == "done" and closed is not None else None
 
     @property
     def late(self) -> bool:
@@ -205,7 +205,7 @@ def _cells(row: Row) -> tuple:
         a.module_id,
         a.reason,
         a.detail,
-        utc_day(a.created_at).isoformat(),
+        org_day(a.created_at).isoformat(),
         a.due_on.isoformat(),
         row.state,
         row.completed_on.isoformat() if row.completed_on else None,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from zoneinfo import ZoneInfo
 
 import pytest
+
+from quiz import clock
 
 from .helpers import (  # noqa: F401  (re-exported)
     CHEAP_ARGON2,
@@ -70,6 +73,13 @@ def pytest_configure(config):
 
 def _databases() -> list[str]:
     return ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+@pytest.fixture(autouse=True)
+def _utc_until_an_app_says_otherwise():
+    """The organization's time zone is the process's (quiz/clock.py, set by create_app): each
+    test starts in UTC, whatever zone the app of the test before it set (tests/unit builds none)."""
+    clock.use_zone(ZoneInfo("UTC"))
 
 
 @pytest.fixture(params=_databases())

@@ -99,7 +99,7 @@ def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app)
             # Each person takes what is open three days after it was assigned.
             due = db.session.scalars(select(Assignment).where(Assignment.state.in_(("open", "overdue")))).all()
             for a in due:
-                if assignments.utc_day(a.created_at) + timedelta(days=3) > day:
+                if assignments.org_day(a.created_at) + timedelta(days=3) > day:
                     continue
                 person = a.user
                 wrong = (person.job_role, person.specialty) == MISSER and not missed_once
@@ -120,7 +120,7 @@ def test_a_year_of_training_for_a_new_hire_of_every_role_and_specialty(year_app)
         ).all()
     year: dict[int, list] = defaultdict(list)
     for user_id, module_id, reason, created, due_on, state in rows:
-        year[user_id].append((assignments.utc_day(created), module_id, reason, due_on, state))
+        year[user_id].append((assignments.org_day(created), module_id, reason, due_on, state))
 
     # The year, as each person lived it.
     for (role, specialty), uid in ids.items():

@@ -30,6 +30,8 @@ from .common import (  # noqa: F401  (library: the content being served)
     BEGAN,
     LAST_SEEN,
     library,
+    local_day,
+    local_time,
     session_id,
 )
 from .htmx import error_page, htmx, is_htmx, redirect_anywhere
@@ -80,6 +82,9 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
     app.jinja_env.globals["role_label"] = role_label
+    # Stored times (UTC) as people read them, in the organization's time zone (TIME_ZONE)
+    app.jinja_env.filters["local_day"] = local_day
+    app.jinja_env.filters["local_time"] = local_time
     # (a session begun with single sign-on has no Rounds password to change: the menu leaves it out)
     app.jinja_env.globals["signed_in_with_sso"] = lambda: session.get(oidc.METHOD) == "oidc"
     app.jinja_env.filters["why"] = assignments.why

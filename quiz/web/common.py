@@ -9,6 +9,7 @@ part of the app and imports every blueprint), and never from one another
 from __future__ import annotations
 
 import time
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ from flask import current_app, session, url_for
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from .. import accounts
+from .. import accounts, clock
 from ..content import Library
 
 #: (endpoint, title, description) of each admin page group; page modules append to it.
@@ -42,6 +43,19 @@ def curricula():
         cached = (stamp, loaded)
         current_app.extensions["curricula"] = cached
     return cached[1]
+
+
+# --- the organization's clock (quiz/clock.py) ---------------------------------------------------
+
+
+def local_day(moment: date | datetime) -> date:
+    """The day a stored time fell on where the organization is (a date stays as it is)."""
+    return clock.org_day(moment) if isinstance(moment, datetime) else moment
+
+
+def local_time(moment: datetime | str, *, seconds: bool = False, with_utc: bool = False, long: bool = False) -> str:
+    """A stored time as people read it: ``2026-12-05 09:03 EST`` (clock.local_text)."""
+    return clock.local_text(moment, clock.time_zone(), seconds=seconds, with_utc=with_utc, long=long)
 
 
 # --- the session itself (besides Flask-Login's account id and session version) -------------

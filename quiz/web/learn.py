@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
@@ -19,7 +18,7 @@ from wtforms import BooleanField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 from wtforms.widgets import HiddenInput
 
-from .. import assignments, certificate_pdf, engine
+from .. import assignments, certificate_pdf, clock, engine
 from ..content import Choice, Module
 from ..db import db
 from ..models import Attempt
@@ -73,7 +72,7 @@ def index():
     listing = engine.training_list(db.session, library(), current_user)
     for module_id in listing.unreadable:  # the page still serves without it
         log.error("My training: module %s of user %s: its stored text no longer parses", module_id, current_user.id)
-    return render_template("learn/index.html", rows=listing.current, earlier=listing.earlier, today=date.today())
+    return render_template("learn/index.html", rows=listing.current, earlier=listing.earlier, today=clock.org_today())
 
 
 # --- the module page -----------------------------------------------------------------------

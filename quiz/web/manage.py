@@ -29,7 +29,7 @@ bp.before_request(require_role("manager", "admin"))
 
 
 def _today() -> date:
-    return date.today()
+    return clock.org_today()
 
 
 def _team() -> list[User]:

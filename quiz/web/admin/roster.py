@@ -7,7 +7,7 @@ or nothing by a separate POST.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -17,7 +17,7 @@ from flask_wtf.file import FileField
 from sqlalchemy import select
 from wtforms.validators import ValidationError
 
-from ... import assignments, csvtext, roster, team
+from ... import assignments, clock, csvtext, roster, team
 from ...db import db
 from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
 from ..common import ADMIN_SECTIONS, curricula, library
@@ -57,7 +57,7 @@ def _roster_page(filters: team.Filters, status: int = 200, error: str | None = N
         db.session,
         current_user,
         filters,
-        date.today(),
+        clock.org_today(),
         curricula().due_soon_days,
         team.page_number(request.args.get("page")),
         admin_sees_self=True,
@@ -253,7 +253,7 @@ def roster_apply(upload_id: int):
             upload.content,
             curricula(),
             library(),
-            date.today(),
+            clock.org_today(),
             current_user,
             filename=upload.filename,
         )

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from wtforms import DateField, StringField
 from wtforms.validators import Optional, ValidationError
 
-from ... import accounts, evidence, training_report
+from ... import accounts, clock, evidence, training_report
 from ...db import db
 from ...models import User
 from ..access import require_role
@@ -101,7 +101,7 @@ def kept_args(names: tuple[str, ...]) -> dict[str, str]:
 
 def csv_download(lines, name: str) -> Response:
     """CSV text streamed as it is read (the database session stays open until the end)."""
-    filename = f"{name}-{date.today().isoformat()}.csv"
+    filename = f"{name}-{clock.org_today().isoformat()}.csv"
     return Response(
         stream_with_context(lines),
         mimetype="text/csv",

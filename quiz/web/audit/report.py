@@ -6,14 +6,12 @@ per department, and downloadable as CSV. The rules are ``quiz.training_report``'
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import render_template, request
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
-from ... import training_report
+from ... import clock, training_report
 from ...content import JOB_ROLES, label
 from ...db import db
 from ...models import PERSON_KIND_LABELS
@@ -100,7 +98,7 @@ ARGS = ("email", "state", "module", "department", "job_role", "person_kind", "ve
 @reads
 def training():
     form = _report_form()
-    today = date.today()
+    today = clock.org_today()
     if not form.validate():
         return render_template("audit/training.html", form=form, rows=[], counts=None, today=today), 400
     filters = _report_filters(form)
@@ -130,5 +128,5 @@ def training_csv():
     form = _report_form()
     if not form.validate():
         return training()
-    lines = training_report.csv_lines(db.session, _report_filters(form), date.today())
+    lines = training_report.csv_lines(db.session, _report_filters(form), clock.org_today())
     return csv_download(lines, "rounds-training-report")
