@@ -20,6 +20,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .models import as_utc
+
 #: The furthest ahead of UTC any place on Earth keeps its clocks (UTC+14).
 AHEAD_OF_UTC = timedelta(hours=14)
 
@@ -105,9 +107,7 @@ def today_in(tz: ZoneInfo, now: datetime | None = None) -> date:
 
 def local(moment: datetime, tz: ZoneInfo) -> datetime:
     """A stored time (UTC; one read without a zone is taken as UTC) in the organization's zone."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(tz)
+    return as_utc(moment).astimezone(tz)
 
 
 def local_text(
