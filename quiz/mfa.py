@@ -270,7 +270,8 @@ def verify(
     the failure counted toward the lockout as a wrong password is, with its evidence record
     (``session.sign-in-refused`` at sign-in, ``session.step-up-refused`` when asked again). A
     locked account is refused without counting. The caller has read the account locked; at
-    sign-in, it records the sign-in itself when the code is accepted (accounts.record_sign_in)."""
+    sign-in, it records the sign-in itself when the code is accepted (accounts.record_sign_in).
+    When asked again, the failure that locks the account also ends every session of it."""
     locked_until = as_utc(user.locked_until)
     if locked_until and locked_until > at:
         _refusal(
@@ -281,7 +282,7 @@ def verify(
             {"refused": "locked", "locked_until": evidence.utc_timestamp(locked_until)},
         )
         return Checked(refused="locked", locked_until=locked_until)
-    factor = session.get(MfaFactor, user.id, with_for_update=True)
+    factor = session.get(MfaFactor, user.id, with_for_update=True, populate_existing=True)
     if factor is None:
         raise MfaError("There is no second factor set up for this account.")
     secret = keys.decrypt(factor.secret_encrypted)
@@ -309,6 +310,9 @@ def verify(
         user.locked_until = at + timedelta(minutes=policy.minutes)
         user.failed_logins = 0
         details["locked_until"] = evidence.utc_timestamp(user.locked_until)
+        if where == STEP_UP:  # someone holds a session but not the factor: it ends, with every other
+            accounts.end_all_sessions(user)
+            details["every_session_ended"] = True
     _refusal(session, user, where, session_id, details)
     return Checked(refused=refused, locked_until=as_utc(user.locked_until) if "locked_until" in details else None)
 

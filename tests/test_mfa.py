@@ -20,7 +20,7 @@ from quiz import mfa
 from quiz.db import db
 from quiz.models import Evidence, MfaFactor, MfaRecoveryCode, User
 
-from .helpers import add_user, close_app, csrf_token, make_app, page_text, run_cli, sign_in
+from .helpers import PASSWORD, add_user, close_app, csrf_token, make_app, page_text, run_cli, sign_in
 
 ROLES = "admin,compliance,trainer"
 
@@ -371,3 +371,38 @@ def test_the_password_is_asked_again_if_the_code_comes_too_late(app):
         late = client.post("/auth/second-factor", data={"code": next_code(secret), "csrf_token": csrf_token(page.text)})
     assert late.status_code == 303 and late.headers["Location"] == "/auth/login"
     assert len(records(app, "session.signed-in")) == 1
+
+
+def test_wrong_codes_when_asked_again_lock_the_account_and_end_its_sessions(database_url, tmp_path, monkeypatch):
+    app = make_app(
+        database_url, tmp_path, monkeypatch, MFA_ROLES=ROLES, MFA_STEP_UP_MINUTES=1, LOGIN_LOCKOUT_FAILURES=2
+    )
+    try:
+        with time_machine.travel(datetime.now(UTC), tick=True) as clock:
+            client, secret, _ = enrolled_admin(app)
+            other = app.test_client()
+            sign_in(other, "admin@example.org")
+            assert type_code(other, next_code(secret)).status_code == 303  # a second session
+            clock.shift(timedelta(minutes=2))
+            url = "/auth/second-factor/again?next=/admin/roster"
+            assert post_form(client, url, code="000000").status_code == 401
+            locked = post_form(client, url, code="111111")
+            assert locked.status_code == 303 and locked.headers["Location"] == "/auth/login"
+            details = records(app, "session.step-up-refused")[-1][1]
+            assert details["every_session_ended"] is True and details["locked_until"]
+            assert other.get("/learn/").headers["Location"].startswith("/auth/login")  # that one ended too
+            assert client.get("/learn/").headers["Location"].startswith("/auth/login")
+    finally:
+        close_app(app)
+
+
+def test_the_page_asked_for_before_signing_in_is_kept_through_the_code(app):
+    _, secret, _ = enrolled_admin(app)
+    client = app.test_client()
+    page = client.get("/auth/login?next=/audit/training")
+    sent = client.post(
+        "/auth/login?next=/audit/training",
+        data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+    )
+    assert sent.headers["Location"] == "/auth/second-factor"
+    assert type_code(client, next_code(secret)).headers["Location"] == "/audit/training"
