@@ -243,13 +243,19 @@ def check_password(session: Session, email: str, password: str) -> PasswordCheck
 
 
 def record_sign_in(
-    session: Session, check: PasswordCheck, policy: LockoutPolicy = LockoutPolicy(), *, session_id: str | None = None
+    session: Session,
+    check: PasswordCheck,
+    policy: LockoutPolicy = LockoutPolicy(),
+    *,
+    session_id: str | None = None,
+    second_factor: str | None = None,
 ) -> User | None:
     """The other half: the outcome kept on the account (the failure count and lockout, or their
     reset and a re-hashed password) and as evidence, a sign-in or a refused one (why, which the
     person is never told; for no such account, the email as typed if it is an email address).
     Only writes: a short writing transaction. The account is read again, locked, so that two
-    failures at once count as two. ``session_id`` names the session begun, in its records."""
+    failures at once count as two. ``session_id`` names the session begun, in its records;
+    ``second_factor``, the second factor the sign-in took, when one was asked (quiz/mfa.py)."""
     details: dict = {"method": check.method}
     if check.user_id is None:
         evidence.append(
@@ -303,6 +309,7 @@ def record_sign_in(
             "session": session_id,
             "password_set_by_admin": bool(user.password_set_by_admin),
             "must_choose_a_new_password": bool(user.password_must_change),
+            **({"second_factor": second_factor} if second_factor else {}),
         },
     )
     return user

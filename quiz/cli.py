@@ -36,6 +36,7 @@ from . import (
     evidence_keys,
     jobs,
     mailer,
+    mfa,
     versions,
 )
 from .config import PROJECT_ROOT
@@ -528,6 +529,25 @@ def users_set_password(email, permanent) -> None:
     else:
         told = f"the email was not sent ({error}): it is in the outbox" if error else "told by email"
     click.echo(f"password set for {address}; {then}; {told}")
+
+
+@users_cli.command("reset-mfa")
+@click.argument("email")
+@writes
+def users_reset_mfa(email) -> None:
+    """Reset a person's second factor (a lost phone), e.g. the only admin's, whom no other admin
+    can reset in the browser: their app's codes and recovery codes stop working, every session of
+    theirs ends, and they set one up again at their next sign-in with their password. An evidence
+    record naming the command line."""
+    user = accounts.find_by_email(db.session, email)
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    cleared = mfa.reset(db.session, user, by=_command_line("flask users reset-mfa"))
+    click.echo(
+        f"second factor reset for {user.email}; every session of theirs ended; they set it up again at their next sign-in"
+        if cleared
+        else f"{user.email} has no second factor: nothing changed"
+    )
 
 
 def _read_password() -> str:

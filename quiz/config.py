@@ -215,4 +215,9 @@ def from_environment(instance_path: Path) -> dict:
         "OIDC_PROVIDER_NAME": os.environ.get("OIDC_PROVIDER_NAME") or "single sign-on",
         "OIDC_TIMEOUT_SECONDS": float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10")),
         "LOCAL_PASSWORDS": os.environ.get("LOCAL_PASSWORDS") or "on",
+        # --- second factor for privileged roles (quiz/mfa.py; docs/operations.md, "Second factor
+        # (MFA)"): the account roles that must use one with a Rounds password (empty: nobody), and
+        # how long a code typed opens the privileged pages before it is asked again.
+        "MFA_ROLES": os.environ.get("MFA_ROLES", "admin,compliance,trainer"),
+        "MFA_STEP_UP_MINUTES": _count("MFA_STEP_UP_MINUTES", 15, minimum=1),
     }

@@ -374,6 +374,11 @@ EVENTS = {
     "session.signed-out": "Signed out",
     "person.password-set": "Password set by an admin",
     "person.password-changed": "Password chosen by the person",
+    "person.mfa-enrolled": "Second factor set up",
+    "person.mfa-recovery-code-used": "Recovery code used",
+    "person.mfa-recovery-codes-renewed": "Recovery codes renewed",
+    "person.mfa-reset": "Second factor reset by someone else",
+    "session.step-up-refused": "Second factor refused when asked again",
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
 }

@@ -384,3 +384,30 @@ class JobLock(Model):
     holder: Mapped[str] = mapped_column(String(120))  # host, process and run
     taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MfaFactor(Model):
+    """A person's second factor (quiz/mfa.py): one TOTP secret per account, encrypted with a key
+    derived from the app's SECRET_KEY (never stored in the clear), and the last time step a code
+    was accepted for, so that no code is taken twice. Deleted when an admin resets it."""
+
+    __tablename__ = "mfa_factors"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="totp")
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MfaRecoveryCode(Model):
+    """One of a person's one-time recovery codes, kept only as a keyed hash (quiz/mfa.py); used
+    once (``used_at``). Renewing them deletes the old ones."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -26,6 +26,7 @@ import flask
 import oidc_provider_mock
 import pytest
 import requests
+import time_machine
 from authlib.jose import RSAKey
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
@@ -593,3 +594,29 @@ def test_a_single_sign_on_session_is_not_sent_to_choose_a_password(app, client, 
         .headers["Location"]
         .startswith("/auth/password")
     )
+
+
+def test_a_single_sign_on_session_is_not_asked_for_a_rounds_second_factor(
+    database_url, tmp_path, monkeypatch, provider
+):
+    """The identity provider does the second factor of single sign-on: an admin signed in with
+    it opens the admin pages at once, and they are not asked again later; with their Rounds
+    password (the break-glass way in), the same admin must set up Rounds' own (tests/test_mfa.py)."""
+    app = sso_app(
+        database_url, tmp_path, monkeypatch, provider, MFA_ROLES="admin,compliance,trainer", MFA_STEP_UP_MINUTES=1
+    )
+    try:
+        add_user(app, email="sso.admin@example.org", role="admin", job_role="leadership")
+        provider.person("sso-admin-sub", email="sso.admin@example.org")
+        client = app.test_client()
+        assert sso_sign_in(client, "sso-admin-sub").headers["Location"] == "/admin/roster"
+        assert client.get("/admin/roster").status_code == 200
+        with time_machine.travel(time.time() + 120):  # past MFA_STEP_UP_MINUTES
+            assert client.get("/audit/training").status_code == 200
+        assert "second_factor" not in records(app, "session.signed-in")[0][1]
+
+        password_client = app.test_client()
+        assert sign_in(password_client, "sso.admin@example.org").status_code == 303
+        assert password_client.get("/admin/roster").headers["Location"].startswith("/auth/second-factor/set-up")
+    finally:
+        close_app(app)

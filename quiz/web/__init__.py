@@ -24,7 +24,7 @@ from .. import accounts, assignments
 from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
-from . import oidc
+from . import oidc, second_factor
 from .common import (  # noqa: F401  (library: the content being served)
     ADMIN_SECTIONS,
     BEGAN,
@@ -101,6 +101,8 @@ def init_web(app: Flask) -> None:
 
     app.before_request(_end_idle_sessions)
     app.before_request(_password_to_choose)
+    second_factor.init_app(app)
+    app.before_request(_second_factor_to_type)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (403, 404, 413, 429):
@@ -219,6 +221,42 @@ def _password_to_choose():
     if request.method not in ("GET", "HEAD"):
         flash("Choose your new password first. What you just sent was not recorded.", "info")
     return redirect_anywhere(url_for("auth.password", next=_back_here()))
+
+
+#: Pages someone who must set up or type their second factor can still open.
+_OPEN_BEFORE_THE_SECOND_FACTOR = (
+    "auth.mfa_enrol",
+    "auth.mfa_again",
+    "auth.logout",
+    "static",
+    "assets.serve",
+    "health.healthz",
+)
+
+
+def _second_factor_to_type():
+    """A session begun with a Rounds password by someone whose account role needs a second
+    factor (MFA_ROLES) opens no page until one is set up and typed in it, and a privileged page
+    only within MFA_STEP_UP_MINUTES of the last code (web/second_factor.py). Single sign-on
+    leaves the second factor to the identity provider."""
+    if request.endpoint in _OPEN_BEFORE_THE_SECOND_FACTOR or not current_user.is_authenticated:
+        return None
+    if session.get(oidc.METHOD) == "oidc" or not second_factor.required(current_user.role):
+        return None
+    if request.endpoint == "auth.password" and current_user.password_must_change:
+        return None  # choosing their own password comes first (_password_to_choose)
+    if not isinstance(session.get(second_factor.VERIFIED_AT), int):
+        if request.method not in ("GET", "HEAD"):
+            flash("Set up your second factor first. What you just sent was not recorded.", "info")
+        return redirect_anywhere(url_for("auth.mfa_enrol", next=_back_here()))
+    privileged = request.blueprint in second_factor.PRIVILEGED_BLUEPRINTS
+    if (privileged or request.endpoint in second_factor.PRIVILEGED_ENDPOINTS) and not (
+        second_factor.verified_within_step_up()
+    ):
+        if request.method not in ("GET", "HEAD"):
+            flash("Type your code again first. What you just sent was not recorded.", "info")
+        return redirect_anywhere(url_for("auth.mfa_again", next=_back_here()))
+    return None
 
 
 def _security_headers(response):

@@ -18,6 +18,7 @@ STAFF_PAGES = [
     "/admin/outbox",
     "/admin/people/{learner}/password",
     "/admin/people/{learner}/role",
+    "/admin/people/{learner}/second-factor",
     "/author/",
     "/author/modules/test-callers",
     "/author/try",

@@ -5,4 +5,5 @@ from . import (
     passwords,  # noqa: F401  (setting a password, e.g. for people imported from HR)
     roles,  # noqa: F401  (a person's account role)
     roster,  # noqa: F401  (the roster, PHI clearance, the HR import)
+    second_factor,  # noqa: F401  (a person's second factor, and its reset)
 )
