@@ -210,4 +210,10 @@ def from_environment(instance_path: Path) -> dict:
         "OIDC_PROVIDER_NAME": os.environ.get("OIDC_PROVIDER_NAME") or "single sign-on",
         "OIDC_TIMEOUT_SECONDS": float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10")),
         "LOCAL_PASSWORDS": os.environ.get("LOCAL_PASSWORDS") or "on",
+        # --- invitations and password resets by email (quiz/invitations.py; docs/operations.md,
+        # "Invitations and password resets"): how long a link works, and how often one address
+        # may ask for a reset.
+        "INVITATION_HOURS": _count("INVITATION_HOURS", 72, minimum=1),
+        "RESET_HOURS": _count("RESET_HOURS", 1, minimum=1),
+        "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per minute; 20 per hour"),
     }

@@ -374,6 +374,9 @@ EVENTS = {
     "session.signed-out": "Signed out",
     "person.password-set": "Password set by an admin",
     "person.password-changed": "Password chosen by the person",
+    "person.invited": "Person invited by email",
+    "person.password-reset-requested": "Password reset asked for",
+    "person.password-set-by-link": "Password set with an emailed link",
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
 }

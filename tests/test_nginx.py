@@ -136,6 +136,7 @@ def behind_nginx(tmp_path):
         ("/etc/letsencrypt/live/rounds.example.org/fullchain.pem", str(tmp_path / "cert.pem")),
         ("/etc/letsencrypt/live/rounds.example.org/privkey.pem", str(tmp_path / "key.pem")),
         ("/var/cache/nginx/rounds", str(tmp_path / "nginx-cache")),
+        ("/var/log/nginx/rounds.access.log", str(tmp_path / "logs" / "rounds.access.log")),
     ]:
         assert old in conf, old
         conf = conf.replace(old, new)
