@@ -497,7 +497,8 @@ def hand_over(
                     body = body.replace(LINK_PLACEHOLDER, link_url(settings, token))
                 person = session.get(User, row.to_user_id) if row.to_user_id else None
                 ready.append((row.id, row.to_address, person.name if person else None, row.subject, body, row.kind))
-                row.error = "handing over to the SMTP server"
+                # (still QUEUED: a crash before its outcome is kept leaves it for the next run,
+                # which makes it a new token; the hash kept here is then replaced)
         outcomes: list[tuple[int, str | None]] = []
         for message_id, address, name, subject, body, kind in ready:
             try:

@@ -232,6 +232,10 @@ def test_a_copy_of_the_database_cannot_be_turned_into_a_working_link(app, smtp):
     dump = database_dump(app)
     assert "ana@example.org" in dump and "[the link: made as this email was sent, and never kept]" in dump
     assert token not in dump  # not in the links, not in the outbox, not in the evidence
+    admin = app.test_client()
+    sign_in(admin, "admin@example.org")
+    outbox = admin.get("/admin/outbox?kind=invitation")
+    assert "Invitation" in outbox.text and "Sent by SMTP" in outbox.text and token not in outbox.text
     with app.app_context():
         kept = db.session.scalar(select(AccessLink.token_hash))
     assert kept and len(kept) == 64
