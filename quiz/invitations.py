@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, literal_column, select
 from sqlalchemy.orm import Session, joinedload
 
 from . import accounts, evidence, jobs, mailer, sso
@@ -130,7 +130,9 @@ class InvitationError(ValueError):
 
 
 def _has_signed_in():
-    return exists().where(Evidence.user_id == User.id, Evidence.event == SIGNED_IN)
+    """Whether the person has a sign-in record. The kind is written into the SQL, not bound, so
+    that both databases use the partial index ``ix_evidence_signed_in``."""
+    return exists().where(Evidence.user_id == User.id, Evidence.event == literal_column(f"'{SIGNED_IN}'"))
 
 
 @dataclass

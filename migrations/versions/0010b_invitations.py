@@ -5,7 +5,7 @@ Revises: 0009_one_open_assignment
 Create Date: 2026-12-06
 
 Only a keyed hash of each link's token is stored (never the token), made when the email is
-handed to the SMTP server.
+handed to the SMTP server. A partial index of the sign-in records finds who has never signed in.
 """
 
 import sqlalchemy as sa
@@ -15,6 +15,8 @@ revision = "0010b_invitations"
 down_revision = "0009_one_open_assignment"
 branch_labels = None
 depends_on = None
+
+SIGNED_IN = "event = 'session.signed-in'"
 
 
 def upgrade():
@@ -37,9 +39,16 @@ def upgrade():
     )
     op.create_index("ix_access_links_user_id", "access_links", ["user_id"])
     op.create_index("ix_access_links_outbox_message_id", "access_links", ["outbox_message_id"])
+    # Who has ever signed in, without reading each person's other records (only they are never
+    # invited: invitations.select_people).
+    op.create_index(
+        "ix_evidence_signed_in", "evidence", ["user_id"],
+        sqlite_where=sa.text(SIGNED_IN), postgresql_where=sa.text(SIGNED_IN),
+    )
 
 
 def downgrade():
+    op.drop_index("ix_evidence_signed_in", table_name="evidence")
     op.drop_index("ix_access_links_outbox_message_id", table_name="access_links")
     op.drop_index("ix_access_links_user_id", table_name="access_links")
     op.drop_table("access_links")
