@@ -323,29 +323,65 @@ def invite(session: Session, user_ids: Iterable[int], *, by: User | str, setting
     ).all()
     who = by.email if isinstance(by, User) else by
     at = utcnow()
+    chosen: list[User] = []
     for user, signed_in in people:
         if not user.active:
             result.inactive += 1
-            continue
-        if signed_in:
+        elif signed_in:
             result.signed_in += 1
-            continue
-        result.replaced += _void_live_links(session, user, at)
-        link = None
-        if passwords_allowed(settings, user):
-            link = _new_link(session, user, INVITATION, who, at, settings)
-        subject, body = _invitation_words(user, by, settings, link.expires_at if link else None)
-        row = _keep_message(session, user, INVITATION, subject, body, at)
+        else:
+            chosen.append(user)
+    if not chosen:
+        return result
+    # Set-based, a few statements for the whole batch (not a few per person): their live links
+    # voided, today's outbox rows found, the new rows added and flushed together.
+    with session.no_autoflush:
+        live = session.scalars(
+            select(AccessLink).where(
+                AccessLink.user_id.in_([u.id for u in chosen]),
+                AccessLink.used_at.is_(None),
+                AccessLink.voided_at.is_(None),
+            )
+        ).all()
+        for old in live:
+            old.voided_at = at
+        result.replaced += len(live)
+        kind, today = OUTBOX_KINDS[INVITATION], at.date()
+        kept = {
+            row.to_address: row
+            for row in session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.to_address.in_([u.email for u in chosen]),
+                    OutboxMessage.kind == kind,
+                    OutboxMessage.digest_day == today,
+                )
+            )
+        }
+        made: list[tuple[User, AccessLink | None, OutboxMessage]] = []
+        for user in chosen:
+            link = (
+                _new_link(session, user, INVITATION, who, at, settings) if passwords_allowed(settings, user) else None
+            )
+            subject, body = _invitation_words(user, by, settings, link.expires_at if link else None)
+            row = kept.get(user.email)
+            if row is None:
+                row = OutboxMessage(to_user_id=user.id, to_address=user.email, kind=kind, digest_day=today)
+                session.add(row)
+            row.subject, row.body, row.created_at = subject, body, at
+            row.sent_at, row.transport, row.error = None, "outbox", QUEUED
+            made.append((user, link, row))
+    session.flush()  # their ids, for each other and the records
+    for user, link, row in made:
         details: dict[str, Any] = {"by": who, "to": user.email, "outbox_message": row.id}
         if link is not None:
             link.outbox_message_id = row.id
-            session.flush()
             details.update(how="link", link=link.id, expires_at=evidence.utc_timestamp(link.expires_at))
             result.with_link += 1
         else:
             details.update(how="single sign-on")
         evidence.append(session, "person.invited", user=user, details=details)
         result.invited += 1
+    session.flush()
     return result
 
 
