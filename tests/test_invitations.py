@@ -446,3 +446,24 @@ def test_the_shipped_access_logs_leave_out_query_strings():
     log_format = re.search(r"--access-logformat '([^']*)'", service).group(1)
     assert "%%(U)s" in log_format and "%%(r)s" not in log_format and "%%(q)s" not in log_format
     assert "%%(f)s" not in log_format
+
+
+def test_where_passwords_are_for_admins_only_an_admin_gets_a_link_and_everyone_else_single_sign_on(
+    database_url, tmp_path, monkeypatch, smtp
+):
+    app = make_app(
+        database_url,
+        tmp_path,
+        monkeypatch,
+        OIDC_ISSUER="https://id.clinic.example",
+        OIDC_CLIENT_ID="rounds",
+        LOCAL_PASSWORDS="admins",
+    )
+    use_smtp(app, smtp.port)
+    imported(app, "ana@example.org", "Ana Lima")
+    imported(app, "root@example.org", "Ray Root", role="admin")
+    result = run_cli(app, "users", "invite", "--all")
+    assert result.exit_code == 0 and "invited 2 (1 with a link" in result.output, result.output
+    bodies = {m["To"].addresses[0].addr_spec: body_of(m) for m in smtp.messages}
+    assert LINK.search(bodies["root@example.org"]) and not LINK.search(bodies["ana@example.org"])
+    assert "You sign in with single sign-on" in bodies["ana@example.org"]
