@@ -31,7 +31,8 @@ run: install
 	$(AS_APP) $(FLASK) content load
 	$(AS_APP) $(FLASK) demo seed
 	@echo "Serving Rounds on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	$(AS_APP) $(VENV)/bin/gunicorn --preload --workers 4 --worker-class gthread --threads 1 --bind $(HOST):$(PORT) --access-logfile - app:app
+	$(AS_APP) $(VENV)/bin/gunicorn --preload --workers 4 --worker-class gthread --threads 1 --bind $(HOST):$(PORT) --access-logfile - \
+		--access-logformat '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(L)s' app:app  # no query strings: docs/operations.md
 
 CHROMIUM := /usr/bin/chromium
 NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests skipped

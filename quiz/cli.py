@@ -779,3 +779,75 @@ def reminders_send(today: date) -> None:
             err=True,
         )
         sys.exit(1)
+
+
+# --- invitations -----------------------------------------------------------------------------
+
+from . import invitations  # noqa: E402
+
+
+@users_cli.command("invite")
+@click.argument("emails", nargs=-1)
+@click.option("--department", help="Everyone in this department who has never signed in.")
+@click.option("--all", "everyone", is_flag=True, help="Everyone who has never signed in.")
+@reads_then_writes
+def users_invite(emails: tuple[str, ...], department: str | None, everyone: bool) -> None:
+    """Invite people who have never signed in, by email, to set a password (or to sign in with
+    single sign-on where passwords are off for them): the EMAILS named, a --department, or --all.
+    People who have signed in or are deactivated are skipped. Each invitation is an evidence
+    record naming the command line; the emails are then handed to the SMTP server in batches."""
+    if sum(bool(x) for x in (emails, department, everyone)) != 1:
+        raise click.ClickException("name people by email, or give --department, or --all (one of them)")
+    settings = invitations.settings_from_config(current_app.config)
+    ids = []
+    for email in emails:
+        user = accounts.find_by_email(db.session, email)
+        if user is None:
+            raise click.ClickException(f"no account for {email}")
+        ids.append(user.id)
+    try:
+        invitations.can_invite(settings)
+        selection = invitations.select_people(db.session, ids=ids, department=department, everyone=everyone)
+    except invitations.InvitationError as exc:
+        raise click.ClickException(str(exc)) from None
+    by = _command_line("flask users invite")
+    invited = with_link = 0
+    for start in range(0, len(selection.to_invite), invitations.BATCH):
+        with writing(db.session):
+            done = invitations.invite(
+                db.session, selection.to_invite[start : start + invitations.BATCH], by=by, settings=settings
+            )
+        invited, with_link = invited + done.invited, with_link + done.with_link
+        selection.signed_in += done.signed_in
+        selection.inactive += done.inactive
+    click.echo(
+        f"invited {invited} ({with_link} with a link to set a password, {invited - with_link} to use single "
+        f"sign-on); skipped {selection.signed_in} who have signed in and {selection.inactive} deactivated"
+    )
+    if invited:
+        _send_invitations(settings)
+
+
+def _send_invitations(settings: invitations.Settings) -> None:
+    try:
+        result = invitations.send_invitations(db.session, settings, steps=Steps(db.session))
+    except jobs.AlreadyRunning as exc:
+        click.echo(f"{exc}: it sends these too")
+        return
+    click.echo(f"invitations: {result}")
+    if result.failed:
+        click.echo(
+            f"{result.failed} invitation(s) not accepted by the SMTP server: kept in the outbox with the error; "
+            "invite them again to send a new link",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@users_cli.command("send-invitations")
+@reads_then_writes
+def users_send_invitations() -> None:
+    """Every few minutes (a timer): hand the invitations waiting in the outbox to the SMTP
+    server, in batches, each with a new single-use link (only its keyed hash is kept). One run
+    at a time. Exit 1 if the server refused any."""
+    _send_invitations(invitations.settings_from_config(current_app.config))

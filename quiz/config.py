@@ -220,4 +220,10 @@ def from_environment(instance_path: Path) -> dict:
         # how long a code typed opens the privileged pages before it is asked again.
         "MFA_ROLES": os.environ.get("MFA_ROLES", "admin,compliance,trainer"),
         "MFA_STEP_UP_MINUTES": _count("MFA_STEP_UP_MINUTES", 15, minimum=1),
+        # --- invitations and password resets by email (quiz/invitations.py; docs/operations.md,
+        # "Invitations and password resets"): how long a link works, and how often one address
+        # may ask for a reset.
+        "INVITATION_HOURS": _count("INVITATION_HOURS", 72, minimum=1),
+        "RESET_HOURS": _count("RESET_HOURS", 1, minimum=1),
+        "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per minute; 20 per hour"),
     }

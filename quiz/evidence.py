@@ -379,6 +379,9 @@ EVENTS = {
     "person.mfa-recovery-codes-renewed": "Recovery codes renewed",
     "person.mfa-reset": "Second factor reset by someone else",
     "session.step-up-refused": "Second factor refused when asked again",
+    "person.invited": "Person invited by email",
+    "person.password-reset-requested": "Password reset asked for",
+    "person.password-set-by-link": "Password set with an emailed link",
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
 }

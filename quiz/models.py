@@ -411,3 +411,38 @@ class MfaRecoveryCode(Model):
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccessLink(Model):
+    """A single-use link to set a password: an invitation (an admin's) or a reset (the person's).
+
+    Only a keyed hash of the link's token is kept (quiz/invitations.py), and only once the email
+    carrying it is handed to the SMTP server: a copy of the database, or a reader of the outbox,
+    cannot use a link. It works once (``used_at``), until ``expires_at``, while it is the
+    person's newest (``voided_at``: a newer link replaced it) and while their password is the one
+    it was issued over (``password_fingerprint``: a password set any other way voids it)."""
+
+    __tablename__ = "access_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(12))  # invitation | reset
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_fingerprint: Mapped[str] = mapped_column(String(64))
+    issued_by: Mapped[str] = mapped_column(String(300))  # an admin's email, the command line, "themselves"
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+#: Who has ever signed in (invitations.select_people: only they are never invited), found without
+#: reading each person's other records: the sign-ins alone, by person.
+Index(
+    "ix_evidence_signed_in",
+    Evidence.user_id,
+    sqlite_where=text("event = 'session.signed-in'"),
+    postgresql_where=text("event = 'session.signed-in'"),
+)

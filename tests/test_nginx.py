@@ -136,6 +136,7 @@ def behind_nginx(tmp_path):
         ("/etc/letsencrypt/live/rounds.example.org/fullchain.pem", str(tmp_path / "cert.pem")),
         ("/etc/letsencrypt/live/rounds.example.org/privkey.pem", str(tmp_path / "key.pem")),
         ("/var/cache/nginx/rounds", str(tmp_path / "nginx-cache")),
+        ("/var/log/nginx/rounds.access.log", str(tmp_path / "logs" / "rounds.access.log")),
     ]:
         assert old in conf, old
         conf = conf.replace(old, new)
@@ -236,3 +237,10 @@ def test_the_shipped_nginx_config_serves_rounds_over_tls(behind_nginx):
         keys = [key for (key,) in conn.execute("SELECT key FROM rate_limit_counters")]
     assert len(keys) == 1 and "127.0.0.1" in keys[0] and "203.0.113" not in keys[0]
     assert "Traceback" not in log.read_text()
+
+    # the access log keeps paths, never query strings: an emailed link's token travels in one
+    token = "k9" * 22
+    status, headers, _ = fetch(f"/auth/link?token={token}", headers={"Referer": f"{base}/auth/link?token={token}"})
+    assert status == 410 and headers["Referrer-Policy"] == "no-referrer"
+    access_log = (tmp_path / "logs" / "rounds.access.log").read_text()
+    assert '"GET /auth/link HTTP/' in access_log and token not in access_log

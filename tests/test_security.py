@@ -117,8 +117,9 @@ def test_learning_pages_need_sign_in(client):
     response = client.get("/learn/")
     assert response.status_code == 303 or response.status_code == 302
     assert "/auth/login" in response.headers["Location"]
-    # and the sign-in page says where a password comes from: there is no self-service reset
-    assert "Your Rounds administrator sets a new one for you." in client.get(response.headers["Location"]).text
+    # and the sign-in page says where a password comes from: an emailed link (tests/test_invitations.py)
+    page = client.get(response.headers["Location"]).text
+    assert 'href="/auth/forgot">Forgotten your password, or never had one?</a>' in page
 
 
 def test_next_redirect_only_to_same_site_paths(app, client):

@@ -70,7 +70,7 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, health, learn, manage, sso
+    from . import admin, assets, audit, auth, author, health, invitations, learn, manage, sso
 
     oidc.init_app(app)  # single sign-on's settings checked (a bad one stops the server) and its client
 
@@ -93,6 +93,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["state_on"] = assignments.state_of  # an assignment's state as of the page's today
     app.register_blueprint(auth.bp)
     app.register_blueprint(sso.bp)
+    app.register_blueprint(invitations.bp)  # forgot password, and the emailed links
     app.register_blueprint(learn.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(author.bp)

@@ -13,6 +13,7 @@ from datetime import datetime
 from flask import render_template, request
 
 from ... import listing
+from ...accounts import QUEUED
 from ...db import db
 from ...models import OutboxMessage, as_utc
 from ..common import ADMIN_SECTIONS
@@ -28,6 +29,8 @@ KINDS = {
     "chain-alert": "Chain check failed",
     "chain-head": "Chain head (daily)",
     "password-set": "Password set by an admin",
+    "invitation": "Invitation",
+    "password-reset": "Password reset",
 }
 
 
@@ -40,6 +43,8 @@ def status(m: OutboxMessage) -> tuple[str, str]:
     """(badge state, words) for a message."""
     if m.sent_at is not None:
         return "current", "Sent by SMTP"
+    if m.error == QUEUED:
+        return "due-soon", "Queued for the SMTP server"
     if m.error:
         return "overdue", "Not sent"
     return "due-soon", "Kept in the outbox"
