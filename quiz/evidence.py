@@ -376,6 +376,7 @@ EVENTS = {
     "person.password-changed": "Password chosen by the person",
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
+    "evidence.signing-key-rotated": "Signing key changed",
 }
 
 
