@@ -464,7 +464,8 @@ def evidence_package(since, until, email, department, module_id, output) -> None
         partial.unlink(missing_ok=True)
     click.echo(
         f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
-        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}"
+        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}; "
+        f"signed with the key {package.signing_key.fingerprint if package.signing_key else '(none)'}"
     )
     if not package.chain.ok:
         click.echo(f"WARNING: {package.chain}", err=True)

@@ -430,6 +430,10 @@ def test_the_page_shows_the_public_key_and_rotation_keeps_old_packages_verifying
         close_app(restarted)
     assert _verify(folder).returncode == 0  # the old package, with the key it carries
 
+    made_here = app.test_cli_runner().invoke(args=["evidence", "package", "-o", str(tmp_path / "cli.zip")])
+    assert f"signed with the key {old.fingerprint}" in made_here.output  # this process's key, until restarted
+    cli_folder = _unzip((tmp_path / "cli.zip").read_bytes(), tmp_path / "cli")
+    assert _verify(cli_folder).returncode == 0
     show = app.test_cli_runner().invoke(args=["evidence", "signing-key", "show"])
     assert show.exit_code == 0 and old.public_hex in show.output  # this process's key, until restarted
     app.config["SIGNING_KEY"] = "11" * 32
