@@ -157,13 +157,15 @@ class Package:
         self.zip = zipfile.ZipFile(where) if os.path.isfile(where) else None
         self.root = where
         if self.zip is not None:
-            self.names = sorted(n for n in self.zip.namelist() if not n.endswith("/"))
-        else:
-            self.names = sorted(
+            self.names = {n for n in self.zip.namelist() if not n.endswith("/")}
+        elif os.path.isdir(where):
+            self.names = {
                 os.path.relpath(os.path.join(folder, name), where).replace(os.sep, "/")
                 for folder, _, files in os.walk(where)
                 for name in files
-            )
+            }
+        else:
+            raise OSError("no such file or folder")
 
     def open(self, name: str):
         """The file's bytes as a stream; None if it is not in the package."""
@@ -181,9 +183,8 @@ class Package:
             return stream.read()
 
     def csv(self, name: str):
-        """The rows of a CSV file as dicts, and the reader (its line_num names a row's line)."""
-        reader = csv.DictReader(io.TextIOWrapper(self.open(name), encoding="utf-8", newline=""))
-        return reader
+        """A CSV file's rows as dicts (the reader's line_num is the line a row ends on)."""
+        return csv.DictReader(io.TextIOWrapper(self.open(name), encoding="utf-8", newline=""))
 
 
 class Report:
@@ -221,10 +222,10 @@ def check_signature(package: Package, report: Report) -> dict:
         return {}
     at = data.rfind(b"\nsignature: ")
     signed, said = data[: at + 1], {}
-    for line in signed.decode("utf-8").splitlines()[1:]:
-        key, _, value = line.partition(": ")
-        said[key] = value
     try:
+        for line in signed.decode("utf-8").splitlines()[1:]:
+            key, _, value = line.partition(": ")
+            said[key] = value
         public_key = bytes.fromhex(said.get("public-key", ""))
         signature = base64.b64decode(data[at + len(b"\nsignature: ") :].strip(), validate=True)
     except ValueError:
@@ -277,7 +278,7 @@ def check_files(package: Package, report: Report, signed: dict) -> None:
                 found.update(block)
         if found.hexdigest() != expected:
             report.fail(f"{name}: changed: its SHA-256 is not the one {SUMS} lists")
-    for name in sorted(set(package.names) - listed - {SUMS, SIGNATURE}):
+    for name in sorted(package.names - listed - {SUMS, SIGNATURE}):
         if package.zip is not None:
             report.fail(f"{name}: in the ZIP file but not in {SUMS}")
         else:
@@ -302,8 +303,8 @@ def check_evidence(package: Package, report: Report, whole: bool):
         where = f"{EVIDENCE}, record {row['seq']} (line {reader.line_num})"
         try:
             computed, seq = record_hash(row), int(row["seq"])
-        except ValueError:
-            report.fail(f"{where}: seq or user_id is not a number")
+        except (ValueError, TypeError):
+            report.fail(f"{where}: a cell is missing, or seq or user_id is not a number")
             continue
         count += 1
         if computed != row["hash"]:
@@ -379,13 +380,16 @@ def main(argv: list) -> int:
         return 2
     print(f"Checking the Rounds audit package in {where}")
     report = Report()
-    signed = check_signature(package, report)
-    check_files(package, report, signed)
-    whole = CHAIN not in package.names  # without chain.csv, evidence.csv is the whole chain
-    rows, last = check_evidence(package, report, whole)
-    if not whole:
-        last = check_chain(package, report, rows)
-    check_head(report, last, signed)
+    try:
+        signed = check_signature(package, report)
+        check_files(package, report, signed)
+        whole = CHAIN not in package.names  # without chain.csv, evidence.csv is the whole chain
+        rows, last = check_evidence(package, report, whole)
+        if not whole:
+            last = check_chain(package, report, rows)
+        check_head(report, last, signed)
+    except (ValueError, TypeError, KeyError, csv.Error) as error:  # a file that is not what it should be
+        report.fail(f"a file cannot be read as it should be ({type(error).__name__}: {error})")
     if report.problems:
         print(f"NOT VERIFIED: {report.problems} problem(s) above.")
         return 1

@@ -440,3 +440,16 @@ def test_the_page_shows_the_public_key_and_rotation_keeps_old_packages_verifying
     refused = app.test_cli_runner().invoke(args=["evidence", "signing-key", "rotate"])
     assert refused.exit_code == 1 and "the key comes from SIGNING_KEY" in refused.output
     assert len(list(path.parent.glob("signing-key.retired-*"))) == 1
+
+
+def test_garbled_files_are_named_not_a_crash(made):
+    folder, _ = made
+    (folder / "SIGNATURE").write_bytes(b"\xff\xfe not text\nsignature: !!\n")
+    text = (folder / "evidence.csv").read_text()
+    header, first, rest = text.split("\n", 2)
+    (folder / "evidence.csv").write_text(f"{header}\n{first.split(',')[0]},short\n{rest}")
+    result = _verify(folder)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    failures = _failures(result)
+    assert failures[0] == "SIGNATURE: the signature does not match its text and public key: it was changed"
+    assert "evidence.csv, record 1 (line 2): a cell is missing, or seq or user_id is not a number" in failures
