@@ -514,18 +514,6 @@ def _readme(package: Package) -> list[str]:
         (PEOPLE, _count(package.people, "person", "people") + " in scope, accounts as they are now"),
         (REPORT, _count(package.assignments, "assignment and how it ended", "assignments and how each ended")),
         (EVIDENCE, _count(package.records, "evidence record", "evidence records, in sequence order")),
-        *(
-            [
-                (
-                    CHAIN,
-                    "seq, prev_hash and hash of "
-                    + _count(package.chain_records, "record", "records")
-                    + ", the whole chain",
-                )
-            ]
-            if package.chain_records is not None
-            else []
-        ),
         ("content/", "the exact source of " + _count(package.versions, "content version", "content versions")),
         (CONTENT_INDEX, "which content file is which version"),
         (VERIFIER, "checks this package offline: Python 3.9 or later, nothing to install"),
@@ -533,6 +521,10 @@ def _readme(package: Package) -> list[str]:
         (SUMS, "the SHA-256 of every file above"),
         *([(SIGNATURE, "the SHA-256 of SHA256SUMS and the chain's head, signed")] if package.signing_key else []),
     ]
+    if package.chain_records is not None:
+        whole = _count(package.chain_records, "record", "records")
+        after_evidence = [name for name, _ in files].index(EVIDENCE) + 1
+        files.insert(after_evidence, (CHAIN, f"seq, prev_hash and hash of {whole}, the whole chain"))
     made_at = clock.local_text(package.made_at, clock.time_zone(), seconds=True, with_utc=True)
     parts = [
         "Rounds audit package\n====================\n\n",
