@@ -57,13 +57,15 @@ def create_app(test_config: dict | None = None) -> Flask:
             "instance folder %s is open to other users (mode %o): chmod 700 it", instance_path, mode
         )
 
-    from . import accounts, cli, evidence, evidence_keys
+    from . import accounts, cli, evidence, evidence_keys, package_signing
     from .db import apply_connection_rules, db
     from .web import init_web
 
     # The evidence key, outside the database (made 0600 in the instance folder if not given).
     keyring = evidence_keys.load(app.config["EVIDENCE_KEY_FILE"], app.config.get("EVIDENCE_KEYS"))
     app.extensions["evidence_keys"] = keyring
+    # The key that signs audit packages, outside the database too (made 0600 if not given).
+    app.extensions["signing_key"] = package_signing.load(app.config["SIGNING_KEY_FILE"], app.config.get("SIGNING_KEY"))
 
     # Password hashing: ARGON2 (argon2.Parameters) is for the tests only, never read from the
     # environment; unset, production's parameters (accounts.PRODUCTION_ARGON2).

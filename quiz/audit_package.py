@@ -8,18 +8,24 @@ what content, and proof that nothing was changed since. A package holds:
     people.csv           the people in scope, as their accounts are now
     training-report.csv  their assignments and how each ended (the training report's CSV)
     evidence.csv         their evidence records (the ``evidence export`` CSV: each row checks on its own)
+    chain.csv            a narrowed package's: seq, prev_hash and hash of every record to the head
     content/...          the exact source of every content version those records name
     content/index.csv    which file is which version
+    verify_package.py    the verifier, standard-library Python (quiz/package_verifier.py, verbatim)
+    signing-key.pem      the public key that signed it
     SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS``)
+    SIGNATURE            the SHA-256 of SHA256SUMS and the chain's head, signed (quiz/package_signing.py)
 
 The whole chain is verified first, and the evidence in the package stops at the head that was
 verified. Making a package is itself evidence (``evidence.packaged``, see ``record``): the
 record keeps the scope and the SHA-256 of SHA256SUMS, so a package handed over can be proved
-later to be the one Rounds made, unchanged. Reads only; plain Python, no Flask.
+later to be the one Rounds made, unchanged; SIGNATURE proves it without Rounds, to anyone who
+has the organization's public key. Reads only; plain Python, no Flask.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -28,6 +34,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
@@ -36,7 +43,8 @@ from sqlalchemy.orm import Session, aliased
 from . import clock, csvtext, evidence, state_check, training_report
 from .assignments import org_day
 from .content import Library, Module, Scenario
-from .models import ContentVersion, User
+from .models import ContentVersion, Evidence, User
+from .package_signing import SigningKey
 from .versions import as_row
 
 #: The files every package has, in the order README.txt lists them.
@@ -48,6 +56,10 @@ README, PEOPLE, REPORT, EVIDENCE, CONTENT_INDEX, SUMS = (
     "content/index.csv",
     "SHA256SUMS",
 )
+CHAIN, VERIFIER, PUBLIC_KEY, SIGNATURE = "chain.csv", "verify_package.py", "signing-key.pem", "SIGNATURE"
+CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
+#: The verifier written into every package, verbatim: standard-library Python, run offline.
+VERIFIER_SOURCE = Path(__file__).with_name("package_verifier.py")
 
 PEOPLE_COLUMNS = (
     "person_name",
@@ -107,6 +119,11 @@ class Scope:
             due_until=self.until,
         )
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether it covers less than every record: then chain.csv carries the whole chain."""
+        return any((self.since, self.until, self.person, self.department, self.module_id))
+
     def as_details(self) -> dict[str, str | None]:
         """The scope as the evidence record keeps it."""
         return {
@@ -163,6 +180,9 @@ class Package:
     #: Assignments done or waived, and people cleared, that the evidence does not bear out
     #: (quiz/state_check.py; checked only when the chain verified).
     disagreements: list[state_check.Disagreement] = field(default_factory=list)
+    #: The key that signed it (None: not signed), and chain.csv's records (None: no chain.csv).
+    signing_key: SigningKey | None = None
+    chain_records: int | None = None
 
     @property
     def sums_sha256(self) -> str:
@@ -193,10 +213,19 @@ class _Writer:
         return member
 
 
-def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, library: Library | None = None) -> Package:
+def write(
+    session: Session,
+    scope: Scope,
+    out: BinaryIO,
+    *,
+    made_by: str,
+    library: Library | None = None,
+    signing_key: SigningKey | None = None,
+) -> Package:
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
     writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
-    being served, gives the source of a version the database never stored. Writes nothing to
+    being served, gives the source of a version the database never stored; ``signing_key``
+    signs it (without one, SIGNATURE is left out and its verifier says so). Writes nothing to
     the database (``record`` does, once the package is complete). The caller runs it in a
     snapshot read (``db.reading(session, snapshot=True)``) so that its parts agree and no writer
     waits on it (docs/architecture.md, "Transactions").
@@ -205,7 +234,7 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
     made_at = datetime.now(UTC)
     today = clock.org_today(made_at)
     chain = evidence.verify(session)
-    package = Package(scope, made_at, made_by, chain)
+    package = Package(scope, made_at, made_by, chain, signing_key=signing_key)
     if chain.ok:
         package.disagreements = state_check.disagreements(session, chain.count)
     through = chain.count if chain.ok else None  # a broken chain: every record, as stored
@@ -214,11 +243,19 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
         writer = _Writer(archive, made_at)
         versions: set[str] = set()  # every content version the evidence or the report names
         writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
+        if scope.narrowed:  # its rows' links need the records left out: their hashes alone
+            writer.add(CHAIN, _chain_csv(session, through, package))
         writer.add(REPORT, _report_csv(session, scope.report_filters(), today, versions, package))
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
+        # More files go here: each one is listed in SHA256SUMS, and named in README.txt's list.
+        writer.add(VERIFIER, [VERIFIER_SOURCE.read_text(encoding="utf-8")])
+        if signing_key is not None:
+            writer.add(PUBLIC_KEY, [signing_key.public_pem()])
         writer.add(README, _readme(package))
-        writer.add(SUMS, [_sums(writer.members)])
+        sums = writer.add(SUMS, [_sums(writer.members)])
+        if signing_key is not None:
+            writer.add(SIGNATURE, [signature_text(package, signing_key, sums.sha256)])
     package.members = writer.members
     return package
 
@@ -240,11 +277,49 @@ def record(session: Session, package: Package, made_by: User | None) -> None:
             "chain_ok": package.chain.ok,
             "chain_head": package.chain.head_hash,
             "state_disagreements": len(package.disagreements),
+            # The key that signed it (quiz/package_signing.py lists the keys from these).
+            "signing_key": package.signing_key.fingerprint if package.signing_key else None,
+            "public_key": package.signing_key.public_hex if package.signing_key else None,
         },
     )
 
 
+def signature_text(package: Package, signing_key: SigningKey, sums_sha256: str) -> str:
+    """SIGNATURE: what is signed, a line each, then ``signature: `` and the Ed25519 signature
+    (base64) of the bytes of every line before it. The package's verify_package.py reads it."""
+    chain = package.chain
+    verified = "yes" if chain.ok else "no: " + " ".join(str(chain).split())
+    signed = (
+        "Rounds audit package signature, format 1\n"
+        f"sha256sums: {sums_sha256}\n"
+        f"chain-records: {chain.count}\n"
+        f"chain-head: {chain.head_hash}\n"
+        f"chain-verified: {verified}\n"
+        f"made-at: {evidence.utc_timestamp(package.made_at)}\n"
+        f"key-id: {signing_key.fingerprint}\n"
+        f"public-key: {signing_key.public_hex}\n"
+    )
+    signature = base64.b64encode(signing_key.sign(signed.encode("utf-8"))).decode("ascii")
+    return f"{signed}signature: {signature}\n"
+
+
 # --- the files -------------------------------------------------------------------------------
+
+
+def _chain_csv(session: Session, through: int | None, package: Package) -> Iterator[str]:
+    """seq, prev_hash and hash of every record up to the head verified (every record when the
+    chain did not verify): no content, so a narrowed package's rows can be checked as links."""
+    query = select(Evidence.seq, Evidence.prev_hash, Evidence.hash).order_by(Evidence.seq)
+    if through is not None:
+        query = query.where(Evidence.seq <= through)
+    package.chain_records = 0
+
+    def rows():
+        for row in session.execute(query.execution_options(yield_per=5000)):
+            package.chain_records = (package.chain_records or 0) + 1
+            yield tuple(row)
+
+    return csvtext.lines(CHAIN_COLUMNS, rows())
 
 
 _CONTENT_VERSION = evidence.EXPORT_COLUMNS.index("content_version")
@@ -441,8 +516,15 @@ def _readme(package: Package) -> list[str]:
         (EVIDENCE, _count(package.records, "evidence record", "evidence records, in sequence order")),
         ("content/", "the exact source of " + _count(package.versions, "content version", "content versions")),
         (CONTENT_INDEX, "which content file is which version"),
+        (VERIFIER, "checks this package offline: Python 3.9 or later, nothing to install"),
+        *([(PUBLIC_KEY, "the public key that signed this package")] if package.signing_key else []),
         (SUMS, "the SHA-256 of every file above"),
+        *([(SIGNATURE, "the SHA-256 of SHA256SUMS and the chain's head, signed")] if package.signing_key else []),
     ]
+    if package.chain_records is not None:
+        whole = _count(package.chain_records, "record", "records")
+        after_evidence = [name for name, _ in files].index(EVIDENCE) + 1
+        files.insert(after_evidence, (CHAIN, f"seq, prev_hash and hash of {whole}, the whole chain"))
     made_at = clock.local_text(package.made_at, clock.time_zone(), seconds=True, with_utc=True)
     parts = [
         "Rounds audit package\n====================\n\n",
@@ -472,29 +554,80 @@ def _readme(package: Package) -> list[str]:
             if agree
             else []
         ),
+        "The signature\n-------------\n",
+        _signature_words(package),
         "How to check this package\n-------------------------\n",
-        "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS),
+        _wrap(_CHECKS[0], "  ") + "\n\n",
+        "".join(f"    {line}\n" for line in OPENSSL_CHECK) + "\n",
+        "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS[1:]),
     ]
     return parts
 
 
+def _signature_words(package: Package) -> str:
+    key = package.signing_key
+    if key is None:
+        return (
+            _wrap(
+                "This package is NOT signed: it was made without the organization's signing key, so "
+                "nothing in it shows who made it. Its verifier says so and fails."
+            )
+            + "\n\n"
+        )
+    return (
+        _wrap("This package is signed with the organization's Ed25519 key:")
+        + f"\n\n  public key  {key.public_hex}\n  key id      {key.fingerprint}\n"
+        + "              (the SHA-256 of the public key's 32 bytes)\n\n"
+        + _wrap(
+            "SIGNATURE names the SHA-256 of SHA256SUMS, the evidence chain's head (its number of "
+            "records and the newest one's hash), the time the package was made and this key, and "
+            "holds the signature of those lines. A good signature shows that no file was changed "
+            "since. It shows that the package is the organization's once this public key is one "
+            "the organization publishes: Rounds lists its keys, the current one and every earlier "
+            "one with the days it signed, on its Audit package page. Get them from the organization "
+            "by another way than this package."
+        )
+        + "\n\n"
+    )
+
+
+#: The signature checked with openssl 3 (README.txt gives these lines, each a shell command).
+OPENSSL_CHECK = (
+    "sed '$d' SIGNATURE > signed.txt",
+    "sed -n 's/^signature: //p' SIGNATURE | base64 -d > signature.bin",
+    "openssl pkeyutl -verify -pubin -inkey signing-key.pem -rawin -in signed.txt -sigfile signature.bin",
+)
 _CHECKS = (
-    "1. Nothing in it was changed: `sha256sum -c SHA256SUMS` in this folder checks every file. "
-    "The SHA-256 of SHA256SUMS itself is kept in Rounds' evidence log, in the record of kind "
-    '"Audit package made" (evidence.packaged) written when this package was made, under '
-    '"sha256sums": ask for that record, or find it on Rounds\' Evidence page, and compare.',
-    "2. Each evidence record is unchanged: a row's hash is the SHA-256 (hex) of the UTF-8 JSON "
+    "1. Run the verifier: `python3 verify_package.py` in this folder, or `python3 "
+    "verify_package.py rounds-audit-package-....zip` on the ZIP file as it was handed over. It "
+    "needs Python 3.9 or later and nothing else, and is short enough to read first. It checks "
+    "the signature, the SHA-256 of every file, the hash of every evidence record, the links "
+    "between records and the chain's head, prints each check, exits 0 when all hold, and "
+    "otherwise names each file or record at fault. Python's standard library has no Ed25519, "
+    "so the verifier checks the signature with RFC 8032's algorithm written out in plain "
+    "Python. openssl 3 checks the signature too, in this folder (the last line of SIGNATURE "
+    "is the signature of the lines before it):",
+    "2. Nothing in it was changed: `sha256sum -c SHA256SUMS` in this folder checks every file, "
+    "and SIGNATURE names the SHA-256 of SHA256SUMS itself. That SHA-256 is also kept in Rounds' "
+    'evidence log, in the record of kind "Audit package made" (evidence.packaged) written when '
+    'this package was made, under "sha256sums": ask for that record, or find it on Rounds\' '
+    "Evidence page, and compare.",
+    "3. Each evidence record is unchanged: a row's hash is the SHA-256 (hex) of the UTF-8 JSON "
     "object of its other columns, keys sorted, no spaces, non-ASCII as is, seq and user_id as "
-    "numbers and empty cells as null. Records of one person or one module are not consecutive, "
-    "so their prev_hash links to records outside the package; Rounds' `evidence verify` checks "
-    "the whole chain. Anyone can compute these hashes, so they show a record was changed, not "
-    "who wrote it: each record in Rounds' database also carries a MAC made with the evidence "
-    "key, which is not in the database nor in this package; `evidence verify`, run where the "
-    "key is, checks those, and holds the log to the heads kept in the anchor file outside the "
-    "database.",
-    "3. The content is what learners saw: each file in content/ has as its SHA-256 the version "
+    "numbers and empty cells as null (record_hash in verify_package.py). Each row's prev_hash "
+    "is the hash of the record before it. A package narrowed to a person, a department, a "
+    "module or some days leaves records out, so it has chain.csv: the seq, prev_hash and hash "
+    "of every record in the whole chain up to the head, with which the verifier checks every "
+    "link from record 1 and finds each row's hash at its seq. chain.csv shows how many records "
+    "the whole log had and their hashes, and nothing of what they say: a hash cannot be turned "
+    "back into its record. Anyone can compute these hashes, so they show a record was changed, "
+    "not who wrote it: each record in Rounds' database also carries a MAC made with the "
+    "evidence key, which is not in the database nor in this package; `evidence verify`, run "
+    "where the key is, checks those, and holds the log to the heads kept in the anchor file "
+    "outside the database.",
+    "4. The content is what learners saw: each file in content/ has as its SHA-256 the version "
     "the records name (content_version; a scenario's in the details).",
-    "4. The training report and the people are summaries, as of the day the package was made; "
+    "5. The training report and the people are summaries, as of the day the package was made; "
     "the evidence records are the proof behind them. Cells of those two that a person typed and "
     "that start like a spreadsheet formula (= + - @) begin with an apostrophe. The cells of "
     "evidence.csv are exactly as recorded (their bytes are hashed), so a name typed as a formula "

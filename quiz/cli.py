@@ -37,6 +37,7 @@ from . import (
     jobs,
     mailer,
     mfa,
+    package_signing,
     versions,
 )
 from .config import PROJECT_ROOT
@@ -277,6 +278,52 @@ def evidence_rotate_key() -> None:
     )
 
 
+signing_key_cli = AppGroup("signing-key", help="The key that signs audit packages (Ed25519, outside the database).")
+evidence_cli.add_command(signing_key_cli)
+
+
+@signing_key_cli.command("show")
+@reads
+def signing_key_show() -> None:
+    """The public key that signs audit packages, to publish; and where its private key is."""
+    key: package_signing.SigningKey = current_app.extensions["signing_key"]
+    click.echo(f"public key  {key.public_hex}\nkey id      {key.fingerprint}\nfrom        {key.source}")
+    click.echo(key.public_pem(), nl=False)
+
+
+@signing_key_cli.command("rotate")
+@writes
+def signing_key_rotate() -> None:
+    """Put a new signing key in the key file, keep the old one beside it, and record the change
+    in the evidence. New packages are signed with it from each process's next start (restart
+    the servers); packages made before still verify with the public key they carry."""
+    if current_app.config.get("SIGNING_KEY"):
+        raise click.ClickException(
+            "the key comes from SIGNING_KEY: set a new one there (python3 -c 'import secrets; "
+            "print(secrets.token_hex(32))') and restart; the page lists the old one from the packages it signed"
+        )
+    try:
+        old, new, kept = package_signing.rotate(current_app.config["SIGNING_KEY_FILE"])
+    except package_signing.SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    evidence.append(
+        db.session,
+        package_signing.ROTATED,
+        details={
+            "retired": old.fingerprint,
+            "retired_public_key": old.public_hex,
+            "new": new.fingerprint,
+            "public_key": new.public_hex,
+            "by": _command_line("flask evidence signing-key rotate"),
+        },
+    )
+    click.echo(
+        f"new signing key {new.fingerprint} in {new.source}; the old one ({old.fingerprint}) is kept in {kept}. "
+        "Restart every Rounds process (and copy the file to every server), and publish the new public key:\n"
+        f"{new.public_hex}"
+    )
+
+
 def _day(ctx, param, value: str | None) -> str | None:
     """A UTC day as YYYY-MM-DD (click.DateTime would hand back a datetime, and a vaguer message)."""
     if value is None:
@@ -404,7 +451,12 @@ def evidence_package(since, until, email, department, module_id, output) -> None
     try:
         with partial.open("wb") as out, reading(db.session, snapshot=True):  # no writer waits on it
             package = audit_package.write(
-                db.session, scope, out, made_by=made_by, library=load_library(Path(current_app.config["CONTENT_DIR"]))
+                db.session,
+                scope,
+                out,
+                made_by=made_by,
+                library=load_library(Path(current_app.config["CONTENT_DIR"])),
+                signing_key=current_app.extensions["signing_key"],
             )
         with writing(db.session):
             audit_package.record(db.session, package, None)
@@ -413,7 +465,8 @@ def evidence_package(since, until, email, department, module_id, output) -> None
         partial.unlink(missing_ok=True)
     click.echo(
         f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
-        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}"
+        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}; "
+        f"signed with the key {package.signing_key.fingerprint if package.signing_key else '(none)'}"
     )
     if not package.chain.ok:
         click.echo(f"WARNING: {package.chain}", err=True)

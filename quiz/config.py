@@ -203,6 +203,10 @@ def from_environment(instance_path: Path) -> dict:
         "EVIDENCE_KEYS": os.environ.get("EVIDENCE_KEYS") or None,
         "EVIDENCE_KEY_FILE": os.environ.get("EVIDENCE_KEY_FILE") or str(instance_path / "evidence-keys"),
         "EVIDENCE_ANCHOR_PATH": os.environ.get("EVIDENCE_ANCHOR_PATH") or str(instance_path / "evidence-anchor.log"),
+        # --- the key that signs audit packages (quiz/package_signing.py; docs/operations.md,
+        # "The signing key"): SIGNING_KEY, or the file (made 0600 if missing).
+        "SIGNING_KEY": os.environ.get("SIGNING_KEY") or None,
+        "SIGNING_KEY_FILE": os.environ.get("SIGNING_KEY_FILE") or str(instance_path / "signing-key"),
         # --- single sign-on, OpenID Connect (quiz/sso.py, web/oidc.py; docs/operations.md, "Single sign-on")
         "OIDC_ISSUER": os.environ.get("OIDC_ISSUER", "").strip() or None,
         "OIDC_CLIENT_ID": os.environ.get("OIDC_CLIENT_ID", "").strip() or None,

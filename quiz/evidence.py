@@ -384,6 +384,7 @@ EVENTS = {
     "person.password-set-by-link": "Password set with an emailed link",
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
+    "evidence.signing-key-rotated": "Signing key changed",
 }
 
 

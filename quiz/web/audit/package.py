@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import tempfile
 
-from flask import render_template, send_file
+from flask import current_app, render_template, send_file
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 from wtforms.validators import Optional, ValidationError
 
-from ... import audit_package
+from ... import audit_package, package_signing
 from ...db import db
 from ..common import library
 from ..units import reading, reads, reads_then_writes, writing
@@ -70,10 +70,21 @@ def filename(package: audit_package.Package) -> str:
     return f"rounds-audit-package-{package.made_at.date().isoformat()}-{package.sums_sha256[:12]}.zip"
 
 
+def _page(form: PackageForm):
+    """The page: the form, and the keys that sign packages (the public halves, to publish)."""
+    current = signing_key()
+    keys = package_signing.published_keys(db.session, current)
+    return render_template("audit/package.html", form=form, signing_key=current, keys=keys)
+
+
+def signing_key() -> package_signing.SigningKey:
+    return current_app.extensions["signing_key"]
+
+
 @bp.get("/package")
 @reads
 def package():
-    return render_template("audit/package.html", form=_package_form())
+    return _page(_package_form())
 
 
 @bp.post("/package")
@@ -81,13 +92,15 @@ def package():
 def make_package():
     form = _package_form()
     if not form.validate():
-        return render_template("audit/package.html", form=form), 400
+        return _page(form), 400
     made_by = f"{current_user.name} <{current_user.email}> ({current_user.role})"
     scope = _scope(form)
     out = tempfile.TemporaryFile()
     try:
         with reading(db.session, snapshot=True):  # its parts agree; no writer waits on it
-            made = audit_package.write(db.session, scope, out, made_by=made_by, library=library())
+            made = audit_package.write(
+                db.session, scope, out, made_by=made_by, library=library(), signing_key=signing_key()
+            )
         with writing(db.session):
             audit_package.record(db.session, made, current_user._get_current_object())
     except BaseException:
