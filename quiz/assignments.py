@@ -22,6 +22,7 @@ from .content import Library, Module, label
 from .content.curricula import Curricula
 from .db import Steps
 from .models import Answer, Assignment, Attempt, TriggerEvent, User, as_utc, utcnow
+from .words import ngettext
 
 
 def add_months(day: date, months: int) -> date:
@@ -414,7 +415,12 @@ def _refreshers(person, curricula: Curricula, library: Library, today: date, kno
                 due,
                 "refresher",
                 "recurring",
-                detail=f"every {item.every_months} months, for {plan}",
+                detail=ngettext(
+                    "every %(num)d month, for %(plan)s",
+                    "every %(num)d months, for %(plan)s",
+                    item.every_months,
+                    plan=plan,
+                ),
             ),
         )
 

@@ -46,6 +46,7 @@ from .content.check import check_content
 from .content.curricula import load_curricula
 from .db import READS, READS_THEN_WRITES, WRITES, Steps, db, reading, unit_of_work, writing
 from .models import ACCOUNT_ROLES, User
+from .words import ngettext
 
 migrate = Migrate()
 
@@ -127,7 +128,12 @@ def content_policies() -> None:
         click.echo(f"{statement.path}:{statement.line}: {statement.text}")
     files = len({statement.path for statement in found})
     click.echo(
-        f"{len(found)} policy statement{'s' if len(found) != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+        ngettext(
+            "%(num)d policy statement in %(files)s",
+            "%(num)d policy statements in %(files)s",
+            len(found),
+            files=ngettext("%(num)d file", "%(num)d files", files),
+        )
     )
 
 
@@ -153,11 +159,14 @@ def content_load() -> None:
             )
     except jobs.AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"content loaded: {len(library.modules)} modules, {len(library.all_scenarios())} "
-        f"scenarios ({stored} new versions stored, {len(library.errors)} errors); "
-        f"{len(retrain)} policy-change retraining assignments"
+    modules = ngettext("%(num)d module", "%(num)d modules", len(library.modules))
+    scenarios = ngettext("%(num)d scenario", "%(num)d scenarios", len(library.all_scenarios()))
+    new = ngettext("%(num)d new version stored", "%(num)d new versions stored", stored)
+    errors = ngettext("%(num)d error", "%(num)d errors", len(library.errors))
+    retraining = ngettext(
+        "%(num)d policy-change retraining assignment", "%(num)d policy-change retraining assignments", len(retrain)
     )
+    click.echo(f"content loaded: {modules}, {scenarios} ({new}, {errors}); {retraining}")
 
 
 def _command_line(command: str) -> str:
@@ -193,7 +202,7 @@ def db_backup(target: Path) -> None:
         click.echo(f"db backup: {exc}", err=True)
         sys.exit(1)
     click.echo(
-        f"backed up {url.database} to {target} ({copied} bytes). Check it: "
+        f"backed up {url.database} to {target} (" + ngettext("%(num)d byte", "%(num)d bytes", copied) + "). Check it: "
         f"DATABASE_URL=sqlite:///{target.resolve()} flask --app app evidence verify --no-anchor"
     )
 
@@ -407,7 +416,7 @@ def evidence_export(email, module_id, event_name, since, until, output, spreadsh
         else ""
     )
     click.echo(
-        f"{count} evidence record{'s' if count != 1 else ''} exported{safe}; "
+        ngettext("%(num)d evidence record exported", "%(num)d evidence records exported", count) + f"{safe}; "
         "`flask --app app evidence verify` checks the whole chain they belong to",
         err=True,
     )
@@ -464,8 +473,16 @@ def evidence_package(since, until, email, department, module_id, output) -> None
     finally:
         partial.unlink(missing_ok=True)
     click.echo(
-        f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
-        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}; "
+        f"{output}: "
+        + ", ".join(
+            [
+                ngettext("%(num)d person", "%(num)d people", package.people),
+                ngettext("%(num)d assignment", "%(num)d assignments", package.assignments),
+                ngettext("%(num)d evidence record", "%(num)d evidence records", package.records),
+                ngettext("%(num)d content version", "%(num)d content versions", package.versions),
+            ]
+        )
+        + f"; SHA256SUMS {package.sums_sha256}; "
         f"signed with the key {package.signing_key.fingerprint if package.signing_key else '(none)'}"
     )
     if not package.chain.ok:
@@ -473,8 +490,11 @@ def evidence_package(since, until, email, department, module_id, output) -> None
         sys.exit(1)
     if package.disagreements:
         click.echo(
-            f"WARNING: {len(package.disagreements)} assignment(s) or clearance(s) do not agree with the "
-            "evidence (README.txt lists them):",
+            ngettext(
+                "WARNING: %(num)d assignment or clearance does not agree with the evidence (README.txt lists it):",
+                "WARNING: %(num)d assignments or clearances do not agree with the evidence (README.txt lists them):",
+                len(package.disagreements),
+            ),
             err=True,
         )
         for found in package.disagreements:
@@ -517,7 +537,10 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
         raise click.ClickException(f"{exc.field}: {exc}") from None
     library, curricula = _library_and_curricula()
     given = assignments.for_person(db.session, user, curricula, library, clock.org_today(), new=True)
-    click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
+    click.echo(
+        f"added {user.email} ({user.role}, {user.job_role}); "
+        + ngettext("%(num)d assignment", "%(num)d assignments", len(given))
+    )
 
 
 @users_cli.command("set-role")
@@ -749,7 +772,7 @@ def _echo_preview(result) -> None:
     for plan in result.skipped:
         click.echo(f"  . line {plan.line}: {plan.employee_id} {plan.name}")
     if result.errors:
-        click.echo(f"bad rows ({len(result.errors)} problem(s)):", err=True)
+        click.echo("bad rows (" + ngettext("%(num)d problem", "%(num)d problems", len(result.errors)) + "):", err=True)
     for err in result.errors:
         click.echo(str(err), err=True)
 
@@ -796,7 +819,8 @@ def roster_import(file: Path, do_apply: bool) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     if result.has_changes:
-        click.echo(f"applied: {result.summary()}; {result.assignments} assignment(s) given")
+        given = ngettext("%(num)d assignment given", "%(num)d assignments given", result.assignments)
+        click.echo(f"applied: {result.summary()}; {given}")
     else:
         click.echo("no changes")
 
@@ -827,8 +851,13 @@ def reminders_send(today: date) -> None:
         click.echo("no SMTP_HOST set: messages are kept in the outbox (Admin > Outbox)")
     if report.failed:
         click.echo(
-            f"{report.failed} message(s) not accepted by the SMTP server: kept in the outbox with the "
-            "error; the next run today tries them again",
+            ngettext(
+                "%(num)d message not accepted by the SMTP server: kept in the outbox with the error; "
+                "the next run today tries it again",
+                "%(num)d messages not accepted by the SMTP server: kept in the outbox with the error; "
+                "the next run today tries them again",
+                report.failed,
+            ),
             err=True,
         )
         sys.exit(1)
@@ -890,8 +919,13 @@ def _send_invitations(settings: invitations.Settings) -> None:
     click.echo(f"invitations: {result}")
     if result.failed:
         click.echo(
-            f"{result.failed} invitation(s) not accepted by the SMTP server: kept in the outbox with the error; "
-            "invite them again to send a new link",
+            ngettext(
+                "%(num)d invitation not accepted by the SMTP server: kept in the outbox with the error; "
+                "invite them again to send a new link",
+                "%(num)d invitations not accepted by the SMTP server: kept in the outbox with the error; "
+                "invite them again to send a new link",
+                result.failed,
+            ),
             err=True,
         )
         sys.exit(1)

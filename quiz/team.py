@@ -22,6 +22,7 @@ from . import accounts, assignments, evidence
 from .content import Library, label
 from .listing import Page, page_number, search_condition  # noqa: F401  (page_number: for the views)
 from .models import Assignment, Attempt, User
+from .words import ngettext
 
 #: People on one page of the team, the roster and the other lists.
 PER_PAGE = 50
@@ -342,7 +343,11 @@ def chosen_people(
         where = [User.department == department]
     elif ids:
         if len(ids) > MAX_BULK:
-            raise SelectionError(f"Choose at most {MAX_BULK} people at a time.")
+            raise SelectionError(
+                ngettext(
+                    "Choose at most %(num)d person at a time.", "Choose at most %(num)d people at a time.", MAX_BULK
+                )
+            )
         where = [User.id.in_(ids)]
     else:
         raise SelectionError("Choose at least one person, or a department.")
@@ -356,7 +361,15 @@ def chosen_people(
             else "None of the people chosen is an active member of your team."
         )
     if len(people) > MAX_BULK:
-        raise SelectionError(f"{department} has {len(people)} people: at most {MAX_BULK} at a time.")
+        raise SelectionError(
+            ngettext(
+                "%(department)s has %(num)d person: at most %(most)d at a time.",
+                "%(department)s has %(num)d people: at most %(most)d at a time.",
+                len(people),
+                department=department,
+                most=MAX_BULK,
+            )
+        )
     return people
 
 

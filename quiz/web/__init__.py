@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, current_app, flash, g, has_app_context, redirect, request, session, url_for
+from flask_babel import Babel, get_translations
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from .. import accounts, assignments
+from .. import accounts, assignments, words
 from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
@@ -59,6 +60,10 @@ def init_web(app: Flask) -> None:
         # the app (nginx) sets X-Forwarded-Proto and -Host whole, from what reached it.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1)  # type: ignore[method-assign]  # as Flask documents
     init_units(app)  # first: every request runs as the unit its view declares
+    # Counted words (quiz/words.py): Jinja's ngettext in templates, and the same catalog for
+    # words.ngettext in every layer while an app with Babel is at work
+    Babel(app)
+    words.use_translations(_translations)
     htmx.init_app(app)
     csrf.init_app(app)
     init_limits(app)
@@ -108,6 +113,14 @@ def init_web(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (403, 404, 413, 429):
         app.register_error_handler(code, _error_page)
+
+
+def _translations() -> words.Translations:
+    """The catalog of the app at work (Flask-Babel's, per request); English as written outside
+    one, or in an app built without the web layer."""
+    if has_app_context() and "babel" in current_app.extensions:
+        return get_translations()
+    return words.english()
 
 
 #: The user loader's queries, built once (it runs on every signed-in request). A unit that
@@ -184,7 +197,13 @@ def _end_idle_sessions():
             )
         logout_user()
         session.clear()
-        return _to_sign_in(f"You were signed out: a session lasts at most {max_hours} hours. Please sign in again.")
+        return _to_sign_in(
+            words.ngettext(
+                "You were signed out: a session lasts at most %(num)d hour. Please sign in again.",
+                "You were signed out: a session lasts at most %(num)d hours. Please sign in again.",
+                max_hours,
+            )
+        )
     if not isinstance(began, int):  # a cookie from before sessions had a lifetime: it starts now
         session[BEGAN] = now
     if not isinstance(last_seen, int) or now - last_seen >= limit * 60:

@@ -19,6 +19,7 @@ from .. import assignments, certificate_pdf, clock, engine, insights, listing, t
 from ..content import label
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
+from ..words import ngettext
 from .access import require_role
 from .certificates import pdf_response
 from .common import curricula, library
@@ -225,7 +226,12 @@ def bulk_assign():
             detail=f"assigned by {current_user.name}" + (f" to {department}" if department else ""),
         )
     flash(
-        f"Assigned {module.title} to {len(done.made)} {'person' if len(done.made) == 1 else 'people'}"
+        ngettext(
+            "Assigned %(title)s to %(num)d person",
+            "Assigned %(title)s to %(num)d people",
+            len(done.made),
+            title=module.title,
+        )
         + (f"; {done.already_open} already had it open" if done.already_open else "")
         + ".",
         "info",
@@ -428,7 +434,9 @@ def remediate(module_id: str):
     )
     made, skipped = len(done.made), done.already_open
     flash(
-        f"Assigned to {made} people who missed it" + (f"; {skipped} already had it open" if skipped else "") + ".",
+        ngettext("Assigned to %(num)d person who missed it", "Assigned to %(num)d people who missed it", made)
+        + (f"; {skipped} already had it open" if skipped else "")
+        + ".",
         "info",
     )
     return redirect(url_for("manage.module", module_id=module_id), code=303)
@@ -490,7 +498,8 @@ def new_event():
             today=_today(),
             within=None if current_user.role == "admin" else _team(),
         )
-        flash(f"Recorded; {len(event.assignments)} assignments made.", "info")
+        made = ngettext("%(num)d assignment made", "%(num)d assignments made", len(event.assignments))
+        flash(f"Recorded; {made}.", "info")
         return redirect(url_for("manage.event", event_id=event.id), code=303)
     return render_template("manage/event_new.html", form=form), (422 if form.errors else 200)
 
