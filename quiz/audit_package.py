@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, aliased
 from . import clock, csvtext, evidence, state_check, training_report
 from .assignments import org_day
 from .content import Library, Module, Scenario
+from .content_names import ContentNames
 from .models import ContentVersion, User
 from .versions import as_row
 
@@ -214,7 +215,8 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
         writer = _Writer(archive, made_at)
         versions: set[str] = set()  # every content version the evidence or the report names
         writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
-        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, versions, package))
+        names = ContentNames(library, session)
+        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, names, versions, package))
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
         writer.add(README, _readme(package))
@@ -264,7 +266,12 @@ def _evidence_csv(session: Session, filters: evidence.Filters, versions: set[str
 
 
 def _report_csv(
-    session: Session, filters: training_report.Filters, today: date, versions: set[str], package: Package
+    session: Session,
+    filters: training_report.Filters,
+    today: date,
+    names: ContentNames,
+    versions: set[str],
+    package: Package,
 ) -> Iterator[str]:
     """The training report's CSV, counting its rows and noting the versions of the attempts
     that completed them (their days need not be the evidence's)."""
@@ -275,7 +282,7 @@ def _report_csv(
             if row.attempt is not None:
                 versions.add(row.attempt.module_version)
                 versions.update(_scenario_versions(row.attempt.scenario_versions))
-            yield training_report.csv_cells(row)
+            yield training_report.csv_cells(row, names)
 
     return csvtext.lines(training_report.COLUMNS, noted(training_report.streamed(session, filters, today)))
 
