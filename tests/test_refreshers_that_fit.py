@@ -85,8 +85,11 @@ def test_the_list_offers_only_what_the_people_who_missed_it_may_take(content):
     assert offered(_person(3, "business-associate")) == [(BA_MODULE, [3])]
     # A case manager may take the onboarding module it was missed in, not the front desk's refreshers.
     assert offered(_person(4, "case-manager")) == [("test-callers", [4])]
-    # Nothing trains the objective for a pharmacist: nothing is offered rather than anything at all.
+    # Nothing in this library is for a pharmacist: nothing is offered, rather than anything at all.
     assert offered(_person(5, "pharmacy")) == []
+    # When no module trains the objective, what the person may take, marked as not training it.
+    others = assignments.refresher_offers(library, curricula, "no-such-objective", [desk])
+    assert [(o.module.id, o.trains) for o in others] == [("test-refresher", False), ("test-callers", False)]
 
 
 def test_a_state_law_module_is_for_everyone_who_works_in_that_state(content):
