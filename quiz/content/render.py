@@ -98,5 +98,5 @@ def render_document(text: str) -> str:
     """Render a whole document written for people (docs/authoring.md, served to trainers) the
     same way, cleaned against the same allow-list; its headings get ids (Python-Markdown's
     ``toc`` extension, GitHub's way of naming them) so its links to its own sections work."""
-    html = markdown.markdown(text, extensions=[*_EXTENSIONS, "toc"], output_format="html")
+    html = markdown.Markdown(extensions=[*_EXTENSIONS, "toc"], output_format="html").convert(text)
     return clean(html, heading_ids=True)
