@@ -15,7 +15,7 @@ from quiz.db import db
 from quiz.models import User
 from quiz.web import author
 
-from .helpers import add_user, sign_in, signed_in_as
+from .helpers import add_user, close_app, make_app, sign_in, signed_in_as
 
 ONE_YEAR = "max-age=31536000"
 
@@ -80,6 +80,20 @@ def test_icons_are_served_before_a_new_password_is_chosen(app):
     sign_in(client, "new@example.org")
     assert client.get("/manage/").status_code in (302, 303)  # the premise: pages wait
     assert client.get("/favicon.ico").status_code == 200
+
+
+def test_icons_are_served_before_a_second_factor_is_set_up(database_url, tmp_path, monkeypatch):
+    app = make_app(database_url, tmp_path, monkeypatch, MFA_ROLES="trainer")
+    try:
+        add_user(app, email="trainer@example.org", name="Terry Trainer", role="trainer", job_role="leadership")
+        client = app.test_client()
+        sign_in(client, "trainer@example.org")
+        assert client.get("/author/guide").status_code in (302, 303)  # the premise: pages wait
+        assert client.get("/favicon.ico").status_code == 200
+        manifest = _links(app.test_client().get("/auth/login").text)["manifest"][0]
+        assert client.get(manifest).status_code == 200
+    finally:
+        close_app(app)
 
 
 def test_the_authoring_guide_is_a_page_for_trainers(app):

@@ -233,7 +233,7 @@ _OPEN_BEFORE_THE_SECOND_FACTOR = (
     "auth.mfa_again",
     "auth.logout",
     "static",
-    "assets.serve",
+    *ASSETS,
     "health.healthz",
 )
 
