@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, aliased
 from . import clock, csvtext, evidence, state_check, training_report
 from .assignments import org_day
 from .content import Library, Module, Scenario
+from .content_names import ContentNames
 from .models import ContentVersion, Evidence, User
 from .package_signing import SigningKey
 from .versions import as_row
@@ -246,7 +247,8 @@ def write(
         writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
         if scope.narrowed:  # its rows' links need the records left out: their hashes alone
             writer.add(CHAIN, _chain_csv(session, through, package))
-        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, versions, package))
+        names = ContentNames(library, session)
+        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, names, versions, package))
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
         # More files go here: each one is listed in SHA256SUMS, and named in README.txt's list.
@@ -340,7 +342,12 @@ def _evidence_csv(session: Session, filters: evidence.Filters, versions: set[str
 
 
 def _report_csv(
-    session: Session, filters: training_report.Filters, today: date, versions: set[str], package: Package
+    session: Session,
+    filters: training_report.Filters,
+    today: date,
+    names: ContentNames,
+    versions: set[str],
+    package: Package,
 ) -> Iterator[str]:
     """The training report's CSV, counting its rows and noting the versions of the attempts
     that completed them (their days need not be the evidence's)."""
@@ -351,7 +358,7 @@ def _report_csv(
             if row.attempt is not None:
                 versions.add(row.attempt.module_version)
                 versions.update(_scenario_versions(row.attempt.scenario_versions))
-            yield training_report.csv_cells(row)
+            yield training_report.csv_cells(row, names)
 
     return csvtext.lines(training_report.COLUMNS, noted(training_report.streamed(session, filters, today)))
 

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from . import clock, evidence, jobs, mailer
 from .content import Library
+from .content_names import ContentNames
 from .db import Steps
 from .models import Assignment, OutboxMessage, User, utcnow
 from .words import ngettext
@@ -133,12 +134,12 @@ def plan(
     ).all()
     learners: dict[int, tuple[User, list[Item]]] = {}
     escalate: dict[int, list[Item]] = defaultdict(list)
+    names = ContentNames(library, session)
     for a, person in rows:
-        module = library.modules.get(a.module_id) if library is not None else None
         item = Item(
             assignment_id=a.id,
             module_id=a.module_id,
-            title=module.title if module is not None else a.module_id,
+            title=names.module(a.module_id),
             due_on=a.due_on,
             days_overdue=(today - a.due_on).days,
             learner_id=person.id,

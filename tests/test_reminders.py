@@ -138,11 +138,12 @@ def test_a_digest_lists_every_open_assignment_and_names_modules_without_a_librar
         with_titles = reminders.plan(db.session, TODAY, 14, 7, library=LIBRARY)
         bare = reminders.plan(db.session, TODAY, 14, 7)
     assert len(with_titles) == 1
-    assert [i.title for i in with_titles[0].items] == ["retired-module", TITLE]  # by due date
+    # by due date; a module the content no longer has is named by its id, and says so
+    assert [i.title for i in with_titles[0].items] == ["retired-module (no longer in the content)", TITLE]
     assert [i.title for i in bare[0].items] == ["retired-module", "test-callers"]
     subject, body = reminders.compose(with_titles[0], reminders.Settings(base_url="https://r.example"))
     assert subject == "Rounds: 1 module overdue and 1 due soon"
-    assert "- retired-module\n  Overdue by 1 day (was due 22 Nov 2026)" in body
+    assert "- retired-module (no longer in the content)\n  Overdue by 1 day (was due 22 Nov 2026)" in body
     assert f"- {TITLE}\n  Due tomorrow, 24 Nov 2026" in body
     assert "https://r.example/learn/" in body
 

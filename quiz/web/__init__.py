@@ -43,6 +43,9 @@ from .units import instead_of_the_view, reads
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
+#: The static files' endpoints (web/assets.py): no session to end, no password to choose first.
+ASSETS = ("assets.serve", "assets.manifest", "assets.icon")
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -83,6 +86,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.jinja_env.globals["asset_url"] = assets.asset_url
+    app.jinja_env.globals["manifest_url"] = assets.manifest_url
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
@@ -182,7 +186,7 @@ def _end_idle_sessions():
     it ended, is recorded (``accounts.timed_out``); a session whose browser never comes back
     ended all the same, unrecorded.
     """
-    if request.endpoint in ("static", "assets.serve", "health.healthz") or not current_user.is_authenticated:
+    if request.endpoint in ("static", *ASSETS, "health.healthz") or not current_user.is_authenticated:
         return None
     now = int(time.time())
     last_seen = session.get(LAST_SEEN)
@@ -228,7 +232,7 @@ def _end_idle_sessions():
 
 
 #: Pages someone who must choose a new password can still open.
-_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve", "health.healthz")
+_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", *ASSETS, "health.healthz")
 
 
 def _password_to_choose():
@@ -249,7 +253,7 @@ _OPEN_BEFORE_THE_SECOND_FACTOR = (
     "auth.mfa_again",
     "auth.logout",
     "static",
-    "assets.serve",
+    *ASSETS,
     "health.healthz",
 )
 
@@ -288,7 +292,7 @@ def _security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint not in ("static", "assets.serve"):
+    if request.endpoint not in ("static", *ASSETS):
         headers.setdefault("Cache-Control", "no-store")  # pages carry PHI-adjacent records
     return response
 
