@@ -187,11 +187,13 @@ def seed(session: Session, curricula: Curricula, library: Library, today: date) 
             today=today,
             within=reports,
         )
+        done = ""
         if dana.id in {a.user_id for a in event.assignments}:
             _take(session, library, curricula, dana, refresher)
+            done = f"; {dana.name} has done it"
         made.story.append(
             f"{manager.name} recorded a trigger event ({event.title}), assigning {refresher.title} to "
-            f"{len(event.assignments)} people; {dana.name} has done it."
+            f"{len(event.assignments)} people{done}."
         )
 
     pharmacy = _first_owed(session, library, sam)
@@ -244,8 +246,9 @@ def daily_jobs(
 def _first_owed(session: Session, library: Library, person: User) -> Module | None:
     """The module of the person's soonest open assignment (their onboarding), if in the library."""
     for a in assignments.of_user(session, person.id):
-        if a.is_open and a.module_id in library.modules:
-            return library.modules[a.module_id]
+        module = library.modules.get(a.module_id)
+        if a.is_open and module is not None and engine.content_to_start(library, module, person) is not None:
+            return module
     return None
 
 
@@ -257,6 +260,7 @@ def _refresher_for(library: Library, curricula: Curricula, job_role: str, people
             module is not None
             and module.kind == "refresher"
             and all(module.is_for(p.job_role, p.specialty) for p in people)
+            and all(engine.content_to_start(library, module, p) is not None for p in people)
         ):
             return module
     return None
