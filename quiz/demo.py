@@ -104,9 +104,8 @@ class Account:
     specialty: str | None
 
     def line(self) -> str:
-        what = f"{self.role}, {label(self.job_role).lower()}" + (
-            f" ({label(self.specialty)})" if self.specialty else ""
-        )
+        shown = self.specialty if self.specialty and self.specialty != self.job_role else None
+        what = f"{self.role}, {label(self.job_role).lower()}" + (f" ({label(shown)})" if shown else "")
         return f"  {self.email:<26} {self.password}   {what}"
 
 
