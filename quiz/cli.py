@@ -32,6 +32,7 @@ from . import (
     chain_check,
     clock,
     csvtext,
+    demo,
     evidence,
     evidence_keys,
     jobs,
@@ -638,90 +639,88 @@ def _read_password() -> str:
 
 demo_cli = AppGroup("demo", help="A demonstration organisation.")
 
-DEMO_PEOPLE = [
-    # email, name, account role, job role, specialty, department, supervisor
-    ("admin@demo.rounds", "Avery Admin", "admin", "leadership", None, "Compliance", None),
-    ("manager@demo.rounds", "Morgan Manager", "manager", "leadership", None, "Patient Access", None),
-    ("trainer@demo.rounds", "Riley Chen", "trainer", "leadership", None, "Privacy Office", None),
-    ("compliance@demo.rounds", "Jamie Brooks", "compliance", "leadership", None, "Privacy Office", None),
-    (
-        "frontdesk@demo.rounds",
-        "Dana Whitfield",
-        "learner",
-        "front-desk",
-        "medical",
-        "Patient Access",
-        "manager@demo.rounds",
-    ),
-    ("dental@demo.rounds", "Luis Ortega", "learner", "front-desk", "dental", "Dental Clinic", "manager@demo.rounds"),
-    (
-        "casemanager@demo.rounds",
-        "Priya Raman",
-        "learner",
-        "case-manager",
-        None,
-        "Care Coordination",
-        "manager@demo.rounds",
-    ),
-    (
-        "pharmacy@demo.rounds",
-        "Sam Okafor",
-        "learner",
-        "pharmacy",
-        "pharmacy",
-        "Outpatient Pharmacy",
-        "manager@demo.rounds",
-    ),
-    (
-        "vendor@demo.rounds",
-        "Jordan Lee",
-        "learner",
-        "business-associate",
-        None,
-        "Billing Vendor",
-        "manager@demo.rounds",
-    ),
-]
+
+def _flask() -> str:
+    """The command to type to run flask again, as this one was run (``.venv/bin/flask`` under
+    ``make run``), so that a command printed for copying works where it is shown."""
+    invoked = sys.argv[0] if sys.argv else ""
+    return invoked if Path(invoked).name == "flask" else "flask"
+
+
+def _demo_passwords_file() -> Path:
+    return Path(current_app.instance_path) / "demo-passwords.txt"
+
+
+def _getting_back_in() -> list[str]:
+    """Where the demo passwords are, and the commands that show them or set a new one."""
+    path, flask = _demo_passwords_file(), _flask()
+    if path.exists():
+        kept = (
+            f"The demo passwords are kept in {path} (only you can read it). Show them: {flask} --app app demo passwords"
+        )
+    else:
+        kept = f"No demo passwords file at {path}."
+    return [kept, f"Set a new password for an account: {flask} --app app users set-password EMAIL --permanent"]
 
 
 @demo_cli.command("seed")
 @reads_then_writes
 def demo_seed() -> None:
-    """Create the demo organisation if the database has no users; print passwords once (after
-    they are kept)."""
+    """Create the demo organisation if the database has no accounts (quiz/demo.py says who is
+    who), run the day's jobs once, keep the passwords in instance/demo-passwords.txt (mode 0600)
+    and print them last. Run again, it says where the passwords are and how to get back in."""
 
-    def users_exist() -> bool:
-        if db.session.query(User.id).first() is None:
-            return False
-        click.echo("users exist already: demo organisation not created")
-        return True
-
-    if users_exist():  # read first: no content loaded, no write lock taken
-        return
-    lines = []
-    library, curricula = _library_and_curricula()
-    with writing(db.session):
-        if users_exist():  # made meanwhile
+    def already() -> None:
+        if demo.is_demo(db.session):
+            click.echo("The demo organisation was made earlier: nothing to do.")
+        else:
+            click.echo("This database has accounts already: demo organisation not created.")
             return
-        for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
-            password = accounts.generate_password(email=email, name=name)
-            person = accounts.create_user(
-                db.session,
-                email=email,
-                name=name,
-                password=password,
-                role=role,
-                job_role=job_role,
-                specialty=specialty,
-                department=department,
-                supervisor_email=supervisor,
-            )
-            person.hire_date = clock.org_today()
-            assignments.for_person(db.session, person, curricula, library, clock.org_today(), new=True)
-            lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
-    click.echo("Demo organisation created. These passwords are shown once; keep them now:")
-    for line in lines:
-        click.echo(line)
+        for line in _getting_back_in():
+            click.echo(line)
+
+    if demo.exists(db.session):  # read first: no content loaded, no write lock taken
+        return already()
+    library, curricula = _library_and_curricula()
+    today = clock.org_today()
+    with writing(db.session):
+        made = demo.seed(db.session, curricula, library, today)
+    if made is None:  # made meanwhile
+        return already()
+    path = _demo_passwords_file()
+    try:
+        demo.write_passwords(path, made, db.engine.url.render_as_string(hide_password=True))
+        kept = f"kept in {path} (only you can read it).\n  Show them again with: {_flask()} --app app demo passwords"
+    except OSError as exc:
+        kept = f"NOT kept in a file ({path}: {exc}): copy them now."
+    try:
+        settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
+        for line in demo.daily_jobs(db.session, curricula, library, today, settings, steps=Steps(db.session)):
+            click.echo(f"demo, the day's jobs: {line}")
+    except (ValueError, jobs.AlreadyRunning) as exc:
+        click.echo(f"demo: the day's jobs were not run ({exc}); cron runs them", err=True)
+    for line in made.story:
+        click.echo(f"demo: {line}")
+    rule = "=" * 78
+    click.echo(f"\n{rule}\n  DEMO ORGANISATION CREATED. Sign in with these accounts:\n")
+    for account in made.accounts:
+        click.echo(account.line())
+    click.echo(f"\n  The passwords are {kept}")
+    click.echo(f"  Lost one? Set a new one: {_flask()} --app app users set-password EMAIL --permanent\n{rule}\n")
+
+
+@demo_cli.command("passwords")
+@reads
+def demo_passwords() -> None:
+    """Show the demo passwords again (instance/demo-passwords.txt), or how to set a new one."""
+    path = _demo_passwords_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        for line in _getting_back_in():
+            click.echo(line, err=True)
+        sys.exit(1)
+    click.echo(text, nl=False)
 
 
 # --- assignments -----------------------------------------------------------------------------
