@@ -18,17 +18,24 @@ name is never printed with letters missing; the page itself still prints.
 from __future__ import annotations
 
 import io
+import json
+import re
 import unicodedata
+from collections.abc import Iterator
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 import segno
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from . import certificate_codes, clock
-from .content import Module, label
+from . import certificate_codes, clock, evidence, versions
+from .content import Library, Module, label
 from .engine import Certificate
+from .models import Attempt, Evidence
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 REGULAR, BOLD = FONTS / "DejaVuSans.ttf", FONTS / "DejaVuSans-Bold.ttf"
@@ -187,3 +194,65 @@ def _line(pdf: FPDF, text: str, size: float, bold: bool = False, color=INK, spac
     pdf.set_char_spacing(spacing)
     pdf.multi_cell(pdf.w - pdf.l_margin - pdf.r_margin, size * 0.5, _nfc(text), align="C")
     pdf.set_char_spacing(0)
+
+
+# --- many at once (the audit package) -----------------------------------------------------------
+
+
+def for_signatures(
+    session: Session, filters: evidence.Filters, library: Library | None, base_url: str | None
+) -> Iterator[tuple[str, bytes | None]]:
+    """The PDF certificate of each signature (``acknowledgement.signed`` record) the filters
+    find, in record order, as ``(<email>-<module>-<attempt>.pdf, its bytes)``; bytes None when
+    the font cannot draw it. A revoked one says so. One is drawn at a time, so memory stays
+    bounded however many there are; ``base_url`` (BASE_URL) gives the check address and QR."""
+    columns = [evidence.EXPORT_COLUMNS.index(c) for c in ("seq", "user_id", "module_id", "details")]
+    keys = [  # small tuples: each record and attempt is read when its turn comes
+        (seq, user_id, module_id, number)
+        for seq, user_id, module_id, details in (
+            [row[i] for i in columns]
+            for row in evidence.export_rows(session, replace(filters, event="acknowledgement.signed"))
+        )
+        if isinstance(number := _attempt_number(details), int) and user_id is not None and module_id
+    ]
+    modules: dict[str, Module | None] = {}
+    for seq, user_id, module_id, number in keys:
+        attempt = session.scalar(
+            select(Attempt).where(Attempt.user_id == user_id, Attempt.module_id == module_id, Attempt.number == number)
+        )
+        record = session.get(Evidence, seq)
+        if attempt is None or attempt.acknowledged_at is None or record is None:
+            continue
+        name = re.sub(r"[^A-Za-z0-9._@-]", "_", f"{attempt.user.email}-{module_id}-{number}") + ".pdf"
+        if attempt.module_version not in modules:
+            modules[attempt.module_version] = _module_taken(session, library, attempt.module_version)
+        module = modules[attempt.module_version]
+        cert = Certificate(
+            attempt, record.learner_name or attempt.user.name, record.job_role or attempt.user.job_role, record
+        )
+        code = attempt.certificate_code
+        url = certificate_codes.check_url(base_url, code) if base_url and code else None
+        if module is None or not printable(cert, module, url):
+            yield name, None
+        else:
+            yield name, render(cert, module, url)
+        session.expunge(record)  # nothing is kept from one to the next
+        session.expunge(attempt)
+
+
+def _attempt_number(details: str) -> int | None:
+    try:
+        parsed = json.loads(details)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    number = parsed.get("attempt") if isinstance(parsed, dict) else None
+    return number if isinstance(number, int) else None
+
+
+def _module_taken(session: Session, library: Library | None, version: str) -> Module | None:
+    """The module as it was taken (None: its version is neither served nor stored readably)."""
+    try:
+        found = versions.resolve(session, library or Library(), version)
+    except (LookupError, ValueError):
+        return None
+    return found if isinstance(found, Module) else None

@@ -286,7 +286,31 @@ def test_the_migration_gives_every_signed_attempt_a_code(app):
         assert len(set(signed)) == 2501
         assert [c for c, at in codes if at is None] == [None]
         # and the index holds uniqueness from now on
-        db.session.execute(text("UPDATE attempts SET certificate_code = :c WHERE number = 9999"), {"c": signed[0]})
         with pytest.raises(IntegrityError):
+            db.session.execute(text("UPDATE attempts SET certificate_code = :c WHERE number = 9999"), {"c": signed[0]})
             db.session.commit()
         db.session.rollback()
+
+
+def test_a_revocation_undone_in_the_database_is_found_by_the_state_check(app):
+    from quiz import state_check
+
+    code = _signed(app)
+    officer = signed_in_as(app, "compliance")
+    assert _revoke(officer, code, "Finding").status_code == 303
+    with app.app_context():
+        assert state_check.disagreements(db.session) == []
+        db.session.execute(text("UPDATE attempts SET certificate_revoked_at = NULL"))  # silently undone
+        db.session.commit()
+        (found,) = state_check.disagreements(db.session)
+        assert found.state == "certificate valid" and found.attempt == 1
+        assert "it reads valid" in str(found) and "learner@example.org" in str(found)
+        # and a code swapped for another is found too
+        db.session.execute(
+            text("UPDATE attempts SET certificate_revoked_at = CURRENT_TIMESTAMP, certificate_code = '0000000000'")
+        )
+        db.session.commit()
+        (found,) = state_check.disagreements(db.session)
+        assert "its code is not the one" in found.why
+    page = page_text(officer.get("/audit/chain").text)
+    assert "its code is not the one" in page
