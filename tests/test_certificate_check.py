@@ -206,7 +206,13 @@ def test_only_compliance_officers_and_admins_revoke(app):
         )
         assert response.status_code == 403, role
     admin = signed_in_as(app, "admin")
+    with app.app_context():
+        uid = db.session.scalars(select(Attempt.user_id)).one()
+    on_manage = admin.get(f"/manage/people/{uid}/certificates/test-callers/1").text
+    assert f'href="/audit/certificates?code={code}">Revoke this certificate</a>' in on_manage
     assert _revoke(admin, code, "Admin found it").status_code == 303
+    on_manage = admin.get(f"/manage/people/{uid}/certificates/test-callers/1").text
+    assert "Revoked on" in on_manage and "Revoke this certificate" not in on_manage
     with app.app_context():
         record = db.session.scalars(select(Evidence).where(Evidence.event == "certificate.revoked")).one()
         assert json.loads(record.details)["by"] == "admin@example.org"
