@@ -3,9 +3,12 @@ revoked and nothing more, revocation as evidence, and the PDFs in the audit pack
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 import zipfile
 
 import flask_migrate
@@ -251,7 +254,7 @@ def test_the_pdf_carries_the_code_the_address_and_its_qr_code(app):
     assert "REVOKED on" in revoked
 
 
-def test_the_audit_package_holds_the_certificate_pdfs(app):
+def test_the_audit_package_holds_the_certificate_pdfs(app, tmp_path):
     code = _signed(app)
     officer = signed_in_as(app, "compliance")
     page = officer.get("/audit/package").text
@@ -264,10 +267,15 @@ def test_the_audit_package_holds_the_certificate_pdfs(app):
     assert pdf.startswith(b"%PDF")
     assert f"Code {code}" in re.sub(r"\s+", " ", PdfReader(io.BytesIO(pdf)).pages[0].extract_text())
     sums = archive.read("SHA256SUMS").decode()
-    import hashlib
-
     assert f"{hashlib.sha256(pdf).hexdigest()}  {pdfs[0]}" in sums
     assert "certificates/" in archive.read("README.txt").decode()
+    # the package's own verifier (standard-library Python) takes it whole, certificates and all
+    folder = tmp_path / "package"
+    archive.extractall(folder)
+    checked = subprocess.run(
+        [sys.executable, "-S", "verify_package.py"], cwd=folder, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 # --- the migration ---------------------------------------------------------------------------
