@@ -11,6 +11,7 @@ what content, and proof that nothing was changed since. A package holds:
     chain.csv            a narrowed package's: seq, prev_hash and hash of every record to the head
     content/...          the exact source of every content version those records name
     content/index.csv    which file is which version
+    certificates/...     the PDF certificate of each signature in scope (``_add_certificates``)
     verify_package.py    the verifier, standard-library Python (quiz/package_verifier.py, verbatim)
     signing-key.pem      the public key that signed it
     SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS``)
@@ -40,7 +41,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from . import clock, csvtext, evidence, state_check, training_report
+from . import certificate_pdf, clock, csvtext, evidence, state_check, training_report
 from .assignments import org_day
 from .content import Library, Module, Scenario
 from .content_names import ContentNames
@@ -178,6 +179,9 @@ class Package:
     records: int = 0
     versions: int = 0
     missing_versions: list[str] = field(default_factory=list)
+    #: PDF certificates in certificates/, and signatures whose PDF the font cannot draw.
+    certificates: int = 0
+    certificates_not_drawn: int = 0
     members: list[Member] = field(default_factory=list)
     #: Assignments done or waived, and people cleared, that the evidence does not bear out
     #: (quiz/state_check.py; checked only when the chain verified).
@@ -200,13 +204,13 @@ class _Writer:
         self.members: list[Member] = []
         self.stamp = made_at.astimezone(UTC).timetuple()[:6]
 
-    def add(self, name: str, chunks: Iterable[str]) -> Member:
+    def add(self, name: str, chunks: Iterable[str | bytes]) -> Member:
         info = zipfile.ZipInfo(name, date_time=self.stamp)
         info.compress_type = zipfile.ZIP_DEFLATED
         digest, size = hashlib.sha256(), 0
         with self.archive.open(info, "w", force_zip64=True) as out:
             for chunk in chunks:
-                data = chunk.encode("utf-8")
+                data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
                 digest.update(data)
                 size += len(data)
                 out.write(data)
@@ -223,11 +227,14 @@ def write(
     made_by: str,
     library: Library | None = None,
     signing_key: SigningKey | None = None,
+    base_url: str | None = None,
 ) -> Package:
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
     writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
     being served, gives the source of a version the database never stored; ``signing_key``
-    signs it (without one, SIGNATURE is left out and its verifier says so). Writes nothing to
+    signs it (without one, SIGNATURE is left out and its verifier says so); ``base_url``
+    (BASE_URL) gives the certificates' check address and QR code (without it they carry the
+    code alone). Writes nothing to
     the database (``record`` does, once the package is complete). The caller runs it in a
     snapshot read (``db.reading(session, snapshot=True)``) so that its parts agree and no writer
     waits on it (docs/architecture.md, "Transactions").
@@ -252,6 +259,7 @@ def write(
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
         # More files go here: each one is listed in SHA256SUMS, and named in README.txt's list.
+        _add_certificates(session, library, base_url, records, writer, package)
         writer.add(VERIFIER, [VERIFIER_SOURCE.read_text(encoding="utf-8")])
         if signing_key is not None:
             writer.add(PUBLIC_KEY, [signing_key.public_pem()])
@@ -277,6 +285,7 @@ def record(session: Session, package: Package, made_by: User | None) -> None:
             "assignments": package.assignments,
             "people": package.people,
             "content_versions": package.versions,
+            "certificates": package.certificates,
             "chain_ok": package.chain.ok,
             "chain_head": package.chain.head_hash,
             "state_disagreements": len(package.disagreements),
@@ -466,6 +475,27 @@ def _served(library: Library | None, versions: set[str]) -> dict[str, ContentVer
     return {item.version: as_row(item) for item in items if item.version in versions}
 
 
+# --- the certificates: a step of its own --------------------------------------------------------
+
+
+def _add_certificates(
+    session: Session,
+    library: Library | None,
+    base_url: str | None,
+    filters: evidence.Filters,
+    writer: _Writer,
+    package: Package,
+) -> None:
+    """certificates/...pdf: the PDF certificate of every signature whose record is in the
+    package's evidence, drawn and written one at a time (certificate_pdf.for_signatures)."""
+    for name, pdf in certificate_pdf.for_signatures(session, filters, library, base_url):
+        if pdf is None:
+            package.certificates_not_drawn += 1
+            continue
+        writer.add(f"certificates/{name}", [pdf])
+        package.certificates += 1
+
+
 def _sums(members: list[Member]) -> str:
     """``sha256sum``'s own format, so ``sha256sum -c SHA256SUMS`` checks every file."""
     return "".join(f"{m.sha256}  {m.name}\n" for m in members)
@@ -560,6 +590,7 @@ def _readme(package: Package) -> list[str]:
             ),
         ),
         (CONTENT_INDEX, "which content file is which version"),
+        ("certificates/", _certificates_line(package)),
         (VERIFIER, "checks this package offline: Python 3.9 or later, nothing to install"),
         *([(PUBLIC_KEY, "the public key that signed this package")] if package.signing_key else []),
         (SUMS, "the SHA-256 of every file above"),
@@ -608,6 +639,18 @@ def _readme(package: Package) -> list[str]:
         "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS[1:]),
     ]
     return parts
+
+
+def _certificates_line(package: Package) -> str:
+    line = ngettext(
+        "the PDF certificate of %(num)s signature in scope",
+        "the PDF certificates of %(num)s signatures in scope",
+        package.certificates,
+        num=format(package.certificates, ","),
+    )
+    if package.certificates_not_drawn:
+        line += f" (not drawn, with characters the PDF's font lacks: {package.certificates_not_drawn})"
+    return line
 
 
 def _signature_words(package: Package) -> str:
@@ -679,4 +722,8 @@ _CHECKS = (
     "evidence.csv are exactly as recorded (their bytes are hashed), so a name typed as a formula "
     "is one there too: open evidence.csv as text, or import it with every column as text, "
     "rather than opening it in a spreadsheet directly.",
+    '5. Each PDF in certificates/ is the certificate of an "Acknowledgement signed" record in '
+    "evidence.csv, which names its code (certificate_code in the details); the code opens the "
+    "public page printed on it, which says whether it is still valid. A revoked one says REVOKED "
+    'and has a "Certificate revoked" record saying who revoked it and why.',
 )

@@ -467,6 +467,7 @@ def evidence_package(since, until, email, department, module_id, output) -> None
                 made_by=made_by,
                 library=load_library(Path(current_app.config["CONTENT_DIR"])),
                 signing_key=current_app.extensions["signing_key"],
+                base_url=current_app.config["BASE_URL"],
             )
         with writing(db.session):
             audit_package.record(db.session, package, None)

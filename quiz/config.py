@@ -182,6 +182,8 @@ def from_environment(instance_path: Path) -> dict:
         # limit, and counts each trainer's checks against the rate limit.
         "TRY_TIME_LIMIT_SECONDS": float(os.environ.get("TRY_TIME_LIMIT_SECONDS", "5")),
         "TRY_RATE_LIMIT": os.environ.get("TRY_RATE_LIMIT", "20 per minute"),
+        # The public certificate check (web/check.py, GET /c/CODE): lookups per client address.
+        "CERTIFICATE_CHECK_RATE_LIMIT": os.environ.get("CERTIFICATE_CHECK_RATE_LIMIT", "30 per minute"),
         "LOGIN_LOCKOUT_FAILURES": int(os.environ.get("LOGIN_LOCKOUT_FAILURES", "10")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
         "CONTENT_REFRESH_SECONDS": float(os.environ.get("CONTENT_REFRESH_SECONDS", "2")),

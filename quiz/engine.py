@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import assignments, evidence, versions
+from . import assignments, certificate_codes, evidence, versions
 from .content import Choice, Library, Module, Node, Scenario
 from .models import Answer, Assignment, Attempt, Evidence, User, utcnow
 
@@ -828,6 +828,8 @@ def acknowledge(
     attempt.acknowledged_at = utcnow()
     attempt.acknowledged_name = typed_name.strip()
     attempt.signed_in_with_admin_set_password = signed_in_with_admin_set_password
+    # The certificate's public code, named in the signature's record (quiz/certificate_codes.py)
+    attempt.certificate_code = certificate_codes.unused_code(session)
     kept: dict = {}
     if state_statement is not None:
         signed_on = assignments.org_day(attempt.acknowledged_at)
@@ -850,6 +852,7 @@ def acknowledge(
         policy=module.policy_name,
         score=attempt.score,
         signed_in_with_admin_set_password=signed_in_with_admin_set_password,
+        certificate_code=attempt.certificate_code,
         **kept,
     )
     assignments.complete(session, attempt)

@@ -362,6 +362,7 @@ EVENTS = {
     "module.passed": "Module passed",
     "module.failed": "Module failed",
     "acknowledgement.signed": "Acknowledgement signed",
+    "certificate.revoked": "Certificate revoked",
     "assignment.created": "Training assigned",
     "assignment.completed": "Assignment completed",
     "assignment.overdue": "Assignment overdue",

@@ -140,6 +140,8 @@ class Attempt(Model):
             sqlite_where=text("stage != 'finished'"),
             postgresql_where=text("stage != 'finished'"),
         ),
+        # The code a signed attempt's certificate is checked by (quiz/certificate_codes.py).
+        Index("uq_attempt_certificate_code", "certificate_code", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,6 +176,13 @@ class Attempt(Model):
     #: (Nullable in the schema only because SQLite cannot add a NOT NULL column to a table
     #: others point at; migration 0003 gave every older attempt a key.)
     choice_key: Mapped[str] = mapped_column(String(32), nullable=True, default=lambda: secrets.token_hex(16))
+    #: The certificate's public code (10 characters of Crockford's base32, stored without
+    #: dashes), made when the attempt is signed; None until then (quiz/certificate_codes.py).
+    certificate_code: Mapped[str | None] = mapped_column(String(10))
+    #: The certificate was revoked (by a compliance officer or an admin, with a reason; the
+    #: evidence record ``certificate.revoked`` says who). Never cleared.
+    certificate_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    certificate_revoked_reason: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship()
     answers: Mapped[list[Answer]] = relationship(

@@ -10,7 +10,11 @@ trained who never was. The evidence is the proof (MACed, chained), so the check 
   and attempt (the one the completion names). Only a passed attempt can be signed
   (engine.acknowledge), so the pair is the passing signed attempt's evidence;
 - **waived**: an "Assignment waived" record (``assignment.waived``) naming the assignment;
-- **cleared for PHI**: a "Person cleared for PHI" record (``person.cleared-for-phi``) of that person.
+- **cleared for PHI**: a "Person cleared for PHI" record (``person.cleared-for-phi``) of that person;
+- **certificates**: a certificate revoked has a "Certificate revoked" record
+  (``certificate.revoked``), and one such record's certificate is still revoked (clearing the
+  column would make the public check page say Valid again, silently); a certificate's code is
+  the one its "Acknowledgement signed" record names, where the record names one.
 
 Every row that does not agree is named (email, module, state, and what is missing). Reads only.
 """
@@ -23,21 +27,34 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import Assignment, Evidence, User
+from .models import Assignment, Attempt, Evidence, User
 
-_EVENTS = ("assignment.completed", "assignment.waived", "acknowledgement.signed", "person.cleared-for-phi")
+_EVENTS = (
+    "assignment.completed",
+    "assignment.waived",
+    "acknowledgement.signed",
+    "person.cleared-for-phi",
+    "certificate.revoked",
+)
 
 
 @dataclass(frozen=True)
 class Disagreement:
     email: str
     module_id: str | None  # None: the person's clearance, not an assignment
-    state: str  # done | waived | cleared for PHI
+    state: str  # done | waived | cleared for PHI | certificate valid | certificate revoked
     why: str
     assignment_id: int | None = None
+    attempt: int | None = None  # a certificate's: the attempt's number
 
     def __str__(self) -> str:
-        what = f"assignment {self.assignment_id}, {self.module_id}" if self.assignment_id else "the account"
+        what = (
+            f"assignment {self.assignment_id}, {self.module_id}"
+            if self.assignment_id
+            else f"attempt {self.attempt}"
+            if self.attempt is not None
+            else "the account"
+        )
         return f"{self.email}, {self.module_id or '-'}, {self.state} ({what}): {self.why}"
 
 
@@ -56,6 +73,8 @@ def disagreements(session: Session, through_seq: int | None = None) -> list[Disa
     waived: dict[int, tuple[int | None, str | None]] = {}
     signed: set[tuple[int | None, str | None, object]] = set()
     cleared: set[int] = set()
+    codes: dict[tuple[int | None, str | None, object], object] = {}  # signed attempt -> its code
+    revoked: set[tuple[int | None, str | None, object]] = set()
     query = select(Evidence.user_id, Evidence.module_id, Evidence.event, Evidence.details).where(
         Evidence.event.in_(_EVENTS)
     )
@@ -69,6 +88,10 @@ def disagreements(session: Session, through_seq: int | None = None) -> list[Disa
             waived[details["assignment"]] = (user_id, module_id)
         elif event == "acknowledgement.signed":
             signed.add((user_id, module_id, details.get("attempt")))
+            if "certificate_code" in details:
+                codes[(user_id, module_id, details.get("attempt"))] = details["certificate_code"]
+        elif event == "certificate.revoked":
+            revoked.add((user_id, module_id, details.get("attempt")))
         elif event == "person.cleared-for-phi" and user_id is not None:
             cleared.add(user_id)
 
@@ -100,4 +123,43 @@ def disagreements(session: Session, through_seq: int | None = None) -> list[Disa
             found.append(
                 Disagreement(email, None, "cleared for PHI", 'no "Person cleared for PHI" record of this person')
             )
-    return sorted(found, key=lambda d: (d.email, d.module_id or "", d.assignment_id or 0))
+    found += _certificates(session, codes, revoked)
+    return sorted(found, key=lambda d: (d.email, d.module_id or "", d.assignment_id or 0, d.attempt or 0))
+
+
+def _certificates(session: Session, codes: dict, revoked: set) -> list[Disagreement]:
+    found = []
+    attempts = (
+        select(
+            Attempt.user_id,
+            Attempt.module_id,
+            Attempt.number,
+            Attempt.certificate_code,
+            Attempt.certificate_revoked_at,
+            User.email,
+        )
+        .join(User, User.id == Attempt.user_id)
+        .where(Attempt.acknowledged_at.is_not(None))
+    )
+    for user_id, module_id, number, code, revoked_at, email in session.execute(
+        attempts.execution_options(yield_per=1000)
+    ):
+        key = (user_id, module_id, number)
+        if revoked_at is not None and key not in revoked:
+            why = 'no "Certificate revoked" record of this certificate'
+            found.append(Disagreement(email, module_id, "certificate revoked", why, attempt=number))
+        elif revoked_at is None and key in revoked:
+            why = 'a "Certificate revoked" record says it was revoked, but it reads valid'
+            found.append(Disagreement(email, module_id, "certificate valid", why, attempt=number))
+        if key in codes and codes[key] != code:
+            why = f'its code is not the one its "Acknowledgement signed" record names ({codes[key]})'
+            found.append(
+                Disagreement(
+                    email,
+                    module_id,
+                    "certificate valid" if revoked_at is None else "certificate revoked",
+                    why,
+                    attempt=number,
+                )
+            )
+    return found

@@ -116,11 +116,15 @@ def test_every_real_module_fits_its_certificate_on_one_page():
             # the longest a state's signed statement makes it (curricula.yml's Texas rule)
             signed_statement="Signed statement of completion under Texas Health and Safety Code 181.101 "
             "(as amended in 2013); kept until 2032-11-23",
+            certificate_code="7KQ2M9XD4T",
+            certificate_revoked_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),  # one more line at the top
         )
         cert = Certificate(attempt, name, module.roles[0], None)
-        assert certificate_pdf.printable(cert, module), module.id
-        reader = PdfReader(io.BytesIO(certificate_pdf.render(cert, module)))
+        url = "https://training.st-example-regional-medical-center.org/c/7KQ2-M9XD-4T"  # a long BASE_URL
+        assert certificate_pdf.printable(cert, module, url), module.id
+        reader = PdfReader(io.BytesIO(certificate_pdf.render(cert, module, url)))
         assert len(reader.pages) == 1, f"{module.id}: the certificate runs onto a second page"
         text = re.sub(r"\s+", " ", reader.pages[0].extract_text())
         assert module.acknowledgement in text and "hash-chained" in text, module.id
         assert "kept until 2032-11-23" in text, module.id
+        assert f"Code 7KQ2-M9XD-4T at {url}" in text and "REVOKED on 01 December 2026" in text, module.id

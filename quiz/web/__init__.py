@@ -2,7 +2,8 @@
 
 One blueprint per audience: ``auth`` (sign in/out), ``learn`` (staff taking training),
 ``manage`` (managers), ``author`` (trainers: the content as served), ``audit`` (compliance
-officers: the training report and the evidence), ``admin``. This module only builds the web
+officers: the training report and the evidence), ``admin``, and ``check`` (anyone: a
+certificate's code checked). This module only builds the web
 part of the app; what the blueprints share is in ``common`` (and ``access``, ``htmx``,
 ``certificates``), which never imports a blueprint (docs/architecture.md, "Layers").
 """
@@ -21,7 +22,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from .. import accounts, assignments, words
+from .. import accounts, assignments, certificate_codes, words
 from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
@@ -78,7 +79,7 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, health, invitations, learn, manage, sso
+    from . import admin, assets, audit, auth, author, check, health, invitations, learn, manage, sso
 
     oidc.init_app(app)  # single sign-on's settings checked (a bad one stops the server) and its client
 
@@ -100,6 +101,11 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["reason_label"] = assignments.reason_label
     app.jinja_env.filters["state_label"] = assignments.state_label
     app.jinja_env.filters["state_on"] = assignments.state_of  # an assignment's state as of the page's today
+    # A certificate's code as printed (7KQ2-M9XD-4T), and the public page that checks it
+    app.jinja_env.filters["certificate_code"] = certificate_codes.grouped
+    app.jinja_env.globals["certificate_check_url"] = lambda code: certificate_codes.check_url(
+        app.config["BASE_URL"], code
+    )
     app.register_blueprint(auth.bp)
     app.register_blueprint(sso.bp)
     app.register_blueprint(invitations.bp)  # forgot password, and the emailed links
@@ -107,6 +113,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(manage.bp)
     app.register_blueprint(author.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(check.bp)
     app.add_url_rule("/", "index", reads(lambda: redirect(url_for("learn.index"))))
 
     app.before_request(_end_idle_sessions)

@@ -18,11 +18,11 @@ from wtforms import BooleanField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 from wtforms.widgets import HiddenInput
 
-from .. import assignments, certificate_pdf, clock, engine
+from .. import assignments, clock, engine
 from ..content import Choice, Module
 from ..db import db
 from ..models import Attempt
-from .certificates import pdf_response
+from .certificates import pdf_response, printable
 from .common import curricula, library, signed_in_with_admin_set_password
 from .htmx import is_partial, page_or_blocks
 from .units import done_writing, reads, reads_then_writes, writes, writing
@@ -373,7 +373,7 @@ def certificate(module_id: str, number: int):
         "learn/certificate.html",
         cert=cert,
         module=module,
-        pdf=certificate_pdf.printable(cert, module),
+        pdf=printable(cert, module),
         upcoming=upcoming,
     )
 

@@ -9,9 +9,10 @@
 - ``memory://``: each process counts for itself, so with N workers a limit is N times looser.
   Only when set explicitly, and refused when ``SERVERS`` is more than 1.
 
-Only sign-ins (and choosing a password) are limited, and only failures are counted (web/auth.py):
+Sign-ins (and choosing a password) are limited, and only failures are counted (web/auth.py):
 a counter is read before the form is handled and written after a failure, each in a short
-transaction of its own (``db.own_transaction``), never inside the request's unit of work.
+transaction of its own (``db.own_transaction``), never inside the request's unit of work. The
+public certificate check (web/check.py) counts every lookup, per address, the same way.
 """
 
 from __future__ import annotations

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, certificate_pdf, clock, engine, insights, listing, team, triggers, versions
+from .. import assignments, clock, engine, insights, listing, team, triggers, versions
 from ..content import label
 from ..content_names import ContentNames
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
 from ..words import ngettext
 from .access import require_role
-from .certificates import pdf_response
+from .certificates import pdf_response, printable
 from .common import curricula, library
 from .units import reads, reads_then_writes, writes, writing
 
@@ -297,7 +297,7 @@ def certificate(user_id: int, module_id: str, number: int):
     person = _person_or_404(user_id)
     cert, module = _certificate_or_404(person, module_id, number)
     return render_template(
-        "manage/certificate.html", person=person, cert=cert, module=module, pdf=certificate_pdf.printable(cert, module)
+        "manage/certificate.html", person=person, cert=cert, module=module, pdf=printable(cert, module)
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..helpers import PASSWORD, add_user, choose, pass_and_sign, post_step, sign_in, through_lesson
 
-#: Every page a manager or admin opens with a GET ({learner}: the live app's learner's id).
+#: Every page a manager or admin opens with a GET ({learner}: the live app's learner's id;
+#: {code}: their certificate's code).
 STAFF_PAGES = [
     "/manage/",
     "/manage/people/{learner}",
@@ -30,6 +31,11 @@ STAFF_PAGES = [
     "/audit/records/1",
     "/audit/chain",
     "/audit/package",
+    "/audit/certificates",
+    "/manage/people/{learner}/certificates/test-callers/2",
+    "/audit/certificates?code={code}",
+    "/c",
+    "/c/{code}",
     "/auth/password",
 ]
 
@@ -71,11 +77,16 @@ def sign_in_as_admin(live_app, page, base: str) -> list[str]:
         post_step(client, "continue")
         through_lesson(client)  # the second attempt
         assert pass_and_sign(client).status_code == 303
+    from quiz.certificate_codes import grouped
+    from quiz.models import Attempt
+
     with live_app.app_context():
         learner = db.session.query(User).filter_by(email="learner@example.org").one().id
+        signed = db.session.query(Attempt).filter(Attempt.user_id == learner, Attempt.certificate_code.is_not(None))
+        code = grouped(signed.one().certificate_code)
     page.goto(base + "/auth/login")
     page.get_by_label("Email").fill("admin@example.org")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/admin/roster")  # where an admin lands (web/common.py, LANDING)
-    return [path.format(learner=learner) for path in STAFF_PAGES]
+    return [path.format(learner=learner, code=code) for path in STAFF_PAGES]

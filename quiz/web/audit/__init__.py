@@ -3,9 +3,10 @@
 One blueprint (compliance officers and admins only); each page group lives in its own module
 here and registers on ``bp``: ``report`` (every assignment and how it ended) and ``records``
 (the evidence: find, download, check a record, check the chain) and ``package`` (the audit
-package: all of it for a scope, in one checked ZIP). Read-only but for one thing: making an audit
-package is a POST, because it adds the record that it was made; evidence is never changed, here
-or anywhere. Plain links and GET forms, so every page works
+package: all of it for a scope, in one checked ZIP), and ``certificates`` (a certificate found by
+its code, and revoked). Read-only but for two things: making an audit package is a POST, because
+it adds the record that it was made, and so is revoking a certificate, with its record; evidence
+is never changed, here or anywhere. Plain links and GET forms, so every page works
 without JavaScript; the filters live in the address, so a search can be bookmarked or sent.
 This module has what both groups' filters share.
 """
@@ -109,4 +110,4 @@ def csv_download(lines, name: str) -> Response:
     )
 
 
-from . import package, records, report  # noqa: E402,F401  (register their pages on bp)
+from . import certificates, package, records, report  # noqa: E402,F401  (register their pages on bp)

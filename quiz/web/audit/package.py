@@ -99,7 +99,13 @@ def make_package():
     try:
         with reading(db.session, snapshot=True):  # its parts agree; no writer waits on it
             made = audit_package.write(
-                db.session, scope, out, made_by=made_by, library=library(), signing_key=signing_key()
+                db.session,
+                scope,
+                out,
+                made_by=made_by,
+                library=library(),
+                signing_key=signing_key(),
+                base_url=current_app.config["BASE_URL"],
             )
         with writing(db.session):
             audit_package.record(db.session, made, current_user._get_current_object())
