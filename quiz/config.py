@@ -215,4 +215,11 @@ def from_environment(instance_path: Path) -> dict:
         "OIDC_PROVIDER_NAME": os.environ.get("OIDC_PROVIDER_NAME") or "single sign-on",
         "OIDC_TIMEOUT_SECONDS": float(os.environ.get("OIDC_TIMEOUT_SECONDS", "10")),
         "LOCAL_PASSWORDS": os.environ.get("LOCAL_PASSWORDS") or "on",
+        # --- xAPI out to a learning record store (quiz/xapi.py; docs/operations.md, "xAPI and a
+        # learning record store"). No XAPI_LRS_URL: nothing is queued or sent.
+        "XAPI_LRS_URL": os.environ.get("XAPI_LRS_URL", "").strip() or None,
+        "XAPI_LRS_USERNAME": os.environ.get("XAPI_LRS_USERNAME") or None,
+        "XAPI_LRS_PASSWORD": os.environ.get("XAPI_LRS_PASSWORD") or None,
+        "XAPI_BATCH": _count("XAPI_BATCH", 50, minimum=1),
+        "XAPI_TIMEOUT_SECONDS": float(os.environ.get("XAPI_TIMEOUT_SECONDS", "10")),
     }
