@@ -5,4 +5,5 @@ from . import (
     passwords,  # noqa: F401  (setting a password, e.g. for people imported from HR)
     roles,  # noqa: F401  (a person's account role)
     roster,  # noqa: F401  (the roster, PHI clearance, the HR import)
+    xapi,  # noqa: F401  (the xAPI outbox: statements to the learning record store)
 )
