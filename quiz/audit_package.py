@@ -8,6 +8,7 @@ what content, and proof that nothing was changed since. A package holds:
     people.csv           the people in scope, as their accounts are now
     training-report.csv  their assignments and how each ended (the training report's CSV)
     evidence.csv         their evidence records (the ``evidence export`` CSV: each row checks on its own)
+    statements.json      their learning events as xAPI 1.0.3 statements (quiz/xapi.py), as sent to an LRS
     content/...          the exact source of every content version those records name
     content/index.csv    which file is which version
     SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS``)
@@ -33,7 +34,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from . import clock, csvtext, evidence, state_check, training_report
+from . import clock, csvtext, evidence, state_check, training_report, xapi
 from .assignments import org_day
 from .content import Library, Module, Scenario
 from .models import ContentVersion, User
@@ -48,6 +49,8 @@ README, PEOPLE, REPORT, EVIDENCE, CONTENT_INDEX, SUMS = (
     "content/index.csv",
     "SHA256SUMS",
 )
+#: The learning events of the evidence in the package as xAPI statements (quiz/xapi.py).
+STATEMENTS = "statements.json"
 
 PEOPLE_COLUMNS = (
     "person_name",
@@ -193,11 +196,20 @@ class _Writer:
         return member
 
 
-def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, library: Library | None = None) -> Package:
+def write(
+    session: Session,
+    scope: Scope,
+    out: BinaryIO,
+    *,
+    made_by: str,
+    library: Library | None = None,
+    base_url: str = xapi.DEFAULT_BASE_URL,
+) -> Package:
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
     writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
     being served, gives the source of a version the database never stored. Writes nothing to
-    the database (``record`` does, once the package is complete). The caller runs it in a
+    the database (``record`` does, once the package is complete). ``base_url`` (BASE_URL) roots
+    the IRIs of statements.json. The caller runs it in a
     snapshot read (``db.reading(session, snapshot=True)``) so that its parts agree and no writer
     waits on it (docs/architecture.md, "Transactions").
     Its time (in README.txt, on its files, and the day its training report is as of) is the
@@ -214,6 +226,7 @@ def write(session: Session, scope: Scope, out: BinaryIO, *, made_by: str, librar
         writer = _Writer(archive, made_at)
         versions: set[str] = set()  # every content version the evidence or the report names
         writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
+        writer.add(STATEMENTS, xapi.statements_json(session, evidence.export_rows(session, records), library, base_url))
         writer.add(REPORT, _report_csv(session, scope.report_filters(), today, versions, package))
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
@@ -439,6 +452,7 @@ def _readme(package: Package) -> list[str]:
         (PEOPLE, _count(package.people, "person", "people") + " in scope, accounts as they are now"),
         (REPORT, _count(package.assignments, "assignment and how it ended", "assignments and how each ended")),
         (EVIDENCE, _count(package.records, "evidence record", "evidence records, in sequence order")),
+        (STATEMENTS, "their learning events as xAPI 1.0.3 statements (ids made from the records' hashes)"),
         ("content/", "the exact source of " + _count(package.versions, "content version", "content versions")),
         (CONTENT_INDEX, "which content file is which version"),
         (SUMS, "the SHA-256 of every file above"),

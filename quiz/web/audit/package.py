@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 
-from flask import render_template, send_file
+from flask import current_app, render_template, send_file
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField
@@ -87,7 +87,9 @@ def make_package():
     out = tempfile.TemporaryFile()
     try:
         with reading(db.session, snapshot=True):  # its parts agree; no writer waits on it
-            made = audit_package.write(db.session, scope, out, made_by=made_by, library=library())
+            made = audit_package.write(
+                db.session, scope, out, made_by=made_by, library=library(), base_url=current_app.config["BASE_URL"]
+            )
         with writing(db.session):
             audit_package.record(db.session, made, current_user._get_current_object())
     except BaseException:
