@@ -90,26 +90,26 @@ ERROR_CHARS = 1000
 
 
 class Record(NamedTuple):
-    """An evidence record, the fields a statement is made of (``evidence.EXPORT_COLUMNS``)."""
+    """What a statement is made of: these fields of an evidence record."""
 
     seq: int
     recorded_at: str
     user_id: int | None
-    learner_email: str | None
-    learner_name: str | None
-    job_role: str | None
-    department: str | None
-    supervisor: str | None
     module_id: str | None
     content_version: str | None
     policy_version: str | None
     event: str
     details: str
-    prev_hash: str
     hash: str
 
 
-assert Record._fields == evidence.EXPORT_COLUMNS
+#: Where each of Record's fields is in a row of ``evidence.EXPORT_COLUMNS``.
+_IN_EXPORT = [evidence.EXPORT_COLUMNS.index(name) for name in Record._fields]
+
+
+def from_export(row: Sequence[Any]) -> Record:
+    """The Record of a row of ``evidence.EXPORT_COLUMNS`` (``evidence.export_rows``)."""
+    return Record(*(row[i] for i in _IN_EXPORT))
 
 
 def statement_id(record_hash: str) -> str:
@@ -164,7 +164,9 @@ class Builder:
         wanted = sorted({u for u in user_ids if u is not None} - self._names.keys())
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            found = dict(self.session.execute(select(User.id, User.employee_id).where(User.id.in_(chunk))).tuples().all())
+            found = dict(
+                self.session.execute(select(User.id, User.employee_id).where(User.id.in_(chunk))).tuples().all()
+            )
             for user_id in chunk:
                 self._names[user_id] = account_name(user_id, found[user_id]) if user_id in found else None
 
@@ -403,7 +405,7 @@ class Builder:
 
 # --- the outbox: records into rows -----------------------------------------------------------
 
-_RECORD_COLUMNS = [getattr(Evidence, name) for name in evidence.EXPORT_COLUMNS]
+_RECORD_COLUMNS = [getattr(Evidence, name) for name in Record._fields]
 _INSERT_ROWS = insert(cast(Table, XapiStatement.__table__))
 
 
@@ -718,7 +720,7 @@ def statements_json(
         batch.clear()
 
     for row in records:
-        record = Record(*row)
+        record = from_export(row)
         if record.event in VERBS:
             batch.append(record)
         if len(batch) >= 500:
