@@ -29,6 +29,17 @@ install: $(STAMP)
 
 install-test: $(TEST_STAMP)
 
+# A real learning record store for the xAPI tests (tests/test_xapi.py): ralph, in a virtualenv of
+# its own, as its pins clash with the app's (tests/lrs/requirements.txt). Made by `make test`.
+LRS_VENV  := .venv-lrs
+LRS_STAMP := $(LRS_VENV)/.installed-stamp
+
+$(LRS_STAMP): tests/lrs/requirements.txt
+	$(PYTHON) -m venv $(LRS_VENV)
+	$(LRS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LRS_VENV)/bin/python -m pip install --quiet -r tests/lrs/requirements.txt
+	touch $(LRS_STAMP)
+
 # Everything but the migrations runs as the app's role: without the owner's URL in its environment.
 AS_APP := env -u MIGRATION_DATABASE_URL
 ONE_ROLE := *** DATABASE_URL is PostgreSQL and MIGRATION_DATABASE_URL is not set: the role in DATABASE_URL will own the tables, so it could disable the triggers that keep evidence append-only. Create an owner role and an app role (docs/operations.md, "PostgreSQL: two roles"), then: make run DATABASE_URL=postgresql://rounds_app@127.0.0.1/rounds MIGRATION_DATABASE_URL=postgresql://rounds_owner@127.0.0.1/rounds ***
@@ -51,7 +62,7 @@ NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests 
 
 ## make test: the whole suite (against PostgreSQL too when TEST_DATABASE_URL is set), with the
 ## real-browser tests in tests/browser/ (they skip, saying so, without /usr/bin/chromium)
-test: install-test lint
+test: install-test lint $(LRS_STAMP)
 	@test -x $(CHROMIUM) || echo "*** $(if $(filter true,$(CI)),Chromium not installed and CI=true: the browser tests will FAIL,$(NO_CHROMIUM)) ***"
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -9,6 +9,7 @@ what content, and proof that nothing was changed since. A package holds:
     training-report.csv  their assignments and how each ended (the training report's CSV)
     evidence.csv         their evidence records (the ``evidence export`` CSV: each row checks on its own)
     chain.csv            a narrowed package's: seq, prev_hash and hash of every record to the head
+    statements.json      their learning events as xAPI 1.0.3 statements (quiz/xapi.py), as sent to an LRS
     content/...          the exact source of every content version those records name
     content/index.csv    which file is which version
     certificates/...     the PDF certificate of each signature in scope (``_add_certificates``)
@@ -41,7 +42,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from . import certificate_pdf, clock, csvtext, evidence, state_check, training_report
+from . import certificate_pdf, clock, csvtext, evidence, state_check, training_report, xapi
 from .assignments import org_day
 from .content import Library, Module, Scenario
 from .content_names import ContentNames
@@ -63,6 +64,8 @@ CHAIN, VERIFIER, PUBLIC_KEY, SIGNATURE = "chain.csv", "verify_package.py", "sign
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
 #: The verifier written into every package, verbatim: standard-library Python, run offline.
 VERIFIER_SOURCE = Path(__file__).with_name("package_verifier.py")
+#: The learning events of the evidence in the package as xAPI statements (quiz/xapi.py).
+STATEMENTS = "statements.json"
 
 PEOPLE_COLUMNS = (
     "person_name",
@@ -234,7 +237,7 @@ def write(
     being served, gives the source of a version the database never stored; ``signing_key``
     signs it (without one, SIGNATURE is left out and its verifier says so); ``base_url``
     (BASE_URL) gives the certificates' check address and QR code (without it they carry the
-    code alone). Writes nothing to
+    code alone) and roots the IRIs of statements.json. Writes nothing to
     the database (``record`` does, once the package is complete). The caller runs it in a
     snapshot read (``db.reading(session, snapshot=True)``) so that its parts agree and no writer
     waits on it (docs/architecture.md, "Transactions").
@@ -254,6 +257,12 @@ def write(
         writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
         if scope.narrowed:  # its rows' links need the records left out: their hashes alone
             writer.add(CHAIN, _chain_csv(session, through, package))
+        writer.add(
+            STATEMENTS,
+            xapi.statements_json(
+                session, evidence.export_rows(session, records), library, base_url or xapi.DEFAULT_BASE_URL
+            ),
+        )
         names = ContentNames(library, session)
         writer.add(REPORT, _report_csv(session, scope.report_filters(), today, names, versions, package))
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
@@ -580,6 +589,7 @@ def _readme(package: Package) -> list[str]:
                 num=format(package.records, ","),
             ),
         ),
+        (STATEMENTS, "their learning events as xAPI 1.0.3 statements (ids made from the records' hashes)"),
         (
             "content/",
             ngettext(

@@ -76,6 +76,7 @@ def init_app(app: Flask) -> None:
         migrate_db_cli.add_command(db_backup)
     for group in (content_cli, evidence_cli, users_cli, demo_cli, assignments_cli, roster_cli, reminders_cli):
         app.cli.add_command(group)
+    app.cli.add_command(xapi_cli)
 
 
 def _library_and_curricula():
@@ -938,3 +939,31 @@ def users_send_invitations() -> None:
     server, in batches, each with a new single-use link (only its keyed hash is kept). One run
     at a time. Exit 1 if the server refused any."""
     _send_invitations(invitations.settings_from_config(current_app.config))
+
+
+# --- xAPI ------------------------------------------------------------------------------------
+
+from . import xapi  # noqa: E402
+
+xapi_cli = AppGroup("xapi", help="xAPI statements to a learning record store (XAPI_LRS_URL).")
+
+
+@xapi_cli.command("send")
+@reads_then_writes
+def xapi_send() -> None:
+    """Every few minutes (cron or a timer): turn the evidence recorded since the last run into
+    xAPI statements in the outbox, then send the due ones to the LRS. A statement the LRS
+    refuses waits for an admin's Retry (Admin > xAPI); one it could not take now is tried again
+    later, the wait doubling each time. Exit 1 if any was refused or the LRS did not answer."""
+    settings = xapi.settings_from_config(current_app.config)
+    if not settings.url:
+        click.echo("XAPI_LRS_URL is not set: nothing queued or sent")
+        return
+    library = load_library(Path(current_app.config["CONTENT_DIR"]))  # the curricula are not needed
+    try:
+        report = xapi.send(db.session, library, settings, steps=Steps(db.session))
+    except jobs.AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(report), err=bool(report.refused or report.waiting))
+    if report.refused or report.waiting:
+        sys.exit(1)

@@ -232,4 +232,11 @@ def from_environment(instance_path: Path) -> dict:
         "INVITATION_HOURS": _count("INVITATION_HOURS", 72, minimum=1),
         "RESET_HOURS": _count("RESET_HOURS", 1, minimum=1),
         "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per minute; 20 per hour"),
+        # --- xAPI out to a learning record store (quiz/xapi.py; docs/operations.md, "xAPI and a
+        # learning record store"). No XAPI_LRS_URL: nothing is queued or sent.
+        "XAPI_LRS_URL": os.environ.get("XAPI_LRS_URL", "").strip() or None,
+        "XAPI_LRS_USERNAME": os.environ.get("XAPI_LRS_USERNAME") or None,
+        "XAPI_LRS_PASSWORD": os.environ.get("XAPI_LRS_PASSWORD") or None,
+        "XAPI_BATCH": _count("XAPI_BATCH", 50, minimum=1),
+        "XAPI_TIMEOUT_SECONDS": float(os.environ.get("XAPI_TIMEOUT_SECONDS", "10")),
     }

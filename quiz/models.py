@@ -455,3 +455,34 @@ Index(
     sqlite_where=text("event = 'session.signed-in'"),
     postgresql_where=text("event = 'session.signed-in'"),
 )
+
+
+XAPI_STATES = ("queued", "sent", "refused", "skipped")
+
+
+class XapiStatement(Model):
+    """One evidence record as an xAPI statement, on its way to the learning record store
+    (quiz/xapi.py): queued (to send at ``next_attempt_at``), sent, refused by the store (kept
+    with its error until an admin retries it), or skipped (a record no statement can be made of,
+    with the reason). One row per record: the record's sequence number and the statement's id,
+    made from the record's hash, are each unique, so nothing is queued or sent twice."""
+
+    __tablename__ = "xapi_outbox"
+    __table_args__ = (
+        UniqueConstraint("seq", name="uq_xapi_outbox_seq"),
+        UniqueConstraint("statement_id", name="uq_xapi_outbox_statement_id"),
+        Index("ix_xapi_outbox_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the evidence record's
+    statement_id: Mapped[str] = mapped_column(String(36))
+    event: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    statement: Mapped[str] = mapped_column(Text)  # the statement as JSON, as sent
+    state: Mapped[str] = mapped_column(String(10), default="queued")  # XAPI_STATES
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

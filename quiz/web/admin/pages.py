@@ -7,4 +7,5 @@ from . import (
     roles,  # noqa: F401  (a person's account role)
     roster,  # noqa: F401  (the roster, PHI clearance, the HR import)
     second_factor,  # noqa: F401  (a person's second factor, and its reset)
+    xapi,  # noqa: F401  (the xAPI outbox: statements to the learning record store)
 )
