@@ -80,6 +80,8 @@ JOB = "retention-purge"
 HOLD_PLACED = "retention.hold-placed"
 HOLD_RELEASED = "retention.hold-released"
 PURGED = "retention.purged"
+#: A person's own records: not the holds on them (a hold does not make their records newer).
+_THEIR_RECORDS = Evidence.event.not_in((HOLD_PLACED, HOLD_RELEASED))
 
 #: Each kind of record, in words, as the pages and the purge name them.
 KINDS = {
@@ -243,7 +245,7 @@ def gone_on(session: Session, person: User) -> date | None:
         select(func.max(Evidence.recorded_at)).where(
             Evidence.user_id == person.id, Evidence.event == "person.deactivated"
         )
-    ) or session.scalar(select(func.max(Evidence.recorded_at)).where(Evidence.user_id == person.id))
+    ) or session.scalar(select(func.max(Evidence.recorded_at)).where(Evidence.user_id == person.id, _THEIR_RECORDS))
     return _recorded_day(last) if last else _day(person.created_at)
 
 
@@ -465,7 +467,7 @@ def _uploads_naming(session: Session, ids: list[int], held: set[int]) -> set[int
 def _last_records():
     return (
         select(Evidence.user_id, func.max(Evidence.recorded_at).label("last"))
-        .where(Evidence.user_id.is_not(None))
+        .where(Evidence.user_id.is_not(None), _THEIR_RECORDS)
         .group_by(Evidence.user_id)
         .subquery()
     )
@@ -716,15 +718,18 @@ class Line:
     latest: date | None
     in_effect: int = 0
     note: str = ""
+    years: int = DEFAULT_YEARS
 
     @property
     def label(self) -> str:
         return KINDS[self.kind]
 
 
-def _line(kind: str, dates: list[date | None], note: str = "") -> Line:
+def _line(kind: str, dates: list[date | None], years: int) -> Line:
     known = [d for d in dates if d is not None]
-    return Line(kind, len(dates), min(known, default=None), max(known, default=None), len(dates) - len(known), note)
+    return Line(
+        kind, len(dates), min(known, default=None), max(known, default=None), len(dates) - len(known), years=years
+    )
 
 
 def for_person(session: Session, person: User, policy: Policy) -> list[Line]:
@@ -739,7 +744,7 @@ def for_person(session: Session, person: User, policy: Policy) -> list[Line]:
     )
     first, last, count = session.execute(
         select(func.min(Evidence.recorded_at), func.max(Evidence.recorded_at), func.count(Evidence.seq)).where(
-            Evidence.user_id == person.id
+            Evidence.user_id == person.id, _THEIR_RECORDS
         )
     ).one()
     last_day = _recorded_day(last) if last else None
@@ -749,13 +754,13 @@ def for_person(session: Session, person: User, policy: Policy) -> list[Line]:
         )
     else:
         until = person_until(person, gone, last_day, policy)
-        personal = Line("person", 1, until, until, 0 if until else 1, "" if until else "kept while they are active")
+        personal = Line("person", 1, until, until, note="" if until else "kept while they are active")
     return [
-        _line("training", [training_until(a, policy) for a in attempts]),
-        _line("assignment", [assignment_until(a, policy, gone) for a in assigned]),
-        _line("statement", statement_dates(session, policy, user_id=person.id)),
+        _line("training", [training_until(a, policy) for a in attempts], policy.years),
+        _line("assignment", [assignment_until(a, policy, gone) for a in assigned], policy.years),
+        _line("statement", statement_dates(session, policy, user_id=person.id), policy.years),
         personal,
-        _line("outbox", [outbox_until(m, policy) for m in messages]),
+        _line("outbox", [outbox_until(m, policy) for m in messages], policy.years),
         Line(
             "evidence",
             count,
