@@ -962,23 +962,23 @@ def _echo_plan(found: retention.Plan) -> None:
     from .models import OutboxMessage, RosterUpload
 
     day = clock.org_day
-    click.echo(f"outbox message bodies past {found.policy.outbox_days} days ({len(found.outbox)}):")
+    click.echo(f"{retention.counted('outbox', len(found.outbox))} past their keep-until date:")
     for start in range(0, len(found.outbox), 1000):
         ids = found.outbox[start : start + 1000]
         for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
             click.echo(f"  message {m.id}: {m.kind}, made {day(m.created_at).isoformat()}")
-    click.echo(f"uploaded roster files past {found.policy.roster_upload_days} days ({len(found.roster_uploads)}):")
+    click.echo(f"{retention.counted('roster-upload', len(found.roster_uploads))} past their keep-until date:")
     for u in db.session.scalars(select(RosterUpload).where(RosterUpload.id.in_(found.roster_uploads))):
         click.echo(f"  upload {u.id}: {u.filename}, uploaded {day(u.uploaded_at).isoformat()}")
-    click.echo(f"people gone more than {found.policy.years} years, personal fields ({len(found.people)}):")
+    click.echo(f"{retention.counted('person', len(found.people))} past their keep-until date:")
     for start in range(0, len(found.people), 1000):
         for person in db.session.scalars(select(User).where(User.id.in_(found.people[start : start + 1000]))):
             gone = retention.gone_on(db.session, person)
             click.echo(f"  person {person.id}: {person.name} <{person.email}>, gone since {gone}")
     if any(found.held_back.values()):
-        held = ", ".join(f"{n} {retention.KINDS[k].lower()}" for k, n in found.held_back.items() if n)
+        held = ", ".join(retention.counted(k, n) for k, n in found.held_back.items() if n)
         click.echo(f"held back by legal holds: {held}")
-    kept = ", ".join(f"{n} {retention.KINDS[k].lower()}" for k, n in found.kept.items())
+    kept = ", ".join(retention.counted(k, n) for k, n in found.kept.items())
     click.echo(f"past their keep-until date but kept (required records, never purged here): {kept}")
 
 

@@ -67,6 +67,7 @@ from .models import (
     as_utc,
     utcnow,
 )
+from .words import ngettext
 
 #: HIPAA's minimum (45 CFR 164.530(j)(2)), and the default.
 MIN_YEARS = DEFAULT_YEARS = 6
@@ -93,6 +94,25 @@ KINDS = {
     "roster-upload": "Uploaded roster files",
     "evidence": "Evidence records",
 }
+
+
+def counted(kind: str, n: int) -> str:
+    """``n`` records of ``kind``, in words ("1 outbox message body", "2 uploaded roster files")."""
+    if kind == "training":
+        return ngettext("%(num)d training record", "%(num)d training records", n)
+    if kind == "assignment":
+        return ngettext("%(num)d assignment", "%(num)d assignments", n)
+    if kind == "statement":
+        return ngettext("%(num)d signed statement", "%(num)d signed statements", n)
+    if kind == "person":
+        return ngettext("%(num)d person's personal fields", "%(num)d people's personal fields", n)
+    if kind == "outbox":
+        return ngettext("%(num)d outbox message body", "%(num)d outbox message bodies", n)
+    if kind == "roster-upload":
+        return ngettext("%(num)d uploaded roster file", "%(num)d uploaded roster files", n)
+    return ngettext("%(num)d evidence record", "%(num)d evidence records", n)
+
+
 #: The kinds the purge removes (the others are required records, kept as they are).
 PURGED_KINDS = ("outbox", "roster-upload", "person")
 #: A pseudonym's email (never a real domain: .invalid).
@@ -580,13 +600,13 @@ class Report:
     kept: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        done = ", ".join(f"{n} {KINDS[k].lower()}" for k, n in self.purged.items())
+        done = ", ".join(counted(k, n) for k, n in self.purged.items())
         lines = [f"retention purge {self.run}: purged {done}"]
         if any(self.held_back.values()):
-            held = ", ".join(f"{n} {KINDS[k].lower()}" for k, n in self.held_back.items() if n)
+            held = ", ".join(counted(k, n) for k, n in self.held_back.items() if n)
             lines.append(f"held back by legal holds: {held}")
         if any(self.kept.values()):
-            kept = ", ".join(f"{n} {KINDS[k].lower()}" for k, n in self.kept.items() if n)
+            kept = ", ".join(counted(k, n) for k, n in self.kept.items() if n)
             lines.append(f"past their keep-until date but kept (required records, never purged here): {kept}")
         return "\n".join(lines)
 

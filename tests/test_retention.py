@@ -223,7 +223,7 @@ def test_the_purge_removes_what_is_past_its_date_and_nothing_newer(app, past):
     rosa = _person(app, past["recent_gone"])
     assert (rosa.email, rosa.employee_id, rosa.purged_at) == ("rosa@example.org", "E-rosa", None)
     assert _person(app, past["active"]).name == "Avery Active"
-    assert "2 outbox message bodies" in result.output and "2 personal fields of people gone" in result.output
+    assert "2 outbox message bodies" in result.output and "2 people's personal fields" in result.output
 
 
 def test_a_purge_is_evidence_without_personal_data_and_the_chain_still_verifies(app, past):
@@ -245,7 +245,8 @@ def test_a_purge_is_evidence_without_personal_data_and_the_chain_still_verifies(
         assert olive.learner_email == "olive@example.org"
     again = run_cli(app, "retention", "purge")  # nothing left to do
     assert (
-        again.exit_code == 0 and "purged 0 outbox message bodies, 0 uploaded roster files, 0 personal" in again.output
+        again.exit_code == 0
+        and "purged 0 outbox message bodies, 0 uploaded roster files, 0 people's personal" in again.output
     )
 
 
@@ -290,7 +291,10 @@ def test_a_person_hold_holds_back_exactly_that_person(app, past):
     assert "E-olive" in _content(app, past["old_upload"])  # a file naming her: held
     assert _person(app, past["old_gone_too"]).purged_at is not None  # not held
     assert _body(app, past["aging_message"]) == ""
-    assert "held back by legal holds: 1 outbox message bodies, 1 uploaded roster files, 1 personal" in result.output
+    assert (
+        "held back by legal holds: 1 outbox message body, 1 uploaded roster file, 1 person's personal fields"
+        in result.output
+    )
     summary = json.loads(_records(app, retention.PURGED)[-1].details)
     assert summary["held_back"] == {"outbox": 1, "roster-upload": 1, "person": 1}
 
@@ -305,7 +309,7 @@ def test_a_department_hold_holds_back_the_people_in_it(app):
     assert result.exit_code == 0, result.output
     assert _person(app, billing).purged_at is None and _person(app, billing_too).purged_at is None
     assert _person(app, pharmacy).purged_at is not None
-    assert "2 personal fields of people gone" in result.output.split("held back")[1]
+    assert "held back by legal holds: 2 people's personal fields" in result.output
 
 
 # --- holds in the browser: evidence, CSRF, no JavaScript --------------------------------------
