@@ -962,15 +962,15 @@ def _echo_plan(found: retention.Plan) -> None:
     from .models import OutboxMessage, RosterUpload
 
     day = clock.org_day
-    click.echo(f"{retention.counted('outbox', len(found.outbox))} past their keep-until date:")
+    click.echo(f"past the keep-until date: {retention.counted('outbox', len(found.outbox))}")
     for start in range(0, len(found.outbox), 1000):
         ids = found.outbox[start : start + 1000]
         for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
             click.echo(f"  message {m.id}: {m.kind}, made {day(m.created_at).isoformat()}")
-    click.echo(f"{retention.counted('roster-upload', len(found.roster_uploads))} past their keep-until date:")
+    click.echo(f"past the keep-until date: {retention.counted('roster-upload', len(found.roster_uploads))}")
     for u in db.session.scalars(select(RosterUpload).where(RosterUpload.id.in_(found.roster_uploads))):
         click.echo(f"  upload {u.id}: {u.filename}, uploaded {day(u.uploaded_at).isoformat()}")
-    click.echo(f"{retention.counted('person', len(found.people))} past their keep-until date:")
+    click.echo(f"past the keep-until date: {retention.counted('person', len(found.people))}")
     for start in range(0, len(found.people), 1000):
         for person in db.session.scalars(select(User).where(User.id.in_(found.people[start : start + 1000]))):
             gone = retention.gone_on(db.session, person)

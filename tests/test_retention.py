@@ -13,9 +13,19 @@ from sqlalchemy import func, select
 
 from quiz import config, evidence, retention, team
 from quiz.db import db
-from quiz.models import Assignment, Attempt, Evidence, LegalHold, OutboxMessage, RosterUpload, User, utcnow
+from quiz.models import (
+    Assignment,
+    Attempt,
+    ContentVersion,
+    Evidence,
+    LegalHold,
+    OutboxMessage,
+    RosterUpload,
+    User,
+    utcnow,
+)
 
-from .helpers import add_user, csrf_token, page_text, run_cli, signed_in_as
+from .helpers import add_user, csrf_token, page_text, repeated_ids, run_cli, signed_in_as
 
 POLICY = retention.Policy()
 YEARS_AGO_7 = timedelta(days=7 * 366)
@@ -137,6 +147,32 @@ def _upload(app, content: str) -> int:
         return u.id
 
 
+def _signed(app, user_id: int, name: str) -> int:
+    """A signed attempt (rows only: its evidence is not what these tests are about)."""
+    with app.app_context():
+        if db.session.get(ContentVersion, "v" * 64) is None:
+            db.session.add(ContentVersion(version="v" * 64, kind="module", content_id="m", path="m.md", source="x"))
+            db.session.flush()
+        now = utcnow()
+        attempt = Attempt(
+            user_id=user_id,
+            module_id="m",
+            number=1,
+            module_version="v" * 64,
+            policy_version="1.0",
+            scenario_versions="[]",
+            stage="finished",
+            passed=True,
+            score=100,
+            finished_at=now,
+            acknowledged_at=now,
+            acknowledged_name=name,
+        )
+        db.session.add(attempt)
+        db.session.commit()
+        return attempt.id
+
+
 def _past(days: int):
     return time_machine.travel(utcnow() - timedelta(days=days), tick=True)
 
@@ -161,6 +197,7 @@ def past(app):
         ids["old_gone_too"] = _gone_person(app, "oscar@example.org")
         ids["old_message"] = _message(app, ids["old_gone"], "olive@example.org", "Olive: privacy training is due")
         ids["old_upload"] = _upload(app, "employee_id,email,name\nE-olive,olive@example.org,Olive\n")
+        ids["old_attempt"] = _signed(app, ids["old_gone"], "Person olive")
     with _past(800):
         ids["recent_gone"] = _gone_person(app, "rosa@example.org")
     with _past(100):
@@ -217,6 +254,9 @@ def test_the_purge_removes_what_is_past_its_date_and_nothing_newer(app, past):
     with app.app_context():
         old = db.session.get(OutboxMessage, past["old_message"])
         assert old.to_address == retention.pseudonym(past["old_gone"])[1] and old.body_purged_at is not None
+        assert (
+            db.session.get(Attempt, past["old_attempt"]).acknowledged_name == retention.pseudonym(past["old_gone"])[0]
+        )
     # Newer: untouched.
     assert _body(app, past["new_message"]) == "Rosa: training is due"
     assert "E-rosa" in _content(app, past["new_upload"])
@@ -346,11 +386,14 @@ def test_placing_and_releasing_a_hold_are_evidence_records(app):
     }
     listing = admin.get("/admin/holds")
     assert "Dana Whitfield" in page_text(listing.text) and "OCR inquiry 2026-44" in listing.text
+    assert repeated_ids(listing.text) == {}
     person_page = admin.get(f"/manage/people/{person_id}")
     assert "On legal hold" in page_text(person_page.text)
     token = csrf_token(listing.text)
     empty = admin.post(f"/admin/holds/{hold_id}/release", data={"csrf_token": token, "release_reason": ""})
     assert empty.status_code == 422 and "Give the reason for releasing the hold." in empty.text
+    assert 'href="#release_reason"' in empty.text and 'id="release_reason"' in empty.text  # the summary's link lands
+    assert repeated_ids(empty.text) == {}
     released = admin.post(f"/admin/holds/{hold_id}/release", data={"csrf_token": token, "release_reason": "closed"})
     assert released.status_code == 303
     [record] = _records(app, retention.HOLD_RELEASED)
@@ -370,14 +413,14 @@ def test_the_pages_show_keep_until_dates_and_what_is_past_them(app, past):
     admin = signed_in_as(app, "admin")
     person = admin.get(f"/manage/people/{past['recent_gone']}")
     text = page_text(person.text)
-    assert "How long these records are kept" in text
+    assert "How long these records are kept" in text and repeated_ids(person.text) == {}
     with app.app_context():
         rosa = db.session.get(User, past["recent_gone"])
         until = retention.person_until(rosa, retention.gone_on(db.session, rosa), None, POLICY)
     assert until is not None and until.isoformat() in text  # her personal fields' keep-until date
     compliance = signed_in_as(app, "compliance")
     page = compliance.get("/audit/retention")
-    assert page.status_code == 200
+    assert page.status_code == 200 and repeated_ids(page.text) == {}
     words = page_text(page.text)
     assert "Outbox message bodies" in words and "never purged in this version" in words
     # The privacy cost of keeping the evidence is stated.
