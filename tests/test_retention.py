@@ -12,7 +12,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from quiz import config, evidence, retention, team
-from quiz.db import db
+from quiz.db import Steps, db
 from quiz.models import (
     Assignment,
     Attempt,
@@ -147,7 +147,7 @@ def _upload(app, content: str) -> int:
         return u.id
 
 
-def _signed(app, user_id: int, name: str) -> int:
+def _signed(app, user_id: int, name: str, number: int = 1, statement: str | None = None) -> int:
     """A signed attempt (rows only: its evidence is not what these tests are about)."""
     with app.app_context():
         if db.session.get(ContentVersion, "v" * 64) is None:
@@ -157,7 +157,7 @@ def _signed(app, user_id: int, name: str) -> int:
         attempt = Attempt(
             user_id=user_id,
             module_id="m",
-            number=1,
+            number=number,
             module_version="v" * 64,
             policy_version="1.0",
             scenario_versions="[]",
@@ -167,6 +167,7 @@ def _signed(app, user_id: int, name: str) -> int:
             finished_at=now,
             acknowledged_at=now,
             acknowledged_name=name,
+            signed_statement=statement,
         )
         db.session.add(attempt)
         db.session.commit()
@@ -436,3 +437,57 @@ def test_a_purged_outbox_message_and_roster_file_say_so(app, past):
     assert message.status_code == 200 and "The message's body was removed on" in page_text(message.text)
     upload = admin.get(f"/admin/roster/import/{past['old_upload']}", follow_redirects=True)
     assert upload.status_code == 200 and "were removed on" in page_text(upload.text)
+
+
+def test_a_statement_superseded_is_kept_six_years_after_and_the_current_one_while_in_effect(app):
+    dana = add_user(app, email="dana@example.org", name="Dana Whitfield", department="Front Desk")
+    words = "Signed statement of completion under Texas Health and Safety Code 181.101; kept until {}"
+    with _past(3 * 366):
+        signed_then = utcnow().date()
+        first = _signed(app, dana, "Dana Whitfield", 1, words.format(retention.after_years(signed_then, 6)))
+    with _past(400):
+        again = utcnow().date()
+        _signed(app, dana, "Dana Whitfield", 2, words.format(retention.after_years(again, 6)))
+    with app.app_context():
+        dates = retention.statement_dates(db.session, POLICY, user_id=dana)
+        assert dates == [retention.after_years(again, 6), None]  # the first: 6 years after the second replaced it
+        assert db.session.get(Attempt, first).signed_statement.endswith(str(retention.after_years(signed_then, 6)))
+    page = signed_in_as(app, "admin").get(f"/manage/people/{dana}")
+    assert "1 still in effect" in page_text(page.text)
+
+
+def test_the_purge_writes_in_batches_each_with_its_record(app, past, monkeypatch):
+    monkeypatch.setattr(retention, "BATCH", 1)
+    assert run_cli(app, "retention", "purge").exit_code == 0
+    records = [json.loads(r.details) for r in _records(app, retention.PURGED)]
+    batches = [r for r in records if not r.get("finished")]
+    assert [(b["kind"], b["purged"]) for b in batches] == [
+        ("outbox", 1),
+        ("outbox", 1),
+        ("roster-upload", 1),
+        ("person", 1),
+        ("person", 1),
+    ]
+    assert len({r["run"] for r in records}) == 1 and records[-1]["finished"]
+
+
+class _HoldPlacedMeanwhile(Steps):
+    """The purge's steps, with an admin placing a hold on everything just before its first write."""
+
+    def __init__(self, session, app):
+        super().__init__(session)
+        self.app, self.placed = app, False
+
+    def write(self):
+        if not self.placed:
+            self.placed = True
+            _hold(self.app, "everything")
+        return super().write()
+
+
+def test_a_hold_placed_during_the_purge_stops_it_before_its_next_write(app, past):
+    with app.app_context():
+        with pytest.raises(retention.HeldEverything):
+            retention.purge(db.session, utcnow().date(), POLICY, by="test", steps=_HoldPlacedMeanwhile(db.session, app))
+    assert _body(app, past["old_message"]).startswith("Olive")
+    assert _person(app, past["old_gone"]).purged_at is None and not _records(app, retention.PURGED)
