@@ -306,6 +306,8 @@ def test_a_dry_run_lists_what_would_go_and_changes_nothing(app, past):
 
 def test_a_hold_on_everything_refuses_the_purge_and_changes_nothing(app, past):
     hold_id = _hold(app, "everything")
+    listed = run_cli(app, "retention", "holds")
+    assert listed.exit_code == 0 and f"legal hold {hold_id} on everything" in listed.output
     before = _count_records(app)
     for args in (("retention", "purge"), ("retention", "purge", "--dry-run")):
         result = run_cli(app, *args)
@@ -321,6 +323,7 @@ def test_a_hold_on_everything_refuses_the_purge_and_changes_nothing(app, past):
         db.session.commit()
     assert run_cli(app, "retention", "purge").exit_code == 0
     assert _person(app, past["old_gone"]).purged_at is not None
+    assert run_cli(app, "retention", "holds").output.strip() == "no legal hold in force"
 
 
 def test_a_person_hold_holds_back_exactly_that_person(app, past):
