@@ -74,7 +74,16 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     if "backup" not in migrate_db_cli.commands:
         migrate_db_cli.add_command(db_backup)
-    for group in (content_cli, evidence_cli, users_cli, demo_cli, assignments_cli, roster_cli, reminders_cli):
+    for group in (
+        content_cli,
+        evidence_cli,
+        users_cli,
+        demo_cli,
+        assignments_cli,
+        roster_cli,
+        reminders_cli,
+        retention_cli,
+    ):
         app.cli.add_command(group)
     app.cli.add_command(xapi_cli)
 
@@ -967,3 +976,82 @@ def xapi_send() -> None:
     click.echo(str(report), err=bool(report.refused or report.waiting))
     if report.refused or report.waiting:
         sys.exit(1)
+
+
+# --- retention and legal hold ----------------------------------------------------------------
+
+from . import retention  # noqa: E402
+
+retention_cli = AppGroup("retention", help="Retention and legal hold (docs/operations.md).")
+
+
+def _echo_plan(found: retention.Plan) -> None:
+    """What a purge would remove, each thing on a line; what holds keep back; what is kept."""
+    from sqlalchemy import select
+
+    from .models import OutboxMessage, RosterUpload
+
+    day = clock.org_day
+    click.echo(f"past the keep-until date: {retention.counted('outbox', len(found.outbox))}")
+    for start in range(0, len(found.outbox), 1000):
+        ids = found.outbox[start : start + 1000]
+        for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
+            click.echo(f"  message {m.id}: {m.kind}, made {day(m.created_at).isoformat()}")
+    click.echo(f"past the keep-until date: {retention.counted('roster-upload', len(found.roster_uploads))}")
+    for u in db.session.scalars(select(RosterUpload).where(RosterUpload.id.in_(found.roster_uploads))):
+        click.echo(f"  upload {u.id}: {u.filename}, uploaded {day(u.uploaded_at).isoformat()}")
+    click.echo(f"past the keep-until date: {retention.counted('person', len(found.people))}")
+    for start in range(0, len(found.people), 1000):
+        for person in db.session.scalars(select(User).where(User.id.in_(found.people[start : start + 1000]))):
+            gone = retention.gone_on(db.session, person)
+            click.echo(f"  person {person.id}: {person.name} <{person.email}>, gone since {gone}")
+    if any(found.held_back.values()):
+        held = ", ".join(retention.counted(k, n) for k, n in found.held_back.items() if n)
+        click.echo(f"held back by legal holds: {held}")
+    kept = ", ".join(retention.counted(k, n) for k, n in found.kept.items())
+    click.echo(f"past their keep-until date but kept (required records, never purged here): {kept}")
+
+
+@retention_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="List what would be purged, and change nothing.")
+@reads_then_writes
+def retention_purge(dry_run: bool) -> None:
+    """Weekly (timer): remove the personal data past its keep-until date (outbox bodies, uploaded
+    roster files, the personal fields of people gone longer than RETENTION_YEARS), except what a
+    legal hold covers; refused outright (exit 1) under a hold on everything. Evidence is never
+    purged. Batched; one run at a time; each run is an evidence record (counts only)."""
+    try:
+        policy = retention.Policy.from_config(current_app.config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    today = clock.org_today()
+    if dry_run:
+        with reading(db.session):
+            found = retention.plan(db.session, today, policy)
+            if found.everything is not None:
+                click.echo(str(retention.HeldEverything(found.everything)), err=True)
+                sys.exit(1)
+            click.echo(f"dry run for {today.isoformat()}: nothing is changed")
+            _echo_plan(found)
+        return
+    try:
+        report = retention.purge(
+            db.session, today, policy, by=_command_line("flask retention purge"), steps=Steps(db.session)
+        )
+    except retention.HeldEverything as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except jobs.AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(report))
+
+
+@retention_cli.command("holds")
+@reads
+def retention_holds() -> None:
+    """The legal holds in force (Admin > Legal holds places and releases them)."""
+    holds = retention.holds_in_force(db.session)
+    if not holds:
+        click.echo("no legal hold in force")
+    for hold in holds:
+        click.echo(retention.hold_details(hold))

@@ -239,4 +239,18 @@ def from_environment(instance_path: Path) -> dict:
         "XAPI_LRS_PASSWORD": os.environ.get("XAPI_LRS_PASSWORD") or None,
         "XAPI_BATCH": _count("XAPI_BATCH", 50, minimum=1),
         "XAPI_TIMEOUT_SECONDS": float(os.environ.get("XAPI_TIMEOUT_SECONDS", "10")),
+        # --- retention (quiz/retention.py; docs/operations.md, "Retention and legal hold"): how
+        # long records are kept (at least 6 years: 45 CFR 164.530(j)), and the operational copies
+        # that are not required records: outbox bodies and uploaded roster files, in days.
+        "RETENTION_YEARS": _retention_years(),
+        "RETENTION_OUTBOX_DAYS": _count("RETENTION_OUTBOX_DAYS", 90, minimum=1),
+        "RETENTION_ROSTER_UPLOAD_DAYS": _count("RETENTION_ROSTER_UPLOAD_DAYS", 400, minimum=1),
     }
+
+
+def _retention_years() -> int:
+    """RETENTION_YEARS, never below HIPAA's six years (quiz/retention.py says why)."""
+    from .retention import DEFAULT_YEARS, check_years
+
+    value = os.environ.get("RETENTION_YEARS", "").strip()
+    return check_years(value) if value else DEFAULT_YEARS

@@ -393,6 +393,9 @@ EVENTS = {
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
     "evidence.signing-key-rotated": "Signing key changed",
+    "retention.hold-placed": "Legal hold placed",
+    "retention.hold-released": "Legal hold released",
+    "retention.purged": "Personal data purged (retention)",
 }
 
 

@@ -93,6 +93,9 @@ class User(UserMixin, Model):
     vendor: Mapped[str | None] = mapped_column(String(200))
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cleared_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: When ``flask retention purge`` replaced their personal fields with a pseudonym (gone longer
+    #: than the retention period; quiz/retention.py). The account stays for the records.
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     supervisor: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[supervisor_id])
 
@@ -347,6 +350,8 @@ class RosterUpload(Model):
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When the retention purge removed the file's contents (``content`` is then empty).
+    content_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxMessage(Model):
@@ -365,6 +370,8 @@ class OutboxMessage(Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     transport: Mapped[str] = mapped_column(String(10))  # smtp | outbox
     error: Mapped[str | None] = mapped_column(Text)
+    #: When the retention purge removed the body (``body`` is then empty; quiz/retention.py).
+    body_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("to_address", "kind", "digest_day", name="uq_one_digest_a_day"),)
 
@@ -445,6 +452,34 @@ class AccessLink(Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+LEGAL_HOLD_SCOPES = ("person", "department", "everything")
+
+
+class LegalHold(Model):
+    """A legal hold (quiz/retention.py): while in force (not released), the retention purge
+    removes nothing of the person, of the people in the department, or (everything) at all.
+    Placing and releasing one are evidence records too."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(12))  # one of LEGAL_HOLD_SCOPES
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # scope "person"
+    department: Mapped[str | None] = mapped_column(String(120))  # scope "department"
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(300))  # an admin's email, or the command line
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_by: Mapped[str | None] = mapped_column(String(300))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+    user: Mapped[User | None] = relationship()
+
+    @property
+    def in_force(self) -> bool:
+        return self.released_at is None
 
 
 #: Who has ever signed in (invitations.select_people: only they are never invited), found without

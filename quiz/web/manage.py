@@ -8,14 +8,14 @@ import json
 import re
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from .. import assignments, clock, engine, insights, listing, team, triggers, versions
+from .. import assignments, clock, engine, insights, listing, retention, team, triggers, versions
 from ..content import label
 from ..content_names import ContentNames
 from ..db import db
@@ -278,6 +278,8 @@ def _person_page(
             waive_failed=waive_failed,
             standing=assignments.standing(db.session, person, _today(), curricula().due_soon_days),
             today=_today(),
+            kept=retention.for_person(db.session, person, retention.Policy.from_config(current_app.config)),
+            holds=retention.holds_on(db.session, person),
         ),
         status,
     )

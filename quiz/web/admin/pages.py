@@ -1,6 +1,7 @@
 """Imports each admin page group so its routes register on the admin blueprint."""
 
 from . import (
+    holds,  # noqa: F401  (legal holds, which keep records from the retention purge)
     invite,  # noqa: F401  (inviting people from the roster to set a password)
     outbox,  # noqa: F401  (the outbox: every email sent or kept)
     passwords,  # noqa: F401  (setting a password, e.g. for people imported from HR)

@@ -191,10 +191,24 @@ PREVIEW_PROBLEMS_PER_RULE = 20
 PREVIEW_PEOPLE_PER_LIST = 100
 
 
+def _purged(upload: RosterUpload):
+    """An upload whose contents the retention purge removed: nothing to preview or apply."""
+    if upload.content_purged_at is None:
+        return None
+    flash(
+        f"The contents of {upload.filename} were removed on {_when(upload.content_purged_at)}, past their "
+        "keep-until date (Compliance > Retention); its SHA-256 stays in the evidence of the import.",
+        "info",
+    )
+    return redirect(url_for("admin.roster_import"), code=303)
+
+
 @bp.get("/roster/import/<int:upload_id>")
 @reads
 def roster_upload(upload_id: int):
     upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    if (gone := _purged(upload)) is not None:
+        return gone
     result = roster.preview(db.session, upload.content, by_user=current_user)
     uploader = db.session.get(User, upload.uploaded_by_id) if upload.uploaded_by_id else None
     return render_template(
@@ -213,6 +227,8 @@ def roster_upload(upload_id: int):
 def roster_upload_problems(upload_id: int):
     """Every problem of the file, as the preview finds it now: line, rule, problem."""
     upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    if (gone := _purged(upload)) is not None:
+        return gone
     result = roster.preview(db.session, upload.content, by_user=current_user)
     rows = ((line, rule, csvtext.spreadsheet_safe(message)) for line, rule, message in result.problem_rows())
     return _csv(csvtext.lines(("line", "rule", "problem"), rows), f"roster-{upload.id}-problems")
@@ -223,6 +239,8 @@ def roster_upload_problems(upload_id: int):
 def roster_upload_changes(upload_id: int):
     """Everyone the import would create, change, deactivate or skip, as the preview finds it now."""
     upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    if (gone := _purged(upload)) is not None:
+        return gone
     result = roster.preview(db.session, upload.content, by_user=current_user)
     rows = (tuple(csvtext.spreadsheet_safe(cell) for cell in row) for row in result.change_rows())
     return _csv(
@@ -245,6 +263,8 @@ def roster_apply(upload_id: int):
         abort(400)
     # Lock the upload row so two clicks cannot both apply it (SQLite: BEGIN IMMEDIATE already).
     upload = db.session.scalar(select(RosterUpload).where(RosterUpload.id == upload_id).with_for_update()) or abort(404)
+    if (gone := _purged(upload)) is not None:
+        return gone
     back = redirect(url_for("admin.roster_upload", upload_id=upload_id), code=303)
     if upload.applied_at is not None:
         flash(

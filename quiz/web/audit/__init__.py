@@ -110,4 +110,4 @@ def csv_download(lines, name: str) -> Response:
     )
 
 
-from . import certificates, package, records, report  # noqa: E402,F401  (register their pages on bp)
+from . import certificates, package, records, report, retention_page  # noqa: E402,F401  (register their pages on bp)
