@@ -20,7 +20,8 @@ The map holds:
 
 "Reads as a success" is decided from the ending's outcome (its ``Ending:`` line, the phrase the
 learner reads as the result) and nothing else, by plain word lists a trainer can check: it names
-a good result (``SUCCESS_WORDS``: "protected", "safe", "reported", ...) and no shortfall
+a good result (``SUCCESS_WORDS``: "protected", "safe", "kept", "right", ...; words that only say
+what was done, such as "reported", are not enough) and no shortfall
 (``SHORTFALL_WORDS``: "but", "not", "late", "missed", ... or a word starting with "un", as in
 "unreported"). Files carry no other signal: endings are not marked success or failure, and
 docs/authoring.md asks for endings that tell what happened, not a verdict.
@@ -49,27 +50,17 @@ SUCCESS_WORDS = frozenset(
         "kept",
         "contained",
         "respected",
-        "reported",
-        "handled",
-        "stopped",
         "private",
+        "intact",
         "success",
         "successful",
         "succeeded",
         "correct",
         "right",
-        "well",
         "good",
         "great",
         "passed",
         "resolved",
-        "fixed",
-        "locked",
-        "wiped",
-        "warned",
-        "checked",
-        "verified",
-        "done",
     }
 )
 
@@ -307,7 +298,7 @@ def branch_map(
                 Flag(
                     "misleading-ending",
                     n.id,
-                    f"Misleading ending: “{n.outcome}” reads as a success, but a walk that fails ({why}) ends "
+                    f"“{n.outcome}” reads as a success, but a walk that fails ({why}) ends "
                     "here. Say in the ending what went wrong on that walk, or lead that walk elsewhere.",
                 )
             )
@@ -360,7 +351,7 @@ def maps_of(module: Module | None, checks: list[list[Scenario]]) -> dict[str, Br
 
 # ------------------------------------------------------------------------------ drawing
 
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 200, 62, 40, 90, 20
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN, _LOOP = 200, 62, 40, 90, 20, 60
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -410,8 +401,8 @@ def ending_summary(node: MapNode, tells: bool) -> str:
 
 
 def to_svg(found: BranchMap) -> str:
-    """The map drawn as one ``<svg>`` element: decisions in rows by depth, endings in the last
-    row. Choices are lines to their target, labeled with their number, points and whether they
+    """The map drawn as one ``<svg>`` element: decisions in rows by depth (left-aligned, so the
+    start is in view on a narrow screen), endings in the last row. Choices are lines to their target, labeled with their number, points and whether they
     are correct; the line's pattern says it too (solid correct, dashed partly, dotted not
     correct, thick red dashes critical). No ids, so the drawing can appear twice on a page."""
     rows: list[list[MapNode]] = []
@@ -423,12 +414,11 @@ def to_svg(found: BranchMap) -> str:
     rows = [r for r in rows if r]
     rows.append(list(found.endings))
     widest = max(len(r) for r in rows)
-    width = _MARGIN * 2 + widest * _BOX_W + (widest - 1) * _GAP_X
+    width = (_MARGIN + _LOOP) * 2 + widest * _BOX_W + (widest - 1) * _GAP_X  # room for loops at each side
     height = _MARGIN * 2 + len(rows) * _BOX_H + (len(rows) - 1) * _GAP_Y + 20
     place: dict[str, tuple[float, float, int]] = {}
     for r, row in enumerate(rows):
-        used = len(row) * _BOX_W + (len(row) - 1) * _GAP_X
-        left = (width - used) / 2
+        left = _MARGIN + _LOOP  # rows start at the left: on a phone the start is in view when unfolded
         for i, node in enumerate(row):
             place[node.id] = (left + i * (_BOX_W + _GAP_X), _MARGIN + r * (_BOX_H + _GAP_Y), r)
 
@@ -470,7 +460,9 @@ def to_svg(found: BranchMap) -> str:
             if tr > r:
                 path = f"M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + _GAP_Y / 2:.1f} {ex:.1f},{ey - _GAP_Y / 2:.1f} {ex:.1f},{ey:.1f}"
                 head = f"{ex - 5:.1f},{ey - 8:.1f} {ex + 5:.1f},{ey - 8:.1f} {ex:.1f},{ey:.1f}"
-                lx, ly = (sx + ex) / 2, (sy + ey) / 2
+                # just under the box, where the curve still runs straight down: staggered by
+                # choice, so the labels of one decision never overlap
+                lx, ly, anchor = sx + 3, sy + 14 + 13 * k, "start"
             else:  # back to an earlier row (a "try again" loop): around the side
                 side = tx - 12 if tx <= x else tx + _BOX_W + 12
                 ey = ty + _BOX_H / 2
@@ -478,7 +470,7 @@ def to_svg(found: BranchMap) -> str:
                 path = f"M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + 30:.1f} {side:.1f},{sy + 30:.1f} {side:.1f},{ey:.1f} L{ex:.1f},{ey:.1f}"
                 sign = 1 if tx <= x else -1
                 head = f"{ex - 8 * sign:.1f},{ey - 5:.1f} {ex - 8 * sign:.1f},{ey + 5:.1f} {ex:.1f},{ey:.1f}"
-                lx, ly = side, (sy + ey) / 2
+                lx, ly, anchor = side - 3 * sign, (sy + ey) / 2, "end" if sign > 0 else "start"
             tip = f"Choice {choice.number}: {choice.label} ({choice_summary(choice)})"
             out.append(
                 f'<g class="edge edge-{choice.correct}{" edge-critical" if choice.critical else ""}">'
@@ -489,7 +481,7 @@ def to_svg(found: BranchMap) -> str:
             mark = {"yes": "✓", "partly": "½", "no": "✗"}[choice.correct]
             text = f"{choice.number}: {choice.points:+d} {mark}" + (" CRITICAL" if choice.critical else "")
             labels.append(
-                f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle" fill="{color}" stroke="#ffffff" '
+                f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" fill="{color}" stroke="#ffffff" '
                 f'stroke-width="3" paint-order="stroke" font-weight="bold">{_text(text)}</text>'
             )
     for node in (*found.decisions, *found.endings):
@@ -505,7 +497,7 @@ def to_svg(found: BranchMap) -> str:
                 fill, stroke, dash, tag = "#f3f3f3", "#444444", ' stroke-dasharray="8 2 2 2"', "PASS + FAIL"
             else:
                 fill, stroke, dash, tag = "#f3f3f3", "#444444", "", "ENDING"
-            heading = f"{tag}: {node.outcome}"
+            heading = tag
             sub = _lines(node.outcome or "", 30, 2)
             tip = f"Ending “{node.title}”: {node.outcome}. Reached by {ending_summary(node, tells)}."
         else:
