@@ -1,5 +1,5 @@
 """What trainers learn from the answers: for each decision of a module, over the whole
-organisation and per content version, how many chose each choice, how many got it right at the
+organization and per content version, how many chose each choice, how many got it right at the
 first try, and whether the question tells those who know from those who do not.
 
 Who is counted: each learner's first attempt at the module, once finished (passed or failed),
@@ -81,6 +81,7 @@ class VersionStats:
     scenario_id: str
     version: str  # the content version (sha256 of the file's text)
     label: str  # "Dental", "General" or "" (insights.version_label)
+    specialty: str | None  # None: the general version (or one that cannot be read)
     title: str
     current: bool  # the version the library serves now
     decisions: list[DecisionStats]
@@ -176,8 +177,9 @@ def _choices_of(scenario: Scenario | None, node_id: str) -> tuple[str, str | Non
 
 def module_answer_stats(session: Session, library: Library, module_id: str) -> list[VersionStats]:
     """Every version of every check of the module that has answers (and each version the
-    library serves now, answered or not), in the module's order of checks, the version served
-    now first; each version's decisions in the order they are written."""
+    library serves now, answered or not), in the module's order of checks: the versions served
+    now first (the general one, then each specialty's), then earlier texts; each version's
+    decisions in the order they are written."""
     module = library.modules.get(module_id)
     grouped: dict[str, dict[str, dict[tuple[int, bool], int]]] = {}
     for version, node_id, number, _correct, passed, n in answer_counts(session, module_id):
@@ -188,9 +190,9 @@ def module_answer_stats(session: Session, library: Library, module_id: str) -> l
     order: list[str] = []
     for scenario_id in module.scenario_ids if module else ():
         order.append(scenario_id)
-        for scenario in library.versions_of(scenario_id):
-            current[scenario.version] = scenario
-            grouped.setdefault(scenario.version, {})
+        for served in library.versions_of(scenario_id):
+            current[served.version] = served
+            grouped.setdefault(served.version, {})
     found: list[VersionStats] = []
     for version, nodes in grouped.items():
         scenario: Scenario | None = current.get(version)
@@ -212,6 +214,7 @@ def module_answer_stats(session: Session, library: Library, module_id: str) -> l
                 scenario_id=scenario_id,
                 version=version,
                 label=version_label(scenario.specialty, varied) if scenario else "",
+                specialty=scenario.specialty if scenario else None,
                 title=scenario.title if scenario else f"Version {version[:12]} (not readable)",
                 current=version in current,
                 decisions=decisions,
@@ -219,5 +222,13 @@ def module_answer_stats(session: Session, library: Library, module_id: str) -> l
             )
         )
     rank = {scenario_id: i for i, scenario_id in enumerate(order)}
-    found.sort(key=lambda v: (rank.get(v.scenario_id, len(rank)), not v.current, v.label, v.version))
+    found.sort(
+        key=lambda v: (
+            rank.get(v.scenario_id, len(rank)),
+            not v.current,
+            v.specialty is not None,
+            v.specialty or "",
+            v.version,
+        )
+    )
     return found

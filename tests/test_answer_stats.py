@@ -25,7 +25,9 @@ def _seed(app, plan):
         module = lib.modules[MODULE]
         count = db.session.query(User).count()
         for i, (specialty, passed, number, answers) in enumerate(plan):
-            user = User(email=f"seed{count + i}@example.org", name=f"Seed {i}", password_hash="x", job_role="front-desk")
+            user = User(
+                email=f"seed{count + i}@example.org", name=f"Seed {i}", password_hash="x", job_role="front-desk"
+            )
             db.session.add(user)
             db.session.flush()
             for n in range(1, number + 1):

@@ -146,7 +146,10 @@ def test_a_failing_walk_to_an_ending_that_reads_as_a_success_is_flagged():
     found = _map(misleading_check())
     faxed = found.node("faxed")
     assert faxed.failing and not faxed.passing and faxed.failing_critical and faxed.misleading
-    assert [(f.kind, f.node) for f in found.flags] == [("misleading-ending", "faxed"), ("misleading-ending", "good-end")]
+    assert [(f.kind, f.node) for f in found.flags] == [
+        ("misleading-ending", "faxed"),
+        ("misleading-ending", "good-end"),
+    ]
     assert "after a critical choice" in found.flags[0].message
     # the test check as written: its critical walk's ending says what went wrong
     plain = _map((DATA_CONTENT / "scenarios" / "test-check.md").read_text(encoding="utf-8"))
@@ -171,7 +174,10 @@ def test_without_a_pass_mark_walks_are_not_told_apart_and_nothing_is_called_misl
 
 def test_a_node_never_reached_and_a_decision_with_no_way_out_are_flagged():
     # built straight from the parse: the checker would refuse this file, a draft may not be checked
-    text = misleading_check() + "\n## Lost {#lost}\nObjective: verify-identity\n\nNobody comes here.\n\n### Loop -> lost\n\nAgain.\n\n### Again -> lost\n\nAgain.\n"
+    text = (
+        misleading_check()
+        + "\n## Lost {#lost}\nObjective: verify-identity\n\nNobody comes here.\n\n### Loop -> lost\n\nAgain.\n\n### Again -> lost\n\nAgain.\n"
+    )
     scenario, _ = parse_scenario("scenarios/test-check.md", text)
     found = branch_map(scenario, 4)
     kinds = {(f.kind, f.node) for f in found.flags}

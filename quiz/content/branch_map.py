@@ -293,7 +293,11 @@ def branch_map(
             flags.append(Flag("dead-end", n.id, f"No ending can be reached from “{n.title}”: every path loops back."))
     for n in endings:
         if n.misleading:
-            why = "after a critical choice" if n.failing_critical else f"with fewer points than the pass mark {pass_score}"
+            why = (
+                "after a critical choice"
+                if n.failing_critical
+                else f"with fewer points than the pass mark {pass_score}"
+            )
             flags.append(
                 Flag(
                     "misleading-ending",
@@ -454,9 +458,9 @@ def to_svg(found: BranchMap) -> str:
             sx = x + _BOX_W * (k + 1) / (count + 1)
             sy = y + _BOX_H
             ex, ey = tx + _BOX_W / 2, ty
-            color, dash, stroke = styles[choice.correct]
+            color, dash, line_width = styles[choice.correct]
             if choice.critical:
-                color, dash, stroke = "#b00020", ' stroke-dasharray="10 3 2 3"', 3
+                color, dash, line_width = "#b00020", ' stroke-dasharray="10 3 2 3"', 3
             if tr > r:
                 path = f"M{sx:.1f},{sy:.1f} C{sx:.1f},{sy + _GAP_Y / 2:.1f} {ex:.1f},{ey - _GAP_Y / 2:.1f} {ex:.1f},{ey:.1f}"
                 head = f"{ex - 5:.1f},{ey - 8:.1f} {ex + 5:.1f},{ey - 8:.1f} {ex:.1f},{ey:.1f}"
@@ -475,7 +479,7 @@ def to_svg(found: BranchMap) -> str:
             out.append(
                 f'<g class="edge edge-{choice.correct}{" edge-critical" if choice.critical else ""}">'
                 f"<title>{_text(tip)}</title>"
-                f'<path d="{path}" fill="none" stroke="{color}" stroke-width="{stroke}"{dash}/>'
+                f'<path d="{path}" fill="none" stroke="{color}" stroke-width="{line_width}"{dash}/>'
                 f'<polygon points="{head}" fill="{color}"/></g>'
             )
             mark = {"yes": "✓", "partly": "½", "no": "✗"}[choice.correct]

@@ -17,8 +17,8 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from flask_wtf.file import FileField
+from markupsafe import Markup
 from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
