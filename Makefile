@@ -4,18 +4,30 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app app
 STAMP  := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run serve test lint test-browser check-content verify-evidence clean
+.PHONY: install install-test run serve test lint test-browser check-content verify-evidence clean
 
+## Two installs: what running needs (`make run`), and the test extras on top of it (pytest,
+## Playwright, ruff, mypy...: `make test` and `make lint`), so that a first `make run` does not
+## wait for the tools only the tests use.
+## The pip that comes with the venv installs this project (Python 3.11's, 22.3 or later: pyproject
+## editable installs need 21.3); upgrading it first cost a first run about 5 s.
+PIP := $(PY) -m pip --quiet --disable-pip-version-check
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PIP) install -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -e '.[test]'
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 # Everything but the migrations runs as the app's role: without the owner's URL in its environment.
 AS_APP := env -u MIGRATION_DATABASE_URL
@@ -39,18 +51,18 @@ NO_CHROMIUM := Chromium not installed (apt-get install chromium); browser tests 
 
 ## make test: the whole suite (against PostgreSQL too when TEST_DATABASE_URL is set), with the
 ## real-browser tests in tests/browser/ (they skip, saying so, without /usr/bin/chromium)
-test: install lint
+test: install-test lint
 	@test -x $(CHROMIUM) || echo "*** $(if $(filter true,$(CI)),Chromium not installed and CI=true: the browser tests will FAIL,$(NO_CHROMIUM)) ***"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make lint: ruff (lint and format) on every Python file, mypy on quiz/ (pyproject.toml says how)
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 ## make test-browser: only the real-browser tests (screenshots go to test-artifacts/screenshots/)
-test-browser: install
+test-browser: install-test
 	@test -x $(CHROMIUM) || echo "*** $(if $(filter true,$(CI)),Chromium not installed and CI=true: the browser tests will FAIL,$(NO_CHROMIUM)) ***"
 	$(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 

@@ -107,9 +107,13 @@ def new_password(password: str, *, person: User | None = None) -> NewPassword:
 
 
 def generate_password(*, email: str | None = None, name: str | None = None) -> str:
-    """A random password that keeps the rule (16 characters from 96 random bits)."""
+    """A random password that keeps the rule (16 characters from 96 random bits), beginning and
+    ending with a letter or digit: one shown to be copied must not start or end with a ``-`` or
+    ``_`` that a double-click or a careful eye leaves behind."""
     while True:
         password = secrets.token_urlsafe(12)
+        if not (password[0].isalnum() and password[-1].isalnum()):
+            continue
         if password_rules.problem(password, email=email, name=name) is None:
             return password
 

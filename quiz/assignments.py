@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session, joinedload
 from . import clock, evidence, jobs
 from .content import Library, Module, label
 from .content.curricula import Curricula
+from .content_names import ContentNames
 from .db import Steps
 from .models import Answer, Assignment, Attempt, TriggerEvent, User, as_utc, utcnow
+from .words import ngettext
 
 
 def add_months(day: date, months: int) -> date:
@@ -414,7 +416,12 @@ def _refreshers(person, curricula: Curricula, library: Library, today: date, kno
                 due,
                 "refresher",
                 "recurring",
-                detail=f"every {item.every_months} months, for {plan}",
+                detail=ngettext(
+                    "every %(num)d month, for %(plan)s",
+                    "every %(num)d months, for %(plan)s",
+                    item.every_months,
+                    plan=plan,
+                ),
             ),
         )
 
@@ -506,6 +513,7 @@ def _follow_ups(
                 )
             )
         }
+    names = ContentNames(library, session)
     for (user_id, objective), (missed_at, module_id) in sorted(last_miss.items()):
         count, latest = earlier.get((user_id, objective), (0, None))
         if latest is not None and missed_at <= latest:
@@ -520,7 +528,6 @@ def _follow_ups(
         refresher = _refresher_for(library, curricula, person, objective, module_id)
         if refresher is None:
             continue
-        where = library.modules.get(module_id)
         text = refresher.objectives.get(objective, objective)
         known.plan(
             wanted,
@@ -531,7 +538,7 @@ def _follow_ups(
                 "objective-follow-up",
                 "follow_up",
                 objective=objective,
-                detail=f"\u201c{text}\u201d, missed in {where.title if where else module_id} on {org_day(missed_at):%d %b %Y}",
+                detail=f"\u201c{text}\u201d, missed in {names.module(module_id)} on {org_day(missed_at):%d %b %Y}",
             ),
         )
 
@@ -932,9 +939,61 @@ def clear_for_phi(session: Session, person: User, by: User) -> None:
     )
 
 
-def modules_for_objective(library: Library, objective: str, job_role: str | None = None) -> list[Module]:
-    """Refreshers that train an objective (they declare the same objective id), best first."""
-    found = [
-        m for m in library.modules.values() if objective in m.objectives and (job_role is None or job_role in m.roles)
-    ]
-    return sorted(found, key=lambda m: (m.kind != "refresher", m.minutes, m.id))
+def may_take(curricula: Curricula, module: Module, person) -> bool:
+    """Whether a person may be assigned a module: the module's audience takes them in (a job role
+    and a specialty it is written for, and for a state-law module one of its states), or the
+    curricula ask it of everyone who works in their state. A role's plan in the curricula does not
+    widen a module's audience: its modules are held to it too (``_refreshers``)."""
+    rule = curricula.states.get(person.work_state or "")
+    if rule is not None and module.id in rule.modules:
+        return True
+    return module.is_for(person.job_role, person.specialty) and module.covers_state(person.work_state)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A module the manager's refresher list offers for a missed objective, and who of the people
+    who missed it may take it (``may_take``)."""
+
+    module: Module
+    takers: frozenset[int]
+    trains: bool  # it declares the objective (else: offered only because none that does fits)
+
+
+def refresher_offers(
+    library: Library, curricula: Curricula, objective: str, people: list, missed_in: str | None = None
+) -> list[Offer]:
+    """What a manager may assign to ``people`` who missed ``objective``: the modules that train it
+    (declare the same objective id) that at least one of them may take; when none does, every
+    module one of them may take. Best first: one all of them may take; a refresher before a full
+    module; one in their role's own plan, then everyone's; another than the module it was missed
+    in; the shortest. A module none of them may take is never offered (a front-desk learner is not
+    sent the business associates' module)."""
+
+    def offers(candidates: list[Module], trains: bool) -> list[Offer]:
+        found = []
+        for m in candidates:
+            takers = frozenset(p.id for p in people if may_take(curricula, m, p))
+            if takers:
+                found.append(Offer(m, takers, trains))
+        return found
+
+    found = offers([m for m in library.modules.values() if objective in m.objectives], True)
+    if not found:
+        found = offers(list(library.modules.values()), False)
+    plans: dict[str, int] = {}
+    for role in {p.job_role for p in people}:
+        for item, whose in curricula.refreshers(role):
+            plans[item.module] = min(plans.get(item.module, 2), 0 if whose != "everyone" else 1)
+    everyone = len({p.id for p in people})
+    found.sort(
+        key=lambda o: (
+            len(o.takers) < everyone,
+            o.module.kind != "refresher",
+            plans.get(o.module.id, 2),
+            o.module.id == missed_in,
+            o.module.minutes,
+            o.module.title.lower(),
+        )
+    )
+    return found

@@ -43,9 +43,11 @@ from sqlalchemy.orm import Session, aliased
 from . import clock, csvtext, evidence, state_check, training_report
 from .assignments import org_day
 from .content import Library, Module, Scenario
+from .content_names import ContentNames
 from .models import ContentVersion, Evidence, User
 from .package_signing import SigningKey
 from .versions import as_row
+from .words import ngettext
 
 #: The files every package has, in the order README.txt lists them.
 README, PEOPLE, REPORT, EVIDENCE, CONTENT_INDEX, SUMS = (
@@ -245,7 +247,8 @@ def write(
         writer.add(EVIDENCE, _evidence_csv(session, records, versions, package))
         if scope.narrowed:  # its rows' links need the records left out: their hashes alone
             writer.add(CHAIN, _chain_csv(session, through, package))
-        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, versions, package))
+        names = ContentNames(library, session)
+        writer.add(REPORT, _report_csv(session, scope.report_filters(), today, names, versions, package))
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
         # More files go here: each one is listed in SHA256SUMS, and named in README.txt's list.
@@ -339,7 +342,12 @@ def _evidence_csv(session: Session, filters: evidence.Filters, versions: set[str
 
 
 def _report_csv(
-    session: Session, filters: training_report.Filters, today: date, versions: set[str], package: Package
+    session: Session,
+    filters: training_report.Filters,
+    today: date,
+    names: ContentNames,
+    versions: set[str],
+    package: Package,
 ) -> Iterator[str]:
     """The training report's CSV, counting its rows and noting the versions of the attempts
     that completed them (their days need not be the evidence's)."""
@@ -350,7 +358,7 @@ def _report_csv(
             if row.attempt is not None:
                 versions.add(row.attempt.module_version)
                 versions.update(_scenario_versions(row.attempt.scenario_versions))
-            yield training_report.csv_cells(row)
+            yield training_report.csv_cells(row, names)
 
     return csvtext.lines(training_report.COLUMNS, noted(training_report.streamed(session, filters, today)))
 
@@ -467,16 +475,13 @@ def _wrap(text: str, indent: str = "") -> str:
     return textwrap.fill(text, width=78, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n:,} {one if n == 1 else many}"
-
-
 def _readme(package: Package) -> list[str]:
     chain = package.chain
     if chain.ok:
         state = (
-            f"The whole evidence chain was verified when this package was made: "
-            f"{_count(chain.count, 'record', 'records')}, intact. The newest record's hash (the head) was {chain.head_hash}. The "
+            "The whole evidence chain was verified when this package was made: "
+            + ngettext("%(num)s record", "%(num)s records", chain.count, num=format(chain.count, ","))
+            + f", intact. The newest record's hash (the head) was {chain.head_hash}. The "
             "evidence below stops at that record."
         )
     else:
@@ -489,11 +494,17 @@ def _readme(package: Package) -> list[str]:
         agree = ""
     elif package.disagreements:
         agree = (
-            f"WARNING: {_count(len(package.disagreements), 'assignment or clearance', 'assignments or clearances')} "
-            "in Rounds' database did NOT agree with the evidence behind them when this package was made "
-            "(every \"Done\" needs an \"Assignment completed\" record and a signed acknowledgement of the "
-            "attempt it names; every \"Waived\" an \"Assignment waived\" record; every clearance for PHI a "
-            "\"Person cleared for PHI\" record). Treat the rows below as unproven, and tell the compliance "
+            ngettext(
+                "WARNING: %(num)s assignment or clearance in Rounds' database did NOT agree with the evidence "
+                "behind it when this package was made ",
+                "WARNING: %(num)s assignments or clearances in Rounds' database did NOT agree with the evidence "
+                "behind them when this package was made ",
+                len(package.disagreements),
+                num=format(len(package.disagreements), ","),
+            )
+            + '(every "Done" needs an "Assignment completed" record and a signed acknowledgement of the '
+            'attempt it names; every "Waived" an "Assignment waived" record; every clearance for PHI a '
+            '"Person cleared for PHI" record). Treat the rows below as unproven, and tell the compliance '
             "officer: the database was changed outside Rounds."
         )
     else:
@@ -505,16 +516,49 @@ def _readme(package: Package) -> list[str]:
         )
     missing = ""
     if package.missing_versions:
-        missing = (
-            f" {len(package.missing_versions)} version(s) named by the records were never "
-            'stored; content/index.csv lists them as "(not stored)".'
+        missing = " " + ngettext(
+            '%(num)d version named by the records was never stored; content/index.csv lists it as "(not stored)".',
+            '%(num)d versions named by the records were never stored; content/index.csv lists them as "(not stored)".',
+            len(package.missing_versions),
         )
     files = [
         (README, "this file"),
-        (PEOPLE, _count(package.people, "person", "people") + " in scope, accounts as they are now"),
-        (REPORT, _count(package.assignments, "assignment and how it ended", "assignments and how each ended")),
-        (EVIDENCE, _count(package.records, "evidence record", "evidence records, in sequence order")),
-        ("content/", "the exact source of " + _count(package.versions, "content version", "content versions")),
+        (
+            PEOPLE,
+            ngettext(
+                "%(num)s person in scope, accounts as they are now",
+                "%(num)s people in scope, accounts as they are now",
+                package.people,
+                num=format(package.people, ","),
+            ),
+        ),
+        (
+            REPORT,
+            ngettext(
+                "%(num)s assignment and how it ended",
+                "%(num)s assignments and how each ended",
+                package.assignments,
+                num=format(package.assignments, ","),
+            ),
+        ),
+        (
+            EVIDENCE,
+            ngettext(
+                "%(num)s evidence record",
+                "%(num)s evidence records, in sequence order",
+                package.records,
+                num=format(package.records, ","),
+            ),
+        ),
+        (
+            "content/",
+            ngettext(
+                "the exact source of %(num)s content version",
+                "the exact source of %(num)s content versions",
+                package.versions,
+                num=format(package.versions, ","),
+            ),
+        ),
         (CONTENT_INDEX, "which content file is which version"),
         (VERIFIER, "checks this package offline: Python 3.9 or later, nothing to install"),
         *([(PUBLIC_KEY, "the public key that signed this package")] if package.signing_key else []),
@@ -522,7 +566,9 @@ def _readme(package: Package) -> list[str]:
         *([(SIGNATURE, "the SHA-256 of SHA256SUMS and the chain's head, signed")] if package.signing_key else []),
     ]
     if package.chain_records is not None:
-        whole = _count(package.chain_records, "record", "records")
+        whole = ngettext(
+            "%(num)s record", "%(num)s records", package.chain_records, num=format(package.chain_records, ",")
+        )
         after_evidence = [name for name, _ in files].index(EVIDENCE) + 1
         files.insert(after_evidence, (CHAIN, f"seq, prev_hash and hash of {whole}, the whole chain"))
     made_at = clock.local_text(package.made_at, clock.time_zone(), seconds=True, with_utc=True)

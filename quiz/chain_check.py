@@ -36,6 +36,7 @@ from .evidence import Verification, first_at_or_after, keyring_for, still_extend
 from .evidence_keys import Keyring
 from .models import Evidence, OutboxMessage, User, utcnow
 from .state_check import Disagreement
+from .words import ngettext
 
 #: The outbox kind of these messages (Admin > Outbox shows it as "Chain check failed").
 KIND = "chain-alert"
@@ -178,7 +179,9 @@ class Checked:
             if self.anchor.last is not None:
                 last = self.anchor.last
                 out.append(
-                    f"anchor ok: {self.anchor.path}, {self.anchor.lines} lines; the last ({last.at}) "
+                    f"anchor ok: {self.anchor.path}, "
+                    + ngettext("%(num)d line", "%(num)d lines", self.anchor.lines)
+                    + f"; the last ({last.at}) "
                     f"holds record {last.seq}, hash {last.head}"
                 )
             elif self.anchor.not_started:
@@ -271,8 +274,11 @@ def compose(
     if result.ok:
         found = [
             f"The daily check of Rounds' evidence log on {today.isoformat()} found the chain intact",
-            f"({result.count} records, head {result.head_hash}), but {len(disagreements)} assignment(s) or",
-            "clearance(s) that the evidence does not bear out (person, module, state: what is missing):",
+            "("
+            + ngettext("%(num)d record", "%(num)d records", result.count)
+            + f", head {result.head_hash}), but "
+            + ngettext("%(num)d assignment or clearance", "%(num)d assignments or clearances", len(disagreements)),
+            "that the evidence does not bear out (person, module, state: what is missing):",
             "",
         ]
     else:
@@ -282,7 +288,12 @@ def compose(
             "",
             f"    {where}: {result.problem}",
             "",
-            f"The {result.count} records before it are intact, the newest with hash {result.head_hash}; from",
+            ngettext(
+                "The %(num)d record before it is intact, the newest with hash %(head)s; from",
+                "The %(num)d records before it are intact, the newest with hash %(head)s; from",
+                result.count,
+                head=result.head_hash,
+            ),
             "there on, the log can no longer show that its records are the ones Rounds wrote.",
             "",
         ]
@@ -310,12 +321,22 @@ def compose(
 
 def compose_head(result: Verification, today: date, base_url: str, line: anchor.Line | None) -> tuple[str, str]:
     """The daily message of a good check: the head, to be kept outside Rounds."""
-    subject = f"Rounds: evidence chain intact, {result.count} records ({today.isoformat()})"
+    subject = ngettext(
+        "Rounds: evidence chain intact, %(num)d record (%(day)s)",
+        "Rounds: evidence chain intact, %(num)d records (%(day)s)",
+        result.count,
+        day=today.isoformat(),
+    )
     body = "\n".join(
         [
             f"The daily check of Rounds' evidence log on {today.isoformat()} found it intact:",
             "",
-            f"    {result.count} records, the newest (record {result.count}) with hash",
+            "    "
+            + ngettext(
+                "%(num)d record, the newest (record %(num)d) with hash",
+                "%(num)d records, the newest (record %(num)d) with hash",
+                result.count,
+            ),
             f"    {result.head_hash}",
             f"    {result.keyed_in_words()}",
             *([f"    anchor file line {line.number}: {line.at}"] if line else []),

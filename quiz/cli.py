@@ -32,6 +32,7 @@ from . import (
     chain_check,
     clock,
     csvtext,
+    demo,
     evidence,
     evidence_keys,
     jobs,
@@ -46,6 +47,7 @@ from .content.check import check_content
 from .content.curricula import load_curricula
 from .db import READS, READS_THEN_WRITES, WRITES, Steps, db, reading, unit_of_work, writing
 from .models import ACCOUNT_ROLES, User
+from .words import ngettext
 
 migrate = Migrate()
 
@@ -127,7 +129,12 @@ def content_policies() -> None:
         click.echo(f"{statement.path}:{statement.line}: {statement.text}")
     files = len({statement.path for statement in found})
     click.echo(
-        f"{len(found)} policy statement{'s' if len(found) != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+        ngettext(
+            "%(num)d policy statement in %(files)s",
+            "%(num)d policy statements in %(files)s",
+            len(found),
+            files=ngettext("%(num)d file", "%(num)d files", files),
+        )
     )
 
 
@@ -153,11 +160,14 @@ def content_load() -> None:
             )
     except jobs.AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"content loaded: {len(library.modules)} modules, {len(library.all_scenarios())} "
-        f"scenarios ({stored} new versions stored, {len(library.errors)} errors); "
-        f"{len(retrain)} policy-change retraining assignments"
+    modules = ngettext("%(num)d module", "%(num)d modules", len(library.modules))
+    scenarios = ngettext("%(num)d scenario", "%(num)d scenarios", len(library.all_scenarios()))
+    new = ngettext("%(num)d new version stored", "%(num)d new versions stored", stored)
+    errors = ngettext("%(num)d error", "%(num)d errors", len(library.errors))
+    retraining = ngettext(
+        "%(num)d policy-change retraining assignment", "%(num)d policy-change retraining assignments", len(retrain)
     )
+    click.echo(f"content loaded: {modules}, {scenarios} ({new}, {errors}); {retraining}")
 
 
 def _command_line(command: str) -> str:
@@ -193,7 +203,7 @@ def db_backup(target: Path) -> None:
         click.echo(f"db backup: {exc}", err=True)
         sys.exit(1)
     click.echo(
-        f"backed up {url.database} to {target} ({copied} bytes). Check it: "
+        f"backed up {url.database} to {target} (" + ngettext("%(num)d byte", "%(num)d bytes", copied) + "). Check it: "
         f"DATABASE_URL=sqlite:///{target.resolve()} flask --app app evidence verify --no-anchor"
     )
 
@@ -407,7 +417,7 @@ def evidence_export(email, module_id, event_name, since, until, output, spreadsh
         else ""
     )
     click.echo(
-        f"{count} evidence record{'s' if count != 1 else ''} exported{safe}; "
+        ngettext("%(num)d evidence record exported", "%(num)d evidence records exported", count) + f"{safe}; "
         "`flask --app app evidence verify` checks the whole chain they belong to",
         err=True,
     )
@@ -464,8 +474,16 @@ def evidence_package(since, until, email, department, module_id, output) -> None
     finally:
         partial.unlink(missing_ok=True)
     click.echo(
-        f"{output}: {package.people} people, {package.assignments} assignments, {package.records} "
-        f"evidence records, {package.versions} content versions; SHA256SUMS {package.sums_sha256}; "
+        f"{output}: "
+        + ", ".join(
+            [
+                ngettext("%(num)d person", "%(num)d people", package.people),
+                ngettext("%(num)d assignment", "%(num)d assignments", package.assignments),
+                ngettext("%(num)d evidence record", "%(num)d evidence records", package.records),
+                ngettext("%(num)d content version", "%(num)d content versions", package.versions),
+            ]
+        )
+        + f"; SHA256SUMS {package.sums_sha256}; "
         f"signed with the key {package.signing_key.fingerprint if package.signing_key else '(none)'}"
     )
     if not package.chain.ok:
@@ -473,8 +491,11 @@ def evidence_package(since, until, email, department, module_id, output) -> None
         sys.exit(1)
     if package.disagreements:
         click.echo(
-            f"WARNING: {len(package.disagreements)} assignment(s) or clearance(s) do not agree with the "
-            "evidence (README.txt lists them):",
+            ngettext(
+                "WARNING: %(num)d assignment or clearance does not agree with the evidence (README.txt lists it):",
+                "WARNING: %(num)d assignments or clearances do not agree with the evidence (README.txt lists them):",
+                len(package.disagreements),
+            ),
             err=True,
         )
         for found in package.disagreements:
@@ -517,7 +538,10 @@ def users_add(email, name, role, job_role, specialty, department, supervisor_ema
         raise click.ClickException(f"{exc.field}: {exc}") from None
     library, curricula = _library_and_curricula()
     given = assignments.for_person(db.session, user, curricula, library, clock.org_today(), new=True)
-    click.echo(f"added {user.email} ({user.role}, {user.job_role}); {len(given)} assignment(s)")
+    click.echo(
+        f"added {user.email} ({user.role}, {user.job_role}); "
+        + ngettext("%(num)d assignment", "%(num)d assignments", len(given))
+    )
 
 
 @users_cli.command("set-role")
@@ -615,90 +639,88 @@ def _read_password() -> str:
 
 demo_cli = AppGroup("demo", help="A demonstration organisation.")
 
-DEMO_PEOPLE = [
-    # email, name, account role, job role, specialty, department, supervisor
-    ("admin@demo.rounds", "Avery Admin", "admin", "leadership", None, "Compliance", None),
-    ("manager@demo.rounds", "Morgan Manager", "manager", "leadership", None, "Patient Access", None),
-    ("trainer@demo.rounds", "Riley Chen", "trainer", "leadership", None, "Privacy Office", None),
-    ("compliance@demo.rounds", "Jamie Brooks", "compliance", "leadership", None, "Privacy Office", None),
-    (
-        "frontdesk@demo.rounds",
-        "Dana Whitfield",
-        "learner",
-        "front-desk",
-        "medical",
-        "Patient Access",
-        "manager@demo.rounds",
-    ),
-    ("dental@demo.rounds", "Luis Ortega", "learner", "front-desk", "dental", "Dental Clinic", "manager@demo.rounds"),
-    (
-        "casemanager@demo.rounds",
-        "Priya Raman",
-        "learner",
-        "case-manager",
-        None,
-        "Care Coordination",
-        "manager@demo.rounds",
-    ),
-    (
-        "pharmacy@demo.rounds",
-        "Sam Okafor",
-        "learner",
-        "pharmacy",
-        "pharmacy",
-        "Outpatient Pharmacy",
-        "manager@demo.rounds",
-    ),
-    (
-        "vendor@demo.rounds",
-        "Jordan Lee",
-        "learner",
-        "business-associate",
-        None,
-        "Billing Vendor",
-        "manager@demo.rounds",
-    ),
-]
+
+def _flask() -> str:
+    """The command to type to run flask again, as this one was run (``.venv/bin/flask`` under
+    ``make run``), so that a command printed for copying works where it is shown."""
+    invoked = sys.argv[0] if sys.argv else ""
+    return invoked if Path(invoked).name == "flask" else "flask"
+
+
+def _demo_passwords_file() -> Path:
+    return Path(current_app.instance_path) / "demo-passwords.txt"
+
+
+def _getting_back_in() -> list[str]:
+    """Where the demo passwords are, and the commands that show them or set a new one."""
+    path, flask = _demo_passwords_file(), _flask()
+    if path.exists():
+        kept = (
+            f"The demo passwords are kept in {path} (only you can read it). Show them: {flask} --app app demo passwords"
+        )
+    else:
+        kept = f"No demo passwords file at {path}."
+    return [kept, f"Set a new password for an account: {flask} --app app users set-password EMAIL --permanent"]
 
 
 @demo_cli.command("seed")
 @reads_then_writes
 def demo_seed() -> None:
-    """Create the demo organisation if the database has no users; print passwords once (after
-    they are kept)."""
+    """Create the demo organisation if the database has no accounts (quiz/demo.py says who is
+    who), run the day's jobs once, keep the passwords in instance/demo-passwords.txt (mode 0600)
+    and print them last. Run again, it says where the passwords are and how to get back in."""
 
-    def users_exist() -> bool:
-        if db.session.query(User.id).first() is None:
-            return False
-        click.echo("users exist already: demo organisation not created")
-        return True
-
-    if users_exist():  # read first: no content loaded, no write lock taken
-        return
-    lines = []
-    library, curricula = _library_and_curricula()
-    with writing(db.session):
-        if users_exist():  # made meanwhile
+    def already() -> None:
+        if demo.is_demo(db.session):
+            click.echo("The demo organisation was made earlier: nothing to do.")
+        else:
+            click.echo("This database has accounts already: demo organisation not created.")
             return
-        for email, name, role, job_role, specialty, department, supervisor in DEMO_PEOPLE:
-            password = accounts.generate_password(email=email, name=name)
-            person = accounts.create_user(
-                db.session,
-                email=email,
-                name=name,
-                password=password,
-                role=role,
-                job_role=job_role,
-                specialty=specialty,
-                department=department,
-                supervisor_email=supervisor,
-            )
-            person.hire_date = clock.org_today()
-            assignments.for_person(db.session, person, curricula, library, clock.org_today(), new=True)
-            lines.append(f"  {email:<26} {password}   {role}, {job_role}{', ' + specialty if specialty else ''}")
-    click.echo("Demo organisation created. These passwords are shown once; keep them now:")
-    for line in lines:
-        click.echo(line)
+        for line in _getting_back_in():
+            click.echo(line)
+
+    if demo.exists(db.session):  # read first: no content loaded, no write lock taken
+        return already()
+    library, curricula = _library_and_curricula()
+    today = clock.org_today()
+    with writing(db.session):
+        made = demo.seed(db.session, curricula, library, today)
+    if made is None:  # made meanwhile
+        return already()
+    path = _demo_passwords_file()
+    try:
+        demo.write_passwords(path, made, db.engine.url.render_as_string(hide_password=True))
+        kept = f"kept in {path} (only you can read it).\n  Show them again with: {_flask()} --app app demo passwords"
+    except OSError as exc:
+        kept = f"NOT kept in a file ({path}: {exc}): copy them now."
+    try:
+        settings = reminders.settings_from_config(current_app.config, curricula.due_soon_days)
+        for line in demo.daily_jobs(db.session, curricula, library, today, settings, steps=Steps(db.session)):
+            click.echo(f"demo, the day's jobs: {line}")
+    except (ValueError, jobs.AlreadyRunning) as exc:
+        click.echo(f"demo: the day's jobs were not run ({exc}); cron runs them", err=True)
+    for line in made.story:
+        click.echo(f"demo: {line}")
+    rule = "=" * 78
+    click.echo(f"\n{rule}\n  DEMO ORGANISATION CREATED. Sign in with these accounts:\n")
+    for account in made.accounts:
+        click.echo(account.line())
+    click.echo(f"\n  The passwords are {kept}")
+    click.echo(f"  Lost one? Set a new one: {_flask()} --app app users set-password EMAIL --permanent\n{rule}\n")
+
+
+@demo_cli.command("passwords")
+@reads
+def demo_passwords() -> None:
+    """Show the demo passwords again (instance/demo-passwords.txt), or how to set a new one."""
+    path = _demo_passwords_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        for line in _getting_back_in():
+            click.echo(line, err=True)
+        sys.exit(1)
+    click.echo(text, nl=False)
 
 
 # --- assignments -----------------------------------------------------------------------------
@@ -749,7 +771,7 @@ def _echo_preview(result) -> None:
     for plan in result.skipped:
         click.echo(f"  . line {plan.line}: {plan.employee_id} {plan.name}")
     if result.errors:
-        click.echo(f"bad rows ({len(result.errors)} problem(s)):", err=True)
+        click.echo("bad rows (" + ngettext("%(num)d problem", "%(num)d problems", len(result.errors)) + "):", err=True)
     for err in result.errors:
         click.echo(str(err), err=True)
 
@@ -796,7 +818,8 @@ def roster_import(file: Path, do_apply: bool) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     if result.has_changes:
-        click.echo(f"applied: {result.summary()}; {result.assignments} assignment(s) given")
+        given = ngettext("%(num)d assignment given", "%(num)d assignments given", result.assignments)
+        click.echo(f"applied: {result.summary()}; {given}")
     else:
         click.echo("no changes")
 
@@ -827,8 +850,13 @@ def reminders_send(today: date) -> None:
         click.echo("no SMTP_HOST set: messages are kept in the outbox (Admin > Outbox)")
     if report.failed:
         click.echo(
-            f"{report.failed} message(s) not accepted by the SMTP server: kept in the outbox with the "
-            "error; the next run today tries them again",
+            ngettext(
+                "%(num)d message not accepted by the SMTP server: kept in the outbox with the error; "
+                "the next run today tries it again",
+                "%(num)d messages not accepted by the SMTP server: kept in the outbox with the error; "
+                "the next run today tries them again",
+                report.failed,
+            ),
             err=True,
         )
         sys.exit(1)
@@ -890,8 +918,13 @@ def _send_invitations(settings: invitations.Settings) -> None:
     click.echo(f"invitations: {result}")
     if result.failed:
         click.echo(
-            f"{result.failed} invitation(s) not accepted by the SMTP server: kept in the outbox with the error; "
-            "invite them again to send a new link",
+            ngettext(
+                "%(num)d invitation not accepted by the SMTP server: kept in the outbox with the error; "
+                "invite them again to send a new link",
+                "%(num)d invitations not accepted by the SMTP server: kept in the outbox with the error; "
+                "invite them again to send a new link",
+                result.failed,
+            ),
             err=True,
         )
         sys.exit(1)

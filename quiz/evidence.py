@@ -31,6 +31,7 @@ from . import csvtext
 from .db import is_postgresql, real_session
 from .evidence_keys import RECORD_PURPOSE, Keyring
 from .models import Evidence, User, as_utc
+from .words import ngettext
 
 GENESIS_HASH = "0" * 64
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
@@ -259,7 +260,8 @@ class Verification:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"evidence ok: {self.count} records, head {self.head_hash}; {self.keyed_in_words()}"
+            records = ngettext("%(num)d record", "%(num)d records", self.count)
+            return f"evidence ok: {records}, head {self.head_hash}; {self.keyed_in_words()}"
         if self.seq is None:
             return f"evidence BROKEN: {self.problem}"
         return f"evidence BROKEN at record {self.seq}: {self.problem}"
@@ -315,8 +317,13 @@ def still_extends(session: Session, result: Verification, count: int, head_hash:
         return result
     if result.count < count:
         problem = (
-            f"the log has {result.count} records, fewer than the {count} of the last good check: "
-            f"records {result.count + 1}..{count} were removed from its end"
+            ngettext(
+                "the log has %(num)d record, fewer than the %(then)d of the last good check: ",
+                "the log has %(num)d records, fewer than the %(then)d of the last good check: ",
+                result.count,
+                then=count,
+            )
+            + f"records {result.count + 1}..{count} were removed from its end"
         )
         return replace(result, ok=False, problem=problem, seq=result.count + 1)
     then = session.scalar(select(Evidence.hash).where(Evidence.seq == count))

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .words import ngettext
+
 #: A key id: short, printable, kept on every record.
 KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
 #: Bytes of a key made here; a key given must have at least MIN_KEY_BYTES.
@@ -112,7 +114,14 @@ def _parse(pairs: list[tuple[str, str]], source: str) -> Keyring:
             raise EvidenceKeyError(f"{source}: key {key_id!r} is not hexadecimal") from None
         if len(key) < MIN_KEY_BYTES:
             raise EvidenceKeyError(
-                f"{source}: key {key_id!r} has {len(key)} bytes; at least {MIN_KEY_BYTES} are needed"
+                ngettext(
+                    "%(source)s: key %(key)s has %(num)d byte; at least %(least)d are needed",
+                    "%(source)s: key %(key)s has %(num)d bytes; at least %(least)d are needed",
+                    len(key),
+                    source=source,
+                    key=repr(key_id),
+                    least=MIN_KEY_BYTES,
+                )
             )
         keys.append((key_id, key))
     return Keyring(tuple(keys), source)

@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, joinedload
 from . import accounts, evidence, jobs, mailer, sso
 from .db import Steps
 from .models import AccessLink, Evidence, OutboxMessage, User, as_utc, utcnow
+from .words import ngettext
 
 INVITATION = "invitation"
 RESET = "reset"
@@ -209,7 +210,7 @@ def _when(moment: datetime) -> str:
 
 
 def _hours(n: int) -> str:
-    return f"{n} hour{'s' if n != 1 else ''}"
+    return ngettext("%(num)d hour", "%(num)d hours", n)
 
 
 def _invitation_words(user: User, by: User | str, settings: Settings, expires: datetime | None) -> tuple[str, str]:

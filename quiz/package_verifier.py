@@ -391,7 +391,7 @@ def main(argv: list) -> int:
     except (ValueError, TypeError, KeyError, csv.Error) as error:  # a file that is not what it should be
         report.fail(f"a file cannot be read as it should be ({type(error).__name__}: {error})")
     if report.problems:
-        print(f"NOT VERIFIED: {report.problems} problem(s) above.")
+        print(f"NOT VERIFIED: problems above: {report.problems}.")
         return 1
     print("VERIFIED: every check above passed.")
     return 0

@@ -25,6 +25,8 @@ import os
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
+from .words import ngettext
+
 #: Tables the app may read and add to, never change: the database's triggers refuse UPDATE and
 #: DELETE on them too (migrations/versions/0001_initial.py).
 APPEND_ONLY = ("evidence", "content_versions")
@@ -190,9 +192,11 @@ def grant(connection: Connection, role: str) -> str:
         )
     append_only = [t for t in found if t in APPEND_ONLY]
     ordinary = [t for t in found if privileges_for(t) == ORDINARY_PRIVILEGES]
-    return (
-        f"granted {role}: {APPEND_ONLY_PRIVILEGES} on {', '.join(append_only) or 'no table'}; "
-        f"{ORDINARY_PRIVILEGES} on {len(ordinary)} other tables"
+    return f"granted {role}: {APPEND_ONLY_PRIVILEGES} on {', '.join(append_only) or 'no table'}; " + ngettext(
+        "%(privileges)s on %(num)d other table",
+        "%(privileges)s on %(num)d other tables",
+        len(ordinary),
+        privileges=ORDINARY_PRIVILEGES,
     )
 
 

@@ -39,8 +39,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from . import clock, evidence, jobs, mailer
 from .content import Library
+from .content_names import ContentNames
 from .db import Steps
 from .models import Assignment, OutboxMessage, User, utcnow
+from .words import ngettext
 
 #: ``OutboxMessage.error`` while a message waits for its first hand-over to the SMTP server.
 QUEUED = "queued: not yet handed to the SMTP server"
@@ -132,12 +134,12 @@ def plan(
     ).all()
     learners: dict[int, tuple[User, list[Item]]] = {}
     escalate: dict[int, list[Item]] = defaultdict(list)
+    names = ContentNames(library, session)
     for a, person in rows:
-        module = library.modules.get(a.module_id) if library is not None else None
         item = Item(
             assignment_id=a.id,
             module_id=a.module_id,
-            title=module.title if module is not None else a.module_id,
+            title=names.module(a.module_id),
             due_on=a.due_on,
             days_overdue=(today - a.due_on).days,
             learner_id=person.id,
@@ -180,7 +182,7 @@ def _day(d: date) -> str:
 
 
 def _days(n: int) -> str:
-    return f"{n} day{'s' if n != 1 else ''}"
+    return ngettext("%(num)d day", "%(num)d days", n)
 
 
 def _when(item: Item) -> str:
@@ -199,8 +201,17 @@ def compose(digest: Digest, settings: Settings) -> tuple[str, str]:
         return _compose_escalation(digest, settings)
     overdue = sum(1 for i in digest.items if i.days_overdue > 0)
     soon = len(digest.items) - overdue
-    parts = ([f"{overdue} overdue"] if overdue else []) + ([f"{soon} due soon"] if soon else [])
-    subject = f"Rounds: training {' and '.join(parts)}"
+    if overdue and soon:
+        subject = ngettext(
+            "Rounds: %(num)d module overdue and %(soon)d due soon",
+            "Rounds: %(num)d modules overdue and %(soon)d due soon",
+            overdue,
+            soon=soon,
+        )
+    elif overdue:
+        subject = ngettext("Rounds: %(num)d module overdue", "Rounds: %(num)d modules overdue", overdue)
+    else:
+        subject = ngettext("Rounds: %(num)d module due soon", "Rounds: %(num)d modules due soon", soon)
     lines = [
         f"Hello {digest.to_name},",
         "",
@@ -226,7 +237,11 @@ def _compose_escalation(digest: Digest, settings: Settings) -> tuple[str, str]:
     for item in digest.items:
         by_learner.setdefault(item.learner_id, []).append(item)
     people = len(by_learner)
-    subject = f"Rounds: overdue training for {people} {'person' if people == 1 else 'people'} you supervise"
+    subject = ngettext(
+        "Rounds: overdue training for %(num)d person you supervise",
+        "Rounds: overdue training for %(num)d people you supervise",
+        people,
+    )
     lines = [
         f"Hello {digest.to_name},",
         "",
@@ -266,13 +281,19 @@ class Report:
     unescalated: list[int] = field(default_factory=list)  # overdue learners without a supervisor
 
     def __str__(self) -> str:
+        digests = ngettext("%(num)d digest", "%(num)d digests", self.digests)
+        escalations = ngettext("%(num)d escalation", "%(num)d escalations", self.escalations)
         text_ = (
-            f"reminders for {self.day.isoformat()}: {self.digests} digest(s), {self.escalations} "
-            f"escalation(s); {self.new} new, {self.retried} retried, {self.already} already done today; "
+            f"reminders for {self.day.isoformat()}: {digests}, {escalations}; "
+            f"{self.new} new, {self.retried} retried, {self.already} already done today; "
             f"{self.sent} sent by SMTP, {self.kept} kept in the outbox, {self.failed} failed"
         )
         if self.unescalated:
-            text_ += f"; {len(self.unescalated)} overdue learner(s) have no active supervisor to tell"
+            text_ += "; " + ngettext(
+                "%(num)d overdue learner has no active supervisor to tell",
+                "%(num)d overdue learners have no active supervisor to tell",
+                len(self.unescalated),
+            )
         return text_
 
 

@@ -38,6 +38,7 @@ from .content import JOB_ROLES, SPECIALTIES, US_STATES, Library
 from .content.curricula import Curricula
 from .db import is_postgresql
 from .models import NO_PASSWORD, PERSON_KINDS, User
+from .words import ngettext
 
 MAX_BYTES = 5 * 1024 * 1024
 #: Arbitrary constant naming the PostgreSQL advisory lock that serialises roster imports.
@@ -83,7 +84,8 @@ class RosterError(ValueError):
     def __init__(self, errors: list[RowError]):
         self.errors = errors
         listed = "\n".join(str(e) for e in errors)
-        super().__init__(f"the roster has {len(errors)} bad row(s); nothing was changed:\n{listed}")
+        bad = ngettext("the roster has %(num)d bad row", "the roster has %(num)d bad rows", len(errors))
+        super().__init__(f"{bad}; nothing was changed:\n{listed}")
 
 
 @dataclass(frozen=True)
@@ -179,12 +181,19 @@ class Preview:
 
     def summary(self) -> str:
         if self.errors:
-            return (
-                f"{len(self.errors)} problem(s) in {len({e.line for e in self.errors})} row(s): "
-                "nothing can be applied until they are fixed"
+            rows = ngettext("%(num)d row", "%(num)d rows", len({e.line for e in self.errors}))
+            return ngettext(
+                "%(num)d problem in %(rows)s: nothing can be applied until it is fixed",
+                "%(num)d problems in %(rows)s: nothing can be applied until they are fixed",
+                len(self.errors),
+                rows=rows,
             )
         if not self.has_changes:
-            return f"no changes ({self.rows} people in the file, all up to date)"
+            return ngettext(
+                "no changes (%(num)d person in the file, all up to date)",
+                "no changes (%(num)d people in the file, all up to date)",
+                self.rows,
+            )
         text = (
             f"{len(self.created)} created, {len(self.changed)} changed, "
             f"{len(self.deactivated)} deactivated, {self.unchanged} unchanged"
@@ -285,8 +294,13 @@ def _read(text: str) -> tuple[list[str] | None, list[_Row], list[RowError]]:
             if len(cells) != len(header):
                 row.problem(
                     "shape",
-                    f"has {len(cells)} values but the header has {len(header)} columns "
-                    "(a value with a comma in it needs double quotes around it)",
+                    ngettext(
+                        "has %(num)d value but the header has %(columns)s",
+                        "has %(num)d values but the header has %(columns)s",
+                        len(cells),
+                        columns=ngettext("%(num)d column", "%(num)d columns", len(header)),
+                    )
+                    + " (a value with a comma in it needs double quotes around it)",
                 )
             for index, name in enumerate(header):
                 if name in COLUMNS:
@@ -315,10 +329,26 @@ def _check_header(header: list[str], line: int) -> RowError | None:
         )
     twice = sorted({c for c in known if known.count(c) > 1})
     if twice:
-        return RowError(line, f"the header names the column(s) {', '.join(twice)} more than once")
+        return RowError(
+            line,
+            ngettext(
+                "the header names the column %(names)s more than once",
+                "the header names the columns %(names)s more than once",
+                len(twice),
+                names=", ".join(twice),
+            ),
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        return RowError(line, f"the header lacks the required column(s) {', '.join(missing)}")
+        return RowError(
+            line,
+            ngettext(
+                "the header lacks the required column %(names)s",
+                "the header lacks the required columns %(names)s",
+                len(missing),
+                names=", ".join(missing),
+            ),
+        )
     return None
 
 
@@ -449,7 +479,15 @@ def _normalise(row: _Row) -> None:
     Lengths first, then each column's own check."""
     for rule in COLUMN_RULES:
         if rule.max_length is not None and len(row.cells.get(rule.column, "")) > rule.max_length:
-            row.problem(rule.column, f"{rule.column} is longer than {rule.max_length} characters")
+            row.problem(
+                rule.column,
+                ngettext(
+                    "%(column)s is longer than %(num)d character",
+                    "%(column)s is longer than %(num)d characters",
+                    rule.max_length,
+                    column=rule.column,
+                ),
+            )
     for rule in COLUMN_RULES:
         if rule.column in row.cells:
             row.values[rule.column], problem = rule.check(row.cells[rule.column])

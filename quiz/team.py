@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select
@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session, aliased
 
 from . import accounts, assignments, evidence
 from .content import Library, label
+from .content.curricula import Curricula
 from .listing import Page, page_number, search_condition  # noqa: F401  (page_number: for the views)
 from .models import Assignment, Attempt, User
+from .words import ngettext
 
 #: People on one page of the team, the roster and the other lists.
 PER_PAGE = 50
@@ -342,7 +344,11 @@ def chosen_people(
         where = [User.department == department]
     elif ids:
         if len(ids) > MAX_BULK:
-            raise SelectionError(f"Choose at most {MAX_BULK} people at a time.")
+            raise SelectionError(
+                ngettext(
+                    "Choose at most %(num)d person at a time.", "Choose at most %(num)d people at a time.", MAX_BULK
+                )
+            )
         where = [User.id.in_(ids)]
     else:
         raise SelectionError("Choose at least one person, or a department.")
@@ -356,7 +362,15 @@ def chosen_people(
             else "None of the people chosen is an active member of your team."
         )
     if len(people) > MAX_BULK:
-        raise SelectionError(f"{department} has {len(people)} people: at most {MAX_BULK} at a time.")
+        raise SelectionError(
+            ngettext(
+                "%(department)s has %(num)d person: at most %(most)d at a time.",
+                "%(department)s has %(num)d people: at most %(most)d at a time.",
+                len(people),
+                department=department,
+                most=MAX_BULK,
+            )
+        )
     return people
 
 
@@ -385,6 +399,8 @@ def find_people(session: Session, viewer: User, names: Iterable[str]) -> tuple[l
 class BulkAssigned:
     made: list[Assignment]
     already_open: int
+    #: People the module is not for (``assignments.may_take``), left out: asked with ``curricula``.
+    not_for: list[User] = field(default_factory=list)
 
 
 def assign_many(
@@ -396,11 +412,18 @@ def assign_many(
     by: User,
     library: Library,
     detail: str,
+    curricula: Curricula | None = None,
+    objective: str | None = None,
 ) -> BulkAssigned:
     """Assign a module to each person who does not already have it open, each with its evidence
-    record (``assignments.ensure``); who already has it open is found with one query."""
+    record (``assignments.ensure``); who already has it open is found with one query. With
+    ``curricula``, only to those who may take it (``assignments.may_take``): the others are
+    refused, and listed in ``not_for``. ``objective``: the missed objective it is assigned for."""
     if module_id not in library.modules:
         raise SelectionError("That module is not offered.")
+    module = library.modules[module_id]
+    not_for = [p for p in people if curricula is not None and not assignments.may_take(curricula, module, p)]
+    people = [p for p in people if p not in not_for]
     busy = (
         set(
             session.scalars(
@@ -419,11 +442,19 @@ def assign_many(
         if person.id in busy:
             continue
         a = assignments.ensure(
-            session, person, module_id, due_on, "manager-choice", library=library, by=by, detail=detail
+            session,
+            person,
+            module_id,
+            due_on,
+            "manager-choice",
+            library=library,
+            by=by,
+            detail=detail,
+            objective=objective,
         )
         if a is not None:
             made.append(a)
-    return BulkAssigned(made=made, already_open=len(people) - len(made))
+    return BulkAssigned(made=made, already_open=len(people) - len(made), not_for=not_for)
 
 
 def set_inactive(session: Session, people: list[User], *, by: User) -> list[User]:

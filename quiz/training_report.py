@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from . import csvtext
-from .assignments import org_day, state_as_of
+from .assignments import org_day, reason_label, state_as_of
+from .content_names import ContentNames
 from .models import Assignment, Attempt, User, as_utc
 
 #: The states a report row can be in, as of the day it is made (assignments.state_as_of): "overdue"
@@ -162,7 +163,8 @@ def vendors(session: Session) -> list[str]:
     return sorted((v for v in session.scalars(select(User.vendor).distinct()) if v), key=str.lower)
 
 
-#: The CSV's columns, one row per assignment.
+#: The CSV's columns, one row per assignment. Words first (the module's title, the reason and its
+#: detail as people read them), each id in a column of its own beside them (content_names).
 COLUMNS = (
     "person_name",
     "email",
@@ -172,9 +174,12 @@ COLUMNS = (
     "job_role",
     "department",
     "active",
+    "module",
     "module_id",
     "reason",
+    "reason_code",
     "detail",
+    "objective_id",
     "assigned_on",
     "due_on",
     "state",
@@ -191,7 +196,7 @@ COLUMNS = (
 )
 
 
-def _cells(row: Row) -> tuple:
+def _cells(row: Row, names: ContentNames) -> tuple:
     a, p, t = row.assignment, row.person, row.attempt
     return (
         p.name,
@@ -202,9 +207,12 @@ def _cells(row: Row) -> tuple:
         p.job_role,
         p.department,
         "yes" if p.active else "no",
+        names.module(a.module_id),
         a.module_id,
+        reason_label(a.reason),
         a.reason,
-        a.detail,
+        names.detail(a.detail),
+        a.objective,
         org_day(a.created_at).isoformat(),
         a.due_on.isoformat(),
         row.state,
@@ -238,11 +246,13 @@ def streamed(session: Session, filters: Filters, today: date, batch: int = 500) 
     return (Row(user, a, attempt, state_of(a, user, today)) for a, user, attempt in result)
 
 
-def csv_cells(row: Row) -> list:
-    """One row's CSV cells (COLUMNS), safe to open in a spreadsheet."""
-    return [csvtext.spreadsheet_safe(cell) for cell in _cells(row)]
+def csv_cells(row: Row, names: ContentNames) -> list:
+    """One row's CSV cells (COLUMNS), safe to open in a spreadsheet; ``names``: the words for
+    the content's ids."""
+    return [csvtext.spreadsheet_safe(cell) for cell in _cells(row, names)]
 
 
-def csv_lines(session: Session, filters: Filters, today: date, batch: int = 500) -> Iterator[str]:
+def csv_lines(session: Session, filters: Filters, today: date, names: ContentNames, batch: int = 500) -> Iterator[str]:
     """The report as CSV text, the header first (a download reads as it sends)."""
-    yield from csvtext.lines(COLUMNS, (csv_cells(row) for row in streamed(session, filters, today, batch)), batch)
+    rows = (csv_cells(row, names) for row in streamed(session, filters, today, batch))
+    yield from csvtext.lines(COLUMNS, rows, batch)

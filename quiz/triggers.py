@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from . import assignments, clock, evidence
 from .content import Library
 from .models import TRIGGER_KINDS, TriggerEvent, User
+from .words import ngettext
 
 SCOPE_KINDS = ("people", "department", "job-role")
 
@@ -65,7 +66,9 @@ def record(
         raise ValueError(f"kind must be one of {', '.join(TRIGGER_KINDS)}")
     unknown = [m for m in module_ids if m not in library.modules]
     if unknown:
-        raise ValueError(f"unknown module(s): {', '.join(unknown)}")
+        raise ValueError(
+            ngettext("unknown module: %(ids)s", "unknown modules: %(ids)s", len(unknown), ids=", ".join(unknown))
+        )
     people = people_in_scope(session, scope_kind, scope_value, within)
     event = TriggerEvent(
         kind=kind,

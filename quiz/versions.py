@@ -61,21 +61,31 @@ def resolve(session: Session, library: Library, version: str) -> Module | Scenar
     return parse_stored(stored.kind, stored.path, stored.source)
 
 
+def stored_module(session: Session, module_id: str) -> Module | None:
+    """A module the library no longer has (withdrawn, renamed, its file has errors), as its most
+    recently stored version was; None when it was never stored or no longer parses."""
+    stored = session.scalar(
+        select(ContentVersion)
+        .where(ContentVersion.kind == "module", ContentVersion.content_id == module_id)
+        .order_by(ContentVersion.stored_at.desc())
+        .limit(1)
+    )
+    if stored is None:
+        return None
+    try:
+        found = parse_stored(stored.kind, stored.path, stored.source)
+    except ValueError:  # a stored text a later parser rejects: the id will do
+        return None
+    return found if isinstance(found, Module) else None
+
+
 def titles(session: Session, library: Library, module_ids: Iterable[str]) -> dict[str, str]:
     """Module titles for reports: the library's, and for a module no longer in it (withdrawn,
     renamed, its file has errors) the title of its most recently stored version, so a transcript
     names what was taken rather than a file id. An id never stored is left out."""
     found = {m.id: m.title for m in library.modules.values()}
     for module_id in set(module_ids) - found.keys():
-        stored = session.scalar(
-            select(ContentVersion)
-            .where(ContentVersion.kind == "module", ContentVersion.content_id == module_id)
-            .order_by(ContentVersion.stored_at.desc())
-            .limit(1)
-        )
-        try:
-            if stored is not None:
-                found[module_id] = parse_stored(stored.kind, stored.path, stored.source).title
-        except ValueError:  # a stored text a later parser rejects: the id will do
-            pass
+        stored = stored_module(session, module_id)
+        if stored is not None:
+            found[module_id] = stored.title
     return found

@@ -217,7 +217,7 @@ def test_an_edited_content_file_fails_naming_the_file(made):
     name = content.relative_to(folder).as_posix()
     assert result.returncode == 1
     assert _failures(result) == [f"{name}: changed: its SHA-256 is not the one SHA256SUMS lists"]
-    assert "NOT VERIFIED: 1 problem(s) above." in result.stdout
+    assert "NOT VERIFIED: problems above: 1." in result.stdout
 
 
 def test_an_edited_row_fails_naming_its_record_and_sha256sums_rewritten_fails_the_signature(made):

@@ -25,7 +25,7 @@ from .model import (
     label,
     role_label,
 )
-from .render import render_markdown
+from .render import render_document, render_markdown
 
 __all__ = [
     "JOB_ROLES",
@@ -49,6 +49,7 @@ __all__ = [
     "role_label",
     "load_library",
     "parse_stored",
+    "render_document",
     "render_markdown",
     "summary_line",
     "try_file",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 
+from ..words import ngettext
 from .blocks import fence_close, fence_open
 
 #: Backticks in a row. A code span needs one more backtick than it shows in a row inside it.
@@ -45,8 +46,9 @@ _BACKTICKS = re.compile(r"`+")
 
 def backtick_run(length: int) -> str:
     return (
-        f"{length:,} backticks in a row: Markdown takes minutes over long runs of them (at most "
-        f"{MAX_BACKTICK_RUN}); a code span needs only one more backtick than any run inside it"
+        ngettext("%(num)s backtick in a row", "%(num)s backticks in a row", length, num=format(length, ","))
+        + f": Markdown takes minutes over long runs of them (at most {MAX_BACKTICK_RUN}); "
+        "a code span needs only one more backtick than any run inside it"
     )
 
 
@@ -59,7 +61,13 @@ def nested(depth: int) -> str:
 
 def unclosed(count: int) -> str:
     return (
-        f"{count:,} `[` in this paragraph are never closed by a `]`: Markdown reads to the end of the "
+        ngettext(
+            "%(num)s `[` in this paragraph is never closed by a `]`",
+            "%(num)s `[` in this paragraph are never closed by a `]`",
+            count,
+            num=format(count, ","),
+        )
+        + ": Markdown reads to the end of the "
         f"paragraph for each one (at most {MAX_UNCLOSED_BRACKETS}); close them, or write `\\[` for a bracket "
         "meant as text"
     )
@@ -67,14 +75,26 @@ def unclosed(count: int) -> str:
 
 def too_many_marks(count: int) -> str:
     return (
-        f"this paragraph has {count:,} backticks, `[` and `<` (at most {MAX_MARKS}): Markdown's time grows with "
+        ngettext(
+            "this paragraph has %(num)s backtick, `[` and `<`",
+            "this paragraph has %(num)s backticks, `[` and `<`",
+            count,
+            num=format(count, ","),
+        )
+        + f" (at most {MAX_MARKS}): Markdown's time grows with "
         "their number times the paragraph's length; split it into shorter paragraphs"
     )
 
 
 def unclosed_fences(count: int) -> str:
     return (
-        f"{count:,} code fences (``` or ~~~) here are never closed: Markdown reads to the end of the text for "
+        ngettext(
+            "%(num)s code fence (``` or ~~~) here is never closed",
+            "%(num)s code fences (``` or ~~~) here are never closed",
+            count,
+            num=format(count, ","),
+        )
+        + ": Markdown reads to the end of the text for "
         f"each one (at most {MAX_UNCLOSED_FENCES}); close each block with a line of the same fence"
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ..words import ngettext
 from .model import ContentError
 
 #: Module, scenario, node and objective ids.
@@ -270,8 +271,14 @@ def _indent_slip(lines: list[str], first: int, line: _Line) -> tuple[int, str] |
     if any(level.indent == line.indent for level in levels):
         return None
     return line.index, (
-        f"{line.name} is indented {line.indent} space{'s' if line.indent != 1 else ''}, but {above.name} above "
-        f"it is indented {above.indent}: what is at one level must start in the same column; line them up"
+        ngettext(
+            "%(name)s is indented %(num)d space, but %(above)s above ",
+            "%(name)s is indented %(num)d spaces, but %(above)s above ",
+            line.indent,
+            name=line.name,
+            above=above.name,
+        )
+        + f"it is indented {above.indent}: what is at one level must start in the same column; line them up"
     )
 
 

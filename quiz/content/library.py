@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..words import ngettext
 from .frontmatter import has_top_level_key, sniff_value
 from .model import ContentError, Library, Module, Scenario
 from .parse import parse_module, parse_scenario, version_of
@@ -460,7 +461,8 @@ def summary_line(library: Library, problems: tuple[int, int] | None = None) -> s
     ranges = ", ".join(f"{_label(s)} {_range(s)}" for s in scenarios)
     problems = problems or (len(library.errors), len(library.standards))
     status = f"content has {problem_counts(*problems)}" if any(problems) else "content ok"
-    line = f"{status}: {_count(len(library.modules), 'module')}, {_count(len(scenarios), 'scenario')}"
+    modules = ngettext("%(num)d module", "%(num)d modules", len(library.modules))
+    line = f"{status}: {modules}, " + ngettext("%(num)d scenario", "%(num)d scenarios", len(scenarios))
     return f"{line} ({ranges})" if ranges else line
 
 
@@ -473,15 +475,11 @@ def _range(scenario: Scenario) -> str:
     return f"{scores.lowest}..{scores.highest}" if scores else "?"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def problem_counts(errors: int, standards: int) -> str:
     """ "2 errors, 1 standard not met": the errors, and the house standards not met."""
-    parts = [_count(errors, "error")] if errors or not standards else []
+    parts = [ngettext("%(num)d error", "%(num)d errors", errors)] if errors or not standards else []
     if standards:
-        parts.append(f"{_count(standards, 'standard')} not met")
+        parts.append(ngettext("%(num)d standard not met", "%(num)d standards not met", standards))
     return ", ".join(parts)
 
 

@@ -67,12 +67,16 @@ def _converter() -> markdown.Markdown:
     return md
 
 
-def clean(html: str) -> str:
-    """Sanitise rendered HTML against the allow-list."""
+#: A document's headings keep their ids, so its own links to them (``#what-content-check-catches``) work.
+_HEADING_IDS = {f"h{level}": {"id"} for level in range(1, 7)}
+
+
+def clean(html: str, *, heading_ids: bool = False) -> str:
+    """Sanitise rendered HTML against the allow-list (``heading_ids``: headings keep their ids)."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
-        attributes=_ATTRIBUTES,
+        attributes=_ATTRIBUTES | _HEADING_IDS if heading_ids else _ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         clean_content_tags=_DROP_WITH_CONTENT,
@@ -88,3 +92,11 @@ def render_markdown(text: str) -> str:
     finally:
         md.reset()
     return clean(html)
+
+
+def render_document(text: str) -> str:
+    """Render a whole document written for people (docs/authoring.md, served to trainers) the
+    same way, cleaned against the same allow-list; its headings get ids (Python-Markdown's
+    ``toc`` extension, GitHub's way of naming them) so its links to its own sections work."""
+    html = markdown.Markdown(extensions=[*_EXTENSIONS, "toc"], output_format="html").convert(text)
+    return clean(html, heading_ids=True)

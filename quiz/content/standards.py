@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import textstat
 
+from ..words import ngettext
 from . import spelling
 from .blocks import find_headings
 from .coverage import FRONTLINE_ROLES, lesson_text
@@ -189,7 +190,7 @@ def scenario_problems(scenario: Scenario) -> list[tuple[int, str]]:
     decisions = [node for node in scenario.nodes.values() if not node.is_ending]
     line = scenario.start_node.line
     if len(decisions) < MIN_DECISIONS:
-        count = f"{len(decisions)} decision point{'s' if len(decisions) != 1 else ''}"
+        count = ngettext("%(num)d decision point", "%(num)d decision points", len(decisions))
         problems.append(
             (
                 line,

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from ..words import ngettext
 from .frontmatter import field_line
 from .model import Choice, ContentError, Module, Node, Scenario, ScoreRange
 
@@ -243,7 +244,8 @@ def scoring_errors(module: Module, checks: list[Scenario]) -> list[ContentError]
                 line,
                 (
                     f"this choice is marked incorrect, but a walk that takes it can still pass {of_module} "
-                    f"with {points + others} points: make it critical, take points off that walk, or add "
+                    + ngettext("with %(num)d point", "with %(num)d points", points + others)
+                    + ": make it critical, take points off that walk, or add "
                     "`Recoverable: yes` if passing after it is right"
                 ),
             )
@@ -258,8 +260,9 @@ def scoring_errors(module: Module, checks: list[Scenario]) -> list[ContentError]
                     node.line,
                     (
                         f"objective `{objective}` can be missed at every decision that tests it on a walk "
-                        f"that still passes {of_module} with {max(missed) + others} points: make one of "
-                        "those choices worth less, or not recoverable"
+                        f"that still passes {of_module} "
+                        + ngettext("with %(num)d point", "with %(num)d points", max(missed) + others)
+                        + ": make one of those choices worth less, or not recoverable"
                     ),
                 )
 

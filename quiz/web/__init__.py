@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, current_app, flash, g, has_app_context, redirect, request, session, url_for
+from flask_babel import Babel, get_translations
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from .. import accounts, assignments
+from .. import accounts, assignments, words
 from ..content import ContentStore, label, role_label
 from ..db import READS, db
 from ..models import User
@@ -42,6 +43,9 @@ from .units import instead_of_the_view, reads
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
+#: The static files' endpoints (web/assets.py): no session to end, no password to choose first.
+ASSETS = ("assets.serve", "assets.manifest", "assets.icon")
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -59,6 +63,10 @@ def init_web(app: Flask) -> None:
         # the app (nginx) sets X-Forwarded-Proto and -Host whole, from what reached it.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1)  # type: ignore[method-assign]  # as Flask documents
     init_units(app)  # first: every request runs as the unit its view declares
+    # Counted words (quiz/words.py): Jinja's ngettext in templates, and the same catalog for
+    # words.ngettext in every layer while an app with Babel is at work
+    Babel(app)
+    words.use_translations(_translations)
     htmx.init_app(app)
     csrf.init_app(app)
     init_limits(app)
@@ -78,6 +86,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(admin.bp)
     app.jinja_env.globals["asset_url"] = assets.asset_url
+    app.jinja_env.globals["manifest_url"] = assets.manifest_url
     app.jinja_env.globals["admin_sections"] = ADMIN_SECTIONS
     app.jinja_env.filters["lookup"] = lambda key, mapping: mapping.get(key, key)
     app.jinja_env.filters["label"] = label
@@ -108,6 +117,14 @@ def init_web(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     for code in (403, 404, 413, 429):
         app.register_error_handler(code, _error_page)
+
+
+def _translations() -> words.Translations:
+    """The catalog of the app at work (Flask-Babel's, per request); English as written outside
+    one, or in an app built without the web layer."""
+    if has_app_context() and "babel" in current_app.extensions:
+        return get_translations()
+    return words.english()
 
 
 #: The user loader's queries, built once (it runs on every signed-in request). A unit that
@@ -169,7 +186,7 @@ def _end_idle_sessions():
     it ended, is recorded (``accounts.timed_out``); a session whose browser never comes back
     ended all the same, unrecorded.
     """
-    if request.endpoint in ("static", "assets.serve", "health.healthz") or not current_user.is_authenticated:
+    if request.endpoint in ("static", *ASSETS, "health.healthz") or not current_user.is_authenticated:
         return None
     now = int(time.time())
     last_seen = session.get(LAST_SEEN)
@@ -184,7 +201,13 @@ def _end_idle_sessions():
             )
         logout_user()
         session.clear()
-        return _to_sign_in(f"You were signed out: a session lasts at most {max_hours} hours. Please sign in again.")
+        return _to_sign_in(
+            words.ngettext(
+                "You were signed out: a session lasts at most %(num)d hour. Please sign in again.",
+                "You were signed out: a session lasts at most %(num)d hours. Please sign in again.",
+                max_hours,
+            )
+        )
     if not isinstance(began, int):  # a cookie from before sessions had a lifetime: it starts now
         session[BEGAN] = now
     if not isinstance(last_seen, int) or now - last_seen >= limit * 60:
@@ -209,7 +232,7 @@ def _end_idle_sessions():
 
 
 #: Pages someone who must choose a new password can still open.
-_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", "assets.serve", "health.healthz")
+_OPEN_BEFORE_A_NEW_PASSWORD = ("auth.password", "auth.logout", "static", *ASSETS, "health.healthz")
 
 
 def _password_to_choose():
@@ -230,7 +253,7 @@ _OPEN_BEFORE_THE_SECOND_FACTOR = (
     "auth.mfa_again",
     "auth.logout",
     "static",
-    "assets.serve",
+    *ASSETS,
     "health.healthz",
 )
 
@@ -269,7 +292,7 @@ def _security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint not in ("static", "assets.serve"):
+    if request.endpoint not in ("static", *ASSETS):
         headers.setdefault("Cache-Control", "no-store")  # pages carry PHI-adjacent records
     return response
 

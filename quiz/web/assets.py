@@ -2,20 +2,29 @@
 
 ``asset_url('style.css')`` gives ``/assets/style.3f2a9c1b.css``; a changed file gets a new name,
 so browsers can keep every version forever and never see a stale one.
+
+The icons (``static/icons/``, made by its ``make_icons.py``) are assets too, named in every page
+(base.html); so is the web manifest, made here because it names the icons' hashed names, and
+itself named by the hash of what it says. ``/favicon.ico`` and ``/apple-touch-icon.png`` are
+also where some browsers and crawlers look whatever a page says: they are there, cached a week.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, send_from_directory, url_for
+from flask import Blueprint, Response, abort, current_app, send_from_directory, url_for
 
 from .units import reads
 
 bp = Blueprint("assets", __name__)
 ONE_YEAR = 365 * 24 * 3600
+#: For the icons at fixed addresses (/favicon.ico): a changed icon reaches browsers within a week.
+ONE_WEEK = 7 * 24 * 3600
+MANIFEST_TYPE = "application/manifest+json"
 
 
 @lru_cache(maxsize=256)
@@ -66,5 +75,65 @@ def serve(hashed: str):
         abort(404)  # an old name: the page that asked for it is stale
     response = send_from_directory(_static_folder(), f"{name}.{ext}", max_age=ONE_YEAR)
     response.cache_control.immutable = True
+    response.cache_control.public = True
+    return response
+
+
+def _manifest() -> bytes:
+    """The web manifest: the app's name, colours and icons, for a phone's home screen."""
+    icons = [
+        {"src": asset_url("icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+        {"src": asset_url("icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+        {"src": asset_url("icons/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+    ]
+    manifest = {
+        "name": "Rounds",
+        "short_name": "Rounds",
+        "description": "HIPAA workforce training",
+        "start_url": url_for("index"),
+        "scope": url_for("index"),
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b5394",  # style.css --brand
+        "icons": icons,
+    }
+    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
+def _manifest_digest(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()[:12]
+
+
+def manifest_url() -> str:
+    """The manifest's address, named by the hash of what it says (as asset_url names a file)."""
+    return url_for("assets.manifest", digest=_manifest_digest(_manifest()))
+
+
+@bp.get("/assets/manifest.<digest>.webmanifest")
+@reads
+def manifest(digest: str):
+    text = _manifest()
+    if digest != _manifest_digest(text):
+        abort(404)  # an old name: the page that asked for it is stale
+    response = Response(text, mimetype=MANIFEST_TYPE)
+    response.cache_control.max_age = ONE_YEAR
+    response.cache_control.immutable = True
+    response.cache_control.public = True
+    return response
+
+
+#: Where browsers and crawlers look for an icon by name, and the file each gets.
+ICONS_BY_NAME = {
+    "favicon.ico": "favicon.ico",
+    "apple-touch-icon.png": "apple-touch-icon.png",
+    "apple-touch-icon-precomposed.png": "apple-touch-icon.png",
+}
+
+
+@bp.get("/<any(" + ", ".join(f"'{name}'" for name in ICONS_BY_NAME) + "):name>")
+@reads
+def icon(name: str):
+    """The icons where browsers look for them by name (a page names them by their hashed names)."""
+    response = send_from_directory(Path(_static_folder()) / "icons", ICONS_BY_NAME[name], max_age=ONE_WEEK)
     response.cache_control.public = True
     return response

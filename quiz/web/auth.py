@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, Length
 from .. import accounts, mfa, sso
 from ..db import db
 from ..models import User
+from ..words import ngettext
 from . import oidc, second_factor
 from .common import SignedIn as _SignedIn
 from .common import begin_session, landing_page, new_password_fields, safe_next, session_id
@@ -233,7 +234,9 @@ def _recovery_code_used(checked: mfa.Checked) -> None:
     if checked.factor == mfa.RECOVERY_CODE:
         left = checked.recovery_codes_left or 0
         flash(
-            f"You used a recovery code: it will not work again. {left} recovery code{'s' if left != 1 else ''} left. "
+            "You used a recovery code: it will not work again. "
+            + ngettext("%(num)d recovery code left.", "%(num)d recovery codes left.", left)
+            + " "
             + (
                 "Make new ones (Second factor, beside Sign out) or, if your phone is lost, ask another administrator to reset your second factor."
                 if left < 4

@@ -12,6 +12,7 @@ writing anything.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template
@@ -23,7 +24,8 @@ from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
 from .. import answer_stats
-from ..content import Module, branch_map, policies, try_file, walks
+from ..config import PROJECT_ROOT
+from ..content import Module, branch_map, policies, render_document, try_file, walks
 from ..content.check import of_library
 from ..content.curricula import load_curricula
 from ..db import db
@@ -38,6 +40,10 @@ MAX_TRY_BYTES = 400 * 1024
 
 bp = Blueprint("author", __name__, url_prefix="/author")
 bp.before_request(require_role("trainer", "admin"))
+
+#: The authoring guide, in the repository the server runs from (an install from a checkout, as
+#: `make run` and docs/deploy.md make it, keeps it there, beside templates/ and static/).
+GUIDE = PROJECT_ROOT / "docs" / "authoring.md"
 
 
 @bp.app_template_filter("branch_svg")
@@ -66,6 +72,23 @@ def index():
         summary=checked.summary,
         policy_count=len(policies.statements(lib)),
     )
+
+
+@lru_cache(maxsize=2)
+def _guide_html(path: Path, mtime_ns: int) -> str:
+    return render_document(path.read_text(encoding="utf-8"))
+
+
+@bp.get("/guide")
+@reads
+def guide():
+    """The authoring guide (docs/authoring.md) as a page, rendered and cleaned as lessons are:
+    for trainers who never open the repository. Read again when the file changes."""
+    try:
+        html = _guide_html(GUIDE, GUIDE.stat().st_mtime_ns)
+    except OSError:
+        abort(404)
+    return render_template("author/guide.html", guide=html)
 
 
 @bp.get("/policies")

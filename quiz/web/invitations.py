@@ -36,6 +36,7 @@ from wtforms.validators import DataRequired, Length
 from .. import accounts, invitations
 from ..db import Steps, db
 from ..models import utcnow
+from ..words import ngettext
 from .common import SignedIn, begin_session, landing_page, new_password_fields
 from .later import after_the_response
 from .limits import limiter
@@ -100,7 +101,7 @@ def forgot():
 
 
 def _hours(n: int) -> str:
-    return f"{n} hour{'s' if n != 1 else ''}"
+    return ngettext("%(num)d hour", "%(num)d hours", n)
 
 
 def _failed(response) -> bool:

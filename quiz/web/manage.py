@@ -17,8 +17,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from .. import assignments, certificate_pdf, clock, engine, insights, listing, team, triggers, versions
 from ..content import label
+from ..content_names import ContentNames
 from ..db import db
 from ..models import TRIGGER_KINDS, Assignment, TriggerEvent, User
+from ..words import ngettext
 from .access import require_role
 from .certificates import pdf_response
 from .common import curricula, library
@@ -75,7 +77,9 @@ class WaiveForm(FlaskForm):
 
 class RemediateForm(FlaskForm):
     objective = HiddenField(validators=[DataRequired()])
-    module_id = SelectField("Refresher", validators=[DataRequired("Choose a refresher.")])
+    # Its choices are what the people who missed the objective may take; the view says why
+    # another module is refused (WTForms would only say "Not a valid choice").
+    module_id = SelectField("Refresher", validators=[DataRequired("Choose a refresher.")], validate_choice=False)
     due_in_days = IntegerField(
         "Due in (days)",
         default=14,
@@ -225,7 +229,12 @@ def bulk_assign():
             detail=f"assigned by {current_user.name}" + (f" to {department}" if department else ""),
         )
     flash(
-        f"Assigned {module.title} to {len(done.made)} {'person' if len(done.made) == 1 else 'people'}"
+        ngettext(
+            "Assigned %(title)s to %(num)d person",
+            "Assigned %(title)s to %(num)d people",
+            len(done.made),
+            title=module.title,
+        )
         + (f"; {done.already_open} already had it open" if done.already_open else "")
         + ".",
         "info",
@@ -263,6 +272,7 @@ def _person_page(
             assignments=mine,
             titles=titles,
             offered=lib.modules.keys(),
+            names=ContentNames(lib, db.session),
             assign_form=assign_form,
             waive_form=WaiveForm(formdata=None),
             waive_failed=waive_failed,
@@ -363,6 +373,26 @@ def _names(ids: set[int]) -> dict[int, User]:
     return {p.id: p for p in db.session.scalars(select(User).where(User.id.in_(sorted(ids))))}
 
 
+def _offer_choices(offers: list[assignments.Offer], missed: int) -> list[tuple[str, str]]:
+    """The refresher list: each module with its kind and length, and, when not all who missed the
+    objective may take it, how many may."""
+
+    def words(o: assignments.Offer) -> str:
+        m = o.module
+        shown = f"{m.title} ({m.kind}, {m.minutes} min"
+        if len(o.takers) < missed:
+            shown += f"; for {len(o.takers)} of the {missed}"
+        if not o.trains:
+            shown += "; does not train this objective"
+        return shown + ")"
+
+    return [(o.module.id, words(o)) for o in offers]
+
+
+def _offers(objective: str, people: list[User], module_id: str) -> list[assignments.Offer]:
+    return assignments.refresher_offers(library(), curricula(), objective, people, missed_in=module_id)
+
+
 def _module_page(module_id: str, remediate_forms: dict | None = None, status: int = 200):
     lib = library()
     module = lib.modules.get(module_id)
@@ -372,14 +402,11 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
     missed = set().union(*(o.missed_by for o in found.objectives)) if found.objectives else set()
     members = _names(missed)
     forms = remediate_forms or {}
-    refreshers = {}
     for o in found.objectives:
         if o.objective not in forms:
             forms[o.objective] = RemediateForm(formdata=None, objective=o.objective)
-        candidates = assignments.modules_for_objective(lib, o.objective)
-        choices = [(m.id, f"{m.title} ({m.kind}, {m.minutes} min)") for m in candidates] or _module_choices()
-        forms[o.objective].module_id.choices = choices
-        refreshers[o.objective] = candidates
+        people = [members[i] for i in sorted(o.missed_by) if i in members]
+        forms[o.objective].module_id.choices = _offer_choices(_offers(o.objective, people, module_id), len(people))
     return (
         render_template(
             "manage/module.html",
@@ -388,7 +415,6 @@ def _module_page(module_id: str, remediate_forms: dict | None = None, status: in
             members=members,
             shown=NAMES_SHOWN,
             forms=forms,
-            refreshers=refreshers,
         ),
         status,
     )
@@ -403,7 +429,8 @@ def module(module_id: str):
 @bp.post("/modules/<module_id>/remediate")
 @writes
 def remediate(module_id: str):
-    """One action: assign a refresher on an objective to the team members who missed it."""
+    """One action: assign a refresher on an objective to the team members who missed it; only a
+    module they may take (by job role and specialty), to those of them who may take it."""
     lib = library()
     if module_id not in lib.modules:
         abort(404)
@@ -411,24 +438,46 @@ def remediate(module_id: str):
     form = RemediateForm()
     by_objective = {o.objective: o for o in found.objectives}
     target = by_objective.get(form.objective.data or "")
-    candidates = assignments.modules_for_objective(lib, form.objective.data or "")
-    form.module_id.choices = [(m.id, m.title) for m in candidates] or _module_choices()
-    if target is None or not form.validate_on_submit() or form.due_in_days.data is None:
-        return _module_page(module_id, {form.objective.data: form} if target else None, 422)
-    due = _today() + timedelta(days=form.due_in_days.data)
+    if target is None:
+        return _module_page(module_id, None, 422)
     people = list(db.session.scalars(select(User).where(User.id.in_(sorted(target.missed_by))).order_by(User.id)))
+    offers = {o.module.id: o for o in _offers(target.objective, people, module_id)}
+    form.module_id.choices = [(m, m) for m in offers]
+    chosen = lib.modules.get(form.module_id.data or "")
+    if not form.validate_on_submit() or form.due_in_days.data is None:
+        return _module_page(module_id, {target.objective: form}, 422)
+    if chosen is None or chosen.id not in offers:
+        refused = chosen.title if chosen is not None else "That module"
+        form.module_id.errors = [
+            f"{refused} is not for the people who missed this: their job role or specialty may not take it. "
+            "Choose one from the list."
+        ]
+        return _module_page(module_id, {target.objective: form}, 422)
+    due = _today() + timedelta(days=form.due_in_days.data)
+    names = ContentNames(lib, db.session)
     done = team.assign_many(
         db.session,
         people,
-        form.module_id.data,
+        chosen.id,
         due,
         by=current_user._get_current_object(),
         library=lib,
-        detail=f"missed objective '{target.objective}' in {module_id}",
+        detail=names.missed(module_id, target.objective),
+        curricula=curricula(),
+        objective=target.objective,
     )
     made, skipped = len(done.made), done.already_open
+    not_for = sorted(p.name for p in done.not_for)
     flash(
-        f"Assigned to {made} people who missed it" + (f"; {skipped} already had it open" if skipped else "") + ".",
+        ngettext(
+            "Assigned %(title)s to %(num)d person who missed it",
+            "Assigned %(title)s to %(num)d people who missed it",
+            made,
+            title=chosen.title,
+        )
+        + (f"; {skipped} already had it open" if skipped else "")
+        + (f"; not assigned to {', '.join(not_for)}: it is not for their job role or specialty" if not_for else "")
+        + ".",
         "info",
     )
     return redirect(url_for("manage.module", module_id=module_id), code=303)
@@ -490,7 +539,8 @@ def new_event():
             today=_today(),
             within=None if current_user.role == "admin" else _team(),
         )
-        flash(f"Recorded; {len(event.assignments)} assignments made.", "info")
+        made = ngettext("%(num)d assignment made", "%(num)d assignments made", len(event.assignments))
+        flash(f"Recorded; {made}.", "info")
         return redirect(url_for("manage.event", event_id=event.id), code=303)
     return render_template("manage/event_new.html", form=form), (422 if form.errors else 200)
 

@@ -22,6 +22,7 @@ STAFF_PAGES = [
     "/author/",
     "/author/modules/test-callers",
     "/author/try",
+    "/author/guide",
     "/audit/training",
     "/audit/training?state=done",
     "/audit/",

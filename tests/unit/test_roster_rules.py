@@ -54,7 +54,7 @@ def test_the_same_employee_id_or_email_twice_is_refused_on_both_lines(session):
 
 def test_a_header_without_a_required_column_stops_there(session):
     result = _preview(session, "E1,ann@example.org,Ann Lee", header="employee_id,email,name\n")
-    assert _messages(result) == ["line 1: the header lacks the required column(s) job_role"]
+    assert _messages(result) == ["line 1: the header lacks the required column job_role"]
 
 
 def test_people_are_matched_by_employee_id_or_linked_by_email_and_missing_ones_deactivated(session, person):
@@ -92,4 +92,4 @@ def test_a_supervisor_loop_is_refused(session):
 def test_an_inactive_row_for_someone_not_in_rounds_is_skipped(session):
     result = _preview(session, "E1,ann@example.org,Ann Lee,clinical,,no,,")
     assert result.ok and result.created == [] and [p.email for p in result.skipped] == ["ann@example.org"]
-    assert result.summary() == "no changes (1 people in the file, all up to date)"
+    assert result.summary() == "no changes (1 person in the file, all up to date)"

@@ -16,6 +16,7 @@ from flask_wtf import FlaskForm
 
 from ... import invitations, jobs, team
 from ...db import Steps, db
+from ...words import ngettext
 from ..later import after_the_response
 from ..units import reads_then_writes, writing
 from . import bp
@@ -36,7 +37,7 @@ def _send_queued(settings: invitations.Settings) -> None:
 
 
 def _people(count: int) -> str:
-    return f"{count} {'person' if count == 1 else 'people'}"
+    return ngettext("%(num)d person", "%(num)d people", count)
 
 
 @bp.post("/roster/invite")

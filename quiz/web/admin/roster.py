@@ -20,6 +20,7 @@ from wtforms.validators import ValidationError
 from ... import assignments, clock, csvtext, roster, team
 from ...db import db
 from ...models import PERSON_KIND_LABELS, RosterUpload, User, as_utc, utcnow
+from ...words import ngettext
 from ..common import ADMIN_SECTIONS, curricula, library
 from ..units import reads, reads_then_writes, writes, writing
 from . import bp
@@ -121,7 +122,11 @@ def roster_deactivate():
         people = team.chosen_people(db.session, current_user, ids=ids, admin_sees_self=True)
         changed = team.set_inactive(db.session, people, by=current_user._get_current_object())
     flash(
-        f"Set {len(changed)} {'person' if len(changed) == 1 else 'people'} inactive; their sessions have ended.",
+        ngettext(
+            "Set %(num)d person inactive; their sessions have ended.",
+            "Set %(num)d people inactive; their sessions have ended.",
+            len(changed),
+        ),
         "success",
     )
     return redirect(url_for("admin.roster", **filters.args()), code=303)
@@ -259,13 +264,18 @@ def roster_apply(upload_id: int):
         )
     except roster.RosterError as exc:  # raised before anything is changed
         flash(
-            f"Nothing was imported: the file has {len(exc.errors)} problem(s). Fix them and upload the file again.",
+            ngettext(
+                "Nothing was imported: the file has %(num)d problem. Fix it and upload the file again.",
+                "Nothing was imported: the file has %(num)d problems. Fix them and upload the file again.",
+                len(exc.errors),
+            ),
             "error",
         )
         return back
     upload.applied_at = utcnow()
     if result.has_changes:
-        flash(f"Roster imported: {result.summary()}; {result.assignments} assignment(s) given.", "success")
+        given = ngettext("%(num)d assignment given", "%(num)d assignments given", result.assignments)
+        flash(f"Roster imported: {result.summary()}; {given}.", "success")
     else:
         flash("Roster imported: no changes. Everyone in the file was already up to date.", "info")
     return redirect(url_for("admin.roster"), code=303)

@@ -13,10 +13,12 @@ from wtforms.validators import Optional, ValidationError
 
 from ... import clock, training_report
 from ...content import JOB_ROLES, label
+from ...content_names import ContentNames
 from ...db import db
 from ...models import PERSON_KIND_LABELS
+from ..common import library
 from ..units import reads
-from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices, module_titles
+from . import DayField, PersonFilter, bp, csv_download, days_in_order, kept_args, module_choices
 
 PER_PAGE = 100
 
@@ -116,7 +118,7 @@ def training():
         pages=pages,
         today=today,
         args=kept_args(ARGS),
-        titles=module_titles(),
+        names=ContentNames(library(), db.session),
         state_words=training_report.STATE_LABELS,
         kinds=PERSON_KIND_LABELS,
     )
@@ -128,5 +130,6 @@ def training_csv():
     form = _report_form()
     if not form.validate():
         return training()
-    lines = training_report.csv_lines(db.session, _report_filters(form), clock.org_today())
+    names = ContentNames(library(), db.session)
+    lines = training_report.csv_lines(db.session, _report_filters(form), clock.org_today(), names)
     return csv_download(lines, "rounds-training-report")
