@@ -37,6 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from html import escape
 
+from ..words import ngettext
 from .model import Module, Scenario
 
 #: Words that name a good result in an ending's outcome.
@@ -429,8 +430,14 @@ def to_svg(found: BranchMap) -> str:
     tells = found.tells_pass_from_fail
     misleading = sum(1 for n in found.endings if n.misleading)
     desc = (
-        f"{len(found.decisions)} decisions and {len(found.endings)} endings."
-        + (f" {misleading} misleading ending{'s' if misleading != 1 else ''} flagged." if misleading else "")
+        ngettext("%(num)d decision", "%(num)d decisions", len(found.decisions))
+        + " and "
+        + ngettext("%(num)d ending.", "%(num)d endings.", len(found.endings))
+        + (
+            " " + ngettext("%(num)d misleading ending flagged.", "%(num)d misleading endings flagged.", misleading)
+            if misleading
+            else ""
+        )
         + " The same map is written out as a list next to this drawing."
     )
     out = [
