@@ -3,7 +3,8 @@
 A walk goes from the start to an ending. As the engine scores it, only the first answer at each
 decision counts; a walk may loop back to a decision it has seen, answer it again for nothing, and
 go on from there. A walk is summed up as a ``Walk``: its points, whether it took a critical
-choice, and what the scoring rules need to know about the choices it made. Walks with the same
+choice, what the scoring rules need to know about the choices it made, and the ending it reaches
+(for the map of the branches, ``branch_map.py``). Walks with the same
 summary are one, so a scenario has few summaries even when it has many walks.
 
 The search runs over states (node, decisions already answered), as the score range once did:
@@ -53,9 +54,12 @@ class Walk(NamedTuple):
     partly_line: int  # line of the first partly correct first answer; 0: none
     tested: frozenset[str]  # objectives of the decisions answered
     met: frozenset[str]  # objectives answered correctly at least once
+    ending: str = ""  # the id of the ending the walk reaches (branch_map.py tells endings apart)
 
 
-_ENDED = frozenset({Walk(0, False, 0, True, 0, frozenset(), frozenset())})
+def _ended(ending: str) -> frozenset[Walk]:
+    """The rest of a walk that has reached an ending: nothing more to score."""
+    return frozenset({Walk(0, False, 0, True, 0, frozenset(), frozenset(), ending)})
 
 
 def _after_first_answer(node: Node, choice: Choice, rest: Walk) -> Walk:
@@ -70,6 +74,7 @@ def _after_first_answer(node: Node, choice: Choice, rest: Walk) -> Walk:
         partly_line=choice.line if choice.partly else rest.partly_line,
         tested=rest.tested | objective,
         met=rest.met | objective if choice.correct else rest.met,
+        ending=rest.ending,
     )
 
 
@@ -118,7 +123,7 @@ class _Search:
         if node is None:
             return frozenset()
         if node.is_ending:
-            return _ENDED
+            return _ended(node_id)
         answered &= self.reach[node_id]
         if answered & self.bit[node_id]:
             return self.again(node_id, answered)

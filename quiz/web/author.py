@@ -19,13 +19,16 @@ from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from markupsafe import Markup
 from wtforms import TextAreaField
 from wtforms.validators import ValidationError
 
+from .. import answer_stats
 from ..config import PROJECT_ROOT
-from ..content import Module, policies, render_document, try_file, walks
+from ..content import Module, branch_map, policies, render_document, try_file, walks
 from ..content.check import of_library
 from ..content.curricula import load_curricula
+from ..db import db
 from .access import require_role
 from .common import library
 from .limits import limiter
@@ -41,6 +44,17 @@ bp.before_request(require_role("trainer", "admin"))
 #: The authoring guide, in the repository the server runs from (an install from a checkout, as
 #: `make run` and docs/deploy.md make it, keeps it there, beside templates/ and static/).
 GUIDE = PROJECT_ROOT / "docs" / "authoring.md"
+
+
+@bp.app_template_filter("branch_svg")
+def branch_svg(found: branch_map.BranchMap) -> Markup:
+    """A check's map drawn as inline SVG (``branch_map.to_svg`` escapes every label)."""
+    return Markup(branch_map.to_svg(found))  # noqa: S704 - built from escaped text only
+
+
+@bp.app_context_processor
+def _branch_map_helpers() -> dict:
+    return {"bmap_ending_summary": branch_map.ending_summary}
 
 
 @bp.get("/")
@@ -96,7 +110,15 @@ def module(module_id: str):
     if module is None:
         abort(404)
     checks = lib.checks_of(module)
-    return render_template("author/module.html", module=module, checks=checks, guessing=walks.guessing(module, checks))
+    return render_template(
+        "author/module.html",
+        module=module,
+        checks=checks,
+        guessing=walks.guessing(module, checks),
+        maps=branch_map.maps_of(module, checks),
+        answers=answer_stats.module_answer_stats(db.session, lib, module_id),
+        small=answer_stats.SMALL,
+    )
 
 
 class TryForm(FlaskForm):
@@ -170,6 +192,10 @@ def try_a_file():
             module = next(iter(trial.library.modules_using(trial.content.id)), None)
     whole = module is not None and checks and len(checks) == len(module.scenario_ids)
     guessing = walks.guessing(module, checks) if whole else []
+    # From the walks the bounded child worked out (timelimit.py): the map walks nothing itself.
+    maps = {}
+    if trial is not None and checks:
+        maps = branch_map.maps_of(module, trial.library.checks_of(module) if module is not None else checks)
     return render_template(
-        "author/try.html", form=form, trial=trial, module=module, checks=checks, guessing=guessing
+        "author/try.html", form=form, trial=trial, module=module, checks=checks, guessing=guessing, maps=maps
     ), status
