@@ -514,7 +514,7 @@ def _publish_lock(root: Path) -> Iterator[None]:
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a reader finds the old file or the new one, never
-    part of one: a hidden temporary file in the same folder (the loader skips it), written and
+    part of one: a hidden temporary file in the same folder (not ``.md``: never read), written and
     flushed to disk, then renamed over the file, and the folder flushed too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
