@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from . import assignments, evidence, versions
 from .content import ContentError, Library, Module, Scenario, Trial, try_in_place
 from .content.curricula import Curricula
+from .content.frontmatter import sniff_value
 from .content.library import display_path
 from .content.parse import version_of
 from .models import ContentDraft, ContentDraftEvent, User, utcnow
@@ -258,8 +259,20 @@ def can_publish(draft: ContentDraft, user: User, mode: str) -> bool:
 def trial(root: Path, draft: ContentDraft, time_limit: float | None = None) -> Trial:
     """The draft checked as its file, with the rest of the content as it is on disk now: every
     error of its own, by line, and what it would stop from being served elsewhere."""
-    relative = draft.path
-    return try_in_place(root, relative, draft.text, draft.kind, display_path(Path(root) / relative), time_limit)
+    shown = display_path(Path(root) / draft.path)
+    result = try_in_place(root, draft.path, draft.text, draft.kind, shown, time_limit)
+    written = sniff_value(draft.text, "id")
+    if written and written != draft.content_id:
+        line = next((n for n, text in enumerate(draft.text.splitlines(), 1) if text.startswith("id:")), 0)
+        result.errors.append(
+            ContentError(
+                shown,
+                line,
+                f"the id is `{written}`, but this draft is of `{draft.content_id}`: evidence names content by "
+                "its id, so a draft keeps it (start a draft from a template for a new one)",
+            )
+        )
+    return result
 
 
 def draft_library(

@@ -385,6 +385,7 @@ EVENTS = {
     KEYED: "Evidence keyed from here on",
     "evidence.anchor-started": "Anchor file started",
     "evidence.signing-key-rotated": "Signing key changed",
+    "content.published": "Content published from a draft",
 }
 
 

@@ -255,6 +255,37 @@ def test_approval_takes_a_second_person_and_a_change_needs_it_again(app, content
     assert _events(app, draft_id) == ["created", "saved", "checked", "submitted", "approved", "saved"]
 
 
+def test_the_approver_checks_the_draft_without_changing_it(app, content_dir):
+    text = (content_dir / MODULE_FILE).read_text().replace("Second screen", "Screen two")
+    writer = _trainer(app)
+    draft_id = _start_from_live(writer)
+    _post_text(writer, draft_id, text)
+    _act(writer, draft_id, "submit")
+    officer = signed_in_as(app, "compliance")
+    page = officer.get(f"/author/drafts/{draft_id}").text
+    assert "Screen two" in page and "<textarea" not in page  # read, not written
+    answer = _act(officer, draft_id, "check")
+    assert answer.status_code == 200 and "loads without errors" in answer.text
+    assert _draft(app, draft_id).text == text and _draft(app, draft_id).status == "awaiting-approval"
+    assert _events(app, draft_id)[-1] == "checked"
+    assert (
+        officer.post(f"/author/drafts/{draft_id}", data={"csrf_token": csrf_token(page), "text": "x"}).status_code
+        == 403
+    )
+
+
+def test_a_draft_keeps_the_id_of_what_it_changes(app, content_dir):
+    """Evidence names a module by its id: a draft that renames it is an error, not a new module."""
+    writer = _trainer(app)
+    draft_id = _start_from_live(writer)
+    renamed = (content_dir / MODULE_FILE).read_text().replace("id: test-callers", "id: other-callers")
+    answer = _post_text(writer, draft_id, renamed)
+    assert "the id is `other-callers`, but this draft is of `test-callers`" in html.unescape(answer.text)
+    assert "<code>line 2</code>" in answer.text
+    _act(writer, draft_id, "submit")
+    assert _draft(app, draft_id).status == "draft"
+
+
 def test_a_draft_with_errors_cannot_be_submitted(app, content_dir):
     writer = _trainer(app)
     draft_id = _start_from_live(writer)

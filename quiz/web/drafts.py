@@ -239,6 +239,23 @@ def edit(draft_id: int):
     return _page(draft, TextForm(formdata=None, text=draft.text, lock=draft.lock), trial)
 
 
+@bp.post("/<int:draft_id>/check")
+@limiter.limit(_check_limit, key_func=_per_account)
+@reads_then_writes
+def check(draft_id: int):
+    """Check the draft as it is saved, without changing it: for whoever approves it."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    draft = _draft_or_404(draft_id)
+    if draft.status not in drafts.OPEN:
+        abort(409)
+    trial = _trial(draft)
+    with writing(db.session):
+        drafts.checked(db.session, _draft_or_404(draft_id, lock=True), trial, current_user)
+    return _page(_draft_or_404(draft_id, fresh=True), trial=trial)
+
+
 def _act(draft_id: int, do, done: str):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -284,7 +301,7 @@ def discard(draft_id: int):
 
 
 @bp.route("/<int:draft_id>/publish", methods=["GET", "POST"])
-@limiter.limit(_check_limit, methods=["POST"], key_func=_per_account)
+@limiter.limit(_check_limit, key_func=_per_account)  # its GET checks the draft too
 @reads_then_writes
 def publish(draft_id: int):
     """First what publishing would do (errors, a file changed meanwhile, who would be assigned
