@@ -22,6 +22,8 @@ STAFF_PAGES = [
     "/author/",
     "/author/modules/test-callers",
     "/author/try",
+    "/author/drafts/",
+    "/author/drafts/new",
     "/audit/training",
     "/audit/training?state=done",
     "/audit/",
