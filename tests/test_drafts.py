@@ -538,3 +538,17 @@ def test_the_try_page_keeps_the_pasted_text_and_lists_every_error(app, content_d
     assert f"<code>line {lines.index('minutes: x') + 1}</code>" in answer.text
     assert f"<code>line {lines.index('pass_score: y') + 1}</code>" in answer.text
     assert "pass_score: y" in answer.text and "minutes: x" in answer.text  # still in the box
+
+
+def test_a_slip_in_the_front_matter_does_not_hide_errors_further_down(app, content_dir):
+    """The Try page and drafts (and ``content check``) list the body's errors too when the
+    front matter cannot be read."""
+    client = _trainer(app)
+    page = client.get("/author/try")
+    text = (content_dir / MODULE_FILE).read_text().replace("title: Test module on callers", "title: [unclosed")
+    text = text.replace("Check two identifiers first.", "![a photo](x.png)")
+    answer = client.post("/author/try", data={"csrf_token": csrf_token(page.text), "text": text})
+    lines = text.splitlines()
+    assert "2 errors" in answer.text
+    assert f"<code>line {lines.index('title: [unclosed') + 1}</code>" in answer.text
+    assert f"<code>line {lines.index('![a photo](x.png)') + 1}</code> images are not shown" in answer.text
