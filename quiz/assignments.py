@@ -821,6 +821,21 @@ def policy_changes(
     return _create(session, wanted, library)
 
 
+def policy_change_preview(
+    session: Session, curricula: Curricula, library: Library, module_id: str, today: date
+) -> list[Due]:
+    """A dry run of ``_policy_changes`` for one module of ``library`` (a draft's, before it is
+    published): who would be assigned it again, and by when. Nothing is written."""
+    module = library.modules.get(module_id)
+    if module is None:
+        return []
+    wanted: list[Due] = []
+    people = _active_people(session)
+    only = Library(modules={module_id: module}, scenarios=library.scenarios)
+    _policy_changes(people, curricula, only, today, _Known.read(session, None), wanted)
+    return wanted
+
+
 def retrain_after_policy_changes(
     session: Session, curricula: Curricula, library: Library, today: date, *, steps: Steps | None = None
 ) -> list[Made]:

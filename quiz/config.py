@@ -100,6 +100,14 @@ class SeveralServersError(RuntimeError):
     """A setting that only works for one server, with SERVERS more than 1."""
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first by default); anything else stops the start."""
+    value = (os.environ.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}: not {value!r}")
+    return value
+
+
 def check_several_servers(config: dict) -> None:
     """Refuse to start a server that would not behave as one with the others (SERVERS > 1):
     a session signed by one server must be good on every other, and a sign-in limit counted in
@@ -187,6 +195,9 @@ def from_environment(instance_path: Path) -> dict:
         "LOGIN_LOCKOUT_FAILURES": int(os.environ.get("LOGIN_LOCKOUT_FAILURES", "10")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
         "CONTENT_REFRESH_SECONDS": float(os.environ.get("CONTENT_REFRESH_SECONDS", "2")),
+        # Drafts (quiz/drafts.py): "second-person" (another trainer or a compliance officer
+        # approves a draft before it is published) or "none".
+        "CONTENT_APPROVAL": _choice("CONTENT_APPROVAL", ("second-person", "none")),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # refuse huge uploads before reading them
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
         # --- email reminders (quiz/reminders.py, quiz/mailer.py). No SMTP_HOST: outbox only.

@@ -396,6 +396,7 @@ EVENTS = {
     "retention.hold-placed": "Legal hold placed",
     "retention.hold-released": "Legal hold released",
     "retention.purged": "Personal data purged (retention)",
+    "content.published": "Content published from a draft",
 }
 
 

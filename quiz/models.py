@@ -482,6 +482,55 @@ class LegalHold(Model):
         return self.released_at is None
 
 
+class ContentDraft(Model):
+    """A trainer's draft of one content file (quiz/drafts.py): learners never see it.
+
+    ``path`` is the file it publishes to, relative to ``CONTENT_DIR`` (``modules/x.md``);
+    ``base_version`` is the SHA-256 of that file's text when the draft began (None: a new file),
+    so a publish can tell that someone changed the file since. ``status``: draft,
+    awaiting-approval, approved, published, discarded. ``lock`` counts saves: every form carries
+    it, and a change based on an older one is refused."""
+
+    __tablename__ = "content_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # module | scenario
+    content_id: Mapped[str] = mapped_column(String(120))
+    path: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    base_version: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    lock: Mapped[int] = mapped_column(Integer, default=1)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    updated_by: Mapped[User] = relationship(foreign_keys=[updated_by_id])
+    events: Mapped[list[ContentDraftEvent]] = relationship(
+        back_populates="draft", order_by="ContentDraftEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class ContentDraftEvent(Model):
+    """Who did what to a draft, and when: created, saved, checked, submitted, approved,
+    published, discarded (``detail``: the text's SHA-256 then, the errors found, ...)."""
+
+    __tablename__ = "content_draft_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("content_drafts.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[str] = mapped_column(String(64))  # SHA-256 of the draft's text at the time
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    draft: Mapped[ContentDraft] = relationship(back_populates="events")
+    user: Mapped[User] = relationship()
+
+
 #: Who has ever signed in (invitations.select_people: only they are never invited), found without
 #: reading each person's other records: the sign-ins alone, by person.
 Index(

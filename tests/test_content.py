@@ -1112,6 +1112,36 @@ def test_content_store_logs_each_error_once(
     ]
 
 
+def test_content_store_keeps_serving_a_files_last_good_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file edited into errors (or caught half-written) keeps its last good version served,
+    with its errors listed and one more saying so; fixed, the new text serves; deleted, it is
+    withdrawn. A file broken from the start has nothing to keep."""
+    from quiz.content.library import KEPT_NOTE
+
+    load(tmp_path, monkeypatch, {"modules/m1.md": MODULE, "scenarios/s1.md": SCENARIO})
+    store = ContentStore(Path("content"), min_interval=0)
+    scenario = tmp_path / "content" / "scenarios" / "s1.md"
+    _bump(scenario, SCENARIO[: len(SCENARIO) // 2])  # half of it
+    served = store.library
+    assert served.scenario_for("s1", None).title == "Scenario one" and "m1" in served.modules
+    own = [e for e in served.errors if e.path == "content/scenarios/s1.md"]
+    assert KEPT_NOTE in [e.message for e in own] and len(own) >= 2, own
+    assert served.unserved_modules == {}
+
+    _bump(scenario, SCENARIO.replace("Scenario one", "Edited"))
+    assert store.library.scenario_for("s1", None).title == "Edited" and store.library.errors == []
+    _bump(scenario, "---\nid: s1\n")  # broken again: the last good version is now "Edited"
+    assert store.library.scenario_for("s1", None).title == "Edited"
+
+    scenario.unlink()
+    assert store.library.scenario_for("s1", None) is None and "m1" not in store.library.modules
+
+    _bump(tmp_path / "content" / "modules" / "m1.md", MODULE.replace("pass_score:", "pass_score: x\nold:"))
+    fresh = ContentStore(Path("content"), min_interval=0)  # broken since this process began
+    assert "m1" not in fresh.library.modules
+    assert KEPT_NOTE not in [e.message for e in fresh.library.errors]
+
+
 def test_which_files_are_content(tmp_path: Path) -> None:
     """Markdown files at any depth, hidden ones and links to files included; links to
     directories not followed; anything else left out. The watcher's listing and a full load

@@ -6,7 +6,16 @@ format and ``model.py`` for the objects.
 
 from __future__ import annotations
 
-from .library import ContentStore, StoredContentError, Trial, load_library, parse_stored, summary_line, try_file
+from .library import (
+    ContentStore,
+    StoredContentError,
+    Trial,
+    load_library,
+    parse_stored,
+    summary_line,
+    try_file,
+    try_in_place,
+)
 from .model import (
     JOB_ROLES,
     LABELS,
@@ -53,4 +62,5 @@ __all__ = [
     "render_markdown",
     "summary_line",
     "try_file",
+    "try_in_place",
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..words import ngettext
 from .frontmatter import has_top_level_key, sniff_value
-from .model import ContentError, Library, Module, Scenario
+from .model import ContentError, Library, Module, Scenario, error_order
 from .parse import parse_module, parse_scenario, version_of
 from .timelimit import parse_within
 from .validate import analyse_scenario, build_library
@@ -29,6 +29,8 @@ log = logging.getLogger("quiz.content")
 
 Content = Module | Scenario
 KINDS = ("module", "scenario")
+#: The error a server adds to a file it serves as it last was without errors (``ContentStore``).
+KEPT_NOTE = "the server keeps serving this file's last version without errors until this is fixed"
 
 
 class StoredContentError(ValueError):
@@ -431,6 +433,43 @@ def try_file(root: Path, name: str, text: str, time_limit: float | None = None) 
     return Trial(kind, shown, replaced.path if replaced else None, own, caused, library)
 
 
+def try_in_place(
+    root: Path, relative: str, text: str, kind: str, shown: str | None = None, time_limit: float | None = None
+) -> Trial:
+    """Check ``text`` as the file ``relative`` (to ``root``: ``modules/x.md``) of ``kind``, in
+    place of that file if it is there, with the rest of the content as it is on disk now: a
+    draft about to be published (``quiz/drafts.py``). Its errors name ``shown`` (by default
+    ``relative``). Nothing is written and the text stays out of the parse cache; with
+    ``time_limit`` it is parsed in a process of its own (``timelimit.py``), as ``try_file``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown content kind {kind!r}; expected one of {KINDS}")
+    root = Path(root)
+    target = (root / relative).absolute()
+    strays: list[tuple[str, str]] = []
+    sources: list[_Source] = []
+    replaced: _Source | None = None
+    for path, listed_kind in _root_files(root, strays).items():
+        source = _read_source(path, listed_kind)
+        if path.absolute() == target:
+            replaced = source
+        else:
+            sources.append(source)
+    shown = shown or relative
+    unread = _root_errors(root) + _stray_errors(strays)
+    before = _assemble(sources + ([replaced] if replaced else []), unread)
+    if time_limit is None:
+        parsed = _parse_safely(kind, shown, text)
+    else:
+        parsed = parse_within(kind, shown, text, time_limit)
+    library = _assemble([*sources, _Source(kind, shown, text)], unread, parsed={shown: parsed})
+    known = {_unchanged(e) for e in before.errors}
+    own = [e for e in library.errors if e.path == shown]
+    caused = [
+        e for e in library.errors if e.path not in (shown, replaced and replaced.path) and _unchanged(e) not in known
+    ]
+    return Trial(kind, shown, replaced.path if replaced else None, own, caused, library)
+
+
 def _unchanged(error: ContentError) -> tuple[str, int, str | None]:
     """What an error elsewhere is, to tell one a trial brings from one already there: a
     consequence (a module whose scenario has errors) is the same whichever file it names."""
@@ -490,8 +529,12 @@ class ContentStore:
     """The library a running server reads, kept up to date with the files on disk.
 
     A refresh lists files with (mtime_ns, size) only; a file is re-read only when those change,
-    and unchanged text is never re-parsed (parse cache). A broken file is logged once and
-    skipped; the rest keeps serving.
+    and unchanged text is never re-parsed (parse cache). A broken file is logged once; the rest
+    keeps serving, and so does the file's **last good version**, if this process loaded one: a
+    file caught half-written (an editor's save, a copy under way) or saved with a mistake does
+    not take its module offline. Its errors are listed all the same (the Content page, ``content
+    check``, the log), with one more saying the earlier version is still served. A file broken
+    since the process started has no good version to keep, and is left out until fixed.
 
     With ``watch`` (a server), each process checks every ``min_interval`` seconds on a
     background thread, so no request pays for the check or for parsing an edited file: at
@@ -509,6 +552,7 @@ class ContentStore:
         self._listed: dict[str, Listed] = {}
         self._strays: list[tuple[str, str]] = []
         self._sources: dict[str, _Source] = {}
+        self._good: dict[str, _Source] = {}  # each file's last text with no errors of its own
         self._checked_at = float("-inf")
         self._logged: set[str] = set()
         self._read = False  # errors are logged from the first read of the library on
@@ -583,10 +627,29 @@ class ContentStore:
             self._strays = strays
             self._loaded = True
             ordered = [self._sources[p] for p in sorted(self._sources)]
-            self._library = _assemble(ordered, _root_errors(self.root) + _stray_errors(strays))
+            self._library = self._with_last_good(ordered, _root_errors(self.root) + _stray_errors(strays))
             if self._read:
                 self._log_new_errors(self._library.errors)
             return self._library
+
+    def _with_last_good(self, ordered: list[_Source], unread: list[ContentError]) -> Library:
+        """The library of ``ordered``, each file with errors of its own served as it last was
+        without any (when this process saw it so); its errors still listed."""
+        fresh = _assemble(ordered, unread)
+        own = {e.path for e in fresh.errors if e.cause is None}
+        for source in ordered:
+            if source.path not in own and source.text is not None:
+                self._good[source.path] = source
+        for path in set(self._good) - {s.path for s in ordered}:
+            del self._good[path]  # deleted files are withdrawn, not kept
+        kept = [s.path for s in ordered if s.path in own and s.path in self._good]
+        if not kept:
+            return fresh
+        served = _assemble([self._good[s.path] if s.path in kept else s for s in ordered], unread)
+        notes = [ContentError(path, 0, KEPT_NOTE) for path in kept]
+        own_errors = [e for e in fresh.errors if e.path in kept]
+        served.errors = sorted(dict.fromkeys([*own_errors, *notes, *served.errors]), key=error_order)
+        return served
 
     def _log_new_errors(self, errors: list[ContentError]) -> None:
         current = [str(e) for e in errors]  # in the library's order: causes first

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from . import bounds, lint
 from .blocks import HEADING, Heading, find_headings, late_settings, split_settings
-from .frontmatter import ID_HINT, ID_RE, Fields, read_front_matter, split_lines
+from .frontmatter import ID_HINT, ID_RE, Fields, front_matter_bounds, read_front_matter, split_lines
 from .model import (
     JOB_ROLES,
     MODULE_KINDS,
@@ -119,6 +119,19 @@ def _yes_no(path: str, name: str, setting: tuple[str, int] | None, default: bool
     return default
 
 
+def _with_body_errors(path: str, lines: list[str], errors: list[ContentError], body_of) -> list[ContentError]:
+    """The front matter's errors, and when it has its closing ``---`` the body's too (read by
+    ``body_of``: ``_screens`` or ``_nodes``), so a slip in the front matter does not hide the
+    ones further down the file."""
+    bounds = front_matter_bounds(lines)
+    if bounds is None:
+        return errors
+    found: list[ContentError] = []
+    texts = _Texts(path, lines)
+    body_of(path, lines, bounds[1] + 1, found, texts)
+    return sorted(dict.fromkeys(errors + found + texts.problems), key=lambda e: e.line)
+
+
 # ---------------------------------------------------------------------------------- modules
 
 
@@ -128,7 +141,7 @@ def parse_module(path: str, text: str) -> tuple[Module | None, list[ContentError
     lines = split_lines(text)
     fm, errors = read_front_matter(path, lines)
     if fm is None:
-        return None, errors
+        return None, _with_body_errors(path, lines, errors, _screens)
     f = Fields(path, fm)
     f.unknown(MODULE_FIELDS)
     module_id = f.ident("id")
@@ -284,7 +297,7 @@ def parse_scenario(path: str, text: str) -> tuple[Scenario | None, list[ContentE
     lines = split_lines(text)
     fm, errors = read_front_matter(path, lines)
     if fm is None:
-        return None, errors
+        return None, _with_body_errors(path, lines, errors, _nodes)
     f = Fields(path, fm)
     f.unknown(SCENARIO_FIELDS)
     scenario_id = f.ident("id")

@@ -24,6 +24,8 @@ STAFF_PAGES = [
     "/author/modules/test-callers",
     "/author/try",
     "/author/guide",
+    "/author/drafts/",
+    "/author/drafts/new",
     "/audit/training",
     "/audit/training?state=done",
     "/audit/",
