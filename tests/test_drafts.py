@@ -199,6 +199,17 @@ def test_a_draft_from_a_template_passes_the_check(app, content_dir):
     assert answer.status_code == 422 and "already a file" in answer.text
 
 
+def test_a_checked_draft_shows_the_map_of_its_branches(app, content_dir):
+    client = _trainer(app)
+    draft_id = _start_from_live(client)
+    assert "Map of the branches" not in client.get(f"/author/drafts/{draft_id}").text  # not checked yet
+    checked = _post_text(client, draft_id, (content_dir / MODULE_FILE).read_text())
+    assert "loads without errors" in checked.text
+    assert "Map of the branches" in checked.text and "<svg" in checked.text
+    broken = _post_text(client, draft_id, (content_dir / MODULE_FILE).read_text().replace("minutes: 3", "minutes: x"))
+    assert "Map of the branches" not in broken.text  # a file with errors has no map
+
+
 def test_learners_and_managers_never_reach_drafts(app):
     add_user(app)
     learner = app.test_client()

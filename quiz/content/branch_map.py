@@ -354,6 +354,21 @@ def maps_of(module: Module | None, checks: list[list[Scenario]]) -> dict[str, Br
     return maps
 
 
+def maps_of_trial(trial) -> dict[str, BranchMap]:
+    """The maps of what a tried file would be (the Try page's and a draft's ``Trial``): a
+    module's checks, or a check and the first module that uses it (for its pass mark and
+    objectives). From the walks the bounded child worked out (timelimit.py): nothing is walked
+    here. Empty when the file did not parse."""
+    content = getattr(trial, "content", None)
+    if content is None:
+        return {}
+    if isinstance(content, Module):
+        return maps_of(content, trial.library.checks_of(content))
+    module = next(iter(trial.library.modules_using(content.id)), None)
+    checks = trial.library.checks_of(module) if module is not None else [trial.library.versions_of(content.id)]
+    return maps_of(module, checks)
+
+
 # ------------------------------------------------------------------------------ drawing
 
 _BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN, _LOOP = 200, 62, 40, 90, 20, 60

@@ -193,9 +193,7 @@ def try_a_file():
     whole = module is not None and checks and len(checks) == len(module.scenario_ids)
     guessing = walks.guessing(module, checks) if whole else []
     # From the walks the bounded child worked out (timelimit.py): the map walks nothing itself.
-    maps = {}
-    if trial is not None and checks:
-        maps = branch_map.maps_of(module, trial.library.checks_of(module) if module is not None else checks)
+    maps = branch_map.maps_of_trial(trial) if trial is not None and checks else {}
     return render_template(
         "author/try.html", form=form, trial=trial, module=module, checks=checks, guessing=guessing, maps=maps
     ), status

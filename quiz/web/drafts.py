@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from wtforms.widgets import HiddenInput
 
 from .. import clock, drafts
-from ..content import Module, Trial, label
+from ..content import Module, Trial, branch_map, label
 from ..db import db
 from ..models import ContentDraft
 from .access import require_role
@@ -199,6 +199,7 @@ def _page(draft: ContentDraft, form: TextForm | None = None, trial: Trial | None
         form=form,
         action=ActionForm(formdata=None, lock=draft.lock),
         trial=trial,
+        maps=branch_map.maps_of_trial(trial) if trial is not None and not trial.errors else {},
         mode=mode,
         labels=drafts.STATUS_LABELS,
         editable=current_user.role in drafts.AUTHORS and draft.status in drafts.OPEN,
