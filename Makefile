@@ -44,7 +44,7 @@ $(LRS_STAMP): tests/lrs/requirements.txt
 AS_APP := env -u MIGRATION_DATABASE_URL
 ONE_ROLE := *** DATABASE_URL is PostgreSQL and MIGRATION_DATABASE_URL is not set: the role in DATABASE_URL will own the tables, so it could disable the triggers that keep evidence append-only. Create an owner role and an app role (docs/operations.md, "PostgreSQL: two roles"), then: make run DATABASE_URL=postgresql://rounds_app@127.0.0.1/rounds MIGRATION_DATABASE_URL=postgresql://rounds_owner@127.0.0.1/rounds ***
 
-## make run: install, migrate the database, load content, create the demo organisation once, serve.
+## make run: install, migrate the database, load content, create the demo organization once, serve.
 ## PostgreSQL: make run DATABASE_URL=<the app's role> MIGRATION_DATABASE_URL=<the owner role>
 ## migrates as the owner (which grants the app's role its privileges), then loads, seeds and
 ## serves as the app's role.

@@ -181,9 +181,9 @@ def reset_postgresql_bench() -> str:
     """Drop and re-create the `bench` database (or BENCH_PG_DB; that one only); return its URL."""
     from sqlalchemy import create_engine, text
 
-    from quiz.config import normalise_database_url
+    from quiz.config import normalize_database_url
 
-    admin = create_engine(normalise_database_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    admin = create_engine(normalize_database_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
         conn.execute(text(f"CREATE DATABASE {PG_BENCH_DB}"))

@@ -14,7 +14,7 @@
    (``ContentStore.refresh`` with nothing changed).
 3. Builds the app on that content (SQLite in the temp dir), signs a learner in and renders
    learner pages (My training, overview, lesson screens, questions, htmx answers) while
-   counting calls to Markdown conversion, the sanitiser and the content parsers: rendering a
+   counting calls to Markdown conversion, the sanitizer and the content parsers: rendering a
    page must not parse Markdown (everything is rendered once, at load).
 """
 

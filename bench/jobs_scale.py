@@ -1,4 +1,4 @@
-"""The daily jobs and the roster import at an organisation's size: how long each takes and the
+"""The daily jobs and the roster import at an organization's size: how long each takes and the
 longest write transaction it holds, with a learner's write tried all along.
 
     .venv/bin/python bench/jobs_scale.py --people 10000 --db sqlite

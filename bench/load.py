@@ -269,9 +269,9 @@ def window_rate(times: list[float], results: dict) -> tuple[float, float]:
 def choice_made_by_learner(url: str) -> dict[str, int]:
     from sqlalchemy import create_engine, text
 
-    from quiz.config import normalise_database_url
+    from quiz.config import normalize_database_url
 
-    eng = create_engine(normalise_database_url(url))
+    eng = create_engine(normalize_database_url(url))
     try:
         with eng.connect() as conn:
             rows = conn.execute(
@@ -285,9 +285,9 @@ def choice_made_by_learner(url: str) -> dict[str, int]:
 def scalar(url: str, sql: str) -> int:
     from sqlalchemy import create_engine, text
 
-    from quiz.config import normalise_database_url
+    from quiz.config import normalize_database_url
 
-    eng = create_engine(normalise_database_url(url))
+    eng = create_engine(normalize_database_url(url))
     try:
         with eng.connect() as conn:
             return int(conn.execute(text(sql)).scalar() or 0)

@@ -551,9 +551,9 @@ def main(argv=None) -> int:
     if url and url.startswith("postgres"):
         from sqlalchemy import create_engine, text
 
-        from quiz.config import normalise_database_url
+        from quiz.config import normalize_database_url
 
-        engine = create_engine(normalise_database_url(url))
+        engine = create_engine(normalize_database_url(url))
         with engine.begin() as conn:  # emptied, as the tests empty theirs
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))

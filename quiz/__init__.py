@@ -13,7 +13,7 @@ from .config import (
     PROJECT_ROOT,
     check_several_servers,
     from_environment,
-    normalise_database_url,
+    normalize_database_url,
     private_folder,
     private_sqlite_file,
 )
@@ -37,7 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     clock.use_zone(clock.zone(app.config["TIME_ZONE"]))  # a bad name stops the start, named
     for key in ("SQLALCHEMY_DATABASE_URI", "MIGRATION_DATABASE_URI"):
         if app.config.get(key):
-            app.config[key] = normalise_database_url(app.config[key])
+            app.config[key] = normalize_database_url(app.config[key])
     private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])  # 0600, before SQLite makes it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if (

@@ -60,7 +60,7 @@ def grouped(code: str) -> str:
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
-def normalise(typed: str) -> str | None:
+def normalize(typed: str) -> str | None:
     """A typed code as stored, or None if it cannot be one: any case, dashes and spaces
     ignored, O read as 0 and I or L as 1."""
     if len(typed) > MAX_TYPED:
@@ -79,7 +79,7 @@ def check_url(base_url: str, code: str) -> str:
 def find(session: Session, typed: str, *, for_update: bool = False) -> Attempt | None:
     """The signed attempt whose certificate has this code (as typed), if any; ``for_update``
     locks its row on PostgreSQL (a revocation: two at once record once)."""
-    code = normalise(typed)
+    code = normalize(typed)
     if code is None:
         return None
     query = select(Attempt).where(Attempt.certificate_code == code, Attempt.acknowledged_at.is_not(None))

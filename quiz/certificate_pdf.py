@@ -10,7 +10,7 @@ It also carries the certificate's code, the address of the public page that chec
 right corner; a revoked certificate says so at its top.
 
 Text is set in DejaVu Sans (quiz/fonts/, a subset: Latin with its accents, Vietnamese, Greek,
-Cyrillic and common punctuation; licence beside it), embedded in the file. A certificate whose
+Cyrillic and common punctuation; license beside it), embedded in the file. A certificate whose
 names or texts need a character outside that set is not offered as a PDF (``printable``), so a
 name is never printed with letters missing; the page itself still prints.
 """

@@ -648,7 +648,7 @@ def _read_password() -> str:
 
 # --- demo ----------------------------------------------------------------------------------
 
-demo_cli = AppGroup("demo", help="A demonstration organisation.")
+demo_cli = AppGroup("demo", help="A demonstration organization.")
 
 
 def _flask() -> str:
@@ -677,15 +677,15 @@ def _getting_back_in() -> list[str]:
 @demo_cli.command("seed")
 @reads_then_writes
 def demo_seed() -> None:
-    """Create the demo organisation if the database has no accounts (quiz/demo.py says who is
+    """Create the demo organization if the database has no accounts (quiz/demo.py says who is
     who), run the day's jobs once, keep the passwords in instance/demo-passwords.txt (mode 0600)
     and print them last. Run again, it says where the passwords are and how to get back in."""
 
     def already() -> None:
         if demo.is_demo(db.session):
-            click.echo("The demo organisation was made earlier: nothing to do.")
+            click.echo("The demo organization was made earlier: nothing to do.")
         else:
-            click.echo("This database has accounts already: demo organisation not created.")
+            click.echo("This database has accounts already: demo organization not created.")
             return
         for line in _getting_back_in():
             click.echo(line)
@@ -713,7 +713,7 @@ def demo_seed() -> None:
     for line in made.story:
         click.echo(f"demo: {line}")
     rule = "=" * 78
-    click.echo(f"\n{rule}\n  DEMO ORGANISATION CREATED. Sign in with these accounts:\n")
+    click.echo(f"\n{rule}\n  DEMO ORGANIZATION CREATED. Sign in with these accounts:\n")
     for account in made.accounts:
         click.echo(account.line())
     click.echo(f"\n  The passwords are {kept}")

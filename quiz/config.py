@@ -136,7 +136,7 @@ def check_several_servers(config: dict) -> None:
         )
 
 
-def normalise_database_url(url: str) -> str:
+def normalize_database_url(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs (SQLAlchemy would otherwise look for psycopg2)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):

@@ -1,4 +1,4 @@
-"""The demonstration organisation (``flask --app app demo seed``, which ``make run`` runs): a small
+"""The demonstration organization (``flask --app app demo seed``, which ``make run`` runs): a small
 clinic whose every page has something true to show on the first visit.
 
 Made through the product's own functions, never by writing rows or evidence by hand: accounts by
@@ -11,7 +11,7 @@ appended to in the order things are done, each record stamped with the real time
 what is in the past is only what the product itself lets be dated (a hire date, the day an event
 happened, the due dates that follow from them). The attempts are taken now, at seeding.
 
-Who is who (README.md, "The demo organisation", says what each account sees):
+Who is who (README.md, "The demo organization", says what each account sees):
 
 - Dana Whitfield, front desk, hired 20 days ago: failed her onboarding module on the first try
   (a critical choice), took it again, passed and signed; also did the refresher the trigger
@@ -123,12 +123,12 @@ def exists(session: Session) -> bool:
 
 
 def is_demo(session: Session) -> bool:
-    """Whether this database holds the demo organisation (its manager's account)."""
+    """Whether this database holds the demo organization (its manager's account)."""
     return accounts.find_by_email(session, MANAGER) is not None
 
 
 def seed(session: Session, curricula: Curricula, library: Library, today: date) -> Seeded | None:
-    """Make the demo organisation in the caller's transaction; None, doing nothing, if the
+    """Make the demo organization in the caller's transaction; None, doing nothing, if the
     database has any account already."""
     if exists(session):
         return None
@@ -340,7 +340,7 @@ def write_passwords(path: Path, made: Seeded, database: str) -> None:
     any earlier file whole (written beside it, then renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
-        "Rounds demo organisation: the accounts and their passwords.",
+        "Rounds demo organization: the accounts and their passwords.",
         f"Database: {database}",
         "Sign in at /auth/login. Delete this file when you no longer need it.",
         "",

@@ -1,7 +1,7 @@
 """Drafts of content files, kept in the database until they are published (issue 32).
 
 A trainer starts a draft from a live file or from a template, edits its Markdown, checks it
-(the same bounded check as the Try page), and, where the organisation asks for it
+(the same bounded check as the Try page), and, where the organization asks for it
 (``CONTENT_APPROVAL = "second-person"``), submits it for another trainer or a compliance officer
 to approve. Publishing checks the draft with the rest of the content as it is on disk, refuses if
 the live file changed since the draft began, writes the file atomically (a temporary file in the
@@ -426,7 +426,7 @@ def approve(session: Session, draft: ContentDraft, lock: int, by: User, mode: st
     if by.id in authors(draft):
         raise DraftRefused("Someone other than its authors must approve a draft.")
     if mode != "second-person":
-        raise DraftRefused("This organisation publishes drafts without approval.")
+        raise DraftRefused("This organization publishes drafts without approval.")
     draft.status = "approved"
     _touch(draft, by)
     _event(session, draft, "approved", by)

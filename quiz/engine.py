@@ -791,7 +791,7 @@ _TYPED_LOOKALIKES = str.maketrans(
 )
 
 
-def _normalise_name(name: str) -> str:
+def _normalize_name(name: str) -> str:
     """Compare names as people can type them: with or without accents (a desktop keyboard may
     have no "á"), phone-typed apostrophes and dashes, any spacing, any case. The signature is
     kept exactly as typed; this only decides whether it is the learner's name."""
@@ -802,7 +802,7 @@ def _normalise_name(name: str) -> str:
 
 def name_matches(user: User, typed: str) -> bool:
     """The typed signature must be the learner's full name as the account has it."""
-    return _normalise_name(typed) == _normalise_name(user.name)
+    return _normalize_name(typed) == _normalize_name(user.name)
 
 
 def acknowledge(

@@ -1,5 +1,5 @@
 """Where a team is weak: first-try correct rates per objective and per question, beside the
-whole organisation's, and the wrong branches most taken.
+whole organization's, and the wrong branches most taken.
 
 "First try" means the learner's first attempt at the module, and the first answer at each
 decision point in it: later attempts are practice, and would flatter the numbers.
@@ -88,7 +88,7 @@ class ModuleInsights:
 def first_try_answers(session: Session, module_id: str) -> list[tuple[Row[Any], int]]:
     """(answer, user id) for the first answer at each node in each learner's first attempt.
     The answers are rows of the columns read here (attribute access as on an ``Answer``), not
-    ORM objects: an organisation's first tries are tens of thousands of them."""
+    ORM objects: an organization's first tries are tens of thousands of them."""
     rows = session.execute(
         select(
             Answer.scenario_id,

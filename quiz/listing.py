@@ -1,6 +1,6 @@
 """Long lists a page at a time: the paging, the search, and the lists of the admin and manager
 pages that are not people (the outbox, the trigger events). Each page is a fixed number of
-queries, whatever the size of the organisation (docs/architecture.md, "Pages of people")."""
+queries, whatever the size of the organization (docs/architecture.md, "Pages of people")."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ app on the person's phone, and ten one-time recovery codes for when the phone is
 Who must have one: the account roles in the MFA_ROLES setting, when they sign in with a Rounds
 password (single sign-on leaves the second factor to the identity provider). The web layer asks
 for it after the password (``verify``, then ``accounts.record_sign_in`` names the factor used),
-makes those who have none set one up before any other page opens (``enrol``), and asks again on
+makes those who have none set one up before any other page opens (``enroll``), and asks again on
 a privileged page once MFA_STEP_UP_MINUTES have passed since the last code.
 
 What is kept, and how (docs/operations.md, "Second factor (MFA)"):
@@ -19,7 +19,7 @@ What is kept, and how (docs/operations.md, "Second factor (MFA)"):
   themselves): each is taken once, and renewing them voids the old ones.
 
 Wrong codes count toward the account's lockout as wrong passwords do (accounts.LockoutPolicy);
-enrolment, a recovery code used, codes renewed and a reset by someone else are evidence records.
+enrollment, a recovery code used, codes renewed and a reset by someone else are evidence records.
 Plain Python over the session it is given: it commits nothing.
 """
 
@@ -184,12 +184,12 @@ def _make_codes(session: Session, user: User, keys: Keys, at: datetime) -> list[
     return codes
 
 
-def check_enrolment_code(secret: str, code: str, at: datetime) -> bool:
+def check_enrollment_code(secret: str, code: str, at: datetime) -> bool:
     """Whether ``code`` is the app's code for a secret being set up (read-only: nothing kept)."""
     return _matching_step(secret, code, at) is not None
 
 
-def enrol(
+def enroll(
     session: Session, user: User, secret: str, code: str, keys: Keys, *, at: datetime, session_id: str | None
 ) -> list[str]:
     """Set up ``secret`` as ``user``'s second factor, once they typed its current ``code`` (so

@@ -1,4 +1,4 @@
-"""Tables. Behaviour lives in the core modules (engine, evidence, accounts), not here."""
+"""Tables. Behavior lives in the core modules (engine, evidence, accounts), not here."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ class Attempt(Model):
 
     ``step`` is the attempt's state token: every state change bumps it, and every form carries
     the value it was rendered with, so a replayed, double-tapped or back-button submission is
-    recognised as stale and changes nothing. It is also the row's version counter: every UPDATE
+    recognized as stale and changes nothing. It is also the row's version counter: every UPDATE
     of an attempt says ``WHERE step = <the step it was read with>``, so a change based on a
     read that another request has overtaken fails (StaleDataError) instead of overwriting it.
     """

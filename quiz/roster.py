@@ -235,7 +235,7 @@ def decode(data: bytes) -> str:
 class _Row:
     line: int
     cells: dict[str, str]  # the present columns' raw (stripped) text
-    values: dict[str, Any] = field(default_factory=dict)  # column -> normalised value
+    values: dict[str, Any] = field(default_factory=dict)  # column -> normalized value
     errors: list[tuple[str, str]] = field(default_factory=list)  # (rule, problem)
     user: User | None = None  # matched existing account
     key: tuple = ()  # ("u", user id) or ("n", line), set by _match_accounts
@@ -474,7 +474,7 @@ COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 _SQUEEZED = {c.replace("_", ""): c for c in COLUMNS}
 
 
-def _normalise(row: _Row) -> None:
+def _normalize(row: _Row) -> None:
     """Check each present cell on its own (COLUMN_RULES); fill row.values with the values.
     Lengths first, then each column's own check."""
     for rule in COLUMN_RULES:
@@ -554,7 +554,7 @@ def preview(session: Session, text: str, by_user: User | None = None) -> Preview
     rounds = _Rounds.read(session)
     for row in rows:
         miscounted = list(row.errors)
-        _normalise(row)
+        _normalize(row)
         if miscounted:  # the values are shifted: their own complaints would only confuse
             row.errors = miscounted
     _no_duplicates_in_file(rows)

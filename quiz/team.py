@@ -1,7 +1,7 @@
 """Who a manager may see (their direct and indirect reports; admins see everyone), and the pages
 of people they look at: searched, filtered and paged in the database, a page at a time.
 
-Sized for an organisation of 10,000 people and years of history: a page of people is two
+Sized for an organization of 10,000 people and years of history: a page of people is two
 queries (the page's ids with how many match, then their figures), whatever the size of the
 team; a person's standing is worked out in SQL (``standing_sql`` for the rows shown,
 ``in_standing`` for a filter over everyone: the same rule as ``assignments.standing``), so a
@@ -108,7 +108,7 @@ def standing_sql(today: date, due_soon_days: int):
 def in_standing(standing: str, today: date, due_soon_days: int):
     """A condition on ``User`` that holds for everyone in ``standing``: ``standing_sql``'s rule
     as set membership (``IN`` uncorrelated subqueries, each read once), which is what a filter
-    over a whole organisation needs; per-person subqueries would run for every person."""
+    over a whole organization needs; per-person subqueries would run for every person."""
     is_open = Assignment.state.in_(("open", "overdue"))
 
     def open_ids(*more):

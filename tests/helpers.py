@@ -47,7 +47,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from quiz import create_app
-from quiz.config import PROJECT_ROOT, normalise_database_url
+from quiz.config import PROJECT_ROOT, normalize_database_url
 from quiz.db import db
 
 DATA_CONTENT = Path(__file__).parent / "data" / "content"
@@ -118,7 +118,7 @@ def _copy_template(path: Path) -> bool:
 
 def reset_postgresql(url: str) -> None:
     """Drop everything in the database's public schema."""
-    engine = create_engine(normalise_database_url(url), poolclass=NullPool)
+    engine = create_engine(normalize_database_url(url), poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
@@ -155,7 +155,7 @@ def _pg_fingerprint(conn) -> str | None:
 def _migrate_postgresql(url: str) -> None:
     reset_postgresql(url)
     _migrated(url)
-    engine = create_engine(normalise_database_url(url), poolclass=NullPool)
+    engine = create_engine(normalize_database_url(url), poolclass=NullPool)
     with engine.connect() as conn:
         _pg_schema[url] = _pg_fingerprint(conn)
     engine.dispose()
@@ -168,7 +168,7 @@ def empty_postgresql(url: str) -> None:
     The tables are emptied as their owner would, in one transaction: the append-only triggers
     (evidence, content_versions refuse TRUNCATE) are disabled for the TRUNCATE and enabled
     again before it commits, so no other connection ever sees them off."""
-    engine = create_engine(normalise_database_url(url), poolclass=NullPool)
+    engine = create_engine(normalize_database_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
             same = url in _pg_schema and _pg_fingerprint(conn) == _pg_schema[url]

@@ -75,10 +75,10 @@ def test_codes_are_random_crockford_and_read_as_typed():
     assert all(re.fullmatch(r"[0-9ABCDEFGHJKMNPQRSTVWXYZ]{10}", c) for c in codes)
     assert certificate_codes.grouped("7KQ2M9XD4T") == "7KQ2-M9XD-4T"
     for typed in ("7KQ2-M9XD-4T", "7kq2m9xd4t", " 7kq2 m9xd 4t ", "7KQ2-M9XD-4T".lower()):
-        assert certificate_codes.normalise(typed) == "7KQ2M9XD4T"
-    assert certificate_codes.normalise("1O0L-ILOO-10") == "1001-1100-10".replace("-", "")
+        assert certificate_codes.normalize(typed) == "7KQ2M9XD4T"
+    assert certificate_codes.normalize("1O0L-ILOO-10") == "1001-1100-10".replace("-", "")
     for bad in ("", "7KQ2-M9XD", "7KQ2-M9XD-4TT", "7KQ2-M9XD-4U", "7KQ2*M9XD*4T", "x" * 100):
-        assert certificate_codes.normalise(bad) is None
+        assert certificate_codes.normalize(bad) is None
 
 
 # --- the public page -------------------------------------------------------------------------

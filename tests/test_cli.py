@@ -158,9 +158,9 @@ def test_users_add_rejects_a_short_password_and_an_unknown_supervisor(app):
         assert db.session.scalar(select(func.count(User.id))) == 0
 
 
-def test_demo_seed_creates_the_organisation_once(app):
+def test_demo_seed_creates_the_organization_once(app):
     first = run_cli(app, "demo", "seed")
-    assert first.exit_code == 0 and "DEMO ORGANISATION CREATED" in first.output
+    assert first.exit_code == 0 and "DEMO ORGANIZATION CREATED" in first.output
     assert len(set(re.findall(r"^  (\S+@demo\.rounds) ", first.output, re.M))) == 9
     second = run_cli(app, "demo", "seed")
     assert "made earlier: nothing to do" in second.output and "demo passwords" in second.output

@@ -1,4 +1,4 @@
-"""Tests for quiz.content: parsing, validation, scoring, sanitising, loading and the live store."""
+"""Tests for quiz.content: parsing, validation, scoring, sanitizing, loading and the live store."""
 
 from __future__ import annotations
 
@@ -707,8 +707,8 @@ def test_score_range_budget_caps_work(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TooComplex):
         score_range(scenario, budget=2_000)
     monkeypatch.setattr(content.walks, "WORK_BUDGET", 2_000)
-    analysed, problems = content.validate.analyse_scenario(scenario)
-    assert analysed is None and "too many nodes or loops" in one(problems).message
+    analyzed, problems = content.validate.analyze_scenario(scenario)
+    assert analyzed is None and "too many nodes or loops" in one(problems).message
     assert problems[0].line == scenario.start_node.line
 
 
@@ -721,7 +721,7 @@ def test_score_range_small_scenarios_are_fast_and_exact() -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def test_sanitiser_strips_dangerous_html() -> None:
+def test_sanitizer_strips_dangerous_html() -> None:
     html = render_markdown(
         "Hi <script>alert(1)</script>\n\n"
         '<a href="https://example.org" onclick="steal()" style="color:red">ok</a>\n\n'
@@ -828,7 +828,7 @@ def test_code_autolinks_and_allowed_html_are_fine() -> None:
 )
 def test_a_link_the_page_would_strip_is_an_error_naming_its_kind(line: str, scheme: str) -> None:
     html = render_markdown(line)
-    assert "href" not in html  # the premise: the sanitiser drops the target (or all of it)
+    assert "href" not in html  # the premise: the sanitizer drops the target (or all of it)
     text = MODULE.replace("Text.\n", f"Text.\n\n{line}\n")
     _, errors = parse_module("m.md", text)
     err = one(errors)

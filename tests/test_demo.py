@@ -1,4 +1,4 @@
-"""The demo organisation (`flask --app app demo seed`, run by `make run`): a story every page shows
+"""The demo organization (`flask --app app demo seed`, run by `make run`): a story every page shows
 on the first visit, made through the product's own functions, and passwords that cannot be lost."""
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_the_passwords_are_kept_private_printed_last_and_copy_cleanly(shipped):
         assert CLEAN_ENDS.match(password), password
         accounts.check_password_rule(password, email=email)
     # Printed last: after the day's jobs and the story, nothing but the banner's end follows.
-    banner = seeded.output.index("DEMO ORGANISATION CREATED")
+    banner = seeded.output.index("DEMO ORGANIZATION CREATED")
     assert seeded.output.rindex("demo:") < banner
     assert str(path) in seeded.output[banner:] and "demo passwords" in seeded.output[banner:]
     assert "users set-password EMAIL" in seeded.output[banner:]
@@ -174,7 +174,7 @@ def test_the_passwords_are_kept_private_printed_last_and_copy_cleanly(shipped):
 def test_a_database_with_other_accounts_gets_no_demo(app):
     add_user(app)
     result = run_cli(app, "demo", "seed")
-    assert result.exit_code == 0 and "demo organisation not created" in result.output
+    assert result.exit_code == 0 and "demo organization not created" in result.output
     assert "set-password" not in result.output and not demo_file(app).exists()
     assert _everything(app)[0] == 1
 

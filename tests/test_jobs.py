@@ -1,4 +1,4 @@
-"""Daily jobs at an organisation's size: the refresh is set-based and idempotent, two runs at once
+"""Daily jobs at an organization's size: the refresh is set-based and idempotent, two runs at once
 double nothing (a run lock in the database, and a unique rule behind it), the lock is given
 back when a job fails, a learner's write waits for a job's write and succeeds, and the roster
 preview of a big file stays a small page. On SQLite and on PostgreSQL."""

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from quiz import create_app, evidence, privileges
-from quiz.config import PROJECT_ROOT, normalise_database_url
+from quiz.config import PROJECT_ROOT, normalize_database_url
 from quiz.db import db
 from quiz.models import ContentVersion, Evidence, User
 
@@ -48,13 +48,13 @@ APPEND_ONLY = {"evidence": "event", "content_versions": "path"}  # each table, a
 
 
 def _engine(url: str, **kw):
-    return create_engine(normalise_database_url(url), poolclass=NullPool, **kw)
+    return create_engine(normalize_database_url(url), poolclass=NullPool, **kw)
 
 
 @pytest.fixture(scope="module")
 def pg():
     """An owner role, an app role and a database the owner owns, as in docs/operations.md."""
-    admin_url = make_url(normalise_database_url(PG_URL))
+    admin_url = make_url(normalize_database_url(PG_URL))
     base = admin_url.database
     names = SimpleNamespace(owner=f"{base}_lp_owner", app=f"{base}_lp_app", database=f"{base}_lp")
     password = secrets.token_hex(16)  # trust authentication ignores it; password authentication needs it

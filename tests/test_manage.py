@@ -1,4 +1,4 @@
-"""Managers: team scope, transcripts, team-vs-organisation results, targeted refreshers,
+"""Managers: team scope, transcripts, team-vs-organization results, targeted refreshers,
 waivers and trigger events."""
 
 from __future__ import annotations
@@ -148,13 +148,13 @@ def test_learners_cannot_reach_the_manager_area(app):
     assert client.get("/manage/").status_code == 403
 
 
-def test_results_compare_team_with_organisation_and_show_wrong_branches(app):
+def test_results_compare_team_with_organization_and_show_wrong_branches(app):
     _org(app)
     _take(app, "ana@example.org", "Read out the appointment time")  # wrong at first try
     _take(app, "ben@example.org", "Ask for two identifiers")
     _take(app, "cat@example.org", "Ask for two identifiers")  # outside the team
     page = _manager(app).get("/manage/modules/test-callers").text
-    # team: 1 of 2 right at "The phone rings"; organisation: 2 of 3
+    # team: 1 of 2 right at "The phone rings"; organization: 2 of 3
     assert '50% <span class="meta">(1/2)</span>' in page
     assert '67% <span class="meta">(2/3)</span>' in page
     assert "“Read out the appointment time”" in page
@@ -186,7 +186,7 @@ def test_each_specialty_version_of_a_check_is_counted_under_its_own_words(app):
     dental = page[
         page.index('<th scope="row">The phone rings at the dental desk <span class="meta">(Dental)</span></th>') :
     ]
-    assert general.split("</tr>")[0].count('0% <span class="meta">(0/2)</span>') == 2  # team, organisation
+    assert general.split("</tr>")[0].count('0% <span class="meta">(0/2)</span>') == 2  # team, organization
     assert dental.split("</tr>")[0].count('0% <span class="meta">(0/1)</span>') == 2
 
 

@@ -56,7 +56,7 @@ def post_form(client, url: str, **data):
     return client.post(url, data={**data, "csrf_token": csrf_token(page.text)})
 
 
-def enrol(client) -> tuple[str, list[str]]:
+def enroll(client) -> tuple[str, list[str]]:
     """Set up the second factor on the set-up page as a person would: the secret read off the
     page into the 'app' (pyotp), its current code typed. Returns the secret and recovery codes."""
     page = client.get("/auth/second-factor/set-up")
@@ -76,7 +76,7 @@ def enrolled_admin(app, email="admin@example.org", **kw):
     add_admin(app, email=email, **kw)
     client = app.test_client()
     assert sign_in(client, email).status_code == 303
-    secret, codes = enrol(client)
+    secret, codes = enroll(client)
     return client, secret, codes
 
 
@@ -115,7 +115,7 @@ def test_an_admin_with_a_password_opens_no_page_until_a_second_factor_is_set_up(
     assert wrong.status_code == 422 and "That is not the code your app shows now" in page_text(wrong.text)
     assert records(app, "person.mfa-enrolled") == []
 
-    secret, codes = enrol(client)
+    secret, codes = enroll(client)
     assert client.get("/admin/roster").status_code == 200
     [(record, details)] = records(app, "person.mfa-enrolled")
     assert record.learner_email == "admin@example.org"

@@ -1,4 +1,4 @@
-"""Pages sized for a whole organisation: the team page, the roster, the outbox and the trigger
+"""Pages sized for a whole organization: the team page, the roster, the outbox and the trigger
 events are paged, searched and filtered in the database; bulk actions (assign a module, set
 people inactive) ask first and leave the same evidence as the single actions; and the team
 page runs the same number of SQL statements for 20 people as for 200."""

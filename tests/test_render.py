@@ -1,9 +1,9 @@
-"""Content Markdown is rendered by Python-Markdown as published, then sanitised by nh3.
+"""Content Markdown is rendered by Python-Markdown as published, then sanitized by nh3.
 
 What matters: every shipped file renders; the HTML a parse stores is exactly what stock
 ``markdown.markdown(text, extensions=...)`` gives, cleaned by nh3, for every content file and for
 inputs that could carry state from one fragment to the next (the renderer reuses one converter
-per thread); and the sanitiser strips what it must.
+per thread); and the sanitizer strips what it must.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ CONTENT_DIRS = [
     Path(__file__).parent / "content_fixtures" / "content",
 ]
 
-#: Spelled out, not read from render.py: this is the published behaviour the content relies on.
+#: Spelled out, not read from render.py: this is the published behavior the content relies on.
 EXTENSIONS = ["tables", "sane_lists", "fenced_code"]
 
 
 def stock(text: str) -> str:
-    """A fresh stock Python-Markdown run on ``text`` alone, then the sanitiser."""
+    """A fresh stock Python-Markdown run on ``text`` alone, then the sanitizer."""
     return render.clean(markdown.markdown(text, extensions=EXTENSIONS))
 
 
@@ -209,7 +209,7 @@ def test_markdown_that_once_looped_forever_renders() -> None:
     assert out == ["<p>&amp;#x; </p>"]
 
 
-# -------------------------------------------------------------------------------- sanitising
+# -------------------------------------------------------------------------------- sanitizing
 
 
 @pytest.mark.parametrize(
@@ -241,7 +241,7 @@ def test_markdown_that_once_looped_forever_renders() -> None:
         ("Text <svg><script>alert(1)</script></svg> x", "<p>Text  x</p>"),
     ],
 )
-def test_the_sanitiser_strips_what_it_must(text: str, html: str) -> None:
+def test_the_sanitizer_strips_what_it_must(text: str, html: str) -> None:
     out = render.render_markdown(text)
     assert out == html == stock(text)
     for bad in (
@@ -259,7 +259,7 @@ def test_the_sanitiser_strips_what_it_must(text: str, html: str) -> None:
         assert bad not in out, (text, out)
 
 
-def test_the_sanitiser_keeps_what_lessons_may_use() -> None:
+def test_the_sanitizer_keeps_what_lessons_may_use() -> None:
     text = (
         "# H1\n\n## H2\n\n*em* **strong** `code` [link](https://example.org) line  \nbreak\n\n"
         "- a\n- b\n\n1. one\n\n> quote\n\n```\npre\n```\n\n---\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"

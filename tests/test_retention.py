@@ -103,7 +103,7 @@ def test_fewer_than_six_years_is_refused_citing_the_rule(monkeypatch, tmp_path):
         retention.Policy(years=3)
 
 
-# --- a small organisation with a past -------------------------------------------------------------
+# --- a small organization with a past -------------------------------------------------------------
 
 
 def _gone_person(app, email: str, *, department: str | None = None, by_email: str = "hr@example.org") -> int:

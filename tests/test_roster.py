@@ -412,7 +412,7 @@ def test_a_file_that_is_not_a_roster_gets_one_clear_error(app, text, message):
 
 
 def test_headers_in_any_case_with_extra_columns_and_semicolons(app):
-    text = "Employee ID;E-mail;Name;Job Role;Cost Centre;Work State\nE1;Ana@Clinic.Example; Ana  Lima ;Front-Desk;4410;tx\n"
+    text = "Employee ID;E-mail;Name;Job Role;Cost Center;Work State\nE1;Ana@Clinic.Example; Ana  Lima ;Front-Desk;4410;tx\n"
     with app.app_context():
         result = roster.preview(db.session, text)
     assert result.ok and result.created[0].values["email"] == "ana@clinic.example"

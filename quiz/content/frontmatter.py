@@ -284,7 +284,7 @@ def _indent_slip(lines: list[str], first: int, line: _Line) -> tuple[int, str] |
 
 def explain_yaml_error(lines: list[str], end: int, exc: yaml.MarkedYAMLError) -> tuple[int, str]:
     """(0-based index into ``lines``, message) for YAML that did not load: the front matter is
-    ``lines[1:end]``. The slip and its fix in plain words where one is recognised; PyYAML's
+    ``lines[1:end]``. The slip and its fix in plain words where one is recognized; PyYAML's
     own words, reworded, where none is."""
     first = 1
     for i in range(first, end):

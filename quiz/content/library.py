@@ -23,7 +23,7 @@ from .frontmatter import has_top_level_key, sniff_value
 from .model import ContentError, Library, Module, Scenario, error_order
 from .parse import parse_module, parse_scenario, version_of
 from .timelimit import parse_within
-from .validate import analyse_scenario, build_library
+from .validate import analyze_scenario, build_library
 
 log = logging.getLogger("quiz.content")
 
@@ -96,7 +96,7 @@ def _parse(kind: str, path: str, text: str) -> tuple[Content | None, list[Conten
         return parse_module(path, text)
     scenario, errors = parse_scenario(path, text)
     if scenario is not None:
-        scenario = analyse_scenario(scenario)[0] or scenario
+        scenario = analyze_scenario(scenario)[0] or scenario
     return scenario, errors
 
 

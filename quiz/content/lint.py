@@ -2,7 +2,7 @@
 
 Lesson HTML is cleaned against a short allow-list (``render.py``): an image, raw HTML the list
 does not allow, or a link to anything but ``URL_SCHEMES`` (``tel:``, ``file:``,
-``javascript:``...: the sanitiser drops the target, or for an autolink the whole of it) would
+``javascript:``...: the sanitizer drops the target, or for an autolink the whole of it) would
 vanish from the page without a word to the trainer, and a link with no words is read out by a
 screen reader as just "link". ``content check`` names each one, with its file and line, instead. Code (fenced blocks and `code spans`) is left alone: there, HTML is
 text to show.
@@ -31,7 +31,7 @@ _LINK_TARGET = re.compile(r"(?<![!\\])\[.*?\]\([ \t]*<?([^\s)>]+)")
 _REFERENCE = re.compile(r"^[ ]{0,3}\[[^\]]+\]:[ \t]*<?(\S+?)>?(?:\s|$)")
 _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*)>")
 _HREF = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']?\s*([^\"'\s>]+)", re.IGNORECASE)
-#: A URL's scheme, as the sanitiser reads it (after HTML entities are decoded).
+#: A URL's scheme, as the sanitizer reads it (after HTML entities are decoded).
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 IMAGE = "images are not shown on the page: say in words what it shows, or link to it"
@@ -91,7 +91,7 @@ def _line_problems(line: str) -> list[str]:
 
 
 def _dropped_schemes(text: str) -> list[str]:
-    """The schemes, once each and as written, of this line's links the sanitiser would drop."""
+    """The schemes, once each and as written, of this line's links the sanitizer would drop."""
     targets = [m.group(1) for pattern in (_LINK_TARGET, _AUTOLINK, _HREF) for m in pattern.finditer(text)]
     reference = _REFERENCE.match(text)
     if reference:

@@ -261,7 +261,7 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Screen:
-    """One lesson screen: a level-2 heading and the text under it, rendered and sanitised."""
+    """One lesson screen: a level-2 heading and the text under it, rendered and sanitized."""
 
     title: str
     html: str

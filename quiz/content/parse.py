@@ -89,7 +89,7 @@ class _Texts:
         self.problems: list[ContentError] = []
 
     def html(self, start: int, end: int) -> str:
-        """Lines ``start:end`` rendered and sanitised, their problems noted. Text that would take
+        """Lines ``start:end`` rendered and sanitized, their problems noted. Text that would take
         the renderer too long (``bounds.py``) is not rendered, nor looked at further: its
         problems are noted and it stays empty."""
         costly = bounds.problems(self.lines, start, end)

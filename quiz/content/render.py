@@ -72,7 +72,7 @@ _HEADING_IDS = {f"h{level}": {"id"} for level in range(1, 7)}
 
 
 def clean(html: str, *, heading_ids: bool = False) -> str:
-    """Sanitise rendered HTML against the allow-list (``heading_ids``: headings keep their ids)."""
+    """Sanitize rendered HTML against the allow-list (``heading_ids``: headings keep their ids)."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -85,7 +85,7 @@ def clean(html: str, *, heading_ids: bool = False) -> str:
 
 
 def render_markdown(text: str) -> str:
-    """Render trainer Markdown and sanitise the result; safe to insert into a page unescaped."""
+    """Render trainer Markdown and sanitize the result; safe to insert into a page unescaped."""
     md = _converter()
     try:
         html = md.convert(text)

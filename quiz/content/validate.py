@@ -1,6 +1,6 @@
 """Checks that need the whole scenario graph or more than one file.
 
-``analyse_scenario`` covers one scenario on its own (so a stored old version can be scored
+``analyze_scenario`` covers one scenario on its own (so a stored old version can be scored
 without the rest of the library); ``build_library`` adds the cross-file rules and decides what
 is left out. Whatever fails is dropped with its errors; everything else keeps serving.
 """
@@ -83,7 +83,7 @@ def _closure(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[
     return seen
 
 
-def analyse_scenario(scenario: Scenario) -> tuple[Scenario | None, list[ContentError]]:
+def analyze_scenario(scenario: Scenario) -> tuple[Scenario | None, list[ContentError]]:
     """Check one scenario and fill in its score range; (None, errors) if it is unusable."""
     if scenario.scores is not None:
         return scenario, []
@@ -151,10 +151,10 @@ def _add_scenarios(
             )
             continue
         seen[key] = scenario
-        analysed, problems = analyse_scenario(scenario)
+        analyzed, problems = analyze_scenario(scenario)
         library.errors.extend(problems)
-        if analysed is not None:
-            good.append(analysed)
+        if analyzed is not None:
+            good.append(analyzed)
         else:
             (failed_variant if scenario.specialty else failed_general).setdefault(scenario.id, scenario.path)
     general = {s.id for s in good if s.specialty is None}

@@ -257,7 +257,7 @@ def _password_to_choose():
 
 #: Pages someone who must set up or type their second factor can still open.
 _OPEN_BEFORE_THE_SECOND_FACTOR = (
-    "auth.mfa_enrol",
+    "auth.mfa_enroll",
     "auth.mfa_again",
     "auth.logout",
     "static",
@@ -280,7 +280,7 @@ def _second_factor_to_type():
     if not isinstance(session.get(second_factor.VERIFIED_AT), int):
         if request.method not in ("GET", "HEAD"):
             flash("Set up your second factor first. What you just sent was not recorded.", "info")
-        return redirect_anywhere(url_for("auth.mfa_enrol", next=_back_here()))
+        return redirect_anywhere(url_for("auth.mfa_enroll", next=_back_here()))
     privileged = request.blueprint in second_factor.PRIVILEGED_BLUEPRINTS
     if (privileged or request.endpoint in second_factor.PRIVILEGED_ENDPOINTS) and not (
         second_factor.verified_within_step_up()

@@ -80,7 +80,7 @@ def serve(hashed: str):
 
 
 def _manifest() -> bytes:
-    """The web manifest: the app's name, colours and icons, for a phone's home screen."""
+    """The web manifest: the app's name, colors and icons, for a phone's home screen."""
     icons = [
         {"src": asset_url("icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
         {"src": asset_url("icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},

@@ -324,7 +324,7 @@ def mfa_again():
     if session.get(oidc.METHOD) == "oidc" or not second_factor.required(current_user.role):
         return redirect(next_url or landing_page(current_user.role), code=303)
     if not mfa.is_enrolled(db.session, current_user.id):
-        return redirect(url_for("auth.mfa_enrol", next=next_url), code=303)
+        return redirect(url_for("auth.mfa_enroll", next=next_url), code=303)
     form = CodeForm()
     if form.validate_on_submit():
         with writing(db.session):
@@ -356,7 +356,7 @@ def mfa_again():
 @bp.route("/second-factor/set-up", methods=["GET", "POST"])
 @login_required
 @reads_then_writes
-def mfa_enrol():
+def mfa_enroll():
     """Setting up the second factor: required, before any other page, for the account roles in
     MFA_ROLES signed in with a password (the web layer's gate sends every page here). The
     secret is made here and kept in the session, encrypted, until its first code is typed; then
@@ -375,7 +375,7 @@ def mfa_enrol():
     form = CodeForm()
     if form.validate_on_submit():
         now = mfa.now()
-        if not mfa.check_enrolment_code(secret, form.code.data or "", now):
+        if not mfa.check_enrollment_code(secret, form.code.data or "", now):
             form.code.errors.append(
                 "That is not the code your app shows now. Check the app has the account, then type its current code."
             )
@@ -383,7 +383,7 @@ def mfa_enrol():
             try:
                 with writing(db.session):
                     user = db.session.get_one(User, current_user.id, populate_existing=True, with_for_update=True)
-                    codes = mfa.enrol(
+                    codes = mfa.enroll(
                         db.session, user, secret, form.code.data or "", keys, at=now, session_id=session_id()
                     )
             except mfa.MfaError as exc:
@@ -398,7 +398,7 @@ def mfa_enrol():
                     next_url=next_url or landing_page(current_user.role),
                 )
     return render_template(
-        "auth/mfa_enrol.html",
+        "auth/mfa_enroll.html",
         form=form,
         secret=second_factor.grouped(secret),
         qr=second_factor.qr_code(mfa.provisioning_uri(secret, current_user.email)),
@@ -425,7 +425,7 @@ def mfa_codes():
             except mfa.MfaError:
                 codes = None
         if codes is None:
-            return redirect(url_for("auth.mfa_enrol"), code=303)
+            return redirect(url_for("auth.mfa_enroll"), code=303)
         return render_template(
             "auth/recovery_codes.html", codes=codes, enrolled=False, next_url=url_for("auth.mfa_codes")
         )

@@ -40,7 +40,7 @@ def form():
     """A form to type a code; sent (a GET), it leads to that code's page."""
     typed = request.args.get("code", "")
     if typed.strip():
-        code = certificate_codes.normalise(typed)
+        code = certificate_codes.normalize(typed)
         if code is not None:
             return redirect(url_for("check.certificate", code=certificate_codes.grouped(code)), code=303)
         return render_template("check/index.html", typed=typed, result=None, unknown=True), 404

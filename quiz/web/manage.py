@@ -99,7 +99,7 @@ class EventForm(FlaskForm):
     # No Optional() here: it would stop the scope checks below from running on empty values.
     department = SelectField("Department", validate_choice=False)
     job_role = SelectField("Job role", validate_choice=False)
-    # Named by employee id or email, not chosen from a list: a whole organisation's names
+    # Named by employee id or email, not chosen from a list: a whole organization's names
     # would be a page of half a megabyte.
     people = TextAreaField(
         "People (employee ids or emails, one a line)",

@@ -35,7 +35,7 @@ DEVICES = {
     "desktop": dict(viewport={"width": 1280, "height": 800}),
 }
 
-#: The ways the learner's whole path is taken (device, JavaScript, colour scheme), for
+#: The ways the learner's whole path is taken (device, JavaScript, color scheme), for
 #: ``@pytest.mark.parametrize("device, js, scheme", PATH_RUNS)``: phone and desktop, with and
 #: without JavaScript, and a phone set to dark (a night shift).
 PATH_RUNS = [
@@ -102,7 +102,7 @@ def browser():
 @pytest.fixture
 def new_page(browser):
     """new_page(device, js, bypass_csp=False, scheme="light"): a page in a fresh context (no
-    cookies), with the phone or computer set to a light or dark colour scheme."""
+    cookies), with the phone or computer set to a light or dark color scheme."""
     contexts = []
 
     def make(device: str, js: bool, bypass_csp: bool = False, scheme: str = "light"):

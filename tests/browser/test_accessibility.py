@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.parametrize(
     "device, js, scheme",
-    # the path's runs, and the dark colours without JavaScript too: contrast is a serious rule
+    # the path's runs, and the dark colors without JavaScript too: contrast is a serious rule
     [*PATH_RUNS, pytest.param("desktop", False, "dark", id="desktop-dark-nojs")],
 )
 def test_no_serious_or_critical_axe_violations_on_any_screen(live_server, new_page, device, js, scheme):
@@ -69,7 +69,7 @@ def test_no_serious_or_critical_axe_violations_on_manager_and_admin_pages(live_a
             expect(page.locator("a[href*='/certificates/']")).to_have_count(1)
         if "/certificates/" in path:  # the premise: a certificate with its code and check address
             expect(page.locator("#cert-code")).to_have_count(1)
-        if path == "/audit/training":  # the premise: report rows, a state in its colour, departments
+        if path == "/audit/training":  # the premise: report rows, a state in its color, departments
             expect(page.locator("td .badge-current")).to_have_count(1)
             expect(page.locator(".by-department tbody tr")).to_have_count(2)
     assert not found, "axe-core found serious/critical violations:\n" + "\n".join(

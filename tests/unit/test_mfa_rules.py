@@ -20,7 +20,7 @@ POLICY = accounts.LockoutPolicy(failures=3, minutes=15)
 def enrolled(session, person):
     user = person(role="admin")
     secret = mfa.new_secret()
-    codes = mfa.enrol(session, user, secret, pyotp.TOTP(secret).at(AT), KEYS, at=AT, session_id="s1")
+    codes = mfa.enroll(session, user, secret, pyotp.TOTP(secret).at(AT), KEYS, at=AT, session_id="s1")
     return user, secret, codes
 
 
