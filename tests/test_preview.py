@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from quiz import preview as core
 from quiz.content import load_library
 from quiz.db import db
-from quiz.models import Answer, Attempt, ContentVersion, Evidence
+from quiz.models import Answer, Attempt, ContentDraft, ContentVersion, Evidence
 
 from .helpers import DATA_CONTENT, choice_value, csrf_token, page_text, repeated_ids, signed_in_as, step_token
 
@@ -166,8 +166,8 @@ def test_settings_are_asked_for_and_checked(app):
     assert 'action="/author/preview/test-callers/"' in content and "Play as a learner" in content
 
 
-@pytest.mark.parametrize("role", ["learner", "manager", "compliance"])
-def test_only_trainers_and_admins_may_preview(app, role):
+@pytest.mark.parametrize("role", ["learner", "manager"])
+def test_learners_and_managers_may_not_preview(app, role):
     client = signed_in_as(app, role)
     assert client.get(BASE + DENTAL_FRONT_DESK).status_code == 403
     page = client.get("/learn/").text
@@ -177,8 +177,83 @@ def test_only_trainers_and_admins_may_preview(app, role):
     )
 
 
-def test_an_admin_may_preview(app):
-    assert signed_in_as(app, "admin").get(BASE + DENTAL_FRONT_DESK).status_code == 200
+@pytest.mark.parametrize("role", ["admin", "compliance"])
+def test_admins_and_compliance_officers_may_preview(app, role):
+    assert signed_in_as(app, role).get(BASE + DENTAL_FRONT_DESK).status_code == 200
+
+
+# --- drafts -----------------------------------------------------------------------------------
+
+
+def _dental_draft(client, text_change=("at the dental desk", "at the dental reception")) -> int:
+    """A draft of the dental version of test-check, saved with one change."""
+    page = client.get("/author/drafts/new")
+    answer = client.post(
+        "/author/drafts/new", data={"csrf_token": csrf_token(page.text), "live-source": "scenario:test-check:dental"}
+    )
+    assert answer.status_code == 302, answer.text
+    draft_id = int(answer.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    page = client.get(f"/author/drafts/{draft_id}").text
+    with client.application.app_context():
+        text = db.session.get(ContentDraft, draft_id).text
+    assert text_change[0] in text
+    lock = re.search(r'name="lock" type="hidden" value="(\d+)"', page).group(1)
+    saved = client.post(
+        f"/author/drafts/{draft_id}",
+        data={"csrf_token": csrf_token(page), "lock": lock, "text": text.replace(*text_change), "save": "y"},
+    )
+    assert saved.status_code in (200, 302, 303), saved.text
+    return draft_id
+
+
+def test_a_draft_is_played_in_place_of_its_live_file_and_nothing_is_recorded(app):
+    client = signed_in_as(app, "trainer")
+    draft_id = _dental_draft(client)
+    draft_page = client.get(f"/author/drafts/{draft_id}").text
+    link = f"/author/preview/test-callers/?draft={draft_id}"
+    assert f'href="{link}"' in draft_page and "Play “Test module on callers”" in draft_page
+    settings = client.get(link).text
+    assert f'name="draft" value="{draft_id}"' in settings
+    before = _counts(app)
+
+    query = f"{DENTAL_FRONT_DESK}&draft={draft_id}"
+    _post(client, "start", query)
+    _post(client, "skip", query)
+    page = client.get(BASE + query).text
+    assert "The phone rings at the dental reception" in page  # the draft's text
+    assert "not published" in page_text(page) and BANNER in page
+    assert (
+        f'action="/author/preview/test-callers/answer?role=front-desk&amp;specialty=dental&amp;state=&amp;draft={draft_id}"'
+        in page
+    )
+    _choose(client, "Ask for two identifiers", query)
+    assert "Right: verify first." in client.get(BASE + query).text
+    # the live content, in the same session, is its own preview and still has the live text
+    _post(client, "start")
+    _post(client, "skip")
+    assert "The phone rings at the dental desk" in client.get(BASE + DENTAL_FRONT_DESK).text
+    assert _counts(app) == before
+
+
+def test_a_draft_with_errors_is_not_played_and_its_errors_are_listed(app):
+    client = signed_in_as(app, "trainer")
+    draft_id = _dental_draft(client, ("-> verify", "-> nowhere"))
+    response = client.get(f"{BASE}{DENTAL_FRONT_DESK}&draft={draft_id}")
+    assert response.status_code == 409
+    assert "This draft cannot be played yet" in response.text and "nowhere" in response.text
+
+
+def test_a_compliance_officer_who_approves_plays_the_draft_and_learners_cannot(app):
+    draft_id = _dental_draft(signed_in_as(app, "trainer"))
+    query = f"{DENTAL_FRONT_DESK}&draft={draft_id}"
+    compliance = signed_in_as(app, "compliance")
+    assert "Play “Test module on callers”" in compliance.get(f"/author/drafts/{draft_id}").text
+    _post(compliance, "start", query)
+    _post(compliance, "skip", query)
+    assert "The phone rings at the dental reception" in compliance.get(BASE + query).text
+    assert signed_in_as(app, "learner").get(BASE + query).status_code == 403
+    assert compliance.get(f"{BASE}{DENTAL_FRONT_DESK}&draft=999").status_code == 404
+    assert compliance.get(f"{BASE}{DENTAL_FRONT_DESK}&draft=x").status_code == 400
 
 
 def test_the_learner_pages_are_unchanged_for_learners(app, learner):

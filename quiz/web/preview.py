@@ -8,31 +8,40 @@ choices) lives in the signed session cookie, a few bytes a step (``quiz/preview.
 drops the last step, so every choice and its feedback can be seen. One preview at a time per
 session: starting another replaces it.
 
-The library previewed is ``_library()``: the live content. A draft plugs in by handing its
-library instead (docs/authoring.md, "Play a module as a learner").
+What is played is the live content, or, with ``?draft=<id>``, the content with an open draft
+(``quiz/drafts.py``) in place of its live file: ``drafts.draft_library``, checked once per
+draft text and live library in each process (``_draft_library``), since a walk asks for it
+on every step. A draft with errors is not played: its page lists them.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput
 
-from .. import assignments, engine
+from .. import assignments, drafts, engine
 from .. import preview as core
-from ..content import JOB_ROLES, SPECIALTIES, Choice, Library, Module, label, role_label
+from ..content import JOB_ROLES, SPECIALTIES, Choice, ContentError, Library, Module, label, role_label
+from ..content.parse import version_of
+from ..db import db
+from ..models import ContentDraft
 from .access import require_role
 from .common import curricula, library
-from .htmx import is_partial, page_or_blocks
+from .htmx import is_htmx, is_partial, page_or_blocks
 from .units import reads
 
 bp = Blueprint("preview", __name__, url_prefix="/author/preview")
-bp.before_request(require_role("trainer", "admin"))
+#: Trainers and admins, and compliance officers, who approve drafts (``drafts.APPROVERS``).
+bp.before_request(require_role("trainer", "admin", "compliance"))
 
 PAGE = "learn/module.html"
 PARTIAL_BLOCKS = ["step", "announcer"]
@@ -54,8 +63,64 @@ ACTIONS = {
 }
 
 
+def _draft() -> ContentDraft | None:
+    """The open draft the request plays (``?draft=<id>``), or None: the live content."""
+    if "preview_draft" not in g:
+        raw = request.args.get("draft", "")
+        if not raw:
+            g.preview_draft = None
+        elif not raw.isdigit():
+            abort(400)
+        else:
+            draft = drafts.get(db.session, int(raw))
+            if draft is None or draft.status not in drafts.OPEN:
+                abort(404)
+            g.preview_draft = draft
+    return g.preview_draft
+
+
+#: (draft id, version of its text) -> (the live library it was checked beside, the result)
+_checked: dict[tuple[int, str], tuple[Library, tuple[Library, list[ContentError]]]] = {}
+_checked_lock = threading.Lock()
+
+
+def _draft_library(draft: ContentDraft) -> tuple[Library, list[ContentError]]:
+    """``drafts.draft_library``, again only when the draft's text or the live content changed
+    (a new live library: ContentStore builds one on every change on disk)."""
+    live, key = library(), (draft.id, version_of(draft.text))
+    with _checked_lock:
+        found = _checked.get(key)
+    if found is not None and found[0] is live:
+        return found[1]
+    result = drafts.draft_library(
+        Path(current_app.config["CONTENT_DIR"]), draft, time_limit=current_app.config["TRY_TIME_LIMIT_SECONDS"]
+    )
+    with _checked_lock:
+        if len(_checked) >= 16:
+            _checked.clear()
+        _checked[key] = (live, result)
+    return result
+
+
 def _library() -> Library:
-    return library()
+    """What is played: the live content, or the content with the draft in its file's place."""
+    draft = _draft()
+    if draft is None:
+        return library()
+    lib, errors = _draft_library(draft)
+    if errors:
+        abort(_draft_has_errors(draft, errors))
+    return lib
+
+
+def _draft_has_errors(draft: ContentDraft, errors: list[ContentError]):
+    """The page that says the draft cannot be played yet (htmx: reload, to show it whole)."""
+    response = current_app.make_response(
+        (render_template("author/preview_draft_errors.html", draft=draft, errors=errors), 409)
+    )
+    if is_htmx():
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 def _states(lib: Library) -> list[str]:
@@ -85,7 +150,19 @@ def settings_form(module: Module, lib: Library, formdata=None) -> SettingsForm:
 @bp.app_context_processor
 def _settings_form_for_pages() -> dict:
     """The form that starts a preview, for the module's Content page (templates/author/module.html)."""
-    return {"preview_settings_form": lambda module: settings_form(module, _library())}
+    return {
+        "preview_settings_form": lambda module: settings_form(module, library()),
+        "preview_modules_of": _modules_of,
+    }
+
+
+def _modules_of(draft: ContentDraft) -> list[tuple[str, str]]:
+    """For a draft's page: (id, title) of each module to play it in: the draft's own module, or
+    the live modules that use the draft's check."""
+    if draft.kind == "module":
+        live = library().modules.get(draft.content_id)
+        return [(draft.content_id, live.title if live else draft.content_id)]
+    return [(m.id, m.title) for m in library().modules_using(draft.content_id)]
 
 
 class StepForm(FlaskForm):
@@ -109,13 +186,21 @@ class Playing:
 
     module: Module
     settings: core.Settings
+    draft: ContentDraft | None = None
     steps: int = 0
     started: bool = False
 
     @property
     def args(self) -> dict[str, Any]:
-        s = self.settings
-        return {"role": s.role, "specialty": s.specialty or "", "state": s.state or ""}
+        return _query(self.settings)
+
+    @property
+    def leave_url(self) -> str:
+        if self.draft is not None:
+            return url_for("drafts.edit", draft_id=self.draft.id)
+        if current_user.role in drafts.AUTHORS:
+            return url_for("author.module", module_id=self.module.id)
+        return url_for("drafts.index")
 
     def url(self, endpoint: str) -> str:
         """Where a form of the learner's page posts in the preview."""
@@ -197,6 +282,25 @@ class Kept:
     steps: list[str]
 
 
+def _query(settings: core.Settings) -> dict[str, Any]:
+    """The preview's query: who it plays as, and the draft played, if any."""
+    query: dict[str, Any] = {
+        "role": settings.role,
+        "specialty": settings.specialty or "",
+        "state": settings.state or "",
+    }
+    draft = _draft()
+    if draft is not None:
+        query["draft"] = draft.id
+    return query
+
+
+def _played(settings: core.Settings) -> list:
+    """What the session keeps the preview under: who, and which draft (None: live content)."""
+    draft = _draft()
+    return [settings.role, settings.specialty, settings.state, draft.id if draft is not None else None]
+
+
 def _settings() -> core.Settings:
     role = request.args.get("role", "")
     specialty = request.args.get("specialty") or None
@@ -213,7 +317,7 @@ def _kept(module_id: str, settings: core.Settings) -> Kept | None:
     kept = session.get(KEY)
     if not isinstance(kept, dict) or kept.get("m") != module_id:
         return None
-    if kept.get("p") != [settings.role, settings.specialty, settings.state]:
+    if kept.get("p") != _played(settings):
         return None
     steps = str(kept.get("a", ""))
     return Kept(str(kept.get("k", "")), steps.split(".") if steps else [])
@@ -222,7 +326,7 @@ def _kept(module_id: str, settings: core.Settings) -> Kept | None:
 def _keep(module_id: str, settings: core.Settings, kept: Kept) -> None:
     session[KEY] = {
         "m": module_id,
-        "p": [settings.role, settings.specialty, settings.state],
+        "p": _played(settings),
         "k": kept.key,
         "a": ".".join(kept.steps[: core.MAX_STEPS]),
     }
@@ -243,7 +347,7 @@ def _page(module_id: str, settings: core.Settings, forms: dict | None = None) ->
     module, content = _module_and_content(module_id, settings)
     kept = _kept(module_id, settings)
     page = Page(module=module, view="overview", status=NOT_STARTED, forms=forms or {})
-    playing = Playing(module, settings)
+    playing = Playing(module, settings, _draft())
     step = 0
     if kept is not None:
         walk = core.replay(content, kept.key, kept.steps)
@@ -290,8 +394,7 @@ def _after_post(module_id: str, settings: core.Settings, anchor: str = "step"):
     """As the learner pages: htmx gets the changed blocks, a plain form Post/Redirect/Get."""
     if is_partial():
         return _show(module_id, settings)
-    args: dict[str, Any] = {"role": settings.role, "specialty": settings.specialty or "", "state": settings.state or ""}
-    return redirect(url_for("preview.module", module_id=module_id, _anchor=anchor, **args), code=303)
+    return redirect(url_for("preview.module", module_id=module_id, _anchor=anchor, **_query(settings)), code=303)
 
 
 # --- the views ------------------------------------------------------------------------------
@@ -305,11 +408,13 @@ def module(module_id: str):
     found = lib.modules.get(module_id)
     if found is None:
         abort(404)
+    draft = _draft()
     if "role" not in request.args:
-        return render_template("author/preview_settings.html", module=found, form=settings_form(found, lib))
+        form = settings_form(found, lib)
+        return render_template("author/preview_settings.html", module=found, form=form, draft=draft)
     form = settings_form(found, lib, request.args)
     if not form.validate():
-        return render_template("author/preview_settings.html", module=found, form=form), 400
+        return render_template("author/preview_settings.html", module=found, form=form, draft=draft), 400
     return _show(module_id, _settings())
 
 
