@@ -4,6 +4,7 @@ module laid bare (every branch, its points, where it leads). Read-only."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 
 import pytest
@@ -78,7 +79,9 @@ def test_a_module_is_laid_bare_with_every_branch_of_every_version(app):
     assert f"{critical.label} → " in text and "critical: fails the attempt" in text
     assert module.acknowledgement in text
     assert not repeated_ids(page)
-    assert "<form" not in page.split("</header>", 1)[1]  # read-only (the only form is Sign out)
+    # read-only: besides Sign out, only the preview's GET form (who to play the module as)
+    forms = re.findall(r"<form[^>]*>", page.split("</header>", 1)[1])
+    assert forms == ['<form method="get" action="/author/preview/test-callers/" class="stack preview-form" novalidate>']
 
 
 def test_the_module_page_says_the_chance_of_passing_by_guessing(app):

@@ -79,7 +79,7 @@ def init_web(app: Flask) -> None:
         Path(app.config["CONTENT_DIR"]), min_interval=app.config["CONTENT_REFRESH_SECONDS"], watch=True
     )
 
-    from . import admin, assets, audit, auth, author, check, drafts, health, invitations, learn, manage, sso
+    from . import admin, assets, audit, auth, author, check, drafts, health, invitations, learn, manage, preview, sso
 
     oidc.init_app(app)  # single sign-on's settings checked (a bad one stops the server) and its client
 
@@ -113,6 +113,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(manage.bp)
     app.register_blueprint(author.bp)
     app.register_blueprint(drafts.bp)
+    app.register_blueprint(preview.bp)  # trainers playing a module as a learner
     app.register_blueprint(audit.bp)
     app.register_blueprint(check.bp)
     app.add_url_rule("/", "index", reads(lambda: redirect(url_for("learn.index"))))

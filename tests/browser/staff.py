@@ -26,6 +26,8 @@ STAFF_PAGES = [
     "/author/guide",
     "/author/drafts/",
     "/author/drafts/new",
+    "/author/preview/test-callers/",
+    "/author/preview/test-callers/?role=front-desk&specialty=dental&state=TX",
     "/audit/training",
     "/audit/training?state=done",
     "/audit/",
