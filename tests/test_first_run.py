@@ -21,7 +21,8 @@ def _planned(tmp_path, target: str) -> str:
     """The commands `make -n TARGET` would run on a fresh clone (no .venv yet)."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    for name in ("Makefile", "pyproject.toml"):
+    for name in ("Makefile", "pyproject.toml", "tests/lrs/requirements.txt"):  # (the last: the LRS's venv)
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / name, tmp_path / name)
     done = subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True)
     return done.stdout
