@@ -242,6 +242,9 @@ def from_environment(instance_path: Path) -> dict:
         # may ask for a reset.
         "INVITATION_HOURS": _count("INVITATION_HOURS", 72, minimum=1),
         "RESET_HOURS": _count("RESET_HOURS", 1, minimum=1),
+        # An admin's invitation of more people than this is recorded and left to the
+        # ``users send-invitations`` job, which makes the invitations in batches.
+        "INVITATIONS_IN_REQUEST": _count("INVITATIONS_IN_REQUEST", 200, minimum=0),
         "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per minute; 20 per hour"),
         # --- xAPI out to a learning record store (quiz/xapi.py; docs/operations.md, "xAPI and a
         # learning record store"). No XAPI_LRS_URL: nothing is queued or sent.

@@ -388,6 +388,7 @@ EVENTS = {
     "person.mfa-reset": "Second factor reset by someone else",
     "session.step-up-refused": "Second factor refused when asked again",
     "person.invited": "Person invited by email",
+    "invitations.requested": "Invitations asked for, left to the invitations job",
     "person.password-reset-requested": "Password reset asked for",
     "person.password-set-by-link": "Password set with an emailed link",
     KEYED: "Evidence keyed from here on",

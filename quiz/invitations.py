@@ -27,6 +27,12 @@ Messages are kept in the outbox in the caller's transaction; ``hand_over`` sends
 no transaction open while the SMTP server is talked to: for a reset, right after the response;
 for invitations, the ``users send-invitations`` job (``send_invitations``), in batches.
 
+A large invitation (more people than ``Settings.in_request``, INVITATIONS_IN_REQUEST) is not made
+in the admin's request: ``request_invitations`` keeps one ``InvitationRequest`` row per person
+(one at most: asking again before the job runs adds nothing) and an "invitations.requested"
+record, and the job makes the invitations in batches (``invite_requested``), each person checked
+again then (signed in or deactivated meanwhile: skipped), before handing them over.
+
 Evidence: "person.invited" (by whom, how, until when), "person.password-reset-requested" (also
 refused ones: an unknown address is recorded as typed, when it is an email address, as a refused
 sign-in is), "person.password-set-by-link" (which link, every other session ended).
@@ -43,12 +49,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, literal_column, select
+from sqlalchemy import delete, exists, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from . import accounts, evidence, jobs, mailer, sso
 from .db import Steps
-from .models import AccessLink, Evidence, OutboxMessage, User, as_utc, utcnow
+from .models import AccessLink, Evidence, InvitationRequest, OutboxMessage, User, as_utc, utcnow
 from .words import ngettext
 
 INVITATION = "invitation"
@@ -83,6 +90,8 @@ class Settings:
     invitation_hours: int = 72
     reset_hours: int = 1
     sso: sso.SsoSettings = field(default_factory=sso.SsoSettings)
+    #: At most this many people are invited in an admin's request; more wait for the job.
+    in_request: int = 200
 
     def hours(self, purpose: str) -> int:
         return self.invitation_hours if purpose == INVITATION else self.reset_hours
@@ -103,6 +112,7 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         invitation_hours=int(config.get("INVITATION_HOURS") or 72),
         reset_hours=int(config.get("RESET_HOURS") or 1),
         sso=sso.settings_from(dict(config)),
+        in_request=int(config.get("INVITATIONS_IN_REQUEST", 200)),
     )
 
 
@@ -315,6 +325,8 @@ def invite(session: Session, user_ids: Iterable[int], *, by: User | str, setting
     result = Invited()
     if not ids:
         return result
+    # Invited now (or skipped now): a request waiting for the job is answered by this.
+    session.execute(delete(InvitationRequest).where(InvitationRequest.user_id.in_(ids)))
     people = session.execute(
         select(User, _has_signed_in().label("signed_in"))
         .options(joinedload(User.supervisor))
@@ -384,6 +396,86 @@ def invite(session: Session, user_ids: Iterable[int], *, by: User | str, setting
         result.invited += 1
     session.flush()
     return result
+
+
+# --- large invitations: asked for in the request, made by the job ---------------------------
+
+#: Rows per statement when a large request is kept (4 values a row: far below SQLite's limit).
+REQUEST_ROWS = 500
+
+
+@dataclass
+class Requested:
+    waiting: int = 0  # people now waiting for the job because of this request
+    already: int = 0  # people already waiting from an earlier request: not asked twice
+
+
+def request_invitations(
+    session: Session, user_ids: Iterable[int], *, by: User | str, settings: Settings, scope: Mapping[str, Any]
+) -> Requested:
+    """Ask the ``users send-invitations`` job to invite these people, in the caller's (writing)
+    transaction: one ``InvitationRequest`` row per person not already waiting (a person waits
+    once, whoever asks again), and an "invitations.requested" record (who, ``scope``: what was
+    chosen and how many were skipped, and how many people). Nothing is invited here; the job
+    checks each person again when it invites them. InvitationError without an SMTP server."""
+    can_invite(settings)
+    ids = sorted({int(i) for i in user_ids})
+    who = by.email if isinstance(by, User) else by
+    by_id = by.id if isinstance(by, User) else None
+    at = utcnow()
+    # INSERT ... ON CONFLICT DO NOTHING on both databases: two admins asking at once both keep
+    # their record, and each person waits once.
+    insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    result = Requested()
+    for start in range(0, len(ids), REQUEST_ROWS):
+        chunk = ids[start : start + REQUEST_ROWS]
+        rows = [{"user_id": i, "asked_by": who[:300], "asked_by_id": by_id, "asked_at": at} for i in chunk]
+        statement = insert(InvitationRequest).values(rows).on_conflict_do_nothing(index_elements=["user_id"])
+        added = len(session.execute(statement.returning(InvitationRequest.user_id)).all())
+        result.waiting += added
+        result.already += len(chunk) - added
+    evidence.append(
+        session,
+        "invitations.requested",
+        details={
+            "by": who,
+            "scope": dict(scope),
+            "people": len(ids),
+            "waiting": result.waiting,
+            "already_waiting": result.already,
+            "made_by": "users send-invitations",
+        },
+    )
+    return result
+
+
+def invite_requested(session: Session, settings: Settings, *, steps: Steps | None = None) -> Invited:
+    """The invitations asked for by ``request_invitations``, oldest first, ``BATCH`` people per
+    writing step (``invite``, which removes each person's request and checks them again: people
+    who signed in or were deactivated meanwhile are skipped). Nothing without an SMTP server:
+    the requests wait."""
+    steps = steps or Steps(session)
+    total = Invited()
+    if settings.smtp is None:
+        return total
+    while True:
+        with steps.write():
+            rows = session.execute(
+                select(InvitationRequest.user_id, InvitationRequest.asked_by, InvitationRequest.asked_by_id)
+                .order_by(InvitationRequest.id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                break
+            by_whom: dict[tuple[str, int | None], list[int]] = {}
+            for user_id, asked_by, asked_by_id in rows:
+                by_whom.setdefault((asked_by, asked_by_id), []).append(user_id)
+            for (asked_by, asked_by_id), ids in by_whom.items():
+                admin = session.get(User, asked_by_id) if asked_by_id is not None else None
+                done = invite(session, ids, by=admin if admin is not None else asked_by, settings=settings)
+                for name in ("invited", "with_link", "signed_in", "inactive", "replaced"):
+                    setattr(total, name, getattr(total, name) + getattr(done, name))
+    return total
 
 
 # --- resets ----------------------------------------------------------------------------------
@@ -469,9 +561,18 @@ class HandOver:
     sent: int = 0
     failed: int = 0
     dropped: int = 0  # their link was used, replaced or expired before they went: not sent
+    made: Invited | None = None  # the invitations asked for earlier, made by this run
 
     def __str__(self) -> str:
-        return f"{self.sent} sent by SMTP, {self.failed} failed, {self.dropped} not sent (their link no longer works)"
+        said = f"{self.sent} sent by SMTP, {self.failed} failed, {self.dropped} not sent (their link no longer works)"
+        if self.made is None or not (self.made.invited or self.made.signed_in or self.made.inactive):
+            return said
+        made = ngettext(
+            "%(num)d person invited as asked earlier",
+            "%(num)d people invited as asked earlier",
+            self.made.invited,
+        )
+        return made + f" (skipped {self.made.signed_in} signed in, {self.made.inactive} deactivated since); " + said
 
 
 Sender = Callable[[Any, mailer.SmtpSettings], None]
@@ -572,12 +673,21 @@ def hand_over(
 
 
 def send_invitations(
-    session: Session, settings: Settings, *, steps: Steps | None = None, sender: Sender = mailer.send
+    session: Session,
+    settings: Settings,
+    *,
+    steps: Steps | None = None,
+    sender: Sender = mailer.send,
+    make_requested: bool = True,
 ) -> HandOver:
-    """The ``users send-invitations`` job: every queued invitation, oldest first, handed to the
-    SMTP server in batches (``hand_over``). One run at a time (the run lock ``invitations``)."""
+    """The ``users send-invitations`` job: first the invitations asked for and left to it
+    (``invite_requested``), then every queued invitation, oldest first, handed to the SMTP
+    server in batches (``hand_over``). One run at a time (the run lock ``invitations``).
+    ``make_requested=False`` (a few invitations sent right after an admin's page) only sends:
+    the requests left to the job wait for it."""
     steps = steps or Steps(session)
     with jobs.exclusive_run(session, "invitations", "users send-invitations", steps):
+        made = invite_requested(session, settings, steps=steps) if make_requested else None
         with steps.read():
             ids = list(
                 session.scalars(
@@ -590,7 +700,9 @@ def send_invitations(
                     .order_by(OutboxMessage.id)
                 )
             )
-        return hand_over(session, ids, settings, steps=steps, sender=sender)
+        result = hand_over(session, ids, settings, steps=steps, sender=sender)
+        result.made = made
+        return result
 
 
 # --- opening and using a link ----------------------------------------------------------------

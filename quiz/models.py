@@ -454,6 +454,21 @@ class AccessLink(Model):
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class InvitationRequest(Model):
+    """A person an admin asked to invite, waiting for the ``users send-invitations`` job
+    (quiz/invitations.py, ``request_invitations``): a large invitation is recorded here in the
+    admin's request and made by the job in batches. One row per person (a second request for
+    them before the job runs adds nothing); the row goes when the person is invited."""
+
+    __tablename__ = "invitation_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    asked_by: Mapped[str] = mapped_column(String(300))  # an admin's email, or the command line
+    asked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the admin, if one
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 LEGAL_HOLD_SCOPES = ("person", "department", "everything")
 
 
