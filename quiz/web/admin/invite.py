@@ -6,6 +6,11 @@ The messages are kept in the outbox in the request, a batch of people per short 
 transaction, never one SMTP round trip per person in it. A few (up to ``SEND_NOW``) are handed
 to the SMTP server right after the response; more wait for the ``users send-invitations`` job
 (its timer runs it every few minutes: deploy/systemd/rounds-invitations.timer).
+
+More people than INVITATIONS_IN_REQUEST (``Settings.in_request``) are not invited in the request
+at all: it records who is to be invited, by whom (``invitations.request_invitations``: one row a
+person and an evidence record of the request), answers at once, and the job makes the
+invitations in batches before sending them.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ class InviteForm(FlaskForm):
 
 def _send_queued(settings: invitations.Settings) -> None:
     try:
-        invitations.send_invitations(db.session, settings, steps=Steps(db.session))
+        # Only what this page queued (and any other queued): large requests are the job's work.
+        invitations.send_invitations(db.session, settings, steps=Steps(db.session), make_requested=False)
     except jobs.AlreadyRunning:  # the job is sending them now
         pass
 
@@ -77,8 +83,37 @@ def roster_invite():
             form=InviteForm(),
             settings=settings,
         )
-    result = invitations.Invited()
     admin = current_user._get_current_object()
+    skipped_counts = f"Skipped {selection.signed_in} who have signed in before and {selection.inactive} deactivated."
+    if len(selection.to_invite) > settings.in_request:
+        if everyone:
+            scope: dict[str, object] = {"everyone_never_signed_in": True}
+        elif department:
+            scope = {"department": department}
+        else:
+            scope = {"people_ticked": len(ids)}
+        scope.update(skipped_signed_in=selection.signed_in, skipped_inactive=selection.inactive)
+        with writing(db.session):
+            asked = invitations.request_invitations(
+                db.session, selection.to_invite, by=admin, settings=settings, scope=scope
+            )
+        count = len(selection.to_invite)
+        said = ngettext(
+            "Inviting %(num)s person: the email goes out over the next minutes; Admin > Outbox shows it.",
+            "Inviting %(num)s people: the emails go out over the next minutes; Admin > Outbox shows them.",
+            count,
+            num=format(count, ","),
+        )
+        if asked.already:
+            said += " " + ngettext(
+                "%(num)s of them was already waiting from an earlier request and is invited once.",
+                "%(num)s of them were already waiting from an earlier request and are invited once.",
+                asked.already,
+                num=format(asked.already, ","),
+            )
+        flash(f"{said} {skipped_counts}", "success")
+        return back
+    result = invitations.Invited()
     for start in range(0, len(selection.to_invite), invitations.BATCH):
         with writing(db.session):
             done = invitations.invite(
