@@ -13,7 +13,7 @@ from sqlalchemy import MetaData, select
 
 from quiz.db import db
 from quiz.evidence import verify
-from quiz.models import NO_PASSWORD, AccessLink, Evidence, OutboxMessage, User, utcnow
+from quiz.models import NO_PASSWORD, AccessLink, Evidence, InvitationRequest, OutboxMessage, User, utcnow
 
 from .helpers import (
     PASSWORD,
@@ -299,6 +299,96 @@ def test_bulk_invitations_by_department_and_for_everyone_skip_people_who_signed_
     assert len(smtp.messages) == 10
     assert "signed@example.org" not in {r[0] for r in smtp.recipients}
     assert len(records(app, "person.invited")) == 10
+
+
+def count_rows(app, model) -> int:
+    with app.app_context():
+        return len(db.session.scalars(select(model)).all())
+
+
+def test_a_large_invitation_is_recorded_at_once_and_made_once_by_the_job(app, smtp):
+    """Above INVITATIONS_IN_REQUEST the request records who is to be invited and answers; the
+    job invites them, once, skipping who signed in meanwhile, and the SMTP server gets them."""
+    use_smtp(app, smtp.port, INVITATIONS_IN_REQUEST=2)
+    admin = signed_in_as(app, "admin")
+    ward = [imported(app, f"ward{i}@example.org", f"Ward Person {i}") for i in range(3)]
+    add_user(app, email="late@example.org", name="Lee Late", department="Ward 4")  # signs in later
+    pharmacy = imported(app, "pharm@example.org", "Pat Pharmacy", department="Pharmacy")
+
+    roster = admin.get("/admin/roster")
+    confirm = admin.post(
+        "/admin/roster/invite", data={"invite_department": "Ward 4", "csrf_token": csrf_token(roster.text)}
+    )
+    assert "Invite 4 people?" in page_text(confirm.text)
+    assert "That is more than 2 people: your request is recorded now" in page_text(confirm.text)
+    done = admin.post(
+        "/admin/roster/invite",
+        data={"invite_department": "Ward 4", "confirmed": "yes", "csrf_token": csrf_token(confirm.text)},
+        buffered=True,  # whatever would run after the response has run
+    )
+    assert done.status_code == 303
+    said = page_text(admin.get("/admin/roster").text)
+    assert "Inviting 4 people: the emails go out over the next minutes; Admin > Outbox shows them." in said
+    # Nothing invited in the request: no invitation record, link, outbox row, nor email.
+    assert records(app, "person.invited") == []
+    assert count_rows(app, AccessLink) == 0 and count_rows(app, OutboxMessage) == 0
+    assert smtp.messages == []
+    assert count_rows(app, InvitationRequest) == 4
+    asked = records(app, "invitations.requested")
+    assert len(asked) == 1
+    assert '"by":"admin@example.org"' in asked[0].details and '"department":"Ward 4"' in asked[0].details
+    assert '"people":4' in asked[0].details and '"waiting":4' in asked[0].details
+
+    # Asked again, for everyone, before the job runs: Ward 4's four wait once, Pharmacy joins.
+    confirm = admin.post("/admin/roster/invite", data={"invite_everyone": "yes", "csrf_token": csrf_token(roster.text)})
+    admin.post(
+        "/admin/roster/invite",
+        data={"invite_everyone": "yes", "confirmed": "yes", "csrf_token": csrf_token(confirm.text)},
+    )
+    said = page_text(admin.get("/admin/roster").text)
+    assert "Inviting 5 people" in said and "4 of them were already waiting" in said
+    assert count_rows(app, InvitationRequest) == 5
+    again = records(app, "invitations.requested")[1]
+    assert '"everyone_never_signed_in":true' in again.details and '"already_waiting":4' in again.details
+
+    # At or below the threshold, an invitation is made in the request, as before: Pharmacy's
+    # person, ticked, is invited and emailed now, and their waiting request is answered by it.
+    invite_ticked(admin, [pharmacy])
+    assert smtp.recipients == [["pharm@example.org"]]
+    assert count_rows(app, InvitationRequest) == 4
+
+    assert sign_in(app.test_client(), "late@example.org").status_code == 303  # signed in meanwhile
+
+    sent = run_cli(app, "users", "send-invitations")
+    assert sent.exit_code == 0, sent.output
+    assert "3 people invited as asked earlier (skipped 1 signed in, 0 deactivated since)" in sent.output
+    assert "3 sent by SMTP" in sent.output
+    assert sorted(r[0] for r in smtp.recipients) == [
+        "pharm@example.org",
+        "ward0@example.org",
+        "ward1@example.org",
+        "ward2@example.org",
+    ]
+    for message in smtp.messages[1:]:
+        assert "Alex Admin, an administrator, invited you to Rounds" in body_of(message)
+        token_in(message)
+    invited = records(app, "person.invited")
+    assert sorted(r.learner_email for r in invited) == [
+        "pharm@example.org",
+        "ward0@example.org",
+        "ward1@example.org",
+        "ward2@example.org",
+    ]
+    assert all('"by":"admin@example.org"' in r.details for r in invited)
+    assert count_rows(app, InvitationRequest) == 0
+
+    # Once: the next runs invite and send nothing more.
+    again = run_cli(app, "users", "send-invitations")
+    assert again.exit_code == 0 and "0 sent by SMTP" in again.output and "asked earlier" not in again.output
+    assert len(smtp.messages) == 4 and len(records(app, "person.invited")) == 4
+    assert ward  # (their addresses are checked above)
+    with app.app_context():
+        assert verify(db.session).ok
 
 
 def test_without_an_smtp_server_nothing_is_invited(app):
