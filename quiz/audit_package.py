@@ -12,7 +12,8 @@ what content, and proof that nothing was changed since. A package holds:
     statements.json      their learning events as xAPI 1.0.3 statements (quiz/xapi.py), as sent to an LRS
     content/...          the exact source of every content version those records name
     content/index.csv    which file is which version
-    certificates/...     the PDF certificate of each signature in scope (``_add_certificates``)
+    certificates/...     the PDF certificate of each signature in scope (``_add_certificates``), unless
+                         left out (``certificates=False``: README.txt then says how to get one)
     verify_package.py    the verifier, standard-library Python (quiz/package_verifier.py, verbatim)
     signing-key.pem      the public key that signed it
     SHA256SUMS           the SHA-256 of every file above (``sha256sum -c SHA256SUMS``)
@@ -34,7 +35,7 @@ import re
 import textwrap
 import zipfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -83,6 +84,11 @@ PEOPLE_COLUMNS = (
     "account_created_on",
 )
 CONTENT_COLUMNS = ("version", "kind", "content_id", "specialty", "path", "stored_at", "file")
+#: Above this many signatures in scope, the Audit package page asks before drawing each one's
+#: PDF certificate (about ``CERTIFICATE_SECONDS`` each: bench/certificate_cost.py).
+CERTIFICATES_ASK_ABOVE = 2_000
+#: A certificate's time in a package, reading its records included, on a busy 2-core VM.
+CERTIFICATE_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,11 @@ class Package:
     #: PDF certificates in certificates/, and signatures whose PDF the font cannot draw.
     certificates: int = 0
     certificates_not_drawn: int = 0
+    #: False: certificates/ was left out on request; ``certificates_left_out`` signatures had one.
+    certificates_included: bool = True
+    certificates_left_out: int = 0
+    #: BASE_URL, for README.txt's address of the public page that checks a certificate.
+    base_url: str | None = None
     members: list[Member] = field(default_factory=list)
     #: Assignments done or waived, and people cleared, that the evidence does not bear out
     #: (quiz/state_check.py; checked only when the chain verified).
@@ -231,13 +242,16 @@ def write(
     library: Library | None = None,
     signing_key: SigningKey | None = None,
     base_url: str | None = None,
+    certificates: bool = True,
 ) -> Package:
     """Verify the chain, then write the package for ``scope`` into ``out`` (a file opened for
     writing bytes). ``made_by`` names who asked, as README.txt says it; ``library``, the content
     being served, gives the source of a version the database never stored; ``signing_key``
     signs it (without one, SIGNATURE is left out and its verifier says so); ``base_url``
     (BASE_URL) gives the certificates' check address and QR code (without it they carry the
-    code alone) and roots the IRIs of statements.json. Writes nothing to
+    code alone) and roots the IRIs of statements.json. ``certificates`` False leaves out
+    certificates/ (a PDF takes ``CERTIFICATE_SECONDS``; README.txt says how to get one instead).
+    Writes nothing to
     the database (``record`` does, once the package is complete). The caller runs it in a
     snapshot read (``db.reading(session, snapshot=True)``) so that its parts agree and no writer
     waits on it (docs/architecture.md, "Transactions").
@@ -246,7 +260,9 @@ def write(
     made_at = datetime.now(UTC)
     today = clock.org_today(made_at)
     chain = evidence.verify(session)
-    package = Package(scope, made_at, made_by, chain, signing_key=signing_key)
+    package = Package(
+        scope, made_at, made_by, chain, signing_key=signing_key, certificates_included=certificates, base_url=base_url
+    )
     if chain.ok:
         package.disagreements = state_check.disagreements(session, chain.count)
     through = chain.count if chain.ok else None  # a broken chain: every record, as stored
@@ -268,7 +284,10 @@ def write(
         writer.add(PEOPLE, _people_csv(session, scope, records, package))
         _add_content(session, library, writer, versions, package)
         # More files go here: each one is listed in SHA256SUMS, and named in README.txt's list.
-        _add_certificates(session, library, base_url, records, writer, package)
+        if certificates:
+            _add_certificates(session, library, base_url, records, writer, package)
+        else:
+            package.certificates_left_out = evidence.count(session, _signatures(records))
         writer.add(VERIFIER, [VERIFIER_SOURCE.read_text(encoding="utf-8")])
         if signing_key is not None:
             writer.add(PUBLIC_KEY, [signing_key.public_pem()])
@@ -295,6 +314,7 @@ def record(session: Session, package: Package, made_by: User | None) -> None:
             "people": package.people,
             "content_versions": package.versions,
             "certificates": package.certificates,
+            "certificates_included": package.certificates_included,
             "chain_ok": package.chain.ok,
             "chain_head": package.chain.head_hash,
             "state_disagreements": len(package.disagreements),
@@ -505,6 +525,27 @@ def _add_certificates(
         package.certificates += 1
 
 
+def _signatures(filters: evidence.Filters) -> evidence.Filters:
+    return replace(filters, event="acknowledgement.signed")
+
+
+def signatures_in(session: Session, scope: Scope) -> int:
+    """How many signatures (``acknowledgement.signed`` records) the scope holds: as many PDF
+    certificates as a package of it would draw, ``CERTIFICATE_SECONDS`` each."""
+    return evidence.count(session, _signatures(scope.evidence_filters(None)))
+
+
+def certificates_time(count: int) -> str:
+    """Roughly how long ``count`` certificates take to draw, in words ("about 25 minutes")."""
+    minutes = round(count * CERTIFICATE_SECONDS / 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 120:
+        return ngettext("about %(num)s minute", "about %(num)s minutes", minutes, num=format(minutes, ","))
+    hours = round(minutes / 60)
+    return ngettext("about %(num)s hour", "about %(num)s hours", hours, num=format(hours, ","))
+
+
 def _sums(members: list[Member]) -> str:
     """``sha256sum``'s own format, so ``sha256sum -c SHA256SUMS`` checks every file."""
     return "".join(f"{m.sha256}  {m.name}\n" for m in members)
@@ -600,7 +641,7 @@ def _readme(package: Package) -> list[str]:
             ),
         ),
         (CONTENT_INDEX, "which content file is which version"),
-        ("certificates/", _certificates_line(package)),
+        *([("certificates/", _certificates_line(package))] if package.certificates_included else []),
         (VERIFIER, "checks this package offline: Python 3.9 or later, nothing to install"),
         *([(PUBLIC_KEY, "the public key that signed this package")] if package.signing_key else []),
         (SUMS, "the SHA-256 of every file above"),
@@ -641,12 +682,18 @@ def _readme(package: Package) -> list[str]:
             if agree
             else []
         ),
+        *(
+            []
+            if package.certificates_included
+            else ["The certificates\n----------------\n", _wrap(_left_out_words(package)) + "\n\n"]
+        ),
         "The signature\n-------------\n",
         _signature_words(package),
         "How to check this package\n-------------------------\n",
         _wrap(_CHECKS[0], "  ") + "\n\n",
         "".join(f"    {line}\n" for line in OPENSSL_CHECK) + "\n",
-        "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS[1:]),
+        "".join(_wrap(step, "  ") + "\n\n" for step in _CHECKS[1:-1]),
+        *([_wrap(_CHECKS[-1], "  ") + "\n\n"] if package.certificates_included else []),
     ]
     return parts
 
@@ -661,6 +708,27 @@ def _certificates_line(package: Package) -> str:
     if package.certificates_not_drawn:
         line += f" (not drawn, with characters the PDF's font lacks: {package.certificates_not_drawn})"
     return line
+
+
+def _left_out_words(package: Package) -> str:
+    """README.txt's words for a package made without certificates/: how to get any one."""
+    check = f"{package.base_url.rstrip('/')}/c/CODE" if package.base_url else "/c/CODE at Rounds' address"
+    return (
+        "The PDF certificates were left out of this package when it was made (on request; "
+        + ngettext(
+            "%(num)s signature in scope has one",
+            "%(num)s signatures in scope have one each",
+            package.certificates_left_out,
+            num=format(package.certificates_left_out, ","),
+        )
+        + '). Each signature is an "Acknowledgement signed" record in evidence.csv, whose details name '
+        "its certificate's code (certificate_code). Anyone can check a certificate on the public page "
+        f"{check}, with its code, which says whether it is still valid. Its PDF is on its certificate "
+        "page in Rounds: the learner's own (Download as PDF), or, for a compliance officer or an "
+        "admin, the person's page under Manage > People. A package made with the certificates (the "
+        '"Include each certificate as a PDF" box on the Audit package page, or `flask evidence package` '
+        "without --no-certificates) holds them all, in certificates/."
+    )
 
 
 def _signature_words(package: Package) -> str:

@@ -254,13 +254,28 @@ def test_the_pdf_carries_the_code_the_address_and_its_qr_code(app):
     assert "REVOKED on" in revoked
 
 
+def _verifies(archive: zipfile.ZipFile, folder) -> None:
+    """The package's own verifier (standard-library Python) takes it whole."""
+    archive.extractall(folder)
+    checked = subprocess.run(
+        [sys.executable, "-S", "verify_package.py"], cwd=folder, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _package(officer, **fields) -> zipfile.ZipFile:
+    page = officer.get("/audit/package").text
+    box = re.search(r'<input [^>]*name="certificates" type="checkbox"[^>]*>', page)
+    assert box and " checked " in box.group(0)  # on unless unticked
+    response = officer.post("/audit/package", data={"csrf_token": csrf_token(page), **fields})
+    assert response.status_code == 200 and response.mimetype == "application/zip", response.text
+    return zipfile.ZipFile(io.BytesIO(response.data))
+
+
 def test_the_audit_package_holds_the_certificate_pdfs(app, tmp_path):
     code = _signed(app)
     officer = signed_in_as(app, "compliance")
-    page = officer.get("/audit/package").text
-    response = officer.post("/audit/package", data={"csrf_token": csrf_token(page)})
-    assert response.status_code == 200
-    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    archive = _package(officer, certificates="y")  # the box as the page shows it: ticked
     pdfs = [n for n in archive.namelist() if n.startswith("certificates/")]
     assert len(pdfs) == 1 and pdfs[0].endswith(".pdf")
     pdf = archive.read(pdfs[0])
@@ -268,14 +283,95 @@ def test_the_audit_package_holds_the_certificate_pdfs(app, tmp_path):
     assert f"Code {code}" in re.sub(r"\s+", " ", PdfReader(io.BytesIO(pdf)).pages[0].extract_text())
     sums = archive.read("SHA256SUMS").decode()
     assert f"{hashlib.sha256(pdf).hexdigest()}  {pdfs[0]}" in sums
-    assert "certificates/" in archive.read("README.txt").decode()
+    readme = " ".join(archive.read("README.txt").decode().split())
+    assert "certificates/ the PDF certificate of 1 signature in scope" in readme
+    assert "left out" not in readme
     # the package's own verifier (standard-library Python) takes it whole, certificates and all
-    folder = tmp_path / "package"
-    archive.extractall(folder)
-    checked = subprocess.run(
-        [sys.executable, "-S", "verify_package.py"], cwd=folder, capture_output=True, text=True, timeout=120
+    _verifies(archive, tmp_path / "package")
+    [made] = _packaged_records(app)
+    assert json.loads(made.details)["certificates"] == 1
+    assert json.loads(made.details)["certificates_included"] is True
+
+
+def test_a_package_without_certificates_says_how_to_get_one_and_still_verifies(app, tmp_path):
+    code = _signed(app)
+    _signed(app, name="Ari Moss", email="ari@example.org")
+    officer = signed_in_as(app, "compliance")
+    archive = _package(officer)  # the box unticked: a browser sends no value for it
+    assert not [n for n in archive.namelist() if n.startswith("certificates/")]
+    assert "certificates/" not in archive.read("SHA256SUMS").decode()
+    readme = " ".join(archive.read("README.txt").decode().split())
+    assert "The PDF certificates were left out of this package" in readme
+    assert "2 signatures in scope have one each" in readme
+    assert "http://rounds.example.org/c/CODE" in readme  # the public page that checks one
+    assert "Manage > People" in readme and "--no-certificates" in readme
+    assert "Each PDF in certificates/" not in readme  # no step to check what is not there
+    # the code README.txt sends the reader to is in evidence.csv, for each signature
+    assert code.replace("-", "") in archive.read("evidence.csv").decode()
+    _verifies(archive, tmp_path / "package")
+    [made] = _packaged_records(app)
+    details = json.loads(made.details)
+    assert details["certificates"] == 0 and details["certificates_included"] is False
+
+
+def test_a_scope_with_many_certificates_says_how_many_and_how_long_before_drawing_them(app, monkeypatch):
+    from quiz import audit_package
+
+    _signed(app)
+    _signed(app, name="Ari Moss", email="ari@example.org")
+    monkeypatch.setattr(audit_package, "CERTIFICATES_ASK_ABOVE", 1)
+    officer = signed_in_as(app, "compliance")
+    page = officer.get("/audit/package").text
+    asked = officer.post("/audit/package", data={"csrf_token": csrf_token(page), "certificates": "y"})
+    assert asked.status_code == 200 and asked.mimetype == "text/html"
+    words = page_text(asked.text)
+    assert "This scope has 2 signatures." in words and "under a minute" in words, words
+    assert not _packaged_records(app)  # nothing made yet
+    again = re.search(r'<input [^>]*name="many_certificates_ok" type="hidden" value="(\d+)"', asked.text)
+    assert again and again.group(1) == "2"
+    made = officer.post(
+        "/audit/package",
+        data={"csrf_token": csrf_token(asked.text), "certificates": "y", "many_certificates_ok": again.group(1)},
     )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert made.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(made.data))
+    assert len([n for n in archive.namelist() if n.startswith("certificates/")]) == 2
+    # told about fewer than the scope holds now (a wider scope since): asked again
+    _signed(app, name="Sam Lee", email="sam@example.org")
+    again_asked = officer.post(
+        "/audit/package", data={"csrf_token": csrf_token(asked.text), "certificates": "y", "many_certificates_ok": "2"}
+    )
+    assert again_asked.mimetype == "text/html" and "This scope has 3 signatures." in page_text(again_asked.text)
+    # without the certificates nothing is asked
+    assert officer.post("/audit/package", data={"csrf_token": csrf_token(page)}).mimetype == "application/zip"
+
+
+def test_the_time_said_for_many_certificates_reads_plainly():
+    from quiz.audit_package import certificates_time
+
+    assert certificates_time(100) == "under a minute"
+    assert certificates_time(2_001) == "about 5 minutes"
+    assert certificates_time(400_000) == "about 17 hours"
+
+
+def test_the_command_line_makes_a_package_with_or_without_certificates(app, tmp_path):
+    _signed(app)
+    runner = app.test_cli_runner()
+    for flag, expected in (([], 1), (["--no-certificates"], 0)):
+        target = tmp_path / f"package{len(flag)}.zip"
+        result = runner.invoke(args=["evidence", "package", *flag, "-o", str(target)])
+        assert result.exit_code == 0, result.output
+        archive = zipfile.ZipFile(target)
+        assert len([n for n in archive.namelist() if n.startswith("certificates/")]) == expected
+        readme = archive.read("README.txt").decode()
+        assert ("left out of this package" in readme) == (not expected)
+        assert ("1 certificate;" if expected else "certificates left out;") in result.stdout
+        _verifies(archive, tmp_path / f"package{len(flag)}")
+
+
+def _packaged_records(app) -> list[Evidence]:
+    with app.app_context():
+        return list(db.session.scalars(select(Evidence).where(Evidence.event == "evidence.packaged")))
 
 
 # --- the migration ---------------------------------------------------------------------------

@@ -2,7 +2,12 @@
 evidence and the exact content it names, checked and hashed, for an auditor or an OCR inquiry
 (the rules and the files are ``quiz.audit_package``'s). Making one is a POST: it writes the
 evidence record that the package was made, and the download leaves only once that record is
-committed."""
+committed.
+
+Each signature's PDF certificate takes a while to draw (``audit_package.CERTIFICATE_SECONDS``),
+so they are a choice, on by default; when the scope holds more than
+``audit_package.CERTIFICATES_ASK_ABOVE`` of them, the page says how many and how long, and makes
+the package only once asked again (or with the box unticked)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import tempfile
 from flask import current_app, render_template, send_file
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import BooleanField, HiddenField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from ... import audit_package, package_signing
@@ -37,6 +42,10 @@ class PackageForm(PersonFilter, FlaskForm):
     until = DayField("To (UTC day, included)", validators=[Optional()])
     department = DepartmentField()
     module = SelectField("Module", validate_choice=False)
+    certificates = BooleanField("Include each certificate as a PDF", default=True)
+    #: The number of certificates the page said the scope holds, and how long they take: asked
+    #: again, the package is made with them (a wider scope since is asked about again).
+    many_certificates_ok = HiddenField()
 
     def validate_until(self, field):
         days_in_order(self.since.data, field.data)
@@ -64,17 +73,31 @@ def _scope(form: PackageForm) -> audit_package.Scope:
     )
 
 
+def _told(form: PackageForm) -> int:
+    told = form.many_certificates_ok.data or ""
+    return int(told) if told.isdigit() and len(told) < 12 else 0
+
+
 def filename(package: audit_package.Package) -> str:
     """rounds-audit-package-2026-12-05-<the first 12 of SHA256SUMS' hash>.zip: two packages
     made the same day never share a name, and the name says which record vouches for it."""
     return f"rounds-audit-package-{package.made_at.date().isoformat()}-{package.sums_sha256[:12]}.zip"
 
 
-def _page(form: PackageForm):
-    """The page: the form, and the keys that sign packages (the public halves, to publish)."""
+def _page(form: PackageForm, many_certificates: int | None = None):
+    """The page: the form, and the keys that sign packages (the public halves, to publish).
+    ``many_certificates``: the scope's signatures, when there are too many to draw unasked."""
     current = signing_key()
     keys = package_signing.published_keys(db.session, current)
-    return render_template("audit/package.html", form=form, signing_key=current, keys=keys)
+    return render_template(
+        "audit/package.html",
+        form=form,
+        signing_key=current,
+        keys=keys,
+        many_certificates=many_certificates,
+        certificates_time=audit_package.certificates_time(many_certificates or 0),
+        certificate_seconds=audit_package.CERTIFICATE_SECONDS,
+    )
 
 
 def signing_key() -> package_signing.SigningKey:
@@ -95,6 +118,11 @@ def make_package():
         return _page(form), 400
     made_by = f"{current_user.name} <{current_user.email}> ({current_user.role})"
     scope = _scope(form)
+    if form.certificates.data:
+        signatures = audit_package.signatures_in(db.session, scope)
+        if signatures > max(audit_package.CERTIFICATES_ASK_ABOVE, _told(form)):
+            form.many_certificates_ok.data = str(signatures)  # asked again, it makes them
+            return _page(form, many_certificates=signatures)
     out = tempfile.TemporaryFile()
     try:
         with reading(db.session, snapshot=True):  # its parts agree; no writer waits on it
@@ -106,6 +134,7 @@ def make_package():
                 library=library(),
                 signing_key=signing_key(),
                 base_url=current_app.config["BASE_URL"],
+                certificates=form.certificates.data,
             )
         with writing(db.session):
             audit_package.record(db.session, made, current_user._get_current_object())
