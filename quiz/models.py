@@ -145,6 +145,8 @@ class Attempt(Model):
         ),
         # The code a signed attempt's certificate is checked by (quiz/certificate_codes.py).
         Index("uq_attempt_certificate_code", "certificate_code", unique=True),
+        # A module's first attempts, read by its answer statistics and insights (quiz/answer_stats.py).
+        Index("ix_attempts_module_number", "module_id", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
