@@ -8,39 +8,26 @@ every form makes back-button, replayed and double-tapped submissions harmless.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import BooleanField, IntegerField, RadioField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
-from wtforms.widgets import HiddenInput
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from .. import assignments, clock, engine
-from ..content import Choice, Module
+from ..content import Module
 from ..db import db
 from ..models import Attempt
 from .certificates import pdf_response, printable
 from .common import curricula, library, signed_in_with_admin_set_password
 from .htmx import is_partial, page_or_blocks
+from .module_page import PAGE, AnswerForm, Page, StepForm
 from .units import done_writing, reads, reads_then_writes, writes, writing
 
 log = logging.getLogger(__name__)
 bp = Blueprint("learn", __name__, url_prefix="/learn")
-PAGE = "learn/module.html"
 PARTIAL_BLOCKS = ["step", "announcer"]
-
-
-class StepForm(FlaskForm):
-    step = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-
-
-class AnswerForm(StepForm):
-    # The values are the attempt's codes for its choices (engine.choice_values); the view
-    # names the choice a code stands for, or says the page was older than the question.
-    choice = RadioField("Your choice", validators=[InputRequired("Choose one answer.")], validate_choice=False)
 
 
 #: Said when a posted code names no choice of the question on screen (an older page).
@@ -76,56 +63,6 @@ def index():
 
 
 # --- the module page -----------------------------------------------------------------------
-
-
-@dataclass
-class Page:
-    """Everything the module page template shows, worked out once here."""
-
-    module: Module
-    view: str  # overview | lesson | question | ending | acknowledge
-    status: engine.ModuleStatus
-    attempt: Attempt | None = None
-    content: engine.AttemptContent | None = None
-    forms: dict = field(default_factory=dict)
-    feedback: Choice | None = None
-    feedback_answer: object | None = None
-    result: engine.Result | None = None  # of the attempt to sign, or of the last one failed
-    lesson: engine.LessonRead | None = None  # on a lesson screen: what was read, here and before
-    last_finished: Attempt | None = None
-    certificate: Attempt | None = None  # the latest signed attempt, if any
-    offered: bool = True  # False: no longer in the library, so it cannot be started again
-    announcement: str = ""
-    state_statement: assignments.SignedStatement | None = None  # what signing also is, by state law
-
-    @property
-    def screen(self):
-        return self.content.module.screens[self.attempt.screen]
-
-    @property
-    def node(self):
-        return engine.current_node(self.attempt, self.content)
-
-    @property
-    def reopen_lesson(self) -> bool:
-        """Offer "Read the lesson again": at the check's first question, before any answer (an
-        answer that led back there would be shown as feedback)."""
-        return self.view == "question" and self.feedback is None and engine.can_reopen_lesson(*self.taking())
-
-    @property
-    def has_errors(self) -> bool:
-        """Whether a form on the page was refused (its title then starts with "Error: ")."""
-        return any(form.errors for form in self.forms.values())
-
-    def choices(self) -> list[tuple[str, str]]:
-        """(value, label) of each choice, in the learner's order."""
-        return [(value, c.label) for value, c in engine.choice_values(*self.taking())]
-
-    def taking(self) -> tuple[Attempt, engine.AttemptContent]:
-        """The attempt shown and its content: every view but the overview has both."""
-        if self.attempt is None or self.content is None:
-            raise LookupError(f"the {self.view} view shows no attempt")
-        return self.attempt, self.content
 
 
 def _module_or_404(module_id: str) -> Module:

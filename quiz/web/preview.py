@@ -17,26 +17,26 @@ on every step. A draft with errors is not played: its page lists them.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import InputRequired
-from wtforms.widgets import HiddenInput
 
 from .. import assignments, drafts, engine
 from .. import preview as core
-from ..content import JOB_ROLES, SPECIALTIES, Choice, ContentError, Library, Module, label, role_label
+from ..content import JOB_ROLES, SPECIALTIES, ContentError, Library, Module, label, role_label
 from ..content.parse import version_of
 from ..db import db
 from ..models import ContentDraft
 from .access import require_role
 from .common import curricula, library
 from .htmx import is_htmx, is_partial, page_or_blocks
+from .module_page import AnswerForm, Page, StepForm
 from .units import reads
 
 bp = Blueprint("preview", __name__, url_prefix="/author/preview")
@@ -165,14 +165,6 @@ def _modules_of(draft: ContentDraft) -> list[tuple[str, str]]:
     return [(m.id, m.title) for m in library().modules_using(draft.content_id)]
 
 
-class StepForm(FlaskForm):
-    step = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-
-
-class AnswerForm(StepForm):
-    choice = RadioField("Your choice", validators=[InputRequired("Choose one answer.")], validate_choice=False)
-
-
 class AcknowledgeForm(StepForm):
     """Shown as learners see it, but disabled: nothing is signed in a preview."""
 
@@ -226,51 +218,6 @@ class Playing:
         if not module.covers_state(s.state):
             return f"Learners with these settings are not given this module: it is for staff in {', '.join(module.states)}."
         return ""
-
-
-@dataclass
-class Page:
-    """What ``learn/module.html`` reads, as the learner pages' own ``Page`` has it."""
-
-    module: Module
-    view: str  # overview | lesson | question | ending | acknowledge
-    status: engine.ModuleStatus
-    attempt: Any = None
-    content: engine.AttemptContent | None = None
-    forms: dict = field(default_factory=dict)
-    feedback: Choice | None = None
-    feedback_answer: Any = None
-    result: engine.Result | None = None
-    lesson: engine.LessonRead | None = None
-    last_finished: Any = None
-    certificate: Any = None
-    offered: bool = True
-    announcement: str = ""
-    state_statement: assignments.SignedStatement | None = None
-
-    @property
-    def screen(self):
-        return self.content.module.screens[self.attempt.screen]
-
-    @property
-    def node(self):
-        return engine.current_node(self.attempt, self.content)
-
-    @property
-    def reopen_lesson(self) -> bool:
-        return self.view == "question" and self.feedback is None and engine.can_reopen_lesson(*self.taking())
-
-    @property
-    def has_errors(self) -> bool:
-        return any(form.errors for form in self.forms.values())
-
-    def choices(self) -> list[tuple[str, str]]:
-        return [(value, c.label) for value, c in engine.choice_values(*self.taking())]
-
-    def taking(self) -> tuple[Any, engine.AttemptContent]:
-        if self.attempt is None or self.content is None:
-            raise LookupError(f"the {self.view} view shows no walk")
-        return self.attempt, self.content
 
 
 # --- the preview under way, in the session cookie -------------------------------------------
