@@ -203,13 +203,21 @@ def _purged(upload: RosterUpload):
     return redirect(url_for("admin.roster_import"), code=303)
 
 
+def _previewed(upload_id: int) -> tuple[RosterUpload, roster.Preview | None]:
+    """The upload (404 if there is none) and what importing it would do now; None when the
+    retention purge removed its contents (``_purged`` says so)."""
+    upload = db.session.get(RosterUpload, upload_id) or abort(404)
+    if upload.content_purged_at is not None:
+        return upload, None
+    return upload, roster.preview(db.session, upload.content, by_user=current_user)
+
+
 @bp.get("/roster/import/<int:upload_id>")
 @reads
 def roster_upload(upload_id: int):
-    upload = db.session.get(RosterUpload, upload_id) or abort(404)
-    if (gone := _purged(upload)) is not None:
-        return gone
-    result = roster.preview(db.session, upload.content, by_user=current_user)
+    upload, result = _previewed(upload_id)
+    if result is None:
+        return _purged(upload)
     uploader = db.session.get(User, upload.uploaded_by_id) if upload.uploaded_by_id else None
     return render_template(
         "admin/roster_preview.html",
@@ -226,10 +234,9 @@ def roster_upload(upload_id: int):
 @reads
 def roster_upload_problems(upload_id: int):
     """Every problem of the file, as the preview finds it now: line, rule, problem."""
-    upload = db.session.get(RosterUpload, upload_id) or abort(404)
-    if (gone := _purged(upload)) is not None:
-        return gone
-    result = roster.preview(db.session, upload.content, by_user=current_user)
+    upload, result = _previewed(upload_id)
+    if result is None:
+        return _purged(upload)
     rows = ((line, rule, csvtext.spreadsheet_safe(message)) for line, rule, message in result.problem_rows())
     return _csv(csvtext.lines(("line", "rule", "problem"), rows), f"roster-{upload.id}-problems")
 
@@ -238,10 +245,9 @@ def roster_upload_problems(upload_id: int):
 @reads
 def roster_upload_changes(upload_id: int):
     """Everyone the import would create, change, deactivate or skip, as the preview finds it now."""
-    upload = db.session.get(RosterUpload, upload_id) or abort(404)
-    if (gone := _purged(upload)) is not None:
-        return gone
-    result = roster.preview(db.session, upload.content, by_user=current_user)
+    upload, result = _previewed(upload_id)
+    if result is None:
+        return _purged(upload)
     rows = (tuple(csvtext.spreadsheet_safe(cell) for cell in row) for row in result.change_rows())
     return _csv(
         csvtext.lines(("action", "line", "employee_id", "name", "email", "detail"), rows), f"roster-{upload.id}-changes"
